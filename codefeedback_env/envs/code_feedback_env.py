@@ -1,0 +1,289 @@
+"""The multi-turn code environment of RLEF: write a program, read the public-test feedback, retry."""
+
+from __future__ import annotations
+
+import difflib
+from collections import deque
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+from gymnasium import spaces
+from gymnasium.error import ResetNeeded
+
+from codefeedback_env.errors import InvalidActionError, UnknownProblemError
+from codefeedback_env.extraction import extract_code
+from codefeedback_env.feedback import (
+    DEFAULT_MAX_CHARS,
+    FeedbackMode,
+    execution_feedback,
+    initial_prompt,
+    no_code_feedback,
+    retry_only_feedback,
+)
+from codefeedback_env.judge import Judge, JudgeResult
+from codefeedback_env.problems import Problem, load_problems
+from codefeedback_env.rewards import RewardConfig, turn_reward
+from codefeedback_env.spaces import UnicodeText
+from codefeedback_env.templates import PAPER_TEMPLATES, Templates
+
+MAX_TEXT_CHARS = 1 << 20
+"""Bound of the observation text spaces."""
+DEFAULT_MAX_RESPONSE_CHARS = 200_000
+"""Longer responses are invalid turns, not programs to run."""
+RANDOM_FEEDBACK_POOL = 256
+
+_shared_judge: Judge | None = None
+
+
+def shared_judge() -> Judge:
+    """One judge per process, shared by every environment that was not given its own."""
+    global _shared_judge
+    if _shared_judge is None:
+        _shared_judge = Judge()
+    return _shared_judge
+
+
+class CodeFeedbackEnv(gym.Env[dict[str, Any], str]):
+    """Solve a programming problem in up to `max_turns` attempts, seeing public-test feedback after each.
+
+    ## Description
+    The RLEF environment (Gehring et al., 2024). Turn 1 shows the problem in the paper's prompt. Each
+    action is a model response; its first ```python block (else its first fenced block) is run on the
+    problem's public tests. If any fails, the next observation carries feedback listing the failing
+    tests (paper template). The episode ends when the public tests pass or after `max_turns`; the last
+    program is then judged on the hidden tests, whose content never appears in observations or info.
+
+    ## Action space
+    `UnicodeText(0, max_response_chars)`: the response text. `bytes` are decoded as UTF-8; anything
+    else raises `InvalidActionError`. Empty, non-UTF-8 or overlong responses are invalid turns.
+
+    ## Observation space
+    `Dict(problem=UnicodeText, feedback=UnicodeText, turn=Discrete(max_turns + 1))`: the statement,
+    the latest feedback ("" on the first turn) and the number of turns taken.
+
+    ## Rewards
+    `rewards.invalid_response` (-0.2) on a turn without code; at the end `rewards.solved` (+1) if the
+    last program passes every hidden test, else `rewards.failed` (-1). Zero otherwise.
+
+    ## Episode end
+    `terminated` when the public tests pass (unless `feedback="none"`) or at the turn limit; never
+    `truncated` (the turn limit is part of the task, and the final judgement happens there).
+
+    ## Info
+    - `problem_id` (str), `turn` (int)
+    - `messages` (list[dict]): the chat transcript in OpenAI format, ending with the user message to answer
+    - `code` (str | None): the program extracted from the last response; `valid_response` (bool)
+    - `public_results` (list[dict]): per public test `{"index", "verdict", "time"}` after a step
+    - `public_passed` (bool) after a step
+    - `hidden` (dict, at episode end only): `{"passed", "failed", "skipped", "total", "all_passed"}` counts
+
+    ## Arguments
+    - `dataset`: a dataset name (`demo`, `codecontests`, `humaneval`, `mbpp`, `mbpp+`), a file, or problems
+    - `dataset_options`: keyword arguments for the loader (e.g. `{"path": ...}` for `codecontests`)
+    - `max_turns` (3), `feedback` ("execution", "none", "random"), `rewards`, `templates`,
+      `feedback_max_chars` (cap per shown input/output/traceback), `max_response_chars`,
+      `stop_hidden_on_failure` (skip the remaining hidden tests after one fails; default True),
+      `judge` (shared per process by default)
+
+    ## Version history
+    - v0: initial version.
+    """
+
+    metadata = {"render_modes": ["ansi"], "render_fps": 1}  # fps: unused by text rendering, asked by checkers
+
+    def __init__(
+        self,
+        dataset: str | Path | Sequence[Problem] = "demo",
+        *,
+        dataset_options: dict[str, Any] | None = None,
+        max_turns: int = 3,
+        feedback: str | FeedbackMode = FeedbackMode.EXECUTION,
+        rewards: RewardConfig | None = None,
+        templates: Templates = PAPER_TEMPLATES,
+        feedback_max_chars: int = DEFAULT_MAX_CHARS,
+        max_response_chars: int = DEFAULT_MAX_RESPONSE_CHARS,
+        stop_hidden_on_failure: bool = True,
+        judge: Judge | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        if max_turns < 1:
+            raise ValueError(f"max_turns must be at least 1, got {max_turns}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be None or 'ansi', got {render_mode!r}")
+        if isinstance(dataset, (str, Path)):
+            problems = load_problems(dataset, **(dataset_options or {}))
+        else:
+            problems = list(dataset)
+        if not problems:
+            raise ValueError(f"dataset {dataset!r} holds no judgeable problems")
+        self.problems: list[Problem] = problems
+        self._index = {problem.id: i for i, problem in enumerate(problems)}
+        self.max_turns = max_turns
+        self.feedback_mode = FeedbackMode(feedback)
+        self.rewards = rewards or RewardConfig()
+        self.templates = templates
+        self.feedback_max_chars = feedback_max_chars
+        self.max_response_chars = max_response_chars
+        self.stop_hidden_on_failure = stop_hidden_on_failure
+        self.judge = judge or shared_judge()
+        self.render_mode = render_mode
+
+        self.action_space = UnicodeText(max_response_chars)
+        self.observation_space = spaces.Dict(
+            {
+                "problem": UnicodeText(MAX_TEXT_CHARS),
+                "feedback": UnicodeText(MAX_TEXT_CHARS),
+                "turn": spaces.Discrete(max_turns + 1),
+            }
+        )
+
+        self.problem: Problem | None = None
+        self.turn = 0
+        self.messages: list[dict[str, str]] = []
+        self.done = True
+        self._feedback = ""
+        self._random_pool: deque[tuple[str, str]] = deque(maxlen=RANDOM_FEEDBACK_POOL)
+
+    # -- episode ------------------------------------------------------------------------------
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Start an episode on `options["problem_id"]` (or `"problem_index"`), else a seeded random problem."""
+        super().reset(seed=seed)
+        options = options or {}
+        self.problem = self.problems[self._select(options)]
+        self.turn = 0
+        self.done = False
+        self._feedback = ""
+        self.messages = [{"role": "user", "content": initial_prompt(self.problem, self.templates)}]
+        return self._observation(), self._info()
+
+    def _select(self, options: dict[str, Any]) -> int:
+        if options.get("problem_id") is not None:
+            problem_id = options["problem_id"]
+            if problem_id not in self._index:
+                close = difflib.get_close_matches(str(problem_id), list(self._index), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise UnknownProblemError(f"no problem with id {problem_id!r} in this dataset{hint}")
+            return self._index[problem_id]
+        if options.get("problem_index") is not None:
+            index = int(options["problem_index"])
+            if not 0 <= index < len(self.problems):
+                raise UnknownProblemError(f"problem_index {index} is out of range [0, {len(self.problems)})")
+            return index
+        return int(self.np_random.integers(len(self.problems)))
+
+    def step(self, action: str) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
+        if self.done or self.problem is None:
+            raise ResetNeeded("the episode is over; call reset() before step()")
+        response, invalid_reason = self._read_action(action)
+        code = extract_code(response) if invalid_reason is None else None
+        self.turn += 1
+        self.messages.append({"role": "assistant", "content": response})
+
+        public: JudgeResult | None = None
+        if code is not None:
+            public = self.judge.judge(self.problem, code, "public")
+        public_passed = public is not None and public.passed
+        early_stop = public_passed and self.feedback_mode is not FeedbackMode.NONE
+        final = early_stop or self.turn >= self.max_turns
+
+        info: dict[str, Any] = {
+            "code": code,
+            "valid_response": code is not None,
+            "public_passed": public_passed,
+            "public_results": [
+                {"index": r.index, "verdict": r.verdict.value, "time": round(r.time, 4)}
+                for r in (public.results if public else ())
+            ],
+        }
+        hidden_passed = False
+        if final:
+            self.done = True
+            hidden = self._judge_hidden(code)
+            hidden_passed = hidden["all_passed"]
+            info["hidden"] = hidden
+        self._feedback = self._feedback_for(code, public, invalid_reason)
+        if not final:
+            self.messages.append({"role": "user", "content": self._feedback})
+        reward = turn_reward(self.rewards, valid=code is not None, final=final, hidden_passed=hidden_passed)
+        return self._observation(), reward, final, False, self._info() | info
+
+    def _read_action(self, action: Any) -> tuple[str, str | None]:
+        """The response text, and why it cannot be run (None when it can)."""
+        if isinstance(action, (bytes, bytearray)):
+            try:
+                action = bytes(action).decode("utf-8")
+            except UnicodeDecodeError:
+                return "", "the response is not valid UTF-8"
+        if not isinstance(action, str):
+            raise InvalidActionError(
+                f"step() expects the response text as str (or UTF-8 bytes), got {type(action).__name__}"
+            )
+        if len(action) > self.max_response_chars:
+            return action[: self.max_response_chars], f"the response is longer than {self.max_response_chars} characters"
+        try:
+            action.encode("utf-8")
+        except UnicodeEncodeError:
+            return action.encode("utf-8", "replace").decode("utf-8"), "the response is not valid UTF-8"
+        return action, None
+
+    def _judge_hidden(self, code: str | None) -> dict[str, Any]:
+        assert self.problem is not None
+        total = len(self.problem.hidden_tests)
+        if code is None:
+            return {"passed": 0, "failed": total, "skipped": 0, "total": total, "all_passed": False}
+        result = self.judge.judge(self.problem, code, "hidden", stop_on_failure=self.stop_hidden_on_failure)
+        skipped = sum(r.verdict.value == "skipped" for r in result.results)
+        return {
+            "passed": result.num_passed,
+            "failed": total - result.num_passed - skipped,
+            "skipped": skipped,
+            "total": total,
+            "all_passed": result.passed,
+        }
+
+    def _feedback_for(self, code: str | None, public: JudgeResult | None, invalid_reason: str | None) -> str:
+        """The next user message (also kept on the final turn, for inspection)."""
+        assert self.problem is not None
+        if self.feedback_mode is FeedbackMode.NONE:
+            return retry_only_feedback(self.templates)
+        if code is None:
+            message = no_code_feedback(self.templates)
+            return message if invalid_reason is None else f"Your response was not accepted: {invalid_reason}.\n\n{message}"
+        assert public is not None
+        if public.passed:
+            return ""
+        real = execution_feedback(
+            self.problem, self.problem.public_tests, public, templates=self.templates, max_chars=self.feedback_max_chars
+        )
+        if self.feedback_mode is FeedbackMode.RANDOM:
+            others = [message for problem_id, message in self._random_pool if problem_id != self.problem.id]
+            self._random_pool.append((self.problem.id, real))
+            if not others:
+                return retry_only_feedback(self.templates)
+            return others[int(self.np_random.integers(len(others)))]
+        return real
+
+    # -- views --------------------------------------------------------------------------------
+
+    def _observation(self) -> dict[str, Any]:
+        assert self.problem is not None
+        return {"problem": self.problem.statement, "feedback": self._feedback, "turn": self.turn}
+
+    def _info(self) -> dict[str, Any]:
+        assert self.problem is not None
+        return {
+            "problem_id": self.problem.id,
+            "turn": self.turn,
+            "messages": [dict(message) for message in self.messages],
+        }
+
+    def render(self) -> str | None:
+        """The transcript as text ("ansi" mode)."""
+        if self.render_mode != "ansi":
+            return None
+        return "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in self.messages)

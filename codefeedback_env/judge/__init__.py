@@ -1,0 +1,18 @@
+"""Run untrusted programs on tests and decide verdicts in the parent process."""
+
+from codefeedback_env.judge.backend import ExecutionBackend, Limits, RunOutcome
+from codefeedback_env.judge.compare import outputs_match
+from codefeedback_env.judge.judge import Judge, syntax_error
+from codefeedback_env.judge.results import JudgeResult, TestResult, Verdict
+
+__all__ = [
+    "ExecutionBackend",
+    "Judge",
+    "JudgeResult",
+    "Limits",
+    "RunOutcome",
+    "TestResult",
+    "Verdict",
+    "outputs_match",
+    "syntax_error",
+]

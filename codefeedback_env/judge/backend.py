@@ -1,0 +1,95 @@
+"""The small interface between the judge and whatever runs untrusted programs.
+
+A backend only runs programs and reports plain facts (`RunOutcome`); it never decides a verdict.
+`SubprocessBackend` is the portable implementation; a faster pool can replace it behind this interface.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits for one run."""
+
+    time: float
+    """Wall-clock seconds; CPU time is capped at the same number of seconds (rounded up)."""
+    memory: int
+    """Bytes of address space."""
+    output: int
+    """Bytes of stdout (and, separately, stderr) kept; more is an output-limit verdict."""
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """Plain facts about one finished run, observed by the parent."""
+
+    stdout: bytes
+    stderr: bytes
+    exit_code: int | None
+    """The exit status, or None when the process was killed by a signal."""
+    signal: int | None
+    wall_time: float
+    cpu_time: float
+    timed_out: bool
+    """The wall deadline or the CPU limit was reached."""
+    output_exceeded: bool
+
+
+class RemoteFailure(BaseException):
+    """A function call could not complete (time limit, crash, broken channel).
+
+    A BaseException so that checker code's `except Exception` cannot swallow it.
+    """
+
+
+class RemoteTimeout(RemoteFailure):
+    """The time limit ran out during a call."""
+
+
+class RemoteCrash(RemoteFailure):
+    """The program died or broke the channel."""
+
+
+class RemoteError(Exception):
+    """The called function raised; `traceback` is the program's own traceback text."""
+
+    def __init__(self, traceback: str) -> None:
+        super().__init__(traceback.strip().splitlines()[-1] if traceback.strip() else "error")
+        self.traceback = traceback
+
+
+class FunctionSession(Protocol):
+    """A loaded program that answers calls with plain data, within one deadline."""
+
+    names: tuple[str, ...]
+    """Callable top-level names the program defines."""
+    load_error: str | None
+    """The traceback if loading the program failed."""
+
+    def call(self, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        """Call `name` in the program; raises RemoteError, RemoteTimeout or RemoteCrash."""
+        ...
+
+    def close(self) -> RunOutcome:
+        """Stop the program (killing what is left) and report its outcome."""
+        ...
+
+
+@runtime_checkable
+class ExecutionBackend(Protocol):
+    """Runs untrusted programs. Implementations must be safe to call from several threads."""
+
+    def run_stdio(self, program: str, stdin: str, limits: Limits) -> RunOutcome:
+        """Run `program` with `stdin` as standard input."""
+        ...
+
+    def open_function_session(self, program: str, limits: Limits) -> FunctionSession:
+        """Start `program` for function calls; the caller must `close()` the session."""
+        ...
+
+    def close(self) -> None:
+        """Release resources (workers, temporary folders)."""
+        ...

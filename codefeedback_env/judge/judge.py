@@ -1,0 +1,164 @@
+"""The judge: runs a program on a problem's tests through a backend and decides every verdict."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+from codefeedback_env.judge.backend import ExecutionBackend, Limits, RunOutcome
+from codefeedback_env.judge.compare import outputs_match
+from codefeedback_env.judge.function_checker import run_checker
+from codefeedback_env.judge.results import JudgeResult, TestResult, Verdict
+from codefeedback_env.problems.records import Problem, ProblemKind, TestCase
+
+logger = logging.getLogger(__name__)
+
+PROGRAM_FILENAME = "solution.py"
+MIN_OUTPUT_LIMIT = 1 << 20
+"""Bytes of output always allowed; a test may allow more (twice its expected output)."""
+EXCERPT_CHARS = 4096
+
+
+def syntax_error(program: str) -> str | None:
+    """The interpreter's message for a program that does not compile, else None."""
+    import traceback
+
+    try:
+        compile(program, PROGRAM_FILENAME, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError) as error:  # ValueError: null bytes in the source
+        return "".join(traceback.format_exception_only(type(error), error))
+    except (RecursionError, MemoryError) as error:
+        return f"SyntaxError: the program is too deeply nested to compile ({type(error).__name__})\n"
+    return None
+
+
+def _decode(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace")
+
+
+def _is_memory_error(stderr: str) -> bool:
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    return bool(lines) and lines[-1].startswith("MemoryError")
+
+
+def failure_verdict(outcome: RunOutcome) -> Verdict | None:
+    """The verdict for a run that did not finish normally, or None if it exited with status 0."""
+    if outcome.timed_out:
+        return Verdict.TIME_LIMIT
+    if outcome.output_exceeded:
+        return Verdict.OUTPUT_LIMIT
+    if outcome.exit_code == 0 and outcome.signal is None:
+        return None
+    return Verdict.MEMORY_LIMIT if _is_memory_error(_decode(outcome.stderr)) else Verdict.RUNTIME_ERROR
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+class Judge:
+    """Judges programs on tests, running up to `max_workers` tests at once (shared by all callers).
+
+    Thread-safe: several environments may share one judge; their tests queue for the same workers.
+    """
+
+    def __init__(self, backend: ExecutionBackend | None = None, *, max_workers: int | None = None) -> None:
+        if backend is None:
+            from codefeedback_env.judge.subprocess_backend import SubprocessBackend
+
+            backend = SubprocessBackend()
+        self.backend = backend
+        self.max_workers = max_workers or os.cpu_count() or 1
+        self._executor = ThreadPoolExecutor(self.max_workers, thread_name_prefix="codefeedback-judge")
+
+    def judge(
+        self,
+        problem: Problem,
+        code: str,
+        tests: str | Sequence[TestCase] = "public",
+        *,
+        stop_on_failure: bool = False,
+    ) -> JudgeResult:
+        """Run `code` (the submitted program) on `tests` ("public", "hidden", "all" or explicit tests).
+
+        With `stop_on_failure`, tests not yet started when one fails are marked SKIPPED.
+        """
+        cases = problem.tests(tests) if isinstance(tests, str) else tuple(tests)
+        program = f"{problem.code_prefix}\n{code}" if problem.code_prefix else code
+        error = syntax_error(program)
+        if error is not None:
+            return JudgeResult(tuple(TestResult(i, Verdict.SYNTAX_ERROR, detail=error) for i in range(len(cases))))
+        futures: dict[Future[TestResult], int] = {
+            self._executor.submit(self._run_test, problem, program, i, case): i for i, case in enumerate(cases)
+        }
+        results: dict[int, TestResult] = {}
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                if not future.cancelled():
+                    results[futures[future]] = future.result()
+            if stop_on_failure and any(not r.passed for r in results.values()):
+                for future in pending:
+                    future.cancel()
+        ordered = tuple(results.get(i) or TestResult(i, Verdict.SKIPPED) for i in range(len(cases)))
+        return JudgeResult(ordered)
+
+    def _run_test(self, problem: Problem, program: str, index: int, case: TestCase) -> TestResult:
+        if problem.kind is ProblemKind.FUNCTION:
+            return self._run_function_test(problem, program, index, case)
+        return self._run_stdio_test(problem, program, index, case)
+
+    def _run_stdio_test(self, problem: Problem, program: str, index: int, case: TestCase) -> TestResult:
+        output_limit = max(MIN_OUTPUT_LIMIT, 2 * len(case.output.encode("utf-8", "surrogatepass")) + 4096)
+        limits = Limits(problem.time_limit, problem.memory_limit, output_limit)
+        outcome = self.backend.run_stdio(program, case.input, limits)
+        stdout, stderr = _decode(outcome.stdout), _decode(outcome.stderr)
+        verdict = failure_verdict(outcome)
+        detail = ""
+        if verdict is None:
+            matched = outputs_match(case.output, stdout, problem.float_tolerance)
+            verdict = Verdict.ACCEPTED if matched else Verdict.WRONG_ANSWER
+        elif verdict in (Verdict.RUNTIME_ERROR, Verdict.MEMORY_LIMIT):
+            detail = stderr[-EXCERPT_CHARS:]
+            if not detail.strip():
+                how = f"killed by {_signal_name(outcome.signal)}" if outcome.signal else f"exit status {outcome.exit_code}"
+                detail = f"The program ended with {how}.\n"
+        return TestResult(
+            index, verdict, stdout[:EXCERPT_CHARS], stderr[-EXCERPT_CHARS:], detail, outcome.wall_time
+        )
+
+    def _run_function_test(self, problem: Problem, program: str, index: int, case: TestCase) -> TestResult:
+        limits = Limits(problem.time_limit, problem.memory_limit, MIN_OUTPUT_LIMIT)
+        started = time.monotonic()
+        session = self.backend.open_function_session(program, limits)
+        try:
+            checked = run_checker(session, problem, case.input)
+        finally:
+            outcome = session.close()
+        return TestResult(
+            index,
+            checked.verdict,
+            checked.returned,
+            _decode(outcome.stderr)[-EXCERPT_CHARS:],
+            checked.detail[-EXCERPT_CHARS:],
+            time.monotonic() - started,
+        )
+
+    def close(self) -> None:
+        """Stop the worker threads and release the backend."""
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        self.backend.close()
+
+    def __enter__(self) -> Judge:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

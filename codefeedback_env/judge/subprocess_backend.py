@@ -1,0 +1,245 @@
+"""Portable backend: one fresh interpreter per test, with rlimits, a wall deadline and output caps.
+
+Each run gets its own scratch folder (the working directory, empty), its own session and process
+group (killed as a whole at the deadline and after exit), a stripped environment, stdin from a file,
+and stdout/stderr into files whose size the file-size rlimit caps. It needs nothing from the machine
+beyond POSIX; the hardened worker pool trades that portability for speed and stronger isolation.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from codefeedback_env.judge import plaindata
+from codefeedback_env.judge.backend import Limits, RemoteCrash, RemoteError, RemoteTimeout, RunOutcome
+
+CHILD_SCRIPT = str(Path(__file__).with_name("sandbox_child.py"))
+STDERR_TAIL_BYTES = 64 * 1024
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+
+def child_environment(home: str) -> dict[str, str]:
+    """The whole environment a program sees: nothing inherited from the judge's process."""
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "HOME": home,
+        "TMPDIR": home,
+        "PYTHONHASHSEED": "0",
+        "PYTHONIOENCODING": "utf-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _read_head(path: Path, limit: int) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read(limit)
+
+
+def _read_tail(path: Path, limit: int) -> bytes:
+    with open(path, "rb") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        handle.seek(max(0, size - limit))
+        return handle.read()
+
+
+@dataclass
+class _Run:
+    """One started child and its files."""
+
+    process: subprocess.Popen
+    folder: Path
+    limits: Limits
+    started: float
+    pidfd: int
+    finished: RunOutcome | None = None
+    extra_fds: list[int] = field(default_factory=list)
+
+    @property
+    def deadline(self) -> float:
+        return self.started + self.limits.time
+
+    def wait(self, *, kill_now: bool = False) -> RunOutcome:
+        """Wait for exit or the deadline (or not at all), kill the whole group, collect the facts."""
+        if self.finished is not None:
+            return self.finished
+        remaining = 0.0 if kill_now else self.deadline - time.monotonic()
+        ready, _, _ = select.select([self.pidfd], [], [], max(0.0, remaining))
+        wall_deadline_hit = not ready and not kill_now
+        _kill_group(self.process.pid)
+        _, status, usage = os.wait4(self.process.pid, 0)
+        self.process.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.monotonic() - self.started
+        os.close(self.pidfd)
+        for fd in self.extra_fds:
+            os.close(fd)
+        cpu = usage.ru_utime + usage.ru_stime
+        exit_code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
+        sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+        cpu_cap = math.ceil(self.limits.time)
+        timed_out = wall_deadline_hit or sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu >= cpu_cap)
+        stdout_path, stderr_path = self.folder / "stdout", self.folder / "stderr"
+        stdout = _read_head(stdout_path, self.limits.output + 1)
+        self.finished = RunOutcome(
+            stdout=stdout[: self.limits.output],
+            stderr=_read_tail(stderr_path, STDERR_TAIL_BYTES),
+            exit_code=exit_code,
+            signal=sig,
+            wall_time=wall,
+            cpu_time=cpu,
+            timed_out=timed_out,
+            output_exceeded=len(stdout) > self.limits.output or stderr_path.stat().st_size > self.limits.output,
+        )
+        shutil.rmtree(self.folder, ignore_errors=True)
+        return self.finished
+
+
+class SubprocessBackend:
+    """Runs each test in a fresh `python -s -S` subprocess. Thread-safe; no state between runs."""
+
+    def __init__(self, python: str | None = None) -> None:
+        self.python = python or sys.executable
+        self._root = tempfile.mkdtemp(prefix="codefeedback-judge-")
+        self._finalizer = weakref.finalize(self, shutil.rmtree, self._root, True)
+
+    def _start(self, mode: str, program: str, stdin: str, limits: Limits, pass_fds: tuple[int, ...] = ()) -> _Run:
+        folder = Path(tempfile.mkdtemp(dir=self._root))
+        work = folder / "work"
+        work.mkdir()
+        program_path = folder / "program.py"
+        program_path.write_text(program, encoding="utf-8", errors="surrogatepass")
+        (folder / "stdin").write_text(stdin, encoding="utf-8", errors="surrogatepass")
+        command = [
+            self.python, "-s", "-S", "-P", CHILD_SCRIPT, mode, str(program_path),
+            str(math.ceil(limits.time)), str(limits.memory), str(limits.output + 1),
+            *(str(fd) for fd in pass_fds),
+        ]  # fmt: skip
+        with open(folder / "stdin", "rb") as stdin_file, open(folder / "stdout", "wb") as stdout_file, open(
+            folder / "stderr", "wb"
+        ) as stderr_file:
+            process = subprocess.Popen(
+                command,
+                stdin=stdin_file if mode == "stdio" else subprocess.DEVNULL,
+                stdout=stdout_file,
+                stderr=stderr_file,
+                cwd=work,
+                env=child_environment(str(work)),
+                start_new_session=True,
+                close_fds=True,
+                pass_fds=pass_fds,
+            )
+        return _Run(process, folder, limits, time.monotonic(), os.pidfd_open(process.pid))
+
+    def run_stdio(self, program: str, stdin: str, limits: Limits) -> RunOutcome:
+        return self._start("stdio", program, stdin, limits).wait()
+
+    def open_function_session(self, program: str, limits: Limits) -> SubprocessFunctionSession:
+        request_read, request_write = os.pipe()
+        reply_read, reply_write = os.pipe()
+        try:
+            run = self._start("function", program, "", limits, pass_fds=(request_read, reply_write))
+        finally:
+            os.close(request_read)
+            os.close(reply_write)
+        run.extra_fds = [request_write, reply_read]
+        return SubprocessFunctionSession(run, request_write, reply_read)
+
+    def close(self) -> None:
+        self._finalizer()
+
+
+class SubprocessFunctionSession:
+    """Talks to a child started in function mode over two pipes, with the run's deadline."""
+
+    def __init__(self, run: _Run, request_fd: int, reply_fd: int) -> None:
+        self._run = run
+        self._request_fd = request_fd
+        self._reply_fd = reply_fd
+        os.set_blocking(request_fd, False)
+        self.names: tuple[str, ...] = ()
+        self.load_error: str | None = None
+        try:
+            hello = self._receive()
+        except (RemoteTimeout, RemoteCrash) as failure:
+            self.load_error = str(failure)
+            return
+        if "raise" in hello:
+            self.load_error = hello["raise"]
+        else:
+            self.names = tuple(hello.get("names", ()))
+
+    def _send(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            remaining = self._run.deadline - time.monotonic()
+            _, ready, _ = select.select([], [self._request_fd], [], max(0.0, remaining))
+            if not ready:
+                raise RemoteTimeout("Execution took too long.")
+            try:
+                view = view[os.write(self._request_fd, view) :]
+            except BlockingIOError:
+                continue
+            except OSError:
+                raise RemoteCrash("the program exited before answering") from None
+
+    def _read_exact(self, size: int) -> bytes:
+        chunks, missing = [], size
+        while missing:
+            remaining = self._run.deadline - time.monotonic()
+            ready, _, _ = select.select([self._reply_fd], [], [], max(0.0, remaining))
+            if not ready:
+                raise RemoteTimeout("Execution took too long.")
+            chunk = os.read(self._reply_fd, min(missing, 1 << 20))
+            if not chunk:
+                raise RemoteCrash("the program exited before answering")
+            chunks.append(chunk)
+            missing -= len(chunk)
+        return b"".join(chunks)
+
+    def _receive(self) -> dict:
+        size = int.from_bytes(self._read_exact(8), "little")
+        if size > MAX_MESSAGE_BYTES:
+            raise RemoteCrash(f"the program sent a reply of {size} bytes (limit {MAX_MESSAGE_BYTES})")
+        try:
+            message = plaindata.loads(self._read_exact(size))
+        except plaindata.PlainDataError as error:
+            raise RemoteCrash(f"the program sent a malformed reply: {error}") from None
+        if not isinstance(message, dict):
+            raise RemoteCrash("the program sent a malformed reply")
+        return message
+
+    def call(self, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        if self.load_error is not None:
+            raise RemoteCrash(self.load_error)
+        payload = plaindata.dumps({"call": name, "args": list(args), "kwargs": dict(kwargs)})
+        self._send(len(payload).to_bytes(8, "little") + payload)
+        reply = self._receive()
+        if "raise" in reply:
+            raise RemoteError(str(reply["raise"]))
+        if "value" not in reply:
+            raise RemoteCrash("the program sent a malformed reply")
+        return reply["value"]
+
+    def close(self) -> RunOutcome:
+        """Kill the program now: every answer it owed has been read already."""
+        return self._run.wait(kill_now=True)
