@@ -62,6 +62,8 @@ def problem_from_row(row: dict[str, Any], source: str, number: int, id_prefix: s
             source=row.get("source", source),
             difficulty=str(row.get("difficulty", "")),
         )
+    except DatasetError:
+        raise
     except (TypeError, ValueError) as error:
         raise DatasetError(source, number, None, str(error)) from None
 

@@ -1,0 +1,339 @@
+"""Run N rollouts per problem with any agent, batching every active episode into one `act` call per turn.
+
+Programs are judged concurrently: each turn, the environments of all active episodes are stepped in a
+thread pool and their tests queue on one shared judge (as many workers as cores). Finished episodes are
+refilled from the queue, so the batch stays full while problems end at different turns.
+
+Every finished episode is appended (and flushed) to `<output_dir>/episodes.jsonl` as one JSON line:
+
+    {"problem_id": str, "rollout": int (from 0), "mode": "multi_turn" | "independent", "seed": int,
+     "max_turns": int, "feedback": "execution" | "none" | "random",
+     "turns": [{"turn": int (from 1), "messages": [...the transcript the agent answered...],
+                "response": str, "code": str | null, "valid_response": bool, "public_passed": bool,
+                "public_results": [{"index", "verdict", "time"}], "feedback": str, "reward": float}],
+     "hidden": {"passed", "failed", "skipped", "total", "all_passed"}, "solved": bool,
+     "num_turns": int, "return": float, "elapsed": float}
+
+Re-running with the same output folder skips finished (problem_id, rollout) pairs; an interrupted
+episode is simply run again. `results.json` (metrics) and `solve_rate_by_turn.png` are written at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from codefeedback_env.envs.code_feedback_env import CodeFeedbackEnv
+from codefeedback_env.evaluation.metrics import RolloutOutcome, summarize
+from codefeedback_env.judge import Judge
+from codefeedback_env.problems import Problem
+
+logger = logging.getLogger(__name__)
+
+EPISODES_FILE = "episodes.jsonl"
+RESULTS_FILE = "results.json"
+CONFIG_FILE = "config.json"
+_MUST_MATCH = ("max_turns", "feedback", "independent", "seed")
+
+
+@dataclass
+class EvalConfig:
+    """Settings of one evaluation run."""
+
+    rollouts: int = 4
+    """Episodes per problem (the paper estimates from 200)."""
+    max_turns: int = 3
+    """Turns per episode."""
+    feedback: str = "execution"
+    """Environment feedback mode: "execution", "none" or "random" (the random-feedback ablation)."""
+    independent: bool = False
+    """Wrap the agent in `IndependentSampling` (every turn is a fresh turn-1 sample)."""
+    seed: int = 0
+    """Base seed of the environments and the bootstrap."""
+    max_active: int = 64
+    """Episodes in flight at once: the batch size of each `act` call."""
+    progress: bool = True
+    """Show a tqdm progress bar."""
+    n_at_k: list[tuple[int, int]] | None = None
+    """(n, k) pairs to report; default: 1@T and larger ones the rollouts allow."""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Extra `CodeFeedbackEnv` keyword arguments (e.g. `feedback_max_chars`)."""
+
+    def __post_init__(self) -> None:
+        if self.rollouts < 1:
+            raise ValueError(f"rollouts must be at least 1, got {self.rollouts}")
+        if self.max_turns < 1:
+            raise ValueError(f"max_turns must be at least 1, got {self.max_turns}")
+        if self.max_active < 1:
+            raise ValueError(f"max_active must be at least 1, got {self.max_active}")
+
+    @property
+    def mode(self) -> str:
+        """ "independent" or "multi_turn" (derived)."""
+        return "independent" if self.independent else "multi_turn"
+
+
+@dataclass
+class RunResult:
+    """What a run produced."""
+
+    output_dir: Path
+    records: list[dict[str, Any]]
+    """Episode records of this run's problems and rollouts (resumed ones included)."""
+    summary: dict[str, Any]
+    """The metrics written to `results.json`."""
+    new_episodes: int
+    """Episodes run by this call (the rest were read back from a previous call)."""
+
+    @property
+    def outcomes(self) -> list[RolloutOutcome]:
+        return [RolloutOutcome.from_record(r) for r in self.records]
+
+
+def read_episodes(path: str | Path) -> list[dict[str, Any]]:
+    """Episode records of an `episodes.jsonl`; a torn last line (interrupted write) is dropped from the file."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    records: list[dict[str, Any]] = []
+    good_bytes = 0
+    with open(path, "rb") as stream:
+        for raw in stream:
+            try:
+                record = json.loads(raw)
+                if not raw.endswith(b"\n"):
+                    raise ValueError("unterminated line")
+            except ValueError:
+                logger.warning("%s: dropping an unreadable line after %d episodes", path, len(records))
+                break
+            records.append(record)
+            good_bytes += len(raw)
+    if good_bytes < path.stat().st_size:
+        with open(path, "r+b") as stream:
+            stream.truncate(good_bytes)
+    return records
+
+
+@dataclass
+class _Episode:
+    env: CodeFeedbackEnv
+    problem: Problem
+    rollout: int
+    seed: int
+    observation: dict[str, Any]
+    info: dict[str, Any]
+    turns: list[dict[str, Any]] = field(default_factory=list)
+    total_reward: float = 0.0
+    started: float = field(default_factory=time.monotonic)
+
+
+def _check_config(output_dir: Path, config: EvalConfig, problems: Sequence[Problem]) -> None:
+    stored = {k: getattr(config, k) for k in _MUST_MATCH}
+    path = output_dir / CONFIG_FILE
+    if path.exists():
+        previous = json.loads(path.read_text())
+        for key in _MUST_MATCH:
+            if previous.get(key) != stored[key]:
+                raise ValueError(
+                    f"{output_dir} holds a run with {key}={previous.get(key)!r}, not {stored[key]!r}; "
+                    "use another output folder or the same settings to resume"
+                )
+    payload = stored | {"rollouts": config.rollouts, "problems": len(problems)}
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+
+
+def _episode_seed(seed: int, problem_index: int, rollout: int) -> int:
+    return (seed * 1_000_003 + problem_index * 10_007 + rollout) % (2**31)
+
+
+def run_evaluation(
+    agent: Any,
+    problems: Sequence[Problem],
+    output_dir: str | Path,
+    config: EvalConfig | None = None,
+    *,
+    judge: Judge | None = None,
+) -> RunResult:
+    """Run `config.rollouts` episodes of every problem with `agent`, resuming from `output_dir`.
+
+    `agent` follows `agents.protocol.Agent`; its `reset()` (if any) is called once at the start. The info
+    dicts it receives carry an extra `"rollout"` key (the episode's rollout index).
+    """
+    config = config or EvalConfig()
+    problems = list(problems)
+    if not problems:
+        raise ValueError("no problems to evaluate")
+    if config.independent:
+        from agents.wrappers import IndependentSampling
+
+        agent = IndependentSampling(agent)
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    _check_config(output_dir, config, problems)
+    episodes_path = output_dir / EPISODES_FILE
+    done = {(r["problem_id"], r["rollout"]) for r in read_episodes(episodes_path)}
+    pending = [
+        (index, problem, rollout)
+        for rollout in range(config.rollouts)
+        for index, problem in enumerate(problems)
+        if (problem.id, rollout) not in done
+    ]
+    logger.info("%s: %d episodes to run, %d already finished", output_dir, len(pending), len(done))
+    new = _run_pending(agent, problems, pending, episodes_path, config, judge) if pending else 0
+
+    wanted = {p.id for p in problems}
+    latest: dict[tuple[str, int], dict[str, Any]] = {}
+    for record in read_episodes(episodes_path):
+        if record["problem_id"] in wanted and record["rollout"] < config.rollouts:
+            latest[(record["problem_id"], record["rollout"])] = record
+    records = list(latest.values())
+    outcomes = [RolloutOutcome.from_record(r) for r in records]
+    summary = summarize(outcomes, config.max_turns, n_at_k=config.n_at_k, seed=config.seed)
+    summary["config"] = {k: v for k, v in asdict(config).items() if k != "env_kwargs"} | {"mode": config.mode}
+    (output_dir / RESULTS_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+    try:
+        from codefeedback_env.evaluation.plots import plot_solve_rate_by_turn
+
+        plot_solve_rate_by_turn({config.mode: summary}, output_dir / "solve_rate_by_turn.png")
+    except ImportError as error:  # matplotlib is a dependency, but keep a run's data if it is broken
+        logger.warning("no plot: %s", error)
+    return RunResult(output_dir, records, summary, new)
+
+
+def _run_pending(
+    agent: Any,
+    problems: list[Problem],
+    pending: list[tuple[int, Problem, int]],
+    episodes_path: Path,
+    config: EvalConfig,
+    judge: Judge | None,
+) -> int:
+    from tqdm.auto import tqdm
+
+    env_kwargs = dict(config.env_kwargs) | {"max_turns": config.max_turns, "feedback": config.feedback}
+    if judge is not None:
+        env_kwargs["judge"] = judge
+    slots = min(config.max_active, len(pending))
+    free_envs = [CodeFeedbackEnv(problems, **env_kwargs) for _ in range(slots)]
+    queue = list(reversed(pending))
+    active: list[_Episode] = []
+    finished = 0
+    reset = getattr(agent, "reset", None)
+    if callable(reset):
+        reset()
+    bar = tqdm(total=len(pending), desc=f"eval ({config.mode})", unit="episode", disable=not config.progress)
+    with ThreadPoolExecutor(slots, thread_name_prefix="codefeedback-eval") as threads, open(
+        episodes_path, "a", encoding="utf-8"
+    ) as out:
+        try:
+            while queue or active:
+                while queue and free_envs:
+                    index, problem, rollout = queue.pop()
+                    env = free_envs.pop()
+                    seed = _episode_seed(config.seed, index, rollout)
+                    obs, info = env.reset(seed=seed, options={"problem_id": problem.id})
+                    active.append(_Episode(env, problem, rollout, seed, obs, info))
+                infos = [e.info | {"rollout": e.rollout} for e in active]
+                responses = agent.act([e.observation for e in active], infos)
+                if len(responses) != len(active):
+                    raise ValueError(f"agent.act returned {len(responses)} responses for {len(active)} observations")
+                results = list(threads.map(lambda e, r: e.env.step(r), active, responses))
+                still: list[_Episode] = []
+                for episode, response, (obs, reward, terminated, truncated, info) in zip(active, responses, results):
+                    episode.turns.append(
+                        {
+                            "turn": info["turn"],
+                            "messages": episode.info["messages"],
+                            "response": response,
+                            "code": info.get("code"),
+                            "valid_response": info.get("valid_response", False),
+                            "public_passed": info.get("public_passed", False),
+                            "public_results": info.get("public_results", []),
+                            "feedback": obs["feedback"],
+                            "reward": float(reward),
+                        }
+                    )
+                    episode.total_reward += float(reward)
+                    episode.observation, episode.info = obs, info
+                    if terminated or truncated:
+                        out.write(json.dumps(_record(episode, config), ensure_ascii=False) + "\n")
+                        out.flush()
+                        os.fsync(out.fileno())
+                        free_envs.append(episode.env)
+                        finished += 1
+                        bar.update(1)
+                    else:
+                        still.append(episode)
+                active = still
+        finally:
+            bar.close()
+    return finished
+
+
+def _record(episode: _Episode, config: EvalConfig) -> dict[str, Any]:
+    hidden = dict(episode.info.get("hidden") or {})
+    return {
+        "problem_id": episode.problem.id,
+        "rollout": episode.rollout,
+        "mode": config.mode,
+        "seed": episode.seed,
+        "max_turns": config.max_turns,
+        "feedback": config.feedback,
+        "turns": episode.turns,
+        "hidden": hidden,
+        "solved": bool(hidden.get("all_passed", False)),
+        "num_turns": len(episode.turns),
+        "return": episode.total_reward,
+        "elapsed": round(time.monotonic() - episode.started, 4),
+    }
+
+
+def evaluate_with_baseline(
+    agent: Any,
+    problems: Sequence[Problem],
+    output_dir: str | Path,
+    config: EvalConfig | None = None,
+    *,
+    independent: bool = True,
+    judge: Judge | None = None,
+) -> dict[str, RunResult]:
+    """Run the multi-turn evaluation in `output_dir/multi_turn` and, when `independent`, the
+    independent-sampling baseline in `output_dir/independent`; write the combined `results.json`
+    and the comparison plots into `output_dir`. Returns the runs by mode.
+    """
+    from dataclasses import replace
+
+    config = config or EvalConfig()
+    output_dir = Path(output_dir)
+    runs = {"multi_turn": run_evaluation(agent, problems, output_dir / "multi_turn", replace(config, independent=False), judge=judge)}
+    if independent:
+        runs["independent"] = run_evaluation(
+            agent, problems, output_dir / "independent", replace(config, independent=True), judge=judge
+        )
+    summaries = {mode: run.summary for mode, run in runs.items()}
+    (output_dir / RESULTS_FILE).write_text(json.dumps(summaries, indent=2) + "\n")
+    from codefeedback_env.evaluation.plots import plot_solve_rate_by_samples, plot_solve_rate_by_turn
+
+    plot_solve_rate_by_turn(summaries, output_dir / "solve_rate_by_turn.png")
+    plot_solve_rate_by_samples(summaries, output_dir / "solve_rate_by_samples.png")
+    return runs
+
+
+def format_summary(summary: Mapping[str, Any], title: str = "") -> str:
+    """A plain-text table of per-turn solve rates, n@k and pass@k with their 95% intervals."""
+    lines = [title] if title else []
+    lines.append(f"{summary.get('problems', 0)} problems, {summary.get('episodes', 0)} episodes")
+    lines.append(f"{'turn':>6}  {'solve rate':>10}  {'95% CI':>17}")
+    for row in summary.get("solve_rate_by_turn", []):
+        lines.append(f"{row['turn']:>6}  {row['value']:>10.3f}  [{row['low']:.3f}, {row['high']:.3f}]")
+    for group in ("n_at_k", "pass_at_k"):
+        for name, est in summary.get(group, {}).items():
+            lines.append(f"{name:>10}  {est['value']:.3f}  [{est['low']:.3f}, {est['high']:.3f}]")
+    return "\n".join(lines)

@@ -1,0 +1,78 @@
+"""Framing between the pool and a worker: length-prefixed JSON control messages, file descriptors attached.
+
+Only small control data crosses this socket (limits, exit status, timings). Programs, stdin and
+outputs travel in memfds the parent creates and passes with SCM_RIGHTS, so the worker never holds
+test data in its memory. Standard library only: the worker imports this module too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import struct
+from collections.abc import Sequence
+from typing import Any
+
+HEADER = struct.Struct("<I")
+MAX_MESSAGE_BYTES = 1 << 20
+MAX_FDS = 8
+
+
+class ChannelClosed(EOFError):
+    """The other side closed the connection or broke the framing."""
+
+
+class Channel:
+    """One end of a worker connection. Not thread-safe: one request at a time per worker."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self._buffer = b""
+        self._fds: list[int] = []
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def send(self, message: dict[str, Any], fds: Sequence[int] = ()) -> None:
+        payload = json.dumps(message, separators=(",", ":")).encode()
+        data = HEADER.pack(len(payload)) + payload
+        try:
+            sent = socket.send_fds(self.sock, [data], list(fds)) if fds else self.sock.send(data)
+            if sent < len(data):
+                self.sock.sendall(data[sent:])
+        except OSError as error:
+            raise ChannelClosed(f"cannot send to the worker: {error}") from None
+
+    def receive(self) -> tuple[dict[str, Any], list[int]]:
+        """The next message and the fds that came with it; blocks (the socket's timeout applies)."""
+        while True:
+            if len(self._buffer) >= HEADER.size:
+                (size,) = HEADER.unpack_from(self._buffer)
+                if size > MAX_MESSAGE_BYTES:
+                    raise ChannelClosed(f"message of {size} bytes")
+                if len(self._buffer) >= HEADER.size + size:
+                    payload = self._buffer[HEADER.size : HEADER.size + size]
+                    self._buffer = self._buffer[HEADER.size + size :]
+                    fds, self._fds = self._fds, []
+                    try:
+                        return json.loads(payload), fds
+                    except ValueError as error:
+                        self._close_fds(fds)
+                        raise ChannelClosed(f"malformed message: {error}") from None
+            data, fds, _, _ = socket.recv_fds(self.sock, 1 << 16, MAX_FDS)
+            self._fds.extend(fds)
+            if not data:
+                self._close_fds(self._fds)
+                raise ChannelClosed("the connection was closed")
+            self._buffer += data
+
+    @staticmethod
+    def _close_fds(fds: list[int]) -> None:
+        for fd in fds:
+            os.close(fd)
+        fds.clear()
+
+    def close(self) -> None:
+        self._close_fds(self._fds)
+        self.sock.close()

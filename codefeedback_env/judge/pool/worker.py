@@ -1,0 +1,410 @@
+"""The pre-started worker: a small fresh interpreter that forks one locked-down child per test.
+
+Started by `WorkerPoolBackend` as `python -s -S -P worker.py CONFIG_JSON` (under bubblewrap when
+available), never forked from the judge's process. It pre-imports the standard-library modules contest
+code uses, then serves requests over a unix socket: each request brings memfds (stdin, stdout, stderr,
+the program) and, for function problems, the two pipe ends of the call channel. The worker forks a
+child, locks it down (`isolation`), supervises it (wall deadline, group kill, leftover cleanup) and
+replies with plain facts: exit status, signal, times. It never sees expected outputs, and test data
+stays in the memfds, which the parent reads itself.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+_POOL_DIR = os.path.dirname(os.path.abspath(__file__))
+_JUDGE_DIR = os.path.dirname(_POOL_DIR)
+sys.path[:0] = [_POOL_DIR, _JUDGE_DIR]
+
+import builtins  # noqa: E402
+import fcntl  # noqa: E402
+import json  # noqa: E402
+import select  # noqa: E402
+import shutil  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import time  # noqa: E402
+
+import isolation  # noqa: E402
+import sandbox_child  # noqa: E402
+from protocol import Channel, ChannelClosed  # noqa: E402
+
+del sys.path[:2]
+
+PRELOADED_MODULES = (
+    "array", "bisect", "collections", "copy", "dataclasses", "datetime", "decimal", "fractions",
+    "functools", "heapq", "io", "itertools", "math", "operator", "queue", "random", "re", "statistics",
+    "string", "threading", "typing", "atexit", "traceback", "cmath", "enum", "numbers", "struct",
+    "textwrap", "unicodedata", "hashlib", "contextlib", "abc", "keyword", "pprint",
+)  # fmt: skip
+FUNCTION_GRACE_SECONDS = 1.0
+"""In function mode the parent enforces the deadline; the worker kills only this much later."""
+REAP_SECONDS = 2.0
+HIGH_FD = 100
+
+
+def _preload() -> None:
+    for name in PRELOADED_MODULES:
+        try:
+            __import__(name)
+        except ImportError:
+            pass
+
+
+def _fork_and_check(check) -> bool:  # type: ignore[no-untyped-def]
+    """Run `check()` in a forked child; True if it returned True without raising."""
+    pid = os.fork()
+    if pid == 0:
+        ok = False
+        try:
+            os.closerange(3, 1 << 16)
+            ok = bool(check())
+        except BaseException:  # noqa: B036 - any failure means the layer is unusable
+            ok = False
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def _exit_status(exit: SystemExit) -> int:
+    """The process exit status CPython derives from an uncaught SystemExit."""
+    code = exit.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    try:
+        sys.stderr.write(f"{code}\n")
+    except BaseException:  # noqa: B036
+        pass
+    return 1
+
+
+def _finish(status: int) -> int:
+    """What the interpreter does at exit: wait for threads, run atexit, flush the standard streams."""
+    try:
+        import threading
+
+        threading._shutdown()  # type: ignore[attr-defined]
+    except BaseException:  # noqa: B036
+        pass
+    try:
+        import atexit
+
+        atexit._run_exitfuncs()
+    except BaseException:  # noqa: B036
+        pass
+    for stream, failed_status in ((sys.stdout, 120), (sys.stderr, None)):
+        try:
+            if stream is not None and not stream.closed:
+                stream.flush()
+        except BaseException:  # noqa: B036
+            if failed_status is not None and status == 0:
+                status = failed_status
+    return status
+
+
+def _exec_program(source: str, module_name: str) -> dict:
+    namespace = {"__name__": module_name, "__file__": sandbox_child.PROGRAM_FILENAME, "__builtins__": builtins}
+    exec(compile(source, sandbox_child.PROGRAM_FILENAME, "exec", dont_inherit=True), namespace)
+    return namespace
+
+
+def run_stdio_program(source: str) -> int:
+    """Run a program as `__main__`; the exit status as the interpreter would report it."""
+    try:
+        _exec_program(source, "__main__")
+        status = 0
+    except SystemExit as exit:
+        status = _exit_status(exit)
+    except BaseException as error:  # noqa: B036 - reported like the interpreter would
+        sys.stderr.write(sandbox_child.format_exception(error))
+        status = 1
+    return _finish(status)
+
+
+def run_function_program(source: str, request_fd: int, reply_fd: int) -> int:
+    """The function-call protocol of `sandbox_child.run_function`, for a program given as text."""
+    send, plaindata = sandbox_child._send, sandbox_child.plaindata
+    try:
+        namespace = _exec_program(source, "solution")
+    except BaseException as error:  # noqa: B036
+        send(reply_fd, {"raise": sandbox_child.format_exception(error)})
+        return _finish(0)
+    names = sorted(name for name, value in namespace.items() if callable(value) and not name.startswith("__"))
+    send(reply_fd, {"names": names})
+    while True:
+        try:
+            size = int.from_bytes(sandbox_child._read_exact(request_fd, 8), "little")
+            request = plaindata.loads(sandbox_child._read_exact(request_fd, size))
+        except EOFError:
+            return _finish(0)
+        function = namespace.get(request["call"])
+        if not callable(function):
+            send(reply_fd, {"raise": f"NameError: the program does not define a function {request['call']!r}\n"})
+            continue
+        try:
+            value = function(*request["args"], **request["kwargs"])
+        except BaseException as error:  # noqa: B036
+            send(reply_fd, {"raise": sandbox_child.format_exception(error)})
+            continue
+        try:
+            send(reply_fd, {"value": value})
+        except plaindata.PlainDataError as error:
+            send(reply_fd, {"raise": f"TypeError: the function returned a value that is not plain data ({error})\n"})
+
+
+class Worker:
+    """Forks and supervises one child at a time, with every isolation layer this machine allows."""
+
+    def __init__(self, config: dict) -> None:
+        self.uid: int = config["uid"]
+        self.scratch: str = config["scratch"]
+        self.max_processes: int = config["max_processes"]
+        self.max_open_files: int = config["max_open_files"]
+        _preload()
+        isolation.prctl(isolation.PR_SET_CHILD_SUBREAPER, 1)
+        self.missing: dict[str, str] = {}
+        # A private pid namespace (bubblewrap: its init is pid 1, we are pid 2): kill(-1) reaches only our own.
+        self.pid_namespace = bool(config["namespaces"]) and os.getpid() == 2 and os.getppid() == 1
+        if config["namespaces"] and not self.pid_namespace:
+            self.missing["pid namespace"] = "the worker is not in a private pid namespace"
+        self.switch_uid = bool(config["separate_uids"]) and isolation.can_switch_uid()
+        self._make_scratch()
+        if config["separate_uids"]:
+            if not self.switch_uid:
+                self.missing["uid"] = "the worker is not root, so children keep its uid"
+            elif not _fork_and_check(self._uid_check):
+                self.switch_uid = False
+                self._make_scratch()
+                self.missing["uid"] = f"uid {self.uid} cannot read the interpreter's standard library {os.__file__}"
+        self.seccomp: isolation.SeccompFilter | None = None
+        if config["seccomp"]:
+            try:
+                self.seccomp = isolation.SeccompFilter()
+                if not _fork_and_check(self._seccomp_check):
+                    raise OSError("the kernel refused the filter or it did not take effect")
+            except (OSError, AttributeError) as error:
+                self.seccomp = None
+                self.missing["seccomp"] = str(error)
+        import gc
+
+        gc.collect()
+        gc.freeze()  # fewer copy-on-write page faults in every child
+
+    def _make_scratch(self) -> None:
+        shutil.rmtree(self.scratch, ignore_errors=True)
+        os.makedirs(self.scratch, mode=0o700)
+        if self.switch_uid:
+            os.chown(self.scratch, self.uid, self.uid)
+
+    def _uid_check(self) -> bool:
+        isolation.drop_privileges(self.uid)
+        with open(os.__file__, "rb"):
+            pass
+        os.listdir(self.scratch)
+        return os.getuid() == self.uid
+
+    def _seccomp_check(self) -> bool:
+        assert self.seccomp is not None
+        self.seccomp.install()
+        import threading
+
+        done = []
+        thread = threading.Thread(target=lambda: done.append(1))
+        thread.start()
+        thread.join()
+        for attempt in (lambda: socket.socket(socket.AF_INET), os.fork, lambda: os.kill(os.getppid(), 0)):
+            try:
+                attempt()
+            except PermissionError:
+                continue
+            return False
+        return done == [1]
+
+    @property
+    def layers(self) -> dict[str, bool]:
+        return {"pid_namespace": self.pid_namespace, "uid": self.switch_uid, "seccomp": self.seccomp is not None}
+
+    # -- one test -------------------------------------------------------------------------------------
+
+    def run(self, message: dict, fds: list[int], channel: Channel) -> dict:
+        """Fork the child for `message`, supervise it, clean up, and return the facts."""
+        function_mode = message["mode"] == "function"
+        if len(fds) != (6 if function_mode else 4):
+            for fd in fds:
+                os.close(fd)
+            return {"error": f"expected {6 if function_mode else 4} fds, got {len(fds)}"}
+        started = time.monotonic()
+        pid = os.fork()
+        if pid == 0:
+            self._child(message, fds)  # never returns
+        for fd in fds:
+            os.close(fd)
+        pidfd = os.pidfd_open(pid)
+        deadline = started + message["time"] + (FUNCTION_GRACE_SECONDS if function_mode else 0.0)
+        watched = [pidfd, channel.fileno()] if function_mode else [pidfd]
+        deadline_hit = stopped = parent_gone = False
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    deadline_hit = True
+                    break
+                ready, _, _ = select.select(watched, [], [], remaining)
+                if pidfd in ready:
+                    break
+                if ready:
+                    try:
+                        stopped = channel.receive()[0].get("op") == "stop"
+                    except ChannelClosed:
+                        parent_gone = True
+                    break
+        finally:
+            os.close(pidfd)
+        _kill(pid)
+        _, status, usage = os.wait4(pid, 0)
+        self._clean_up()
+        while function_mode and not stopped and not parent_gone:
+            try:
+                stopped = channel.receive()[0].get("op") == "stop"
+            except ChannelClosed:
+                parent_gone = True
+        if parent_gone:
+            raise SystemExit(0)
+        cpu = usage.ru_utime + usage.ru_stime
+        sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+        timed_out = (
+            deadline_hit
+            or sig == signal.SIGXCPU
+            or (sig == signal.SIGKILL and cpu >= message["cpu_seconds"])
+        )
+        return {
+            "exit_code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
+            "signal": sig,
+            "wall_time": time.monotonic() - started,
+            "cpu_time": cpu,
+            "timed_out": timed_out,
+        }
+
+    def _clean_up(self) -> None:
+        """Kill and reap anything the child left (detached grandchildren), and empty the scratch folder."""
+        if self.pid_namespace:
+            give_up = time.monotonic() + REAP_SECONDS
+            while time.monotonic() < give_up:
+                try:
+                    os.kill(-1, signal.SIGKILL)  # everything in our namespace but us and its init
+                except ProcessLookupError:
+                    pass
+                if _reap():
+                    break
+                time.sleep(0.001)
+        elif self.switch_uid and self.seccomp is None:
+            _kill_uid(self.uid)
+            _reap()
+        else:
+            _reap()
+        try:
+            leftovers = os.listdir(self.scratch)
+        except OSError:
+            leftovers = ["?"]
+        if leftovers:
+            self._make_scratch()
+
+    def _child(self, message: dict, fds: list[int]) -> None:
+        """In the forked child: lock down, run the program, exit. Never returns."""
+        status = 1
+        try:
+            os.setsid()
+            isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
+            program_fd = fds[3]
+            size = os.fstat(program_fd).st_size
+            source = os.pread(program_fd, size, 0).decode("utf-8", "surrogatepass")
+            keep = fds[:3] + fds[4:]
+            high = [fcntl.fcntl(fd, fcntl.F_DUPFD, HIGH_FD) for fd in keep]
+            for target, fd in enumerate(high):
+                os.dup2(fd, target)
+            os.closerange(len(high), 1 << 20)
+            os.chdir(self.scratch)
+            isolation.apply_rlimits(
+                isolation.ChildLimits(
+                    message["cpu_seconds"], message["memory"], message["file_bytes"],
+                    self.max_processes, self.max_open_files,
+                )
+            )  # fmt: skip
+            if self.switch_uid:
+                isolation.drop_privileges(self.uid)
+            if self.seccomp is not None:
+                self.seccomp.install()
+            sys.argv = [sandbox_child.PROGRAM_FILENAME]
+            if message["mode"] == "function":
+                status = run_function_program(source, 3, 4)
+            else:
+                status = run_stdio_program(source)
+        except BaseException as error:  # noqa: B036 - a setup failure must never run the program unconfined
+            try:
+                os.write(2, f"codefeedback worker: child setup failed: {error!r}\n".encode())
+            except OSError:
+                pass
+        finally:
+            os._exit(status)
+
+
+def _kill(pid: int) -> None:
+    for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+        try:
+            target()
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _reap() -> bool:
+    """Reap finished descendants (we are their subreaper); True when none is left at all."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return True
+        if pid == 0:
+            return False
+
+
+def _kill_uid(uid: int) -> None:
+    """Without a pid namespace: kill(-1) from a helper running as the slot uid kills only that uid."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            isolation.drop_privileges(uid)
+            for _ in range(100):
+                os.kill(-1, signal.SIGKILL)
+        except BaseException:  # noqa: B036
+            pass
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+
+def main(argv: list[str]) -> None:
+    config = json.loads(argv[0])
+    channel = Channel(socket.socket(fileno=config["fd"]))
+    os.environ.clear()
+    os.environ.update(config["environment"])
+    worker = Worker(config)
+    channel.send({"ready": True, "layers": worker.layers, "missing": worker.missing, "pid": os.getpid()})
+    while True:
+        try:
+            message, fds = channel.receive()
+        except ChannelClosed:
+            return
+        if message.get("op") != "run":
+            for fd in fds:
+                os.close(fd)
+            continue
+        channel.send(worker.run(message, fds, channel))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

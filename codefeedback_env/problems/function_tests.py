@@ -1,0 +1,231 @@
+"""Helpers shared by the function-style datasets (HumanEval, MBPP, MBPP+).
+
+- `split_test_code` cuts trusted test code (a `check(candidate)` body or a module of asserts) into
+  self-contained test chunks, one per assert statement, each carrying the set-up lines it needs.
+- `python_literal` writes a value as Python source that evaluates back to an identical value, so
+  generated tests can state their inputs and expected outputs as code.
+- `check_body` separates a HumanEval test file into its module-level code and its `check` body.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import math
+import textwrap
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+LITERAL_NAMES = "inf = float('inf')\nnan = float('nan')\n"
+"""Trusted set-up that lets `python_literal` output mention `inf` and `nan`."""
+
+_LITERAL_NAMESPACE: dict[str, Any] = {
+    "__builtins__": {"float": float, "complex": complex, "set": set, "frozenset": frozenset},
+    "inf": math.inf,
+    "nan": math.nan,
+}
+_CONTEXT_STATEMENTS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+def _statement_source(source: str, statement: ast.stmt) -> str:
+    segment = ast.get_source_segment(source, statement, padded=True)
+    if segment is None:  # no position information (should not happen for parsed code)
+        return ast.unparse(statement)
+    return textwrap.dedent(segment).strip("\n")
+
+
+def _mentions(node: ast.AST, names: Collection[str]) -> bool:
+    return any(isinstance(sub, ast.Name) and sub.id in names for sub in ast.walk(node))
+
+
+def _has_assert(node: ast.AST) -> bool:
+    return any(isinstance(sub, ast.Assert) for sub in ast.walk(node))
+
+
+def _is_context(statement: ast.stmt, names: Collection[str]) -> bool:
+    """Set-up that later tests may need: imports, definitions, and statements not touching `names`."""
+    if isinstance(statement, _CONTEXT_STATEMENTS):
+        return True
+    return not _has_assert(statement) and not _mentions(statement, names)
+
+
+def _names(node: ast.AST) -> tuple[set[str], set[str]]:
+    """(names bound, names read) anywhere in `node`."""
+    bound: set[str] = set()
+    read: set[str] = set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name):
+            (read if isinstance(sub.ctx, ast.Load) else bound).add(sub.id)
+        elif isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(sub.name)
+        elif isinstance(sub, (ast.Import, ast.ImportFrom)):
+            bound.update((alias.asname or alias.name).split(".")[0] for alias in sub.names)
+        elif isinstance(sub, ast.arg):
+            bound.add(sub.arg)
+    return bound, read
+
+
+@dataclass(frozen=True)
+class _Context:
+    text: str
+    bound: frozenset[str]
+    read: frozenset[str]
+
+
+def _needed(context: list[_Context], body: Sequence[ast.stmt]) -> list[str]:
+    """The context statements `body` depends on, in order: those binding a name it (transitively) reads.
+
+    A statement that binds nothing (e.g. `random.seed(0)`) is kept when it reads a needed name.
+    """
+    needed: set[str] = set()
+    for statement in body:
+        needed |= _names(statement)[1]
+    kept: list[str] = []
+    for item in reversed(context):
+        if item.bound & needed or (not item.bound and item.read & needed):
+            kept.append(item.text)
+            needed |= item.read
+    return kept[::-1]
+
+
+def split_test_code(source: str, statements: Sequence[ast.stmt], names: Collection[str]) -> list[str]:
+    """Cut trusted test statements into self-contained chunks, one per top-level assert.
+
+    `statements` are top-level nodes parsed from `source` (a module, or a function's body), and
+    `names` the names that stand for the function under test (e.g. `candidate` and the entry point).
+    Statements that neither assert nor mention `names` (imports, constants, a random generator) are
+    context: each chunk starts with the context statements it depends on, in their original order.
+    Statements that call the function without asserting are attached to the next assert. A
+    statement that asserts (possibly in a loop) closes a chunk. Chunks that never mention `names`
+    (such as `assert True`) are dropped; calls left over after the last assert form a chunk of their
+    own (it checks that they do not raise).
+    """
+    context: list[_Context] = []
+    pending: list[ast.stmt] = []  # statements since the last chunk
+    chunks: list[str] = []
+
+    def close_chunk() -> None:
+        if any(_mentions(statement, names) for statement in pending):
+            before = _needed(context, pending)
+            chunks.append("\n".join(before + [_statement_source(source, s) for s in pending]) + "\n")
+        for statement in pending:
+            if _is_context(statement, names):
+                context.append(_Context(_statement_source(source, statement), *map(frozenset, _names(statement))))
+        pending.clear()
+
+    for statement in statements:
+        if _is_context(statement, names) and not pending:
+            context.append(_Context(_statement_source(source, statement), *map(frozenset, _names(statement))))
+            continue
+        pending.append(statement)
+        if not _is_context(statement, names) and _has_assert(statement):
+            close_chunk()
+    if any(not _is_context(statement, names) for statement in pending):
+        close_chunk()
+    return chunks
+
+
+def check_body(test_source: str, function: str = "check") -> tuple[str, list[ast.stmt], str]:
+    """Split a HumanEval-style test file into (module-level code, the check function's body, its parameter).
+
+    Raises ValueError when the file defines no `def check(...)` with one parameter.
+    """
+    tree = ast.parse(test_source)
+    module_parts: list[str] = []
+    found: ast.FunctionDef | None = None
+    for statement in tree.body:
+        if isinstance(statement, ast.FunctionDef) and statement.name == function and found is None:
+            found = statement
+        else:
+            module_parts.append(_statement_source(test_source, statement))
+    if found is None:
+        raise ValueError(f"no `def {function}(...)` in the test code")
+    parameters = found.args.posonlyargs + found.args.args
+    if len(parameters) != 1:
+        raise ValueError(f"`def {function}` should take one parameter (the candidate), takes {len(parameters)}")
+    module_code = "\n".join(module_parts) + "\n" if module_parts else ""
+    return module_code, found.body, parameters[0].arg
+
+
+def first_called_name(source: str, prefer: Collection[str] = ()) -> str | None:
+    """The function a test calls: the first called name in `prefer`, else the first non-builtin name."""
+    tree = ast.parse(source)
+    called = [
+        node.func.id for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+    ]
+    for name in called:
+        if name in prefer:
+            return name
+    for name in called:
+        if not hasattr(builtins, name):
+            return name
+    return None
+
+
+def free_names(source: str) -> set[str]:
+    """Names a piece of code reads but neither assigns, imports, defines nor gets from builtins."""
+    bound, read = _names(ast.parse(source))
+    return {name for name in read - bound if not hasattr(builtins, name)}
+
+
+def _structural(value: Any) -> Any:
+    """A form of `value` whose `==` also compares types and treats nan as equal to nan."""
+    kind = type(value)
+    if kind is float:
+        return (kind, "nan" if value != value else repr(value))
+    if kind is complex:
+        return (kind, _structural(value.real), _structural(value.imag))
+    if kind in (list, tuple):
+        return (kind, tuple(_structural(v) for v in value))
+    if kind in (set, frozenset):
+        return (kind, frozenset(_structural(v) for v in value))
+    if kind is dict:
+        return (kind, tuple((_structural(k), _structural(v)) for k, v in value.items()))
+    return (kind, value)
+
+
+def _literal(value: Any) -> str:
+    kind = type(value)
+    if value is None or kind in (bool, int, str, bytes):
+        return repr(value)
+    if kind is float:
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if kind is complex:
+        return f"complex({_literal(value.real)}, {_literal(value.imag)})"
+    if kind is list:
+        return "[" + ", ".join(_literal(v) for v in value) + "]"
+    if kind is tuple:
+        inner = ", ".join(_literal(v) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    if kind is dict:
+        return "{" + ", ".join(f"{_literal(k)}: {_literal(v)}" for k, v in value.items()) + "}"
+    if kind in (set, frozenset):
+        inner = "{" + ", ".join(_literal(v) for v in value) + "}" if value else ""
+        return f"{kind.__name__}({inner})"
+    raise ValueError(f"cannot write a {kind.__name__} as a Python literal")
+
+
+def python_literal(value: Any) -> str:
+    """Python source that evaluates (with `LITERAL_NAMES` defined) to a value identical to `value`.
+
+    Raises ValueError when no such source exists here (objects, ints too long to print, ...).
+    """
+    try:
+        text = repr(value)
+        if _structural(eval(text, dict(_LITERAL_NAMESPACE))) == _structural(value):  # noqa: S307 (trusted data)
+            return text
+    except (SyntaxError, ValueError, TypeError, NameError, RecursionError, MemoryError):
+        pass
+    try:
+        text = _literal(value)
+        same = _structural(eval(text, dict(_LITERAL_NAMESPACE))) == _structural(value)  # noqa: S307
+    except (SyntaxError, ValueError, TypeError, NameError, RecursionError, MemoryError) as error:
+        raise ValueError(f"cannot write the value as a Python literal ({type(error).__name__}: {error})") from None
+    if not same:
+        raise ValueError("the value does not survive a round trip through its Python literal")
+    return text

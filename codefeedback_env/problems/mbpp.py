@@ -1,0 +1,515 @@
+"""MBPP (Austin et al., 2021) and MBPP+ (EvalPlus, Liu et al., 2023) as function problems.
+
+MBPP rows carry asserts (`test_list`, `challenge_test_list`) that are the tests as they are. MBPP+
+rows carry the base asserts (`assertion`) and many extra inputs (`plus_input`) without outputs:
+their expected outputs are computed by running the canonical solution in the judge's sandbox, then
+written as asserts. EvalPlus's comparison rules are kept: exact equality, else (when the problem has
+an `atol`, or the expected value is a float or a list of floats) closeness with that `atol` (1e-6
+for floats when it is 0) and a relative tolerance of 1e-7; three regex tasks compare only whether
+the result is None.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from codefeedback_env.judge import plaindata
+from codefeedback_env.judge.backend import ExecutionBackend, Limits, RemoteCrash, RemoteError, RemoteTimeout
+from codefeedback_env.problems.errors import DatasetError
+from codefeedback_env.problems.files import iter_rows
+from codefeedback_env.problems.function_tests import (
+    LITERAL_NAMES,
+    first_called_name,
+    free_names,
+    python_literal,
+    split_test_code,
+)
+from codefeedback_env.problems.records import DEFAULT_MEMORY_LIMIT, DEFAULT_TIME_LIMIT, Problem, ProblemKind, TestCase
+
+logger = logging.getLogger(__name__)
+
+MBPP_HUB_NAME = "google-research-datasets/mbpp"
+
+# ---------------------------------------------------------------------------------------------- MBPP
+
+
+def _string(row: dict[str, Any], field: str, source: str, number: int, *, empty: bool = False) -> str:
+    value = row.get(field, None if not empty else "")
+    if value is None and empty:
+        return ""
+    if not isinstance(value, str) or (not empty and not value.strip()):
+        what = "a string" if empty else "a non-empty string"
+        raise DatasetError(source, number, field, f"expected {what}, got {type(value).__name__}")
+    return value
+
+
+def _strings(row: dict[str, Any], field: str, source: str, number: int) -> list[str]:
+    value = row.get(field, [])
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise DatasetError(source, number, field, "expected a list of strings")
+    return value
+
+
+def _parse(code: str, source: str, number: int, field: str) -> ast.Module:
+    try:
+        return ast.parse(code)
+    except SyntaxError as error:
+        raise DatasetError(source, number, field, f"not valid Python ({error.msg}, line {error.lineno})") from None
+
+
+def _stdlib_imports(names: set[str]) -> str:
+    """`import x` lines for the standard-library modules among `names` (tests that forgot an import)."""
+    modules = sorted(name for name in names if name in sys.stdlib_module_names)
+    return "".join(f"import {name}\n" for name in modules)
+
+
+def _top_level_names(tree: ast.Module) -> set[str]:
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return names
+
+
+def mbpp_problem(row: dict[str, Any], source: str, number: int) -> Problem | None:
+    """One row of the original MBPP as a Problem; None (with a warning) when it cannot be judged."""
+    task_id = row.get("task_id")
+    if not isinstance(task_id, int) or isinstance(task_id, bool):
+        raise DatasetError(source, number, "task_id", f"expected an integer, got {type(task_id).__name__}")
+    text = _string(row, "text", source, number)
+    code = _string(row, "code", source, number)
+    setup = _string(row, "test_setup_code", source, number, empty=True)
+    tests = _strings(row, "test_list", source, number)
+    challenge = _strings(row, "challenge_test_list", source, number)
+    defined = _top_level_names(_parse(code, source, number, "code"))
+    chunks: list[str] = []
+    for field, items in (("test_list", tests), ("challenge_test_list", challenge)):
+        for position, item in enumerate(items):
+            _parse(item, source, number, f"{field}[{position}]")
+            chunks.append(item.strip() + "\n")
+    if not chunks:
+        logger.warning("%s, row %d (MBPP/%d): no tests; skipped", source, number, task_id)
+        return None
+    entry_point = first_called_name(chunks[0], defined)
+    if entry_point is None:
+        raise DatasetError(source, number, "test_list[0]", "calls no function to test")
+    needs_program = free_names(setup) & defined
+    if needs_program:
+        logger.warning(
+            "%s, row %d (MBPP/%d): the test set-up builds objects of the program's own %s, which cannot "
+            "cross the judge's sandbox boundary (only plain data does); skipped",
+            source, number, task_id, ", ".join(sorted(needs_program)),
+        )  # fmt: skip
+        return None
+    test_names: set[str] = set()
+    for chunk in chunks:
+        test_names |= free_names(chunk)
+    cases = tuple(TestCase(chunk) for chunk in chunks)
+    return Problem(
+        id=f"MBPP/{task_id}",
+        statement=text,
+        public_tests=cases[:1],
+        hidden_tests=cases,
+        kind=ProblemKind.FUNCTION,
+        solutions=(code,),
+        entry_point=entry_point,
+        test_setup=_stdlib_imports(test_names - defined) + setup,
+        source="mbpp",
+    )
+
+
+def _mbpp_hub_rows() -> list[tuple[int, dict[str, Any]]]:
+    how = "pass the path of a local copy in the original format, e.g. load_mbpp('mbpp.jsonl')"
+    try:
+        import datasets
+
+        splits = datasets.load_dataset(MBPP_HUB_NAME, "full")
+    except Exception as error:  # no network, no package, hub changes: all end the same way
+        raise DatasetError(
+            MBPP_HUB_NAME, None, None, f"could not load from the Hugging Face hub ({type(error).__name__}: {error}); {how}"
+        ) from error
+    rows = sorted((row for split in splits.values() for row in split), key=lambda row: row["task_id"])
+    return list(enumerate(rows, start=1))
+
+
+def load_mbpp(path: str | Path | None = None) -> list[Problem]:
+    """MBPP's 974 problems, from a local jsonl(.gz) file in the original format or from the hub.
+
+    With no `path` the `full` configuration of `google-research-datasets/mbpp` is fetched through the
+    `datasets` library (all splits, ordered by task id), which needs the network. Raises DatasetError
+    naming the file, the row and the field for a malformed row; rows that cannot be judged are skipped
+    with a warning and counted in the log.
+    """
+    source = MBPP_HUB_NAME if path is None else str(path)
+    rows = _mbpp_hub_rows() if path is None else iter_rows(path)
+    problems: list[Problem] = []
+    skipped = 0
+    for number, row in rows:
+        problem = mbpp_problem(row, source, number)
+        if problem is None:
+            skipped += 1
+        else:
+            problems.append(problem)
+    if skipped:
+        logger.warning("%s: skipped %d row(s) that cannot be judged", source, skipped)
+    return problems
+
+
+# --------------------------------------------------------------------------------------------- MBPP+
+
+MBPP_PLUS_FIELDS = ("task_id", "prompt", "entry_point", "canonical_solution", "assertion")
+OUTPUT_NOT_NONE_TASKS = frozenset({"check_str", "text_match_three", "text_starta_endb"})
+"""Entry points whose result EvalPlus compares only as `result is not None` (they return re.Match)."""
+FLOAT_ATOL = 1e-6
+"""EvalPlus's tolerance for float results when the problem gives `atol` 0."""
+REFERENCE_TIME_LIMIT = 60.0
+"""Seconds the canonical solution may take for all inputs of one problem before inputs are retried alone."""
+REFERENCE_INPUT_SECONDS = 1.0
+"""Inputs on which the canonical solution takes longer are dropped (tests run under a 10 s limit)."""
+CACHE_VERSION = 1
+
+PLUS_TEST_SETUP = (
+    LITERAL_NAMES
+    + '''
+def _cf_close(out, expected, atol):
+    """EvalPlus's comparison: equal, or numerically close (rtol 1e-7, atol) element by element."""
+    if out == expected:
+        return True
+
+    def close(a, b):
+        numbers = (int, float, complex)
+        if isinstance(a, numbers) and isinstance(b, numbers) and not isinstance(a, bool) | isinstance(b, bool):
+            if a != a and b != b:
+                return True
+            return abs(a - b) <= atol + 1e-7 * abs(b)
+        if isinstance(a, bool) and isinstance(b, bool):
+            return a == b
+        if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+            return len(a) == len(b) and all(close(x, y) for x, y in zip(a, b))
+        return a == b
+
+    return close(out, expected)
+
+
+def _cf_not_none(out):
+    """EvalPlus's check for regex tasks: a bool as is, anything else as `is not None`."""
+    return out if isinstance(out, bool) else out is not None
+'''
+)
+
+
+def deserialize_inputs(task_id: str, inputs: list) -> list:
+    """Restore the Python types JSON lost in MBPP+ inputs (tuples, sets, complex numbers).
+
+    Ported from EvalPlus (`evalplus/data/mbpp.py`, `mbpp_deserialize_inputs`, Apache-2.0) so that
+    inputs match what EvalPlus passes to the functions.
+    """
+    number = int(task_id.split("/")[-1])
+    if number in {2, 116, 132, 143, 222, 261, 273, 394, 399, 421, 424, 429, 470, 560, 579, 596, 616, 630, 726, 740, 744, 809}:  # fmt: skip
+        return [[tuple(lst) for lst in inp] for inp in inputs]
+    if number in {63, 64, 70, 94, 120, 237, 272, 299, 400, 409, 417, 438, 473, 614, 780}:
+        return [[[tuple(lst) for lst in lst_lst] for lst_lst in inp] for inp in inputs]
+    if number in {75, 413, 444, 753}:
+        return [[[tuple(lst) for lst in inp[0]]] + [inp[1]] for inp in inputs]
+    if number in {106, 750}:
+        return [[inp[0]] + [tuple(inp[1])] for inp in inputs]
+    if number == 115:
+        return [[[set(item) if isinstance(item, list) and len(item) else {} for item in inp[0]]] for inp in inputs]
+    if number == 124:
+        return [(float(inp[0]), complex(inp[1])) for inp in inputs]
+    if number in {250, 405, 446, 617, 720, 763, 808}:
+        return [[tuple(inp[0])] + [inp[1]] for inp in inputs]
+    if number in {259, 401, 445}:
+        nested = [[[tuple(lst) for lst in lst_lst] for lst_lst in inp] for inp in inputs]
+        return [[tuple(lst) for lst in inp] for inp in nested]
+    if number == 278:
+        nested = [[[tuple(item) if isinstance(item, list) else item for item in inp[0]]] for inp in inputs]
+        return [[tuple(lst) for lst in inp] for inp in nested]
+    if number == 307:
+        return [[tuple(inp[0])] + [inp[1], inp[2]] for inp in inputs]
+    if number == 722:
+        return [[{key: tuple(value) for key, value in inp[0].items()}] + inp[1:] for inp in inputs]
+    if number == 252:
+        return [[complex(inp[0])] for inp in inputs]
+    if number in {580, 615, 791}:
+
+        def as_tuples(value: Any) -> Any:
+            return tuple(as_tuples(item) for item in value) if isinstance(value, list) else value
+
+        return [as_tuples(inp) for inp in inputs]
+    return inputs
+
+
+def _is_floats(value: Any) -> bool:
+    if isinstance(value, float):
+        return True
+    return isinstance(value, (list, tuple)) and all(isinstance(item, float) for item in value)
+
+
+def reference_outputs(
+    backend: ExecutionBackend,
+    program: str,
+    function: str,
+    inputs: Sequence[Sequence[Any]],
+    *,
+    memory: int = DEFAULT_MEMORY_LIMIT,
+    total_seconds: float = REFERENCE_TIME_LIMIT,
+) -> list[dict[str, Any]]:
+    """Call `function` of the trusted `program` in the sandbox on each input, in one session where possible.
+
+    Returns one record per input: {"ok": True, "value": ..., "time": seconds} or {"ok": False,
+    "error": str}. An input that runs out of time or crashes the program is retried once in a fresh
+    session; if it fails there too it is recorded as failed.
+    """
+    limits = Limits(total_seconds, memory, 1 << 20)
+    records: list[dict[str, Any]] = []
+    position = 0
+    while position < len(inputs):
+        fresh = True
+        session = backend.open_function_session(program, limits)
+        try:
+            if session.load_error is not None:
+                error = session.load_error.strip().splitlines()[-1] if session.load_error.strip() else "load error"
+                return records + [{"ok": False, "error": f"the program did not load: {error}"}] * (len(inputs) - position)
+            while position < len(inputs):
+                started = time.monotonic()
+                try:
+                    value = session.call(function, list(inputs[position]), {})
+                except RemoteError as error:
+                    records.append({"ok": False, "error": str(error)})
+                except plaindata.PlainDataError as error:
+                    records.append({"ok": False, "error": f"input is not plain data: {error}"})
+                except (RemoteTimeout, RemoteCrash) as failure:
+                    if not fresh:
+                        break  # retry this input alone in a new session
+                    records.append({"ok": False, "error": f"{type(failure).__name__}: {failure}"})
+                    position += 1
+                    break
+                else:
+                    records.append({"ok": True, "value": value, "time": time.monotonic() - started})
+                position += 1
+                fresh = False
+        finally:
+            session.close()
+    return records
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "codefeedback"
+
+
+def _cache_path(cache_dir: Path, data: bytes) -> Path:
+    digest = hashlib.sha256(data).hexdigest()[:20]
+    python = f"py{sys.version_info.major}{sys.version_info.minor}"
+    return cache_dir / f"mbppplus-expected-{digest}-{python}-v{CACHE_VERSION}.json"
+
+
+def _read_cache(path: Path) -> dict[str, list[dict[str, Any]]] | None:
+    try:
+        value = plaindata.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except (OSError, plaindata.PlainDataError) as error:
+        logger.warning("ignoring unreadable MBPP+ cache %s (%s)", path, error)
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _write_cache(path: Path, value: dict[str, list[dict[str, Any]]]) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        temporary.write_bytes(plaindata.dumps(value))
+        os.replace(temporary, path)
+    except (OSError, plaindata.PlainDataError) as error:
+        logger.warning("could not write the MBPP+ cache %s (%s)", path, error)
+
+
+def _statement(prompt: str) -> str:
+    """The task text of an MBPP+ prompt (a module docstring such as '''\\nWrite a function ...\\n''')."""
+    try:
+        tree = ast.parse(prompt)
+    except SyntaxError:
+        return prompt.strip()
+    docstring = ast.get_docstring(tree)
+    return docstring.strip() if docstring and len(tree.body) == 1 else prompt.strip()
+
+
+def _inputs(row: dict[str, Any], field: str, source: str, number: int) -> list:
+    value = row.get(field, [])
+    if value is None or value == {}:  # one published row stores an empty dict
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, list) for item in value):
+        raise DatasetError(source, number, field, "expected a list of argument lists")
+    try:
+        return deserialize_inputs(row["task_id"], value)
+    except (TypeError, ValueError, IndexError, KeyError, AttributeError) as error:
+        raise DatasetError(source, number, field, f"arguments do not have the expected shape ({error})") from None
+
+
+def _plus_assert(entry_point: str, arguments: Sequence[Any], expected: Any, atol: float) -> str:
+    call = f"{entry_point}({', '.join(python_literal(argument) for argument in arguments)})"
+    if entry_point in OUTPUT_NOT_NONE_TASKS:
+        return f"assert _cf_not_none({call}) == {python_literal(expected)}"
+    if atol == 0 and _is_floats(expected):
+        atol = FLOAT_ATOL
+    if atol:
+        return f"assert _cf_close({call}, {python_literal(expected)}, {atol!r})"
+    return f"assert {call} == {python_literal(expected)}"
+
+
+class _PlusRow:
+    """An MBPP+ row checked and parsed, before its extra tests are computed."""
+
+    def __init__(self, row: dict[str, Any], source: str, number: int) -> None:
+        for field in MBPP_PLUS_FIELDS:
+            _string(row, field, source, number)
+        self.number = number
+        self.task_id: str = row["task_id"]
+        self.entry_point: str = row["entry_point"]
+        self.prompt: str = row["prompt"]
+        self.solution = row["prompt"] + row["canonical_solution"]
+        _parse(self.solution, source, number, "canonical_solution")
+        atol = row.get("atol", 0) or 0
+        if not isinstance(atol, (int, float)) or isinstance(atol, bool) or atol < 0:
+            raise DatasetError(source, number, "atol", f"expected a number >= 0, got {atol!r}")
+        self.atol = float(atol)
+        assertion = row["assertion"]
+        tree = _parse(assertion, source, number, "assertion")
+        self.assertion_tests = split_test_code(assertion, tree.body, {self.entry_point})
+        self.assertion_names = set().union(*(free_names(chunk) for chunk in self.assertion_tests))
+        self.plus_inputs = _inputs(row, "plus_input", source, number)
+
+    def reference_program(self) -> str:
+        if self.entry_point in OUTPUT_NOT_NONE_TASKS:  # results are re.Match objects; compare as EvalPlus does
+            result = f"{self.entry_point}(*args)"
+            return (
+                f"{self.solution}\n\ndef _cf_reference(*args):\n"
+                f"    out = {result}\n    return out if isinstance(out, bool) else out is not None\n"
+            )
+        return self.solution
+
+    def reference_function(self) -> str:
+        return "_cf_reference" if self.entry_point in OUTPUT_NOT_NONE_TASKS else self.entry_point
+
+
+def _compute_expected(
+    rows: list[_PlusRow], backend: ExecutionBackend | None, workers: int
+) -> dict[str, list[dict[str, Any]]]:
+    own_backend = backend is None
+    if backend is None:
+        from codefeedback_env.judge.subprocess_backend import SubprocessBackend
+
+        backend = SubprocessBackend()
+    try:
+        with ThreadPoolExecutor(max(1, workers), thread_name_prefix="codefeedback-mbppplus") as pool:
+            outputs = pool.map(
+                lambda row: reference_outputs(backend, row.reference_program(), row.reference_function(), row.plus_inputs),
+                rows,
+            )
+            return {row.task_id: records for row, records in zip(rows, outputs)}
+    finally:
+        if own_backend:
+            backend.close()
+
+
+def _plus_tests(row: _PlusRow, records: list[dict[str, Any]], source: str, per_case: int) -> tuple[list[str], int]:
+    lines: list[str] = []
+    dropped = 0
+    for arguments, record in zip(row.plus_inputs, records):
+        if not record.get("ok") or record.get("time", 0.0) > REFERENCE_INPUT_SECONDS:
+            dropped += 1
+            continue
+        try:
+            lines.append(_plus_assert(row.entry_point, arguments, record["value"], row.atol))
+        except ValueError:
+            dropped += 1
+    if dropped:
+        reasons = sorted({str(r.get("error", "slow reference"))[:120] for r in records if not r.get("ok")})
+        logger.info("%s, row %d (%s): dropped %d extra input(s): %s", source, row.number, row.task_id, dropped, reasons)
+    return ["\n".join(lines[i : i + per_case]) + "\n" for i in range(0, len(lines), per_case)], dropped
+
+
+def load_mbpp_plus(
+    path: str | Path | None = None,
+    *,
+    plus: bool = True,
+    backend: ExecutionBackend | None = None,
+    workers: int | None = None,
+    cache_dir: str | Path | None = None,
+    tests_per_case: int = 10,
+) -> list[Problem]:
+    """MBPP+ v0.1.0 (399 problems) from its jsonl(.gz) file (`MbppPlus-v0.1.0.jsonl` from EvalPlus).
+
+    Public test: the first assert of `assertion`. Hidden tests: every assert of `assertion`, then
+    (with `plus`) the extra inputs, `tests_per_case` asserts per test, whose expected outputs are
+    the canonical solution's results computed in the sandbox (`backend`, default a fresh
+    SubprocessBackend, `workers` problems at a time) and cached in `cache_dir` (default
+    `$XDG_CACHE_HOME/codefeedback` or `~/.cache/codefeedback`), keyed by the file's hash. Inputs the
+    canonical solution fails on, or takes over `REFERENCE_INPUT_SECONDS` for, are dropped.
+    """
+    if path is None:
+        raise DatasetError(
+            "mbpp+", None, None,
+            "MBPP+ loads from a local file: pass the path of MbppPlus-v0.1.0.jsonl(.gz) from the EvalPlus releases",
+        )  # fmt: skip
+    if tests_per_case < 1:
+        raise ValueError(f"tests_per_case must be >= 1, got {tests_per_case}")
+    source = str(path)
+    rows = [_PlusRow(row, source, number) for number, row in iter_rows(path)]
+    expected: dict[str, list[dict[str, Any]]] = {}
+    if plus:
+        folder = _cache_dir() if cache_dir is None else Path(cache_dir)
+        cache = _cache_path(folder, Path(path).read_bytes())
+        expected = _read_cache(cache) or {}
+        missing = [row for row in rows if row.task_id not in expected]
+        if missing:
+            logger.info("computing MBPP+ expected outputs for %d problem(s); cached in %s", len(missing), cache)
+            expected.update(_compute_expected(missing, backend, workers or os.cpu_count() or 1))
+            _write_cache(cache, expected)
+    problems: list[Problem] = []
+    skipped = dropped = 0
+    for row in rows:
+        plus_chunks: list[str] = []
+        if plus:
+            plus_chunks, lost = _plus_tests(row, expected[row.task_id], source, tests_per_case)
+            dropped += lost
+        chunks = row.assertion_tests + plus_chunks
+        if not chunks:
+            logger.warning("%s, row %d (%s): no tests; skipped", source, row.number, row.task_id)
+            skipped += 1
+            continue
+        cases = tuple(TestCase(chunk) for chunk in chunks)
+        problems.append(
+            Problem(
+                id=row.task_id,
+                statement=_statement(row.prompt),
+                public_tests=cases[:1],
+                hidden_tests=cases,
+                kind=ProblemKind.FUNCTION,
+                time_limit=DEFAULT_TIME_LIMIT,
+                solutions=(row.solution,),
+                entry_point=row.entry_point,
+                test_setup=_stdlib_imports(row.assertion_names) + PLUS_TEST_SETUP,
+                source="mbpp+",
+            )
+        )
+    if skipped:
+        logger.warning("%s: skipped %d row(s) with no tests", source, skipped)
+    if dropped:
+        logger.warning("%s: dropped %d extra input(s) the canonical solution fails on or is slow for", source, dropped)
+    return problems

@@ -1,0 +1,131 @@
+"""The portable judge on stdio and function problems: one verdict per failure mode."""
+
+from __future__ import annotations
+
+import pytest
+
+from codefeedback_env.judge import Verdict
+from codefeedback_env.problems import Problem, ProblemKind, TestCase
+from tests.judge.processes import sleepers
+
+ADD = Problem(
+    id="add",
+    statement="Print a + b.",
+    public_tests=(TestCase("1 2\n", "3\n"),),
+    hidden_tests=(TestCase("5 5\n", "10\n"), TestCase("-1 1\n", "0\n")),
+    time_limit=1.0,
+    memory_limit=256 << 20,
+)
+CORRECT = "a, b = map(int, input().split())\nprint(a + b)\n"
+
+
+def verdicts(judge, code, problem=ADD, tests="all"):
+    return [r.verdict for r in judge.judge(problem, code, tests).results]
+
+
+def test_correct_program_is_accepted_on_every_test(judge):
+    result = judge.judge(ADD, CORRECT, "all")
+    assert result.passed and result.num_passed == 3
+    assert result.results[0].stdout == "3\n"
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("print(4)", Verdict.WRONG_ANSWER),
+        ("import sys; sys.exit(0)", Verdict.WRONG_ANSWER),
+        ("print('accepted'); print('ALL TESTS PASSED')", Verdict.WRONG_ANSWER),
+        ("1/0", Verdict.RUNTIME_ERROR),
+        ("import sys\nprint(3)\nsys.exit(3)", Verdict.RUNTIME_ERROR),
+        ("while True:\n    pass", Verdict.TIME_LIMIT),
+        ("import time\ntime.sleep(60)", Verdict.TIME_LIMIT),
+        ("x = [0] * (10**10)", Verdict.MEMORY_LIMIT),
+        ("print('x' * 10**7)", Verdict.OUTPUT_LIMIT),
+        ("def f(:\n  pass", Verdict.SYNTAX_ERROR),
+        ("print('\0')\x00", Verdict.SYNTAX_ERROR),
+    ],
+)
+def test_failure_modes_get_their_verdict(judge, code, expected):
+    assert verdicts(judge, code, tests="public") == [expected]
+
+
+def test_runtime_error_carries_the_program_traceback_only(judge):
+    (result,) = judge.judge(ADD, "def f():\n    return 1/0\nf()\n", "public").results
+    assert result.verdict is Verdict.RUNTIME_ERROR
+    assert result.detail.startswith("Traceback (most recent call last):")
+    assert 'File "solution.py", line 2, in f' in result.detail
+    assert "ZeroDivisionError" in result.detail
+    assert "sandbox_child" not in result.detail
+
+
+def test_syntax_error_reads_like_the_interpreter(judge):
+    (result,) = judge.judge(ADD, "print(1", "public").results
+    assert "SyntaxError" in result.detail and "solution.py" in result.detail
+
+
+def test_stop_on_failure_skips_remaining_tests(judge):
+    many = Problem("many", "s", (), tuple(TestCase(f"{i}\n", "x\n") for i in range(12)), time_limit=1.0)
+    result = judge.judge(many, "print(input())", "hidden", stop_on_failure=True)
+    assert not result.passed
+    assert Verdict.SKIPPED in {r.verdict for r in result.results}
+    assert not any(r.verdict is Verdict.SKIPPED for r in result.failures)
+
+
+def test_program_cannot_see_the_expected_output_or_the_judge_environment(judge, monkeypatch):
+    monkeypatch.setenv("CODEFEEDBACK_SECRET", "hunter2")
+    probe = (
+        "import os, sys\n"
+        "data = sys.stdin.read()\n"
+        "print(sorted(os.environ))\n"
+        "print(os.listdir('.'))\n"
+    )
+    secret = Problem("secret", "s", (TestCase("in\n", "EXPECTED-OUTPUT-7f3a\n"),), (TestCase("", "x"),))
+    (result,) = judge.judge(secret, probe, "public").results
+    assert "EXPECTED-OUTPUT-7f3a" not in result.stdout
+    assert "CODEFEEDBACK_SECRET" not in result.stdout
+    assert "[]" in result.stdout  # an empty scratch directory
+
+
+def test_processes_started_by_the_program_are_killed(judge):
+    code = (
+        "import subprocess, sys\n"
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)'])\n"
+        "print(3)\n"
+    )
+    before = sleepers()
+    assert verdicts(judge, code, tests="public") == [Verdict.ACCEPTED]
+    assert sleepers() == before
+
+
+FUNCTION = Problem(
+    id="fn",
+    statement="add(a, b)",
+    public_tests=(TestCase("assert add(1, 2) == 3"),),
+    hidden_tests=(TestCase("assert add(2, 2) == 4"), TestCase("assert add(-1, 1) == 0")),
+    kind=ProblemKind.FUNCTION,
+    entry_point="add",
+    time_limit=1.0,
+)
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("def add(a, b):\n    return a + b", Verdict.ACCEPTED),
+        ("def add(a, b):\n    return a - b", Verdict.WRONG_ANSWER),
+        ("def add(a, b):\n    raise ValueError('no')", Verdict.RUNTIME_ERROR),
+        ("def add(a, b):\n    while True: pass", Verdict.TIME_LIMIT),
+        ("class T(int):\n    def __eq__(s, o): return True\ndef add(a, b):\n    return T(0)", Verdict.RUNTIME_ERROR),
+        ("import os\ndef add(a, b):\n    os._exit(0)", Verdict.RUNTIME_ERROR),
+        ("print('no function here')", Verdict.RUNTIME_ERROR),
+        ("def add(a, b):\n    return [0] * (10**10)", Verdict.MEMORY_LIMIT),
+    ],
+)
+def test_function_problems_are_checked_in_the_parent(judge, code, expected):
+    assert set(verdicts(judge, code, FUNCTION)) == {expected}
+
+
+def test_function_checker_reports_the_failed_assert_and_returned_value(judge):
+    (result,) = judge.judge(FUNCTION, "def add(a, b):\n    return 7", "public").results
+    assert result.detail == "AssertionError"
+    assert result.stdout == "7"

@@ -1,0 +1,45 @@
+import math
+
+import pytest
+
+from codefeedback_env.judge import plaindata
+
+
+@pytest.mark.parametrize(
+    "value",
+    [0, -7, 10**40, 2.5, True, None, "héllo\n", b"\x00\xff", (1, [2, (3,)]), {1, 2}, frozenset({"a"}),
+     {(1, 2): [3], "k": {"n": None}}, 1 + 2j, [float("inf"), -float("inf")], ()],
+)  # fmt: skip
+def test_round_trip_keeps_types_and_values(value):
+    decoded = plaindata.loads(plaindata.dumps(value))
+    assert decoded == value
+    assert type(decoded) is type(value)
+
+
+def test_nan_round_trips():
+    assert math.isnan(plaindata.loads(plaindata.dumps(float("nan"))))
+
+
+def test_objects_with_behaviour_cannot_be_encoded():
+    class AlwaysEqual(int):
+        def __eq__(self, other):
+            return True
+
+    with pytest.raises(plaindata.PlainDataError, match="not plain built-in data"):
+        plaindata.dumps(AlwaysEqual(1))
+    with pytest.raises(plaindata.PlainDataError):
+        plaindata.dumps([object()])
+
+
+@pytest.mark.parametrize("message", [b"{", b'{"zz": 1}', b'{"t": 1}', b'{"d": [[[1], 2]]}', b"\xff"])
+def test_malformed_messages_raise_plaindata_error(message):
+    with pytest.raises(plaindata.PlainDataError):
+        plaindata.loads(message)
+
+
+def test_deep_nesting_is_refused():
+    value: list = []
+    for _ in range(plaindata.MAX_DEPTH + 5):
+        value = [value]
+    with pytest.raises(plaindata.PlainDataError, match="deeper"):
+        plaindata.dumps(value)
