@@ -52,6 +52,17 @@ def format_exception(error: BaseException) -> str:
     return "".join(traceback.format_exception(type(error), error, tb))
 
 
+def _exit(code: object = None) -> None:
+    """`exit()` / `quit()` as the `site` module defines them (the child runs with -S, without site)."""
+    raise SystemExit(code)
+
+
+def install_site_builtins() -> None:
+    import builtins
+
+    builtins.exit = builtins.quit = _exit  # type: ignore[attr-defined]
+
+
 def load_program(path: str, module_name: str) -> dict:
     with open(path, encoding="utf-8") as source_file:
         source = source_file.read()
@@ -121,6 +132,7 @@ def run_function(path: str, request_fd: int, reply_fd: int) -> None:
 def main(argv: list[str]) -> None:
     mode, path, cpu, memory, file_size = argv[:5]
     apply_limits(int(cpu), int(memory), int(file_size))
+    install_site_builtins()
     if mode == "stdio":
         run_stdio(path)
     else:

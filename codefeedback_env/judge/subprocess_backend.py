@@ -71,7 +71,7 @@ class _Run:
     folder: Path
     limits: Limits
     started: float
-    pidfd: int
+    pidfd: int | None
     finished: RunOutcome | None = None
     extra_fds: list[int] = field(default_factory=list)
 
@@ -79,18 +79,35 @@ class _Run:
     def deadline(self) -> float:
         return self.started + self.limits.time
 
+    def _wait_for_exit(self, timeout: float) -> bool:
+        """Whether the child exited within `timeout` seconds (it is not reaped here)."""
+        if self.pidfd is not None:
+            ready, _, _ = select.select([self.pidfd], [], [], max(0.0, timeout))
+            return bool(ready)
+        end, pause = time.monotonic() + timeout, 0.0005
+        while True:  # no pidfd (not Linux): poll without reaping
+            try:
+                if os.waitid(os.P_PID, self.process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                    return True
+            except ChildProcessError:
+                return True
+            if time.monotonic() >= end:
+                return False
+            time.sleep(pause)
+            pause = min(pause * 2, 0.01)
+
     def wait(self, *, kill_now: bool = False) -> RunOutcome:
         """Wait for exit or the deadline (or not at all), kill the whole group, collect the facts."""
         if self.finished is not None:
             return self.finished
-        remaining = 0.0 if kill_now else self.deadline - time.monotonic()
-        ready, _, _ = select.select([self.pidfd], [], [], max(0.0, remaining))
-        wall_deadline_hit = not ready and not kill_now
+        exited = self._wait_for_exit(0.0 if kill_now else self.deadline - time.monotonic())
+        wall_deadline_hit = not exited and not kill_now
         _kill_group(self.process.pid)
         _, status, usage = os.wait4(self.process.pid, 0)
         self.process.returncode = os.waitstatus_to_exitcode(status)
         wall = time.monotonic() - self.started
-        os.close(self.pidfd)
+        if self.pidfd is not None:
+            os.close(self.pidfd)
         for fd in self.extra_fds:
             os.close(fd)
         cpu = usage.ru_utime + usage.ru_stime
@@ -148,7 +165,8 @@ class SubprocessBackend:
                 close_fds=True,
                 pass_fds=pass_fds,
             )
-        return _Run(process, folder, limits, time.monotonic(), os.pidfd_open(process.pid))
+        pidfd = os.pidfd_open(process.pid) if hasattr(os, "pidfd_open") else None
+        return _Run(process, folder, limits, time.monotonic(), pidfd)
 
     def run_stdio(self, program: str, stdin: str, limits: Limits) -> RunOutcome:
         return self._start("stdio", program, stdin, limits).wait()

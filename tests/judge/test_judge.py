@@ -129,3 +129,25 @@ def test_function_checker_reports_the_failed_assert_and_returned_value(judge):
     (result,) = judge.judge(FUNCTION, "def add(a, b):\n    return 7", "public").results
     assert result.detail == "AssertionError"
     assert result.stdout == "7"
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        # `exit`/`quit` come from the site module, which the sandbox does not import: they must still work.
+        "a, b = map(int, input().split())\nprint(a + b)\nexit()",
+        "a, b = map(int, input().split())\nprint(a + b)\nquit(0)",
+        # Deep recursion in the main thread and in a thread with a big stack, as contest code does.
+        "import sys\nsys.setrecursionlimit(10**6)\n"
+        "def depth(n):\n    return 0 if n == 0 else 1 + depth(n - 1)\n"
+        "a, b = map(int, input().split())\nprint(a + b + depth(100000) - 100000)",
+        "import sys, threading\nsys.setrecursionlimit(10**6)\nthreading.stack_size(1 << 27)\n"
+        "def depth(n):\n    return 0 if n == 0 else 1 + depth(n - 1)\n"
+        "def main():\n    a, b = map(int, input().split())\n    print(a + b + depth(200000) - 200000)\n"
+        "t = threading.Thread(target=main)\nt.start()\nt.join()",
+        # Fast stdin reading and a few hundred MB of lists.
+        "import sys\na, b = map(int, sys.stdin.buffer.read().split())\nx = [0] * (25 * 10**6)\nprint(a + b)",
+    ],
+)
+def test_legitimate_contest_code_is_accepted(judge, code):
+    assert verdicts(judge, code, tests="public") == [Verdict.ACCEPTED]

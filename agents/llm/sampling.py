@@ -1,0 +1,66 @@
+"""Sampling settings shared by every LLM backend (transformers, vLLM, OpenAI-compatible servers)."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+__all__ = ["SamplingConfig", "SeedStream"]
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """How an LLM agent samples one response per prompt."""
+
+    temperature: float = 1.0
+    """Softmax temperature; 0 means greedy decoding."""
+    top_p: float = 1.0
+    """Nucleus sampling mass in (0, 1]; 1 keeps the whole distribution. Top-k is never applied."""
+    max_new_tokens: int = 512
+    """Upper bound on the number of generated tokens per response."""
+    seed: int | None = None
+    """Seed of the agent's sampling stream; None leaves sampling unseeded (not reproducible)."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.temperature, bool) or not isinstance(self.temperature, (int, float)):
+            raise TypeError(f"temperature must be a number, got {self.temperature!r}")
+        if not self.temperature >= 0.0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature!r}; use 0 for greedy decoding")
+        if isinstance(self.top_p, bool) or not isinstance(self.top_p, (int, float)):
+            raise TypeError(f"top_p must be a number, got {self.top_p!r}")
+        if not 0.0 < self.top_p <= 1.0:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p!r}; use 1.0 to disable nucleus sampling")
+        if isinstance(self.max_new_tokens, bool) or not isinstance(self.max_new_tokens, int):
+            raise TypeError(f"max_new_tokens must be an int, got {self.max_new_tokens!r}")
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}; the paper's setting is 512")
+        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0):
+            raise ValueError(
+                f"seed must be None or a non-negative int, got {self.seed!r}; use None for unseeded sampling"
+            )
+
+    @property
+    def greedy(self) -> bool:
+        """Whether decoding is greedy (temperature 0). Derived from ``temperature``."""
+        return self.temperature == 0.0
+
+
+class SeedStream:
+    """Deterministic stream of per-call or per-request seeds drawn from one base seed.
+
+    Seeding every request with the same base seed would make repeated prompts (a group of samples
+    for one problem) identical; drawing from a stream keeps them distinct yet reproducible for the
+    same sequence of calls. With ``seed=None`` every draw is ``None``.
+    """
+
+    def __init__(self, seed: int | None, bits: int = 31) -> None:
+        self._rng = random.Random(seed) if seed is not None else None
+        self._bits = bits
+
+    def next(self) -> int | None:
+        """Return the next seed, or None when the stream is unseeded."""
+        return None if self._rng is None else self._rng.getrandbits(self._bits)
+
+    def take(self, count: int) -> list[int | None]:
+        """Return the next ``count`` seeds."""
+        return [self.next() for _ in range(count)]
