@@ -63,7 +63,7 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 def _hypergeom(counts: Sequence[int], drawn: Sequence[int]) -> float:
     """P(drawing exactly `drawn[i]` of each category), sampling sum(drawn) items without replacement."""
     numerator = 1
-    for total, take in zip(counts, drawn):
+    for total, take in zip(counts, drawn, strict=False):
         numerator *= comb(total, take)
     return numerator / comb(sum(counts), sum(drawn))
 
@@ -182,7 +182,14 @@ def summarize(
     """
     groups = group_by_problem(outcomes)
     if not groups:
-        return {"problems": 0, "episodes": 0, "max_turns": max_turns, "solve_rate_by_turn": [], "n_at_k": {}, "pass_at_k": {}}
+        return {
+            "problems": 0,
+            "episodes": 0,
+            "max_turns": max_turns,
+            "solve_rate_by_turn": [],
+            "n_at_k": {},
+            "pass_at_k": {},
+        }
     fewest = min(len(rolls) for rolls in groups.values())
     per_turn = np.array([_turn_rates(rolls, max_turns) for rolls in groups.values()])
     by_turn = [_estimate(per_turn[:, t], seed).to_dict() | {"turn": t + 1} for t in range(max_turns)]
@@ -218,9 +225,7 @@ def samples_curve(outcomes: Sequence[RolloutOutcome], max_turns: int) -> list[di
     groups = group_by_problem(outcomes)
     if not groups:
         return []
-    points = [
-        {"samples": t + 1, "solve_rate": rate} for t, rate in enumerate(solve_rate_by_turn(outcomes, max_turns))
-    ]
+    points = [{"samples": t + 1, "solve_rate": rate} for t, rate in enumerate(solve_rate_by_turn(outcomes, max_turns))]
     fewest = min(len(rolls) for rolls in groups.values())
     for m in range(2, fewest + 1):
         rate = float(np.mean([pass_at_k(len(r), sum(o.solved for o in r), m) for r in groups.values()]))

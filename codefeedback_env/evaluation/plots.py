@@ -49,7 +49,10 @@ def plot_solve_rate_by_samples(summaries: Mapping[str, Mapping[str, Any]], path:
         points = summary.get("samples_curve", [])
         if points:
             axes.plot(
-                [p["samples"] for p in points], [p["solve_rate"] for p in points], marker="o", label=_LABELS.get(mode, mode)
+                [p["samples"] for p in points],
+                [p["solve_rate"] for p in points],
+                marker="o",
+                label=_LABELS.get(mode, mode),
             )
     axes.set_xlabel("samples (turns)")
     axes.set_ylabel("solve rate (hidden tests)")

@@ -25,7 +25,7 @@ import logging
 import os
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -215,6 +215,9 @@ def _run_pending(
     config: EvalConfig,
     judge: Judge | None,
 ) -> int:
+    """The batched loop. A step known to be an episode's last (turn limit) is judged in the background
+    while the agent answers the next batch; every other step is awaited before the next `act` call.
+    """
     from tqdm.auto import tqdm
 
     env_kwargs = dict(config.env_kwargs) | {"max_turns": config.max_turns, "feedback": config.feedback}
@@ -224,57 +227,79 @@ def _run_pending(
     free_envs = [CodeFeedbackEnv(problems, **env_kwargs) for _ in range(slots)]
     queue = list(reversed(pending))
     active: list[_Episode] = []
+    last_steps: dict[Future[Any], tuple[_Episode, str]] = {}
     finished = 0
     reset = getattr(agent, "reset", None)
     if callable(reset):
         reset()
     bar = tqdm(total=len(pending), desc=f"eval ({config.mode})", unit="episode", disable=not config.progress)
-    with ThreadPoolExecutor(slots, thread_name_prefix="codefeedback-eval") as threads, open(
-        episodes_path, "a", encoding="utf-8"
-    ) as out:
+
+    def conclude(episode: _Episode, response: str, result: tuple) -> bool:
+        """Record a step; write the episode when it ended. True when it goes on."""
+        nonlocal finished
+        obs, reward, terminated, truncated, info = result
+        episode.turns.append(_turn_record(episode, response, obs, reward, info))
+        episode.total_reward += float(reward)
+        episode.observation, episode.info = obs, info
+        if not (terminated or truncated):
+            return True
+        out.write(json.dumps(_record(episode, config), ensure_ascii=False) + "\n")
+        out.flush()
+        os.fsync(out.fileno())
+        free_envs.append(episode.env)
+        finished += 1
+        bar.update(1)
+        return False
+
+    with (
+        ThreadPoolExecutor(slots, thread_name_prefix="codefeedback-eval") as threads,
+        open(episodes_path, "a", encoding="utf-8") as out,
+    ):
         try:
-            while queue or active:
+            while queue or active or last_steps:
+                for future in [f for f in last_steps if f.done()]:
+                    episode, response = last_steps.pop(future)
+                    if conclude(episode, response, future.result()):  # only if the env allows more turns
+                        active.append(episode)
                 while queue and free_envs:
                     index, problem, rollout = queue.pop()
                     env = free_envs.pop()
                     seed = _episode_seed(config.seed, index, rollout)
                     obs, info = env.reset(seed=seed, options={"problem_id": problem.id})
                     active.append(_Episode(env, problem, rollout, seed, obs, info))
+                if not active:
+                    wait(list(last_steps), return_when=FIRST_COMPLETED)
+                    continue
                 infos = [e.info | {"rollout": e.rollout} for e in active]
                 responses = agent.act([e.observation for e in active], infos)
                 if len(responses) != len(active):
                     raise ValueError(f"agent.act returned {len(responses)} responses for {len(active)} observations")
-                results = list(threads.map(lambda e, r: e.env.step(r), active, responses))
-                still: list[_Episode] = []
-                for episode, response, (obs, reward, terminated, truncated, info) in zip(active, responses, results):
-                    episode.turns.append(
-                        {
-                            "turn": info["turn"],
-                            "messages": episode.info["messages"],
-                            "response": response,
-                            "code": info.get("code"),
-                            "valid_response": info.get("valid_response", False),
-                            "public_passed": info.get("public_passed", False),
-                            "public_results": info.get("public_results", []),
-                            "feedback": obs["feedback"],
-                            "reward": float(reward),
-                        }
-                    )
-                    episode.total_reward += float(reward)
-                    episode.observation, episode.info = obs, info
-                    if terminated or truncated:
-                        out.write(json.dumps(_record(episode, config), ensure_ascii=False) + "\n")
-                        out.flush()
-                        os.fsync(out.fileno())
-                        free_envs.append(episode.env)
-                        finished += 1
-                        bar.update(1)
+                awaited: list[tuple[_Episode, str, Future[Any]]] = []
+                for episode, response in zip(active, responses, strict=False):
+                    last = episode.env.turn + 1 >= config.max_turns  # read before the step changes it
+                    future = threads.submit(episode.env.step, response)
+                    if last:
+                        last_steps[future] = (episode, response)
                     else:
-                        still.append(episode)
-                active = still
+                        awaited.append((episode, response, future))
+                active = [e for e, r, f in awaited if conclude(e, r, f.result())]
         finally:
             bar.close()
     return finished
+
+
+def _turn_record(episode: _Episode, response: str, obs: dict[str, Any], reward: float, info: dict[str, Any]) -> dict:
+    return {
+        "turn": info["turn"],
+        "messages": episode.info["messages"],
+        "response": response,
+        "code": info.get("code"),
+        "valid_response": info.get("valid_response", False),
+        "public_passed": info.get("public_passed", False),
+        "public_results": info.get("public_results", []),
+        "feedback": obs["feedback"],
+        "reward": float(reward),
+    }
 
 
 def _record(episode: _Episode, config: EvalConfig) -> dict[str, Any]:
@@ -312,7 +337,11 @@ def evaluate_with_baseline(
 
     config = config or EvalConfig()
     output_dir = Path(output_dir)
-    runs = {"multi_turn": run_evaluation(agent, problems, output_dir / "multi_turn", replace(config, independent=False), judge=judge)}
+    runs = {
+        "multi_turn": run_evaluation(
+            agent, problems, output_dir / "multi_turn", replace(config, independent=False), judge=judge
+        )
+    }
     if independent:
         runs["independent"] = run_evaluation(
             agent, problems, output_dir / "independent", replace(config, independent=True), judge=judge

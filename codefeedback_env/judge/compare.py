@@ -20,11 +20,12 @@ def _is_integer_token(token: str) -> bool:
 def tokens_match(expected: str, actual: str, tolerance: float | None) -> bool:
     """Whether two tokens are equal, allowing `tolerance` (absolute or relative) between real numbers.
 
-    Integer tokens always compare exactly, so a tolerance never accepts an off-by-one count.
+    Two integer tokens always compare exactly, so a tolerance never accepts an off-by-one count;
+    with a tolerance, "20" and "20.0" are the same real number.
     """
     if expected == actual:
         return True
-    if tolerance is None or _is_integer_token(expected):
+    if tolerance is None or (_is_integer_token(expected) and _is_integer_token(actual)):
         return False
     want, got = _as_float(expected), _as_float(actual)
     if want is None or got is None:

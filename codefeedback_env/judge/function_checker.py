@@ -8,6 +8,7 @@ fake equality because only built-in values cross the boundary.
 
 from __future__ import annotations
 
+import logging
 import reprlib
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,8 @@ from typing import Any
 from codefeedback_env.judge.backend import FunctionSession, RemoteCrash, RemoteError, RemoteTimeout
 from codefeedback_env.judge.results import Verdict
 from codefeedback_env.problems.records import Problem
+
+logger = logging.getLogger(__name__)
 
 _short_repr = reprlib.Repr()
 _short_repr.maxstring = 200
@@ -61,7 +64,11 @@ def run_checker(session: FunctionSession, problem: Problem, test_code: str) -> C
         return CheckOutcome(verdict, session.load_error)
     returned: list[str] = []
     namespace: dict[str, Any] = {"__name__": "codefeedback_checker"}
-    exec(compile(problem.test_setup, "<test setup>", "exec"), namespace)
+    try:
+        exec(compile(problem.test_setup, "<test setup>", "exec"), namespace)
+    except Exception as error:  # the dataset's own code is broken: say so rather than crash the judge
+        logger.warning("problem %s: test setup failed: %s", problem.id, error)
+        return CheckOutcome(Verdict.RUNTIME_ERROR, f"The test setup failed ({type(error).__name__}: {error}).")
     for name in session.names:
         namespace.setdefault(name, RemoteFunction(session, name, returned))
     assert problem.entry_point is not None  # guaranteed by Problem.__post_init__

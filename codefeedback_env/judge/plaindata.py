@@ -1,9 +1,9 @@
 """Encode and decode plain built-in data (no user classes) as JSON, for values crossing the sandbox.
 
 Function-style tests send call arguments into the sandboxed program and its return values back.
-Only exact built-in types cross: a subclass of int with an `__eq__` that always returns True, or any
-other object with behaviour, cannot be encoded, so the checker in the parent only ever compares plain
-values. This module imports nothing outside the standard library: the sandbox child imports it too.
+Only built-in values cross: a subclass instance (a `Counter`, or an int whose `__eq__` always returns
+True) arrives as its plain base value, and any other object cannot be encoded, so the checker in the
+parent only ever compares plain values. This module imports nothing outside the standard library: the sandbox child imports it too.
 """
 
 from __future__ import annotations
@@ -17,6 +17,23 @@ MAX_DEPTH = 200
 
 class PlainDataError(ValueError):
     """A value is not plain built-in data, or an encoded message is malformed."""
+
+
+# Subclasses of built-in types cross as their base value, converted without calling their own methods
+# where the base type offers that, so behaviour (an `__eq__` that always returns True) never crosses.
+_BASE_CONVERSIONS: tuple[tuple[type, Any], ...] = (
+    (bool, bool),
+    (int, int.__int__),
+    (float, float.__float__),
+    (str, str.__str__),
+    (bytes, bytes),
+    (complex, complex.__complex__),
+    (dict, lambda value: dict(dict.items(value))),
+    (list, list),
+    (tuple, tuple),
+    (set, set),
+    (frozenset, frozenset),
+)
 
 
 def _encode(value: Any, depth: int) -> Any:
@@ -41,6 +58,9 @@ def _encode(value: Any, depth: int) -> Any:
         return {"b": base64.b64encode(value).decode("ascii")}
     if kind is complex:
         return {"c": [_encode(value.real, depth + 1), _encode(value.imag, depth + 1)]}
+    for base, convert in _BASE_CONVERSIONS:
+        if isinstance(value, base):  # a subclass (Counter, namedtuple, ...): send its plain base value
+            return _encode(convert(value), depth + 1)
     raise PlainDataError(f"a {kind.__module__}.{kind.__qualname__} is not plain built-in data")
 
 

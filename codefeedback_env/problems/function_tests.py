@@ -13,6 +13,7 @@ import ast
 import builtins
 import math
 import textwrap
+import warnings
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,14 @@ _LITERAL_NAMESPACE: dict[str, Any] = {
     "nan": math.nan,
 }
 _CONTEXT_STATEMENTS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+def parse(source: str) -> ast.Module:
+    """`ast.parse` without the warnings old datasets trigger (invalid escape sequences and the like)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return ast.parse(source)
 
 
 def _statement_source(source: str, statement: ast.stmt) -> str:
@@ -131,7 +140,7 @@ def check_body(test_source: str, function: str = "check") -> tuple[str, list[ast
 
     Raises ValueError when the file defines no `def check(...)` with one parameter.
     """
-    tree = ast.parse(test_source)
+    tree = parse(test_source)
     module_parts: list[str] = []
     found: ast.FunctionDef | None = None
     for statement in tree.body:
@@ -150,10 +159,8 @@ def check_body(test_source: str, function: str = "check") -> tuple[str, list[ast
 
 def first_called_name(source: str, prefer: Collection[str] = ()) -> str | None:
     """The function a test calls: the first called name in `prefer`, else the first non-builtin name."""
-    tree = ast.parse(source)
-    called = [
-        node.func.id for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-    ]
+    tree = parse(source)
+    called = [node.func.id for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)]
     for name in called:
         if name in prefer:
             return name
@@ -165,7 +172,7 @@ def first_called_name(source: str, prefer: Collection[str] = ()) -> str | None:
 
 def free_names(source: str) -> set[str]:
     """Names a piece of code reads but neither assigns, imports, defines nor gets from builtins."""
-    bound, read = _names(ast.parse(source))
+    bound, read = _names(parse(source))
     return {name for name in read - bound if not hasattr(builtins, name)}
 
 
@@ -210,11 +217,33 @@ def _literal(value: Any) -> str:
     raise ValueError(f"cannot write a {kind.__name__} as a Python literal")
 
 
+_REPR_EXACT = (type(None), bool, int, str, bytes)
+
+
+def _repr_is_exact(value: Any) -> bool:
+    """Whether `repr(value)` evaluates back to an identical value (no inf, nan, complex or objects)."""
+    kind = type(value)
+    if kind in _REPR_EXACT:
+        return True
+    if kind is float:
+        return math.isfinite(value)
+    if kind in (list, tuple, set, frozenset):
+        return all(_repr_is_exact(item) for item in value)
+    if kind is dict:
+        return all(_repr_is_exact(k) and _repr_is_exact(v) for k, v in value.items())
+    return False
+
+
 def python_literal(value: Any) -> str:
     """Python source that evaluates (with `LITERAL_NAMES` defined) to a value identical to `value`.
 
     Raises ValueError when no such source exists here (objects, ints too long to print, ...).
     """
+    try:
+        if _repr_is_exact(value):
+            return repr(value)  # ValueError for an int with more digits than Python prints
+    except RecursionError:
+        raise ValueError("the value is nested too deeply to write as a Python literal") from None
     try:
         text = repr(value)
         if _structural(eval(text, dict(_LITERAL_NAMESPACE))) == _structural(value):  # noqa: S307 (trusted data)

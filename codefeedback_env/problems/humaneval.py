@@ -9,7 +9,6 @@ that call helpers like `poly` or `encode_cyclic` use the dataset's own versions.
 
 from __future__ import annotations
 
-import ast
 import logging
 from importlib import resources
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 
 from codefeedback_env.problems.errors import DatasetError
 from codefeedback_env.problems.files import iter_rows
-from codefeedback_env.problems.function_tests import check_body, split_test_code
+from codefeedback_env.problems.function_tests import check_body, parse, split_test_code
 from codefeedback_env.problems.records import Problem, ProblemKind, TestCase
 
 logger = logging.getLogger(__name__)
@@ -44,11 +43,11 @@ def default_humaneval_path() -> Path:
 def humaneval_problem(row: dict[str, Any], source: str, number: int) -> Problem | None:
     """One HumanEval row as a Problem; None (with a warning) when it has no test to judge."""
     for field in FIELDS:
-        if not isinstance(row.get(field), str) or not row[field].strip():
+        if not isinstance(row.get(field), str) or (field != "canonical_solution" and not row[field].strip()):
             raise DatasetError(source, number, field, "expected a non-empty string")
     prompt, entry_point, test = row["prompt"], row["entry_point"], row["test"]
     try:
-        ast.parse(prompt)
+        parse(prompt)
     except SyntaxError as error:
         raise DatasetError(source, number, "prompt", f"not valid Python ({error.msg}, line {error.lineno})") from None
     try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import json
 import logging
 import os
 import sys
@@ -30,6 +31,7 @@ from codefeedback_env.problems.function_tests import (
     LITERAL_NAMES,
     first_called_name,
     free_names,
+    parse,
     python_literal,
     split_test_code,
 )
@@ -63,7 +65,7 @@ def _strings(row: dict[str, Any], field: str, source: str, number: int) -> list[
 
 def _parse(code: str, source: str, number: int, field: str) -> ast.Module:
     try:
-        return ast.parse(code)
+        return parse(code)
     except SyntaxError as error:
         raise DatasetError(source, number, field, f"not valid Python ({error.msg}, line {error.lineno})") from None
 
@@ -139,7 +141,7 @@ def _mbpp_hub_rows() -> list[tuple[int, dict[str, Any]]]:
         splits = datasets.load_dataset(MBPP_HUB_NAME, "full")
     except Exception as error:  # no network, no package, hub changes: all end the same way
         raise DatasetError(
-            MBPP_HUB_NAME, None, None, f"could not load from the Hugging Face hub ({type(error).__name__}: {error}); {how}"
+            MBPP_HUB_NAME, None, None, f"could not load from the hub ({type(error).__name__}: {error}); {how}"
         ) from error
     rows = sorted((row for split in splits.values() for row in split), key=lambda row: row["task_id"])
     return list(enumerate(rows, start=1))
@@ -175,11 +177,15 @@ OUTPUT_NOT_NONE_TASKS = frozenset({"check_str", "text_match_three", "text_starta
 """Entry points whose result EvalPlus compares only as `result is not None` (they return re.Match)."""
 FLOAT_ATOL = 1e-6
 """EvalPlus's tolerance for float results when the problem gives `atol` 0."""
-REFERENCE_TIME_LIMIT = 60.0
-"""Seconds the canonical solution may take for all inputs of one problem before inputs are retried alone."""
 REFERENCE_INPUT_SECONDS = 1.0
-"""Inputs on which the canonical solution takes longer are dropped (tests run under a 10 s limit)."""
-CACHE_VERSION = 1
+"""Extra inputs on which the canonical solution takes longer are dropped (tests run under a 10 s limit)."""
+REFERENCE_SESSION_SECONDS = 3.0
+"""Time limit of one sandbox session computing expected outputs; an input that hits it is retried alone."""
+MAX_ASSERT_CHARS = 100_000
+"""Extra inputs whose assert would be longer (huge arguments or results) are dropped."""
+PLUS_CASE_SECONDS = 2.0
+"""A test of extra inputs holds at most this much of the canonical solution's running time."""
+CACHE_VERSION = 2
 
 PLUS_TEST_SETUP = (
     LITERAL_NAMES
@@ -218,7 +224,8 @@ def deserialize_inputs(task_id: str, inputs: list) -> list:
     inputs match what EvalPlus passes to the functions.
     """
     number = int(task_id.split("/")[-1])
-    if number in {2, 116, 132, 143, 222, 261, 273, 394, 399, 421, 424, 429, 470, 560, 579, 596, 616, 630, 726, 740, 744, 809}:  # fmt: skip
+    if number in {2, 116, 132, 143, 222, 261, 273, 394, 399, 421, 424, 429,
+                  470, 560, 579, 596, 616, 630, 726, 740, 744, 809}:  # fmt: skip
         return [[tuple(lst) for lst in inp] for inp in inputs]
     if number in {63, 64, 70, 94, 120, 237, 272, 299, 400, 409, 417, 438, 473, 614, 780}:
         return [[[tuple(lst) for lst in lst_lst] for lst_lst in inp] for inp in inputs]
@@ -254,9 +261,10 @@ def deserialize_inputs(task_id: str, inputs: list) -> list:
 
 
 def _is_floats(value: Any) -> bool:
+    """EvalPlus's test for float results (a float, or a non-empty list or tuple of floats)."""
     if isinstance(value, float):
         return True
-    return isinstance(value, (list, tuple)) and all(isinstance(item, float) for item in value)
+    return isinstance(value, (list, tuple)) and bool(value) and all(isinstance(item, float) for item in value)
 
 
 def reference_outputs(
@@ -266,15 +274,16 @@ def reference_outputs(
     inputs: Sequence[Sequence[Any]],
     *,
     memory: int = DEFAULT_MEMORY_LIMIT,
-    total_seconds: float = REFERENCE_TIME_LIMIT,
+    session_seconds: float = REFERENCE_SESSION_SECONDS,
 ) -> list[dict[str, Any]]:
     """Call `function` of the trusted `program` in the sandbox on each input, in one session where possible.
 
     Returns one record per input: {"ok": True, "value": ..., "time": seconds} or {"ok": False,
-    "error": str}. An input that runs out of time or crashes the program is retried once in a fresh
-    session; if it fails there too it is recorded as failed.
+    "error": str}. A session lasts at most `session_seconds` (wall and CPU); the input running when
+    it ends, or when the program crashes, is recorded as failed if it had run for
+    `REFERENCE_INPUT_SECONDS` already, else retried once in a fresh session.
     """
-    limits = Limits(total_seconds, memory, 1 << 20)
+    limits = Limits(session_seconds, memory, 1 << 20)
     records: list[dict[str, Any]] = []
     position = 0
     while position < len(inputs):
@@ -282,8 +291,8 @@ def reference_outputs(
         session = backend.open_function_session(program, limits)
         try:
             if session.load_error is not None:
-                error = session.load_error.strip().splitlines()[-1] if session.load_error.strip() else "load error"
-                return records + [{"ok": False, "error": f"the program did not load: {error}"}] * (len(inputs) - position)
+                failed = {"ok": False, "error": f"the program did not load: {session.load_error.strip()[-300:]}"}
+                return records + [failed] * (len(inputs) - position)
             while position < len(inputs):
                 started = time.monotonic()
                 try:
@@ -293,8 +302,8 @@ def reference_outputs(
                 except plaindata.PlainDataError as error:
                     records.append({"ok": False, "error": f"input is not plain data: {error}"})
                 except (RemoteTimeout, RemoteCrash) as failure:
-                    if not fresh:
-                        break  # retry this input alone in a new session
+                    if not fresh and time.monotonic() - started < REFERENCE_INPUT_SECONDS:
+                        break  # the session ran out during this input: retry it alone in a new one
                     records.append({"ok": False, "error": f"{type(failure).__name__}: {failure}"})
                     position += 1
                     break
@@ -312,37 +321,38 @@ def _cache_dir() -> Path:
     return Path(base) / "codefeedback"
 
 
-def _cache_path(cache_dir: Path, data: bytes) -> Path:
+def _cache_path(cache_dir: Path, data: bytes, tests_per_case: int) -> Path:
     digest = hashlib.sha256(data).hexdigest()[:20]
     python = f"py{sys.version_info.major}{sys.version_info.minor}"
-    return cache_dir / f"mbppplus-expected-{digest}-{python}-v{CACHE_VERSION}.json"
+    return cache_dir / f"mbppplus-tests-{digest}-{python}-n{tests_per_case}-v{CACHE_VERSION}.json"
 
 
-def _read_cache(path: Path) -> dict[str, list[dict[str, Any]]] | None:
+def _read_cache(path: Path) -> dict[str, tuple[list[str], int]]:
+    """Cached extra tests per task id: (test chunks, number of inputs dropped); {} if absent or unreadable."""
     try:
-        value = plaindata.loads(path.read_bytes())
+        value = json.loads(path.read_text(encoding="utf-8"))
+        return {task: (list(tests), int(dropped)) for task, (tests, dropped) in value.items()}
     except FileNotFoundError:
-        return None
-    except (OSError, plaindata.PlainDataError) as error:
+        return {}
+    except (OSError, ValueError, TypeError, AttributeError) as error:
         logger.warning("ignoring unreadable MBPP+ cache %s (%s)", path, error)
-        return None
-    return value if isinstance(value, dict) else None
+        return {}
 
 
-def _write_cache(path: Path, value: dict[str, list[dict[str, Any]]]) -> None:
+def _write_cache(path: Path, value: dict[str, tuple[list[str], int]]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        temporary.write_bytes(plaindata.dumps(value))
+        temporary.write_text(json.dumps(value), encoding="utf-8")
         os.replace(temporary, path)
-    except (OSError, plaindata.PlainDataError) as error:
+    except OSError as error:
         logger.warning("could not write the MBPP+ cache %s (%s)", path, error)
 
 
 def _statement(prompt: str) -> str:
     """The task text of an MBPP+ prompt (a module docstring such as '''\\nWrite a function ...\\n''')."""
     try:
-        tree = ast.parse(prompt)
+        tree = parse(prompt)
     except SyntaxError:
         return prompt.strip()
     docstring = ast.get_docstring(tree)
@@ -417,31 +427,44 @@ def _compute_expected(
         backend = SubprocessBackend()
     try:
         with ThreadPoolExecutor(max(1, workers), thread_name_prefix="codefeedback-mbppplus") as pool:
-            outputs = pool.map(
-                lambda row: reference_outputs(backend, row.reference_program(), row.reference_function(), row.plus_inputs),
-                rows,
-            )
-            return {row.task_id: records for row, records in zip(rows, outputs)}
+
+            def outputs(row: _PlusRow) -> list[dict[str, Any]]:
+                return reference_outputs(backend, row.reference_program(), row.reference_function(), row.plus_inputs)
+
+            return {row.task_id: records for row, records in zip(rows, pool.map(outputs, rows), strict=True)}
     finally:
         if own_backend:
             backend.close()
 
 
 def _plus_tests(row: _PlusRow, records: list[dict[str, Any]], source: str, per_case: int) -> tuple[list[str], int]:
-    lines: list[str] = []
+    """Asserts for the extra inputs, grouped into tests of at most `per_case` asserts and
+    `PLUS_CASE_SECONDS` of reference running time; also the number of inputs dropped."""
+    cases: list[list[str]] = []
+    budget = 0.0
     dropped = 0
-    for arguments, record in zip(row.plus_inputs, records):
-        if not record.get("ok") or record.get("time", 0.0) > REFERENCE_INPUT_SECONDS:
+    for arguments, record in zip(row.plus_inputs, records, strict=True):
+        seconds = record.get("time", 0.0)
+        if not record.get("ok") or seconds > REFERENCE_INPUT_SECONDS:
             dropped += 1
             continue
         try:
-            lines.append(_plus_assert(row.entry_point, arguments, record["value"], row.atol))
+            line = _plus_assert(row.entry_point, arguments, record["value"], row.atol)
         except ValueError:
             dropped += 1
+            continue
+        if len(line) > MAX_ASSERT_CHARS:
+            dropped += 1
+            continue
+        if not cases or len(cases[-1]) >= per_case or budget + seconds > PLUS_CASE_SECONDS:
+            cases.append([])
+            budget = 0.0
+        cases[-1].append(line)
+        budget += seconds
     if dropped:
         reasons = sorted({str(r.get("error", "slow reference"))[:120] for r in records if not r.get("ok")})
         logger.info("%s, row %d (%s): dropped %d extra input(s): %s", source, row.number, row.task_id, dropped, reasons)
-    return ["\n".join(lines[i : i + per_case]) + "\n" for i in range(0, len(lines), per_case)], dropped
+    return ["\n".join(lines) + "\n" for lines in cases], dropped
 
 
 def load_mbpp_plus(
@@ -471,23 +494,23 @@ def load_mbpp_plus(
         raise ValueError(f"tests_per_case must be >= 1, got {tests_per_case}")
     source = str(path)
     rows = [_PlusRow(row, source, number) for number, row in iter_rows(path)]
-    expected: dict[str, list[dict[str, Any]]] = {}
+    plus_tests: dict[str, tuple[list[str], int]] = {}
     if plus:
         folder = _cache_dir() if cache_dir is None else Path(cache_dir)
-        cache = _cache_path(folder, Path(path).read_bytes())
-        expected = _read_cache(cache) or {}
-        missing = [row for row in rows if row.task_id not in expected]
+        cache = _cache_path(folder, Path(path).read_bytes(), tests_per_case)
+        plus_tests = _read_cache(cache)
+        missing = [row for row in rows if row.task_id not in plus_tests]
         if missing:
             logger.info("computing MBPP+ expected outputs for %d problem(s); cached in %s", len(missing), cache)
-            expected.update(_compute_expected(missing, backend, workers or os.cpu_count() or 1))
-            _write_cache(cache, expected)
+            outputs = _compute_expected(missing, backend, workers or os.cpu_count() or 1)
+            for row in missing:
+                plus_tests[row.task_id] = _plus_tests(row, outputs[row.task_id], source, tests_per_case)
+            _write_cache(cache, plus_tests)
     problems: list[Problem] = []
     skipped = dropped = 0
     for row in rows:
-        plus_chunks: list[str] = []
-        if plus:
-            plus_chunks, lost = _plus_tests(row, expected[row.task_id], source, tests_per_case)
-            dropped += lost
+        plus_chunks, lost = plus_tests.get(row.task_id, ([], 0))
+        dropped += lost
         chunks = row.assertion_tests + plus_chunks
         if not chunks:
             logger.warning("%s, row %d (%s): no tests; skipped", source, row.number, row.task_id)

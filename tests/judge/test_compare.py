@@ -21,3 +21,9 @@ def test_float_tolerance_accepts_close_reals_only():
 
 def test_integer_tokens_stay_exact_under_tolerance():
     assert not outputs_match("1000000000", "1000000001", 1e-6)
+
+
+def test_an_integer_written_as_a_real_matches_under_tolerance():
+    assert outputs_match("20", "20.0000000", 1e-6)
+    assert outputs_match("1.0", "1", 1e-6)
+    assert not outputs_match("20", "20.0", None)

@@ -6,14 +6,14 @@ import pytest
 
 from codefeedback_env.judge import Verdict
 from codefeedback_env.problems import Problem, ProblemKind, TestCase
-from tests.judge.processes import sleepers
+from tests.judge.processes import sleepers, wait_until
 
 ADD = Problem(
     id="add",
     statement="Print a + b.",
     public_tests=(TestCase("1 2\n", "3\n"),),
     hidden_tests=(TestCase("5 5\n", "10\n"), TestCase("-1 1\n", "0\n")),
-    time_limit=1.0,
+    time_limit=3.0,  # generous: CI machines are loaded by parallel tests
     memory_limit=256 << 20,
 )
 CORRECT = "a, b = map(int, input().split())\nprint(a + b)\n"
@@ -89,12 +89,12 @@ def test_program_cannot_see_the_expected_output_or_the_judge_environment(judge, 
 def test_processes_started_by_the_program_are_killed(judge):
     code = (
         "import subprocess, sys\n"
-        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)'])\n"
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30.0417)'])\n"
         "print(3)\n"
     )
-    before = sleepers()
+    before = sleepers('time.sleep(30.0417)')
     assert verdicts(judge, code, tests="public") == [Verdict.ACCEPTED]
-    assert sleepers() == before
+    assert wait_until(lambda: sleepers('time.sleep(30.0417)') == before), "the program's child survived"
 
 
 FUNCTION = Problem(
@@ -115,7 +115,8 @@ FUNCTION = Problem(
         ("def add(a, b):\n    return a - b", Verdict.WRONG_ANSWER),
         ("def add(a, b):\n    raise ValueError('no')", Verdict.RUNTIME_ERROR),
         ("def add(a, b):\n    while True: pass", Verdict.TIME_LIMIT),
-        ("class T(int):\n    def __eq__(s, o): return True\ndef add(a, b):\n    return T(0)", Verdict.RUNTIME_ERROR),
+        ("class T(int):\n    def __eq__(s, o): return True\ndef add(a, b):\n    return T(99)", Verdict.WRONG_ANSWER),
+        ("def add(a, b):\n    return object()", Verdict.RUNTIME_ERROR),
         ("import os\ndef add(a, b):\n    os._exit(0)", Verdict.RUNTIME_ERROR),
         ("print('no function here')", Verdict.RUNTIME_ERROR),
         ("def add(a, b):\n    return [0] * (10**10)", Verdict.MEMORY_LIMIT),

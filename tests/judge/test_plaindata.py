@@ -20,15 +20,26 @@ def test_nan_round_trips():
     assert math.isnan(plaindata.loads(plaindata.dumps(float("nan"))))
 
 
-def test_objects_with_behaviour_cannot_be_encoded():
+def test_subclasses_cross_as_their_plain_base_value_without_their_behaviour():
+    from collections import Counter, OrderedDict, namedtuple
+
     class AlwaysEqual(int):
         def __eq__(self, other):
             return True
 
+        __hash__ = int.__hash__
+
+    decoded = plaindata.loads(plaindata.dumps([AlwaysEqual(1), Counter("aab"), OrderedDict(x=1), namedtuple("P", "a b")(1, 2)]))
+    assert decoded == [1, {"a": 2, "b": 1}, {"x": 1}, (1, 2)]
+    assert [type(v) for v in decoded] == [int, dict, dict, tuple]
+    assert decoded[0] != 2
+
+
+def test_objects_with_behaviour_cannot_be_encoded():
     with pytest.raises(plaindata.PlainDataError, match="not plain built-in data"):
-        plaindata.dumps(AlwaysEqual(1))
-    with pytest.raises(plaindata.PlainDataError):
         plaindata.dumps([object()])
+    with pytest.raises(plaindata.PlainDataError):
+        plaindata.dumps({"f": len})
 
 
 @pytest.mark.parametrize("message", [b"{", b'{"zz": 1}', b'{"t": 1}', b'{"d": [[[1], 2]]}', b"\xff"])
