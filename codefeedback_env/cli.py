@@ -167,7 +167,7 @@ def _make_agent(args: argparse.Namespace, problems: list[Any]) -> Any:
     if args.agent == "transformers":
         from agents.llm.transformers_agent import TransformersAgent
 
-        return TransformersAgent(args.model, sampling=sampling, batch_size=args.batch_size)
+        return TransformersAgent(args.model, sampling=sampling, batch_size=args.batch_size, dtype=args.dtype)
     if args.agent == "openai":
         if not args.base_url:
             raise CliError("--agent openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
@@ -240,6 +240,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--top-p", type=float, default=0.95)
     ev.add_argument("--max-new-tokens", type=int, default=384)
     ev.add_argument("--batch-size", type=int, default=16, help="prompts generated together (transformers)")
+    ev.add_argument(
+        "--dtype",
+        choices=("auto", "bfloat16", "float32"),
+        default="bfloat16",
+        help="transformers weights dtype; bfloat16 is about 2x faster than float32 on CPUs with AVX512-BF16",
+    )
     ev.add_argument("--feedback", choices=("execution", "none", "random"), default="execution")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--output", default="runs/eval")

@@ -2,7 +2,7 @@
 
 from codefeedback_env.judge.backend import ExecutionBackend, Limits, RunOutcome
 from codefeedback_env.judge.compare import outputs_match
-from codefeedback_env.judge.judge import Judge, syntax_error
+from codefeedback_env.judge.judge import Judge, make_backend, syntax_error
 from codefeedback_env.judge.results import JudgeResult, TestResult, Verdict
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "RunOutcome",
     "TestResult",
     "Verdict",
+    "make_backend",
     "outputs_match",
     "syntax_error",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -56,6 +57,27 @@ def failure_verdict(outcome: RunOutcome) -> Verdict | None:
     return Verdict.MEMORY_LIMIT if _is_memory_error(_decode(outcome.stderr)) else Verdict.RUNTIME_ERROR
 
 
+BACKENDS = ("pool", "subprocess")
+BACKEND_ENV_VAR = "CODEFEEDBACK_JUDGE_BACKEND"
+
+
+def make_backend(name: str | None = None) -> ExecutionBackend:
+    """A backend by name: "pool" (pre-started isolated workers, the default on Linux) or "subprocess".
+
+    Without a name, `$CODEFEEDBACK_JUDGE_BACKEND` decides, else the platform.
+    """
+    name = name or os.environ.get(BACKEND_ENV_VAR) or ("pool" if sys.platform == "linux" else "subprocess")
+    if name == "pool":
+        from codefeedback_env.judge.pool import WorkerPoolBackend
+
+        return WorkerPoolBackend()
+    if name == "subprocess":
+        from codefeedback_env.judge.subprocess_backend import SubprocessBackend
+
+        return SubprocessBackend()
+    raise ValueError(f"unknown judge backend {name!r}; expected one of {BACKENDS} (or set ${BACKEND_ENV_VAR})")
+
+
 def _signal_name(number: int) -> str:
     try:
         return signal.Signals(number).name
@@ -66,15 +88,12 @@ def _signal_name(number: int) -> str:
 class Judge:
     """Judges programs on tests, running up to `max_workers` tests at once (shared by all callers).
 
-    Thread-safe: several environments may share one judge; their tests queue for the same workers.
+    `backend` is an `ExecutionBackend`, or "pool" / "subprocess" (see `make_backend`). Thread-safe:
+    several environments may share one judge; their tests queue for the same workers.
     """
 
-    def __init__(self, backend: ExecutionBackend | None = None, *, max_workers: int | None = None) -> None:
-        if backend is None:
-            from codefeedback_env.judge.subprocess_backend import SubprocessBackend
-
-            backend = SubprocessBackend()
-        self.backend = backend
+    def __init__(self, backend: ExecutionBackend | str | None = None, *, max_workers: int | None = None) -> None:
+        self.backend = backend if backend is not None and not isinstance(backend, str) else make_backend(backend)
         self.max_workers = max_workers or os.cpu_count() or 1
         self._executor = ThreadPoolExecutor(self.max_workers, thread_name_prefix="codefeedback-judge")
 
@@ -88,7 +107,8 @@ class Judge:
     ) -> JudgeResult:
         """Run `code` (the submitted program) on `tests` ("public", "hidden", "all" or explicit tests).
 
-        With `stop_on_failure`, tests not yet started when one fails are marked SKIPPED.
+        With `stop_on_failure`, the tests after the first failing one are SKIPPED (not started, or
+        their results dropped, so that the outcome does not depend on timing).
         """
         cases = problem.tests(tests) if isinstance(tests, str) else tuple(tests)
         program = f"{problem.code_prefix}\n{code}" if problem.code_prefix else code
@@ -108,8 +128,14 @@ class Judge:
             if stop_on_failure and any(not r.passed for r in results.values()):
                 for future in pending:
                     future.cancel()
-        ordered = tuple(results.get(i) or TestResult(i, Verdict.SKIPPED) for i in range(len(cases)))
-        return JudgeResult(ordered)
+        ordered = [results.get(i) or TestResult(i, Verdict.SKIPPED) for i in range(len(cases))]
+        if stop_on_failure:
+            # Tests start in index order, so every test before the first failure has run. Masking the
+            # ones after it makes the outcome independent of timing: deterministic for a given program.
+            first = next((r.index for r in ordered if not r.passed and r.verdict is not Verdict.SKIPPED), None)
+            if first is not None:
+                ordered[first + 1 :] = [TestResult(r.index, Verdict.SKIPPED) for r in ordered[first + 1 :]]
+        return JudgeResult(tuple(ordered))
 
     def _run_test(self, problem: Problem, program: str, index: int, case: TestCase) -> TestResult:
         if problem.kind is ProblemKind.FUNCTION:

