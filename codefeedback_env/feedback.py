@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from enum import Enum
+from enum import StrEnum
 
 from codefeedback_env.judge.results import JudgeResult, TestResult, Verdict
 from codefeedback_env.problems.records import Problem, ProblemKind, TestCase
@@ -13,7 +13,7 @@ DEFAULT_MAX_CHARS = 1000
 """Longest input, output or traceback shown in a feedback message before it is cut."""
 
 
-class FeedbackMode(str, Enum):
+class FeedbackMode(StrEnum):
     """The paper's feedback ablations."""
 
     EXECUTION = "execution"
@@ -70,11 +70,11 @@ def execution_feedback(
 ) -> str:
     """The feedback message for a program that failed some of `tests` (judged into `result`)."""
     if problem.kind is ProblemKind.FUNCTION:
-        lines = [_function_line(t, r, templates, max_chars) for t, r in zip(tests, result.results)]
+        lines = [_function_line(t, r, templates, max_chars) for t, r in zip(tests, result.results, strict=True)]
         return templates.function_header + "\n".join(lines) + "\n\n" + templates.retry
     lines = [
         _stdio_line(t, r, templates, max_chars)
-        for t, r in zip(tests, result.results)
+        for t, r in zip(tests, result.results, strict=True)
         if not r.passed and r.verdict is not Verdict.SKIPPED
     ]
     return templates.failed_header + "\n".join(lines) + "\n\n" + templates.retry

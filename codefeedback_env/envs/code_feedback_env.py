@@ -224,7 +224,9 @@ class CodeFeedbackEnv(gym.Env[dict[str, Any], str]):
                 f"step() expects the response text as str (or UTF-8 bytes), got {type(action).__name__}"
             )
         if len(action) > self.max_response_chars:
-            return action[: self.max_response_chars], f"the response is longer than {self.max_response_chars} characters"
+            return action[
+                : self.max_response_chars
+            ], f"the response is longer than {self.max_response_chars} characters"
         try:
             action.encode("utf-8")
         except UnicodeEncodeError:
@@ -253,7 +255,9 @@ class CodeFeedbackEnv(gym.Env[dict[str, Any], str]):
             return retry_only_feedback(self.templates)
         if code is None:
             message = no_code_feedback(self.templates)
-            return message if invalid_reason is None else f"Your response was not accepted: {invalid_reason}.\n\n{message}"
+            return (
+                message if invalid_reason is None else f"Your response was not accepted: {invalid_reason}.\n\n{message}"
+            )
         assert public is not None
         if public.passed:
             return ""

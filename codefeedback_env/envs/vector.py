@@ -35,7 +35,9 @@ class CodeFeedbackVectorEnv(VectorEnv):
     ) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs must be at least 1, got {num_envs}")
-        problems = load_problems(dataset, **(dataset_options or {})) if isinstance(dataset, (str, Path)) else list(dataset)
+        problems = (
+            load_problems(dataset, **(dataset_options or {})) if isinstance(dataset, (str, Path)) else list(dataset)
+        )
         self.envs = [CodeFeedbackEnv(problems, **env_kwargs) for _ in range(num_envs)]
         self.num_envs = num_envs
         self.single_observation_space = self.envs[0].observation_space
@@ -46,13 +48,16 @@ class CodeFeedbackVectorEnv(VectorEnv):
         self._threads = ThreadPoolExecutor(num_envs, thread_name_prefix="codefeedback-vector")
 
     def reset(
-        self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | list[dict[str, Any]] | None = None
+        self,
+        *,
+        seed: int | list[int | None] | None = None,
+        options: dict[str, Any] | list[dict[str, Any]] | None = None,
     ) -> tuple[Any, dict[str, Any]]:
         seeds = seed if isinstance(seed, list) else [None if seed is None else seed + i for i in range(self.num_envs)]
         per_env = options if isinstance(options, list) else [options] * self.num_envs
         if len(seeds) != self.num_envs or len(per_env) != self.num_envs:
             raise ValueError(f"expected {self.num_envs} seeds/options, got {len(seeds)} and {len(per_env)}")
-        results = [env.reset(seed=s, options=o) for env, s, o in zip(self.envs, seeds, per_env)]
+        results = [env.reset(seed=s, options=o) for env, s, o in zip(self.envs, seeds, per_env, strict=True)]
         self._needs_reset[:] = False
         infos: dict[str, Any] = {}
         for i, (_, info) in enumerate(results):

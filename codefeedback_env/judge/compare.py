@@ -38,4 +38,4 @@ def outputs_match(expected: str, actual: str, tolerance: float | None = None) ->
     want, got = expected.split(), actual.split()
     if len(want) != len(got):
         return False
-    return all(tokens_match(w, g, tolerance) for w, g in zip(want, got))
+    return all(tokens_match(w, g, tolerance) for w, g in zip(want, got, strict=True))

@@ -155,11 +155,13 @@ class Judge:
         elif verdict in (Verdict.RUNTIME_ERROR, Verdict.MEMORY_LIMIT):
             detail = stderr[-EXCERPT_CHARS:]
             if not detail.strip():
-                how = f"killed by {_signal_name(outcome.signal)}" if outcome.signal else f"exit status {outcome.exit_code}"
+                how = (
+                    f"killed by {_signal_name(outcome.signal)}"
+                    if outcome.signal
+                    else f"exit status {outcome.exit_code}"
+                )
                 detail = f"The program ended with {how}.\n"
-        return TestResult(
-            index, verdict, stdout[:EXCERPT_CHARS], stderr[-EXCERPT_CHARS:], detail, outcome.wall_time
-        )
+        return TestResult(index, verdict, stdout[:EXCERPT_CHARS], stderr[-EXCERPT_CHARS:], detail, outcome.wall_time)
 
     def _run_function_test(self, problem: Problem, program: str, index: int, case: TestCase) -> TestResult:
         limits = Limits(problem.time_limit, problem.memory_limit, MIN_OUTPUT_LIMIT)

@@ -3,7 +3,8 @@
 Function-style tests send call arguments into the sandboxed program and its return values back.
 Only built-in values cross: a subclass instance (a `Counter`, or an int whose `__eq__` always returns
 True) arrives as its plain base value, and any other object cannot be encoded, so the checker in the
-parent only ever compares plain values. This module imports nothing outside the standard library: the sandbox child imports it too.
+parent only ever compares plain values. This module imports nothing outside the standard library:
+the sandbox child imports it too.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def _decode(node: Any, depth: int) -> Any:
         return [_decode(v, depth + 1) for v in node]
     if kind is not dict or len(node) != 1:
         raise PlainDataError(f"malformed plain-data node of type {kind.__name__}")
-    (tag, body), = node.items()
+    ((tag, body),) = node.items()
     try:
         if tag == "t":
             return tuple(_decode(v, depth + 1) for v in body)

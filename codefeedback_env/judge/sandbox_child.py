@@ -96,7 +96,7 @@ def _send(fd: int, message: object) -> None:
     payload = plaindata.dumps(message)
     data = len(payload).to_bytes(8, "little") + payload
     while data:
-        data = data[os.write(fd, data):]
+        data = data[os.write(fd, data) :]
 
 
 def run_function(path: str, request_fd: int, reply_fd: int) -> None:

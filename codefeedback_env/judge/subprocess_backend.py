@@ -151,9 +151,11 @@ class SubprocessBackend:
             str(math.ceil(limits.time)), str(limits.memory), str(limits.output + 1),
             *(str(fd) for fd in pass_fds),
         ]  # fmt: skip
-        with open(folder / "stdin", "rb") as stdin_file, open(folder / "stdout", "wb") as stdout_file, open(
-            folder / "stderr", "wb"
-        ) as stderr_file:
+        with (
+            open(folder / "stdin", "rb") as stdin_file,
+            open(folder / "stdout", "wb") as stdout_file,
+            open(folder / "stderr", "wb") as stderr_file,
+        ):
             process = subprocess.Popen(
                 command,
                 stdin=stdin_file if mode == "stdio" else subprocess.DEVNULL,

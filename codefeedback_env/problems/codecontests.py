@@ -20,13 +20,15 @@ DEFAULT_FLOAT_TOLERANCE = 1e-6
 
 def _tests(row: dict[str, Any], field: str, source: str, number: int) -> tuple[TestCase, ...]:
     value = row.get(field) or {"input": [], "output": []}
-    if not isinstance(value, dict) or not isinstance(value.get("input"), list) or not isinstance(value.get("output"), list):
+    if (
+        not isinstance(value, dict)
+        or not isinstance(value.get("input"), list)
+        or not isinstance(value.get("output"), list)
+    ):
         raise DatasetError(source, number, field, 'expected {"input": [str, ...], "output": [str, ...]}')
     if len(value["input"]) != len(value["output"]):
-        raise DatasetError(
-            source, number, field, f"{len(value['input'])} inputs but {len(value['output'])} outputs"
-        )
-    return tuple(TestCase(i, o) for i, o in zip(value["input"], value["output"]))
+        raise DatasetError(source, number, field, f"{len(value['input'])} inputs but {len(value['output'])} outputs")
+    return tuple(TestCase(i, o) for i, o in zip(value["input"], value["output"], strict=True))
 
 
 def _time_limit(value: Any, source: str, number: int) -> float:
@@ -37,14 +39,18 @@ def _time_limit(value: Any, source: str, number: int) -> float:
         return seconds if seconds > 0 else DEFAULT_TIME_LIMIT
     if isinstance(value, (int, float)) and value > 0:
         return float(value)
-    raise DatasetError(source, number, "time_limit", f'expected {{"seconds": int, "nanos": int}} or null, got {value!r}')
+    raise DatasetError(
+        source, number, "time_limit", f'expected {{"seconds": int, "nanos": int}} or null, got {value!r}'
+    )
 
 
 def _python3_solutions(row: dict[str, Any], source: str, number: int) -> tuple[str, ...]:
     value = row.get("solutions") or {"language": [], "solution": []}
     if not isinstance(value, dict) or len(value.get("language", [])) != len(value.get("solution", [])):
-        raise DatasetError(source, number, "solutions", 'expected {"language": [int], "solution": [str]} of equal length')
-    return tuple(s for lang, s in zip(value["language"], value["solution"]) if lang == PYTHON3)
+        raise DatasetError(
+            source, number, "solutions", 'expected {"language": [int], "solution": [str]} of equal length'
+        )
+    return tuple(s for lang, s in zip(value["language"], value["solution"], strict=True) if lang == PYTHON3)
 
 
 def problem_from_row(
@@ -72,7 +78,9 @@ def problem_from_row(
     )
 
 
-def _problems(rows: Iterable[tuple[int, dict[str, Any]]], source: str, tolerance: float | None) -> Iterator[tuple[int, Problem]]:
+def _problems(
+    rows: Iterable[tuple[int, dict[str, Any]]], source: str, tolerance: float | None
+) -> Iterator[tuple[int, Problem]]:
     for number, row in rows:
         yield number, problem_from_row(row, source, number, tolerance)
 

@@ -48,6 +48,10 @@ def iter_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     elif path.suffix == ".arrow":
         loaded = datasets.Dataset.from_file(str(path))
     else:
-        raise DatasetError(str(path), None, None, "unknown file type; use .jsonl, .jsonl.gz, .parquet, .arrow or a saved dataset folder")
-    for number, row in enumerate(loaded, start=1):
-        yield number, row
+        raise DatasetError(
+            str(path),
+            None,
+            None,
+            "unknown file type; use .jsonl, .jsonl.gz, .parquet, .arrow or a saved dataset folder",
+        )
+    yield from enumerate(loaded, start=1)

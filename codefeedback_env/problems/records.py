@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 DEFAULT_TIME_LIMIT = 10.0
 """Seconds per test when the data gives none (the paper's default)."""
@@ -12,7 +12,7 @@ DEFAULT_MEMORY_LIMIT = 1 << 30
 """Bytes per test when the data gives none (the paper's 1 GB)."""
 
 
-class ProblemKind(str, Enum):
+class ProblemKind(StrEnum):
     """How a problem's tests exercise a program."""
 
     STDIO = "stdio"

@@ -12,7 +12,6 @@ from codefeedback_env.problems.errors import DatasetError
 from codefeedback_env.problems.files import iter_rows
 from codefeedback_env.problems.records import Problem
 
-
 _LOADERS = {
     "demo": "codefeedback_env.problems.demo:load_demo",
     "codecontests": "codefeedback_env.problems.codecontests:load_codecontests",

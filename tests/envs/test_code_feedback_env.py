@@ -16,7 +16,7 @@ ADD = Problem(
     id="add",
     statement="Read a and b; print a + b",
     public_tests=(TestCase("1 2\n", "3\n"), TestCase("10 -4\n", "6\n")),
-    hidden_tests=(TestCase(f"5 5\n{SECRET}\n", "10\n"), TestCase("-1 1\n", f"0\n")),
+    hidden_tests=(TestCase(f"5 5\n{SECRET}\n", "10\n"), TestCase("-1 1\n", "0\n")),
     time_limit=2.0,
 )
 MUL = Problem("mul", "Print a * b", (TestCase("2 3\n", "6\n"),), (TestCase("4 4\n", "16\n"),), time_limit=2.0)
@@ -137,7 +137,15 @@ def test_same_seed_and_actions_give_the_same_trajectory():
         trace = [(obs, info["problem_id"])]
         for action in (WRONG, "no code", "```python\nprint(input())\n```"):
             obs, reward, terminated, truncated, info = env.step(action)
-            trace.append((obs, reward, terminated, info["public_results"] and [r["verdict"] for r in info["public_results"]], info.get("hidden")))
+            trace.append(
+                (
+                    obs,
+                    reward,
+                    terminated,
+                    info["public_results"] and [r["verdict"] for r in info["public_results"]],
+                    info.get("hidden"),
+                )
+            )
             if terminated:
                 break
         return trace

@@ -14,7 +14,9 @@ import codefeedback_env
 from tests.conftest import shared_file
 
 DATASET_OPTIONS = {
-    "CodeFeedback/CodeContests-v0": lambda: {"dataset_options": {"path": shared_file("codecontests_train_sample.jsonl")}},
+    "CodeFeedback/CodeContests-v0": lambda: {
+        "dataset_options": {"path": shared_file("codecontests_train_sample.jsonl")}
+    },
     "CodeFeedback/MBPP-v0": lambda: {"dataset_options": {"path": shared_file("mbpp.jsonl")}},
     "CodeFeedback/MBPPPlus-v0": lambda: {"dataset_options": {"path": shared_file("mbppplus.jsonl")}},
     "CodeFeedback/CodeFeedback-v0": lambda: {"dataset": "demo"},

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from codefeedback_env.judge import Judge
-
-from codefeedback_env.judge import Verdict
+from codefeedback_env.judge import Judge, Verdict
 from codefeedback_env.problems import Problem, ProblemKind, TestCase
 from tests.judge.processes import sleepers, wait_until
 
@@ -81,12 +79,7 @@ def test_stop_on_failure_skips_remaining_tests(judge):
 
 def test_program_cannot_see_the_expected_output_or_the_judge_environment(judge, monkeypatch):
     monkeypatch.setenv("CODEFEEDBACK_SECRET", "hunter2")
-    probe = (
-        "import os, sys\n"
-        "data = sys.stdin.read()\n"
-        "print(sorted(os.environ))\n"
-        "print(os.listdir('.'))\n"
-    )
+    probe = "import os, sys\ndata = sys.stdin.read()\nprint(sorted(os.environ))\nprint(os.listdir('.'))\n"
     secret = Problem("secret", "s", (TestCase("in\n", "EXPECTED-OUTPUT-7f3a\n"),), (TestCase("", "x"),))
     (result,) = judge.judge(secret, probe, "public").results
     assert "EXPECTED-OUTPUT-7f3a" not in result.stdout
@@ -100,11 +93,11 @@ def test_processes_started_by_the_program_are_killed(judge):
         "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30.0417)'])\n"
         "print(3)\n"
     )
-    before = sleepers('time.sleep(30.0417)')
+    before = sleepers("time.sleep(30.0417)")
     # The portable backend lets the program start a process (then kills it); the pool refuses the fork.
     expected = Verdict.RUNTIME_ERROR if judge.backend.__class__.__name__ == "WorkerPoolBackend" else Verdict.ACCEPTED
     assert verdicts(judge, code, tests="public") == [expected]
-    assert wait_until(lambda: sleepers('time.sleep(30.0417)') == before), "the program's child survived"
+    assert wait_until(lambda: sleepers("time.sleep(30.0417)") == before), "the program's child survived"
 
 
 FUNCTION = Problem(

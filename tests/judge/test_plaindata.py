@@ -29,7 +29,9 @@ def test_subclasses_cross_as_their_plain_base_value_without_their_behaviour():
 
         __hash__ = int.__hash__
 
-    decoded = plaindata.loads(plaindata.dumps([AlwaysEqual(1), Counter("aab"), OrderedDict(x=1), namedtuple("P", "a b")(1, 2)]))
+    decoded = plaindata.loads(
+        plaindata.dumps([AlwaysEqual(1), Counter("aab"), OrderedDict(x=1), namedtuple("P", "a b")(1, 2)])
+    )
     assert decoded == [1, {"a": 2, "b": 1}, {"x": 1}, (1, 2)]
     assert [type(v) for v in decoded] == [int, dict, dict, tuple]
     assert decoded[0] != 2

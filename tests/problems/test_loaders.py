@@ -64,7 +64,9 @@ def test_duplicate_ids_are_an_error(tmp_path):
 
 
 def test_rows_without_hidden_tests_are_skipped_and_counted(tmp_path, caplog):
-    path = write_jsonl(tmp_path / "p.jsonl", [GOOD, GOOD | {"id": "p2", "hidden_tests": []}, GOOD | {"id": "p3", "hidden_tests": []}])
+    path = write_jsonl(
+        tmp_path / "p.jsonl", [GOOD, GOOD | {"id": "p2", "hidden_tests": []}, GOOD | {"id": "p3", "hidden_tests": []}]
+    )
     with caplog.at_level(logging.WARNING):
         problems = load_problems(path)
     assert [p.id for p in problems] == ["p1"]
