@@ -29,9 +29,9 @@ PROBLEM = Problem(
 )
 PROJECT_FILE = os.path.join(PROJECT_DIR, "pyproject.toml")
 HOME = os.path.realpath(os.path.expanduser("~"))
-_prefix = os.path.realpath(sys.prefix)
-KEPT_IN_HOME = {os.path.relpath(_prefix, HOME).split(os.sep)[0]} if _prefix.startswith(HOME + os.sep) else set()
-"""The interpreter's folder is re-bound inside the hidden home folder; nothing else may be visible."""
+_INTERPRETER_FOLDERS = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, os.path.dirname(sys.executable))}
+KEPT_IN_HOME = {os.path.relpath(p, HOME).split(os.sep)[0] for p in _INTERPRETER_FOLDERS if p.startswith(HOME + os.sep)}
+"""The interpreter's folders (a venv's and its base's) are re-bound inside the hidden home; nothing else shows."""
 DATA_FILE = os.path.join(PROJECT_DIR, "codefeedback_env", "problems", "data", "demo.jsonl")
 
 ATTACKS = {
