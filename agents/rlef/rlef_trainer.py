@@ -1,0 +1,234 @@
+"""RLEF's PPO (Gehring et al. 2024) on TRL's GRPOTrainer machinery.
+
+GRPOTrainer keeps generation (transformers or vLLM server/colocate), accelerate distribution, logging
+(`report_to`) and checkpointing. RLEF adds, in three overrides:
+  * `__init__`: a frozen copy of the initial policy (KL reference) and a turn-level value network,
+    registered as a submodule of the policy so one optimizer / DDP / DeepSpeed engine covers both;
+  * `_generate_and_score_completions`: after TRL's multi-turn rollout scoring, per-turn rewards
+    (environment + per-response KL penalty), returns, V(c_t) and whitened turn advantages per token;
+  * `_compute_loss`: clipped PPO surrogate with an importance correction plus the clipped value loss.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from transformers.trainer import OPTIMIZER_NAME, SCHEDULER_NAME
+from trl import GRPOTrainer
+from trl.models import prepare_deepspeed, prepare_fsdp
+from trl.trainer.utils import create_model_from_path, selective_log_softmax
+
+from .advantages import response_kl, returns_to_go, token_advantages, turn_advantages, turn_rewards
+from .losses import explained_variance, importance_weights, masked_mean, policy_loss, value_loss
+from .rlef_config import RLEFConfig
+from .rollout import ChatEnv, episode_return_reward, make_rollout_func
+from .value_model import VALUE_ATTRIBUTE, attach_value_model, build_value_model, get_value_model
+
+logger = logging.getLogger(__name__)
+
+
+class RLEFTrainer(GRPOTrainer):
+    """PPO with a turn-level critic over multi-turn execution-feedback episodes.
+
+    `train_dataset` has a `prompt` column of problem ids; `env_factory()` returns a fresh environment
+    (gymnasium CodeFeedback API). Every other argument is GRPOTrainer's.
+    """
+
+    _tag_names = ["trl", "rlef"]
+    _name = "RLEF"
+
+    def __init__(
+        self,
+        model: Any,
+        env_factory: Callable[[], ChatEnv],
+        args: RLEFConfig,
+        train_dataset: Any,
+        processing_class: Any = None,
+        reward_funcs: Any = None,
+        callbacks: list | None = None,
+        optimizers: tuple = (None, None),
+    ) -> None:
+        if not isinstance(args, RLEFConfig):
+            raise TypeError(f"args must be an RLEFConfig, got {type(args).__name__}.")
+        if isinstance(model, str):
+            model = create_model_from_path(model, **dict(args.model_init_kwargs or {}))
+        # KL reference: the initial policy, frozen. Copied before GRPOTrainer patches the policy's forward
+        # (its fused LM head closes over the original module, so a later copy would still run the policy).
+        ref = copy.deepcopy(model).eval().requires_grad_(False) if args.kl_coef > 0.0 else None
+        super().__init__(
+            model=model,
+            reward_funcs=reward_funcs if reward_funcs is not None else [episode_return_reward],
+            args=args,
+            train_dataset=train_dataset,
+            processing_class=processing_class,
+            callbacks=callbacks,
+            optimizers=optimizers,
+            rollout_func=make_rollout_func(env_factory, args.max_turns),
+        )
+        self.ref_model = None
+        if ref is not None:
+            if self.is_deepspeed_enabled:
+                ref = prepare_deepspeed(ref, self.accelerator)
+            elif self.is_fsdp_enabled:
+                ref = prepare_fsdp(ref, self.accelerator)
+            else:
+                ref = self.accelerator.prepare_model(ref, evaluation_mode=True)
+            self.ref_model = ref
+        value = build_value_model(self.model, share_backbone=args.value_model_mode == "shared")
+        attach_value_model(self.model, value)
+        if self.use_vllm:  # the value network's weights are not the engine's
+            iterate = self.vllm_generation._iter_named_params
+            self.vllm_generation._iter_named_params = lambda: (
+                (name, p) for name, p in iterate() if VALUE_ATTRIBUTE not in name
+            )
+
+    def _load_optimizer_and_scheduler(self, checkpoint: str | None) -> None:
+        # transformers maps the optimizer state to `args.device`, which is "cpu:<rank>" for multi-process CPU
+        # runs and cannot be restored to; load it on "cpu" there.
+        cpu_ddp = self.args.world_size > 1 and self.args.device.type == "cpu"
+        if checkpoint is None or not cpu_ddp or self.is_deepspeed_enabled or self.is_fsdp_enabled:
+            super()._load_optimizer_and_scheduler(checkpoint)
+            return
+        self.optimizer.load_state_dict(
+            torch.load(os.path.join(checkpoint, OPTIMIZER_NAME), map_location="cpu", weights_only=True)
+        )
+        self.lr_scheduler.load_state_dict(torch.load(os.path.join(checkpoint, SCHEDULER_NAME), weights_only=True))
+
+    # ----- forward helpers -------------------------------------------------------------------
+    def _policy_and_values(
+        self, model: Any, inputs: dict[str, torch.Tensor], with_policy: bool = True
+    ) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """Token log-probs of the completion (B, C) and V(c_t) at the turn positions (B, T).
+
+        With `with_policy=False` and a separate value network, the policy forward is skipped (None).
+        """
+        input_ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], dim=1)
+        attention_mask = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], dim=1)
+        width = inputs["completion_ids"].shape[1]
+        value_model = get_value_model(model)
+        shared = value_model.shares_backbone
+        if not with_policy and not shared:
+            return None, value_model(input_ids, attention_mask, positions=inputs["value_positions"])
+        out = model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=shared, use_cache=False)
+        logits = out.logits[:, -width - 1 : -1, :]
+        logps = selective_log_softmax(logits, inputs["completion_ids"], temperature=self.temperature)
+        if shared:
+            values = value_model(hidden_states=out.hidden_states[-1], positions=inputs["value_positions"])
+        else:
+            values = value_model(input_ids, attention_mask, positions=inputs["value_positions"])
+        return logps, values
+
+    def _reference_logps(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        input_ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], dim=1)
+        attention_mask = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], dim=1)
+        width = inputs["completion_ids"].shape[1]
+        logits = self.ref_model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
+        return selective_log_softmax(logits[:, -width - 1 : -1, :], inputs["completion_ids"], self.temperature)
+
+    # ----- rollout scoring ---------------------------------------------------------------------
+    def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
+        output = super()._generate_and_score_completions(inputs)  # also merges rollout fields into `inputs`
+        device = self.accelerator.device
+        batch, width = output["completion_ids"].shape
+        prompt_width = output["prompt_ids"].shape[1]
+        turns = self.args.max_turns
+        token_turn = torch.full((batch, width), -1, dtype=torch.long)
+        turn_mask = torch.zeros(batch, turns, dtype=torch.bool)
+        env_rewards = torch.zeros(batch, turns)
+        positions = torch.zeros(batch, turns, dtype=torch.long)
+        for b, example in enumerate(inputs):
+            for t, ((start, end), reward) in enumerate(
+                zip(example["turn_spans"], example["turn_rewards"], strict=True)
+            ):
+                token_turn[b, start:end] = t
+                turn_mask[b, t] = True
+                env_rewards[b, t] = reward
+                positions[b, t] = prompt_width + start - 1  # last token of the context c_t
+        token_turn, turn_mask = token_turn.to(device), turn_mask.to(device)
+        env_rewards, positions = env_rewards.to(device), positions.to(device)
+        loss_mask = output["completion_mask"] * output.get("tool_mask", torch.ones_like(output["completion_mask"]))
+        token_turn = torch.where(loss_mask.bool(), token_turn, torch.full_like(token_turn, -1))
+        output["value_positions"] = positions
+
+        with torch.no_grad():
+            behaviour = output.get("old_per_token_logps")
+            if behaviour is None:
+                behaviour = output.get("sampling_per_token_logps")
+            policy_logps, old_values = self._policy_and_values(self.model, output, with_policy=behaviour is None)
+            behaviour = policy_logps if behaviour is None else behaviour
+            if self.ref_model is not None:
+                kl = response_kl(behaviour, self._reference_logps(output), token_turn, turns)
+            else:
+                kl = torch.zeros(batch, turns, device=device)
+            rewards = turn_rewards(env_rewards, kl, self.args.kl_coef, turn_mask)
+            returns = returns_to_go(rewards)
+            advantages = turn_advantages(returns, old_values.float(), turn_mask)
+            if self.args.whiten_advantages:
+                all_adv = self.accelerator.gather(advantages)
+                all_mask = self.accelerator.gather(turn_mask)
+                selected = all_adv[all_mask]
+                mean = selected.mean()
+                std = selected.std(unbiased=False) if selected.numel() > 1 else torch.ones((), device=device)
+                advantages = torch.where(turn_mask, (advantages - mean) / (std + 1e-8), torch.zeros_like(advantages))
+        output["advantages"] = token_advantages(advantages, token_turn)
+        output.update(turn_mask=turn_mask, old_values=old_values.float(), returns=returns)
+        self._log_rollout_metrics(inputs, kl, turn_mask, old_values.float(), returns)
+        return output
+
+    def _log_rollout_metrics(
+        self,
+        inputs: list[dict[str, Any]],
+        kl: torch.Tensor,
+        turn_mask: torch.Tensor,
+        values: torch.Tensor,
+        returns: torch.Tensor,
+    ) -> None:
+        mode = "train" if self.model.training else "eval"
+        device = self.accelerator.device
+        solved = torch.tensor([bool(x["solved"]) for x in inputs], device=device)
+        num_turns = torch.tensor([int(x["num_turns"]) for x in inputs], device=device)
+        invalid = torch.tensor([int(x["invalid_turns"]) for x in inputs], device=device)
+        solved, num_turns, invalid = (self.accelerator.gather(v) for v in (solved, num_turns, invalid))
+        metrics = self._metrics[mode]
+        for t in range(1, self.args.max_turns + 1):
+            metrics[f"rollout/solve_rate_turn_{t}"].append((solved & (num_turns <= t)).float().mean().item())
+        metrics["rollout/invalid_turn_rate"].append(invalid.sum().item() / max(num_turns.sum().item(), 1))
+        metrics["rollout/mean_turns"].append(num_turns.float().mean().item())
+        all_kl, all_mask = self.accelerator.gather(kl), self.accelerator.gather(turn_mask)
+        metrics["rlef/kl"].append(all_kl[all_mask].mean().item() if all_mask.any() else 0.0)
+        all_values, all_returns = self.accelerator.gather(values), self.accelerator.gather(returns)
+        metrics["value/explained_variance"].append(explained_variance(all_values, all_returns, all_mask))
+        metrics["value/mean"].append(all_values[all_mask].mean().item() if all_mask.any() else 0.0)
+
+    # ----- loss -----------------------------------------------------------------------------------
+    def _compute_loss(self, model: Any, inputs: dict[str, Any]) -> torch.Tensor:
+        mode = "train" if self.model.training else "eval"
+        logps, values = self._policy_and_values(model, inputs)
+        mask = inputs["completion_mask"] * inputs.get("tool_mask", torch.ones_like(inputs["completion_mask"]))
+        old = inputs.get("old_per_token_logps")
+        old = logps.detach() if old is None else old
+        weights = None
+        if self.args.importance_correction:
+            weights = importance_weights(old, inputs.get("sampling_per_token_logps"), self.args.importance_cap)
+        pol = policy_loss(logps, old, inputs["advantages"], mask, self.args.cliprange, weights)
+        v_loss, v_clip = value_loss(
+            values.float(), inputs["old_values"], inputs["returns"], inputs["turn_mask"], self.args.cliprange_value
+        )
+        loss = pol.loss + self.args.vf_coef * v_loss
+        if mode == "train":
+            loss = loss / getattr(self, "current_gradient_accumulation_steps", self.args.gradient_accumulation_steps)
+        metrics = self._metrics[mode]
+        reduce = lambda x: self.accelerator.gather(x.detach().reshape(1)).mean().item()  # noqa: E731
+        metrics["losses/policy"].append(reduce(pol.loss))
+        metrics["losses/value"].append(reduce(v_loss))
+        metrics["policy/clip_fraction"].append(reduce(pol.clip_fraction))
+        metrics["policy/approx_kl"].append(reduce(pol.approx_kl))
+        metrics["value/clip_fraction"].append(reduce(v_clip))
+        if weights is not None:
+            metrics["policy/importance_weight"].append(reduce(masked_mean(weights, mask)))
+        return loss

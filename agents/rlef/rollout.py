@@ -1,0 +1,309 @@
+"""Token-exact multi-turn rollouts in a CodeFeedback environment.
+
+The chat template is applied once, to the first user message. Every later context is the previous
+context extended by the sampled response tokens (kept as sampled, never re-tokenised) and the
+feedback turn's tokens (the template's suffix for one more user message plus the assistant header).
+So the sequence a trainer scores is exactly the sequence the sampler conditioned on.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import torch
+from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
+
+logger = logging.getLogger(__name__)
+
+# (contexts as token ids) -> (sampled token ids, sampler log-probs or None), one per context.
+Generator = Callable[[list[list[int]]], tuple[list[list[int]], list[list[float]] | None]]
+
+
+class ChatEnv(Protocol):
+    """The part of the CodeFeedback gymnasium API a rollout needs."""
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]: ...
+
+    def step(self, action: str) -> tuple[dict, float, bool, bool, dict]: ...
+
+
+@dataclass
+class Trajectory:
+    """One episode as token ids. `completion_ids` holds responses and feedback turns back to back."""
+
+    problem_id: str
+    prompt_ids: list[int]
+    completion_ids: list[int] = field(default_factory=list)
+    env_mask: list[int] = field(default_factory=list)  # 1: sampled by the model, 0: feedback/template tokens
+    logprobs: list[float] = field(default_factory=list)  # sampler log-prob per completion token (0.0 where env)
+    turn_spans: list[tuple[int, int]] = field(default_factory=list)  # [start, end) of response t in completion_ids
+    turn_rewards: list[float] = field(default_factory=list)
+    responses: list[str] = field(default_factory=list)
+    invalid_turns: int = 0
+    solved: bool = False
+    done: bool = False
+
+    @property
+    def num_turns(self) -> int:
+        """Number of responses sampled."""
+        return len(self.turn_spans)
+
+    @property
+    def episode_return(self) -> float:
+        """Sum of the environment rewards (no KL)."""
+        return float(sum(self.turn_rewards))
+
+    def context_ids(self) -> list[int]:
+        """The token ids the next response is conditioned on."""
+        return self.prompt_ids + self.completion_ids
+
+
+class TurnTokenizer:
+    """Chat-template arithmetic: the first prompt, and the token suffix of each feedback turn."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, chat_template: str | None = None) -> None:
+        self.tokenizer = tokenizer
+        self.chat_template = chat_template
+        if tokenizer.eos_token_id is None:
+            raise ValueError("The tokenizer has no eos_token_id; multi-turn rollouts need an end-of-turn token.")
+        self.eos_token_id: int = tokenizer.eos_token_id
+
+    def _render(self, messages: list[dict[str, str]], add_generation_prompt: bool) -> list[int]:
+        ids = self.tokenizer.apply_chat_template(
+            messages,
+            add_generation_prompt=add_generation_prompt,
+            tokenize=True,
+            return_dict=False,
+            chat_template=self.chat_template,
+        )
+        return list(ids)
+
+    def prompt_ids(self, messages: list[dict[str, str]]) -> list[int]:
+        """Token ids of the first prompt, with the assistant header."""
+        return self._render(messages, add_generation_prompt=True)
+
+    def feedback_ids(self, content: str) -> list[int]:
+        """Tokens that follow an assistant's end-of-turn token: a user message `content` + assistant header."""
+        dummy = [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}]
+        prefix = self._render(dummy, add_generation_prompt=False)
+        full = self._render([*dummy, {"role": "user", "content": content}], add_generation_prompt=True)
+        eos = [i for i, tok in enumerate(prefix) if tok == self.eos_token_id]
+        if eos:
+            prefix = prefix[: eos[-1] + 1]
+        if full[: len(prefix)] != prefix:
+            raise ValueError("The chat template does not extend a conversation consistently (prefix mismatch).")
+        return full[len(prefix) :]
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """Response text as the environment sees it (special tokens dropped)."""
+        return self.tokenizer.decode(list(ids), skip_special_tokens=True)
+
+
+def run_episodes(
+    envs: Sequence[ChatEnv],
+    problem_ids: Sequence[str],
+    generate: Generator,
+    turn_tokenizer: TurnTokenizer,
+    max_turns: int,
+    seeds: Sequence[int | None] | None = None,
+    independent: bool = False,
+) -> list[Trajectory]:
+    """Play one episode per (env, problem id), batching generation across episodes turn by turn.
+
+    `independent=True` is the no-feedback baseline: every turn is a fresh sample from the first
+    prompt (the trajectory's tokens are then not a training sequence).
+
+    Every call runs exactly `max_turns` generation rounds (a dummy context when all episodes ended),
+    so processes that share a generation engine or gathered weights stay in lock-step.
+    """
+    if len(envs) < len(problem_ids):
+        raise ValueError(f"Need one environment per episode: got {len(envs)} for {len(problem_ids)} episodes.")
+    trajectories: list[Trajectory] = []
+    for i, problem_id in enumerate(problem_ids):
+        seed = seeds[i] if seeds is not None else None
+        _, info = envs[i].reset(seed=seed, options={"problem_id": problem_id})
+        trajectories.append(Trajectory(problem_id, turn_tokenizer.prompt_ids(info["messages"])))
+    eos = turn_tokenizer.eos_token_id
+    for _ in range(max_turns):
+        active = [i for i, traj in enumerate(trajectories) if not traj.done]
+        contexts = [trajectories[i].prompt_ids if independent else trajectories[i].context_ids() for i in active] or [
+            trajectories[0].prompt_ids
+        ]
+        sampled, logprobs = generate(contexts)
+        for k, i in enumerate(active):
+            traj, ids = trajectories[i], list(sampled[k])
+            lps = list(logprobs[k]) if logprobs is not None else [math.nan] * len(ids)
+            start = len(traj.completion_ids)
+            traj.completion_ids += ids
+            traj.env_mask += [1] * len(ids)
+            traj.logprobs += lps
+            traj.turn_spans.append((start, start + len(ids)))
+            text = turn_tokenizer.decode(ids)
+            traj.responses.append(text)
+            _, reward, terminated, truncated, info = envs[i].step(text)
+            traj.turn_rewards.append(float(reward))
+            traj.invalid_turns += int(not info.get("valid_response", not _is_invalid_reward(float(reward))))
+            if terminated or truncated:
+                traj.done = True
+                traj.solved = bool(info.get("hidden", {}).get("all_passed", False))
+                continue
+            suffix = turn_tokenizer.feedback_ids(info["messages"][-1]["content"])
+            if not ids or ids[-1] != eos:  # truncated response: close the turn with an env-side EOS
+                suffix = [eos, *suffix]
+            traj.completion_ids += suffix
+            traj.env_mask += [0] * len(suffix)
+            traj.logprobs += [0.0] * len(suffix)
+    return trajectories
+
+
+def _is_invalid_reward(reward: float) -> bool:
+    """Fallback when `info` lacks "valid_response": the no-code penalty (-0.2) makes the reward fractional."""
+    return abs(reward - round(reward)) > 1e-6
+
+
+def trajectories_to_rollout(trajectories: Sequence[Trajectory]) -> dict[str, Any]:
+    """The dict a TRL `rollout_func` returns (plus per-episode fields that reach reward functions)."""
+    has_logprobs = all(not math.isnan(lp) for traj in trajectories for lp in traj.logprobs)
+    return {
+        "prompt_ids": [traj.prompt_ids for traj in trajectories],
+        "completion_ids": [traj.completion_ids for traj in trajectories],
+        "logprobs": [traj.logprobs for traj in trajectories] if has_logprobs else None,
+        "env_mask": [traj.env_mask for traj in trajectories],
+        "turn_spans": [traj.turn_spans for traj in trajectories],
+        "turn_rewards": [traj.turn_rewards for traj in trajectories],
+        "episode_return": [traj.episode_return for traj in trajectories],
+        "solved": [traj.solved for traj in trajectories],
+        "num_turns": [traj.num_turns for traj in trajectories],
+        "invalid_turns": [traj.invalid_turns for traj in trajectories],
+    }
+
+
+def episode_return_reward(completions: list, episode_return: list[float], **kwargs: Any) -> list[float]:
+    """TRL reward function: the environment's episode return carried by the rollout."""
+    return [float(r) for r in episode_return]
+
+
+def model_generator(
+    model: PreTrainedModel, pad_token_id: int, generation_config: GenerationConfig, eos_token_ids: Sequence[int]
+) -> Generator:
+    """Sample with `model.generate` and return the sampler's log-probs (from the processed scores)."""
+
+    def generate(contexts: list[list[int]]) -> tuple[list[list[int]], list[list[float]]]:
+        device = next(model.parameters()).device
+        width = max(len(c) for c in contexts)
+        input_ids = torch.full((len(contexts), width), pad_token_id, dtype=torch.long)
+        attention_mask = torch.zeros_like(input_ids)
+        for row, ctx in enumerate(contexts):  # left padding
+            input_ids[row, width - len(ctx) :] = torch.tensor(ctx)
+            attention_mask[row, width - len(ctx) :] = 1
+        with torch.no_grad():
+            out = model.generate(
+                input_ids=input_ids.to(device),
+                attention_mask=attention_mask.to(device),
+                generation_config=generation_config,
+                output_scores=True,
+                return_dict_in_generate=True,
+            )
+        new = out.sequences[:, width:]
+        scores = torch.stack(out.scores, dim=1).float().log_softmax(-1)  # (B, N, V), sampler distribution
+        lps = scores.gather(-1, new.unsqueeze(-1)).squeeze(-1)
+        ids_out, lps_out = [], []
+        for row in range(new.shape[0]):
+            ids = new[row].tolist()
+            end = next((j + 1 for j, tok in enumerate(ids) if tok in eos_token_ids), len(ids))
+            ids_out.append(ids[:end])
+            lps_out.append(lps[row, :end].tolist())
+        return ids_out, lps_out
+
+    return generate
+
+
+def solve_rates(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    env_factory: Callable[[], ChatEnv],
+    problem_ids: Sequence[str],
+    max_turns: int = 3,
+    independent: bool = False,
+    temperature: float = 1.0,
+    max_new_tokens: int = 64,
+    batch_size: int = 32,
+) -> list[float]:
+    """Fraction of episodes solved (hidden tests) within 1..max_turns turns, sampling from `model`."""
+    config = GenerationConfig(
+        do_sample=True,
+        temperature=temperature,
+        top_k=0,
+        top_p=1.0,
+        max_new_tokens=max_new_tokens,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    generate = model_generator(model, tokenizer.pad_token_id, config, [tokenizer.eos_token_id])
+    turn_tokenizer, solved_at = TurnTokenizer(tokenizer), []
+    envs = [env_factory() for _ in range(min(batch_size, len(problem_ids)))]
+    # A model fresh out of a trainer may be in train mode with gradient checkpointing, which turns the KV
+    # cache off under `generate` (each step would then see only its newest token): evaluate in eval mode.
+    was_training, checkpointing = model.training, getattr(model, "is_gradient_checkpointing", False)
+    if checkpointing:
+        model.gradient_checkpointing_disable()
+    model.eval()
+    try:
+        for lo in range(0, len(problem_ids), batch_size):
+            chunk = list(problem_ids[lo : lo + batch_size])
+            for traj in run_episodes(envs, chunk, generate, turn_tokenizer, max_turns, independent=independent):
+                solved_at.append(traj.num_turns if traj.solved else max_turns + 1)
+    finally:
+        model.train(was_training)
+        if checkpointing:
+            model.gradient_checkpointing_enable()
+    return [sum(s <= t for s in solved_at) / len(solved_at) for t in range(1, max_turns + 1)]
+
+
+def trainer_generator(trainer: Any) -> Generator:
+    """Generation through a TRL GRPO-style trainer: its vLLM engine (server/colocate) or `model.generate`."""
+    if trainer.use_vllm:
+
+        def generate_vllm(contexts: list[list[int]]) -> tuple[list[list[int]], list[list[float]] | None]:
+            return trainer._generate_single_turn(contexts, None, {}, 1)
+
+        return generate_vllm
+
+    from trl.models import unwrap_model_for_generation
+
+    def generate_local(contexts: list[list[int]]) -> tuple[list[list[int]], list[list[float]]]:
+        with unwrap_model_for_generation(
+            trainer.model_wrapped,
+            trainer.accelerator,
+            gather_deepspeed3_params=trainer.args.ds3_gather_for_generation,
+            generation_kwargs=trainer.generation_kwargs,
+        ) as unwrapped:
+            generate = model_generator(
+                unwrapped, trainer._tokenizer.pad_token_id, trainer.generation_config, trainer.eos_token_ids
+            )
+            return generate(contexts)
+
+    return generate_local
+
+
+def make_rollout_func(env_factory: Callable[[], ChatEnv], max_turns: int) -> Callable[[list, Any], dict[str, Any]]:
+    """A TRL `rollout_func`: each prompt is a problem id; plays one multi-turn episode per prompt.
+
+    Each process keeps its own pool of environments, so every rank judges its own rollouts.
+    """
+    envs: list[ChatEnv] = []
+    state: dict[str, TurnTokenizer] = {}
+
+    def rollout_func(prompts: list, trainer: Any) -> dict[str, Any]:
+        while len(envs) < len(prompts):
+            envs.append(env_factory())
+        if "tt" not in state:
+            state["tt"] = TurnTokenizer(trainer._tokenizer, getattr(trainer, "chat_template", None))
+        trajectories = run_episodes(envs, [str(p) for p in prompts], trainer_generator(trainer), state["tt"], max_turns)
+        return trajectories_to_rollout(trajectories)
+
+    return rollout_func
