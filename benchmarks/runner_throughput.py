@@ -23,8 +23,7 @@ from typing import Any
 
 from agents.baselines import ReplayAgent, fenced
 from codefeedback_env.evaluation import EvalConfig, run_evaluation
-from codefeedback_env.judge import Judge, Limits, RunOutcome
-from codefeedback_env.judge.subprocess_backend import SubprocessBackend
+from codefeedback_env.judge import Judge, Limits, RunOutcome, make_backend
 from codefeedback_env.problems import Problem, load_problems
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "codecontests_train_sample.jsonl"
@@ -32,10 +31,10 @@ TURNS = 3
 
 
 class TimingBackend:
-    """A `SubprocessBackend` that adds up the wall time its runs keep a judge worker busy."""
+    """The default judge backend, adding up the wall time its runs keep a judge worker busy."""
 
     def __init__(self) -> None:
-        self.inner = SubprocessBackend()
+        self.inner = make_backend()
         self.busy = 0.0
         self.runs = 0
         self._lock = threading.Lock()

@@ -158,7 +158,7 @@ def learned(tokenizer, tmp_path_factory) -> dict[str, list[float]]:
 
 @pytest.mark.slow
 @pytest.mark.xfail(
-    strict=False,
+    strict=True,
     reason="not reached yet: real-env run measured multi-turn 0.31 -> 0.40 vs independent 0.41 after 250 steps "
     "(the same trainer on the in-process secret-word env reached 0.22 -> 0.80 vs independent 0.22)",
 )
@@ -171,6 +171,6 @@ def test_rlef_learns_to_use_feedback(learned) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="issue target not reached yet: best measured 0.80 within 3 turns (see above)")
+@pytest.mark.xfail(strict=True, reason="issue target not reached yet: best measured 0.80 within 3 turns (see above)")
 def test_rlef_reaches_issue_target(learned) -> None:
     assert learned["trained_multi_turn"][2] >= 0.9
