@@ -3,7 +3,7 @@
     codefeedback judge DATASET --problem ID --code PROGRAM.py [--tests public|hidden|all]
     codefeedback problems DATASET [--show ID]
     codefeedback play DATASET --problem ID [--max-turns 3]
-    codefeedback eval [--dataset demo] [--agent transformers] [--turns 3] [--rollouts 4] [--output runs/eval]
+    codefeedback eval [--dataset demo] [--agent transformers] [--turns 3] [--rollouts 2] [--output runs/eval]
 
 Heavy imports (the judge, torch, the agents) happen inside the subcommands.
 """
@@ -235,11 +235,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--model", default="smollm2", help="model path, hub id, .gguf file, or 'smollm2'")
     ev.add_argument("--base-url", help="OpenAI-compatible API root (--agent openai)")
     ev.add_argument("--turns", type=int, default=3)
-    ev.add_argument("--rollouts", type=int, default=4)
+    ev.add_argument("--rollouts", type=int, default=2)
     ev.add_argument("--temperature", type=float, default=0.2)
     ev.add_argument("--top-p", type=float, default=0.95)
-    ev.add_argument("--max-new-tokens", type=int, default=384)
-    ev.add_argument("--batch-size", type=int, default=16, help="prompts generated together (transformers)")
+    ev.add_argument("--max-new-tokens", type=int, default=256)
+    ev.add_argument("--batch-size", type=int, default=8, help="prompts generated together (transformers)")
     ev.add_argument(
         "--dtype",
         choices=("auto", "bfloat16", "float32"),
