@@ -12,7 +12,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from codefeedback_env.judge.backend import ExecutionBackend, Limits, RunOutcome
 from codefeedback_env.judge.compare import outputs_match
-from codefeedback_env.judge.function_checker import run_checker
+from codefeedback_env.judge.function_checker import is_memory_error, run_checker
 from codefeedback_env.judge.results import JudgeResult, TestResult, Verdict
 from codefeedback_env.problems.records import Problem, ProblemKind, TestCase
 
@@ -41,11 +41,6 @@ def _decode(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-def _is_memory_error(stderr: str) -> bool:
-    lines = [line for line in stderr.strip().splitlines() if line.strip()]
-    return bool(lines) and lines[-1].startswith("MemoryError")
-
-
 def failure_verdict(outcome: RunOutcome) -> Verdict | None:
     """The verdict for a run that did not finish normally, or None if it exited with status 0."""
     if outcome.timed_out:
@@ -54,7 +49,7 @@ def failure_verdict(outcome: RunOutcome) -> Verdict | None:
         return Verdict.OUTPUT_LIMIT
     if outcome.exit_code == 0 and outcome.signal is None:
         return None
-    return Verdict.MEMORY_LIMIT if _is_memory_error(_decode(outcome.stderr)) else Verdict.RUNTIME_ERROR
+    return Verdict.MEMORY_LIMIT if is_memory_error(_decode(outcome.stderr)) else Verdict.RUNTIME_ERROR
 
 
 BACKENDS = ("pool", "subprocess")
@@ -171,9 +166,12 @@ class Judge:
             checked = run_checker(session, problem, case.input)
         finally:
             outcome = session.close()
+        verdict = checked.verdict
+        if verdict is Verdict.RUNTIME_ERROR and outcome.timed_out:
+            verdict = Verdict.TIME_LIMIT  # the CPU limit killed the program mid-call: its channel just closed
         return TestResult(
             index,
-            checked.verdict,
+            verdict,
             checked.returned,
             _decode(outcome.stderr)[-EXCERPT_CHARS:],
             checked.detail[-EXCERPT_CHARS:],
