@@ -3,7 +3,8 @@
     python benchmarks/judge_throughput.py [--trivial 400] [--heavy 8] [--workers N] [--threads N]
 
 Workloads, measured in one run on this machine:
-  (a) trivial stdin/stdout tests (`print(input())`), run from N threads (default: one per core);
+  (a) trivial stdin/stdout tests (`print(input())`), run from N threads (default: as many as `Judge`
+      runs at once on the pool, two per worker), for both backends;
   (b) a CPU-heavy program (a 10^6-iteration loop), run one at a time, interleaved: median wall time
       and median CPU time (the child's rusage; robust when other jobs load the machine). The bare
       interpreter's numbers include its own start-up, which the pool does not pay.
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import statistics
 import subprocess
@@ -51,12 +51,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trivial", type=int, default=400, help="trivial tests per backend")
     parser.add_argument("--heavy", type=int, default=10, help="CPU-heavy runs per backend")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="pool workers (default: cores)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="concurrent callers, both backends")
+    parser.add_argument("--workers", type=int, default=None, help="pool workers (default: the pool's, two per core)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="concurrent callers, both backends (default: what Judge uses)"
+    )
     args = parser.parse_args()
 
     with WorkerPoolBackend(args.workers) as pool:
         pool.start()
+        workers = len(pool.worker_pids())
+        args.threads = args.threads or pool.concurrency  # what Judge uses: two per worker, each has one queued
         layers = pool.isolation_layers()
 
         def pooled(program: str, stdin: str) -> bytes:
@@ -82,7 +86,7 @@ def main() -> None:
     pool_heavy, bare_heavy = statistics.median(pool_times), statistics.median(bare_times)
     pool_heavy_cpu, bare_heavy_cpu = statistics.median(pool_cpu), statistics.median(bare_cpu)
 
-    print(f"isolation layers: {layers}")
+    print(f"isolation layers: {layers}; {workers} workers, {args.threads} concurrent callers")
     print(f"{'workload':<26}{'pool':>14}{'fresh python -I -S':>22}{'ratio':>10}")
     print(f"{'trivial (tests/s)':<26}{pool_tps:>14.1f}{base_tps:>22.1f}{pool_tps / base_tps:>10.2f}")
     print(f"{'10^6-loop wall s/run':<26}{pool_heavy:>14.4f}{bare_heavy:>22.4f}{pool_heavy / bare_heavy:>10.3f}")

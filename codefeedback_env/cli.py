@@ -219,26 +219,26 @@ def build_parser() -> argparse.ArgumentParser:
     judge.set_defaults(func=cmd_judge)
 
     problems = sub.add_parser("problems", help="list a dataset's problems or show one")
-    problems.add_argument("dataset")
+    problems.add_argument("dataset", help="a dataset name (demo, ...) or file the loaders accept")
     problems.add_argument("--show", metavar="ID", help="show one problem's statement and public tests")
     problems.set_defaults(func=cmd_problems)
 
     play = sub.add_parser("play", help="play an episode in the terminal")
-    play.add_argument("dataset")
-    play.add_argument("--problem", required=True)
-    play.add_argument("--max-turns", type=int, default=3)
+    play.add_argument("dataset", help="a dataset name (demo, ...) or file the loaders accept")
+    play.add_argument("--problem", required=True, help="problem id, id suffix, or index")
+    play.add_argument("--max-turns", type=int, default=3, help="attempts before the episode ends")
     play.set_defaults(func=cmd_play)
 
     ev = sub.add_parser("eval", help="evaluate an agent (multi-turn and independent sampling); resumable")
-    ev.add_argument("--dataset", default="demo")
-    ev.add_argument("--agent", choices=AGENTS, default="transformers")
+    ev.add_argument("--dataset", default="demo", help="dataset name or file (default: the bundled demo set)")
+    ev.add_argument("--agent", choices=AGENTS, default="transformers", help="who writes the programs")
     ev.add_argument("--model", default="smollm2", help="model path, hub id, .gguf file, or 'smollm2'")
     ev.add_argument("--base-url", help="OpenAI-compatible API root (--agent openai)")
-    ev.add_argument("--turns", type=int, default=3)
-    ev.add_argument("--rollouts", type=int, default=2)
-    ev.add_argument("--temperature", type=float, default=0.2)
-    ev.add_argument("--top-p", type=float, default=0.95)
-    ev.add_argument("--max-new-tokens", type=int, default=256)
+    ev.add_argument("--turns", type=int, default=3, help="attempts per episode (paper: 3)")
+    ev.add_argument("--rollouts", type=int, default=2, help="episodes per problem")
+    ev.add_argument("--temperature", type=float, default=0.2, help="sampling temperature (paper, 1@3: 0.2)")
+    ev.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling (paper: 0.95)")
+    ev.add_argument("--max-new-tokens", type=int, default=256, help="response length cap")
     ev.add_argument("--batch-size", type=int, default=8, help="prompts generated together (transformers)")
     ev.add_argument(
         "--dtype",
@@ -246,9 +246,14 @@ def build_parser() -> argparse.ArgumentParser:
         default="bfloat16",
         help="transformers weights dtype; bfloat16 is about 2x faster than float32 on CPUs with AVX512-BF16",
     )
-    ev.add_argument("--feedback", choices=("execution", "none", "random"), default="execution")
-    ev.add_argument("--seed", type=int, default=0)
-    ev.add_argument("--output", default="runs/eval")
+    ev.add_argument(
+        "--feedback",
+        choices=("execution", "none", "random"),
+        default="execution",
+        help="what the model sees after a failed turn (none / random: the paper's ablations)",
+    )
+    ev.add_argument("--seed", type=int, default=0, help="seed of sampling and environments")
+    ev.add_argument("--output", default="runs/eval", help="folder for episodes.jsonl, results.json, plots (resumable)")
     ev.add_argument("--replay-file", help="JSONL of recorded responses (--agent replay)")
     ev.add_argument("--limit", type=int, help="evaluate only the first N problems")
     ev.add_argument("--no-independent", action="store_true", help="skip the independent-sampling baseline")

@@ -25,7 +25,7 @@ from trl import GRPOConfig
 
 import codefeedback_env  # noqa: F401  (registers the environments)
 from agents.grpo import make_grpo_trainer
-from agents.rlef import solve_rates
+from agents.rlef.evaluate import evaluate_policy
 from agents.rlef.pretrained import is_vllm_available, load_policy
 from codefeedback_env.problems import load_problems
 
@@ -36,7 +36,9 @@ class ScriptArguments:
     dataset: str = field(default="demo", metadata={"help": "demo, codecontests, humaneval, mbpp or a .jsonl path."})
     max_problems: int = field(default=8, metadata={"help": "Problems used for training and evaluation."})
     max_turns: int = field(default=3, metadata={"help": "Turns per episode (paper: 3)."})
-    eval_rollouts: int = field(default=2, metadata={"help": "Evaluation episodes per problem, before and after."})
+    eval_rollouts: int = field(
+        default=2, metadata={"help": "Evaluation episodes per problem, before and after (runner)."}
+    )
 
 
 CPU_DEFAULTS = dict(
@@ -68,17 +70,15 @@ def main() -> None:
     ids = [p.id for p in problems]
     model, tokenizer = load_policy(script.model)
     make_env = lambda: gym.make("CodeFeedback/CodeFeedback-v0", dataset=problems, max_turns=script.max_turns)  # noqa: E731
-    eval_ids = ids * script.eval_rollouts
-    before = solve_rates(
-        model, tokenizer, make_env, eval_ids, script.max_turns, max_new_tokens=config.max_completion_length
+    evaluation = dict(
+        rollouts=script.eval_rollouts, max_turns=script.max_turns, max_new_tokens=config.max_completion_length
     )
+    before = evaluate_policy(model, tokenizer, problems, f"{config.output_dir}/eval-before", **evaluation)
     trainer = make_grpo_trainer(
         model, make_env, config, Dataset.from_dict({"prompt": ids}), tokenizer, script.max_turns
     )
     trainer.train()
-    after = solve_rates(
-        trainer.model, tokenizer, make_env, eval_ids, script.max_turns, max_new_tokens=config.max_completion_length
-    )
+    after = evaluate_policy(trainer.model, tokenizer, problems, f"{config.output_dir}/eval-after", **evaluation)
     print(f"solve rate by turn  before: {[round(x, 3) for x in before]}  after: {[round(x, 3) for x in after]}")
 
 

@@ -28,7 +28,8 @@ from datasets import Dataset
 from transformers import HfArgumentParser
 
 import codefeedback_env  # noqa: F401  (registers the environments)
-from agents.rlef import RLEFConfig, RLEFTrainer, solve_rates
+from agents.rlef import RLEFConfig, RLEFTrainer
+from agents.rlef.evaluate import evaluate_policy
 from agents.rlef.pretrained import load_policy
 from codefeedback_env.problems import load_problems
 
@@ -38,7 +39,9 @@ class ScriptArguments:
     model: str | None = field(default=None, metadata={"help": "Hub id or folder; default: SmolLM2-135M GGUF."})
     dataset: str = field(default="demo", metadata={"help": "demo, codecontests, humaneval, mbpp or a .jsonl path."})
     max_problems: int = field(default=8, metadata={"help": "Problems used for training and evaluation."})
-    eval_rollouts: int = field(default=2, metadata={"help": "Evaluation episodes per problem, before and after."})
+    eval_rollouts: int = field(
+        default=2, metadata={"help": "Evaluation episodes per problem, before and after (runner)."}
+    )
 
 
 CPU_DEFAULTS = dict(
@@ -64,15 +67,13 @@ def main() -> None:
     ids = [p.id for p in problems]
     model, tokenizer = load_policy(script.model)
     make_env = lambda: gym.make("CodeFeedback/CodeFeedback-v0", dataset=problems, max_turns=config.max_turns)  # noqa: E731
-    eval_ids = ids * script.eval_rollouts
-    before = solve_rates(
-        model, tokenizer, make_env, eval_ids, config.max_turns, max_new_tokens=config.max_completion_length
+    evaluation = dict(
+        rollouts=script.eval_rollouts, max_turns=config.max_turns, max_new_tokens=config.max_completion_length
     )
+    before = evaluate_policy(model, tokenizer, problems, f"{config.output_dir}/eval-before", **evaluation)
     trainer = RLEFTrainer(model, make_env, config, Dataset.from_dict({"prompt": ids}), processing_class=tokenizer)
     trainer.train()
-    after = solve_rates(
-        trainer.model, tokenizer, make_env, eval_ids, config.max_turns, max_new_tokens=config.max_completion_length
-    )
+    after = evaluate_policy(trainer.model, tokenizer, problems, f"{config.output_dir}/eval-after", **evaluation)
     print(f"solve rate by turn  before: {[round(x, 3) for x in before]}  after: {[round(x, 3) for x in after]}")
 
 

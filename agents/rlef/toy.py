@@ -50,12 +50,25 @@ CORPUS = (
 REWARD_PASS, REWARD_FAIL, REWARD_INVALID = 1.0, -1.0, -0.2
 
 
-def build_tokenizer(corpus: tuple[str, ...] = CORPUS) -> PreTrainedTokenizerFast:
-    """A word-level tokenizer over `corpus` whose decode is exact for in-vocabulary text."""
-    split = pre_tokenizers.Split(Regex(_PIECES), behavior="isolated")
+def _template_phrases() -> list[str]:
+    """The fixed text between the placeholders of the prompt and feedback templates, longest first."""
+    pieces = re.split(r"\{\w+\}", _PROMPT) + re.split(r"\{\w+\}", _FEEDBACK) + [_NO_CODE]
+    return sorted({p for p in pieces if len(p) > 1}, key=len, reverse=True)
+
+
+def build_tokenizer(corpus: tuple[str, ...] = CORPUS, phrases: bool = True) -> PreTrainedTokenizerFast:
+    """A word-level tokenizer over `corpus` whose decode is exact for in-vocabulary text.
+
+    With `phrases`, each fixed stretch of the prompt and feedback templates is one token (as a real
+    tokenizer's merges shorten common text), so a tiny model sees short contexts in which the word a
+    feedback reveals sits a few tokens from where it answers.
+    """
+    fixed = [re.escape(p) for p in _template_phrases()] if phrases else []
+    pattern = "|".join([*fixed, _PIECES])
+    split = pre_tokenizers.Split(Regex(pattern), behavior="isolated")
     vocab: dict[str, int] = {tok: i for i, tok in enumerate(SPECIALS)}
-    for text in corpus:
-        for piece in re.findall(_PIECES, text):
+    for text in corpus:  # the phrases, and every piece also on its own (the phrases may swallow some)
+        for piece in re.findall(pattern, text) + re.findall(_PIECES, text):
             vocab.setdefault(piece, len(vocab))
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     tok.pre_tokenizer = split
@@ -112,6 +125,7 @@ def warm_start(
     words: tuple[str, ...] = SECRET_WORDS,
     instruction_fraction: float = 0.5,
     feedback_fraction: float = 0.0,
+    feedback_use: float = 0.0,
 ) -> float:
     """Supervised warm start standing in for an instruct LLM's prior. Returns the final loss.
 
@@ -120,8 +134,9 @@ def warm_start(
       * with probability `instruction_fraction`, a generic instruction "Print the word `w`." -> w
         (the skill of copying a quoted word, which instruct LLMs have);
       * with probability `feedback_fraction`, the task's prompt followed by 1-2 failed turns and their
-        feedback -> a uniformly random word (teaches the policy to ignore feedback).
-    No example ever maps feedback to the word it reveals: using the feedback is left to RL.
+        feedback -> with probability `feedback_use` the word the feedback reveals, otherwise the previous
+        wrong guess again (an LLM that mostly repeats its mistake and only sometimes reads the feedback).
+    With `feedback_use=0` no example maps feedback to the word it reveals: using it is left to RL.
     """
     rng = random.Random(seed)
     optim = torch.optim.AdamW(model.parameters(), lr=lr)
@@ -137,12 +152,14 @@ def warm_start(
             else:
                 messages = [{"role": "user", "content": _PROMPT.format(problem=SECRET_STATEMENT)}]
                 if draw < instruction_fraction + feedback_fraction:
+                    secret = target
+                    guess = rng.choice([w for w in words if w != secret])
                     for _ in range(rng.randrange(1, 3)):
-                        guess, expected = rng.choice(words), rng.choice(words)
                         messages += [
                             {"role": "assistant", "content": secret_response(guess)},
-                            {"role": "user", "content": _feedback(expected, guess)},
+                            {"role": "user", "content": _feedback(secret, guess)},
                         ]
+                    target = secret if rng.random() < feedback_use else guess
             prompt = tokenizer.apply_chat_template(
                 messages, add_generation_prompt=True, tokenize=True, return_dict=False
             )

@@ -228,7 +228,7 @@ def _run_pending(
     queue = list(reversed(pending))
     active: list[_Episode] = []
     last_steps: dict[Future[Any], tuple[_Episode, str]] = {}
-    finished = 0
+    finished = answered = 0
     reset = getattr(agent, "reset", None)
     if callable(reset):
         reset()
@@ -271,7 +271,11 @@ def _run_pending(
                     wait(list(last_steps), return_when=FIRST_COMPLETED)
                     continue
                 infos = [e.info | {"rollout": e.rollout} for e in active]
+                # Episodes finish only after several turns: show that generation is under way meanwhile.
+                bar.set_postfix_str(f"generating {len(active)} responses ({answered} answered)", refresh=True)
                 responses = agent.act([e.observation for e in active], infos)
+                answered += len(responses)
+                bar.set_postfix_str(f"{answered} responses", refresh=False)
                 if len(responses) != len(active):
                     raise ValueError(f"agent.act returned {len(responses)} responses for {len(active)} observations")
                 awaited: list[tuple[_Episode, str, Future[Any]]] = []

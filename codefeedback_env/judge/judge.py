@@ -83,13 +83,16 @@ def _signal_name(number: int) -> str:
 class Judge:
     """Judges programs on tests, running up to `max_workers` tests at once (shared by all callers).
 
+    `max_workers` defaults to the backend's `concurrency` if it has one, else the number of cores.
+
     `backend` is an `ExecutionBackend`, or "pool" / "subprocess" (see `make_backend`). Thread-safe:
     several environments may share one judge; their tests queue for the same workers.
     """
 
     def __init__(self, backend: ExecutionBackend | str | None = None, *, max_workers: int | None = None) -> None:
         self.backend = backend if backend is not None and not isinstance(backend, str) else make_backend(backend)
-        self.max_workers = max_workers or os.cpu_count() or 1
+        # A backend may say how many runs it takes at once (the pool: two per worker, so none idles).
+        self.max_workers = max_workers or getattr(self.backend, "concurrency", None) or os.cpu_count() or 1
         self._executor = ThreadPoolExecutor(self.max_workers, thread_name_prefix="codefeedback-judge")
 
     def judge(

@@ -99,6 +99,42 @@ def test_limits(pool):
 
 
 @pytest.mark.skipif(not machine_has_all_layers(), reason="needs root and bubblewrap")
+def _pin_this_process(cpus: set[int]) -> dict[int, set[int]]:
+    """Set the CPU affinity of every thread of this process (workers started now inherit it)."""
+    before = {}
+    for name in os.listdir("/proc/self/task"):
+        tid = int(name)
+        try:
+            before[tid] = os.sched_getaffinity(tid)
+            os.sched_setaffinity(tid, cpus)
+        except OSError:  # the thread ended meanwhile
+            pass
+    return before
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/schedstat"), reason="no scheduler statistics on this kernel")
+def test_time_limit_does_not_count_waiting_for_a_cpu():
+    """Three programs of 0.4 s CPU share one core (about 1.2 s of wall time each) under a 0.8 s limit: none
+    times out. A program that sleeps past its limit still does, at the limit."""
+    busy = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.4: pass\nprint('done')"
+    limits = Limits(0.8, 512 << 20, 1 << 20)
+    before = _pin_this_process({min(os.sched_getaffinity(0))})
+    try:
+        with WorkerPoolBackend(3) as backend:
+            backend.start()
+            results = _run_concurrently(lambda k: backend.run_stdio(busy, "", limits), 3)
+            sleeper = backend.run_stdio("import time\ntime.sleep(30)", "", limits)
+    finally:
+        for tid, cpus in before.items():
+            try:
+                os.sched_setaffinity(tid, cpus)
+            except OSError:
+                pass
+    assert [(r.stdout, r.timed_out) for r in results] == [(b"done\n", False)] * 3
+    assert max(r.wall_time for r in results) > limits.time, "the programs did not have to share the core"
+    assert sleeper.timed_out and sleeper.wall_time < 2 * limits.time
+
+
 def test_all_layers_on(pool):
     assert pool.isolation_layers() == {
         "namespaces": True, "pid_namespace": True, "uid": True, "seccomp": True, "rlimits": True,
@@ -186,6 +222,78 @@ def test_concurrent_callers(pool):
     for thread in threads:
         thread.join()
     assert errors == []
+
+
+def _run_concurrently(work, count: int) -> list:
+    results: list = [None] * count
+
+    def target(k: int) -> None:
+        try:
+            results[k] = work(k)
+        except BaseException as error:  # noqa: B036 - reported by the assertion
+            results[k] = error
+
+    threads = [threading.Thread(target=target, args=(k,)) for k in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_queued_requests_get_their_own_replies():
+    """One worker, many callers: each test waits in the worker's socket and gets its own reply."""
+    with WorkerPoolBackend(1) as backend:
+        assert backend.concurrency == 2
+        program = "import time\nn = int(input())\ntime.sleep(n % 3 / 100)\nprint(n * 2)"
+        results = _run_concurrently(
+            lambda k: [backend.run_stdio(program, f"{k * 10 + i}\n", LIMITS).stdout for i in range(8)], 4
+        )
+        assert results == [[f"{2 * (k * 10 + i)}\n".encode() for i in range(8)] for k in range(4)]
+        assert Judge(backend).max_workers == 2
+
+
+def test_worker_started_by_a_short_lived_thread_survives_it():
+    """bubblewrap's --die-with-parent follows the starting *thread*: workers must not die with a caller thread."""
+    with WorkerPoolBackend(1) as backend:
+        starter = threading.Thread(target=lambda: backend.run_stdio("print(1)", "", LIMITS))
+        starter.start()
+        starter.join()
+        pids = backend.worker_pids()
+        time.sleep(0.2)
+        assert backend.run_stdio("print(2)", "", LIMITS).stdout == b"2\n"
+        assert backend.worker_pids() == pids, "the worker was restarted"
+
+
+def test_worker_lost_with_requests_queued_is_retried():
+    """A program that kills its worker (here: the test kills it) fails no queued caller: they retry once."""
+    with WorkerPoolBackend(1, options=PoolOptions(namespaces=False, separate_uids=False, seccomp=False)) as backend:
+        backend.start()
+        (pid,) = backend.worker_pids()
+        killer = threading.Timer(0.3, lambda: os.killpg(pid, signal.SIGKILL))
+        killer.start()
+        results = _run_concurrently(
+            lambda k: backend.run_stdio(f"import time\ntime.sleep(0.5)\nprint({k})", "", LIMITS).stdout, 3
+        )
+        killer.join()
+        assert results == [f"{k}\n".encode() for k in range(3)]
+        assert backend.worker_pids() and backend.worker_pids() != [pid]
+
+
+def test_function_sessions_hold_their_worker_alone(pool):
+    """Function sessions talk to the worker mid-run, so stdio tests never queue behind them."""
+
+    def work(k: int) -> object:
+        if k % 2:
+            session = pool.open_function_session("import time\ndef f(x):\n    time.sleep(0.02)\n    return x", LIMITS)
+            try:
+                return [session.call("f", [i], {}) for i in range(5)]
+            finally:
+                session.close()
+        return [pool.run_stdio("print(input())", f"{i}\n", LIMITS).stdout for i in range(5)]
+
+    results = _run_concurrently(work, 6)
+    assert results == [[i for i in range(5)] if k % 2 else [f"{i}\n".encode() for i in range(5)] for k in range(6)]
 
 
 def test_lazy_start_restart_and_clean_close():

@@ -1,11 +1,14 @@
 """RLEF's central claim in miniature: a tiny policy learns to use execution feedback.
 
 Secret-word problems: the statement never names the word, the public test's expected output (shown
-in the feedback after a failed turn) does. A tiny random policy, warm-started only to answer in the
-fenced format with a uniformly random word (so it ignores feedback), is trained with the same
-`RLEFTrainer` code path in the real CodeFeedback environment (subprocess judge). Afterwards it should
-solve >= 0.9 of episodes within 3 turns, while the same policy under independent sampling (every turn
-a fresh turn-1 sample, no feedback) stays <= 0.6 (a uniform guess gives 1 - 0.8^3 = 0.49).
+in the feedback after a failed turn) does. A tiny random policy gets a supervised warm start standing in
+for an instruct LLM: it answers in the fenced format, guesses a uniformly random word at turn 1, can copy
+a quoted word when asked to, and after a failed turn mostly repeats its wrong guess (it reads the
+feedback in a quarter of the warm-start examples), so within 3 turns it does about as well as guessing
+independently (1 - 0.8^3 = 0.49), like the LLMs in the paper before RLEF. It is then trained with the
+same `RLEFTrainer` code path in the real CodeFeedback environment (the judge runs every program).
+Afterwards it should solve >= 0.9 of episodes within 3 turns, while the same policy under independent
+sampling (every turn a fresh turn-1 sample, no feedback) stays <= 0.6.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ def train(
     log_every: int = 5,
     instruction_fraction: float = 0.4,
     feedback_fraction: float = 0.3,
+    feedback_use: float = 0.0,
     copy_prior_steps: int = 0,
 ) -> dict[str, list[float]]:
     torch.manual_seed(seed)
@@ -78,6 +82,7 @@ def train(
         seed=seed + 2,
         instruction_fraction=instruction_fraction,
         feedback_fraction=feedback_fraction,
+        feedback_use=feedback_use,
     )
     eval_ids = ids * eval_per_problem
     results = {"initial_multi_turn": solve_rates(policy, tokenizer, make_env, eval_ids, max_new_tokens=16)}
@@ -134,43 +139,34 @@ def test_rlef_smoke_on_real_environment(tokenizer, tmp_path) -> None:
     assert "rollout/solve_rate_turn_3" in row and len(results["trained_multi_turn"]) == 3
 
 
-LEARN_STEPS = 250
+LEARN_STEPS = 300
 
 
 @pytest.fixture(scope="module")
 def learned(tokenizer, tmp_path_factory) -> dict[str, list[float]]:
-    """One slow training run shared by the learning assertions (about 10 minutes on 2 busy cores)."""
+    """One training run (about 4 minutes on one core): warm start, 300 RLEF steps, evaluation."""
     results = train(
         tokenizer,
         tmp_path_factory.mktemp("learning"),
         rl_steps=LEARN_STEPS,
-        copy_prior_steps=500,
-        warm_steps=300,
-        instruction_fraction=0.4,
-        feedback_fraction=0.0,
+        copy_prior_steps=1000,
+        warm_steps=800,
+        instruction_fraction=0.2,
+        feedback_fraction=0.6,
+        feedback_use=0.25,
         batch=16,
-        lr=1e-3,
+        lr=3e-4,
         eval_per_problem=10,
     )
     print(json.dumps({k: v for k, v in results.items() if k != "train_log"}))
     return results
 
 
-@pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="not reached yet: real-env run measured multi-turn 0.31 -> 0.40 vs independent 0.41 after 250 steps "
-    "(the same trainer on the in-process secret-word env reached 0.22 -> 0.80 vs independent 0.22)",
-)
 def test_rlef_learns_to_use_feedback(learned) -> None:
-    """The trained policy beats both its initial self and its own feedback-free sampling by a wide margin."""
+    """The trained policy solves >= 0.9 within 3 turns, far above its initial self and its own feedback-free
+    sampling (<= 0.6); the initial policy does about as well as independent guessing."""
     multi, independent = learned["trained_multi_turn"][2], learned["trained_independent"][2]
-    assert multi >= learned["initial_multi_turn"][2] + 0.25
-    assert multi >= independent + 0.25
+    assert learned["initial_multi_turn"][2] <= 0.65
+    assert multi >= 0.9
     assert independent <= 0.6
-
-
-@pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue target not reached yet: best measured 0.80 within 3 turns (see above)")
-def test_rlef_reaches_issue_target(learned) -> None:
-    assert learned["trained_multi_turn"][2] >= 0.9
+    assert multi >= learned["initial_multi_turn"][2] + 0.25

@@ -12,8 +12,9 @@ subprocess and multiprocessing raise PermissionError, `os.system` returns an err
 interpreter, counted against the memory limit); `sys.argv` is `["solution.py"]`. Interpreter exit is
 reproduced in the child (threads joined, atexit, stream flushes, finalizers of the program's objects).
 
-Use: `Judge(backend=WorkerPoolBackend())`; the judge's `max_workers` should not exceed the pool size
-by much (extra callers just queue for a worker).
+Use: `Judge(backend=WorkerPoolBackend())`. Each worker runs one test at a time and has the next one
+queued in its socket (`PIPELINE_DEPTH`), so no core idles while the parent reads a result; the judge
+sends `concurrency` (two per worker) tests at once. Function sessions hold their worker alone.
 
 Lifecycle: workers start lazily on first use, a dead worker is restarted (and the test retried once),
 `close()` (also run at interpreter exit) stops them; a worker whose parent disappears (even by SIGKILL)
@@ -27,7 +28,6 @@ import json
 import logging
 import math
 import os
-import queue
 import shutil
 import signal
 import socket
@@ -37,6 +37,8 @@ import tempfile
 import threading
 import time
 import weakref
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +56,11 @@ PROJECT_DIR = str(Path(__file__).resolve().parents[3])
 """The source checkout holding this package (hidden from programs); ignored when installed in site-packages."""
 REPLY_GRACE_SECONDS = 10.0
 """How long past a test's time limit the parent waits for the worker before declaring it broken."""
+WORKERS_PER_CORE = 2
+"""A worker spends part of each test waiting (fork, exit, wake-ups), so one per core leaves cores idle. With
+two, a busy core can slow a program down, which the time limit does not count (see `worker.BACKSTOP_FACTOR`)."""
+PIPELINE_DEPTH = 2
+"""Requests queued per worker: the next test waits in the worker's socket, so no core idles between tests."""
 UID_BASE = 100_000
 MAX_SLOTS = 256
 
@@ -167,7 +174,12 @@ def _run_message(mode: str, limits: Limits) -> dict[str, Any]:
 
 @dataclass
 class _Slot:
-    """One worker process and its connection; used by one thread at a time."""
+    """One worker process and its connection, shared by up to `PIPELINE_DEPTH` callers.
+
+    Requests are sent under `lock` and answered in order, so each caller takes a ticket when it sends and
+    reads its reply when its turn comes (`turn`). A restart bumps `generation`: callers holding a ticket of
+    the old worker see it and retry.
+    """
 
     index: int
     uid: int
@@ -176,6 +188,16 @@ class _Slot:
     channel: Channel | None = None
     layers: dict[str, bool] = field(default_factory=dict)
     starts: int = 0
+    inflight: int = 0
+    """Callers using the slot (guarded by the pool's condition)."""
+    exclusive: bool = False
+    """Held by a function session, which talks to the worker mid-run: nothing may queue behind it."""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    turn: threading.Condition = field(default_factory=threading.Condition)
+    generation: int = 0
+    sent: int = 0
+    answered: int = 0
+    broken: bool = False
 
     @property
     def alive(self) -> bool:
@@ -189,9 +211,64 @@ class _Slot:
             os.close(fd)
         return message
 
+    def send(self, message: dict[str, Any], fds: list[int], start: Callable[[_Slot], None]) -> tuple[int, int]:
+        """Send a request (starting the worker first if it is not running); returns its (generation, ticket)."""
+        with self.lock:
+            if not self.alive or self.broken:
+                start(self)
+            assert self.channel is not None
+            ticket = self.sent
+            self.sent += 1
+            try:
+                self.channel.send(message, fds)
+            except ChannelClosed:
+                self._break(self.generation)
+                raise
+            return self.generation, ticket
+
+    def receive_reply(self, generation: int, ticket: int, timeout: float) -> dict[str, Any]:
+        """The reply to request `ticket`, once every earlier request has read its own."""
+        with self.turn:
+            self.turn.wait_for(lambda: self.generation != generation or self.broken or self.answered == ticket)
+            if self.generation != generation or self.broken:
+                raise ChannelClosed("the worker was lost with requests queued")
+        try:
+            reply = self.receive(timeout)
+        except (ChannelClosed, OSError):
+            self.fail(generation)
+            raise
+        with self.turn:
+            self.answered += 1
+            self.turn.notify_all()
+        return reply
+
+    def fail(self, generation: int) -> None:
+        """The worker of `generation` stopped answering: stop it (its queued callers retry elsewhere)."""
+        with self.lock:
+            self._break(generation)
+
+    def _break(self, generation: int) -> None:
+        if self.generation != generation:
+            return  # already restarted
+        with self.turn:
+            self.broken = True
+            self.turn.notify_all()
+        self.stop()
+
+    def new_generation(self) -> None:
+        with self.turn:
+            self.generation += 1
+            self.sent = self.answered = 0
+            self.broken = False
+            self.turn.notify_all()
+
     def stop(self, *, wait: float = 0.0) -> None:
         """Close the connection (the worker exits on EOF); kill the worker's group if it lingers."""
         if self.channel is not None:
+            try:
+                self.channel.sock.shutdown(socket.SHUT_RDWR)  # wakes a caller blocked reading it
+            except OSError:
+                pass
             self.channel.close()
             self.channel = None
         if self.process is None:
@@ -208,6 +285,31 @@ class _Slot:
         self.process = None
 
 
+class _Spawner:
+    """Starts workers from one long-lived thread per process.
+
+    bubblewrap's `--die-with-parent` (PR_SET_PDEATHSIG) fires when the *thread* that started it exits, so a
+    worker started lazily by a short-lived caller thread would be killed with that thread.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pid = 0
+        self._executor: ThreadPoolExecutor | None = None
+
+    def popen(self, command: list[str], **kwargs: Any) -> subprocess.Popen:
+        with self._lock:
+            if self._pid != os.getpid():  # first use, or a forked child (the thread did not survive the fork)
+                self._executor = ThreadPoolExecutor(1, thread_name_prefix="codefeedback-pool-spawner")
+                self._pid = os.getpid()
+            executor = self._executor
+        assert executor is not None
+        return executor.submit(subprocess.Popen, command, **kwargs).result()
+
+
+_SPAWNER = _Spawner()
+
+
 def _shutdown(slots: list[_Slot], temp_root: str | None) -> None:
     for slot in slots:
         slot.stop(wait=2.0)
@@ -216,10 +318,10 @@ def _shutdown(slots: list[_Slot], temp_root: str | None) -> None:
 
 
 class WorkerPoolBackend:
-    """Runs tests in a pool of pre-started, isolated workers (one per core by default). Thread-safe.
+    """Runs tests in a pool of pre-started, isolated workers (two per core by default). Thread-safe.
 
     Args:
-        workers: number of workers (default: the number of cores).
+        workers: number of workers (default: `WORKERS_PER_CORE` per core).
         options: the isolation layers to use (`PoolOptions`).
         python: the interpreter the workers run (default: this one). It must be readable by an
             unprivileged uid for per-slot uids (under bubblewrap its folder is re-bound read-only).
@@ -228,7 +330,7 @@ class WorkerPoolBackend:
     def __init__(self, workers: int | None = None, *, options: PoolOptions | None = None, python: str | None = None):
         self.options = options or PoolOptions()
         self.python = python or sys.executable
-        count = workers or os.cpu_count() or 1
+        count = workers or min(MAX_SLOTS, WORKERS_PER_CORE * (os.cpu_count() or 1))
         if not 1 <= count <= MAX_SLOTS:
             raise ValueError(f"workers must be between 1 and {MAX_SLOTS}, got {count}")
         self._bwrap_prefix = self._namespace_prefix()
@@ -239,9 +341,8 @@ class WorkerPoolBackend:
         # Distinct uids per pool and slot, so pools never touch each other's children.
         base = UID_BASE + ((os.getpid() * 64 + next(_pool_counter)) % 15_000_000) * MAX_SLOTS
         self._slots = [_Slot(i, base + i, f"{self._temp_root or '/tmp'}/slot{i}") for i in range(count)]
-        self._idle: queue.SimpleQueue[_Slot] = queue.SimpleQueue()
-        for slot in self._slots:
-            self._idle.put(slot)
+        self._free = threading.Condition()
+        self._exclusive_waiting = 0
         self._closed = False
         self._finalizer = weakref.finalize(self, _shutdown, self._slots, self._temp_root)
 
@@ -271,8 +372,10 @@ class WorkerPoolBackend:
         return command[:-1] + ["--die-with-parent", "--"]
 
     def _start(self, slot: _Slot) -> None:
+        """(Re)start the slot's worker; called with `slot.lock` held."""
         if slot.starts:
             logger.warning("judge pool: worker %d died; restarting it", slot.index)
+        slot.new_generation()
         slot.stop()
         slot.starts += 1
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -289,7 +392,7 @@ class WorkerPoolBackend:
         }
         command = [*(self._bwrap_prefix or []), self.python, "-s", "-S", "-P", WORKER_SCRIPT, json.dumps(config)]
         try:
-            slot.process = subprocess.Popen(
+            slot.process = _SPAWNER.popen(
                 command,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -310,34 +413,50 @@ class WorkerPoolBackend:
         for layer, reason in dict(hello.get("missing", {})).items():
             _warn_once(layer, f"{layer} layer unavailable ({reason}); the other layers still apply")
 
-    def _acquire(self) -> _Slot:
-        if self._closed:
-            raise WorkerError("the worker pool is closed")
-        slot = self._idle.get()
-        if not slot.alive:
+    @property
+    def concurrency(self) -> int:
+        """How many runs to keep in flight: two per worker, so each worker has its next test queued."""
+        return len(self._slots) * PIPELINE_DEPTH
+
+    def _acquire(self, *, exclusive: bool = False) -> _Slot:
+        """A slot to send to: the least busy one, or (`exclusive`) an idle one nobody may queue behind."""
+        with self._free:
+            self._exclusive_waiting += exclusive
             try:
-                self._start(slot)
-            except BaseException:
-                self._idle.put(slot)
-                raise
-        return slot
+                while True:
+                    if self._closed:
+                        raise WorkerError("the worker pool is closed")
+                    depth = 1 if exclusive or self._exclusive_waiting else PIPELINE_DEPTH
+                    usable = [s for s in self._slots if not s.exclusive and s.inflight < depth]
+                    if usable:
+                        break
+                    self._free.wait()
+            finally:
+                self._exclusive_waiting -= exclusive
+            slot = min(usable, key=lambda s: s.inflight)
+            slot.inflight += 1
+            slot.exclusive = exclusive
+            return slot
 
     def _release(self, slot: _Slot) -> None:
-        self._idle.put(slot)
+        with self._free:
+            slot.inflight -= 1
+            slot.exclusive = False
+            self._free.notify_all()
 
     def start(self) -> None:
         """Start every worker now (otherwise each starts on first use)."""
-        slots = [self._acquire() for _ in self._slots]
-        for slot in slots:
-            self._release(slot)
+        if self._closed:
+            raise WorkerError("the worker pool is closed")
+        for slot in self._slots:
+            with slot.lock:
+                if not slot.alive or slot.broken:
+                    self._start(slot)
 
     def isolation_layers(self) -> dict[str, bool]:
         """Which layers the started workers have (starting them if needed)."""
-        slot = self._acquire()
-        try:
-            return {"namespaces": self._bwrap_prefix is not None, **slot.layers, "rlimits": True}
-        finally:
-            self._release(slot)
+        self.start()
+        return {"namespaces": self._bwrap_prefix is not None, **self._slots[0].layers, "rlimits": True}
 
     def worker_pids(self) -> list[int]:
         """Process ids of the running workers (the bubblewrap process when namespaced)."""
@@ -345,54 +464,55 @@ class WorkerPoolBackend:
 
     # -- runs -----------------------------------------------------------------------------------------
 
-    def _submit(
-        self, mode: str, program: str, stdin: str, limits: Limits, extra_fds: tuple[int, ...] = ()
-    ) -> tuple[_Slot, _Files, float]:
-        """Send a run to a worker (retrying once on a fresh worker); returns (slot, files, start time)."""
+    def _submit(self, mode: str, program: str, stdin: str, limits: Limits, extra_fds: tuple[int, ...] = ()) -> _Request:
+        """Send a run to a worker (retrying once on a fresh worker); the caller must `_release` its slot."""
+        exclusive = mode == "function"
         for attempt in range(2):
             files = _Files(program, stdin)
             try:
-                slot = self._acquire()
+                slot = self._acquire(exclusive=exclusive)
             except BaseException:
                 files.close()
                 raise
             started = time.monotonic()
             try:
-                assert slot.channel is not None
-                slot.channel.send(_run_message(mode, limits), [*files.fds, *extra_fds])
-                return slot, files, started
+                generation, ticket = slot.send(_run_message(mode, limits), [*files.fds, *extra_fds], self._start)
+                return _Request(slot, files, started, generation, ticket)
             except ChannelClosed:
                 files.close()
-                slot.stop()
                 self._release(slot)
                 if attempt:
                     raise WorkerError(f"worker {slot.index} keeps failing") from None
+            except BaseException:
+                files.close()
+                self._release(slot)
+                raise
         raise AssertionError("unreachable")
 
     def run_stdio(self, program: str, stdin: str, limits: Limits) -> RunOutcome:
         for attempt in range(2):
-            slot, files, _ = self._submit("stdio", program, stdin, limits)
+            request = self._submit("stdio", program, stdin, limits)
+            slot = request.slot
             try:
-                reply = slot.receive(limits.time + REPLY_GRACE_SECONDS)
+                reply = slot.receive_reply(request.generation, request.ticket, limits.time + REPLY_GRACE_SECONDS)
             except (ChannelClosed, OSError) as error:
-                files.close()
-                slot.stop()
-                self._release(slot)
+                request.files.close()
                 if attempt:
                     raise WorkerError(f"worker {slot.index} failed twice: {error}") from None
                 continue
-            self._release(slot)
+            finally:
+                self._release(slot)
             if "error" in reply:
-                files.close()
+                request.files.close()
                 raise WorkerError(f"worker {slot.index}: {reply['error']}")
-            return files.outcome(reply, limits)
+            return request.files.outcome(reply, limits)
         raise AssertionError("unreachable")
 
     def open_function_session(self, program: str, limits: Limits) -> SubprocessFunctionSession:
         request_read, request_write = os.pipe()
         reply_read, reply_write = os.pipe()
         try:
-            slot, files, started = self._submit("function", program, "", limits, (request_read, reply_write))
+            request = self._submit("function", program, "", limits, (request_read, reply_write))
         except BaseException:
             for fd in (request_write, reply_read):
                 os.close(fd)
@@ -400,13 +520,15 @@ class WorkerPoolBackend:
         finally:
             os.close(request_read)
             os.close(reply_write)
-        run = _PoolRun(self, slot, files, limits, started, [request_write, reply_read])
+        run = _PoolRun(self, request, limits, [request_write, reply_read])
         # The same session class as SubprocessBackend: it only needs `deadline` and `wait(kill_now=...)`.
         return SubprocessFunctionSession(run, request_write, reply_read)  # type: ignore[arg-type]
 
     def close(self) -> None:
         """Stop every worker and remove temporary folders. Idempotent."""
-        self._closed = True
+        with self._free:
+            self._closed = True
+            self._free.notify_all()
         self._finalizer()
 
     def __enter__(self) -> WorkerPoolBackend:
@@ -416,17 +538,25 @@ class WorkerPoolBackend:
         self.close()
 
 
-class _PoolRun:
-    """A function-mode run on a worker: what `SubprocessFunctionSession` needs from a run."""
+@dataclass
+class _Request:
+    """A run sent to a worker: its slot, memfds, send time and place in the slot's reply order."""
 
-    def __init__(
-        self, pool: WorkerPoolBackend, slot: _Slot, files: _Files, limits: Limits, started: float, fds: list[int]
-    ) -> None:
+    slot: _Slot
+    files: _Files
+    started: float
+    generation: int
+    ticket: int
+
+
+class _PoolRun:
+    """A function-mode run on a worker (held exclusively): what `SubprocessFunctionSession` needs from a run."""
+
+    def __init__(self, pool: WorkerPoolBackend, request: _Request, limits: Limits, fds: list[int]) -> None:
         self._pool = pool
-        self._slot = slot
-        self._files = files
+        self._request = request
         self.limits = limits
-        self.started = started
+        self.started = request.started
         self.extra_fds = fds
         self.finished: RunOutcome | None = None
 
@@ -438,19 +568,22 @@ class _PoolRun:
         """Ask the worker to stop the child now and report; releases the worker."""
         if self.finished is not None:
             return self.finished
-        slot = self._slot
+        request = self._request
+        slot = request.slot
         try:
-            assert slot.channel is not None
-            slot.channel.send({"op": "stop"})
-            reply = slot.receive(self.limits.time + REPLY_GRACE_SECONDS)
-        except (ChannelClosed, OSError, AssertionError) as error:
+            with slot.lock:
+                if slot.channel is None or slot.generation != request.generation:
+                    raise ChannelClosed("the worker was restarted")
+                slot.channel.send({"op": "stop"})
+            reply = slot.receive_reply(request.generation, request.ticket, self.limits.time + REPLY_GRACE_SECONDS)
+        except (ChannelClosed, OSError) as error:
             logger.warning("judge pool: worker %d failed during a function session (%s)", slot.index, error)
-            slot.stop()
+            slot.fail(request.generation)
             reply = {"exit_code": None, "signal": signal.SIGKILL, "wall_time": time.monotonic() - self.started}
         finally:
             for fd in self.extra_fds:
                 os.close(fd)
             self.extra_fds = []
             self._pool._release(slot)
-        self.finished = self._files.outcome(reply, self.limits)
+        self.finished = request.files.outcome(reply, self.limits)
         return self.finished

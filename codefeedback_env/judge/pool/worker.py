@@ -4,9 +4,9 @@ Started by `WorkerPoolBackend` as `python -s -S -P worker.py CONFIG_JSON` (under
 available), never forked from the judge's process. It pre-imports the standard-library modules contest
 code uses, then serves requests over a unix socket: each request brings memfds (stdin, stdout, stderr,
 the program) and, for function problems, the two pipe ends of the call channel. The worker forks a
-child, locks it down (`isolation`), supervises it (wall deadline, group kill, leftover cleanup) and
-replies with plain facts: exit status, signal, times. It never sees expected outputs, and test data
-stays in the memfds, which the parent reads itself.
+child, locks it down (`isolation`), supervises it (time limit net of CPU waiting, wall backstop, group
+kill, leftover cleanup) and replies with plain facts: exit status, signal, times. It never sees expected
+outputs, and test data stays in the memfds, which the parent reads itself.
 """
 
 from __future__ import annotations
@@ -45,6 +45,11 @@ imported it forks about 3 ms slower, so programs that use threads import it them
 FUNCTION_GRACE_SECONDS = 1.0
 """In function mode the parent enforces the deadline; the worker kills only this much later."""
 REAP_SECONDS = 2.0
+BACKSTOP_FACTOR = 3.0
+"""The time limit counts the child's wall time minus the time it waited for a CPU (`_cpu_wait`), so a
+loaded machine does not turn a fast program into a time-limit verdict; the child is killed at the latest
+after this many times its limit (plus a second) of plain wall time."""
+MIN_WAIT_SECONDS = 0.002
 HIGH_FD = 100
 
 
@@ -276,16 +281,21 @@ class Worker:
         for fd in fds:
             os.close(fd)
         pidfd = os.pidfd_open(pid)
-        deadline = started + message["time"] + (FUNCTION_GRACE_SECONDS if function_mode else 0.0)
+        limit = message["time"] + (FUNCTION_GRACE_SECONDS if function_mode else 0.0)
+        backstop = started + limit * BACKSTOP_FACTOR + 1.0
         watched = [pidfd, channel.fileno()] if function_mode else [pidfd]
         deadline_hit = stopped = parent_gone = False
+        cpu_wait = 0.0  # read again only when the limit seems reached: most children exit long before
         try:
             while True:
-                remaining = deadline - time.monotonic()
+                now = time.monotonic()
+                if now - started - cpu_wait >= limit:
+                    cpu_wait = _cpu_wait(pid)
+                remaining = min(limit - (now - started - cpu_wait), backstop - now)
                 if remaining <= 0:
                     deadline_hit = True
                     break
-                ready, _, _ = select.select(watched, [], [], remaining)
+                ready, _, _ = select.select(watched, [], [], max(remaining, MIN_WAIT_SECONDS))
                 if pidfd in ready:
                     break
                 if ready:
@@ -378,6 +388,15 @@ class Worker:
                 pass
         finally:
             os._exit(status)
+
+
+def _cpu_wait(pid: int) -> float:
+    """Seconds `pid` has spent runnable but waiting for a CPU (scheduler statistics); 0 where unavailable."""
+    try:
+        with open(f"/proc/{pid}/schedstat", "rb") as stats:
+            return int(stats.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def _kill(pid: int) -> None:
