@@ -232,13 +232,14 @@ def solve_rates(
     temperature: float = 1.0,
     max_new_tokens: int = 64,
     batch_size: int = 32,
+    top_p: float = 1.0,
 ) -> list[float]:
     """Fraction of episodes solved (hidden tests) within 1..max_turns turns, sampling from `model`."""
     config = GenerationConfig(
         do_sample=True,
         temperature=temperature,
         top_k=0,
-        top_p=1.0,
+        top_p=top_p,
         max_new_tokens=max_new_tokens,
         pad_token_id=tokenizer.pad_token_id,
         eos_token_id=tokenizer.eos_token_id,

@@ -67,6 +67,7 @@ def train(
     feedback_fraction: float = 0.3,
     feedback_use: float = 0.0,
     copy_prior_steps: int = 0,
+    lr_scheduler: str = "constant",
 ) -> dict[str, list[float]]:
     torch.manual_seed(seed)
     problems = secret_problems()
@@ -85,7 +86,20 @@ def train(
         feedback_use=feedback_use,
     )
     eval_ids = ids * eval_per_problem
-    results = {"initial_multi_turn": solve_rates(policy, tokenizer, make_env, eval_ids, max_new_tokens=16)}
+
+    def evaluate(model, stage: str) -> dict[str, list[float]]:
+        """Solve rates at the paper's 1@3 sampling (T=0.2, top-p 0.95) and at the training temperature 1.0."""
+        rates = {}
+        for suffix, sampling in (("", {"temperature": 0.2, "top_p": 0.95}), ("_t1", {"temperature": 1.0})):
+            rates[f"{stage}_multi_turn{suffix}"] = solve_rates(
+                model, tokenizer, make_env, eval_ids, max_new_tokens=16, **sampling
+            )
+            rates[f"{stage}_independent{suffix}"] = solve_rates(
+                model, tokenizer, make_env, eval_ids, independent=True, max_new_tokens=16, **sampling
+            )
+        return rates
+
+    results = evaluate(policy, "initial")
     config = RLEFConfig(
         output_dir=str(tmp_path / "rlef"),
         use_cpu=True,
@@ -96,7 +110,7 @@ def train(
         max_completion_length=16,
         learning_rate=lr,
         warmup_steps=0,
-        lr_scheduler_type="constant",
+        lr_scheduler_type=lr_scheduler,
         logging_steps=log_every,
         save_strategy="no",
         disable_tqdm=True,
@@ -105,11 +119,7 @@ def train(
     dataset = Dataset.from_dict({"prompt": ids * (rl_steps * batch // len(ids) + 1)})
     trainer = RLEFTrainer(policy, make_env, config, dataset, processing_class=tokenizer)
     trainer.train()
-    model = trainer.model
-    results["trained_multi_turn"] = solve_rates(model, tokenizer, make_env, eval_ids, max_new_tokens=16)
-    results["trained_independent"] = solve_rates(
-        model, tokenizer, make_env, eval_ids, independent=True, max_new_tokens=16
-    )
+    results |= evaluate(trainer.model, "trained")
     results["initial_independent_expected"] = [1 - (1 - 1 / len(SECRET_WORDS)) ** t for t in (1, 2, 3)]
     results["train_log"] = [
         {k: v for k, v in row.items() if k.startswith(("rollout/", "rlef/", "step"))}
@@ -139,12 +149,12 @@ def test_rlef_smoke_on_real_environment(tokenizer, tmp_path) -> None:
     assert "rollout/solve_rate_turn_3" in row and len(results["trained_multi_turn"]) == 3
 
 
-LEARN_STEPS = 300
+LEARN_STEPS = 400
 
 
 @pytest.fixture(scope="module")
 def learned(tokenizer, tmp_path_factory) -> dict[str, list[float]]:
-    """One training run (about 4 minutes on one core): warm start, 300 RLEF steps, evaluation."""
+    """One training run (about 7 minutes on one core): warm start, 400 RLEF steps of 32 episodes, evaluation."""
     results = train(
         tokenizer,
         tmp_path_factory.mktemp("learning"),
@@ -154,7 +164,7 @@ def learned(tokenizer, tmp_path_factory) -> dict[str, list[float]]:
         instruction_fraction=0.2,
         feedback_fraction=0.6,
         feedback_use=0.25,
-        batch=16,
+        batch=32,
         lr=3e-4,
         eval_per_problem=10,
     )
@@ -162,11 +172,14 @@ def learned(tokenizer, tmp_path_factory) -> dict[str, list[float]]:
     return results
 
 
+@pytest.mark.slow
 def test_rlef_learns_to_use_feedback(learned) -> None:
-    """The trained policy solves >= 0.9 within 3 turns, far above its initial self and its own feedback-free
-    sampling (<= 0.6); the initial policy does about as well as independent guessing."""
+    """At the paper's 1@3 sampling, the trained policy solves >= 0.9 within 3 turns, far above its initial self
+    and its own feedback-free sampling (<= 0.6); the initial policy does no better than independent guessing.
+    At the training temperature (1.0) the trained policy still uses the feedback."""
     multi, independent = learned["trained_multi_turn"][2], learned["trained_independent"][2]
-    assert learned["initial_multi_turn"][2] <= 0.65
+    assert learned["initial_multi_turn"][2] <= 0.6
     assert multi >= 0.9
     assert independent <= 0.6
-    assert multi >= learned["initial_multi_turn"][2] + 0.25
+    assert multi >= learned["initial_multi_turn"][2] + 0.3
+    assert learned["trained_multi_turn_t1"][2] >= learned["trained_independent_t1"][2] + 0.3

@@ -203,10 +203,12 @@ class _Slot:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None and self.channel is not None
 
-    def receive(self, timeout: float) -> dict[str, Any]:
-        assert self.channel is not None
-        self.channel.sock.settimeout(timeout)
-        message, fds = self.channel.receive()
+    def receive(self, timeout: float, channel: Channel | None = None) -> dict[str, Any]:
+        channel = channel or self.channel
+        if channel is None:
+            raise ChannelClosed("the worker is stopped")
+        channel.sock.settimeout(timeout)
+        message, fds = channel.receive()
         for fd in fds:
             os.close(fd)
         return message
@@ -232,8 +234,9 @@ class _Slot:
             self.turn.wait_for(lambda: self.generation != generation or self.broken or self.answered == ticket)
             if self.generation != generation or self.broken:
                 raise ChannelClosed("the worker was lost with requests queued")
+            channel = self.channel  # another caller may stop the worker while this one reads
         try:
-            reply = self.receive(timeout)
+            reply = self.receive(timeout, channel)
         except (ChannelClosed, OSError):
             self.fail(generation)
             raise
