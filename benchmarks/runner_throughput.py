@@ -2,8 +2,9 @@
 
 A replay agent plays the CodeContests sample for 3 turns (turns 1-2: another problem's solution,
 turn 3: the problem's own reference solution), once with all episodes batched (`max_active` episodes
-stepped concurrently) and once sequentially (`max_active=1`), on the same judge. Reports problems/s
-and judge utilisation = busy judge-worker time / (wall time * workers).
+stepped concurrently) and once sequentially (`max_active=1`), on the same judge. Reports problems/s,
+judge utilisation = time with a run in flight / (wall time * judge slots), and the share of the machine's
+CPU time that was busy (from /proc/stat; all cores, so other jobs count too).
 
     PYTHONPATH=. python benchmarks/runner_throughput.py [--limit 40] [--max-active 64] [--workers N]
 
@@ -67,19 +68,36 @@ def replay_records(problems: list[Problem], seed: int = 0) -> dict[tuple[str, in
     return records
 
 
-def measure(problems: list[Problem], records: dict, max_active: int, workers: int) -> dict[str, float]:
+def cpu_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of the whole machine so far, from /proc/stat (zeros where absent)."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(x) for x in stat.readline().split()[1:]]
+    except OSError:
+        return 0, 0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def measure(problems: list[Problem], records: dict, max_active: int, workers: int | None) -> dict[str, float]:
     backend = TimingBackend()
-    with Judge(backend, max_workers=workers) as judge, tempfile.TemporaryDirectory() as folder:
-        config = EvalConfig(rollouts=1, max_turns=TURNS, max_active=max_active, progress=False)
-        started = time.monotonic()
-        run = run_evaluation(ReplayAgent(records), problems, folder, config, judge=judge)
-        wall = time.monotonic() - started
+    with Judge(backend, max_workers=workers or getattr(backend.inner, "concurrency", None)) as judge:
+        with tempfile.TemporaryDirectory() as folder:
+            config = EvalConfig(rollouts=1, max_turns=TURNS, max_active=max_active, progress=False)
+            busy_before, total_before = cpu_ticks()
+            started = time.monotonic()
+            run = run_evaluation(ReplayAgent(records), problems, folder, config, judge=judge)
+            wall = time.monotonic() - started
+            busy_after, total_after = cpu_ticks()
+        slots = judge.max_workers
     turns = sum(r["num_turns"] for r in run.records)
     return {
         "wall_s": round(wall, 3),
         "problems_per_s": round(len(problems) / wall, 4),
         "turns_per_s": round(turns / wall, 4),
-        "judge_utilisation": round(backend.busy / (wall * workers), 4),
+        "judge_utilisation": round(backend.busy / (wall * slots), 4),
+        "judge_slots": slots,
+        "machine_cpu_busy": round((busy_after - busy_before) / max(total_after - total_before, 1), 3),
         "test_runs": backend.runs,
         "solved": sum(r["solved"] for r in run.records),
     }
@@ -89,17 +107,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--limit", type=int, default=40, help="problems of the sample (default 40; 0 = all)")
     parser.add_argument("--max-active", type=int, default=64)
-    parser.add_argument("--workers", type=int, default=None, help="judge workers (default: cores)")
+    parser.add_argument("--workers", type=int, default=None, help="judge slots (default: the backend's own)")
     args = parser.parse_args()
     if not DATA.exists():
         raise SystemExit(f"{DATA} is absent; this benchmark needs ../shared/data (see its README)")
-    import os
-
-    workers = args.workers or os.cpu_count() or 1
+    workers = args.workers
     problems = load_problems(DATA)
     problems = problems[: args.limit] if args.limit else problems
     records = replay_records(problems)
-    print(f"{len(problems)} CodeContests problems x {TURNS} turns, {workers} judge workers")
+    print(f"{len(problems)} CodeContests problems x {TURNS} turns, judge slots: {workers or 'the backend default'}")
     batched = measure(problems, records, args.max_active, workers)
     print(f"batched (max_active={args.max_active}): {batched}")
     sequential = measure(problems, records, 1, workers)
