@@ -25,7 +25,7 @@ from transformers import TrainerCallback  # noqa: E402
 
 from agents.grpo import make_grpo_config, make_grpo_trainer  # noqa: E402
 from agents.rlef import RLEFConfig, RLEFTrainer  # noqa: E402
-from agents.rlef.toy import SECRET_WORDS, SecretWordEnv, build_policy, build_tokenizer  # noqa: E402
+from agents.rlef.toy import SECRET_WORDS, SecretWordEnv, build_policy, build_tokenizer, cpu_run_settings  # noqa: E402
 
 
 class StepTimer(TrainerCallback):
@@ -46,19 +46,12 @@ def run(kind: str, batch: int, steps: int, out: str, value_mode: str, max_new_to
     tokenizer = build_tokenizer()
     policy = build_policy(tokenizer, hidden=64, layers=2, seed=0)
     dataset = Dataset.from_dict({"prompt": [f"secret/{w}" for w in SECRET_WORDS] * (batch * (steps + 1))})
-    common = dict(
-        output_dir=out,
-        use_cpu=True,
-        report_to="none",
+    common = cpu_run_settings(
+        out,
         max_steps=steps + 1,
         per_device_train_batch_size=batch,
-        num_generations=2,
         max_completion_length=max_new_tokens,
         learning_rate=1e-4,
-        warmup_steps=0,
-        save_strategy="no",
-        logging_steps=1,
-        disable_tqdm=True,
         seed=0,
     )
     timer = StepTimer()

@@ -10,6 +10,8 @@ from agents.llm import SamplingConfig, TransformersAgent
 from codefeedback_env.evaluation.runner import EvalConfig, run_evaluation
 from codefeedback_env.problems import Problem
 
+from .rollout import generation_mode
+
 
 def evaluate_policy(
     model: Any,
@@ -27,22 +29,10 @@ def evaluate_policy(
 
     Runs `run_evaluation` with a `TransformersAgent` around the model, so the run is recorded (and resumable)
     in `output_dir` like any `codefeedback eval` run. Sampling defaults to the paper's 1@3 setting
-    (temperature 0.2, top-p 0.95). The model is put in eval mode for the run (a model fresh out of a trainer
-    may have gradient checkpointing on, which disables the KV cache) and restored after.
+    (temperature 0.2, top-p 0.95). The model runs in `generation_mode` (eval mode, no gradient checkpointing).
     """
     sampling = sampling or SamplingConfig(temperature=0.2, top_p=0.95, max_new_tokens=max_new_tokens, seed=0)
-    was_training = model.training
-    checkpointing = getattr(model, "is_gradient_checkpointing", False)
-    if checkpointing:
-        model.gradient_checkpointing_disable()
-    model.eval()
-    try:
-        agent = TransformersAgent(
-            model, sampling=sampling or SamplingConfig(), batch_size=batch_size, tokenizer=tokenizer
-        )
+    with generation_mode(model):
+        agent = TransformersAgent(model, sampling=sampling, batch_size=batch_size, tokenizer=tokenizer)
         result = run_evaluation(agent, problems, output_dir, EvalConfig(rollouts=rollouts, max_turns=max_turns))
-    finally:
-        if checkpointing:
-            model.gradient_checkpointing_enable()
-        model.train(was_training)
     return [row["value"] for row in result.summary["solve_rate_by_turn"]]

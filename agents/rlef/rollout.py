@@ -8,9 +8,10 @@ So the sequence a trainer scores is exactly the sequence the sampler conditioned
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -222,6 +223,25 @@ def model_generator(
     return generate
 
 
+@contextlib.contextmanager
+def generation_mode(model: PreTrainedModel) -> Iterator[None]:
+    """Eval mode without gradient checkpointing for the block, restored after.
+
+    A model fresh out of a trainer may be in train mode with gradient checkpointing, which turns the KV cache
+    off under `generate` (each step would then see only its newest token).
+    """
+    was_training, checkpointing = model.training, getattr(model, "is_gradient_checkpointing", False)
+    if checkpointing:
+        model.gradient_checkpointing_disable()
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+        if checkpointing:
+            model.gradient_checkpointing_enable()
+
+
 def solve_rates(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -247,21 +267,11 @@ def solve_rates(
     generate = model_generator(model, tokenizer.pad_token_id, config, [tokenizer.eos_token_id])
     turn_tokenizer, solved_at = TurnTokenizer(tokenizer), []
     envs = [env_factory() for _ in range(min(batch_size, len(problem_ids)))]
-    # A model fresh out of a trainer may be in train mode with gradient checkpointing, which turns the KV
-    # cache off under `generate` (each step would then see only its newest token): evaluate in eval mode.
-    was_training, checkpointing = model.training, getattr(model, "is_gradient_checkpointing", False)
-    if checkpointing:
-        model.gradient_checkpointing_disable()
-    model.eval()
-    try:
+    with generation_mode(model):
         for lo in range(0, len(problem_ids), batch_size):
             chunk = list(problem_ids[lo : lo + batch_size])
             for traj in run_episodes(envs, chunk, generate, turn_tokenizer, max_turns, independent=independent):
                 solved_at.append(traj.num_turns if traj.solved else max_turns + 1)
-    finally:
-        model.train(was_training)
-        if checkpointing:
-            model.gradient_checkpointing_enable()
     return [sum(s <= t for s in solved_at) / len(solved_at) for t in range(1, max_turns + 1)]
 
 

@@ -106,6 +106,25 @@ def build_policy(
     return model
 
 
+def cpu_run_settings(output_dir: str, **overrides: Any) -> dict[str, Any]:
+    """Trainer-config keywords for a small CPU run (no reporting, no checkpoints, a log every step, no
+    warm-up, a tiny batch); `overrides` win. Shared by the tests, the benchmark and the learning demo."""
+    return {
+        "output_dir": output_dir,
+        "use_cpu": True,
+        "report_to": "none",
+        "max_steps": 1,
+        "per_device_train_batch_size": 4,
+        "num_generations": 2,
+        "max_completion_length": 12,
+        "learning_rate": 1e-3,
+        "warmup_steps": 0,
+        "save_strategy": "no",
+        "logging_steps": 1,
+        "disable_tqdm": True,
+    } | overrides
+
+
 def secret_response(word: str) -> str:
     """The canonical answer format: a python fence printing `word`."""
     return f"```python\nprint('{word}')\n```"

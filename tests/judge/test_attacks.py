@@ -130,17 +130,18 @@ def pool_judge():
         yield judge
 
 
-def _assert_clean(judge: Judge, baseline: int) -> None:
+def _assert_contained(judge: Judge, problem: Problem, program: str) -> None:
+    """The attack does not pass, the pool keeps serving, and nothing it started is left running."""
+    baseline = len(descendants())
+    result = judge.judge(problem, program).results[0]
+    assert result.verdict is not Verdict.ACCEPTED, result
     assert judge.judge(PROBLEM, "print(3)").passed, "the pool stopped serving"
     assert len(descendants()) == baseline, "a process was left running"
 
 
 @pytest.mark.parametrize("name", sorted(ATTACKS))
 def test_attack_is_contained(pool_judge, name):
-    baseline = len(descendants())
-    result = pool_judge.judge(PROBLEM, ATTACKS[name]).results[0]
-    assert result.verdict is not Verdict.ACCEPTED, result
-    _assert_clean(pool_judge, baseline)
+    _assert_contained(pool_judge, PROBLEM, ATTACKS[name])
     assert not os.path.exists(os.path.join(PROJECT_DIR, "pwned")) and not os.path.exists("/etc/pwned")
 
 
@@ -198,10 +199,7 @@ FUNCTION_ATTACKS = {
 
 @pytest.mark.parametrize("name", sorted(FUNCTION_ATTACKS))
 def test_function_attack_is_contained(pool_judge, name):
-    baseline = len(descendants())
-    result = pool_judge.judge(FUNCTION_PROBLEM, FUNCTION_ATTACKS[name]).results[0]
-    assert result.verdict is not Verdict.ACCEPTED, result
-    _assert_clean(pool_judge, baseline)
+    _assert_contained(pool_judge, FUNCTION_PROBLEM, FUNCTION_ATTACKS[name])
 
 
 @pytest.mark.parametrize("name", ["read_project", "inet_socket", "proc_other_memory_or_environ"])

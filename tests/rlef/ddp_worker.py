@@ -15,7 +15,7 @@ import torch.distributed as dist
 from datasets import Dataset
 
 from agents.rlef import RLEFConfig, RLEFTrainer
-from agents.rlef.toy import SECRET_WORDS, SecretWordEnv, build_policy, build_tokenizer
+from agents.rlef.toy import SECRET_WORDS, SecretWordEnv, build_policy, build_tokenizer, cpu_run_settings
 
 
 class CountingEnv(SecretWordEnv):
@@ -31,24 +31,8 @@ class CountingEnv(SecretWordEnv):
 def make(out: str, **overrides) -> RLEFTrainer:
     tokenizer = build_tokenizer()
     policy = build_policy(tokenizer, hidden=32, layers=1, seed=0)
-    kwargs = dict(
-        output_dir=out,
-        use_cpu=True,
-        report_to="none",
-        max_steps=2,
-        per_device_train_batch_size=2,
-        num_generations=2,
-        max_completion_length=12,
-        learning_rate=1e-3,
-        warmup_steps=0,
-        logging_steps=1,
-        disable_tqdm=True,
-        seed=0,
-        save_strategy="steps",
-        save_steps=1,
-        ddp_backend="gloo",
-    )
-    kwargs.update(overrides)
+    settings = dict(max_steps=2, per_device_train_batch_size=2, seed=0, save_strategy="steps", save_steps=1)
+    kwargs = cpu_run_settings(out, **settings, ddp_backend="gloo") | overrides
     dataset = Dataset.from_dict({"prompt": [f"secret/{w}" for w in SECRET_WORDS] * 4})
     return RLEFTrainer(policy, CountingEnv, RLEFConfig(**kwargs), dataset, processing_class=tokenizer)
 

@@ -8,26 +8,13 @@ import torch
 from datasets import Dataset
 
 from agents.grpo import make_grpo_config, make_grpo_trainer
-from agents.rlef.toy import SECRET_WORDS, SecretWordEnv, build_policy
+from agents.rlef.toy import SECRET_WORDS, SecretWordEnv, build_policy, cpu_run_settings
 
 
 def test_grpo_step_on_multi_turn_rollouts(tokenizer, tmp_path) -> None:
     policy = build_policy(tokenizer, hidden=32, layers=1)
     before = [p.detach().clone() for p in policy.parameters()]
-    config = make_grpo_config(
-        output_dir=str(tmp_path),
-        use_cpu=True,
-        report_to="none",
-        max_steps=1,
-        per_device_train_batch_size=4,
-        num_generations=2,
-        max_completion_length=12,
-        learning_rate=1e-3,
-        warmup_steps=0,
-        save_strategy="no",
-        logging_steps=1,
-        disable_tqdm=True,
-    )
+    config = make_grpo_config(**cpu_run_settings(str(tmp_path)))
     dataset = Dataset.from_dict({"prompt": [f"secret/{w}" for w in SECRET_WORDS] * 2})
     trainer = make_grpo_trainer(policy, lambda: SecretWordEnv(3), config, dataset, processing_class=tokenizer)
     trainer.train()

@@ -24,7 +24,7 @@ from datasets import Dataset
 
 import codefeedback_env  # noqa: F401
 from agents.rlef import RLEFConfig, RLEFTrainer, solve_rates
-from agents.rlef.toy import SECRET_STATEMENT, SECRET_WORDS, build_policy, warm_start
+from agents.rlef.toy import SECRET_STATEMENT, SECRET_WORDS, build_policy, cpu_run_settings, warm_start
 from codefeedback_env.problems.records import Problem, TestCase
 
 logger = logging.getLogger(__name__)
@@ -101,20 +101,17 @@ def train(
 
     results = evaluate(policy, "initial")
     config = RLEFConfig(
-        output_dir=str(tmp_path / "rlef"),
-        use_cpu=True,
-        report_to="none",
-        max_steps=rl_steps,
-        per_device_train_batch_size=batch,
-        num_generations=4,
-        max_completion_length=16,
-        learning_rate=lr,
-        warmup_steps=0,
-        lr_scheduler_type=lr_scheduler,
-        logging_steps=log_every,
-        save_strategy="no",
-        disable_tqdm=True,
-        seed=seed,
+        **cpu_run_settings(
+            str(tmp_path / "rlef"),
+            max_steps=rl_steps,
+            per_device_train_batch_size=batch,
+            num_generations=4,
+            max_completion_length=16,
+            learning_rate=lr,
+            lr_scheduler_type=lr_scheduler,
+            logging_steps=log_every,
+            seed=seed,
+        )
     )
     dataset = Dataset.from_dict({"prompt": ids * (rl_steps * batch // len(ids) + 1)})
     trainer = RLEFTrainer(policy, make_env, config, dataset, processing_class=tokenizer)

@@ -9,30 +9,14 @@ import torch
 from datasets import Dataset
 
 from agents.rlef import RLEFConfig, RLEFTrainer
-from agents.rlef.toy import SECRET_WORDS, SecretWordEnv, build_policy
+from agents.rlef.toy import SECRET_WORDS, SecretWordEnv, build_policy, cpu_run_settings
 from agents.rlef.value_model import get_value_model
 
 
 def make_trainer(tokenizer, out: str, seed: int = 0, **overrides) -> RLEFTrainer:
     torch.manual_seed(seed)
     policy = build_policy(tokenizer, hidden=32, layers=1, seed=seed)
-    kwargs = dict(
-        output_dir=out,
-        use_cpu=True,
-        report_to="none",
-        max_steps=1,
-        per_device_train_batch_size=4,
-        num_generations=2,
-        max_completion_length=12,
-        learning_rate=1e-3,
-        warmup_steps=0,
-        save_strategy="no",
-        logging_steps=1,
-        disable_tqdm=True,
-        seed=seed,
-        data_seed=seed,
-    )
-    kwargs.update(overrides)
+    kwargs = cpu_run_settings(out, seed=seed, data_seed=seed, **overrides)
     dataset = Dataset.from_dict({"prompt": [f"secret/{w}" for w in SECRET_WORDS] * 4})
     return RLEFTrainer(policy, lambda: SecretWordEnv(3), RLEFConfig(**kwargs), dataset, processing_class=tokenizer)
 
