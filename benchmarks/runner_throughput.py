@@ -49,6 +49,11 @@ class TimingBackend:
                 self.busy += time.monotonic() - started
                 self.runs += 1
 
+    @property
+    def concurrency(self) -> int | None:
+        """The inner backend's, so that `Judge` sizes itself as it would without the timer."""
+        return getattr(self.inner, "concurrency", None)
+
     def open_function_session(self, program: str, limits: Limits) -> Any:  # not used by CodeContests
         return self.inner.open_function_session(program, limits)
 
@@ -81,7 +86,7 @@ def cpu_ticks() -> tuple[int, int]:
 
 def measure(problems: list[Problem], records: dict, max_active: int, workers: int | None) -> dict[str, float]:
     backend = TimingBackend()
-    with Judge(backend, max_workers=workers or getattr(backend.inner, "concurrency", None)) as judge:
+    with Judge(backend, max_workers=workers) as judge:
         with tempfile.TemporaryDirectory() as folder:
             config = EvalConfig(rollouts=1, max_turns=TURNS, max_active=max_active, progress=False)
             busy_before, total_before = cpu_ticks()
