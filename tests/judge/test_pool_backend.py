@@ -88,6 +88,38 @@ def test_stdio_basics(pool):
     assert outcome.exit_code == 1 and b"ZeroDivisionError" in outcome.stderr and b"worker" not in outcome.stderr
 
 
+def test_tests_of_one_program_share_nothing(pool):
+    """The worker compiles a program once for all its tests; every run still starts from a clean slate."""
+    program = (
+        "import random\n"
+        "def count(box=[]):\n    box.append(1)\n    return len(box)\n"
+        "count()\nprint(count(), random.getrandbits(64))\n"
+    )
+    runs = [pool.run_stdio(program, "", LIMITS).stdout.split() for _ in range(4)]
+    assert [run[0] for run in runs] == [b"2"] * 4
+    assert len({run[1] for run in runs}) == 4, "every run must get fresh randomness"
+    for _ in range(2):  # more programs than a worker keeps compiled, each seen twice
+        for i in range(12):
+            assert pool.run_stdio(f"print({i})", "", LIMITS).stdout == f"{i}\n".encode()
+
+
+def test_deeply_nested_leftovers_are_removed_without_losing_the_worker():
+    nest = "import os\nfor _ in range(3000):\n    os.mkdir('d')\n    os.chdir('d')\nopen('f', 'w').write('x')\n"
+    with WorkerPoolBackend(1) as pool:
+        assert pool.run_stdio(nest, "", LIMITS).exit_code == 0
+        workers = pool.worker_pids()
+        assert pool.run_stdio("import os\nprint(os.listdir('.'))", "", LIMITS).stdout == b"[]\n"
+        assert pool.worker_pids() == workers
+
+
+def test_compile_time_warnings_reach_the_program_not_the_judge(capfd):
+    with WorkerPoolBackend(1) as pool:  # started here, so its workers write to the captured stderr
+        outcome = pool.run_stdio("x = 1\nif x is 1:\n    print('one')\n", "", LIMITS)
+    assert outcome.stdout == b"one\n"
+    assert b"SyntaxWarning" in outcome.stderr
+    assert "SyntaxWarning" not in capfd.readouterr().err
+
+
 def test_limits(pool):
     started = time.monotonic()
     outcome = pool.run_stdio("while True: pass", "", Limits(1.0, 512 << 20, 1 << 20))

@@ -31,8 +31,8 @@ import resource
 import struct
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import cache
+from typing import NamedTuple
 
 # ---------------------------------------------------------------------------------------------------
 # Layer 1: namespaces with bubblewrap (parent side)
@@ -115,8 +115,7 @@ def probe_bubblewrap(bwrap: str) -> str | None:
 # ---------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ChildLimits:
+class ChildLimits(NamedTuple):
     """Per-child resource limits."""
 
     cpu_seconds: int
@@ -127,23 +126,27 @@ class ChildLimits:
     max_open_files: int = 256
 
 
-def apply_rlimits(limits: ChildLimits) -> None:
-    """Set the child's rlimits (soft and hard, so the program cannot raise them)."""
+def rlimit_settings(limits: ChildLimits) -> list[tuple[int, tuple[int, int]]]:
+    """The child's rlimits as `setrlimit` arguments (soft and hard, so the program cannot raise them)."""
+    return [
+        (resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1)),
+        (resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes)),
+        (resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes)),
+        (resource.RLIMIT_CORE, (0, 0)),
+        (resource.RLIMIT_NOFILE, (limits.max_open_files, limits.max_open_files)),
+        (resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes)),
+        # Deep recursion in the main thread may use the memory budget rather than an 8 MB stack.
+        (resource.RLIMIT_STACK, (limits.memory_bytes, limits.memory_bytes)),
+    ]
 
-    def cap(which: int, soft: int, hard: int | None = None) -> None:
+
+def apply_rlimits(settings: list[tuple[int, tuple[int, int]]]) -> None:
+    """Set rlimits from `rlimit_settings` (in the child: the list is built before the fork)."""
+    for which, values in settings:
         try:
-            resource.setrlimit(which, (soft, soft if hard is None else hard))
+            resource.setrlimit(which, values)
         except (ValueError, OSError):
             pass  # not allowed here; the wall deadline and the other layers still apply
-
-    cap(resource.RLIMIT_CPU, limits.cpu_seconds, limits.cpu_seconds + 1)
-    cap(resource.RLIMIT_AS, limits.memory_bytes)
-    cap(resource.RLIMIT_FSIZE, limits.file_bytes)
-    cap(resource.RLIMIT_CORE, 0)
-    cap(resource.RLIMIT_NOFILE, limits.max_open_files)
-    cap(resource.RLIMIT_NPROC, limits.max_processes)
-    # Deep recursion in the main thread may use the memory budget rather than an 8 MB stack.
-    cap(resource.RLIMIT_STACK, limits.memory_bytes)
 
 
 def drop_privileges(uid: int) -> None:

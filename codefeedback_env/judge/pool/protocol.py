@@ -7,16 +7,20 @@ test data in its memory. Standard library only: the worker imports this module t
 
 from __future__ import annotations
 
+import _socket  # not `socket`: the worker imports this module, and socket's enums slow its forks
 import json
 import os
-import socket
 import struct
+from array import array
 from collections.abc import Sequence
 from typing import Any
 
 HEADER = struct.Struct("<I")
 MAX_MESSAGE_BYTES = 1 << 20
 MAX_FDS = 8
+_FD_SPACE = _socket.CMSG_SPACE(MAX_FDS * array("i").itemsize)
+_encode = json.JSONEncoder(separators=(",", ":")).encode  # built once (`json.dumps` with options builds one per call)
+_decode = json.JSONDecoder().decode
 
 
 class ChannelClosed(EOFError):
@@ -26,7 +30,7 @@ class ChannelClosed(EOFError):
 class Channel:
     """One end of a worker connection. Not thread-safe: one request at a time per worker."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: _socket.socket) -> None:
         self.sock = sock
         self._buffer = b""
         self._fds: list[int] = []
@@ -35,10 +39,14 @@ class Channel:
         return self.sock.fileno()
 
     def send(self, message: dict[str, Any], fds: Sequence[int] = ()) -> None:
-        payload = json.dumps(message, separators=(",", ":")).encode()
+        payload = _encode(message).encode()
         data = HEADER.pack(len(payload)) + payload
         try:
-            sent = socket.send_fds(self.sock, [data], list(fds)) if fds else self.sock.send(data)
+            sent = (
+                self.sock.sendmsg([data], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array("i", fds))])
+                if fds
+                else self.sock.send(data)
+            )
             if sent < len(data):
                 self.sock.sendall(data[sent:])
         except OSError as error:
@@ -56,11 +64,11 @@ class Channel:
                     self._buffer = self._buffer[HEADER.size + size :]
                     fds, self._fds = self._fds, []
                     try:
-                        return json.loads(payload), fds
-                    except ValueError as error:
+                        return _decode(payload.decode()), fds
+                    except ValueError as error:  # bad JSON or UTF-8
                         self._close_fds(fds)
                         raise ChannelClosed(f"malformed message: {error}") from None
-            data, fds, _, _ = socket.recv_fds(self.sock, 1 << 16, MAX_FDS)
+            data, fds = _receive_with_fds(self.sock)
             self._fds.extend(fds)
             if not data:
                 self._close_fds(self._fds)
@@ -76,3 +84,13 @@ class Channel:
     def close(self) -> None:
         self._close_fds(self._fds)
         self.sock.close()
+
+
+def _receive_with_fds(sock: _socket.socket) -> tuple[bytes, list[int]]:
+    """`socket.recv_fds` on the bare `_socket` type."""
+    data, ancillary, _, _ = sock.recvmsg(1 << 16, _FD_SPACE)
+    fds = array("i")
+    for level, kind, payload in ancillary:
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+            fds.frombytes(payload[: len(payload) - (len(payload) % fds.itemsize)])
+    return data, list(fds)

@@ -3,10 +3,15 @@
 Started by `WorkerPoolBackend` as `python -s -S -P worker.py CONFIG_JSON` (under bubblewrap when
 available), never forked from the judge's process. It pre-imports the standard-library modules contest
 code uses, then serves requests over a unix socket: each request brings memfds (stdin, stdout, stderr,
-the program) and, for function problems, the two pipe ends of the call channel. The worker forks a
-child, locks it down (`isolation`), supervises it (time limit net of CPU waiting, wall backstop, group
-kill, leftover cleanup) and replies with plain facts: exit status, signal, times. It never sees expected
-outputs, and test data stays in the memfds, which the parent reads itself.
+the program) and, for function problems, the two pipe ends of the call channel. The worker compiles the
+program (once for all its tests), forks a child, locks it down (`isolation`), supervises it (time limit
+net of CPU waiting, wall backstop, group kill, leftover cleanup) and replies with plain facts: exit
+status, signal, times. It never sees expected outputs, and test data stays in the memfds, which the
+parent reads itself.
+
+Each fork shares the worker's memory with the child copy-on-write: every page either side then writes
+costs a page fault and a copy. So the worker stays small (see `PRELOADED_MODULES`), and work that is the
+same for every child (compiling, building the rlimits, the working folder) is done once, before forking.
 """
 
 from __future__ import annotations
@@ -18,14 +23,15 @@ _POOL_DIR = os.path.dirname(os.path.abspath(__file__))
 _JUDGE_DIR = os.path.dirname(_POOL_DIR)
 sys.path[:0] = [_POOL_DIR, _JUDGE_DIR]
 
+import _socket  # noqa: E402 - not `socket`: its enum classes make every fork slower
 import builtins  # noqa: E402
 import fcntl  # noqa: E402
 import json  # noqa: E402
 import select  # noqa: E402
-import shutil  # noqa: E402
 import signal  # noqa: E402
-import socket  # noqa: E402
 import time  # noqa: E402
+import types  # noqa: E402
+import warnings  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 
 import isolation  # noqa: E402
@@ -35,13 +41,17 @@ from protocol import Channel, ChannelClosed  # noqa: E402
 del sys.path[:2]
 
 PRELOADED_MODULES = (
-    "array", "bisect", "collections", "copy", "dataclasses", "datetime", "decimal", "fractions",
-    "functools", "heapq", "io", "itertools", "math", "operator", "random", "re", "statistics",
-    "string", "typing", "atexit", "traceback", "cmath", "enum", "numbers", "struct",
-    "textwrap", "unicodedata", "hashlib", "contextlib", "abc", "keyword", "pprint",
+    "array", "bisect", "collections", "copy", "decimal", "fractions", "functools", "heapq", "io",
+    "itertools", "math", "operator", "re", "string", "typing", "atexit", "traceback", "cmath", "enum",
+    "numbers", "struct", "textwrap", "unicodedata", "contextlib", "abc", "keyword",
 )  # fmt: skip
-"""Imported before the first fork. Not `threading` (nor `queue`, which imports it): a worker that has
-imported it forks about 3 ms slower, so programs that use threads import it themselves (~5 ms)."""
+"""Imported before the first fork, so programs find them ready. Every module kept here makes every fork
+a little dearer (more memory to map and copy on write), so the list holds what contest code imports.
+Left out on purpose, and imported by the programs that use them:
+- `threading` (and `queue`): a worker that has imported it forks about 3 ms slower;
+- `random` (and `statistics`, which imports it): it reseeds itself in every forked child, ~30 page
+  copies and ~0.1 ms per fork; a program importing it pays ~1 ms, and about 1 in 20 contest solutions do;
+- `dataclasses`, `datetime`, `hashlib`, `pprint`: rare in contest code, together ~1.7 MB of heap."""
 FUNCTION_GRACE_SECONDS = 1.0
 """In function mode the parent enforces the deadline; the worker kills only this much later."""
 REAP_SECONDS = 2.0
@@ -51,6 +61,10 @@ loaded machine does not turn a fast program into a time-limit verdict; the child
 after this many times its limit (plus a second) of plain wall time."""
 MIN_WAIT_SECONDS = 0.002
 HIGH_FD = 100
+COMPILE_IN_WORKER_BYTES = 1 << 16
+"""Programs up to this size are compiled once in the worker (the tests of one program share the code object)
+rather than in every child, where compiling even a one-line program costs ~0.2 ms of fresh page faults."""
+COMPILED_PROGRAMS_KEPT = 8
 
 
 def _preload() -> None:
@@ -132,19 +146,24 @@ def _finish(status: int, holder: list[dict] | None = None) -> int:
     return _flush_standard_streams(status)
 
 
-def _exec_program(source: str, namespace: dict) -> None:
-    exec(compile(source, sandbox_child.PROGRAM_FILENAME, "exec", dont_inherit=True), namespace)
+def _compile(source: str) -> types.CodeType:
+    return compile(source, sandbox_child.PROGRAM_FILENAME, "exec", dont_inherit=True)
+
+
+def _exec_program(program: str | types.CodeType, namespace: dict) -> None:
+    exec(_compile(program) if isinstance(program, str) else program, namespace)
 
 
 def _namespace(module_name: str) -> dict:
     return {"__name__": module_name, "__file__": sandbox_child.PROGRAM_FILENAME, "__builtins__": builtins}
 
 
-def run_stdio_program(source: str) -> int:
-    """Run a program as `__main__`; the exit status as the interpreter would report it."""
+def run_stdio_program(program: str | types.CodeType) -> int:
+    """Run a program (its text, or code compiled by the worker) as `__main__`; the exit status as the
+    interpreter would report it."""
     namespace = _namespace("__main__")
     try:
-        _exec_program(source, namespace)
+        _exec_program(program, namespace)
         status = 0
     except SystemExit as exit:
         status = _exit_status(exit)
@@ -156,12 +175,12 @@ def run_stdio_program(source: str) -> int:
     return _finish(status, holder)
 
 
-def run_function_program(source: str, request_fd: int, reply_fd: int) -> int:
-    """The function-call protocol of `sandbox_child.run_function`, for a program given as text."""
+def run_function_program(program: str | types.CodeType, request_fd: int, reply_fd: int) -> int:
+    """The function-call protocol of `sandbox_child.run_function`, for a program's text or code."""
     send, plaindata = sandbox_child._send, sandbox_child.plaindata
     namespace = _namespace("solution")
     try:
-        _exec_program(source, namespace)
+        _exec_program(program, namespace)
     except BaseException as error:  # noqa: B036
         send(reply_fd, {"raise": sandbox_child.format_exception(error)})
         return _finish(0)
@@ -204,6 +223,7 @@ class Worker:
             sys.stderr.write("codefeedback worker: threading was imported before the first fork; forks are slower\n")
         isolation.prctl(isolation.PR_SET_CHILD_SUBREAPER, 1)
         self.missing: dict[str, str] = {}
+        self._code: dict[str, types.CodeType | None] = {}
         # A private pid namespace (bubblewrap: its init is pid 1, we are pid 2): kill(-1) reaches only our own.
         self.pid_namespace = bool(config["namespaces"]) and os.getpid() == 2 and os.getppid() == 1
         if config["namespaces"] and not self.pid_namespace:
@@ -232,10 +252,12 @@ class Worker:
         gc.freeze()  # fewer copy-on-write page faults in every child
 
     def _make_scratch(self) -> None:
-        shutil.rmtree(self.scratch, ignore_errors=True)
+        """A fresh, empty scratch folder, which is also the worker's (and so every child's) working folder."""
+        _remove_tree(self.scratch)
         os.makedirs(self.scratch, mode=0o700)
         if self.switch_uid:
             os.chown(self.scratch, self.uid, self.uid)
+        os.chdir(self.scratch)
 
     def _uid_check(self) -> bool:
         isolation.drop_privileges(self.uid)
@@ -253,7 +275,7 @@ class Worker:
         thread = threading.Thread(target=lambda: done.append(1))
         thread.start()
         thread.join()
-        for attempt in (lambda: socket.socket(socket.AF_INET), os.fork, lambda: os.kill(os.getppid(), 0)):
+        for attempt in (lambda: _socket.socket(_socket.AF_INET), os.fork, lambda: os.kill(os.getppid(), 0)):
             try:
                 attempt()
             except PermissionError:
@@ -274,10 +296,17 @@ class Worker:
             for fd in fds:
                 os.close(fd)
             return {"error": f"expected {6 if function_mode else 4} fds, got {len(fds)}"}
+        rlimits = isolation.rlimit_settings(
+            isolation.ChildLimits(
+                message["cpu_seconds"], message["memory"], message["file_bytes"],
+                self.max_processes, self.max_open_files,
+            )
+        )  # fmt: skip
+        program = self._compiled(fds[3])
         started = time.monotonic()
         pid = os.fork()
         if pid == 0:
-            self._child(message, fds)  # never returns
+            self._child(function_mode, program, rlimits, fds)  # never returns
         for fd in fds:
             os.close(fd)
         pidfd = os.pidfd_open(pid)
@@ -351,36 +380,54 @@ class Worker:
         if leftovers:
             self._make_scratch()
 
-    def _child(self, message: dict, fds: list[int]) -> None:
+    def _compiled(self, program_fd: int) -> types.CodeType | None:
+        """The program compiled here, once for all its tests; None if too big or it does not compile (the
+        child then compiles it and reports the error as the interpreter would)."""
+        size = os.fstat(program_fd).st_size
+        if size > COMPILE_IN_WORKER_BYTES:
+            return None
+        source = os.pread(program_fd, size, 0).decode("utf-8", "surrogatepass")
+        if source in self._code:
+            return self._code[source]
+        try:
+            with warnings.catch_warnings(record=True) as caught:  # not on the judge's stderr
+                warnings.simplefilter("always")
+                code: types.CodeType | None = _compile(source)
+            if caught:  # e.g. SyntaxWarning: the child compiles again and prints them as the interpreter would
+                code = None
+        except BaseException:  # noqa: B036 - SyntaxError, RecursionError, MemoryError...: the child says which
+            code = None
+        if len(self._code) >= COMPILED_PROGRAMS_KEPT:
+            del self._code[next(iter(self._code))]
+        self._code[source] = code
+        return code
+
+    def _child(self, function_mode: bool, program: types.CodeType | None, rlimits: list, fds: list[int]) -> None:
         """In the forked child: lock down, run the program, exit. Never returns."""
         status = 1
         try:
             os.setsid()
-            isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
-            program_fd = fds[3]
-            size = os.fstat(program_fd).st_size
-            source = os.pread(program_fd, size, 0).decode("utf-8", "surrogatepass")
+            if not self.pid_namespace:  # in one, the namespace ends with the worker and takes the child along
+                isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
+            if program is None:
+                size = os.fstat(fds[3]).st_size
+                program = os.pread(fds[3], size, 0).decode("utf-8", "surrogatepass")
             keep = fds[:3] + fds[4:]
-            high = [fcntl.fcntl(fd, fcntl.F_DUPFD, HIGH_FD) for fd in keep]
-            for target, fd in enumerate(high):
+            if min(keep) < len(keep):  # a target may be taken by a received fd: move them out of the way
+                keep = [fcntl.fcntl(fd, fcntl.F_DUPFD, HIGH_FD) for fd in keep]
+            for target, fd in enumerate(keep):
                 os.dup2(fd, target)
-            os.closerange(len(high), 1 << 20)
-            os.chdir(self.scratch)
-            isolation.apply_rlimits(
-                isolation.ChildLimits(
-                    message["cpu_seconds"], message["memory"], message["file_bytes"],
-                    self.max_processes, self.max_open_files,
-                )
-            )  # fmt: skip
+            os.closerange(len(keep), 1 << 20)
+            isolation.apply_rlimits(rlimits)
             if self.switch_uid:
                 isolation.drop_privileges(self.uid)
             if self.seccomp is not None:
                 self.seccomp.install()
             sys.argv = [sandbox_child.PROGRAM_FILENAME]
-            if message["mode"] == "function":
-                status = run_function_program(source, 3, 4)
+            if function_mode:
+                status = run_function_program(program, 3, 4)
             else:
-                status = run_stdio_program(source)
+                status = run_stdio_program(program)
         except BaseException as error:  # noqa: B036 - a setup failure must never run the program unconfined
             try:
                 os.write(2, f"codefeedback worker: child setup failed: {error!r}\n".encode())
@@ -397,6 +444,44 @@ def _cpu_wait(pid: int) -> float:
             return int(stats.read().split()[1]) / 1e9
     except (OSError, IndexError, ValueError):
         return 0.0
+
+
+def _remove_tree(path: str) -> None:
+    """Remove a folder and everything in it, ignoring errors, as `shutil.rmtree(path, ignore_errors=True)`
+    would, but without importing shutil (a smaller worker forks faster) and without recursion or long
+    paths: a program may leave folders nested thousands deep. Never follows symlinks."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+    try:
+        folder = os.open(path, flags)
+    except OSError:
+        return
+    below: list[str] = []  # the names walked down through, from `path` to `folder`
+    try:
+        while True:
+            inner = None
+            for entry in os.scandir(folder):
+                if entry.is_dir(follow_symlinks=False):
+                    inner = entry.name
+                    break
+                os.unlink(entry.name, dir_fd=folder)
+            if inner is not None:
+                folder, outer = os.open(inner, flags, dir_fd=folder), folder
+                os.close(outer)
+                below.append(inner)
+                continue
+            if not below:
+                break
+            folder, inner_folder = os.open("..", flags, dir_fd=folder), folder
+            os.close(inner_folder)
+            os.rmdir(below.pop(), dir_fd=folder)
+    except OSError:
+        pass
+    finally:
+        os.close(folder)
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
 
 
 def _kill(pid: int) -> None:
@@ -435,7 +520,7 @@ def _kill_uid(uid: int) -> None:
 
 def main(argv: list[str]) -> None:
     config = json.loads(argv[0])
-    channel = Channel(socket.socket(fileno=config["fd"]))
+    channel = Channel(_socket.socket(fileno=config["fd"]))
     os.environ.clear()
     os.environ.update(config["environment"])
     worker = Worker(config)
