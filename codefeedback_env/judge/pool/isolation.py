@@ -126,7 +126,11 @@ class ChildLimits(NamedTuple):
     max_open_files: int = 256
 
 
-def rlimit_settings(limits: ChildLimits) -> list[tuple[int, tuple[int, int]]]:
+RlimitSettings = list[tuple[int, tuple[int, int]]]
+"""`(resource, (soft, hard))` pairs, ready for `resource.setrlimit`."""
+
+
+def rlimit_settings(limits: ChildLimits) -> RlimitSettings:
     """The child's rlimits as `setrlimit` arguments (soft and hard, so the program cannot raise them)."""
     return [
         (resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1)),
@@ -140,7 +144,7 @@ def rlimit_settings(limits: ChildLimits) -> list[tuple[int, tuple[int, int]]]:
     ]
 
 
-def apply_rlimits(settings: list[tuple[int, tuple[int, int]]]) -> None:
+def apply_rlimits(settings: RlimitSettings) -> None:
     """Set rlimits from `rlimit_settings` (in the child: the list is built before the fork)."""
     for which, values in settings:
         try:

@@ -402,7 +402,9 @@ class Worker:
         self._code[source] = code
         return code
 
-    def _child(self, function_mode: bool, program: types.CodeType | None, rlimits: list, fds: list[int]) -> None:
+    def _child(
+        self, function_mode: bool, program: types.CodeType | None, rlimits: isolation.RlimitSettings, fds: list[int]
+    ) -> None:
         """In the forked child: lock down, run the program, exit. Never returns."""
         status = 1
         try:
