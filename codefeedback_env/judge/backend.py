@@ -34,7 +34,7 @@ class RunOutcome:
     wall_time: float
     cpu_time: float
     timed_out: bool
-    """The wall deadline or the CPU limit was reached."""
+    """The time limit (wall time net of waiting for a CPU) or the CPU limit was reached."""
     output_exceeded: bool
 
 

@@ -1,8 +1,9 @@
-"""Portable backend: one fresh interpreter per test, with rlimits, a wall deadline and output caps.
+"""Portable backend: one fresh interpreter per test, with rlimits, a time limit and output caps.
 
 Each run gets its own scratch folder (the working directory, empty), its own session and process
-group (killed as a whole at the deadline and after exit), a stripped environment, stdin from a file,
-and stdout/stderr into files whose size the file-size rlimit caps. It needs nothing from the machine
+group (killed as a whole at the time limit and after exit), a stripped environment, stdin from a file,
+and stdout/stderr into files whose size the file-size rlimit caps. The time limit counts wall time net
+of waiting for a CPU (`cpu_wait`), as in the pool. It needs nothing from the machine
 beyond POSIX; the hardened worker pool trades that portability for speed and stronger isolation.
 """
 
@@ -22,10 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from codefeedback_env.judge import plaindata
+from codefeedback_env.judge import cpu_wait, plaindata
 from codefeedback_env.judge.backend import Limits, RemoteCrash, RemoteError, RemoteTimeout, RunOutcome
 
 CHILD_SCRIPT = str(Path(__file__).with_name("sandbox_child.py"))
+MIN_WAIT_SECONDS = 0.002
 STDERR_TAIL_BYTES = 64 * 1024
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
@@ -96,12 +98,25 @@ class _Run:
             time.sleep(pause)
             pause = min(pause * 2, 0.01)
 
+    def _wait_within_limit(self) -> bool:
+        """Whether the child exited within its time limit, counted net of waiting for a CPU (`cpu_wait`)."""
+        backstop = cpu_wait.backstop(self.started, self.limits.time)
+        waited = 0.0  # read only once the limit seems reached: most children exit long before
+        while True:
+            now = time.monotonic()
+            remaining = min(self.deadline + waited - now, backstop - now)
+            if remaining <= 0:
+                return False
+            if self._wait_for_exit(max(remaining, MIN_WAIT_SECONDS)):
+                return True
+            waited = cpu_wait.seconds_waiting(self.process.pid)
+
     def wait(self, *, kill_now: bool = False) -> RunOutcome:
         """Wait for exit or the deadline (or not at all), kill the whole group, collect the facts."""
         if self.finished is not None:
             return self.finished
-        exited = self._wait_for_exit(0.0 if kill_now else self.deadline - time.monotonic())
-        wall_deadline_hit = not exited and not kill_now
+        exited = self._wait_for_exit(0.0) if kill_now else self._wait_within_limit()
+        deadline_hit = not exited and not kill_now
         _kill_group(self.process.pid)
         _, status, usage = os.wait4(self.process.pid, 0)
         self.process.returncode = os.waitstatus_to_exitcode(status)
@@ -114,7 +129,7 @@ class _Run:
         exit_code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
         sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
         cpu_cap = math.ceil(self.limits.time)
-        timed_out = wall_deadline_hit or sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu >= cpu_cap)
+        timed_out = deadline_hit or sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu >= cpu_cap)
         stdout_path, stderr_path = self.folder / "stdout", self.folder / "stderr"
         stdout = _read_head(stdout_path, self.limits.output + 1)
         self.finished = RunOutcome(
@@ -186,6 +201,12 @@ class SubprocessBackend:
 
     def close(self) -> None:
         self._finalizer()
+
+    def __enter__(self) -> SubprocessBackend:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 class SubprocessFunctionSession:

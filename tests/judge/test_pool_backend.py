@@ -145,15 +145,17 @@ def _pin_this_process(cpus: set[int]) -> dict[int, set[int]]:
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/schedstat"), reason="no scheduler statistics on this kernel")
-def test_time_limit_does_not_count_waiting_for_a_cpu():
+@pytest.mark.parametrize("make_backend", [lambda: WorkerPoolBackend(3), SubprocessBackend], ids=["pool", "subprocess"])
+def test_time_limit_does_not_count_waiting_for_a_cpu(make_backend):
     """Three programs of 0.4 s CPU share one core (about 1.2 s of wall time each) under a 0.8 s limit: none
     times out. A program that sleeps past its limit still does, at the limit."""
     busy = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.4: pass\nprint('done')"
     limits = Limits(0.8, 512 << 20, 1 << 20)
     before = _pin_this_process({min(os.sched_getaffinity(0))})
     try:
-        with WorkerPoolBackend(3) as backend:
-            backend.start()
+        with make_backend() as backend:
+            if isinstance(backend, WorkerPoolBackend):
+                backend.start()
             results = _run_concurrently(lambda k: backend.run_stdio(busy, "", limits), 3)
             sleeper = backend.run_stdio("import time\ntime.sleep(30)", "", limits)
     finally:

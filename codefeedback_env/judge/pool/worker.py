@@ -34,6 +34,7 @@ import types  # noqa: E402
 import warnings  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 
+import cpu_wait  # noqa: E402
 import isolation  # noqa: E402
 import sandbox_child  # noqa: E402
 from protocol import Channel, ChannelClosed  # noqa: E402
@@ -55,10 +56,6 @@ Left out on purpose, and imported by the programs that use them:
 FUNCTION_GRACE_SECONDS = 1.0
 """In function mode the parent enforces the deadline; the worker kills only this much later."""
 REAP_SECONDS = 2.0
-BACKSTOP_FACTOR = 3.0
-"""The time limit counts the child's wall time minus the time it waited for a CPU (`_cpu_wait`), so a
-loaded machine does not turn a fast program into a time-limit verdict; the child is killed at the latest
-after this many times its limit (plus a second) of plain wall time."""
 MIN_WAIT_SECONDS = 0.002
 HIGH_FD = 100
 COMPILE_IN_WORKER_BYTES = 1 << 16
@@ -311,16 +308,16 @@ class Worker:
             os.close(fd)
         pidfd = os.pidfd_open(pid)
         limit = message["time"] + (FUNCTION_GRACE_SECONDS if function_mode else 0.0)
-        backstop = started + limit * BACKSTOP_FACTOR + 1.0
+        backstop = cpu_wait.backstop(started, limit)
         watched = [pidfd, channel.fileno()] if function_mode else [pidfd]
         deadline_hit = stopped = parent_gone = False
-        cpu_wait = 0.0  # read again only when the limit seems reached: most children exit long before
+        waited = 0.0  # for a CPU (`cpu_wait`); read again only when the limit seems reached
         try:
             while True:
                 now = time.monotonic()
-                if now - started - cpu_wait >= limit:
-                    cpu_wait = _cpu_wait(pid)
-                remaining = min(limit - (now - started - cpu_wait), backstop - now)
+                if now - started - waited >= limit:
+                    waited = cpu_wait.seconds_waiting(pid)
+                remaining = min(limit - (now - started - waited), backstop - now)
                 if remaining <= 0:
                     deadline_hit = True
                     break
@@ -437,15 +434,6 @@ class Worker:
                 pass
         finally:
             os._exit(status)
-
-
-def _cpu_wait(pid: int) -> float:
-    """Seconds `pid` has spent runnable but waiting for a CPU (scheduler statistics); 0 where unavailable."""
-    try:
-        with open(f"/proc/{pid}/schedstat", "rb") as stats:
-            return int(stats.read().split()[1]) / 1e9
-    except (OSError, IndexError, ValueError):
-        return 0.0
 
 
 def _remove_tree(path: str) -> None:
