@@ -1,14 +1,18 @@
 """Judge throughput: the worker pool (all isolation on) versus one fresh `python -I -S` per test.
 
-    python benchmarks/judge_throughput.py [--trivial 400] [--heavy 8] [--workers N] [--threads N]
+    python benchmarks/judge_throughput.py [--trivial 400] [--heavy 8] [--real 30] [--workers N] [--threads N]
 
 Workloads, measured in one run on this machine:
   (a) trivial stdin/stdout tests (`print(input())`), run from N threads (default: as many as `Judge`
       runs at once on the pool, two per worker), for both backends;
   (b) a CPU-heavy program (a 10^6-iteration loop), run one at a time, interleaved: median wall time
       and median CPU time (the child's rusage; robust when other jobs load the machine). The bare
-      interpreter's numbers include its own start-up, which the pool does not pay.
-Prints a table, then as its last line a JSON object with both throughputs and their ratios.
+      interpreter's numbers include its own start-up, which the pool does not pay;
+  (c) real programs: the reference solutions of the first problems of the CodeContests sample
+      (../shared/data) on all their tests, from N threads, for both backends (their outputs must agree;
+      the baseline gets stdin from a file here, as judges give it).
+      Skipped when the data is absent.
+Prints a table, then as its last line a JSON object with the throughputs and their ratios.
 """
 
 from __future__ import annotations
@@ -19,38 +23,65 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from codefeedback_env.judge.backend import Limits
 from codefeedback_env.judge.pool import WorkerPoolBackend
+from codefeedback_env.problems import load_problems
 
 TRIVIAL = "print(input())\n"
 HEAVY = "s = 0\nfor i in range(10 ** 6):\n    s += i * i % 7\nprint(s)\n"
 LIMITS = Limits(time=10.0, memory=1 << 30, output=1 << 20)
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "codecontests_train_sample.jsonl"
 
 
 def fresh_interpreter(program: str, stdin: str) -> bytes:
-    """The baseline: one fresh `python -I -S` per test."""
-    done = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", program], input=stdin.encode(), capture_output=True, timeout=30, check=True
-    )
-    return done.stdout
+    """The baseline: one fresh `python -I -S` per test, stdin through a pipe. Only stdout is compared:
+    without `site`, a program's closing `exit()` is a NameError here (the pool provides `exit`)."""
+    command = [sys.executable, "-I", "-S", "-c", program]
+    return subprocess.run(command, input=stdin.encode(), capture_output=True, timeout=30, check=False).stdout
+
+
+def fresh_interpreter_stdin_file(program: str, stdin: str) -> bytes:
+    """The baseline for real programs: stdin from a file, as judges give it. Contest code reads it with
+    `os.read(0, os.fstat(0).st_size)`, which sees nothing on a pipe."""
+    with tempfile.TemporaryFile() as handle:
+        handle.write(stdin.encode())
+        handle.seek(0)
+        command = [sys.executable, "-I", "-S", "-c", program]
+        return subprocess.run(command, stdin=handle, capture_output=True, timeout=30, check=False).stdout
+
+
+def timed_runs(run, jobs: list[tuple[str, str]], threads: int) -> tuple[float, list[bytes]]:  # type: ignore[no-untyped-def]
+    """Runs per second for `jobs` (program, stdin) from `threads` callers, and the outputs."""
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as executor:
+        outputs = list(executor.map(lambda job: run(*job), jobs))
+    return len(jobs) / (time.perf_counter() - started), outputs
 
 
 def throughput(run, count: int, threads: int) -> float:  # type: ignore[no-untyped-def]
-    started = time.perf_counter()
-    with ThreadPoolExecutor(threads) as executor:
-        outputs = list(executor.map(lambda i: run(TRIVIAL, f"{i}\n"), range(count)))
-    elapsed = time.perf_counter() - started
+    per_second, outputs = timed_runs(run, [(TRIVIAL, f"{i}\n") for i in range(count)], threads)
     assert outputs == [f"{i}\n".encode() for i in range(count)], "wrong output"
-    return count / elapsed
+    return per_second
+
+
+def real_jobs(problems: int) -> list[tuple[str, str]]:
+    """(reference solution, test input) for every test of the first `problems` sample problems with one."""
+    jobs = []
+    for problem in [p for p in load_problems(DATA) if p.solutions][:problems]:
+        jobs += [(problem.solutions[0], test.input) for test in (*problem.public_tests, *problem.hidden_tests)]
+    return jobs
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trivial", type=int, default=400, help="trivial tests per backend")
     parser.add_argument("--heavy", type=int, default=10, help="CPU-heavy runs per backend")
+    parser.add_argument("--real", type=int, default=30, help="CodeContests sample problems (0: skip)")
     parser.add_argument("--workers", type=int, default=None, help="pool workers (default: the pool's, two per core)")
     parser.add_argument(
         "--threads", type=int, default=None, help="concurrent callers, both backends (default: what Judge uses)"
@@ -83,6 +114,14 @@ def main() -> None:
             bare_times.append(time.perf_counter() - started)
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             bare_cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+        real = {}
+        if args.real and DATA.exists():
+            jobs = real_jobs(args.real)
+            pool_real, pool_outputs = timed_runs(pooled, jobs, args.threads)
+            base_real, base_outputs = timed_runs(fresh_interpreter_stdin_file, jobs, args.threads)
+            assert pool_outputs == base_outputs, "the backends disagree on a real program's output"
+            real = {"runs": len(jobs), "pool_runs_per_s": round(pool_real, 1)}
+            real |= {"subprocess_runs_per_s": round(base_real, 1), "ratio": round(pool_real / base_real, 2)}
     pool_heavy, bare_heavy = statistics.median(pool_times), statistics.median(bare_times)
     pool_heavy_cpu, bare_heavy_cpu = statistics.median(pool_cpu), statistics.median(bare_cpu)
 
@@ -94,6 +133,13 @@ def main() -> None:
         f"{'10^6-loop CPU s/run':<26}{pool_heavy_cpu:>14.4f}{bare_heavy_cpu:>22.4f}"
         f"{pool_heavy_cpu / bare_heavy_cpu:>10.3f}"
     )
+    if real:
+        print(
+            f"{'real programs (runs/s)':<26}{real['pool_runs_per_s']:>14.1f}{real['subprocess_runs_per_s']:>22.1f}"
+            f"{real['ratio']:>10.2f}   ({real['runs']} runs: {args.real} sample problems' reference solutions)"
+        )
+    else:
+        print(f"real programs: skipped ({'--real 0' if not args.real else f'{DATA} is absent'})")
     print(
         json.dumps(
             {
@@ -108,6 +154,7 @@ def main() -> None:
                     "time_ratio": round(pool_heavy / bare_heavy, 3),
                     "cpu_time_ratio": round(pool_heavy_cpu / bare_heavy_cpu, 3),
                 },
+                "real_programs": real or None,
                 "isolation": layers,
             }
         )
