@@ -1,0 +1,57 @@
+"""The benchmark scripts run end to end at toy sizes and end with their JSON summary.
+
+They measure; these tests only check that they keep working (numbers at these sizes mean nothing).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import shared_file
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def run_benchmark(script: str, *args: str) -> dict[str, Any]:
+    """Run a benchmark script; its last line of output, parsed as JSON."""
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *args], capture_output=True, text=True, timeout=600, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def assert_ratio(numerator: float, denominator: float, ratio: float) -> None:
+    assert numerator > 0 and denominator > 0 and math.isclose(ratio, numerator / denominator, rel_tol=0.02)
+
+
+def test_judge_throughput():
+    shared_file("codecontests_train_sample.jsonl")
+    summary = run_benchmark("judge_throughput.py", "--trivial", "16", "--heavy", "1", "--real", "2")
+    trivial, heavy, real = summary["trivial"], summary["cpu_heavy"], summary["real_programs"]
+    assert_ratio(trivial["pool_tests_per_s"], trivial["subprocess_tests_per_s"], trivial["ratio"])
+    assert_ratio(1 / heavy["pool_runs_per_s"], 1 / heavy["bare_interpreter_runs_per_s"], heavy["time_ratio"])
+    assert_ratio(real["pool_runs_per_s"], real["subprocess_runs_per_s"], real["ratio"])
+    assert real["runs"] >= 2
+    assert set(summary["isolation"]) >= {"namespaces", "seccomp", "rlimits"}
+
+
+def test_runner_throughput():
+    shared_file("codecontests_train_sample.jsonl")
+    summary = run_benchmark("runner_throughput.py", "--limit", "3")
+    for mode in ("batched", "sequential"):
+        assert summary[mode]["solved"] >= 1, "the replay agent's third turn is the reference solution"
+        assert 0 < summary[mode]["judge_utilisation"] <= 1
+    assert summary["batched"]["solved"] == summary["sequential"]["solved"], "batching changed a verdict"
+    assert_ratio(summary["batched"]["problems_per_s"], summary["sequential"]["problems_per_s"], summary["speedup"])
+
+
+def test_trainer_step():
+    summary = run_benchmark("trainer_step.py", "--batch", "2", "--steps", "1", "--max-new-tokens", "4")
+    assert_ratio(summary["rlef_step_s"], summary["grpo_step_s"], summary["ratio"])
+    assert summary["within_target"] == (summary["ratio"] <= summary["target"])
