@@ -13,6 +13,8 @@ from __future__ import annotations
 BACKSTOP_FACTOR = 3.0
 """A run is killed at the latest after this many times its limit (plus `BACKSTOP_SECONDS`) of wall time."""
 BACKSTOP_SECONDS = 1.0
+MIN_WAIT_SECONDS = 0.002
+"""The shortest wait between two looks at a run near its limit (no busy loop while the limit moves on)."""
 
 
 def seconds_waiting(pid: int) -> float:

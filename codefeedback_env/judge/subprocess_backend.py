@@ -27,7 +27,6 @@ from codefeedback_env.judge import cpu_wait, plaindata
 from codefeedback_env.judge.backend import Limits, RemoteCrash, RemoteError, RemoteTimeout, RunOutcome
 
 CHILD_SCRIPT = str(Path(__file__).with_name("sandbox_child.py"))
-MIN_WAIT_SECONDS = 0.002
 STDERR_TAIL_BYTES = 64 * 1024
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
@@ -107,7 +106,7 @@ class _Run:
             remaining = min(self.deadline + waited - now, backstop - now)
             if remaining <= 0:
                 return False
-            if self._wait_for_exit(max(remaining, MIN_WAIT_SECONDS)):
+            if self._wait_for_exit(max(remaining, cpu_wait.MIN_WAIT_SECONDS)):
                 return True
             waited = cpu_wait.seconds_waiting(self.process.pid)
 

@@ -56,7 +56,6 @@ Left out on purpose, and imported by the programs that use them:
 FUNCTION_GRACE_SECONDS = 1.0
 """In function mode the parent enforces the deadline; the worker kills only this much later."""
 REAP_SECONDS = 2.0
-MIN_WAIT_SECONDS = 0.002
 HIGH_FD = 100
 COMPILE_IN_WORKER_BYTES = 1 << 16
 """Programs up to this size are compiled once in the worker (the tests of one program share the code object)
@@ -321,7 +320,7 @@ class Worker:
                 if remaining <= 0:
                     deadline_hit = True
                     break
-                ready, _, _ = select.select(watched, [], [], max(remaining, MIN_WAIT_SECONDS))
+                ready, _, _ = select.select(watched, [], [], max(remaining, cpu_wait.MIN_WAIT_SECONDS))
                 if pidfd in ready:
                     break
                 if ready:
