@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 from codefeedback_env.judge.backend import Limits
@@ -38,20 +39,17 @@ LIMITS = Limits(time=10.0, memory=1 << 30, output=1 << 20)
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "codecontests_train_sample.jsonl"
 
 
-def fresh_interpreter(program: str, stdin: str) -> bytes:
-    """The baseline: one fresh `python -I -S` per test, stdin through a pipe. Only stdout is compared:
-    without `site`, a program's closing `exit()` is a NameError here (the pool provides `exit`)."""
+def fresh_interpreter(program: str, stdin: str, *, stdin_file: bool = False) -> bytes:
+    """The baseline: one fresh `python -I -S` per test; stdin through a pipe, or (`stdin_file`, for real
+    programs) from a file as judges give it: contest code reads it with `os.read(0, os.fstat(0).st_size)`,
+    which sees nothing on a pipe. Only stdout is compared: without `site`, a program's closing `exit()` is a
+    NameError here (the pool provides `exit`)."""
     command = [sys.executable, "-I", "-S", "-c", program]
-    return subprocess.run(command, input=stdin.encode(), capture_output=True, timeout=30, check=False).stdout
-
-
-def fresh_interpreter_stdin_file(program: str, stdin: str) -> bytes:
-    """The baseline for real programs: stdin from a file, as judges give it. Contest code reads it with
-    `os.read(0, os.fstat(0).st_size)`, which sees nothing on a pipe."""
+    if not stdin_file:
+        return subprocess.run(command, input=stdin.encode(), capture_output=True, timeout=30, check=False).stdout
     with tempfile.TemporaryFile() as handle:
         handle.write(stdin.encode())
         handle.seek(0)
-        command = [sys.executable, "-I", "-S", "-c", program]
         return subprocess.run(command, stdin=handle, capture_output=True, timeout=30, check=False).stdout
 
 
@@ -118,7 +116,7 @@ def main() -> None:
         if args.real and DATA.exists():
             jobs = real_jobs(args.real)
             pool_real, pool_outputs = timed_runs(pooled, jobs, args.threads)
-            base_real, base_outputs = timed_runs(fresh_interpreter_stdin_file, jobs, args.threads)
+            base_real, base_outputs = timed_runs(partial(fresh_interpreter, stdin_file=True), jobs, args.threads)
             assert pool_outputs == base_outputs, "the backends disagree on a real program's output"
             real = {"runs": len(jobs), "pool_runs_per_s": round(pool_real, 1)}
             real |= {"subprocess_runs_per_s": round(base_real, 1), "ratio": round(pool_real / base_real, 2)}

@@ -29,7 +29,8 @@ def evaluate_policy(
 
     Runs `run_evaluation` with a `TransformersAgent` around the model, so the run is recorded (and resumable)
     in `output_dir` like any `codefeedback eval` run. Sampling defaults to the paper's 1@3 setting
-    (temperature 0.2, top-p 0.95). The model runs in `generation_mode` (eval mode, no gradient checkpointing).
+    (temperature 0.2, top-p 0.95, `max_new_tokens`); a `sampling` given is used as is. The model runs in
+    `generation_mode` (eval mode, no gradient checkpointing).
     """
     sampling = sampling or SamplingConfig(temperature=0.2, top_p=0.95, max_new_tokens=max_new_tokens, seed=0)
     with generation_mode(model):

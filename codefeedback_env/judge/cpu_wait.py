@@ -10,6 +10,8 @@ Standard library only: the pool's worker imports this module too.
 
 from __future__ import annotations
 
+import time
+
 BACKSTOP_FACTOR = 3.0
 """A run is killed at the latest after this many times its limit (plus `BACKSTOP_SECONDS`) of wall time."""
 BACKSTOP_SECONDS = 1.0
@@ -26,6 +28,20 @@ def seconds_waiting(pid: int) -> float:
         return 0.0
 
 
-def backstop(started: float, limit: float) -> float:
-    """The plain wall-clock time by which a run started at `started` (monotonic) must have ended."""
-    return started + limit * BACKSTOP_FACTOR + BACKSTOP_SECONDS
+class TimeLimit:
+    """The limit of one run started at `started` (monotonic): `limit` seconds net of waiting for a CPU, and
+    the wall-clock backstop. The scheduler statistics are read only once the limit seems reached: most runs
+    end long before."""
+
+    def __init__(self, pid: int, started: float, limit: float) -> None:
+        self.pid, self.started, self.limit = pid, started, limit
+        self.backstop = started + limit * BACKSTOP_FACTOR + BACKSTOP_SECONDS
+        self._waited = 0.0
+
+    def remaining(self) -> float:
+        """How long to wait for the run before looking again; 0 once its limit is reached."""
+        now = time.monotonic()
+        if now - self.started - self._waited >= self.limit:
+            self._waited = seconds_waiting(self.pid)
+        left = min(self.limit - (now - self.started - self._waited), self.backstop - now)
+        return max(left, MIN_WAIT_SECONDS) if left > 0 else 0.0

@@ -31,7 +31,7 @@ def apply_limits(cpu_seconds: int, memory_bytes: int, file_bytes: int) -> None:
         try:
             resource.setrlimit(which, (soft, soft if hard is None else hard))
         except (ValueError, OSError):
-            pass  # the machine does not allow this one; the wall deadline still applies
+            pass  # the machine does not allow this one; the time limit still applies
 
     cap(resource.RLIMIT_CPU, cpu_seconds, cpu_seconds + 1)
     cap(resource.RLIMIT_AS, memory_bytes)

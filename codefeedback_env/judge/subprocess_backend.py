@@ -99,16 +99,11 @@ class _Run:
 
     def _wait_within_limit(self) -> bool:
         """Whether the child exited within its time limit, counted net of waiting for a CPU (`cpu_wait`)."""
-        backstop = cpu_wait.backstop(self.started, self.limits.time)
-        waited = 0.0  # read only once the limit seems reached: most children exit long before
-        while True:
-            now = time.monotonic()
-            remaining = min(self.deadline + waited - now, backstop - now)
-            if remaining <= 0:
-                return False
-            if self._wait_for_exit(max(remaining, cpu_wait.MIN_WAIT_SECONDS)):
+        time_limit = cpu_wait.TimeLimit(self.process.pid, self.started, self.limits.time)
+        while remaining := time_limit.remaining():
+            if self._wait_for_exit(remaining):
                 return True
-            waited = cpu_wait.seconds_waiting(self.process.pid)
+        return False
 
     def wait(self, *, kill_now: bool = False) -> RunOutcome:
         """Wait for exit or the deadline (or not at all), kill the whole group, collect the facts."""

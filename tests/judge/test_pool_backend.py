@@ -49,6 +49,36 @@ def machine_has_all_layers() -> bool:
     return os.geteuid() == 0 and find_bubblewrap() is not None
 
 
+def _pin_this_process(cpus: set[int]) -> dict[int, set[int]]:
+    """Set the CPU affinity of every thread of this process (workers started now inherit it)."""
+    before = {}
+    for name in os.listdir("/proc/self/task"):
+        tid = int(name)
+        try:
+            before[tid] = os.sched_getaffinity(tid)
+            os.sched_setaffinity(tid, cpus)
+        except OSError:  # the thread ended meanwhile
+            pass
+    return before
+
+
+def _run_concurrently(work, count: int) -> list:
+    results: list = [None] * count
+
+    def target(k: int) -> None:
+        try:
+            results[k] = work(k)
+        except BaseException as error:  # noqa: B036 - reported by the assertion
+            results[k] = error
+
+    threads = [threading.Thread(target=target, args=(k,)) for k in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
 @pytest.fixture(scope="module")
 def pool_judge():
     with Judge(backend=WorkerPoolBackend(2), max_workers=2) as judge:
@@ -130,20 +160,6 @@ def test_limits(pool):
     assert outcome.exit_code == 1 and b"MemoryError" in outcome.stderr
 
 
-@pytest.mark.skipif(not machine_has_all_layers(), reason="needs root and bubblewrap")
-def _pin_this_process(cpus: set[int]) -> dict[int, set[int]]:
-    """Set the CPU affinity of every thread of this process (workers started now inherit it)."""
-    before = {}
-    for name in os.listdir("/proc/self/task"):
-        tid = int(name)
-        try:
-            before[tid] = os.sched_getaffinity(tid)
-            os.sched_setaffinity(tid, cpus)
-        except OSError:  # the thread ended meanwhile
-            pass
-    return before
-
-
 @pytest.mark.skipif(not os.path.exists("/proc/self/schedstat"), reason="no scheduler statistics on this kernel")
 @pytest.mark.parametrize("make_backend", [lambda: WorkerPoolBackend(3), SubprocessBackend], ids=["pool", "subprocess"])
 def test_time_limit_does_not_count_waiting_for_a_cpu(make_backend):
@@ -169,6 +185,7 @@ def test_time_limit_does_not_count_waiting_for_a_cpu(make_backend):
     assert sleeper.timed_out and sleeper.wall_time < 2 * limits.time
 
 
+@pytest.mark.skipif(not machine_has_all_layers(), reason="needs root and bubblewrap")
 def test_all_layers_on(pool):
     assert pool.isolation_layers() == {
         "namespaces": True, "pid_namespace": True, "uid": True, "seccomp": True, "rlimits": True,
@@ -242,37 +259,10 @@ def test_function_session_direct(pool):
 
 
 def test_concurrent_callers(pool):
-    errors: list[str] = []
-
-    def work(k: int) -> None:
-        for i in range(10):
-            out = pool.run_stdio("print(int(input()) * 2)", f"{k * 100 + i}\n", LIMITS).stdout
-            if out != f"{2 * (k * 100 + i)}\n".encode():
-                errors.append(out.decode())
-
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
-
-
-def _run_concurrently(work, count: int) -> list:
-    results: list = [None] * count
-
-    def target(k: int) -> None:
-        try:
-            results[k] = work(k)
-        except BaseException as error:  # noqa: B036 - reported by the assertion
-            results[k] = error
-
-    threads = [threading.Thread(target=target, args=(k,)) for k in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
+    results = _run_concurrently(
+        lambda k: [pool.run_stdio("print(int(input()) * 2)", f"{k * 100 + i}\n", LIMITS).stdout for i in range(10)], 6
+    )
+    assert results == [[f"{2 * (k * 100 + i)}\n".encode() for i in range(10)] for k in range(6)]
 
 
 def test_queued_requests_get_their_own_replies():

@@ -58,7 +58,7 @@ REPLY_GRACE_SECONDS = 10.0
 """How long past a test's time limit the parent waits for the worker before declaring it broken."""
 WORKERS_PER_CORE = 2
 """A worker spends part of each test waiting (fork, exit, wake-ups), so one per core leaves cores idle. With
-two, a busy core can slow a program down, which the time limit does not count (see `worker.BACKSTOP_FACTOR`)."""
+two, a busy core can slow a program down, which the time limit does not count (see `cpu_wait`)."""
 PIPELINE_DEPTH = 2
 """Requests queued per worker: the next test waits in the worker's socket, so no core idles between tests."""
 UID_BASE = 100_000

@@ -150,7 +150,7 @@ def apply_rlimits(settings: RlimitSettings) -> None:
         try:
             resource.setrlimit(which, values)
         except (ValueError, OSError):
-            pass  # not allowed here; the wall deadline and the other layers still apply
+            pass  # not allowed here; the time limit and the other layers still apply
 
 
 def drop_privileges(uid: int) -> None:

@@ -51,7 +51,7 @@ a little dearer (more memory to map and copy on write), so the list holds what c
 Left out on purpose, and imported by the programs that use them:
 - `threading` (and `queue`): a worker that has imported it forks about 3 ms slower;
 - `random` (and `statistics`, which imports it): it reseeds itself in every forked child, ~30 page
-  copies and ~0.1 ms per fork; a program importing it pays ~1 ms, and about 1 in 20 contest solutions do;
+  copies and ~0.1 ms per fork; a program importing it pays ~2-3 ms, and about 1 in 20 contest solutions do;
 - `dataclasses`, `datetime`, `hashlib`, `pprint`: rare in contest code, together ~1.7 MB of heap."""
 FUNCTION_GRACE_SECONDS = 1.0
 """In function mode the parent enforces the deadline; the worker kills only this much later."""
@@ -306,21 +306,17 @@ class Worker:
         for fd in fds:
             os.close(fd)
         pidfd = os.pidfd_open(pid)
-        limit = message["time"] + (FUNCTION_GRACE_SECONDS if function_mode else 0.0)
-        backstop = cpu_wait.backstop(started, limit)
+        grace = FUNCTION_GRACE_SECONDS if function_mode else 0.0
+        time_limit = cpu_wait.TimeLimit(pid, started, message["time"] + grace)
         watched = [pidfd, channel.fileno()] if function_mode else [pidfd]
         deadline_hit = stopped = parent_gone = False
-        waited = 0.0  # for a CPU (`cpu_wait`); read again only when the limit seems reached
         try:
             while True:
-                now = time.monotonic()
-                if now - started - waited >= limit:
-                    waited = cpu_wait.seconds_waiting(pid)
-                remaining = min(limit - (now - started - waited), backstop - now)
-                if remaining <= 0:
+                remaining = time_limit.remaining()
+                if not remaining:
                     deadline_hit = True
                     break
-                ready, _, _ = select.select(watched, [], [], max(remaining, cpu_wait.MIN_WAIT_SECONDS))
+                ready, _, _ = select.select(watched, [], [], remaining)
                 if pidfd in ready:
                     break
                 if ready:
