@@ -1,34 +1,31 @@
-"""Output comparison as in competitive programming: whitespace-separated tokens, optional float tolerance."""
+"""Output comparison as in competitive programming: whitespace-separated tokens, optional real tolerance.
+
+Without a tolerance every token compares as text, like a contest's default token checker. With one
+(set per problem, see `problems.numbers.tolerance_for`), an expected real-number token accepts any
+number within `tolerance` (absolute or relative), and an expected integer token accepts only a number
+equal to it: another integer token never (`05` is not `5`), and a real-number token only when its
+exact decimal value is that integer (`20.0`, `2e1`), so no tolerance turns `1000000.0` into `1000001`.
+"""
 
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 
-
-def _as_float(token: str) -> float | None:
-    try:
-        value = float(token)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
-
-
-def _is_integer_token(token: str) -> bool:
-    return token.lstrip("+-").isdigit()
+from codefeedback_env.problems.numbers import is_integer_token, is_number_token
 
 
 def tokens_match(expected: str, actual: str, tolerance: float | None) -> bool:
-    """Whether two tokens are equal, allowing `tolerance` (absolute or relative) between real numbers.
-
-    Two integer tokens always compare exactly, so a tolerance never accepts an off-by-one count;
-    with a tolerance, "20" and "20.0" are the same real number.
-    """
+    """Whether two tokens are equal, allowing `tolerance` between real numbers (see the module docstring)."""
     if expected == actual:
         return True
-    if tolerance is None or (_is_integer_token(expected) and _is_integer_token(actual)):
+    if tolerance is None or not is_number_token(expected) or not is_number_token(actual):
         return False
-    want, got = _as_float(expected), _as_float(actual)
-    if want is None or got is None:
+    if is_integer_token(expected):
+        # Exact decimal values (no context rounding in a comparison): 1.234568e+17 is not 123456789012345678.
+        return not is_integer_token(actual) and Decimal(actual) == Decimal(expected)
+    want, got = float(expected), float(actual)
+    if not (math.isfinite(want) and math.isfinite(got)):
         return False
     return abs(want - got) <= tolerance * max(1.0, abs(want))
 

@@ -9,13 +9,21 @@ from typing import Any
 from codefeedback_env.problems.errors import DatasetError
 from codefeedback_env.problems.files import iter_rows
 from codefeedback_env.problems.jsonl import keep_judgeable
-from codefeedback_env.problems.records import DEFAULT_MEMORY_LIMIT, DEFAULT_TIME_LIMIT, Problem, TestCase
+from codefeedback_env.problems.numbers import tolerance_for
+from codefeedback_env.problems.records import (
+    DEFAULT_MEMORY_LIMIT,
+    DEFAULT_TIME_LIMIT,
+    Problem,
+    TestCase,
+    memory_limit_error,
+    time_limit_error,
+)
 
 HUB_ID = "deepmind/code_contests"
 PYTHON3 = 3
 """`solutions.language` value of Python 3 in the dataset's enum."""
 DEFAULT_FLOAT_TOLERANCE = 1e-6
-"""CodeContests ships no checkers; real-number answers are compared with this tolerance by default."""
+"""CodeContests ships no checkers: problems whose expected outputs hold a real number get this tolerance."""
 
 
 def _tests(row: dict[str, Any], field: str, source: str, number: int) -> tuple[TestCase, ...]:
@@ -32,16 +40,34 @@ def _tests(row: dict[str, Any], field: str, source: str, number: int) -> tuple[T
 
 
 def _time_limit(value: Any, source: str, number: int) -> float:
-    if not value:
+    """`{"seconds": s, "nanos": n}` in seconds; null or all zero (the schema's "unknown") gives the default."""
+    if value is None:
         return DEFAULT_TIME_LIMIT
-    if isinstance(value, dict):
-        seconds = float(value.get("seconds") or 0) + float(value.get("nanos") or 0) / 1e9
-        return seconds if seconds > 0 else DEFAULT_TIME_LIMIT
-    if isinstance(value, (int, float)) and value > 0:
-        return float(value)
+    seconds = value  # a plain number of seconds is accepted too
+    if isinstance(value, dict) and set(value) <= {"seconds", "nanos"}:
+        parts = [value.get("seconds") or 0, value.get("nanos") or 0]
+        if all(isinstance(part, (int, float)) and not isinstance(part, bool) for part in parts):
+            seconds = parts[0] + parts[1] / 1e9
+            if seconds == 0:
+                return DEFAULT_TIME_LIMIT
+    if isinstance(seconds, (int, float)) and not isinstance(seconds, bool):
+        error = time_limit_error(seconds)
+        if error:
+            raise DatasetError(source, number, "time_limit", error)
+        return float(seconds)
     raise DatasetError(
-        source, number, "time_limit", f'expected {{"seconds": int, "nanos": int}} or null, got {value!r}'
+        source, number, "time_limit", f'expected {{"seconds": int, "nanos": int}} or null, got {value!r:.80}'
     )
+
+
+def _memory_limit(value: Any, source: str, number: int) -> int:
+    """Bytes; null or 0 (the schema's "unknown") gives the default."""
+    if value is None or (value == 0 and not isinstance(value, bool)):
+        return DEFAULT_MEMORY_LIMIT
+    error = memory_limit_error(value)
+    if error:
+        raise DatasetError(source, number, "memory_limit_bytes", error)
+    return int(value)
 
 
 def _python3_solutions(row: dict[str, Any], source: str, number: int) -> tuple[str, ...]:
@@ -56,22 +82,25 @@ def _python3_solutions(row: dict[str, Any], source: str, number: int) -> tuple[s
 def problem_from_row(
     row: dict[str, Any], source: str, number: int, float_tolerance: float | None = DEFAULT_FLOAT_TOLERANCE
 ) -> Problem:
-    """One CodeContests row as a Problem: hidden tests are the private plus the generated tests."""
+    """One CodeContests row as a Problem: hidden tests are the private plus the generated tests.
+
+    `float_tolerance` applies only if some expected output (any test) holds a real-number token;
+    a problem whose answers are all integers or words compares exactly.
+    """
     if not isinstance(row.get("name"), str) or not row["name"].strip():
         raise DatasetError(source, number, "name", "missing or not a non-empty string")
     if not isinstance(row.get("description"), str):
         raise DatasetError(source, number, "description", "missing or not a string")
-    memory = row.get("memory_limit_bytes") or 0
-    if not isinstance(memory, int) or memory < 0:
-        raise DatasetError(source, number, "memory_limit_bytes", f"expected a non-negative int, got {memory!r}")
+    public = _tests(row, "public_tests", source, number)
+    hidden = _tests(row, "private_tests", source, number) + _tests(row, "generated_tests", source, number)
     return Problem(
         id=row["name"],
         statement=row["description"],
-        public_tests=_tests(row, "public_tests", source, number),
-        hidden_tests=_tests(row, "private_tests", source, number) + _tests(row, "generated_tests", source, number),
+        public_tests=public,
+        hidden_tests=hidden,
         time_limit=_time_limit(row.get("time_limit"), source, number),
-        memory_limit=memory or DEFAULT_MEMORY_LIMIT,
-        float_tolerance=float_tolerance,
+        memory_limit=_memory_limit(row.get("memory_limit_bytes"), source, number),
+        float_tolerance=tolerance_for(public + hidden, float_tolerance),
         solutions=_python3_solutions(row, source, number),
         source="codecontests",
         difficulty=str(row.get("difficulty", "")),

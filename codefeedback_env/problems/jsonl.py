@@ -2,36 +2,86 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 from typing import Any
 
 from codefeedback_env.problems.errors import DatasetError
 from codefeedback_env.problems.files import iter_rows
-from codefeedback_env.problems.records import DEFAULT_MEMORY_LIMIT, DEFAULT_TIME_LIMIT, Problem, ProblemKind, TestCase
+from codefeedback_env.problems.records import (
+    DEFAULT_MEMORY_LIMIT,
+    DEFAULT_TIME_LIMIT,
+    Problem,
+    ProblemKind,
+    TestCase,
+    float_tolerance_error,
+    memory_limit_error,
+    time_limit_error,
+)
 
 logger = logging.getLogger(__name__)
 
 REQUIRED_FIELDS = ("id", "statement", "public_tests", "hidden_tests")
+OPTIONAL_FIELDS = (
+    "kind", "solutions", "time_limit", "memory_limit", "float_tolerance", "difficulty",
+    "entry_point", "test_setup", "code_prefix", "source",
+)  # fmt: skip
+TEST_FIELDS = ("input", "output")
 
 
-def _tests(value: Any, source: str, row: int, field: str) -> tuple[TestCase, ...]:
+def _check_fields(keys: Iterable[str], known: Collection[str], source: str, row: int, where: str | None) -> None:
+    """A field close to a known one is a misspelling (an error, with "did you mean"); others are warned about."""
+    unknown = sorted(set(keys) - set(known))
+    for key in unknown:
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.75)
+        if close:
+            field = key if where is None else f"{where}.{key}"
+            raise DatasetError(source, row, field, f"unknown field; did you mean {close[0]!r}?")
+    if unknown:
+        logger.warning(
+            "%s, row %d%s: ignoring unknown field(s) %s (known: %s)",
+            source, row, "" if where is None else f", {where}", ", ".join(map(repr, unknown)), ", ".join(known),
+        )  # fmt: skip
+
+
+def _tests(value: Any, source: str, row: int, field: str, kind: ProblemKind) -> tuple[TestCase, ...]:
     if not isinstance(value, list):
         raise DatasetError(source, row, field, f"expected a list of tests, got {type(value).__name__}")
     tests = []
     for position, item in enumerate(value):
-        if not isinstance(item, dict) or not isinstance(item.get("input"), str):
-            raise DatasetError(source, row, f"{field}[{position}]", 'expected {"input": str, "output": str}')
+        where = f"{field}[{position}]"
+        if not isinstance(item, dict):
+            raise DatasetError(source, row, where, f'expected {{"input": str, "output": str}}, got {item!r:.80}')
+        _check_fields(item, TEST_FIELDS, source, row, where)
+        if not isinstance(item.get("input"), str):
+            raise DatasetError(source, row, f"{where}.input", "missing or not a string")
+        if kind is ProblemKind.STDIO and "output" not in item:
+            raise DatasetError(source, row, f"{where}.output", "missing: a stdio test needs its expected output")
         output = item.get("output", "")
         if not isinstance(output, str):
-            raise DatasetError(source, row, f"{field}[{position}].output", "expected a string")
+            raise DatasetError(source, row, f"{where}.output", "expected a string")
         tests.append(TestCase(item["input"], output))
     return tuple(tests)
 
 
+def _limit(
+    row: dict[str, Any], field: str, default: Any, check: Callable[[Any], str | None], source: str, number: int
+) -> Any:
+    """The row's value of a limit (`default` when absent or null), checked."""
+    value = row.get(field)
+    if value is None:
+        return default
+    error = check(value)
+    if error:
+        raise DatasetError(source, number, field, error)
+    return value
+
+
 def problem_from_row(row: dict[str, Any], source: str, number: int, id_prefix: str = "") -> Problem:
     """Build a Problem from one row of the project format; raises DatasetError naming the bad field."""
+    _check_fields(row, REQUIRED_FIELDS + OPTIONAL_FIELDS, source, number, None)
     for field in REQUIRED_FIELDS:
         if field not in row:
             raise DatasetError(source, number, field, "missing")
@@ -49,12 +99,12 @@ def problem_from_row(row: dict[str, Any], source: str, number: int, id_prefix: s
         return Problem(
             id=id_prefix + row["id"],
             statement=row["statement"],
-            public_tests=_tests(row["public_tests"], source, number, "public_tests"),
-            hidden_tests=_tests(row["hidden_tests"], source, number, "hidden_tests"),
+            public_tests=_tests(row["public_tests"], source, number, "public_tests", kind),
+            hidden_tests=_tests(row["hidden_tests"], source, number, "hidden_tests", kind),
             kind=kind,
-            time_limit=float(row.get("time_limit") or DEFAULT_TIME_LIMIT),
-            memory_limit=int(row.get("memory_limit") or DEFAULT_MEMORY_LIMIT),
-            float_tolerance=None if row.get("float_tolerance") is None else float(row["float_tolerance"]),
+            time_limit=float(_limit(row, "time_limit", DEFAULT_TIME_LIMIT, time_limit_error, source, number)),
+            memory_limit=int(_limit(row, "memory_limit", DEFAULT_MEMORY_LIMIT, memory_limit_error, source, number)),
+            float_tolerance=_limit(row, "float_tolerance", None, float_tolerance_error, source, number),
             solutions=tuple(solutions),
             entry_point=row.get("entry_point"),
             test_setup=row.get("test_setup", ""),
@@ -71,10 +121,12 @@ def problem_from_row(row: dict[str, Any], source: str, number: int, id_prefix: s
 def keep_judgeable(problems: Iterable[tuple[int, Problem]], source: str) -> list[Problem]:
     """Drop problems that cannot be posed or judged (no statement, no hidden tests), warning with counts.
 
-    Duplicate ids are an error: episodes and results are keyed by problem id.
+    Problems without public tests are kept with a warning: an episode on one ends at turn 1, since
+    there is nothing to give feedback on. Duplicate ids are an error: results are keyed by problem id.
     """
     kept: dict[str, Problem] = {}
     skipped: dict[str, list[int]] = {"no hidden tests": [], "an empty statement": []}
+    no_public: list[int] = []
     for number, problem in problems:
         if not problem.hidden_tests:
             skipped["no hidden tests"].append(number)
@@ -84,11 +136,21 @@ def keep_judgeable(problems: Iterable[tuple[int, Problem]], source: str) -> list
             raise DatasetError(source, number, "id", f"duplicate problem id {problem.id!r}")
         else:
             kept[problem.id] = problem
+            if not problem.public_tests:
+                no_public.append(number)
     for reason, rows in skipped.items():
         if rows:
-            listed = ", ".join(map(str, rows[:10])) + (" ..." if len(rows) > 10 else "")
-            logger.warning("%s: skipped %d problem(s) with %s (rows %s)", source, len(rows), reason, listed)
+            logger.warning("%s: skipped %d problem(s) with %s (rows %s)", source, len(rows), reason, _rows(rows))
+    if no_public:
+        logger.warning(
+            "%s: %d problem(s) have no public tests (rows %s): their episodes end at turn 1, with no feedback",
+            source, len(no_public), _rows(no_public),
+        )  # fmt: skip
     return list(kept.values())
+
+
+def _rows(numbers: list[int]) -> str:
+    return ", ".join(map(str, numbers[:10])) + (" ..." if len(numbers) > 10 else "")
 
 
 def load_jsonl(path: str | Path, id_prefix: str = "") -> list[Problem]:

@@ -2,14 +2,52 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 DEFAULT_TIME_LIMIT = 10.0
 """Seconds per test when the data gives none (the paper's default)."""
 
 DEFAULT_MEMORY_LIMIT = 1 << 30
 """Bytes per test when the data gives none (the paper's 1 GB)."""
+
+MAX_TIME_LIMIT = 600.0
+"""Seconds; a larger limit is taken for a unit mistake (milliseconds given as seconds)."""
+MIN_MEMORY_LIMIT = 1 << 20
+"""Bytes; a smaller limit is taken for a unit mistake (megabytes given as bytes)."""
+MAX_MEMORY_LIMIT = 1 << 40
+"""Bytes; more than any host this runs on, and far below what the kernel's limits can hold."""
+
+
+def time_limit_error(value: Any) -> str | None:
+    """Why `value` is not a usable time limit in seconds (a finite number in (0, 600]), or None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"expected a number of seconds, got {type(value).__name__} {value!r}"
+    if not math.isfinite(value) or not 0 < value <= MAX_TIME_LIMIT:
+        hint = " (milliseconds given as seconds?)" if MAX_TIME_LIMIT < value < math.inf else ""
+        return f"expected seconds in (0, {MAX_TIME_LIMIT:g}], got {value!r}{hint}"
+    return None
+
+
+def memory_limit_error(value: Any) -> str | None:
+    """Why `value` is not a usable memory limit (a whole number of bytes in [1 MiB, 1 TiB]), or None."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        return f"expected a whole number of bytes, got {type(value).__name__} {value!r}"
+    if not MIN_MEMORY_LIMIT <= value <= MAX_MEMORY_LIMIT:
+        hint = " (megabytes given as bytes?)" if 0 < value < MIN_MEMORY_LIMIT else ""
+        return f"expected bytes in [{MIN_MEMORY_LIMIT}, {MAX_MEMORY_LIMIT}] (1 MiB to 1 TiB), got {value!r}{hint}"
+    return None
+
+
+def float_tolerance_error(value: Any) -> str | None:
+    """Why `value` is not a usable real-number tolerance (a number in [0, 1)), or None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        return f"expected a number in [0, 1) or null, got {value!r}"
+    return None
 
 
 class ProblemKind(StrEnum):
@@ -58,10 +96,16 @@ class Problem:
     def __post_init__(self) -> None:
         if not self.id:
             raise ValueError("Problem.id must be a non-empty string")
-        if self.time_limit <= 0:
-            raise ValueError(f"Problem {self.id!r}: time_limit must be > 0 seconds, got {self.time_limit}")
-        if self.memory_limit <= 0:
-            raise ValueError(f"Problem {self.id!r}: memory_limit must be > 0 bytes, got {self.memory_limit}")
+        for field, error in (
+            ("time_limit", time_limit_error(self.time_limit)),
+            ("memory_limit", memory_limit_error(self.memory_limit)),
+        ):
+            if error:
+                raise ValueError(f"Problem {self.id!r}: {field}: {error}")
+        if isinstance(self.memory_limit, float):  # a whole number of bytes written as 2.5e8
+            object.__setattr__(self, "memory_limit", int(self.memory_limit))
+        if self.float_tolerance is not None and float_tolerance_error(self.float_tolerance):
+            raise ValueError(f"Problem {self.id!r}: float_tolerance: {float_tolerance_error(self.float_tolerance)}")
         if self.kind is ProblemKind.FUNCTION and not self.entry_point:
             raise ValueError(f"Problem {self.id!r}: a function problem needs an entry_point")
 

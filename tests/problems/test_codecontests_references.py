@@ -169,6 +169,24 @@ def test_reference_solutions_fail_only_for_known_reasons(judge, sample_problems)
 
 @pytest.mark.parametrize("problem_id", ["108_D. Basketball Team", "262_D. Maxim and Restaurant"])
 def test_real_answers_printed_for_integer_expectations_are_accepted(sample_problems, problem_id):
-    """The data prints "20" where the reference prints "20.0": equal reals under the 1e-6 tolerance."""
+    """The data prints "20" where the reference prints "20.0": the same number, in a problem with real answers."""
     problem = sample_problems[problem_id]
+    assert problem.float_tolerance is not None
     assert Judge().judge(problem, problem.solutions[0], "all").passed
+
+
+@pytest.mark.parametrize(
+    "printed",
+    [
+        "print(float(689974806 - 1))",  # 689974805.0: within a relative 1e-6 of the answer
+        "print('%e' % 689974806)",  # 6.899748e+08
+        "print(689974806.0)",  # the right number, but the problem's answers are integers
+    ],
+)
+def test_integer_answers_are_not_met_by_reals(judge, sample_problems, printed):
+    problem = sample_problems["1228_E. Another Filling the Grid"]
+    assert problem.float_tolerance is None and problem.public_tests[0].output.split() == ["689974806"]
+    (result,) = judge.judge(problem, printed, problem.public_tests[:1]).results
+    assert result.verdict is Verdict.WRONG_ANSWER
+    (right,) = judge.judge(problem, "print(689974806)", problem.public_tests[:1]).results
+    assert right.verdict is Verdict.ACCEPTED

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 import pytest
 
-from codefeedback_env.problems import DatasetError, ProblemKind, load_problems
+from codefeedback_env.problems import DatasetError, Problem, ProblemKind, TestCase, load_problems
 from codefeedback_env.problems.codecontests import load_codecontests
 from codefeedback_env.problems.demo import load_demo
 from codefeedback_env.problems.registry import detect_format
@@ -19,6 +20,8 @@ GOOD = {
     "public_tests": [{"input": "", "output": "1\n"}],
     "hidden_tests": [{"input": "", "output": "1\n"}],
 }
+REAL_ANSWER_PROBLEMS = 20
+"""Problems of the CodeContests sample with a real-number token in some expected output."""
 
 
 def write_jsonl(path, rows):
@@ -38,7 +41,26 @@ def test_project_format_round_trip(tmp_path):
     [
         ({k: v for k, v in GOOD.items() if k != "statement"}, "row 2, field 'statement': missing"),
         (GOOD | {"public_tests": "1 2"}, "row 2, field 'public_tests': expected a list"),
-        (GOOD | {"hidden_tests": [{"output": "x"}]}, r"row 2, field 'hidden_tests\[0\]'"),
+        (GOOD | {"hidden_tests": [{"output": "x"}]}, r"row 2, field 'hidden_tests\[0\]\.input': missing"),
+        (GOOD | {"hidden_tests": [{"input": "x"}]}, r"field 'hidden_tests\[0\]\.output': missing: a stdio test needs"),
+        (GOOD | {"public_tests": [{"input": "", "ouput": "1"}]}, r"'public_tests\[0\]\.ouput'.*did you mean 'output'"),
+        (GOOD | {"time_limt": 2}, "field 'time_limt': unknown field; did you mean 'time_limit'"),
+        (GOOD | {"memory_limits": 1 << 28}, "did you mean 'memory_limit'"),
+        (GOOD | {"time_limit": 0}, r"field 'time_limit': expected seconds in \(0, 600\], got 0"),
+        (GOOD | {"time_limit": -1}, "field 'time_limit': expected seconds"),
+        (GOOD | {"time_limit": float("nan")}, "field 'time_limit': expected seconds"),
+        (GOOD | {"time_limit": float("inf")}, "field 'time_limit': expected seconds"),
+        (GOOD | {"time_limit": 2000}, "milliseconds given as seconds"),
+        (GOOD | {"time_limit": "2"}, "field 'time_limit': expected a number of seconds, got str"),
+        (GOOD | {"time_limit": True}, "field 'time_limit': expected a number of seconds, got bool"),
+        (GOOD | {"memory_limit": 1.5}, "field 'memory_limit': expected a whole number of bytes, got float 1.5"),
+        (GOOD | {"memory_limit": 1e30}, r"field 'memory_limit': expected bytes in \[1048576, 1099511627776\]"),
+        (GOOD | {"memory_limit": 0}, "field 'memory_limit': expected bytes"),
+        (GOOD | {"memory_limit": -(1 << 28)}, "field 'memory_limit': expected bytes"),
+        (GOOD | {"memory_limit": 256}, "megabytes given as bytes"),
+        (GOOD | {"memory_limit": float("nan")}, "field 'memory_limit': expected a whole number"),
+        (GOOD | {"float_tolerance": float("nan")}, "field 'float_tolerance': expected a number in"),
+        (GOOD | {"float_tolerance": -1e-6}, "field 'float_tolerance': expected a number in"),
         (GOOD | {"kind": "interactive"}, "row 2, field 'kind'"),
         (GOOD | {"kind": "function"}, "needs an entry_point"),
     ],
@@ -48,6 +70,45 @@ def test_malformed_rows_name_file_row_and_field(tmp_path, bad_row, message):
     with pytest.raises(DatasetError, match=message) as raised:
         load_problems(path)
     assert str(path) in str(raised.value)
+
+
+def test_limits_given_as_whole_numbers_load(tmp_path):
+    path = write_jsonl(tmp_path / "p.jsonl", [GOOD | {"time_limit": 1, "memory_limit": 2.5e8, "float_tolerance": 0}])
+    (problem,) = load_problems(path)
+    assert problem.time_limit == 1.0 and problem.memory_limit == 250_000_000
+    assert isinstance(problem.memory_limit, int) and problem.float_tolerance == 0
+
+
+def test_function_tests_need_no_output(tmp_path):
+    row = GOOD | {"kind": "function", "entry_point": "f", "public_tests": [{"input": "assert f() == 1"}]}
+    (problem,) = load_problems(write_jsonl(tmp_path / "p.jsonl", [row]))
+    assert problem.public_tests[0].output == ""
+
+
+def test_unknown_fields_not_close_to_a_known_one_are_warned_about(tmp_path, caplog):
+    row = GOOD | {"tags": ["math"], "url": "https://example.org"}
+    with caplog.at_level(logging.WARNING):
+        (problem,) = load_problems(write_jsonl(tmp_path / "p.jsonl", [row]))
+    assert problem.id == "p1"
+    assert "row 1: ignoring unknown field(s) 'tags', 'url'" in caplog.text
+
+
+def test_problems_without_public_tests_are_kept_with_a_warning(tmp_path, caplog):
+    rows = [GOOD, GOOD | {"id": "p2", "public_tests": []}]
+    with caplog.at_level(logging.WARNING):
+        problems = load_problems(write_jsonl(tmp_path / "p.jsonl", rows))
+    assert [p.id for p in problems] == ["p1", "p2"]
+    assert "1 problem(s) have no public tests (rows 2): their episodes end at turn 1" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("time_limit", 0.0), ("time_limit", float("nan")), ("time_limit", float("inf")), ("memory_limit", 1.5),
+     ("memory_limit", 10**30), ("memory_limit", 0), ("float_tolerance", float("nan"))],
+)  # fmt: skip
+def test_problem_records_refuse_unusable_limits(field, value):
+    with pytest.raises(ValueError, match=f"Problem 'p': {field}: expected"):
+        Problem("p", "s", (), (TestCase("", "1"),), **{field: value})
 
 
 def test_invalid_json_names_the_line(tmp_path):
@@ -97,7 +158,51 @@ def test_codecontests_local_jsonl_in_the_hub_schema():
     assert first.public_tests[0].output == "13"
     assert first.time_limit == 10.0 and first.memory_limit == 1 << 30  # data gives none: paper defaults
     assert all(p.solutions for p in problems)
-    assert first.float_tolerance == 1e-6
+    # The tolerance goes only to problems whose expected outputs hold a real number.
+    by_id = {p.id: p for p in problems}
+    assert first.float_tolerance is None
+    assert by_id["108_D. Basketball Team"].float_tolerance == 1e-6  # "0.6666666667", and also "-1"
+    assert by_id["262_D. Maxim and Restaurant"].float_tolerance == 1e-6  # "1.3333333333", and also "20"
+    assert sum(p.float_tolerance is not None for p in problems) == REAL_ANSWER_PROBLEMS
+
+
+def test_codecontests_tolerance_is_decided_from_all_tests(tmp_path):
+    def row(name, public, hidden):
+        return {
+            "name": name, "description": "d", "public_tests": {"input": ["1"] * len(public), "output": public},
+            "private_tests": {"input": ["1"] * len(hidden), "output": hidden},
+        }  # fmt: skip
+
+    rows = [
+        row("ints", ["3\n"], ["1000001\n", "-5 7\n"]),
+        row("hidden-real", ["3\n"], ["2.5\n"]),
+        row("exponent", ["1e-9\n"], []) | {"private_tests": {"input": ["1"], "output": ["4"]}},
+        row("words", ["YES 1.2.3 v1.5\n"], ["NO\n"]),
+    ]
+    problems = {p.id: p for p in load_codecontests(write_jsonl(tmp_path / "cc.jsonl", rows))}
+    assert {name: p.float_tolerance for name, p in problems.items()} == {
+        "ints": None, "hidden-real": 1e-6, "exponent": 1e-6, "words": None,
+    }  # fmt: skip
+    (exact,) = load_codecontests(write_jsonl(tmp_path / "one.jsonl", [rows[1]]), float_tolerance=None)
+    assert exact.float_tolerance is None
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("time_limit", {"seconds": -1, "nanos": 0}, "expected seconds in"),
+        ("time_limit", {"seconds": 10**9, "nanos": 0}, "milliseconds given as seconds"),
+        ("time_limit", float("nan"), "expected seconds in"),
+        ("time_limit", {"seconds": "2"}, 'expected {"seconds": int'),
+        ("memory_limit_bytes", 1.5, "expected a whole number of bytes"),
+        ("memory_limit_bytes", 10**30, "expected bytes in"),
+        ("memory_limit_bytes", -1, "expected bytes in"),
+    ],
+)
+def test_codecontests_unusable_limits_name_the_field(tmp_path, field, value, message):
+    row = {"name": "x", "description": "d", "private_tests": {"input": ["1"], "output": ["1"]}, field: value}
+    with pytest.raises(DatasetError, match=f"row 1, field '{field}': .*{re.escape(message)}"):
+        load_codecontests(write_jsonl(tmp_path / "cc.jsonl", [row]))
 
 
 def test_codecontests_time_and_memory_limits_come_from_the_row(tmp_path):

@@ -1,0 +1,43 @@
+"""What counts as an integer or a real-number token in expected outputs, and which problems have real answers.
+
+A token is an integer if it is digits with an optional sign (`-12`, `+3`, `007`), and a real number if
+it is a decimal number with a point or an exponent (`0.5`, `-2.`, `.25`, `1e-9`, `3.0E+5`). Words,
+`nan`, `inf`, `1_000` and hexadecimal are neither, so they only ever compare as text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from codefeedback_env.problems.records import TestCase
+
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_REAL_IN_TEXT = re.compile(r"(?<!\S)[+-]?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+(?=[eE]))(?:[eE][+-]?[0-9]+)?(?!\S)")
+"""A whole whitespace-separated token that `is_real_token` accepts, found in one scan of a text."""
+
+
+def is_integer_token(token: str) -> bool:
+    """Digits with an optional sign."""
+    return _INTEGER.fullmatch(token) is not None
+
+
+def is_number_token(token: str) -> bool:
+    """An integer or a decimal real number (point and/or exponent); never `nan`, `inf` or `1_000`."""
+    return _NUMBER.fullmatch(token) is not None
+
+
+def is_real_token(token: str) -> bool:
+    """A decimal number that is not an integer token: it has a point or an exponent."""
+    return is_number_token(token) and not is_integer_token(token)
+
+
+def has_real_answers(tests: Iterable[TestCase]) -> bool:
+    """Whether any test's expected output holds a real-number token (the problem's answers are real)."""
+    return any(_REAL_IN_TEXT.search(case.output) for case in tests)
+
+
+def tolerance_for(tests: Iterable[TestCase], tolerance: float | None) -> float | None:
+    """`tolerance` for a problem whose expected outputs (all its tests) hold a real number, else None."""
+    return tolerance if tolerance is not None and has_real_answers(tests) else None
