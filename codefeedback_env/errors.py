@@ -11,6 +11,10 @@ class InvalidActionError(CodeFeedbackError, TypeError):
     """`step` got something other than the response text."""
 
 
+class InvalidOptionsError(CodeFeedbackError, ValueError):
+    """`reset` got options it cannot use: not a dict, an unknown key, or a value of the wrong type."""
+
+
 class UnknownProblemError(CodeFeedbackError, KeyError):
     """`reset` was asked for a problem the dataset does not hold."""
 

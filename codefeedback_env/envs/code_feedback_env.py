@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import difflib
+import operator
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import gymnasium as gym
 from gymnasium import spaces
 from gymnasium.error import ResetNeeded
 
-from codefeedback_env.errors import InvalidActionError, UnknownProblemError
+from codefeedback_env.errors import InvalidActionError, InvalidOptionsError, UnknownProblemError
 from codefeedback_env.extraction import extract_code
 from codefeedback_env.feedback import (
     DEFAULT_MAX_CHARS,
@@ -33,6 +34,8 @@ MAX_TEXT_CHARS = 1 << 20
 DEFAULT_MAX_RESPONSE_CHARS = 200_000
 """Longer responses are invalid turns, not programs to run."""
 RANDOM_FEEDBACK_POOL = 256
+
+RESET_OPTIONS = ("problem_id", "problem_index")
 
 _shared_judge: Judge | None = None
 
@@ -153,7 +156,6 @@ class CodeFeedbackEnv(gym.Env[dict[str, Any], str]):
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """Start an episode on `options["problem_id"]` (or `"problem_index"`), else a seeded random problem."""
         super().reset(seed=seed)
-        options = options or {}
         self.problem = self.problems[self._select(options)]
         self.turn = 0
         self.done = False
@@ -161,16 +163,15 @@ class CodeFeedbackEnv(gym.Env[dict[str, Any], str]):
         self.messages = [{"role": "user", "content": initial_prompt(self.problem, self.templates)}]
         return self._observation(), self._info()
 
-    def _select(self, options: dict[str, Any]) -> int:
-        if options.get("problem_id") is not None:
-            problem_id = options["problem_id"]
+    def _select(self, options: Any) -> int:
+        problem_id, index = _reset_options(options)
+        if problem_id is not None:
             if problem_id not in self._index:
-                close = difflib.get_close_matches(str(problem_id), list(self._index), n=1)
+                close = difflib.get_close_matches(problem_id, list(self._index), n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 raise UnknownProblemError(f"no problem with id {problem_id!r} in this dataset{hint}")
             return self._index[problem_id]
-        if options.get("problem_index") is not None:
-            index = int(options["problem_index"])
+        if index is not None:
             if not 0 <= index < len(self.problems):
                 raise UnknownProblemError(f"problem_index {index} is out of range [0, {len(self.problems)})")
             return index
@@ -291,3 +292,34 @@ class CodeFeedbackEnv(gym.Env[dict[str, Any], str]):
         if self.render_mode != "ansi":
             return None
         return "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in self.messages)
+
+
+def _reset_options(options: Any) -> tuple[str | None, int | None]:
+    """`reset`'s options checked: (problem_id, problem_index), either or both None; raises InvalidOptionsError."""
+    if options is None:
+        return None, None
+    if not isinstance(options, Mapping):
+        raise InvalidOptionsError(
+            f"reset options must be a dict such as {{'problem_id': ...}} or None, got {type(options).__name__} "
+            f"{options!r:.60}"
+        )
+    for key in options:
+        if key not in RESET_OPTIONS:
+            close = difflib.get_close_matches(str(key), RESET_OPTIONS, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"known options: {', '.join(RESET_OPTIONS)}"
+            raise InvalidOptionsError(f"unknown reset option {key!r}; {hint}")
+    problem_id, index = options.get("problem_id"), options.get("problem_index")
+    if problem_id is not None and not isinstance(problem_id, str):
+        raise InvalidOptionsError(f"problem_id must be a str, got {type(problem_id).__name__} {problem_id!r:.60}")
+    if index is not None:
+        try:
+            if isinstance(index, bool):
+                raise TypeError
+            index = operator.index(index)
+        except TypeError:
+            raise InvalidOptionsError(
+                f"problem_index must be an int, got {type(index).__name__} {index!r:.60}"
+            ) from None
+    if problem_id is not None and index is not None:
+        raise InvalidOptionsError("give problem_id or problem_index, not both")
+    return problem_id, index

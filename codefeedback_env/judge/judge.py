@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
+from codefeedback_env.judge.arguments import checked_tests
 from codefeedback_env.judge.backend import ExecutionBackend, Limits, RunOutcome
 from codefeedback_env.judge.compare import outputs_match
 from codefeedback_env.judge.function_checker import is_memory_error, run_checker
@@ -108,7 +109,7 @@ class Judge:
         With `stop_on_failure`, the tests after the first failing one are SKIPPED (not started, or
         their results dropped, so that the outcome does not depend on timing).
         """
-        cases = problem.tests(tests) if isinstance(tests, str) else tuple(tests)
+        cases = checked_tests(problem, code, tests, stop_on_failure)
         program = f"{problem.code_prefix}\n{code}" if problem.code_prefix else code
         error = syntax_error(program)
         if error is not None:

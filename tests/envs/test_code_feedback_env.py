@@ -7,7 +7,7 @@ import pytest
 from gymnasium.error import ResetNeeded
 
 from codefeedback_env.envs.code_feedback_env import CodeFeedbackEnv
-from codefeedback_env.errors import InvalidActionError, UnknownProblemError
+from codefeedback_env.errors import InvalidActionError, InvalidOptionsError, UnknownProblemError
 from codefeedback_env.problems import Problem, TestCase
 from codefeedback_env.templates import CODE_FORMAT_REMINDER
 
@@ -158,6 +158,38 @@ def test_unknown_problem_id_suggests_a_close_one():
     env = make()
     with pytest.raises(UnknownProblemError, match="did you mean 'add'"):
         env.reset(options={"problem_id": "ad"})
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ("add", "reset options must be a dict such as {'problem_id': ...} or None, got str 'add'"),
+        (["add"], "must be a dict .* got list"),
+        ({"problem_index": "abc"}, "problem_index must be an int, got str 'abc'"),
+        ({"problem_index": 1.0}, "problem_index must be an int, got float"),
+        ({"problem_index": True}, "problem_index must be an int, got bool"),
+        ({"problem_id": []}, r"problem_id must be a str, got list \[\]"),
+        ({"problem_id": 0}, "problem_id must be a str, got int"),
+        ({"problem": "add"}, "unknown reset option 'problem'; did you mean 'problem_id'"),
+        ({"seed": 3}, "unknown reset option 'seed'; known options: problem_id, problem_index"),
+        ({"problem_id": "add", "problem_index": 1}, "give problem_id or problem_index, not both"),
+    ],
+)
+def test_bad_reset_options_raise_a_clear_error(options, message):
+    env = make()
+    with pytest.raises(InvalidOptionsError, match=message):
+        env.reset(options=options)
+    obs, info = env.reset(options={"problem_id": "add"})  # the environment is still usable
+    assert info["problem_id"] == "add"
+
+
+def test_reset_options_accept_integer_like_indices_and_none_values():
+    np = pytest.importorskip("numpy")
+    env = make()
+    assert env.reset(options={"problem_index": np.int64(1)})[1]["problem_id"] == "mul"
+    assert env.reset(options={"problem_id": None, "problem_index": 0})[1]["problem_id"] == "add"
+    with pytest.raises(UnknownProblemError, match=r"problem_index -1 is out of range \[0, 2\)"):
+        env.reset(options={"problem_index": -1})
 
 
 @pytest.mark.parametrize("action", [None, 42, ["print(1)"], {"code": "x"}])
