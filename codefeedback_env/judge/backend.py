@@ -68,6 +68,12 @@ class FunctionSession(Protocol):
     """Callable top-level names the program defines."""
     load_error: str | None
     """The traceback if loading the program failed."""
+    failure: RemoteFailure | None
+    """The time-out or crash that ended the conversation; every later call raises it again."""
+
+    def limit_time(self, seconds: float, *, since_start: bool = False) -> None:
+        """Give the next calls `seconds` from now (or from the session's start) to answer."""
+        ...
 
     def call(self, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
         """Call `name` in the program; raises RemoteError, RemoteTimeout or RemoteCrash."""

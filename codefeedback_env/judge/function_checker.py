@@ -4,17 +4,33 @@ The checker (for example `assert add(1, 2) == 3`) executes here, in the judge's 
 to a function the program defines is forwarded to the sandboxed program and only its plain-data
 result comes back. Expected values never enter the program's process, and a returned object cannot
 fake equality because only built-in values cross the boundary.
+
+What the checker sees is decided by the problem alone, never by the program:
+- the problem's `test_setup` runs in a namespace of its own, with the real builtins, so its helpers
+  (HumanEval's `poly`, MBPP+'s float comparison) always use the real `abs`, `sum`, `isinstance`...;
+- the test code runs on a copy of that namespace, where the entry point (also bound as `candidate`)
+  and any other name the test code reads but neither the set-up nor the builtins define are proxies
+  that call the program. A program that defines `abs` or `set` changes nothing the checker uses, and
+  checker values reach the program only as arguments of the calls the test code makes;
+- `import random` gives the checker a private generator seeded from the test code, so checks that
+  draw random inputs are reproducible and never touch the judge process's global `random` state.
 """
 
 from __future__ import annotations
 
+import builtins
+import hashlib
 import logging
+import random
 import reprlib
+import types
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from codefeedback_env.judge.backend import FunctionSession, RemoteCrash, RemoteError, RemoteTimeout
+from codefeedback_env.judge.backend import FunctionSession, RemoteError, RemoteFailure, RemoteTimeout
 from codefeedback_env.judge.results import Verdict
+from codefeedback_env.problems.function_tests import free_names
 from codefeedback_env.problems.records import Problem
 
 logger = logging.getLogger(__name__)
@@ -22,6 +38,8 @@ logger = logging.getLogger(__name__)
 _short_repr = reprlib.Repr()
 _short_repr.maxstring = 200
 _short_repr.maxother = 200
+
+TIME_OUT_MESSAGE = "Execution took too long."
 
 
 class RemoteFunction:
@@ -56,39 +74,96 @@ def is_memory_error(text: str) -> bool:
     return bool(lines) and lines[-1].startswith("MemoryError")
 
 
+def private_random(seed: int) -> types.ModuleType:
+    """A stand-in for the `random` module whose functions draw from their own `random.Random(seed)`."""
+    generator = random.Random(seed)
+    module = types.ModuleType("random", random.__doc__)
+    shared = random._inst  # type: ignore[attr-defined]  # the generator behind random.random(), random.choice()...
+    for name, value in vars(random).items():
+        if getattr(value, "__self__", None) is shared:
+            value = getattr(generator, name)
+        if name != "_inst":
+            setattr(module, name, value)
+    module._inst = generator  # type: ignore[attr-defined]
+    return module
+
+
+def checker_builtins(seed: int) -> dict[str, Any]:
+    """A copy of the real builtins whose `__import__` gives `random` as `private_random(seed)`."""
+    own_random: list[types.ModuleType] = []
+    real_import = builtins.__import__
+
+    def checker_import(name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0) -> Any:
+        if name == "random" and level == 0:
+            if not own_random:
+                own_random.append(private_random(seed))
+            return own_random[0]
+        return real_import(name, globals, locals, fromlist, level)
+
+    namespace = dict(vars(builtins))
+    namespace["__import__"] = checker_import
+    return namespace
+
+
+@lru_cache(maxsize=512)
+def _compiled(source: str, filename: str) -> types.CodeType:
+    return compile(source, filename, "exec", dont_inherit=True)
+
+
+@lru_cache(maxsize=512)
+def _program_names(test_code: str) -> frozenset[str]:
+    """Names the test code reads without defining them: besides the set-up's, these come from the program."""
+    return frozenset(free_names(test_code))
+
+
+def _test_seed(problem: Problem, test_code: str) -> int:
+    digest = hashlib.sha256(f"{problem.id}\0{test_code}".encode("utf-8", "surrogatepass")).digest()
+    return int.from_bytes(digest[:8], "little")
+
+
+def _failure_outcome(failure: RemoteFailure) -> CheckOutcome:
+    if isinstance(failure, RemoteTimeout):
+        return CheckOutcome(Verdict.TIME_LIMIT, TIME_OUT_MESSAGE)
+    return CheckOutcome(Verdict.RUNTIME_ERROR, str(failure))
+
+
 def run_checker(session: FunctionSession, problem: Problem, test_code: str) -> CheckOutcome:
     """Execute one test's checker code against the program behind `session`."""
     if session.load_error is not None:
-        if session.load_error.startswith("Execution took too long"):
+        if session.load_error.startswith(TIME_OUT_MESSAGE):
             return CheckOutcome(Verdict.TIME_LIMIT, session.load_error)
         verdict = Verdict.MEMORY_LIMIT if is_memory_error(session.load_error) else Verdict.RUNTIME_ERROR
         return CheckOutcome(verdict, session.load_error)
     returned: list[str] = []
-    namespace: dict[str, Any] = {"__name__": "codefeedback_checker"}
+    seed = _test_seed(problem, test_code)
+    setup: dict[str, Any] = {"__name__": "codefeedback_checker", "__builtins__": checker_builtins(seed)}
     try:
-        exec(compile(problem.test_setup, "<test setup>", "exec"), namespace)
+        exec(_compiled(problem.test_setup, "<test setup>"), setup)
     except Exception as error:  # the dataset's own code is broken: say so rather than crash the judge
         logger.warning("problem %s: test setup failed: %s", problem.id, error)
         return CheckOutcome(Verdict.RUNTIME_ERROR, f"The test setup failed ({type(error).__name__}: {error}).")
-    for name in session.names:
-        namespace.setdefault(name, RemoteFunction(session, name, returned))
+    namespace = dict(setup)  # the set-up's helpers keep `setup` as their globals: no proxy reaches them
+    for name in _program_names(test_code) - setup.keys():
+        namespace[name] = RemoteFunction(session, name, returned)
     assert problem.entry_point is not None  # guaranteed by Problem.__post_init__
     entry = RemoteFunction(session, problem.entry_point, returned)
     namespace[problem.entry_point] = entry
     namespace["candidate"] = entry
     last = lambda: returned[-1] if returned else ""  # noqa: E731
     try:
-        exec(compile(test_code, "<test>", "exec"), namespace)
-    except RemoteTimeout:
-        return CheckOutcome(Verdict.TIME_LIMIT, "Execution took too long.")
-    except RemoteCrash as crash:
-        return CheckOutcome(Verdict.RUNTIME_ERROR, str(crash))
+        exec(_compiled(test_code, "<test>"), namespace)
+    except RemoteFailure as failure:
+        return _failure_outcome(failure)
     except RemoteError as error:
         verdict = Verdict.MEMORY_LIMIT if is_memory_error(error.traceback) else Verdict.RUNTIME_ERROR
         return CheckOutcome(verdict, error.traceback)
     except AssertionError as failure:
         message = f"AssertionError: {failure}" if str(failure) else "AssertionError"
-        return CheckOutcome(Verdict.WRONG_ANSWER, message, last())
+        outcome = CheckOutcome(Verdict.WRONG_ANSWER, message, last())
     except Exception as error:  # the checker could not use what the program returned
-        return CheckOutcome(Verdict.WRONG_ANSWER, f"{type(error).__name__}: {error}", last())
-    return CheckOutcome(Verdict.ACCEPTED, returned=last())
+        outcome = CheckOutcome(Verdict.WRONG_ANSWER, f"{type(error).__name__}: {error}", last())
+    else:
+        outcome = CheckOutcome(Verdict.ACCEPTED, returned=last())
+    if session.failure is not None:  # the checker caught a time-out or crash itself (a bare `except:`)
+        return _failure_outcome(session.failure)
+    return outcome

