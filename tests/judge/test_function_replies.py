@@ -1,0 +1,137 @@
+"""Issue class 6a/6b: a function program's reply costs the judge's process bounded time and memory.
+
+The attacks bypass the child's encoder and write crafted replies straight into the reply pipe: sets and
+dicts of keys crafted to share one hash value (quadratic to build), replies past the size or element
+caps, deep nesting, huge integers. Each must end as a runtime error with a clear reason, decided well
+within the test's time limit, and leave the judge serving.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from codefeedback_env.judge import Verdict, plaindata
+from codefeedback_env.judge.subprocess_backend import MAX_REPLY_BYTES, MAX_REPLY_NODES
+from tests.judge.function_judges import assert_still_serving, function_problem, start_judge
+
+TIME_LIMIT = 5.0
+PROBLEM = function_problem(["assert f(0) == 1\n", "assert f(1) == 1\n"], time_limit=TIME_LIMIT)
+COLLIDING = [i * (2**61 - 1) for i in range(1, 40_001)]
+
+SEND_RAW = """
+import os, stat, fcntl, time
+
+def send_raw(payload, size=None):
+    header = (len(payload) if size is None else size).to_bytes(8, "little")
+    for fd in range(3, 64):
+        try:
+            if not stat.S_ISFIFO(os.fstat(fd).st_mode) or fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE != os.O_WRONLY:
+                continue
+        except OSError:
+            continue
+        data = header + payload
+        while data:
+            data = data[os.write(fd, data):]
+    time.sleep(100)
+
+def f(x):
+    if x == 0:
+        send_raw(PAYLOAD, SIZE)
+    return 1
+"""
+
+
+def crafted(value: str, *, size: int | None = None) -> str:
+    """A program whose f(0) writes `{"value": V}` as its reply, where the Python expression `value` builds
+    V's plain-data JSON text in the child; f(1) returns 1."""
+    return f"PAYLOAD = ('{{\"d\":[[\"value\",' + {value} + ']]}}').encode()\nSIZE = {size!r}\n" + SEND_RAW
+
+
+def colliding(template: str) -> str:
+    """An expression for 40,000 JSON items `template % key`, the keys distinct ints with one hash value
+    (ints hash modulo 2**61 - 1), joined by commas."""
+    return f"','.join({template!r} % (i * (2**61 - 1)) for i in range(1, 40_001))"
+
+
+ATTACKS = {
+    "colliding_set": (crafted("'{\"s\":[' + " + colliding("%d") + " + ']}'"), "same hash"),
+    "colliding_dict": (crafted("'{\"d\":[' + " + colliding("[%d,0]") + " + ']}'"), "same hash"),
+    "colliding_frozenset_in_list": (crafted("'[{\"f\":[' + " + colliding("%d") + " + ']}]'"), "same hash"),
+    "colliding_tuples": (crafted("'{\"s\":[' + " + colliding('{"t":[%d]}') + " + ']}'"), "same hash"),
+    "huge_header": (crafted("'0'", size=1 << 40), "bytes long"),
+    "over_size_cap": (crafted(f"'\"' + 'x' * {MAX_REPLY_BYTES + 10} + '\"'"), "bytes long"),
+    "over_element_cap": (crafted(f"'[' + ','.join(['[]'] * {MAX_REPLY_NODES + 10}) + ']'"), "elements"),
+    "deep_nesting": (crafted("'[' * 100_000 + ']' * 100_000"), "refused"),
+    "huge_int": (crafted("'9' * 100_000"), "refused"),
+    "not_json": (crafted("'{{{'"), "refused"),
+}
+
+
+@pytest.fixture(scope="module", params=["pool", "subprocess"])
+def judge_and_processes(request):
+    judge, processes = start_judge(request.param)
+    yield judge, processes
+    judge.close()
+
+
+@pytest.mark.parametrize("name", sorted(ATTACKS))
+def test_crafted_replies_are_refused_quickly(judge_and_processes, name):
+    judge, processes = judge_and_processes
+    code, reason = ATTACKS[name]
+    first, second = judge.judge(PROBLEM, code, "hidden").results
+    assert first.verdict is Verdict.RUNTIME_ERROR, first
+    assert reason in first.detail, first.detail
+    assert first.time < TIME_LIMIT, "the refusal must be decided within the test's time limit"
+    assert second.verdict is Verdict.ACCEPTED  # a new session: the next test gets its own verdict
+    assert_still_serving(judge, processes)
+
+
+def test_large_legitimate_replies_still_cross(judge_and_processes):
+    judge, processes = judge_and_processes
+    problem = function_problem(
+        [
+            "assert f(200_000) == list(range(200_000))\n",
+            "assert g(50_000) == {i: str(i) for i in range(50_000)}\n",
+            "assert h() == {-1, -2}\n",  # -1 and -2 share a hash value: a few collisions are fine
+        ]
+    )
+    code = (
+        "def f(n):\n    return list(range(n))\n"
+        "def g(n):\n    return {i: str(i) for i in range(n)}\n"
+        "def h():\n    return {-1, -2}\n"
+    )
+    assert judge.judge(problem, code, "hidden").passed
+    assert_still_serving(judge, processes)
+
+
+def _peak_rss_kb() -> int:
+    with open("/proc/self/status") as status:
+        return int(status.read().split("VmHWM:")[1].split()[0])
+
+
+def test_a_maximal_reply_grows_the_judge_by_a_bounded_amount(judge_and_processes):
+    """The worst reply under the caps (many empty containers) costs the judge's process ~100 MB at peak."""
+    judge, processes = judge_and_processes
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")  # reset the peak resident set size
+    except OSError:
+        pytest.skip("cannot reset the peak RSS of this process")
+    count = MAX_REPLY_NODES // 2 - 10  # '[' and ',' per empty list
+    code = crafted(f"'[' + ','.join(['[]'] * {count}) + ']'")
+    before = _peak_rss_kb()
+    first, _ = judge.judge(PROBLEM, code, "hidden").results
+    assert first.verdict is Verdict.WRONG_ANSWER  # decoded (a list of empty lists is not 1)
+    assert (_peak_rss_kb() - before) < 256 * 1024
+    assert_still_serving(judge, processes)
+
+
+def test_decoder_refuses_colliding_keys_in_linear_time():
+    for tag in ("s", "f"):
+        with pytest.raises(plaindata.PlainDataError, match="same hash"):
+            plaindata.loads(json.dumps({tag: COLLIDING}).encode())
+    with pytest.raises(plaindata.PlainDataError, match="elements"):
+        plaindata.loads(b"[" + b",".join([b"1"] * 100) + b"]", max_nodes=50)
+    assert plaindata.loads(json.dumps({"s": COLLIDING[:8]}).encode()) == set(COLLIDING[:8])
