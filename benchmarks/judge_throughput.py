@@ -110,8 +110,8 @@ def humaneval_comparison(count: int, threads: int, workers: int | None) -> dict 
     return {
         "programs": len(problems),
         "tests": tests,
-        "judge_programs_per_s": round(len(problems) / judge_seconds, 1),
-        "harness_programs_per_s": round(len(rows) / harness_seconds, 1),
+        "judge_programs_per_s": round(len(problems) / judge_seconds, 2),
+        "harness_programs_per_s": round(len(rows) / harness_seconds, 2),
         "ratio": round(harness_seconds / judge_seconds, 2),
     }
 

