@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
+from codefeedback_env.judge import forksafe
 from codefeedback_env.judge.arguments import checked_tests
 from codefeedback_env.judge.backend import ExecutionBackend, FunctionSession, Limits, RunOutcome
 from codefeedback_env.judge.compare import outputs_match
@@ -87,14 +88,24 @@ class Judge:
     `max_workers` defaults to the backend's `concurrency` if it has one, else the number of cores.
 
     `backend` is an `ExecutionBackend`, or "pool" / "subprocess" (see `make_backend`). Thread-safe:
-    several environments may share one judge; their tests queue for the same workers.
+    several environments may share one judge; their tests queue for the same workers. Fork-safe: in a
+    forked child the judge starts its own threads (and the built-in backends their own workers).
     """
 
     def __init__(self, backend: ExecutionBackend | str | None = None, *, max_workers: int | None = None) -> None:
         self.backend = backend if backend is not None and not isinstance(backend, str) else make_backend(backend)
         # A backend may say how many runs it takes at once (the pool: two per worker, so none idles).
         self.max_workers = max_workers or getattr(self.backend, "concurrency", None) or os.cpu_count() or 1
-        self._executor = ThreadPoolExecutor(self.max_workers, thread_name_prefix="codefeedback-judge")
+        self._executor = self._new_executor()
+        forksafe.register(self)
+
+    def _new_executor(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(self.max_workers, thread_name_prefix="codefeedback-judge")
+
+    def _after_fork_in_child(self) -> None:
+        # The copied executor counts the parent's idle threads, which do not exist here: it would queue
+        # every test forever.
+        self._executor = self._new_executor()
 
     def judge(
         self,
@@ -202,6 +213,7 @@ class Judge:
 
     def close(self) -> None:
         """Stop the worker threads and release the backend."""
+        forksafe.unregister(self)
         self._executor.shutdown(wait=True, cancel_futures=True)
         self.backend.close()
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from codefeedback_env.judge import cpu_wait, plaindata
+from codefeedback_env.judge import cpu_wait, forksafe, plaindata
 from codefeedback_env.judge.backend import Limits, RemoteCrash, RemoteError, RemoteFailure, RemoteTimeout, RunOutcome
 
 CHILD_SCRIPT = str(Path(__file__).with_name("sandbox_child.py"))
@@ -149,8 +149,17 @@ class SubprocessBackend:
 
     def __init__(self, python: str | None = None) -> None:
         self.python = python or sys.executable
+        self._new_root()
+        forksafe.register(self)
+
+    def _new_root(self) -> None:
         self._root = tempfile.mkdtemp(prefix="codefeedback-judge-")
         self._finalizer = weakref.finalize(self, shutil.rmtree, self._root, True)
+
+    def _after_fork_in_child(self) -> None:
+        # A folder of its own: a child exiting must not remove the parent's folder from under its runs.
+        self._finalizer.detach()
+        self._new_root()
 
     def _start(self, mode: str, program: str, stdin: str, limits: Limits, pass_fds: tuple[int, ...] = ()) -> _Run:
         folder = Path(tempfile.mkdtemp(dir=self._root))
@@ -198,6 +207,7 @@ class SubprocessBackend:
         return SubprocessFunctionSession(run, request_write, reply_read)
 
     def close(self) -> None:
+        forksafe.unregister(self)
         self._finalizer()
 
     def __enter__(self) -> SubprocessBackend:

@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from codefeedback_env.judge import forksafe
 from codefeedback_env.judge.backend import Limits, RunOutcome
 from codefeedback_env.judge.pool import isolation
 from codefeedback_env.judge.pool.protocol import Channel, ChannelClosed
@@ -65,7 +66,6 @@ UID_BASE = 100_000
 MAX_SLOTS = 256
 
 _warned: set[str] = set()
-_warned_lock = threading.Lock()
 _pool_counter = itertools.count()
 
 
@@ -74,10 +74,10 @@ class WorkerError(RuntimeError):
 
 
 def _warn_once(layer: str, message: str) -> None:
-    with _warned_lock:
-        if layer in _warned:
-            return
-        _warned.add(layer)
+    # No lock (a forked child could inherit it held): two threads racing here at worst warn twice.
+    if layer in _warned:
+        return
+    _warned.add(layer)
     logger.warning("judge pool isolation: %s", message)
 
 
@@ -299,16 +299,18 @@ class _Spawner:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._pid = 0
         self._executor: ThreadPoolExecutor | None = None
+        forksafe.register(self)
+
+    def _after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()  # the thread holding it may not exist here
+        self._executor = None  # its thread did not survive the fork
 
     def popen(self, command: list[str], **kwargs: Any) -> subprocess.Popen:
         with self._lock:
-            if self._pid != os.getpid():  # first use, or a forked child (the thread did not survive the fork)
+            if self._executor is None:
                 self._executor = ThreadPoolExecutor(1, thread_name_prefix="codefeedback-pool-spawner")
-                self._pid = os.getpid()
             executor = self._executor
-        assert executor is not None
         return executor.submit(subprocess.Popen, command, **kwargs).result()
 
 
@@ -339,6 +341,12 @@ class WorkerPoolBackend:
         if not 1 <= count <= MAX_SLOTS:
             raise ValueError(f"workers must be between 1 and {MAX_SLOTS}, got {count}")
         self._bwrap_prefix = self._namespace_prefix()
+        self._closed = False
+        self._new_slots(count)
+        forksafe.register(self)
+
+    def _new_slots(self, count: int) -> None:
+        """Slots without workers yet, with uids and folders of their own, stopped when the pool is collected."""
         self._temp_root: str | None = None
         if self._bwrap_prefix is None:
             self._temp_root = tempfile.mkdtemp(prefix="codefeedback-pool-")
@@ -348,8 +356,20 @@ class WorkerPoolBackend:
         self._slots = [_Slot(i, base + i, f"{self._temp_root or '/tmp'}/slot{i}") for i in range(count)]
         self._free = threading.Condition()
         self._exclusive_waiting = 0
-        self._closed = False
         self._finalizer = weakref.finalize(self, _shutdown, self._slots, self._temp_root)
+
+    def _after_fork_in_child(self) -> None:
+        """Start over in a forked child with new slots, uids and folders; the parent's workers stay untouched.
+
+        The child closes only its copies of the connections (no shutdown, which would cut the parent's),
+        never stops or kills the parent's workers, and never removes the parent's folders at exit. Sharing
+        the parent's uids would let a child's slot kill (`kill(-1)` as that uid) the parent's programs.
+        """
+        for slot in self._slots:
+            if slot.channel is not None:
+                slot.channel.close()
+        self._finalizer.detach()
+        self._new_slots(len(self._slots))
 
     # -- workers --------------------------------------------------------------------------------------
 
@@ -531,6 +551,7 @@ class WorkerPoolBackend:
 
     def close(self) -> None:
         """Stop every worker and remove temporary folders. Idempotent."""
+        forksafe.unregister(self)
         with self._free:
             self._closed = True
             self._free.notify_all()
