@@ -1,4 +1,4 @@
-"""Time limits net of waiting for a CPU, for both backends.
+"""Time limits net of waiting for a CPU, and the time-out rule, for both backends.
 
 A program's time is its wall time minus the time it spent runnable but waiting for a CPU (the scheduler's
 `run_delay`, from /proc/<pid>/schedstat), so a loaded machine (more programs than cores, a trainer next to
@@ -10,6 +10,8 @@ Standard library only: the pool's worker imports this module too.
 
 from __future__ import annotations
 
+import math
+import signal
 import time
 
 BACKSTOP_FACTOR = 3.0
@@ -19,13 +21,36 @@ MIN_WAIT_SECONDS = 0.002
 """The shortest wait between two looks at a run near its limit (no busy loop while the limit moves on)."""
 
 
-def seconds_waiting(pid: int) -> float:
-    """Seconds `pid` has spent runnable but waiting for a CPU; 0 where the kernel does not say."""
+def cpu_seconds(time_limit: float) -> int:
+    """The CPU-time rlimit for a run with `time_limit` seconds: the same number of seconds, rounded up."""
+    return math.ceil(time_limit)
+
+
+def timed_out(deadline_hit: bool, signal_number: int | None, cpu_time: float, cpu_limit: int) -> bool:
+    """Whether a run ended by its time limit: the deadline, the CPU rlimit's SIGXCPU, or its hard limit's
+    SIGKILL (a SIGKILL after at least `cpu_limit` CPU seconds)."""
+    return (
+        deadline_hit or signal_number == signal.SIGXCPU or (signal_number == signal.SIGKILL and cpu_time >= cpu_limit)
+    )
+
+
+def _run_delay(pid: int) -> float:
     try:
         with open(f"/proc/{pid}/schedstat", "rb") as stats:
             return int(stats.read().split()[1]) / 1e9
     except (OSError, IndexError, ValueError):
         return 0.0
+
+
+def seconds_waiting(pid: int) -> float:
+    """Seconds `pid` and its direct children have spent runnable but waiting for a CPU (the portable
+    backend's program is a child of its bootstrap); 0 where the kernel does not say."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", "rb") as listing:
+            children = listing.read().split()
+    except OSError:
+        children = []
+    return _run_delay(pid) + sum(_run_delay(int(child)) for child in children)
 
 
 class TimeLimit:

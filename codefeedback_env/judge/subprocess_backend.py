@@ -1,15 +1,16 @@
 """Portable backend: one fresh interpreter per test, with rlimits, a time limit and output caps.
 
-Each run gets its own scratch folder (the working directory, empty), its own session and process
-group (killed as a whole at the time limit and after exit), a stripped environment, stdin from a file,
-and stdout/stderr into files whose size the file-size rlimit caps. The time limit counts wall time net
-of waiting for a CPU (`cpu_wait`), as in the pool. It needs nothing from the machine
-beyond POSIX; the hardened worker pool trades that portability for speed and stronger isolation.
+Each run gets its own scratch folder (the working directory, empty), its own session, a stripped
+environment, stdin from a file, and stdout/stderr into files whose size the file-size rlimit caps. The
+interpreter runs `child_runtime.py`, a small init that runs the program in a forked process and, as a
+child subreaper (Linux), kills and reaps every process the program started, even detached ones, before it
+exits; at the time limit the parent asks it to (SIGTERM), then kills its process group as a backstop. The
+time limit counts wall time net of waiting for a CPU (`cpu_wait`), as in the pool. It needs nothing from the
+machine beyond POSIX; the hardened worker pool trades that portability for speed and stronger isolation.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import select
 import shutil
@@ -26,7 +27,9 @@ from typing import Any
 from codefeedback_env.judge import cpu_wait, forksafe, plaindata
 from codefeedback_env.judge.backend import Limits, RemoteCrash, RemoteError, RemoteFailure, RemoteTimeout, RunOutcome
 
-CHILD_SCRIPT = str(Path(__file__).with_name("sandbox_child.py"))
+CHILD_SCRIPT = str(Path(__file__).with_name("child_runtime.py"))
+STOP_GRACE_SECONDS = 3.0
+"""How long the bootstrap may take to end the program's processes once asked, before its group is killed."""
 STDERR_TAIL_BYTES = 64 * 1024
 MAX_REPLY_BYTES = 16 << 20
 """Most bytes of one encoded reply from a program; a longer one is refused without being read."""
@@ -49,9 +52,9 @@ def child_environment(home: str) -> dict[str, str]:
     }
 
 
-def _kill_group(pgid: int) -> None:
+def _signal(pid: int, number: int, *, group: bool = False) -> None:
     try:
-        os.killpg(pgid, signal.SIGKILL)
+        (os.killpg if group else os.kill)(pid, number)
     except (ProcessLookupError, PermissionError):
         pass
 
@@ -115,7 +118,10 @@ class _Run:
             return self.finished
         exited = self._wait_for_exit(0.0) if kill_now else self._wait_within_limit()
         deadline_hit = not exited and not kill_now
-        _kill_group(self.process.pid)
+        if not exited:  # the bootstrap kills the program and everything it started, then exits
+            _signal(self.process.pid, signal.SIGTERM)
+            self._wait_for_exit(STOP_GRACE_SECONDS)
+        _signal(self.process.pid, signal.SIGKILL, group=True)  # a backstop: the bootstrap's group
         _, status, usage = os.wait4(self.process.pid, 0)
         self.process.returncode = os.waitstatus_to_exitcode(status)
         wall = time.monotonic() - self.started
@@ -126,8 +132,7 @@ class _Run:
         cpu = usage.ru_utime + usage.ru_stime
         exit_code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
         sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
-        cpu_cap = math.ceil(self.limits.time)
-        timed_out = deadline_hit or sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu >= cpu_cap)
+        timed_out = cpu_wait.timed_out(deadline_hit, sig, cpu, cpu_wait.cpu_seconds(self.limits.time))
         stdout_path, stderr_path = self.folder / "stdout", self.folder / "stderr"
         stdout = _read_head(stdout_path, self.limits.output + 1)
         self.finished = RunOutcome(
@@ -145,7 +150,8 @@ class _Run:
 
 
 class SubprocessBackend:
-    """Runs each test in a fresh `python -s -S` subprocess. Thread-safe; no state between runs."""
+    """Runs each test in a fresh `python -s -S` subprocess (`child_runtime`'s bootstrap). Thread-safe; no
+    state between runs."""
 
     def __init__(self, python: str | None = None) -> None:
         self.python = python or sys.executable
@@ -170,7 +176,7 @@ class SubprocessBackend:
         (folder / "stdin").write_text(stdin, encoding="utf-8", errors="surrogatepass")
         command = [
             self.python, "-s", "-S", "-P", CHILD_SCRIPT, mode, str(program_path),
-            str(math.ceil(limits.time)), str(limits.memory), str(limits.output + 1),
+            str(cpu_wait.cpu_seconds(limits.time)), str(limits.memory), str(limits.output + 1),
             *(str(fd) for fd in pass_fds),
         ]  # fmt: skip
         with (

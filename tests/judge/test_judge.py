@@ -61,7 +61,7 @@ def test_runtime_error_carries_the_program_traceback_only(judge):
     assert result.detail.startswith("Traceback (most recent call last):")
     assert 'File "solution.py", line 2, in f' in result.detail
     assert "ZeroDivisionError" in result.detail
-    assert "sandbox_child" not in result.detail
+    assert "child_runtime" not in result.detail
 
 
 def test_syntax_error_reads_like_the_interpreter(judge):

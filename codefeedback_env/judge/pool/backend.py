@@ -26,7 +26,6 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import math
 import os
 import shutil
 import signal
@@ -43,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from codefeedback_env.judge import forksafe
+from codefeedback_env.judge import cpu_wait, forksafe
 from codefeedback_env.judge.backend import Limits, RunOutcome
 from codefeedback_env.judge.pool import isolation
 from codefeedback_env.judge.pool.protocol import Channel, ChannelClosed
@@ -168,7 +167,7 @@ def _run_message(mode: str, limits: Limits) -> dict[str, Any]:
         "op": "run",
         "mode": mode,
         "time": limits.time,
-        "cpu_seconds": math.ceil(limits.time),
+        "cpu_seconds": cpu_wait.cpu_seconds(limits.time),
         "memory": limits.memory,
         "file_bytes": limits.output + 1,
     }

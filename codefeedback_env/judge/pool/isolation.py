@@ -9,8 +9,8 @@ Layers (outermost first):
 2. **Per-slot uid** (`drop_privileges`): every child of a worker runs under a dedicated unprivileged uid,
    so it cannot signal, trace or read the memory of anything else, and RLIMIT_NPROC caps exactly its
    own processes and threads. Needs the worker to be root (CAP_SETUID/CAP_SETGID).
-3. **rlimits** (`apply_rlimits`): CPU seconds, address space, file size, open files, processes, no core
-   dumps. Always available.
+3. **rlimits** (`child_runtime.apply_rlimits`, shared with the portable backend): CPU seconds, address
+   space, file size, open files, processes, no core dumps. Always available.
 4. **seccomp** (`SeccompFilter`): a BPF filter built once per worker and installed in every child: no
    sockets, no ptrace or process_vm_*, no signals to anyone (kill/tkill/tgkill...), no execve,
    no fork (clone only with CLONE_THREAD), no unshare/setns/mount/bpf/perf/keyctl/io_uring. Needs
@@ -27,12 +27,10 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import resource
 import struct
 import sys
 from collections.abc import Sequence
 from functools import cache
-from typing import NamedTuple
 
 # ---------------------------------------------------------------------------------------------------
 # Layer 1: namespaces with bubblewrap (parent side)
@@ -111,46 +109,8 @@ def probe_bubblewrap(bwrap: str) -> str | None:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Layers 2 and 3: rlimits and the slot uid (in the child, after fork)
+# Layer 2: the slot uid (in the child, after fork)
 # ---------------------------------------------------------------------------------------------------
-
-
-class ChildLimits(NamedTuple):
-    """Per-child resource limits."""
-
-    cpu_seconds: int
-    memory_bytes: int
-    file_bytes: int
-    max_processes: int = 64
-    """Processes and threads of the slot uid (only meaningful with a dedicated uid)."""
-    max_open_files: int = 256
-
-
-RlimitSettings = list[tuple[int, tuple[int, int]]]
-"""`(resource, (soft, hard))` pairs, ready for `resource.setrlimit`."""
-
-
-def rlimit_settings(limits: ChildLimits) -> RlimitSettings:
-    """The child's rlimits as `setrlimit` arguments (soft and hard, so the program cannot raise them)."""
-    return [
-        (resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1)),
-        (resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes)),
-        (resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes)),
-        (resource.RLIMIT_CORE, (0, 0)),
-        (resource.RLIMIT_NOFILE, (limits.max_open_files, limits.max_open_files)),
-        (resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes)),
-        # Deep recursion in the main thread may use the memory budget rather than an 8 MB stack.
-        (resource.RLIMIT_STACK, (limits.memory_bytes, limits.memory_bytes)),
-    ]
-
-
-def apply_rlimits(settings: RlimitSettings) -> None:
-    """Set rlimits from `rlimit_settings` (in the child: the list is built before the fork)."""
-    for which, values in settings:
-        try:
-            resource.setrlimit(which, values)
-        except (ValueError, OSError):
-            pass  # not allowed here; the time limit and the other layers still apply
 
 
 def drop_privileges(uid: int) -> None:

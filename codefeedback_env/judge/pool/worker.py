@@ -3,15 +3,16 @@
 Started by `WorkerPoolBackend` as `python -s -S -P worker.py CONFIG_JSON` (under bubblewrap when
 available), never forked from the judge's process. It pre-imports the standard-library modules contest
 code uses, then serves requests over a unix socket: each request brings memfds (stdin, stdout, stderr,
-the program) and, for function problems, the two pipe ends of the call channel. The worker compiles the
-program (once for all its tests), forks a child, locks it down (`isolation`), supervises it (time limit
-net of CPU waiting, wall backstop, group kill, leftover cleanup) and replies with plain facts: exit
-status, signal, times. It never sees expected outputs, and test data stays in the memfds, which the
-parent reads itself.
+the program) and, for function problems, the two pipe ends of the call channel. The worker forks a child,
+supervises it (time limit net of CPU waiting, wall backstop, group kill, leftover cleanup) and replies with
+plain facts: exit status, signal, times. It never reads a program, a test's input or an output: the child
+reads its own program, locks itself down (`isolation`, `child_runtime`'s rlimits), returns up the stack to
+the module level (no worker frame is left for the program to walk back into) and runs the program with
+`child_runtime.run`. So nothing of another request is in a child's memory, freed or not.
 
 Each fork shares the worker's memory with the child copy-on-write: every page either side then writes
 costs a page fault and a copy. So the worker stays small (see `PRELOADED_MODULES`), and work that is the
-same for every child (compiling, building the rlimits, the working folder) is done once, before forking.
+same for every child (building the rlimits, the working folder) is done once, before forking.
 """
 
 from __future__ import annotations
@@ -24,19 +25,16 @@ _JUDGE_DIR = os.path.dirname(_POOL_DIR)
 sys.path[:0] = [_POOL_DIR, _JUDGE_DIR]
 
 import _socket  # noqa: E402 - not `socket`: its enum classes make every fork slower
-import builtins  # noqa: E402
 import fcntl  # noqa: E402
 import json  # noqa: E402
 import select  # noqa: E402
 import signal  # noqa: E402
 import time  # noqa: E402
-import types  # noqa: E402
-import warnings  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 
+import child_runtime  # noqa: E402
 import cpu_wait  # noqa: E402
 import isolation  # noqa: E402
-import sandbox_child  # noqa: E402
 from protocol import Channel, ChannelClosed  # noqa: E402
 
 del sys.path[:2]
@@ -57,10 +55,6 @@ FUNCTION_GRACE_SECONDS = 1.0
 """In function mode the parent enforces the deadline; the worker kills only this much later."""
 REAP_SECONDS = 2.0
 HIGH_FD = 100
-COMPILE_IN_WORKER_BYTES = 1 << 16
-"""Programs up to this size are compiled once in the worker (the tests of one program share the code object)
-rather than in every child, where compiling even a one-line program costs ~0.2 ms of fresh page faults."""
-COMPILED_PROGRAMS_KEPT = 8
 
 
 def _preload() -> None:
@@ -87,122 +81,6 @@ def _fork_and_check(check: Callable[[], bool]) -> bool:
     return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
 
 
-def _exit_status(exit: SystemExit) -> int:
-    """The process exit status CPython derives from an uncaught SystemExit."""
-    code = exit.code
-    if code is None:
-        return 0
-    if isinstance(code, int):
-        return code & 0xFF
-    try:
-        sys.stderr.write(f"{code}\n")
-    except BaseException:  # noqa: B036
-        pass
-    return 1
-
-
-def _flush_standard_streams(status: int) -> int:
-    for stream, failed_status in ((sys.stdout, 120), (sys.stderr, None)):
-        try:
-            if stream is not None and not stream.closed:
-                stream.flush()
-        except BaseException:  # noqa: B036
-            if failed_status is not None and status == 0:
-                status = failed_status
-    return status
-
-
-def _finish(status: int, holder: list[dict] | None = None) -> int:
-    """What the interpreter does at exit (Py_FinalizeEx): wait for threads, run atexit, flush the standard
-    streams, then collect the program's objects (`holder` holds the only reference to its namespace) and
-    flush again. The namespace is in a cycle with the program's functions, so the collector runs every
-    finalizer while the globals are still intact, as at interpreter exit: e.g. a fast-IO wrapper whose
-    `__del__` writes its buffer."""
-    threading = sys.modules.get("threading")
-    try:
-        if threading is not None:
-            threading._shutdown()  # type: ignore[attr-defined]
-    except BaseException:  # noqa: B036
-        pass
-    try:
-        import atexit
-
-        atexit._run_exitfuncs()
-    except BaseException:  # noqa: B036
-        pass
-    status = _flush_standard_streams(status)
-    if holder:
-        holder.clear()
-        try:
-            import gc
-
-            gc.collect()
-        except BaseException:  # noqa: B036
-            pass
-    return _flush_standard_streams(status)
-
-
-def _compile(source: str) -> types.CodeType:
-    return compile(source, sandbox_child.PROGRAM_FILENAME, "exec", dont_inherit=True)
-
-
-def _exec_program(program: str | types.CodeType, namespace: dict) -> None:
-    exec(_compile(program) if isinstance(program, str) else program, namespace)
-
-
-def _namespace(module_name: str) -> dict:
-    return {"__name__": module_name, "__file__": sandbox_child.PROGRAM_FILENAME, "__builtins__": builtins}
-
-
-def run_stdio_program(program: str | types.CodeType) -> int:
-    """Run a program (its text, or code compiled by the worker) as `__main__`; the exit status as the
-    interpreter would report it."""
-    namespace = _namespace("__main__")
-    try:
-        _exec_program(program, namespace)
-        status = 0
-    except SystemExit as exit:
-        status = _exit_status(exit)
-    except BaseException as error:  # noqa: B036 - reported like the interpreter would
-        sys.stderr.write(sandbox_child.format_exception(error))
-        status = 1
-    holder = [namespace]
-    del namespace
-    return _finish(status, holder)
-
-
-def run_function_program(program: str | types.CodeType, request_fd: int, reply_fd: int) -> int:
-    """The function-call protocol of `sandbox_child.run_function`, for a program's text or code."""
-    send, plaindata = sandbox_child._send, sandbox_child.plaindata
-    namespace = _namespace("solution")
-    try:
-        _exec_program(program, namespace)
-    except BaseException as error:  # noqa: B036
-        send(reply_fd, {"raise": sandbox_child.format_exception(error)})
-        return _finish(0)
-    names = sorted(name for name, value in namespace.items() if callable(value) and not name.startswith("__"))
-    send(reply_fd, {"names": names})
-    while True:
-        try:
-            size = int.from_bytes(sandbox_child._read_exact(request_fd, 8), "little")
-            request = plaindata.loads(sandbox_child._read_exact(request_fd, size))
-        except EOFError:
-            return _finish(0)
-        function = namespace.get(request["call"])
-        if not callable(function):
-            send(reply_fd, {"raise": f"NameError: the program does not define a function {request['call']!r}\n"})
-            continue
-        try:
-            value = function(*request["args"], **request["kwargs"])
-        except BaseException as error:  # noqa: B036
-            send(reply_fd, {"raise": sandbox_child.format_exception(error)})
-            continue
-        try:
-            send(reply_fd, {"value": value})
-        except plaindata.PlainDataError as error:
-            send(reply_fd, {"raise": f"TypeError: the function returned a value that is not plain data ({error})\n"})
-
-
 class Worker:
     """Forks and supervises one child at a time, with every isolation layer this machine allows."""
 
@@ -212,14 +90,11 @@ class Worker:
         self.max_processes: int = config["max_processes"]
         self.max_open_files: int = config["max_open_files"]
         _preload()
-        install = getattr(sandbox_child, "install_site_builtins", None)
-        if install is not None:  # exit()/quit() as under SubprocessBackend (no `site` with -S)
-            install()
+        child_runtime.install_site_builtins()  # exit()/quit() as under SubprocessBackend (no `site` with -S)
         if "threading" in sys.modules:  # the worker has no logging setup: its stderr is the judge's
             sys.stderr.write("codefeedback worker: threading was imported before the first fork; forks are slower\n")
         isolation.prctl(isolation.PR_SET_CHILD_SUBREAPER, 1)
         self.missing: dict[str, str] = {}
-        self._code: dict[str, types.CodeType | None] = {}
         # A private pid namespace (bubblewrap: its init is pid 1, we are pid 2): kill(-1) reaches only our own.
         self.pid_namespace = bool(config["namespaces"]) and os.getpid() == 2 and os.getppid() == 1
         if config["namespaces"] and not self.pid_namespace:
@@ -285,24 +160,26 @@ class Worker:
 
     # -- one test -------------------------------------------------------------------------------------
 
-    def run(self, message: dict, fds: list[int], channel: Channel) -> dict:
-        """Fork the child for `message`, supervise it, clean up, and return the facts."""
+    def run(self, message: dict, fds: list[int], channel: Channel) -> dict | child_runtime.Program:
+        """Fork the child for `message`, supervise it, clean up, and return the facts.
+
+        In the forked child this returns the locked-down child's `Program` instead: the caller returns it up
+        to the module level, which runs it with no frame of the worker's left on the stack."""
         function_mode = message["mode"] == "function"
         if len(fds) != (6 if function_mode else 4):
             for fd in fds:
                 os.close(fd)
             return {"error": f"expected {6 if function_mode else 4} fds, got {len(fds)}"}
-        rlimits = isolation.rlimit_settings(
-            isolation.ChildLimits(
+        rlimits = child_runtime.rlimit_settings(
+            child_runtime.ChildLimits(
                 message["cpu_seconds"], message["memory"], message["file_bytes"],
                 self.max_processes, self.max_open_files,
             )
         )  # fmt: skip
-        program = self._compiled(fds[3])
         started = time.monotonic()
         pid = os.fork()
         if pid == 0:
-            self._child(function_mode, program, rlimits, fds)  # never returns
+            return self._child(function_mode, rlimits, fds, channel)
         for fd in fds:
             os.close(fd)
         pidfd = os.pidfd_open(pid)
@@ -339,7 +216,7 @@ class Worker:
             raise SystemExit(0)
         cpu = usage.ru_utime + usage.ru_stime
         sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
-        timed_out = deadline_hit or sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu >= message["cpu_seconds"])
+        timed_out = cpu_wait.timed_out(deadline_hit, sig, cpu, message["cpu_seconds"])
         return {
             "exit_code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
             "signal": sig,
@@ -372,63 +249,35 @@ class Worker:
         if leftovers:
             self._make_scratch()
 
-    def _compiled(self, program_fd: int) -> types.CodeType | None:
-        """The program compiled here, once for all its tests; None if too big or it does not compile (the
-        child then compiles it and reports the error as the interpreter would)."""
-        size = os.fstat(program_fd).st_size
-        if size > COMPILE_IN_WORKER_BYTES:
-            return None
-        source = os.pread(program_fd, size, 0).decode("utf-8", "surrogatepass")
-        if source in self._code:
-            return self._code[source]
-        try:
-            with warnings.catch_warnings(record=True) as caught:  # not on the judge's stderr
-                warnings.simplefilter("always")
-                code: types.CodeType | None = _compile(source)
-            if caught:  # e.g. SyntaxWarning: the child compiles again and prints them as the interpreter would
-                code = None
-        except BaseException:  # noqa: B036 - SyntaxError, RecursionError, MemoryError...: the child says which
-            code = None
-        if len(self._code) >= COMPILED_PROGRAMS_KEPT:
-            del self._code[next(iter(self._code))]
-        self._code[source] = code
-        return code
-
     def _child(
-        self, function_mode: bool, program: types.CodeType | None, rlimits: isolation.RlimitSettings, fds: list[int]
-    ) -> None:
-        """In the forked child: lock down, run the program, exit. Never returns."""
-        status = 1
+        self, function_mode: bool, rlimits: child_runtime.RlimitSettings, fds: list[int], channel: Channel
+    ) -> child_runtime.Program:
+        """In the forked child: lock down and return the program to run. The worker never reads a program's
+        text: only this child does, so no other request's program is anywhere in its memory."""
         try:
+            channel.sock.detach()  # the socket object must not close an fd number the child reuses
             os.setsid()
             if not self.pid_namespace:  # in one, the namespace ends with the worker and takes the child along
                 isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
-            if program is None:
-                size = os.fstat(fds[3]).st_size
-                program = os.pread(fds[3], size, 0).decode("utf-8", "surrogatepass")
+            source = child_runtime.read_program(fds[3])
             keep = fds[:3] + fds[4:]
             if min(keep) < len(keep):  # a target may be taken by a received fd: move them out of the way
                 keep = [fcntl.fcntl(fd, fcntl.F_DUPFD, HIGH_FD) for fd in keep]
             for target, fd in enumerate(keep):
                 os.dup2(fd, target)
             os.closerange(len(keep), 1 << 20)
-            isolation.apply_rlimits(rlimits)
+            child_runtime.apply_rlimits(rlimits)
             if self.switch_uid:
                 isolation.drop_privileges(self.uid)
             if self.seccomp is not None:
                 self.seccomp.install()
-            sys.argv = [sandbox_child.PROGRAM_FILENAME]
-            if function_mode:
-                status = run_function_program(program, 3, 4)
-            else:
-                status = run_stdio_program(program)
+            return child_runtime.Program("function" if function_mode else "stdio", source, 3, 4)
         except BaseException as error:  # noqa: B036 - a setup failure must never run the program unconfined
             try:
                 os.write(2, f"codefeedback worker: child setup failed: {error!r}\n".encode())
             except OSError:
                 pass
-        finally:
-            os._exit(status)
+            os._exit(1)
 
 
 def _remove_tree(path: str) -> None:
@@ -503,7 +352,8 @@ def _kill_uid(uid: int) -> None:
     os.waitpid(pid, 0)
 
 
-def main(argv: list[str]) -> None:
+def main(argv: list[str]) -> child_runtime.Program | None:
+    """Serve requests until the parent closes the connection; in a forked child, return its program."""
     config = json.loads(argv[0])
     channel = Channel(_socket.socket(fileno=config["fd"]))
     os.environ.clear()
@@ -514,16 +364,21 @@ def main(argv: list[str]) -> None:
         try:
             message, fds = channel.receive()
         except ChannelClosed:
-            return
+            return None
         if message.get("op") != "run":
             for fd in fds:
                 os.close(fd)
             continue
+        reply = worker.run(message, fds, channel)
+        if isinstance(reply, child_runtime.Program):
+            return reply  # in the child: leave every worker frame before the program runs
         try:
-            channel.send(worker.run(message, fds, channel))
+            channel.send(reply)
         except ChannelClosed:
-            return
+            return None
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    program = main(sys.argv[1:])
+    if program is not None:
+        child_runtime.run(program)

@@ -1,0 +1,446 @@
+"""The judged program's side of both backends: its limits, running it, the function-call loop, and its exit.
+
+One runtime for both backends. The pool's worker imports this module (as a top-level module: it runs with
+`python -s -S -P`) and calls `run` in each forked child once it is locked down. The portable backend runs
+this file as its child bootstrap:
+
+    child_runtime.py stdio    PROGRAM CPU_SECONDS MEMORY_BYTES FILE_BYTES
+    child_runtime.py function PROGRAM CPU_SECONDS MEMORY_BYTES FILE_BYTES REQUEST_FD REPLY_FD
+
+The bootstrap is a small init (`main`): it becomes a child subreaper, runs the program in a forked process,
+and when that process ends, or the parent asks with SIGTERM, kills and reaps every process the program left,
+then exits with the program's status.
+
+The program ends as under `python3 program.py`: an uncaught exception goes to `sys.excepthook`, `SystemExit`
+gives the interpreter's status (its message printed), then threads are joined, atexit handlers run, the
+standard streams are flushed (status 120 if stdout cannot be), the original streams are restored, the
+program's objects are collected (finalizers run with their globals intact) and the streams flushed again.
+
+Standard library only, plus `plaindata` from this folder. Nothing the program prints or returns decides a
+verdict on its own: the parent compares outputs and checks results itself.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+if __package__:  # imported from the package (the portable backend's parent side)
+    from codefeedback_env.judge import plaindata
+else:  # a top-level module: the worker's import, or this file run as the bootstrap
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import plaindata  # noqa: E402
+
+    del sys.path[0]
+
+import builtins  # noqa: E402
+import resource  # noqa: E402
+import signal  # noqa: E402
+import types  # noqa: E402
+from typing import NamedTuple, NoReturn  # noqa: E402
+
+PROGRAM_FILENAME = "solution.py"
+STDOUT_FLUSH_FAILED_STATUS = 120
+"""The interpreter's exit status when it cannot flush stdout at exit."""
+REAP_SECONDS = 2.0
+"""How long the portable bootstrap keeps killing the program's processes before it gives up."""
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+
+
+# ---------------------------------------------------------------------------------------------------
+# Limits
+# ---------------------------------------------------------------------------------------------------
+
+
+class ChildLimits(NamedTuple):
+    """Per-program resource limits."""
+
+    cpu_seconds: int
+    memory_bytes: int
+    file_bytes: int
+    max_processes: int = 64
+    """Processes and threads of the program's uid (RLIMIT_NPROC counts the whole uid)."""
+    max_open_files: int = 256
+
+
+RlimitSettings = list[tuple[int, tuple[int, int]]]
+"""`(resource, (soft, hard))` pairs, ready for `resource.setrlimit`."""
+
+
+def rlimit_settings(limits: ChildLimits) -> RlimitSettings:
+    """The program's rlimits as `setrlimit` arguments (soft and hard, so the program cannot raise them)."""
+    return [
+        (resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1)),
+        (resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes)),
+        (resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes)),
+        (resource.RLIMIT_CORE, (0, 0)),
+        (resource.RLIMIT_NOFILE, (limits.max_open_files, limits.max_open_files)),
+        (resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes)),
+        # Deep recursion in the main thread may use the memory budget rather than an 8 MB stack.
+        (resource.RLIMIT_STACK, (limits.memory_bytes, limits.memory_bytes)),
+    ]
+
+
+def apply_rlimits(settings: RlimitSettings) -> None:
+    """Set rlimits from `rlimit_settings` (the pool builds the list before it forks)."""
+    for which, values in settings:
+        try:
+            resource.setrlimit(which, values)
+        except (ValueError, OSError):
+            pass  # not allowed here; the time limit and the other layers still apply
+
+
+def prctl(option: int, value: int) -> bool:
+    """A plain prctl call (PDEATHSIG, CHILD_SUBREAPER); False where there is none (not Linux) or it fails."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+# ---------------------------------------------------------------------------------------------------
+# Running the program
+# ---------------------------------------------------------------------------------------------------
+
+
+class Program(NamedTuple):
+    """What a locked-down child runs: the mode, the source text, and the call channel (function mode)."""
+
+    mode: str
+    source: str
+    request_fd: int = -1
+    reply_fd: int = -1
+
+
+def read_program(fd: int) -> str:
+    """The program's text from a file descriptor (read from offset 0, the fd's position untouched)."""
+    size = os.fstat(fd).st_size
+    chunks, offset = [], 0
+    while offset < size:
+        chunk = os.pread(fd, size - offset, offset)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        offset += len(chunk)
+    return b"".join(chunks).decode("utf-8", "surrogatepass")
+
+
+def _site_exit(code: object = None) -> None:
+    """`exit()` / `quit()` as the `site` module defines them (the child runs with -S, without site)."""
+    raise SystemExit(code)
+
+
+def install_site_builtins() -> None:
+    builtins.exit = builtins.quit = _site_exit  # type: ignore[attr-defined]
+
+
+def _program_traceback(error: BaseException) -> types.TracebackType | None:
+    """The traceback without this runtime's frames, as the interpreter shows it for a script."""
+    tb = error.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename != PROGRAM_FILENAME:
+        tb = tb.tb_next
+    return tb
+
+
+def format_exception(error: BaseException) -> str:
+    """The traceback as Python prints it, without this runtime's frames."""
+    import traceback
+
+    return "".join(traceback.format_exception(type(error), error, _program_traceback(error)))
+
+
+def _report_uncaught(error: BaseException) -> None:
+    """What the interpreter does with an uncaught exception: `sys.excepthook`, and if that fails, both."""
+    try:
+        error.__traceback__ = _program_traceback(error)
+        sys.excepthook(type(error), error, error.__traceback__)
+    except BaseException as hook_error:  # noqa: B036
+        try:
+            sys.stderr.write("Error in sys.excepthook:\n" + format_exception(hook_error))
+            sys.stderr.write("\nOriginal exception was:\n" + format_exception(error))
+        except BaseException:  # noqa: B036
+            pass
+
+
+def exit_status(exit: SystemExit) -> int:
+    """The process exit status CPython derives from an uncaught SystemExit (printing a non-int code)."""
+    code = exit.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    try:
+        sys.stderr.write(f"{code}\n")
+    except BaseException:  # noqa: B036
+        pass
+    return 1
+
+
+def _flush_standard_streams(status: int) -> int:
+    for stream, failed_status in ((sys.stdout, STDOUT_FLUSH_FAILED_STATUS), (sys.stderr, None)):
+        try:
+            if stream is not None and not stream.closed:
+                stream.flush()
+        except BaseException:  # noqa: B036
+            if failed_status is not None and status == 0:
+                status = failed_status
+    return status
+
+
+def finish(status: int, module: list[types.ModuleType]) -> int:
+    """What the interpreter does at exit (Py_FinalizeEx), in its order; the final exit status.
+
+    `module` holds the only reference to the program's module (the runtime drops it from `sys.modules`).
+    The module's globals are in a cycle with the program's functions, so the collector runs every finalizer
+    while the globals are still intact, as at interpreter exit: e.g. a fast-IO wrapper whose `__del__`
+    writes its buffer. The original standard streams are restored first, as the interpreter does, and
+    flushed last: output buffered in `sys.__stdout__` is written, not lost."""
+    threading = sys.modules.get("threading")
+    try:
+        if threading is not None:
+            threading._shutdown()  # type: ignore[attr-defined]
+    except BaseException:  # noqa: B036
+        pass
+    try:
+        import atexit
+
+        atexit._run_exitfuncs()  # reports a failing handler as the interpreter does
+    except BaseException:  # noqa: B036
+        pass
+    status = _flush_standard_streams(status)
+    for name in ("stdin", "stdout", "stderr"):
+        try:
+            setattr(sys, name, getattr(sys, f"__{name}__"))
+        except BaseException:  # noqa: B036
+            pass
+    module.clear()
+    try:
+        import gc
+
+        gc.collect()
+    except BaseException:  # noqa: B036
+        pass
+    return _flush_standard_streams(status)
+
+
+def _new_module(name: str) -> types.ModuleType:
+    module = types.ModuleType(name)
+    module.__file__ = PROGRAM_FILENAME
+    module.__builtins__ = builtins  # type: ignore[attr-defined]
+    return module
+
+
+def _run_stdio(source: str, holder: list[types.ModuleType]) -> int:
+    """Run the program as `__main__` (its own module, in `sys.modules`); its exit status before `finish`."""
+    main = holder[0]
+    sys.modules["__main__"] = main
+    try:
+        exec(compile(source, PROGRAM_FILENAME, "exec", dont_inherit=True), main.__dict__)
+        status = 0
+    except SystemExit as exit:
+        status = exit_status(exit)
+    except BaseException as error:  # noqa: B036 - reported like the interpreter would
+        _report_uncaught(error)
+        status = 1
+    del main
+    if sys.modules.get("__main__") is holder[0]:
+        del sys.modules["__main__"]
+    return status
+
+
+def _read_exact(fd: int, size: int) -> bytes:
+    chunks = []
+    while size:
+        chunk = os.read(fd, size)
+        if not chunk:
+            raise EOFError("request channel closed")
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def _send(fd: int, message: object) -> None:
+    payload = plaindata.dumps(message)
+    data = len(payload).to_bytes(8, "little") + payload
+    while data:
+        data = data[os.write(fd, data) :]
+
+
+def _serve_calls(source: str, holder: list[types.ModuleType], request_fd: int, reply_fd: int) -> int:
+    """Load the program, send the callable names, then answer {"call": name, "args": [...], "kwargs": {...}}
+    requests with {"value": ...} or {"raise": traceback} until the parent closes the request channel."""
+    namespace = holder[0].__dict__
+    try:
+        exec(compile(source, PROGRAM_FILENAME, "exec", dont_inherit=True), namespace)
+    except BaseException as error:  # noqa: B036
+        _send(reply_fd, {"raise": format_exception(error)})
+        return 0
+    names = sorted(name for name, value in namespace.items() if callable(value) and not name.startswith("__"))
+    _send(reply_fd, {"names": names})
+    while True:
+        try:
+            size = int.from_bytes(_read_exact(request_fd, 8), "little")
+            request = plaindata.loads(_read_exact(request_fd, size))
+        except EOFError:
+            return 0
+        function = namespace.get(request["call"])
+        if not callable(function):
+            _send(reply_fd, {"raise": f"NameError: the program does not define a function {request['call']!r}\n"})
+            continue
+        try:
+            value = function(*request["args"], **request["kwargs"])
+        except BaseException as error:  # noqa: B036
+            _send(reply_fd, {"raise": format_exception(error)})
+            continue
+        try:
+            _send(reply_fd, {"value": value})
+        except plaindata.PlainDataError as error:
+            _send(reply_fd, {"raise": f"TypeError: the function returned a value that is not plain data ({error})\n"})
+
+
+def run(program: Program) -> NoReturn:
+    """Run the program in this (locked-down) process and exit as the interpreter would. Never returns.
+
+    The caller passes everything the program needs in `program` and keeps nothing else alive: the program
+    can walk its frames back into the caller."""
+    status = 1
+    try:
+        sys.argv = [PROGRAM_FILENAME]
+        holder = [_new_module("__main__" if program.mode == "stdio" else "solution")]
+        if program.mode == "stdio":
+            status = _run_stdio(program.source, holder)
+        else:
+            status = _serve_calls(program.source, holder, program.request_fd, program.reply_fd)
+        del program
+        status = finish(status, holder)
+    finally:
+        os._exit(status)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The portable backend's bootstrap: a small init around the program
+# ---------------------------------------------------------------------------------------------------
+
+
+_program_pid = 0
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    """The parent asks to end the run now: kill the program; the bootstrap then ends the rest."""
+    if _program_pid:
+        try:
+            os.kill(_program_pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _children(pid: int) -> list[int]:
+    """The live children of `pid` (Linux: /proc/PID/task/PID/children, else a /proc scan); [] without /proc."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", "rb") as listing:
+            return [int(child) for child in listing.read().split()]
+    except (OSError, ValueError):
+        pass
+    children = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 1 and int(fields[1]) == pid:
+            children.append(int(entry))
+    return children
+
+
+def _end_descendants(program_pid: int, give_up: float) -> None:
+    """Kill and reap the program's process and everything it started. As a subreaper, every orphan among
+    them becomes this process's child, so killing the children repeatedly until none is left ends them all."""
+    import time
+
+    me = os.getpid()
+    try:
+        os.kill(program_pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    while True:
+        for child in _children(me):
+            try:
+                os.kill(child, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            if time.monotonic() > give_up:
+                return
+            time.sleep(0.001)
+
+
+def _exit_like(status: int) -> NoReturn:
+    """End this process with the wait status `status` of another: the same exit code or signal."""
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        try:
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+            signal.signal(number, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {number})
+            os.kill(os.getpid(), number)
+        except (OSError, ValueError):
+            pass
+        os._exit(128 + number)  # a signal whose default action is not to end the process
+    os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
+
+
+def main(argv: list[str]) -> NoReturn:
+    """The portable bootstrap: become a subreaper, fork the program, wait, end every descendant, exit alike."""
+    import time
+
+    global _program_pid
+    mode, path, cpu, memory, file_size = argv[:5]
+    fds = [int(fd) for fd in argv[5:7]]
+    with open(path, "rb") as program_file:
+        source = program_file.read().decode("utf-8", "surrogatepass")
+    settings = rlimit_settings(ChildLimits(int(cpu), int(memory), int(file_size)))
+    install_site_builtins()
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # until the handler knows the program's pid
+    pid = os.fork()
+    if pid == 0:
+        try:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+            prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+            apply_rlimits(settings)
+            program = Program(mode, source, *fds)
+            del source
+        except BaseException:  # noqa: B036 - never run the program without its limits
+            os._exit(1)
+        run(program)
+    _program_pid = pid
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    for fd in fds:
+        os.close(fd)  # the parent sees the channel close when the program ends
+    _, status = os.waitpid(pid, 0)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    _program_pid = 0
+    _end_descendants(pid, time.monotonic() + REAP_SECONDS)
+    _exit_like(status)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

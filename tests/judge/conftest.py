@@ -1,0 +1,16 @@
+"""Fixtures shared by the judge tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from codefeedback_env.judge.pool import WorkerPoolBackend
+from codefeedback_env.judge.subprocess_backend import SubprocessBackend
+
+
+@pytest.fixture(scope="module", params=["pool", "subprocess"])
+def each_backend(request):
+    """Each backend in turn; the pool has one worker, so consecutive runs share it."""
+    made = WorkerPoolBackend(1) if request.param == "pool" else SubprocessBackend()
+    with made:
+        yield made

@@ -1,0 +1,143 @@
+"""No process a program starts survives its judgement, on either backend: detached (setsid), re-parented,
+in another process group, left sleeping at the time limit, or started from a function session.
+
+The pool's children cannot fork (seccomp), and its pid namespace ends with each run's clean-up; the
+portable backend's bootstrap is a child subreaper that kills and reaps every process the program left.
+Each escaping process execs `sleep` with a unique duration, which the test then looks for in /proc.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+
+import pytest
+
+from codefeedback_env.judge import Judge, Limits, Verdict
+from codefeedback_env.judge.subprocess_backend import SubprocessBackend
+from codefeedback_env.problems.records import Problem, ProblemKind, TestCase
+from tests.judge.processes import sleepers, wait_until
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts processes in /proc")
+
+LIMITS = Limits(time=1.5, memory=256 << 20, output=1 << 20)
+_unique = itertools.count(1)
+
+SLEEP = "os.execv('/bin/sleep', ['sleep', '{marker}'])"
+ESCAPES = {
+    "fork_setsid_fork_sleep": (
+        "import os, time\n"
+        "if os.fork() == 0:\n"
+        "    os.setsid()\n"
+        "    if os.fork() == 0:\n"
+        "        " + SLEEP + "\n"
+        "    os._exit(0)\n"
+        "time.sleep(0.2)\n"
+        "print('done')\n"
+    ),
+    "double_fork_daemon": (
+        "import os, time\n"
+        "if os.fork() == 0:\n"
+        "    if os.fork() == 0:\n"
+        "        " + SLEEP + "\n"
+        "    os._exit(0)\n"
+        "time.sleep(0.2)\n"
+        "print('done')\n"
+    ),
+    "new_process_group": (
+        "import os, time\nif os.fork() == 0:\n    os.setpgid(0, 0)\n    " + SLEEP + "\ntime.sleep(0.2)\nprint('done')\n"
+    ),
+    "many_detached_children": (
+        "import os, time\n"
+        "for _ in range(5):\n"
+        "    if os.fork() == 0:\n"
+        "        os.setsid()\n"
+        "        if os.fork() == 0:\n"
+        "            " + SLEEP + "\n"
+        "        os._exit(0)\n"
+        "time.sleep(0.3)\n"
+        "print('done')\n"
+    ),
+    "detached_then_time_limit": (
+        "import os\n"
+        "if os.fork() == 0:\n"
+        "    os.setsid()\n"
+        "    if os.fork() == 0:\n"
+        "        " + SLEEP + "\n"
+        "    os._exit(0)\n"
+        "while True:\n"
+        "    pass\n"
+    ),
+    "subprocess_popen_new_session": (
+        "import subprocess, time\n"
+        "subprocess.Popen(['/bin/sleep', '{marker}'], start_new_session=True)\n"
+        "time.sleep(0.2)\n"
+        "print('done')\n"
+    ),
+}
+
+
+def _marker() -> str:
+    return f"{40 + next(_unique)}.{os.getpid()}"
+
+
+@pytest.mark.parametrize("name", sorted(ESCAPES))
+def test_nothing_survives_a_stdio_run(each_backend, name):
+    marker = _marker()
+    outcome = each_backend.run_stdio(ESCAPES[name].replace("{marker}", marker), "", LIMITS)
+    assert wait_until(lambda: sleepers(marker) == 0, timeout=2.0), f"{sleepers(marker)} process(es) survived"
+    if isinstance(each_backend, SubprocessBackend):  # the escape really ran (the pool's children cannot fork)
+        assert outcome.stdout == b"done\n" or outcome.timed_out
+
+
+def test_the_escape_is_real_without_the_subreaper():
+    """The same program run as a plain `python3` leaves its sleeper behind (so the tests above can fail)."""
+    import subprocess
+
+    marker = _marker()
+    subprocess.run([sys.executable, "-c", ESCAPES["fork_setsid_fork_sleep"].replace("{marker}", marker)], check=True)
+    try:
+        assert wait_until(lambda: sleepers(marker) == 1, timeout=2.0)
+    finally:
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                    if marker.encode() in handle.read():
+                        os.kill(int(pid), 9)
+            except OSError:
+                continue
+
+
+def test_nothing_survives_a_function_session(each_backend):
+    marker = _marker()
+    program = (
+        "import os\n"
+        "def add(a, b):\n"
+        "    if os.fork() == 0:\n"
+        "        os.setsid()\n"
+        "        if os.fork() == 0:\n"
+        "            " + SLEEP.replace("{marker}", marker) + "\n"
+        "        os._exit(0)\n"
+        "    return a + b\n"
+    )
+    problem = Problem(
+        id="add",
+        statement="",
+        public_tests=(TestCase("assert add(1, 2) == 3"), TestCase("assert add(2, 2) == 4")),
+        hidden_tests=(),
+        kind=ProblemKind.FUNCTION,
+        time_limit=2.0,
+        memory_limit=256 << 20,
+        entry_point="add",
+    )
+    judge = Judge(backend=each_backend, max_workers=1)
+    result = judge.judge(problem, program, problem.public_tests)
+    assert wait_until(lambda: sleepers(marker) == 0, timeout=2.0), f"{sleepers(marker)} process(es) survived"
+    if isinstance(each_backend, SubprocessBackend):
+        assert [r.verdict for r in result.results] == [Verdict.ACCEPTED, Verdict.ACCEPTED]
+
+
+def test_the_backend_keeps_serving_after_escapes(each_backend):
+    outcome = each_backend.run_stdio("print(input())", "still here\n", LIMITS)
+    assert outcome.stdout == b"still here\n"
