@@ -4,6 +4,7 @@
     codefeedback problems DATASET [--show ID]
     codefeedback play DATASET --problem ID [--max-turns 3]
     codefeedback eval [--dataset demo] [--agent transformers] [--turns 3] [--rollouts 2] [--output runs/eval]
+    codefeedback prepare mbpp+ MBPP_PLUS.jsonl [--cache-dir DIR] [--backend pool|subprocess] [--workers N]
 
 Heavy imports (the judge, torch, the agents) happen inside the subcommands.
 """
@@ -203,6 +204,30 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- prepare -------------------------------------------------------------------------------------
+
+PREPARABLE = ("mbpp+",)
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    path = Path(args.path).expanduser()
+    if not path.is_file():
+        raise CliError(f"dataset file {str(path)!r} does not exist")
+    from codefeedback_env.judge import make_backend
+    from codefeedback_env.preparation.mbpp_plus import prepare_mbpp_plus
+    from codefeedback_env.problems import DatasetError
+
+    backend = make_backend(args.backend)
+    try:
+        cache = prepare_mbpp_plus(path, cache_dir=args.cache_dir, backend=backend, workers=args.workers)
+    except DatasetError as error:
+        raise CliError(str(error)) from error
+    finally:
+        backend.close()
+    print(f"prepared {path} -> {cache}")
+    return 0
+
+
 # -- parser --------------------------------------------------------------------------------------
 
 
@@ -259,6 +284,21 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--no-independent", action="store_true", help="skip the independent-sampling baseline")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     ev.set_defaults(func=cmd_eval)
+
+    prepare = sub.add_parser("prepare", help="compute what a dataset needs before loading (MBPP+'s expected outputs)")
+    prepare.add_argument("dataset", choices=PREPARABLE, help="the dataset to prepare")
+    prepare.add_argument("path", help="the dataset file (e.g. MbppPlus-v0.1.0.jsonl)")
+    prepare.add_argument(
+        "--cache-dir", help="where to write (default: $XDG_CACHE_HOME/codefeedback or ~/.cache/codefeedback)"
+    )
+    prepare.add_argument(
+        "--backend",
+        choices=("pool", "subprocess"),
+        default="subprocess",
+        help="the judge backend that runs the references",
+    )
+    prepare.add_argument("--workers", type=int, help="problems prepared at a time (default: the number of cores)")
+    prepare.set_defaults(func=cmd_prepare)
     return parser
 
 

@@ -2,8 +2,9 @@
 
 MBPP rows carry asserts (`test_list`, `challenge_test_list`) that are the tests as they are. MBPP+
 rows carry the base asserts (`assertion`) and many extra inputs (`plus_input`) without outputs:
-their expected outputs are computed by running the canonical solution in the judge's sandbox, then
-written as asserts. EvalPlus's comparison rules are kept: exact equality, else (when the problem has
+their expected outputs are the canonical solution's results, computed in the judge's sandbox by an
+explicit preparation step (`codefeedback prepare mbpp+ PATH`) and read here as asserts, so loading
+runs no code. EvalPlus's comparison rules are kept: exact equality, else (when the problem has
 an `atol`, or the expected value is a float or a list of floats) closeness with that `atol` (1e-6
 for floats when it is 0) and a relative tolerance of 1e-7; three regex tasks compare only whether
 the result is None.
@@ -17,14 +18,10 @@ import json
 import logging
 import os
 import sys
-import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from codefeedback_env.judge import plaindata
-from codefeedback_env.judge.backend import ExecutionBackend, Limits, RemoteCrash, RemoteError, RemoteTimeout
 from codefeedback_env.problems.errors import DatasetError
 from codefeedback_env.problems.files import iter_rows
 from codefeedback_env.problems.function_tests import (
@@ -35,7 +32,7 @@ from codefeedback_env.problems.function_tests import (
     python_literal,
     split_test_code,
 )
-from codefeedback_env.problems.records import DEFAULT_MEMORY_LIMIT, DEFAULT_TIME_LIMIT, Problem, ProblemKind, TestCase
+from codefeedback_env.problems.records import DEFAULT_TIME_LIMIT, Problem, ProblemKind, TestCase
 
 logger = logging.getLogger(__name__)
 
@@ -179,13 +176,13 @@ FLOAT_ATOL = 1e-6
 """EvalPlus's tolerance for float results when the problem gives `atol` 0."""
 REFERENCE_INPUT_SECONDS = 1.0
 """Extra inputs on which the canonical solution takes longer are dropped (tests run under a 10 s limit)."""
-REFERENCE_SESSION_SECONDS = 3.0
-"""Time limit of one sandbox session computing expected outputs; an input that hits it is retried alone."""
 MAX_ASSERT_CHARS = 100_000
 """Extra inputs whose assert would be longer (huge arguments or results) are dropped."""
 PLUS_CASE_SECONDS = 2.0
 """A test of extra inputs holds at most this much of the canonical solution's running time."""
-CACHE_VERSION = 2
+CACHE_VERSION = 3
+CACHE_FORMAT = "codefeedback MBPP+ expected outputs"
+PREPARE_COMMAND = "codefeedback prepare mbpp+"
 
 PLUS_TEST_SETUP = (
     LITERAL_NAMES
@@ -267,86 +264,54 @@ def _is_floats(value: Any) -> bool:
     return isinstance(value, (list, tuple)) and bool(value) and all(isinstance(item, float) for item in value)
 
 
-def reference_outputs(
-    backend: ExecutionBackend,
-    program: str,
-    function: str,
-    inputs: Sequence[Sequence[Any]],
-    *,
-    memory: int = DEFAULT_MEMORY_LIMIT,
-    session_seconds: float = REFERENCE_SESSION_SECONDS,
-) -> list[dict[str, Any]]:
-    """Call `function` of the trusted `program` in the sandbox on each input, in one session where possible.
-
-    Returns one record per input: {"ok": True, "value": ..., "time": seconds} or {"ok": False,
-    "error": str}. A session lasts at most `session_seconds` (wall and CPU); the input running when
-    it ends, or when the program crashes, is recorded as failed if it had run for
-    `REFERENCE_INPUT_SECONDS` already, else retried once in a fresh session.
-    """
-    limits = Limits(session_seconds, memory, 1 << 20)
-    records: list[dict[str, Any]] = []
-    position = 0
-    while position < len(inputs):
-        fresh = True
-        session = backend.open_function_session(program, limits)
-        try:
-            if session.load_error is not None:
-                failed = {"ok": False, "error": f"the program did not load: {session.load_error.strip()[-300:]}"}
-                return records + [failed] * (len(inputs) - position)
-            while position < len(inputs):
-                started = time.monotonic()
-                try:
-                    value = session.call(function, list(inputs[position]), {})
-                except RemoteError as error:
-                    records.append({"ok": False, "error": str(error)})
-                except plaindata.PlainDataError as error:
-                    records.append({"ok": False, "error": f"input is not plain data: {error}"})
-                except (RemoteTimeout, RemoteCrash) as failure:
-                    if not fresh and time.monotonic() - started < REFERENCE_INPUT_SECONDS:
-                        break  # the session ran out during this input: retry it alone in a new one
-                    records.append({"ok": False, "error": f"{type(failure).__name__}: {failure}"})
-                    position += 1
-                    break
-                else:
-                    records.append({"ok": True, "value": value, "time": time.monotonic() - started})
-                position += 1
-                fresh = False
-        finally:
-            session.close()
-    return records
-
-
 def _cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "codefeedback"
 
 
-def _cache_path(cache_dir: Path, data: bytes, tests_per_case: int) -> Path:
-    digest = hashlib.sha256(data).hexdigest()[:20]
+def plus_cache_path(path: str | Path, cache_dir: str | Path | None = None) -> Path:
+    """The prepared expected outputs of the MBPP+ file `path`: keyed by its content and the Python version.
+
+    `cache_dir` defaults to `$XDG_CACHE_HOME/codefeedback` or `~/.cache/codefeedback`.
+    """
+    folder = _cache_dir() if cache_dir is None else Path(cache_dir)
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:20]
     python = f"py{sys.version_info.major}{sys.version_info.minor}"
-    return cache_dir / f"mbppplus-tests-{digest}-{python}-n{tests_per_case}-v{CACHE_VERSION}.json"
+    return folder / f"mbppplus-expected-{digest}-{python}-v{CACHE_VERSION}.json"
 
 
-def _read_cache(path: Path) -> dict[str, tuple[list[str], int]]:
-    """Cached extra tests per task id: (test chunks, number of inputs dropped); {} if absent or unreadable."""
+def write_plus_cache(cache: Path, path: str | Path, tasks: dict[str, list[list[Any]]]) -> None:
+    """Write prepared entries (per task id, per extra input `[assert, seconds]` or `[None, reason]`) atomically."""
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    temporary = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+    document = {"format": CACHE_FORMAT, "version": CACHE_VERSION, "source": str(path), "tasks": tasks}
+    temporary.write_text(json.dumps(document), encoding="utf-8")
+    os.replace(temporary, cache)
+
+
+def _prepare_hint(path: str | Path, cache_dir: str | Path | None) -> str:
+    folder = "" if cache_dir is None else f" --cache-dir {cache_dir}"
+    return f"run `{PREPARE_COMMAND} {path}{folder}` once, or pass plus=False to load only the base asserts"
+
+
+def read_plus_cache(path: str | Path, cache_dir: str | Path | None = None) -> dict[str, list[list[Any]]]:
+    """The prepared entries of the MBPP+ file `path`; DatasetError naming the command when not prepared."""
+    cache = plus_cache_path(path, cache_dir)
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-        return {task: (list(tests), int(dropped)) for task, (tests, dropped) in value.items()}
+        document = json.loads(cache.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return {}
-    except (OSError, ValueError, TypeError, AttributeError) as error:
-        logger.warning("ignoring unreadable MBPP+ cache %s (%s)", path, error)
-        return {}
-
-
-def _write_cache(path: Path, value: dict[str, tuple[list[str], int]]) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(value), encoding="utf-8")
-        os.replace(temporary, path)
-    except OSError as error:
-        logger.warning("could not write the MBPP+ cache %s (%s)", path, error)
+        raise DatasetError(
+            str(path), None, None, f"MBPP+'s extra tests are not prepared ({cache} is absent); "
+            + _prepare_hint(path, cache_dir)
+        ) from None  # fmt: skip
+    except (OSError, ValueError) as error:
+        raise DatasetError(
+            str(cache), None, None, f"unreadable prepared MBPP+ outputs ({error}); " + _prepare_hint(path, cache_dir)
+        ) from None
+    tasks = document.get("tasks") if isinstance(document, dict) else None
+    if document.get("format") != CACHE_FORMAT or not isinstance(tasks, dict):
+        raise DatasetError(str(cache), None, None, "not a prepared MBPP+ file; " + _prepare_hint(path, cache_dir))
+    return tasks
 
 
 def _statement(prompt: str) -> str:
@@ -371,7 +336,8 @@ def _inputs(row: dict[str, Any], field: str, source: str, number: int) -> list:
         raise DatasetError(source, number, field, f"arguments do not have the expected shape ({error})") from None
 
 
-def _plus_assert(entry_point: str, arguments: Sequence[Any], expected: Any, atol: float) -> str:
+def plus_assert(entry_point: str, arguments: Sequence[Any], expected: Any, atol: float) -> str:
+    """The assert checking `entry_point(*arguments)` against `expected` with EvalPlus's comparison."""
     call = f"{entry_point}({', '.join(python_literal(argument) for argument in arguments)})"
     if entry_point in OUTPUT_NOT_NONE_TASKS:
         return f"assert _cf_not_none({call}) == {python_literal(expected)}"
@@ -382,7 +348,7 @@ def _plus_assert(entry_point: str, arguments: Sequence[Any], expected: Any, atol
     return f"assert {call} == {python_literal(expected)}"
 
 
-class _PlusRow:
+class PlusRow:
     """An MBPP+ row checked and parsed, before its extra tests are computed."""
 
     def __init__(self, row: dict[str, Any], source: str, number: int) -> None:
@@ -417,62 +383,51 @@ class _PlusRow:
         return "_cf_reference" if self.entry_point in OUTPUT_NOT_NONE_TASKS else self.entry_point
 
 
-def _compute_expected(
-    rows: list[_PlusRow], backend: ExecutionBackend | None, workers: int
-) -> dict[str, list[dict[str, Any]]]:
-    own_backend = backend is None
-    if backend is None:
-        from codefeedback_env.judge.subprocess_backend import SubprocessBackend
-
-        backend = SubprocessBackend()
-    try:
-        with ThreadPoolExecutor(max(1, workers), thread_name_prefix="codefeedback-mbppplus") as pool:
-
-            def outputs(row: _PlusRow) -> list[dict[str, Any]]:
-                return reference_outputs(backend, row.reference_program(), row.reference_function(), row.plus_inputs)
-
-            return {row.task_id: records for row, records in zip(rows, pool.map(outputs, rows), strict=True)}
-    finally:
-        if own_backend:
-            backend.close()
+def plus_rows(path: str | Path) -> list[PlusRow]:
+    """The rows of an MBPP+ file, checked and parsed."""
+    return [PlusRow(row, str(path), number) for number, row in iter_rows(path)]
 
 
-def _plus_tests(row: _PlusRow, records: list[dict[str, Any]], source: str, per_case: int) -> tuple[list[str], int]:
-    """Asserts for the extra inputs, grouped into tests of at most `per_case` asserts and
+def _valid_entries(entries: Any, inputs: int) -> bool:
+    return (
+        isinstance(entries, list)
+        and len(entries) == inputs
+        and all(
+            isinstance(entry, list)
+            and len(entry) == 2
+            and (entry[0] is None or (isinstance(entry[0], str) and isinstance(entry[1], (int, float))))
+            for entry in entries
+        )
+    )
+
+
+def _plus_tests(row: PlusRow, entries: list[list[Any]], source: str, per_case: int) -> tuple[list[str], int]:
+    """The prepared asserts of a row grouped into tests of at most `per_case` asserts and
     `PLUS_CASE_SECONDS` of reference running time; also the number of inputs dropped."""
     cases: list[list[str]] = []
     budget = 0.0
-    dropped = 0
-    for arguments, record in zip(row.plus_inputs, records, strict=True):
-        seconds = record.get("time", 0.0)
-        if not record.get("ok") or seconds > REFERENCE_INPUT_SECONDS:
-            dropped += 1
+    reasons: list[str] = []
+    for line, detail in entries:
+        if line is None:
+            reasons.append(str(detail))
             continue
-        try:
-            line = _plus_assert(row.entry_point, arguments, record["value"], row.atol)
-        except ValueError:
-            dropped += 1
-            continue
-        if len(line) > MAX_ASSERT_CHARS:
-            dropped += 1
-            continue
-        if not cases or len(cases[-1]) >= per_case or budget + seconds > PLUS_CASE_SECONDS:
+        if not cases or len(cases[-1]) >= per_case or budget + detail > PLUS_CASE_SECONDS:
             cases.append([])
             budget = 0.0
         cases[-1].append(line)
-        budget += seconds
-    if dropped:
-        reasons = sorted({str(r.get("error", "slow reference"))[:120] for r in records if not r.get("ok")})
-        logger.info("%s, row %d (%s): dropped %d extra input(s): %s", source, row.number, row.task_id, dropped, reasons)
-    return ["\n".join(lines) + "\n" for lines in cases], dropped
+        budget += detail
+    if reasons:
+        logger.info(
+            "%s, row %d (%s): dropped %d extra input(s): %s",
+            source, row.number, row.task_id, len(reasons), sorted({reason[:120] for reason in reasons}),
+        )  # fmt: skip
+    return ["\n".join(lines) + "\n" for lines in cases], len(reasons)
 
 
 def load_mbpp_plus(
     path: str | Path | None = None,
     *,
     plus: bool = True,
-    backend: ExecutionBackend | None = None,
-    workers: int | None = None,
     cache_dir: str | Path | None = None,
     tests_per_case: int = 10,
 ) -> list[Problem]:
@@ -480,10 +435,11 @@ def load_mbpp_plus(
 
     Public test: the first assert of `assertion`. Hidden tests: every assert of `assertion`, then
     (with `plus`) the extra inputs, `tests_per_case` asserts per test, whose expected outputs are
-    the canonical solution's results computed in the sandbox (`backend`, default a fresh
-    SubprocessBackend, `workers` problems at a time) and cached in `cache_dir` (default
-    `$XDG_CACHE_HOME/codefeedback` or `~/.cache/codefeedback`), keyed by the file's hash. Inputs the
-    canonical solution fails on, or takes over `REFERENCE_INPUT_SECONDS` for, are dropped.
+    the canonical solution's results, prepared once by `codefeedback prepare mbpp+ PATH` (see
+    `codefeedback_env.preparation.mbpp_plus`) into `cache_dir` (default `$XDG_CACHE_HOME/codefeedback`
+    or `~/.cache/codefeedback`), keyed by the file's hash. Loading runs no code; without the prepared
+    file it raises DatasetError naming the command. Inputs the canonical solution fails on, or takes
+    over `REFERENCE_INPUT_SECONDS` for, are dropped.
     """
     if path is None:
         raise DatasetError(
@@ -493,19 +449,19 @@ def load_mbpp_plus(
     if tests_per_case < 1:
         raise ValueError(f"tests_per_case must be >= 1, got {tests_per_case}")
     source = str(path)
-    rows = [_PlusRow(row, source, number) for number, row in iter_rows(path)]
+    rows = plus_rows(path)
     plus_tests: dict[str, tuple[list[str], int]] = {}
     if plus:
-        folder = _cache_dir() if cache_dir is None else Path(cache_dir)
-        cache = _cache_path(folder, Path(path).read_bytes(), tests_per_case)
-        plus_tests = _read_cache(cache)
-        missing = [row for row in rows if row.task_id not in plus_tests]
-        if missing:
-            logger.info("computing MBPP+ expected outputs for %d problem(s); cached in %s", len(missing), cache)
-            outputs = _compute_expected(missing, backend, workers or os.cpu_count() or 1)
-            for row in missing:
-                plus_tests[row.task_id] = _plus_tests(row, outputs[row.task_id], source, tests_per_case)
-            _write_cache(cache, plus_tests)
+        prepared = read_plus_cache(path, cache_dir)
+        for row in rows:
+            entries = prepared.get(row.task_id)
+            if not _valid_entries(entries, len(row.plus_inputs)):
+                raise DatasetError(
+                    source, row.number, "plus_input",
+                    f"the prepared outputs of {row.task_id} do not match its {len(row.plus_inputs)} extra inputs; "
+                    + _prepare_hint(path, cache_dir),
+                )  # fmt: skip
+            plus_tests[row.task_id] = _plus_tests(row, entries, source, tests_per_case)
     problems: list[Problem] = []
     skipped = dropped = 0
     for row in rows:

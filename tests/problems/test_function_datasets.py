@@ -295,22 +295,19 @@ def test_mbpp_plus_without_plus_tests_uses_the_assertions():
     assert by_id["Mbpp/124"].public_tests[0].input.startswith("import math\nassert math.isclose(angle_complex(0,1j)")
 
 
-class _NoBackend:
-    def open_function_session(self, program, limits):
-        raise AssertionError("expected outputs should have come from the cache")
-
-    def close(self):
-        pass
-
-
-def test_mbpp_plus_extra_tests_are_computed_cached_and_pass(tmp_path, judge2):
+def test_mbpp_plus_extra_tests_are_prepared_then_loaded_without_running_code(tmp_path, judge2):
+    from codefeedback_env.preparation.mbpp_plus import prepare_mbpp_plus
     from codefeedback_env.problems.mbpp import load_mbpp_plus
 
     ids = ("Mbpp/2", "Mbpp/82", "Mbpp/124", "Mbpp/252", "Mbpp/115", "Mbpp/737")
     path = write_jsonl(tmp_path / "plus.jsonl", mbpp_plus_rows(*ids))
-    problems = load_mbpp_plus(path, cache_dir=tmp_path / "cache", tests_per_case=7)
-    again = load_mbpp_plus(path, cache_dir=tmp_path / "cache", tests_per_case=7, backend=_NoBackend())
-    assert again == problems
+    cache_dir = tmp_path / "cache"
+    with pytest.raises(DatasetError, match=rf"not prepared .*run `codefeedback prepare mbpp\+ {path} --cache-dir"):
+        load_mbpp_plus(path, cache_dir=cache_dir)
+    cache = prepare_mbpp_plus(path, cache_dir=cache_dir, backend=judge2.backend, workers=2)
+    assert cache.parent == cache_dir and cache.is_file()
+    problems = load_mbpp_plus(path, cache_dir=cache_dir, tests_per_case=7)
+    assert load_mbpp_plus(path, cache_dir=cache_dir, tests_per_case=7) == problems
     by_id = {p.id: p for p in problems}
     extra = "".join(case.input for case in by_id["Mbpp/2"].hidden_tests[3:])
     assert "assert similar_elements((), ()) == ()" in extra  # lists became tuples as in EvalPlus
@@ -320,9 +317,40 @@ def test_mbpp_plus_extra_tests_are_computed_cached_and_pass(tmp_path, judge2):
     for problem in problems:
         assert all(case.input.count("assert") <= 7 for case in problem.hidden_tests)
         assert problem.public_tests == problem.hidden_tests[:1]
+    # The grouping is decided at load time: the same preparation serves any tests_per_case.
+    coarse = {p.id: p for p in load_mbpp_plus(path, cache_dir=cache_dir, tests_per_case=50)}
+    for pid, problem in by_id.items():
+        assert "".join(c.input for c in coarse[pid].hidden_tests) == "".join(c.input for c in problem.hidden_tests)
+    assert len(coarse["Mbpp/2"].hidden_tests) < len(by_id["Mbpp/2"].hidden_tests)
     failures = judge_references(judge2, problems)
     assert set(failures) == {"Mbpp/737"}  # returns re.Match objects
     assert "re.Match" in failures["Mbpp/737"][0].detail
+
+
+def test_mbpp_plus_prepared_file_that_does_not_match_is_an_error(tmp_path):
+    from codefeedback_env.problems.mbpp import load_mbpp_plus, plus_cache_path, write_plus_cache
+
+    path = write_jsonl(tmp_path / "plus.jsonl", mbpp_plus_rows("Mbpp/2"))
+    cache = plus_cache_path(path, tmp_path)
+    write_plus_cache(cache, path, {"Mbpp/2": [["assert True", 0.0]]})  # one entry for many extra inputs
+    with pytest.raises(DatasetError, match=r"row 1, field 'plus_input': the prepared outputs of Mbpp/2 do not"):
+        load_mbpp_plus(path, cache_dir=tmp_path)
+    cache.write_text("{not json")
+    with pytest.raises(DatasetError, match=r"unreadable prepared MBPP\+ outputs .*codefeedback prepare mbpp\+"):
+        load_mbpp_plus(path, cache_dir=tmp_path)
+
+
+def test_prepare_command_writes_what_the_loader_reads(tmp_path, capsys):
+    from codefeedback_env.cli import main
+    from codefeedback_env.problems import load_problems
+
+    path = write_jsonl(tmp_path / "plus.jsonl", mbpp_plus_rows("Mbpp/2"))
+    code = main(["prepare", "mbpp+", str(path), "--cache-dir", str(tmp_path / "c"), "--workers", "1"])
+    assert code == 0 and "prepared" in capsys.readouterr().out
+    (problem,) = load_problems(path, cache_dir=tmp_path / "c")
+    assert len(problem.hidden_tests) > 3  # the assertion's three asserts, then the extra inputs
+    assert main(["prepare", "mbpp+", str(tmp_path / "absent.jsonl")]) == 2
+    assert "does not exist" in capsys.readouterr().err
 
 
 def test_mbpp_plus_close_helper_follows_evalplus():
@@ -380,9 +408,11 @@ def mbpp_plus_cache(request) -> Path:
     folder = Path(request.config.cache.mkdir("codefeedback-mbppplus"))
     with open(folder / "lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # the first worker computes; the others then read its cache
-        from codefeedback_env.problems.mbpp import load_mbpp_plus
+        from codefeedback_env.preparation.mbpp_plus import prepare_mbpp_plus
+        from codefeedback_env.problems.mbpp import plus_cache_path
 
-        load_mbpp_plus(data_file("mbppplus.jsonl"), cache_dir=folder)
+        if not plus_cache_path(data_file("mbppplus.jsonl"), folder).is_file():
+            prepare_mbpp_plus(data_file("mbppplus.jsonl"), cache_dir=folder)
     return folder
 
 
