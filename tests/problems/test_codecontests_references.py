@@ -160,7 +160,8 @@ def test_reference_solutions_fail_only_for_known_reasons(judge, sample_problems)
         for problem_id, first in failing.items()
         if problem_id not in KNOWN_FAILURES
     }
-    now_passing = sorted(set(KNOWN_FAILURES) - set(failing))
+    # A slow reference's verdict depends on the host: 18-27 s of CPU on one machine, under 6 s on another.
+    now_passing = sorted(pid for pid in set(KNOWN_FAILURES) - set(failing) if _category(pid) != SLOW)
     assert not unexpected, f"references failing for an unknown reason (a judge regression?): {unexpected}"
     assert not now_passing, f"known failures that now pass (update KNOWN_FAILURES): {now_passing}"
     for problem_id, first in failing.items():
