@@ -14,8 +14,6 @@ from codefeedback_env.problems.records import TestCase
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_REAL_IN_TEXT = re.compile(r"(?<!\S)[+-]?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+(?=[eE]))(?:[eE][+-]?[0-9]+)?(?!\S)")
-"""A whole whitespace-separated token that `is_real_token` accepts, found in one scan of a text."""
 
 
 def is_integer_token(token: str) -> bool:
@@ -35,7 +33,14 @@ def is_real_token(token: str) -> bool:
 
 def has_real_answers(tests: Iterable[TestCase]) -> bool:
     """Whether any test's expected output holds a real-number token (the problem's answers are real)."""
-    return any(_REAL_IN_TEXT.search(case.output) for case in tests)
+    return any(_holds_real_token(case.output) for case in tests)
+
+
+def _holds_real_token(text: str) -> bool:
+    # Substring tests first: a real token needs a point or an exponent, and most outputs have neither.
+    if "." not in text and "e" not in text and "E" not in text:
+        return False
+    return any(is_real_token(token) for token in text.split() if "." in token or "e" in token or "E" in token)
 
 
 def tolerance_for(tests: Iterable[TestCase], tolerance: float | None) -> float | None:
