@@ -154,7 +154,10 @@ class CodeFeedbackEnv(gym.Env[dict[str, Any], str]):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Start an episode on `options["problem_id"]` (or `"problem_index"`), else a seeded random problem."""
+        """Start an episode on `options["problem_id"]` (or `"problem_index"`), else a seeded random problem.
+
+        Other options, or values of the wrong type, raise `InvalidOptionsError`.
+        """
         super().reset(seed=seed)
         self.problem = self.problems[self._select(options)]
         self.turn = 0
