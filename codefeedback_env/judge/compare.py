@@ -10,9 +10,17 @@ exact decimal value is that integer (`20.0`, `2e1`), so no tolerance turns `1000
 from __future__ import annotations
 
 import math
-from decimal import Decimal
+from decimal import Decimal, DecimalException
 
 from codefeedback_env.problems.numbers import is_integer_token, is_number_token
+
+
+def _same_decimal(expected: str, actual: str) -> bool:
+    """Exact decimal equality (no rounding in a comparison): 1.234568e+17 is not 123456789012345678."""
+    try:
+        return Decimal(actual) == Decimal(expected)
+    except DecimalException:  # an exponent beyond what decimal represents (1e9999999999999999999)
+        return False
 
 
 def tokens_match(expected: str, actual: str, tolerance: float | None) -> bool:
@@ -22,8 +30,7 @@ def tokens_match(expected: str, actual: str, tolerance: float | None) -> bool:
     if tolerance is None or not is_number_token(expected) or not is_number_token(actual):
         return False
     if is_integer_token(expected):
-        # Exact decimal values (no context rounding in a comparison): 1.234568e+17 is not 123456789012345678.
-        return not is_integer_token(actual) and Decimal(actual) == Decimal(expected)
+        return not is_integer_token(actual) and _same_decimal(expected, actual)
     want, got = float(expected), float(actual)
     if not (math.isfinite(want) and math.isfinite(got)):
         return False

@@ -1,3 +1,5 @@
+import pytest
+
 from codefeedback_env.judge.compare import outputs_match
 
 
@@ -35,6 +37,12 @@ def test_a_tolerance_never_accepts_another_integer_written_as_a_real():
     assert not outputs_match("7", "1e999999999", 1e-6)  # exact arithmetic, no overflow
 
 
+@pytest.mark.parametrize("printed", ["1e9999999999999999999", "-1e-9999999999999999999", "1e" + "9" * 40])
+def test_exponents_beyond_any_arithmetic_are_wrong_not_a_crash(printed):
+    for expected in ("20", "20.5", "0"):
+        assert not outputs_match(expected, printed, 1e-6)
+
+
 def test_an_integer_written_as_a_real_matches_where_answers_are_real():
     assert outputs_match("20", "20.0000000", 1e-6)
     assert outputs_match("20", "2e1", 1e-6)
@@ -47,3 +55,15 @@ def test_only_decimal_numbers_are_numbers():
     for token in ("nan", "inf", "-inf", "1_0", "0x10", "1e", "."):
         assert not outputs_match("10", token, 0.5)
         assert not outputs_match("10.0", token, 0.5)
+
+
+def test_the_judge_gives_wrong_answer_for_such_output(judge):
+    from codefeedback_env.judge import Verdict
+    from codefeedback_env.problems import Problem, TestCase
+
+    real = Problem(
+        "half", "Print 1/2 and 20.", (TestCase("", "0.5 20\n"),), (TestCase("", "0.5 20\n"),), float_tolerance=1e-6
+    )
+    for program in ("print('0.5 1e9999999999999999999')", "print('1e9999999999999999999 20')"):
+        assert [r.verdict for r in judge.judge(real, program).results] == [Verdict.WRONG_ANSWER]
+    assert judge.judge(real, "print('0.50000001 20.0')").passed
