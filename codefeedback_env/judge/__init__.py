@@ -1,11 +1,12 @@
 """Run untrusted programs on tests and decide verdicts in the parent process."""
 
-from codefeedback_env.judge.backend import ExecutionBackend, Limits, RunOutcome
+from codefeedback_env.judge.backend import BackendFailure, ExecutionBackend, Limits, RunOutcome
 from codefeedback_env.judge.compare import outputs_match
 from codefeedback_env.judge.judge import Judge, make_backend, syntax_error
 from codefeedback_env.judge.results import JudgeResult, TestResult, Verdict
 
 __all__ = [
+    "BackendFailure",
     "ExecutionBackend",
     "Judge",
     "JudgeResult",

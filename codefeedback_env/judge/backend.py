@@ -38,6 +38,11 @@ class RunOutcome:
     output_exceeded: bool
 
 
+class BackendFailure(RuntimeError):
+    """The backend could not run a test to the end for a reason of its own (a worker died or stopped answering,
+    or could not be restarted): the test has no verdict. The judge retries it, then reports a judge error."""
+
+
 class RemoteFailure(BaseException):
     """A function call could not complete (time limit, crash, broken channel).
 
@@ -89,11 +94,13 @@ class ExecutionBackend(Protocol):
     """Runs untrusted programs. Implementations must be safe to call from several threads."""
 
     def run_stdio(self, program: str, stdin: str, limits: Limits) -> RunOutcome:
-        """Run `program` with `stdin` as standard input."""
+        """Run `program` with `stdin` as standard input; raises `BackendFailure` if it could not."""
         ...
 
     def open_function_session(self, program: str, limits: Limits) -> FunctionSession:
-        """Start `program` for function calls; the caller must `close()` the session."""
+        """Start `program` for function calls; the caller must `close()` the session.
+
+        Opening or closing raises `BackendFailure` if the backend lost the run."""
         ...
 
     def close(self) -> None:

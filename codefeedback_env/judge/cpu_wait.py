@@ -53,6 +53,11 @@ def seconds_waiting(pid: int) -> float:
     return _run_delay(pid) + sum(_run_delay(int(child)) for child in children)
 
 
+def wall_backstop(limit: float) -> float:
+    """Seconds of wall time after which a run with a `limit`-second time limit is killed, however long it waited."""
+    return limit * BACKSTOP_FACTOR + BACKSTOP_SECONDS
+
+
 class TimeLimit:
     """The limit of one run started at `started` (monotonic): `limit` seconds net of waiting for a CPU, and
     the wall-clock backstop. The scheduler statistics are read only once the limit seems reached: most runs
@@ -60,7 +65,7 @@ class TimeLimit:
 
     def __init__(self, pid: int, started: float, limit: float) -> None:
         self.pid, self.started, self.limit = pid, started, limit
-        self.backstop = started + limit * BACKSTOP_FACTOR + BACKSTOP_SECONDS
+        self.backstop = started + wall_backstop(limit)
         self._waited = 0.0
 
     def remaining(self) -> float:

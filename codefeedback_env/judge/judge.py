@@ -7,12 +7,13 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Any
 
 from codefeedback_env.judge import forksafe
 from codefeedback_env.judge.arguments import checked_tests
-from codefeedback_env.judge.backend import ExecutionBackend, FunctionSession, Limits, RunOutcome
+from codefeedback_env.judge.backend import BackendFailure, ExecutionBackend, FunctionSession, Limits, RunOutcome
 from codefeedback_env.judge.compare import outputs_match
 from codefeedback_env.judge.function_checker import CheckOutcome, is_memory_error, run_checker
 from codefeedback_env.judge.results import JudgeResult, TestResult, Verdict
@@ -24,6 +25,8 @@ PROGRAM_FILENAME = "solution.py"
 MIN_OUTPUT_LIMIT = 1 << 20
 """Bytes of output always allowed; a test may allow more (twice its expected output)."""
 EXCERPT_CHARS = 4096
+RUN_ATTEMPTS = 2
+"""Runs of a test the backend may lose (`BackendFailure`) before the test is a judge error."""
 
 
 def syntax_error(program: str) -> str | None:
@@ -87,6 +90,10 @@ class Judge:
 
     `max_workers` defaults to the backend's `concurrency` if it has one, else the number of cores.
 
+    A test the backend could not run (a worker died or stopped answering: `BackendFailure`) is run again;
+    if it still cannot be run, its verdict is `Verdict.JUDGE_ERROR` and the result's `judge_error` says why.
+    `judge()` raises only for programming errors and a backend that cannot start at all.
+
     `backend` is an `ExecutionBackend`, or "pool" / "subprocess" (see `make_backend`). Thread-safe:
     several environments may share one judge; their tests queue for the same workers. Fork-safe: in a
     forked child the judge starts its own threads (and the built-in backends their own workers).
@@ -126,10 +133,14 @@ class Judge:
         if error is not None:
             return JudgeResult(tuple(TestResult(i, Verdict.SYNTAX_ERROR, detail=error) for i in range(len(cases))))
         if problem.kind is ProblemKind.FUNCTION:
-            run = self._executor.submit(self._run_function_tests, problem, program, cases, stop_on_failure)
+            indices = range(len(cases))
+            run = self._executor.submit(
+                _retried, problem.id, indices, self._run_function_tests, problem, program, cases, stop_on_failure
+            )
             return JudgeResult(tuple(run.result()))
         futures: dict[Future[TestResult], int] = {
-            self._executor.submit(self._run_stdio_test, problem, program, i, case): i for i, case in enumerate(cases)
+            self._executor.submit(_retried, problem.id, [i], self._run_stdio_test, problem, program, i, case): i
+            for i, case in enumerate(cases)
         }
         results: dict[int, TestResult] = {}
         pending = set(futures)
@@ -137,7 +148,7 @@ class Judge:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 if not future.cancelled():
-                    results[futures[future]] = future.result()
+                    (results[futures[future]],) = future.result()
             if stop_on_failure and any(not r.passed for r in results.values()):
                 for future in pending:
                     future.cancel()
@@ -222,6 +233,22 @@ class Judge:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _retried(problem_id: str, indices: Sequence[int], run: Callable[..., Any], *args: Any) -> list[TestResult]:
+    """`run(*args)`'s results for the tests `indices` (one stdio test, or all tests of a function session),
+    run again if the backend lost them; `JUDGE_ERROR` results if it lost them `RUN_ATTEMPTS` times."""
+    for attempt in range(1, RUN_ATTEMPTS + 1):
+        try:
+            results = run(*args)
+            return results if isinstance(results, list) else [results]
+        except BackendFailure as failure:
+            reason = str(failure) or type(failure).__name__
+            logger.warning(
+                "judge: tests %s of problem %s were lost (attempt %d of %d): %s",
+                list(indices), problem_id, attempt, RUN_ATTEMPTS, reason,
+            )  # fmt: skip
+    return [TestResult(i, Verdict.JUDGE_ERROR, detail=f"The test could not be judged: {reason}\n") for i in indices]
 
 
 def _session_results(session: FunctionSession, tests: list[tuple[int, CheckOutcome, float]]) -> list[TestResult]:

@@ -19,6 +19,9 @@ class Verdict(StrEnum):
     SYNTAX_ERROR = "syntax_error"
     SKIPPED = "skipped"
     """Not run because an earlier test failed and the caller asked to stop at the first failure."""
+    JUDGE_ERROR = "judge_error"
+    """The judge could not run the test (its worker was lost, twice): no verdict on the program, neither a pass
+    nor a failure. `TestResult.detail` says why."""
 
 
 @dataclass(frozen=True)
@@ -55,13 +58,21 @@ class JudgeResult:
         return all(r.passed for r in self.results)
 
     @property
+    def judge_error(self) -> str | None:
+        """Why the judge could not judge some test (the first one's reason), or None when every test has a
+        verdict. A result with a judge error says nothing about the program: do not score it as a pass or as a
+        failure (`passed` is False, `failures` leaves those tests out)."""
+        return next((r.detail or "unknown" for r in self.results if r.verdict is Verdict.JUDGE_ERROR), None)
+
+    @property
     def num_passed(self) -> int:
         return sum(r.passed for r in self.results)
 
     @property
     def failures(self) -> tuple[TestResult, ...]:
-        """Tests that ran and did not pass (skipped tests are not failures)."""
-        return tuple(r for r in self.results if not r.passed and r.verdict is not Verdict.SKIPPED)
+        """Tests that ran and did not pass (skipped tests and judge errors are not failures)."""
+        unjudged = (Verdict.SKIPPED, Verdict.JUDGE_ERROR)
+        return tuple(r for r in self.results if not r.passed and r.verdict not in unjudged)
 
     def counts(self) -> dict[str, int]:
         """Number of tests per verdict value."""
@@ -71,6 +82,7 @@ class JudgeResult:
         """Plain-data form, e.g. for JSON output."""
         return {
             "passed": self.passed,
+            "judge_error": self.judge_error,
             "num_passed": self.num_passed,
             "num_tests": len(self.results),
             "tests": [

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 
 def sleepers(marker: str) -> int:
@@ -28,3 +29,24 @@ def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
             return False
         time.sleep(0.02)
     return True
+
+
+@contextlib.contextmanager
+def pinned_to_one_cpu() -> Iterator[None]:
+    """Run every thread of this process on one CPU for the block (workers started in it inherit that)."""
+    before = {}
+    for name in os.listdir("/proc/self/task"):
+        tid = int(name)
+        try:
+            before[tid] = os.sched_getaffinity(tid)
+            os.sched_setaffinity(tid, {min(os.sched_getaffinity(0))})
+        except OSError:  # the thread ended meanwhile
+            pass
+    try:
+        yield
+    finally:
+        for tid, cpus in before.items():
+            try:
+                os.sched_setaffinity(tid, cpus)
+            except OSError:
+                pass

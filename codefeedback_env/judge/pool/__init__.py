@@ -4,6 +4,6 @@ Use it with `Judge(backend=WorkerPoolBackend())`; see `backend.py` for the lifec
 `isolation.py` for the layers and what each needs from the machine.
 """
 
-from codefeedback_env.judge.pool.backend import PoolOptions, WorkerError, WorkerPoolBackend
+from codefeedback_env.judge.pool.backend import PoolOptions, WorkerError, WorkerLost, WorkerPoolBackend
 
-__all__ = ["PoolOptions", "WorkerError", "WorkerPoolBackend"]
+__all__ = ["PoolOptions", "WorkerError", "WorkerLost", "WorkerPoolBackend"]

@@ -16,9 +16,10 @@ Use: `Judge(backend=WorkerPoolBackend())`. Each worker runs one test at a time a
 queued in its socket (`PIPELINE_DEPTH`), so no core idles while the parent reads a result; the judge
 sends `concurrency` (two per worker) tests at once. Function sessions hold their worker alone.
 
-Lifecycle: workers start lazily on first use, a dead worker is restarted (and the test retried once),
-`close()` (also run at interpreter exit) stops them; a worker whose parent disappears (even by SIGKILL)
-sees its socket close and exits, taking its namespace with it.
+Lifecycle: workers start lazily on first use; a worker that dies or stops answering is restarted. The run it
+was serving raises `WorkerLost` (a `BackendFailure`: the judge retries the test, then reports a judge error);
+runs queued behind it had not started and are sent again. `close()` (also run at interpreter exit) stops them;
+a worker whose parent disappears (even by SIGKILL) sees its socket close and exits, taking its namespace with it.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from codefeedback_env.judge import cpu_wait, forksafe
-from codefeedback_env.judge.backend import Limits, RunOutcome
+from codefeedback_env.judge.backend import BackendFailure, Limits, RunOutcome
 from codefeedback_env.judge.pool import isolation
 from codefeedback_env.judge.pool.protocol import Channel, ChannelClosed
 from codefeedback_env.judge.subprocess_backend import STDERR_TAIL_BYTES, SubprocessFunctionSession, child_environment
@@ -55,7 +56,13 @@ JUDGE_DIR = str(Path(__file__).resolve().parents[1])
 PROJECT_DIR = str(Path(__file__).resolve().parents[3])
 """The source checkout holding this package (hidden from programs); ignored when installed in site-packages."""
 REPLY_GRACE_SECONDS = 10.0
-"""How long past a test's time limit the parent waits for the worker before declaring it broken."""
+"""How long past the worker's own bound on a run (`reply_timeout`) the parent waits before declaring it broken:
+time for killing the child, reaping it and cleaning up, on a loaded machine."""
+WORKER_GRACE_SECONDS = 1.0
+"""The most a worker adds to a run's time limit (function runs: worker.FUNCTION_GRACE_SECONDS)."""
+MAX_RESENDS = 8
+"""How often a run lost before it started (its worker died between runs or while an earlier run was queued
+ahead of it) is sent again before it counts as lost."""
 WORKERS_PER_CORE = 2
 """A worker spends part of each test waiting (fork, exit, wake-ups), so one per core leaves cores idle. With
 two, a busy core can slow a program down, which the time limit does not count (see `cpu_wait`)."""
@@ -69,7 +76,25 @@ _pool_counter = itertools.count()
 
 
 class WorkerError(RuntimeError):
-    """A worker could not be started or stopped answering twice in a row."""
+    """The pool cannot serve at all: no worker could be started, or the pool is closed."""
+
+
+class WorkerLost(WorkerError, BackendFailure):
+    """A run was lost: its worker died or stopped answering during it, or could not be restarted."""
+
+
+class _NotStarted(ChannelClosed):
+    """The worker was lost while a run waited in its queue: that run never started."""
+
+
+def reply_timeout(limits: Limits) -> float:
+    """How long the parent waits for a run's reply before declaring its worker broken.
+
+    The worker ends every run by its wall-clock backstop (`cpu_wait.wall_backstop`, which on a loaded machine
+    is far past the time limit, since the limit does not count waiting for a CPU), then kills, reaps and cleans
+    up. Waiting any less turns a legitimate slow run into a lost worker, and the runs queued behind it with it.
+    """
+    return cpu_wait.wall_backstop(limits.time + WORKER_GRACE_SECONDS) + REPLY_GRACE_SECONDS
 
 
 def _warn_once(layer: str, message: str) -> None:
@@ -199,6 +224,8 @@ class _Slot:
     sent: int = 0
     answered: int = 0
     broken: bool = False
+    lost: tuple[int, int] = (-1, 0)
+    """(generation, ticket in progress) of the latest worker lost: its later tickets never started."""
 
     @property
     def alive(self) -> bool:
@@ -234,7 +261,10 @@ class _Slot:
         with self.turn:
             self.turn.wait_for(lambda: self.generation != generation or self.broken or self.answered == ticket)
             if self.generation != generation or self.broken:
-                raise ChannelClosed("the worker was lost with requests queued")
+                lost_generation, in_progress = self.lost
+                if lost_generation == generation and ticket > in_progress:
+                    raise _NotStarted("the worker was lost while the run was queued")
+                raise ChannelClosed("the worker was lost during the run")
             channel = self.channel  # another caller may stop the worker while this one reads
         try:
             reply = self.receive(timeout, channel)
@@ -256,11 +286,14 @@ class _Slot:
             return  # already restarted
         with self.turn:
             self.broken = True
+            self.lost = (generation, self.answered)
             self.turn.notify_all()
         self.stop()
 
     def new_generation(self) -> None:
         with self.turn:
+            if not self.broken:  # the worker died unnoticed: the run it was serving, if any, is the one lost
+                self.lost = (self.generation, self.answered)
             self.generation += 1
             self.sent = self.answered = 0
             self.broken = False
@@ -355,6 +388,8 @@ class WorkerPoolBackend:
         self._slots = [_Slot(i, base + i, f"{self._temp_root or '/tmp'}/slot{i}") for i in range(count)]
         self._free = threading.Condition()
         self._exclusive_waiting = 0
+        self._served = False
+        """A worker of these slots started once: from then on, a worker that cannot start loses runs (`WorkerLost`)."""
         self._finalizer = weakref.finalize(self, _shutdown, self._slots, self._temp_root)
 
     def _after_fork_in_child(self) -> None:
@@ -432,7 +467,10 @@ class WorkerPoolBackend:
             hello = slot.receive(self.options.start_timeout)
         except (ChannelClosed, OSError) as error:
             slot.stop()
-            raise WorkerError(f"worker {slot.index} did not start: {error} (command: {command[:-1]})") from None
+            # A pool that has served is only short of one worker: the runs that needed it are lost, not the pool.
+            failure = WorkerLost if self._served else WorkerError
+            raise failure(f"worker {slot.index} did not start: {error} (command: {command[:-1]})") from None
+        self._served = True
         slot.layers = dict(hello.get("layers", {}))
         for layer, reason in dict(hello.get("missing", {})).items():
             _warn_once(layer, f"{layer} layer unavailable ({reason}); the other layers still apply")
@@ -489,9 +527,9 @@ class WorkerPoolBackend:
     # -- runs -----------------------------------------------------------------------------------------
 
     def _submit(self, mode: str, program: str, stdin: str, limits: Limits, extra_fds: tuple[int, ...] = ()) -> _Request:
-        """Send a run to a worker (retrying once on a fresh worker); the caller must `_release` its slot."""
+        """Send a run to a worker (again on a fresh one if the send fails); the caller must `_release` its slot."""
         exclusive = mode == "function"
-        for attempt in range(2):
+        for _ in range(MAX_RESENDS):
             files = _Files(program, stdin)
             try:
                 slot = self._acquire(exclusive=exclusive)
@@ -502,35 +540,36 @@ class WorkerPoolBackend:
             try:
                 generation, ticket = slot.send(_run_message(mode, limits), [*files.fds, *extra_fds], self._start)
                 return _Request(slot, files, started, generation, ticket)
-            except ChannelClosed:
+            except ChannelClosed:  # the worker died between runs: this one never reached it
                 files.close()
                 self._release(slot)
-                if attempt:
-                    raise WorkerError(f"worker {slot.index} keeps failing") from None
             except BaseException:
                 files.close()
                 self._release(slot)
                 raise
-        raise AssertionError("unreachable")
+        raise WorkerLost(f"no worker took the run in {MAX_RESENDS} tries (each died before it started)")
 
     def run_stdio(self, program: str, stdin: str, limits: Limits) -> RunOutcome:
-        for attempt in range(2):
+        """Run one test; raises `WorkerLost` if the worker is lost during the run (a run lost while still queued
+        behind another is sent again)."""
+        for _ in range(MAX_RESENDS):
             request = self._submit("stdio", program, stdin, limits)
             slot = request.slot
             try:
-                reply = slot.receive_reply(request.generation, request.ticket, limits.time + REPLY_GRACE_SECONDS)
+                reply = slot.receive_reply(request.generation, request.ticket, reply_timeout(limits))
+            except _NotStarted:
+                request.files.close()
+                continue
             except (ChannelClosed, OSError) as error:
                 request.files.close()
-                if attempt:
-                    raise WorkerError(f"worker {slot.index} failed twice: {error}") from None
-                continue
+                raise WorkerLost(f"worker {slot.index} was lost during the run: {error}") from None
             finally:
                 self._release(slot)
             if "error" in reply:
                 request.files.close()
                 raise WorkerError(f"worker {slot.index}: {reply['error']}")
             return request.files.outcome(reply, limits)
-        raise AssertionError("unreachable")
+        raise WorkerLost(f"the run was queued {MAX_RESENDS} times and each time its worker was lost before it started")
 
     def open_function_session(self, program: str, limits: Limits) -> SubprocessFunctionSession:
         request_read, request_write = os.pipe()
@@ -600,11 +639,11 @@ class _PoolRun:
                 if slot.channel is None or slot.generation != request.generation:
                     raise ChannelClosed("the worker was restarted")
                 slot.channel.send({"op": "stop"})
-            reply = slot.receive_reply(request.generation, request.ticket, self.limits.time + REPLY_GRACE_SECONDS)
+            reply = slot.receive_reply(request.generation, request.ticket, reply_timeout(self.limits))
         except (ChannelClosed, OSError) as error:
-            logger.warning("judge pool: worker %d failed during a function session (%s)", slot.index, error)
             slot.fail(request.generation)
-            reply = {"exit_code": None, "signal": signal.SIGKILL, "wall_time": time.monotonic() - self.started}
+            request.files.close()
+            raise WorkerLost(f"worker {slot.index} was lost during a function session: {error}") from None
         finally:
             for fd in self.extra_fds:
                 os.close(fd)

@@ -1,0 +1,214 @@
+"""Infrastructure failures are not verdicts and never stop a run: lost tests are retried, then `judge_error`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from codefeedback_env.judge import Judge, JudgeResult, Verdict
+from codefeedback_env.judge.pool import PoolOptions, WorkerError, WorkerLost, WorkerPoolBackend
+from codefeedback_env.judge.pool import backend as pool_backend
+from codefeedback_env.problems.records import Problem, ProblemKind, TestCase
+from tests.failing_backend import LOST_REASON, FailingBackend
+from tests.judge.processes import pinned_to_one_cpu, wait_until
+from tests.judge.test_pool_backend import _run_concurrently, descendants
+
+ECHO = "import time\ntime.sleep(0.3)\nprint(input())\n"
+
+
+def stdio_problem(count: int, time_limit: float = 2.0, memory_limit: int = 512 << 20) -> Problem:
+    tests = tuple(TestCase(f"{i}\n", f"{i}\n") for i in range(count))
+    return Problem("echo", "", tests, (), time_limit=time_limit, memory_limit=memory_limit)
+
+
+def _kill_workers(backend: WorkerPoolBackend) -> int:
+    killed = 0
+    for pid in backend.worker_pids():
+        try:
+            os.killpg(pid, signal.SIGKILL)
+            killed += 1
+        except ProcessLookupError:
+            pass
+    return killed
+
+
+def _assert_unjudged(result: JudgeResult, reason: str) -> None:
+    assert result.judge_error is not None and reason in result.judge_error
+    assert not result.passed and result.failures == ()
+
+
+# -- a backend that fails deterministically -----------------------------------------------------------------------
+
+
+def test_a_lost_test_is_retried_then_reported_not_raised():
+    backend = FailingBackend()
+    with Judge(backend, max_workers=2) as judge:
+        result = judge.judge(stdio_problem(3), "print(input())")
+    assert [r.verdict for r in result.results] == [Verdict.JUDGE_ERROR] * 3
+    _assert_unjudged(result, LOST_REASON)
+    assert backend.lost == 3 * 2, "each test is run twice before it is a judge error"
+    assert result.to_dict()["judge_error"] == result.judge_error
+    assert result.counts() == {"judge_error": 3}
+
+
+def test_only_the_lost_tests_are_unjudged_and_a_second_try_can_succeed():
+    attempts: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def fails(program: str, stdin: str) -> bool:
+        with lock:
+            attempts[stdin] = attempts.get(stdin, 0) + 1
+            return stdin == "1\n" or (stdin == "2\n" and attempts[stdin] == 1)
+
+    with Judge(FailingBackend(fails), max_workers=2) as judge:
+        result = judge.judge(stdio_problem(3), "print(input())")
+    assert [r.verdict for r in result.results] == [Verdict.ACCEPTED, Verdict.JUDGE_ERROR, Verdict.ACCEPTED]
+    _assert_unjudged(result, LOST_REASON)
+
+
+def test_function_tests_lost_are_judge_errors_too():
+    problem = Problem("f", "", (TestCase("assert add(1, 2) == 3"),), (), kind=ProblemKind.FUNCTION, entry_point="add")
+    with Judge(FailingBackend(), max_workers=1) as judge:
+        result = judge.judge(problem, "def add(a, b):\n    return a + b\n")
+    assert [r.verdict for r in result.results] == [Verdict.JUDGE_ERROR]
+    _assert_unjudged(result, LOST_REASON)
+
+
+def test_a_judge_error_is_never_a_failure_to_report():
+    """Programs that do get verdicts keep them; the unjudged test is left out of the failures (no feedback)."""
+    with Judge(FailingBackend(lambda program, stdin: stdin == "0\n"), max_workers=2) as judge:
+        result = judge.judge(stdio_problem(2), "print(7)")
+    assert [r.verdict for r in result.results] == [Verdict.JUDGE_ERROR, Verdict.WRONG_ANSWER]
+    assert [r.index for r in result.failures] == [1]
+
+
+# -- a real pool whose workers are killed --------------------------------------------------------------------------
+
+
+def test_a_worker_killed_once_costs_no_verdict():
+    """The run in progress is retried by the judge, the run queued behind it is sent again: all accepted."""
+    with Judge(WorkerPoolBackend(1)) as judge:
+        judge.backend.start()
+        killer = threading.Timer(0.15, _kill_workers, (judge.backend,))
+        killer.start()
+        result = judge.judge(stdio_problem(3), ECHO)
+        killer.join()
+    assert [r.verdict for r in result.results] == [Verdict.ACCEPTED] * 3
+
+
+def test_workers_killed_over_and_over_give_judge_errors_and_the_pool_recovers():
+    procs_before = len(descendants())
+    with Judge(WorkerPoolBackend(2)) as judge:
+        judge.backend.start()
+        stop = threading.Event()
+        kills = []
+
+        def keep_killing() -> None:
+            while not stop.wait(0.05):
+                kills.append(_kill_workers(judge.backend))
+
+        killer = threading.Thread(target=keep_killing)
+        killer.start()
+        try:
+            stdio = judge.judge(stdio_problem(6), ECHO)
+            function = judge.judge(
+                Problem(
+                    "f",
+                    "",
+                    tuple(TestCase(f"assert add({i}, 1) == {i + 1}") for i in range(4)),
+                    (),
+                    kind=ProblemKind.FUNCTION,
+                    entry_point="add",
+                ),  # fmt: skip
+                "import time\ndef add(a, b):\n    time.sleep(0.3)\n    return a + b\n",
+            )
+        finally:
+            stop.set()
+            killer.join()
+        assert sum(kills) > 0
+        for result in (stdio, function):
+            verdicts = {r.verdict for r in result.results}
+            assert verdicts <= {Verdict.ACCEPTED, Verdict.JUDGE_ERROR}, result
+            assert Verdict.JUDGE_ERROR in verdicts and result.judge_error
+        after = judge.judge(stdio_problem(4), ECHO)
+        assert [r.verdict for r in after.results] == [Verdict.ACCEPTED] * 4
+    assert wait_until(lambda: len(descendants()) == procs_before), "a worker outlived close()"
+
+
+def test_a_worker_that_cannot_be_restarted_loses_runs_but_does_not_raise():
+    with Judge(WorkerPoolBackend(1)) as judge:
+        assert judge.judge(stdio_problem(1), "print(input())").passed
+        judge.backend.python = "/nonexistent/python3"
+        _kill_workers(judge.backend)
+        result = judge.judge(stdio_problem(2), "print(input())")
+        _assert_unjudged(result, "did not start")
+
+
+def test_a_judge_that_cannot_start_at_all_raises():
+    with Judge(WorkerPoolBackend(1, python="/nonexistent/python3")) as judge:
+        with pytest.raises(WorkerError, match="did not start") as raised:
+            judge.judge(stdio_problem(1), "print(input())")
+    assert not isinstance(raised.value, WorkerLost)
+
+
+def test_a_program_that_stalls_its_worker_costs_only_its_own_tests(monkeypatch):
+    """Without seccomp and uids the child may stop its worker (SIGSTOP): that worker misses its reply deadline
+    and is replaced; the stalling test becomes a judge error, another program's tests queued behind it keep
+    their verdicts."""
+    monkeypatch.setattr(pool_backend, "reply_timeout", lambda limits: 1.5)
+    stall = "import os, signal\nos.kill(os.getppid(), signal.SIGSTOP)\nprint(input())\n"
+    options = PoolOptions(separate_uids=False, seccomp=False)
+    with Judge(WorkerPoolBackend(1, options=options)) as judge:
+        judge.backend.start()
+        problem = stdio_problem(3)
+
+        def work(k: int) -> JudgeResult:
+            if k == 0:
+                return judge.judge(stdio_problem(1), stall)
+            time.sleep(0.05)  # queue behind the stalling run
+            return judge.judge(problem, "print(input())")
+
+        stalled, other = _run_concurrently(work, 2)
+    assert [r.verdict for r in stalled.results] == [Verdict.JUDGE_ERROR]
+    assert "lost during the run" in (stalled.judge_error or "")
+    assert [r.verdict for r in other.results] == [Verdict.ACCEPTED] * 3
+
+
+# -- class 6(d): a legitimate slow run is not a lost worker ---------------------------------------------------------
+
+BITMASK_DP = (
+    "n = 20\n"
+    "dp = [[0] * 21 for _ in range(1 << n)]\n"
+    "while True:\n"
+    "    for mask in range(1, 1 << n):\n"
+    "        row = dp[mask]\n"
+    "        for j in range(n):\n"
+    "            if mask >> j & 1:\n"
+    "                row[j] = (dp[mask ^ (1 << j)][j] + mask) % 1000000007\n"
+)
+
+
+def test_reply_deadline_covers_the_workers_own_backstop():
+    from codefeedback_env.judge import cpu_wait
+    from codefeedback_env.judge.backend import Limits
+
+    for limit in (0.1, 1.0, 5.0, 30.0):
+        waited = pool_backend.reply_timeout(Limits(limit, 1 << 30, 1 << 20))
+        assert waited > cpu_wait.wall_backstop(limit + pool_backend.WORKER_GRACE_SECONDS)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.exists("/proc/self/schedstat"), reason="no scheduler statistics on this kernel")
+def test_memory_heavy_runs_killed_at_a_loaded_machines_backstop_are_time_limits():
+    """Four workers share one core, so each run waits for the CPU three quarters of the time and is killed by
+    the wall-clock backstop (3 x 5 s + 1 s), past `limit + REPLY_GRACE_SECONDS`: every test is a time limit,
+    none is lost, and the tests queued behind them are not lost either."""
+    with pinned_to_one_cpu(), Judge(WorkerPoolBackend(4)) as judge:
+        judge.backend.start()
+        result = judge.judge(stdio_problem(6, time_limit=5.0, memory_limit=1 << 30), BITMASK_DP)
+    assert [r.verdict for r in result.results] == [Verdict.TIME_LIMIT] * 6, result.counts()
+    assert max(r.time for r in result.results) > 5.0 + pool_backend.REPLY_GRACE_SECONDS
