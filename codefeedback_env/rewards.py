@@ -17,6 +17,10 @@ class RewardConfig:
     """On any turn whose response holds no valid code."""
 
 
+UNJUDGED_REWARD = 0.0
+"""The reward of a step the judge could not judge (a `judge_error`): no signal, whatever the configuration."""
+
+
 def turn_reward(config: RewardConfig, *, valid: bool, final: bool, hidden_passed: bool) -> float:
     """The reward of one turn: the invalid-response penalty, plus the hidden-test outcome on the last turn."""
     reward = 0.0 if valid else config.invalid_response

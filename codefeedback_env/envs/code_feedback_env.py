@@ -25,7 +25,7 @@ from codefeedback_env.feedback import (
 )
 from codefeedback_env.judge import Judge, JudgeResult, Verdict
 from codefeedback_env.problems import Problem, load_problems
-from codefeedback_env.rewards import RewardConfig, turn_reward
+from codefeedback_env.rewards import UNJUDGED_REWARD, RewardConfig, turn_reward
 from codefeedback_env.spaces import UnicodeText
 from codefeedback_env.templates import PAPER_TEMPLATES, Templates
 
@@ -68,11 +68,13 @@ class CodeFeedbackEnv(gym.Env[dict[str, Any], str]):
 
     ## Rewards
     `rewards.invalid_response` (-0.2) on a turn without code; at the end `rewards.solved` (+1) if the
-    last program passes every hidden test, else `rewards.failed` (-1). Zero otherwise.
+    last program passes every hidden test, else `rewards.failed` (-1). Zero otherwise, and zero on a step
+    the judge could not judge (`info["judge_error"]`): an infrastructure failure is no signal about the policy.
 
     ## Episode end
-    `terminated` when the public tests pass (unless `feedback="none"`) or at the turn limit; never
-    `truncated` (the turn limit is part of the task, and the final judgement happens there).
+    `terminated` when the public tests pass (unless `feedback="none"`) or at the turn limit. `truncated`
+    only when the judge could not judge a program (a worker lost twice: `info["judge_error"]`): the episode
+    stops there, unscored, and trainers must leave it out of the loss (the turn limit is part of the task).
 
     ## Info
     - `problem_id` (str), `turn` (int)
@@ -81,6 +83,8 @@ class CodeFeedbackEnv(gym.Env[dict[str, Any], str]):
     - `public_results` (list[dict]): per public test `{"index", "verdict", "time"}` after a step
     - `public_passed` (bool) after a step
     - `hidden` (dict, at episode end only): `{"passed", "failed", "skipped", "total", "all_passed"}` counts
+    - `judge_error` (str, only on a truncated step): why the public or hidden tests could not be judged; the
+      step then has no `hidden` key and reward 0
 
     ## Arguments
     - `dataset`: a dataset name (`demo`, `codecontests`, `humaneval`, `mbpp`, `mbpp+`), a file, or problems
@@ -91,7 +95,7 @@ class CodeFeedbackEnv(gym.Env[dict[str, Any], str]):
       `judge` (shared per process by default)
 
     ## Version history
-    - v0: initial version.
+    - v0: initial version; a judge error truncates the episode with reward 0 and `info["judge_error"]`.
     """
 
     metadata = {"render_modes": ["ansi"], "render_fps": 1}  # fps: unused by text rendering, asked by checkers
@@ -204,10 +208,14 @@ class CodeFeedbackEnv(gym.Env[dict[str, Any], str]):
                 for r in (public.results if public else ())
             ],
         }
+        if public is not None and public.judge_error:
+            return self._unjudged(public.judge_error, info)
         hidden_passed = False
         if final:
             self.done = True
             hidden = self._judge_hidden(code)
+            if isinstance(hidden, str):
+                return self._unjudged(hidden, info)
             hidden_passed = hidden["all_passed"]
             info["hidden"] = hidden
         self._feedback = self._feedback_for(code, public, invalid_reason)
@@ -215,6 +223,12 @@ class CodeFeedbackEnv(gym.Env[dict[str, Any], str]):
             self.messages.append({"role": "user", "content": self._feedback})
         reward = turn_reward(self.rewards, valid=code is not None, final=final, hidden_passed=hidden_passed)
         return self._observation(), reward, final, False, self._info() | info
+
+    def _unjudged(self, reason: str, info: dict[str, Any]) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
+        """End the episode, truncated and unscored: the judge could not judge this step's program."""
+        self.done = True
+        self._feedback = ""
+        return self._observation(), UNJUDGED_REWARD, False, True, self._info() | info | {"judge_error": reason}
 
     def _read_action(self, action: Any) -> tuple[str, str | None]:
         """The response text, and why it cannot be run (None when it can)."""
@@ -237,12 +251,15 @@ class CodeFeedbackEnv(gym.Env[dict[str, Any], str]):
             return action.encode("utf-8", "replace").decode("utf-8"), "the response is not valid UTF-8"
         return action, None
 
-    def _judge_hidden(self, code: str | None) -> dict[str, Any]:
+    def _judge_hidden(self, code: str | None) -> dict[str, Any] | str:
+        """The hidden-test counts, or the judge error (str) when they could not be judged."""
         assert self.problem is not None
         total = len(self.problem.hidden_tests)
         if code is None:
             return {"passed": 0, "failed": total, "skipped": 0, "total": total, "all_passed": False}
         result = self.judge.judge(self.problem, code, "hidden", stop_on_failure=self.stop_hidden_on_failure)
+        if result.judge_error:
+            return result.judge_error
         skipped = sum(r.verdict is Verdict.SKIPPED for r in result.results)
         return {
             "passed": result.num_passed,
