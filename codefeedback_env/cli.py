@@ -69,7 +69,7 @@ def cmd_judge(args: argparse.Namespace) -> int:
     with Judge() as judge:
         result = judge.judge(problem, code_path.read_text(encoding="utf-8"), args.tests)
     print(json.dumps({"problem_id": problem.id, "test_set": args.tests} | result.to_dict(), indent=2))
-    return 0
+    return 1 if result.judge_error else 0
 
 
 # -- problems ------------------------------------------------------------------------------------
@@ -132,6 +132,9 @@ def cmd_play(args: argparse.Namespace) -> int:
         _, reward, terminated, truncated, info = env.step(f"```python\n{program.rstrip()}\n```")
         verdicts = ", ".join(r["verdict"] for r in info["public_results"]) or "no tests run"
         print(f"\npublic tests: {verdicts}; reward {reward:+.1f}")
+        if "judge_error" in info:
+            print(f"the judge could not judge this program (episode stopped, unscored): {info['judge_error']}")
+            return 1
         if terminated or truncated:
             hidden = info["hidden"]
             outcome = "SOLVED" if hidden["all_passed"] else "NOT SOLVED"

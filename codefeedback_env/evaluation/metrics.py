@@ -39,7 +39,14 @@ class RolloutOutcome:
 
     @classmethod
     def from_record(cls, record: Mapping) -> RolloutOutcome:
-        """Build from an `episodes.jsonl` record (see `codefeedback_env.evaluation.runner`)."""
+        """Build from an `episodes.jsonl` record (see `codefeedback_env.evaluation.runner`).
+
+        Raises ValueError for an episode the judge could not judge: it has no outcome to count."""
+        if record.get("judge_error"):
+            raise ValueError(
+                f"episode {record.get('problem_id')!r} rollout {record.get('rollout')} was not judged "
+                f"({record['judge_error']}); leave unjudged episodes out of the metrics"
+            )
         turns = record["turns"]
         return cls(
             problem_id=str(record["problem_id"]),

@@ -14,8 +14,13 @@ Every finished episode is appended (and flushed) to `<output_dir>/episodes.jsonl
      "hidden": {"passed", "failed", "skipped", "total", "all_passed"}, "solved": bool,
      "num_turns": int, "return": float, "elapsed": float}
 
-Re-running with the same output folder skips finished (problem_id, rollout) pairs; an interrupted
-episode is simply run again. `results.json` (metrics) and `solve_rate_by_turn.png` are written at the end.
+An episode the judge could not judge (the environment truncated it with `info["judge_error"]`: a worker lost
+twice) is run again from its first turn, up to `EvalConfig.judge_error_retries` times. If it still cannot be
+judged, its record has `"judge_error": str`, `"hidden": {}` and `"solved": null`; it is left out of every
+metric, and `results.json` counts it under `"unjudged_episodes"` and lists it under `"unjudged"`.
+
+Re-running with the same output folder skips finished (problem_id, rollout) pairs; an interrupted or unjudged
+episode is run again. `results.json` (metrics) and `solve_rate_by_turn.png` are written at the end.
 """
 
 from __future__ import annotations
@@ -65,6 +70,9 @@ class EvalConfig:
     """(n, k) pairs to report; default: 1@T and larger ones the rollouts allow."""
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     """Extra `CodeFeedbackEnv` keyword arguments (e.g. `feedback_max_chars`)."""
+    judge_error_retries: int = 2
+    """Times an episode the judge could not judge is run again (from its first turn) before it is recorded
+    as unjudged."""
 
     def __post_init__(self) -> None:
         if self.rollouts < 1:
@@ -73,6 +81,8 @@ class EvalConfig:
             raise ValueError(f"max_turns must be at least 1, got {self.max_turns}")
         if self.max_active < 1:
             raise ValueError(f"max_active must be at least 1, got {self.max_active}")
+        if self.judge_error_retries < 0:
+            raise ValueError(f"judge_error_retries must be at least 0, got {self.judge_error_retries}")
 
     @property
     def mode(self) -> str:
@@ -86,7 +96,7 @@ class RunResult:
 
     output_dir: Path
     records: list[dict[str, Any]]
-    """Episode records of this run's problems and rollouts (resumed ones included)."""
+    """Episode records of this run's problems and rollouts (resumed ones included, unjudged ones too)."""
     summary: dict[str, Any]
     """The metrics written to `results.json`."""
     new_episodes: int
@@ -94,7 +104,13 @@ class RunResult:
 
     @property
     def outcomes(self) -> list[RolloutOutcome]:
-        return [RolloutOutcome.from_record(r) for r in self.records]
+        """Outcomes of the judged episodes."""
+        return [RolloutOutcome.from_record(r) for r in self.records if not r.get("judge_error")]
+
+    @property
+    def unjudged(self) -> list[dict[str, Any]]:
+        """Records of the episodes the judge could not judge, even after retries."""
+        return [r for r in self.records if r.get("judge_error")]
 
 
 def read_episodes(path: str | Path) -> list[dict[str, Any]]:
@@ -125,10 +141,13 @@ def read_episodes(path: str | Path) -> list[dict[str, Any]]:
 class _Episode:
     env: CodeFeedbackEnv
     problem: Problem
+    index: int
     rollout: int
     seed: int
     observation: dict[str, Any]
     info: dict[str, Any]
+    attempt: int = 0
+    """Earlier runs of this episode that ended in a judge error."""
     turns: list[dict[str, Any]] = field(default_factory=list)
     total_reward: float = 0.0
     started: float = field(default_factory=time.monotonic)
@@ -178,9 +197,9 @@ def run_evaluation(
     output_dir.mkdir(parents=True, exist_ok=True)
     _check_config(output_dir, config, problems)
     episodes_path = output_dir / EPISODES_FILE
-    done = {(r["problem_id"], r["rollout"]) for r in read_episodes(episodes_path)}
+    done = {(r["problem_id"], r["rollout"]) for r in read_episodes(episodes_path) if not r.get("judge_error")}
     pending = [
-        (index, problem, rollout)
+        (index, problem, rollout, 0)
         for rollout in range(config.rollouts)
         for index, problem in enumerate(problems)
         if (problem.id, rollout) not in done
@@ -194,8 +213,17 @@ def run_evaluation(
         if record["problem_id"] in wanted and record["rollout"] < config.rollouts:
             latest[(record["problem_id"], record["rollout"])] = record
     records = list(latest.values())
-    outcomes = [RolloutOutcome.from_record(r) for r in records]
+    unjudged = [r for r in records if r.get("judge_error")]
+    outcomes = [RolloutOutcome.from_record(r) for r in records if not r.get("judge_error")]
     summary = summarize(outcomes, config.max_turns, n_at_k=config.n_at_k, seed=config.seed)
+    summary["unjudged_episodes"] = len(unjudged)
+    summary["unjudged"] = [{k: r[k] for k in ("problem_id", "rollout", "judge_error")} for r in unjudged]
+    if unjudged:
+        logger.warning(
+            "%s: %d episodes could not be judged after %d retries; they are left out of every metric "
+            "(listed under 'unjudged' in %s)",
+            output_dir, len(unjudged), config.judge_error_retries, RESULTS_FILE,
+        )  # fmt: skip
     summary["config"] = {k: v for k, v in asdict(config).items() if k != "env_kwargs"} | {"mode": config.mode}
     (output_dir / RESULTS_FILE).write_text(json.dumps(summary, indent=2) + "\n")
     try:
@@ -210,7 +238,7 @@ def run_evaluation(
 def _run_pending(
     agent: Any,
     problems: list[Problem],
-    pending: list[tuple[int, Problem, int]],
+    pending: list[tuple[int, Problem, int, int]],
     episodes_path: Path,
     config: EvalConfig,
     judge: Judge | None,
@@ -243,10 +271,17 @@ def _run_pending(
         episode.observation, episode.info = obs, info
         if not (terminated or truncated):
             return True
+        free_envs.append(episode.env)
+        if info.get("judge_error") and episode.attempt < config.judge_error_retries:
+            logger.warning(
+                "%s rollout %d could not be judged (%s); running it again",
+                episode.problem.id, episode.rollout, info["judge_error"],
+            )  # fmt: skip
+            queue.append((episode.index, episode.problem, episode.rollout, episode.attempt + 1))
+            return False
         out.write(json.dumps(_record(episode, config), ensure_ascii=False) + "\n")
         out.flush()
         os.fsync(out.fileno())
-        free_envs.append(episode.env)
         finished += 1
         bar.update(1)
         return False
@@ -262,11 +297,11 @@ def _run_pending(
                     if conclude(episode, response, future.result()):  # only if the env allows more turns
                         active.append(episode)
                 while queue and free_envs:
-                    index, problem, rollout = queue.pop()
+                    index, problem, rollout, attempt = queue.pop()
                     env = free_envs.pop()
                     seed = _episode_seed(config.seed, index, rollout)
                     obs, info = env.reset(seed=seed, options={"problem_id": problem.id})
-                    active.append(_Episode(env, problem, rollout, seed, obs, info))
+                    active.append(_Episode(env, problem, index, rollout, seed, obs, info, attempt))
                 if not active:
                     wait(list(last_steps), return_when=FIRST_COMPLETED)
                     continue
@@ -308,6 +343,7 @@ def _turn_record(episode: _Episode, response: str, obs: dict[str, Any], reward: 
 
 def _record(episode: _Episode, config: EvalConfig) -> dict[str, Any]:
     hidden = dict(episode.info.get("hidden") or {})
+    judge_error = episode.info.get("judge_error")
     return {
         "problem_id": episode.problem.id,
         "rollout": episode.rollout,
@@ -317,7 +353,8 @@ def _record(episode: _Episode, config: EvalConfig) -> dict[str, Any]:
         "feedback": config.feedback,
         "turns": episode.turns,
         "hidden": hidden,
-        "solved": bool(hidden.get("all_passed", False)),
+        "solved": None if judge_error else bool(hidden.get("all_passed", False)),
+        **({"judge_error": str(judge_error)} if judge_error else {}),
         "num_turns": len(episode.turns),
         "return": episode.total_reward,
         "elapsed": round(time.monotonic() - episode.started, 4),
@@ -363,6 +400,8 @@ def format_summary(summary: Mapping[str, Any], title: str = "") -> str:
     """A plain-text table of per-turn solve rates, n@k and pass@k with their 95% intervals."""
     lines = [title] if title else []
     lines.append(f"{summary.get('problems', 0)} problems, {summary.get('episodes', 0)} episodes")
+    if summary.get("unjudged_episodes"):
+        lines.append(f"{summary['unjudged_episodes']} episodes could not be judged (left out of every metric)")
     lines.append(f"{'turn':>6}  {'solve rate':>10}  {'95% CI':>17}")
     for row in summary.get("solve_rate_by_turn", []):
         lines.append(f"{row['turn']:>6}  {row['value']:>10.3f}  [{row['low']:.3f}, {row['high']:.3f}]")
