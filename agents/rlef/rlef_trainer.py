@@ -142,6 +142,8 @@ class RLEFTrainer(GRPOTrainer):
         env_rewards = torch.zeros(batch, turns)
         positions = torch.zeros(batch, turns, dtype=torch.long)
         for b, example in enumerate(inputs):
+            if example.get("judge_error"):  # not judged: no turn of it enters the value loss or the advantages
+                continue
             for t, ((start, end), reward) in enumerate(
                 zip(example["turn_spans"], example["turn_rewards"], strict=True)
             ):
@@ -193,12 +195,17 @@ class RLEFTrainer(GRPOTrainer):
         solved = torch.tensor([bool(x["solved"]) for x in inputs], device=device)
         num_turns = torch.tensor([int(x["num_turns"]) for x in inputs], device=device)
         invalid = torch.tensor([int(x["invalid_turns"]) for x in inputs], device=device)
-        solved, num_turns, invalid = (self.accelerator.gather(v) for v in (solved, num_turns, invalid))
+        unjudged = torch.tensor([bool(x.get("judge_error")) for x in inputs], device=device)
+        solved, num_turns, invalid, unjudged = (
+            self.accelerator.gather(v) for v in (solved, num_turns, invalid, unjudged)
+        )
         metrics = self._metrics[mode]
+        judged = max((~unjudged).sum().item(), 1)  # solve rates count judged episodes only
         for t in range(1, self.args.max_turns + 1):
-            metrics[f"rollout/solve_rate_turn_{t}"].append((solved & (num_turns <= t)).float().mean().item())
+            metrics[f"rollout/solve_rate_turn_{t}"].append((solved & (num_turns <= t)).sum().item() / judged)
         metrics["rollout/invalid_turn_rate"].append(invalid.sum().item() / max(num_turns.sum().item(), 1))
         metrics["rollout/mean_turns"].append(num_turns.float().mean().item())
+        metrics["rollout/judge_error_rate"].append(unjudged.float().mean().item())
         all_kl, all_mask = self.accelerator.gather(kl), self.accelerator.gather(turn_mask)
         metrics["rlef/kl"].append(all_kl[all_mask].mean().item() if all_mask.any() else 0.0)
         all_values, all_returns = self.accelerator.gather(values), self.accelerator.gather(returns)

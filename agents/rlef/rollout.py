@@ -4,6 +4,10 @@ The chat template is applied once, to the first user message. Every later contex
 context extended by the sampled response tokens (kept as sampled, never re-tokenised) and the
 feedback turn's tokens (the template's suffix for one more user message plus the assistant header).
 So the sequence a trainer scores is exactly the sequence the sampler conditioned on.
+
+An episode the judge could not judge (the environment truncated it with `info["judge_error"]`) carries no
+signal about the policy: its rollout row has every token masked out (`env_mask` all 0), no reward (None, which
+TRL leaves out of the group baseline) and `judge_error` set, so no trainer learns from it.
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ class Trajectory:
     invalid_turns: int = 0
     solved: bool = False
     done: bool = False
+    judge_error: str | None = None
+    """Why the environment could not judge the episode; such an episode is left out of the loss."""
 
     @property
     def num_turns(self) -> int:
@@ -150,7 +156,8 @@ def run_episodes(
             traj.invalid_turns += int(not info.get("valid_response", not _is_invalid_reward(float(reward))))
             if terminated or truncated:
                 traj.done = True
-                traj.solved = bool(info.get("hidden", {}).get("all_passed", False))
+                traj.judge_error = info.get("judge_error")
+                traj.solved = traj.judge_error is None and bool(info.get("hidden", {}).get("all_passed", False))
                 continue
             suffix = turn_tokenizer.feedback_ids(info["messages"][-1]["content"])
             if not ids or ids[-1] != eos:  # truncated response: close the turn with an env-side EOS
@@ -167,25 +174,32 @@ def _is_invalid_reward(reward: float) -> bool:
 
 
 def trajectories_to_rollout(trajectories: Sequence[Trajectory]) -> dict[str, Any]:
-    """The dict a TRL `rollout_func` returns (plus per-episode fields that reach reward functions)."""
+    """The dict a TRL `rollout_func` returns (plus per-episode fields that reach reward functions).
+
+    Episodes with a `judge_error` get an all-zero `env_mask`: none of their tokens enters a loss."""
     has_logprobs = all(not math.isnan(lp) for traj in trajectories for lp in traj.logprobs)
     return {
         "prompt_ids": [traj.prompt_ids for traj in trajectories],
         "completion_ids": [traj.completion_ids for traj in trajectories],
         "logprobs": [traj.logprobs for traj in trajectories] if has_logprobs else None,
-        "env_mask": [traj.env_mask for traj in trajectories],
+        "env_mask": [[0] * len(traj.env_mask) if traj.judge_error else traj.env_mask for traj in trajectories],
         "turn_spans": [traj.turn_spans for traj in trajectories],
         "turn_rewards": [traj.turn_rewards for traj in trajectories],
         "episode_return": [traj.episode_return for traj in trajectories],
         "solved": [traj.solved for traj in trajectories],
         "num_turns": [traj.num_turns for traj in trajectories],
         "invalid_turns": [traj.invalid_turns for traj in trajectories],
+        "judge_error": [traj.judge_error for traj in trajectories],
     }
 
 
-def episode_return_reward(completions: list, episode_return: list[float], **kwargs: Any) -> list[float]:
-    """TRL reward function: the environment's episode return carried by the rollout."""
-    return [float(r) for r in episode_return]
+def episode_return_reward(
+    completions: list, episode_return: list[float], judge_error: list[str | None] | None = None, **kwargs: Any
+) -> list[float | None]:
+    """TRL reward function: the environment's episode return carried by the rollout; None (no reward, left out
+    of the group baseline and given advantage 0 by TRL) for an episode the judge could not judge."""
+    errors = judge_error or [None] * len(episode_return)
+    return [None if error else float(r) for r, error in zip(episode_return, errors, strict=True)]
 
 
 def model_generator(
@@ -254,7 +268,9 @@ def solve_rates(
     batch_size: int = 32,
     top_p: float = 1.0,
 ) -> list[float]:
-    """Fraction of episodes solved (hidden tests) within 1..max_turns turns, sampling from `model`."""
+    """Fraction of episodes solved (hidden tests) within 1..max_turns turns, sampling from `model`.
+
+    Episodes the judge could not judge are left out (all of them: NaN rates)."""
     config = GenerationConfig(
         do_sample=True,
         temperature=temperature,
@@ -271,7 +287,11 @@ def solve_rates(
         for lo in range(0, len(problem_ids), batch_size):
             chunk = list(problem_ids[lo : lo + batch_size])
             for traj in run_episodes(envs, chunk, generate, turn_tokenizer, max_turns, independent=independent):
-                solved_at.append(traj.num_turns if traj.solved else max_turns + 1)
+                if traj.judge_error is None:
+                    solved_at.append(traj.num_turns if traj.solved else max_turns + 1)
+    if not solved_at:
+        logger.warning("solve_rates: the judge could not judge any of %d episodes", len(problem_ids))
+        return [math.nan] * max_turns
     return [sum(s <= t for s in solved_at) / len(solved_at) for t in range(1, max_turns + 1)]
 
 
