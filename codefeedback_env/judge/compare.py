@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from decimal import Decimal, DecimalException
 
-from codefeedback_env.problems.numbers import is_integer_token, is_number_token
+from codefeedback_env.problems.numbers import is_integer_token, number_value
 
 
 def _same_decimal(expected: str, actual: str) -> bool:
@@ -27,12 +27,15 @@ def tokens_match(expected: str, actual: str, tolerance: float | None) -> bool:
     """Whether two tokens are equal, allowing `tolerance` between real numbers (see the module docstring)."""
     if expected == actual:
         return True
-    if tolerance is None or not is_number_token(expected) or not is_number_token(actual):
+    if tolerance is None:
         return False
     if is_integer_token(expected):
-        return not is_integer_token(actual) and _same_decimal(expected, actual)
-    want, got = float(expected), float(actual)
-    if not (math.isfinite(want) and math.isfinite(got)):
+        if is_integer_token(actual):
+            return False
+        got = number_value(actual)  # equal exact values round to equal floats: a float mismatch settles it
+        return got is not None and got == float(expected) and _same_decimal(expected, actual)
+    want, got = number_value(expected), number_value(actual)
+    if want is None or got is None or not (math.isfinite(want) and math.isfinite(got)):
         return False
     return abs(want - got) <= tolerance * max(1.0, abs(want))
 

@@ -7,23 +7,37 @@ it is a decimal number with a point or an exponent (`0.5`, `-2.`, `.25`, `1e-9`,
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
 from codefeedback_env.problems.records import TestCase
 
-_INTEGER = re.compile(r"[+-]?[0-9]+")
-_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_NOT_NUMBER_CHARS = {ord(c): None for c in "0123456789+-.eE"}
+"""`str.translate` table deleting the characters a decimal number may have: what is left disqualifies."""
 
 
 def is_integer_token(token: str) -> bool:
-    """Digits with an optional sign."""
-    return _INTEGER.fullmatch(token) is not None
+    """ASCII digits with an optional sign."""
+    digits = token[1:] if token[:1] in ("+", "-") else token
+    return digits.isascii() and digits.isdigit()
+
+
+def number_value(token: str) -> float | None:
+    """The value of an integer or decimal real token (point and/or exponent), else None.
+
+    Only digits, signs, `.`, `e` and `E` are allowed, so `nan`, `inf`, `1_000` and non-ASCII digits,
+    which `float()` alone would take, are not numbers. Huge values come back as an infinity.
+    """
+    if not token.isascii() or token.translate(_NOT_NUMBER_CHARS):
+        return None
+    try:
+        return float(token)
+    except ValueError:
+        return None
 
 
 def is_number_token(token: str) -> bool:
     """An integer or a decimal real number (point and/or exponent); never `nan`, `inf` or `1_000`."""
-    return _NUMBER.fullmatch(token) is not None
+    return number_value(token) is not None
 
 
 def is_real_token(token: str) -> bool:
