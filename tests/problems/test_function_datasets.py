@@ -426,3 +426,25 @@ def test_mbpp_plus_references_fail_only_where_known(judge2, mbpp_plus_cache):  #
     assert set(failures) == set(MBPP_PLUS_KNOWN_FAILURES)
     for pid, why in MBPP_PLUS_KNOWN_FAILURES.items():
         assert all(why in r.detail for r in failures[pid]), (pid, [r.detail for r in failures[pid]])
+
+
+@pytest.mark.slow
+def test_mbpp_plus_float_helper_tests_cannot_be_passed_by_redefining_builtins(judge2, mbpp_plus_cache):
+    """A program may define `abs`, `isinstance` or `zip` for itself: MBPP+'s float comparison keeps the real ones,
+    so a constant answer passes exactly the float-helper tests it passes without them."""
+    from codefeedback_env.problems.mbpp import load_mbpp_plus
+
+    problems = load_mbpp_plus(data_file("mbppplus.jsonl"), cache_dir=mbpp_plus_cache)
+    float_problems = [p for p in problems if any("_cf_close(" in t.input for t in p.hidden_tests)]
+    shadows = "def abs(*args):\n    return 0\ndef zip(*args):\n    return iter(())\n"
+
+    def passed(problem: Problem, extra: str) -> list[int]:
+        code = f"def {problem.entry_point}(*args):\n    return 0.0\n{extra}"
+        results = judge2.judge(problem, code, "hidden").results
+        return [r.index for r in results if r.passed and "_cf_close(" in problem.hidden_tests[r.index].input]
+
+    with ThreadPoolExecutor(4) as pool:
+        honest = list(pool.map(lambda p: passed(p, ""), float_problems))
+        shadowed = list(pool.map(lambda p: passed(p, shadows), float_problems))
+    assert len(float_problems) > 20
+    assert shadowed == honest
