@@ -11,6 +11,8 @@ machine beyond POSIX; the hardened worker pool trades that portability for speed
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import select
 import shutil
@@ -20,12 +22,21 @@ import sys
 import tempfile
 import time
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from codefeedback_env.judge import cpu_wait, forksafe, plaindata
-from codefeedback_env.judge.backend import Limits, RemoteCrash, RemoteError, RemoteFailure, RemoteTimeout, RunOutcome
+from codefeedback_env.judge.backend import (
+    BackendFailure,
+    Limits,
+    RemoteCrash,
+    RemoteError,
+    RemoteFailure,
+    RemoteTimeout,
+    RunOutcome,
+)
 
 CHILD_SCRIPT = str(Path(__file__).with_name("child_runtime.py"))
 STOP_GRACE_SECONDS = 3.0
@@ -36,6 +47,22 @@ MAX_REPLY_BYTES = 16 << 20
 MAX_REPLY_NODES = 1_000_000
 """Most values (list items, keys, ...) in one reply, checked before decoding, so that a reply costs the
 judge's process a bounded amount of memory and time."""
+
+
+HOST_SHORTAGE_ERRNOS = frozenset({errno.EAGAIN, errno.ENOMEM, errno.EMFILE, errno.ENFILE, errno.ENOSPC})
+"""Errors starting a run that say the host is short of processes, memory, descriptors or disk right now."""
+
+
+@contextlib.contextmanager
+def _host_shortage_is_a_lost_run() -> Iterator[None]:
+    """Turn a host shortage while starting or reading a run into `BackendFailure` (the judge retries the
+    test, then reports a judge error); any other OSError propagates."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno in HOST_SHORTAGE_ERRNOS:
+            raise BackendFailure(f"the host could not run the program: {error}") from error
+        raise
 
 
 def child_environment(home: str) -> dict[str, str]:
@@ -169,6 +196,15 @@ class SubprocessBackend:
 
     def _start(self, mode: str, program: str, stdin: str, limits: Limits, pass_fds: tuple[int, ...] = ()) -> _Run:
         folder = Path(tempfile.mkdtemp(dir=self._root))
+        try:
+            return self._launch(folder, mode, program, stdin, limits, pass_fds)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+
+    def _launch(
+        self, folder: Path, mode: str, program: str, stdin: str, limits: Limits, pass_fds: tuple[int, ...]
+    ) -> _Run:
         work = folder / "work"
         work.mkdir()
         program_path = folder / "program.py"
@@ -195,20 +231,36 @@ class SubprocessBackend:
                 close_fds=True,
                 pass_fds=pass_fds,
             )
-        pidfd = os.pidfd_open(process.pid) if hasattr(os, "pidfd_open") else None
+        try:
+            pidfd = os.pidfd_open(process.pid) if hasattr(os, "pidfd_open") else None
+        except BaseException:  # no descriptor left to supervise it with: it must not run unsupervised
+            _signal(process.pid, signal.SIGKILL, group=True)
+            process.wait()
+            raise
         return _Run(process, folder, limits, time.monotonic(), pidfd)
 
     def run_stdio(self, program: str, stdin: str, limits: Limits) -> RunOutcome:
-        return self._start("stdio", program, stdin, limits).wait()
+        with _host_shortage_is_a_lost_run():
+            return self._start("stdio", program, stdin, limits).wait()
 
     def open_function_session(self, program: str, limits: Limits) -> SubprocessFunctionSession:
-        request_read, request_write = os.pipe()
-        reply_read, reply_write = os.pipe()
-        try:
-            run = self._start("function", program, "", limits, pass_fds=(request_read, reply_write))
-        finally:
-            os.close(request_read)
-            os.close(reply_write)
+        with _host_shortage_is_a_lost_run():
+            request_read, request_write = os.pipe()
+            try:
+                reply_read, reply_write = os.pipe()
+            except BaseException:
+                os.close(request_read)
+                os.close(request_write)
+                raise
+            try:
+                run = self._start("function", program, "", limits, pass_fds=(request_read, reply_write))
+            except BaseException:
+                os.close(request_write)
+                os.close(reply_read)
+                raise
+            finally:
+                os.close(request_read)
+                os.close(reply_write)
         run.extra_fds = [request_write, reply_read]
         return SubprocessFunctionSession(run, request_write, reply_read)
 

@@ -212,3 +212,45 @@ def test_memory_heavy_runs_killed_at_a_loaded_machines_backstop_are_time_limits(
         result = judge.judge(stdio_problem(6, time_limit=5.0, memory_limit=1 << 30), BITMASK_DP)
     assert [r.verdict for r in result.results] == [Verdict.TIME_LIMIT] * 6, result.counts()
     assert max(r.time for r in result.results) > 5.0 + pool_backend.REPLY_GRACE_SECONDS
+
+
+# -- the portable backend: a host out of a resource ----------------------------------------------------------------
+
+OUT_OF_DESCRIPTORS = """
+import os, resource
+from codefeedback_env.judge import Judge
+from codefeedback_env.judge.subprocess_backend import SubprocessBackend
+from codefeedback_env.problems.records import Problem, ProblemKind, TestCase
+
+stdio = Problem("echo", "", (TestCase("1\\n", "1\\n"),), ())
+function = Problem("f", "", (TestCase("assert add(1, 2) == 3"),), (), kind=ProblemKind.FUNCTION, entry_point="add")
+add = "def add(a, b):\\n    return a + b\\n"
+with Judge(SubprocessBackend(), max_workers=1) as judge:
+    assert judge.judge(stdio, "print(input())").passed and judge.judge(function, add).passed
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + 1, hard))
+    try:
+        results = [judge.judge(stdio, "print(input())"), judge.judge(function, add)]
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    for result in results:
+        print(result.results[0].verdict.value, result.judge_error.strip())
+    print(judge.judge(stdio, "print(input())").passed, judge.judge(function, add).passed)
+"""
+
+
+def test_a_host_out_of_descriptors_gives_judge_errors_on_the_portable_backend(tmp_path):
+    """Starting a run needs descriptors (files, pipes): a judge process that has none left loses the run, which
+    is a judge error, not an exception; it judges again once descriptors are back."""
+    import subprocess
+    import sys
+
+    environment = {**os.environ, "PYTHONPATH": os.getcwd()}
+    done = subprocess.run(
+        [sys.executable, "-c", OUT_OF_DESCRIPTORS], capture_output=True, text=True, env=environment, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert [line.split(" ", 1)[0] for line in lines[:2]] == ["judge_error"] * 2
+    assert all("Too many open files" in line for line in lines[:2])
+    assert lines[2] == "True True"
