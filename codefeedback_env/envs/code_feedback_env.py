@@ -23,7 +23,7 @@ from codefeedback_env.feedback import (
     no_code_feedback,
     retry_only_feedback,
 )
-from codefeedback_env.judge import Judge, JudgeResult, Verdict
+from codefeedback_env.judge import Judge, JudgeResult, Verdict, VerdictCache
 from codefeedback_env.problems import Problem, load_problems
 from codefeedback_env.rewards import UNJUDGED_REWARD, RewardConfig, turn_reward
 from codefeedback_env.spaces import UnicodeText
@@ -41,10 +41,14 @@ _shared_judge: Judge | None = None
 
 
 def shared_judge() -> Judge:
-    """One judge per process, shared by every environment that was not given its own."""
+    """One judge per process, shared by every environment that was not given its own.
+
+    It has a verdict cache: training and evaluation often submit a program again (a GRPO group, a retry
+    that changes nothing). Pass `judge=Judge()` to an environment for one without (e.g. to time it).
+    """
     global _shared_judge
     if _shared_judge is None:
-        _shared_judge = Judge()
+        _shared_judge = Judge(cache=VerdictCache())
     return _shared_judge
 
 

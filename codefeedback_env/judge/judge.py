@@ -14,6 +14,7 @@ from typing import Any
 from codefeedback_env.judge import forksafe
 from codefeedback_env.judge.arguments import checked_tests
 from codefeedback_env.judge.backend import BackendFailure, ExecutionBackend, FunctionSession, Limits, RunOutcome
+from codefeedback_env.judge.cache import VerdictCache, cache_key
 from codefeedback_env.judge.compare import outputs_match
 from codefeedback_env.judge.function_checker import CheckOutcome, is_memory_error, run_checker
 from codefeedback_env.judge.results import JudgeResult, TestResult, Verdict
@@ -94,13 +95,24 @@ class Judge:
     if it still cannot be run, its verdict is `Verdict.JUDGE_ERROR` and the result's `judge_error` says why.
     `judge()` raises only for programming errors and a backend that cannot start at all.
 
+    `cache`: a `VerdictCache` to judge an identical (problem, program, tests) once; off by default, because
+    a judge is also a measuring instrument (benchmarks, soak and attack tests re-run a program on purpose).
+    The environments' shared judge turns it on.
+
     `backend` is an `ExecutionBackend`, or "pool" / "subprocess" (see `make_backend`). Thread-safe:
     several environments may share one judge; their tests queue for the same workers. Fork-safe: in a
     forked child the judge starts its own threads (and the built-in backends their own workers).
     """
 
-    def __init__(self, backend: ExecutionBackend | str | None = None, *, max_workers: int | None = None) -> None:
+    def __init__(
+        self,
+        backend: ExecutionBackend | str | None = None,
+        *,
+        max_workers: int | None = None,
+        cache: VerdictCache | None = None,
+    ) -> None:
         self.backend = backend if backend is not None and not isinstance(backend, str) else make_backend(backend)
+        self.cache = cache
         # A backend may say how many runs it takes at once (the pool: two per worker, so none idles).
         self.max_workers = max_workers or getattr(self.backend, "concurrency", None) or os.cpu_count() or 1
         self._executor = self._new_executor()
@@ -129,6 +141,12 @@ class Judge:
         """
         cases = checked_tests(problem, code, tests, stop_on_failure)
         program = f"{problem.code_prefix}\n{code}" if problem.code_prefix else code
+        if self.cache is None:
+            return self._judge(problem, program, cases, stop_on_failure)
+        key = cache_key(problem, program, cases, stop_on_failure)
+        return self.cache.get_or_judge(key, lambda: self._judge(problem, program, cases, stop_on_failure))
+
+    def _judge(self, problem: Problem, program: str, cases: tuple[TestCase, ...], stop_on_failure: bool) -> JudgeResult:
         error = syntax_error(program)
         if error is not None:
             return JudgeResult(tuple(TestResult(i, Verdict.SYNTAX_ERROR, detail=error) for i in range(len(cases))))

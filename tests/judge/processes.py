@@ -1,11 +1,18 @@
-"""Count processes running a given command line, from /proc (no psutil dependency)."""
+"""Process helpers for tests: count processes from /proc (no psutil dependency), wait, run work in a forked child."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import select
+import signal
 import time
 from collections.abc import Callable, Iterator
+
+import pytest
+
+CHILD_SECONDS = 120.0
 
 
 def sleepers(marker: str) -> int:
@@ -50,3 +57,34 @@ def pinned_to_one_cpu() -> Iterator[None]:
                 os.sched_setaffinity(tid, cpus)
             except OSError:
                 pass
+
+
+def in_child(work: Callable[[], dict]) -> dict:
+    """Fork, run `work()` in the child, and return the JSON it produced; the child always ends by `os._exit`."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never return into pytest
+        code = 1
+        try:
+            os.close(read_fd)
+            os.write(write_fd, json.dumps(work()).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_fd)
+    chunks = []
+    try:
+        while True:
+            ready, _, _ = select.select([read_fd], [], [], CHILD_SECONDS)
+            if not ready:
+                os.kill(pid, signal.SIGKILL)
+                pytest.fail(f"the forked child did not finish within {CHILD_SECONDS} s: the judge hangs after fork")
+            chunk = os.read(read_fd, 1 << 16)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(read_fd)
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, "the forked child failed (see its stderr)"
+    return json.loads(b"".join(chunks))

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
-import select
-import signal
 import threading
 
 import pytest
 
 from codefeedback_env.judge import Judge
 from codefeedback_env.problems.records import Problem, TestCase
-from tests.judge.processes import wait_until
+from tests.judge.processes import in_child, wait_until
 
 PROBLEM = Problem(
     id="echo-sum",
@@ -24,7 +21,6 @@ PROBLEM = Problem(
 RIGHT = "a, b = map(int, input().split())\nprint(a + b)"
 WRONG = "print(0)"
 SLEEPY = "import time\ntime.sleep(0.5)\na, b = map(int, input().split())\nprint(a + b)"
-CHILD_SECONDS = 120.0
 
 
 def verdicts(judge: Judge, code: str) -> list[str]:
@@ -38,37 +34,6 @@ def alive(pid: int) -> bool:
             return handle.read().rsplit(b")", 1)[1].split()[0] != b"Z"
     except OSError:
         return False
-
-
-def in_child(work) -> dict:
-    """Fork, run `work()` in the child, and return the JSON it produced; the child always ends by `os._exit`."""
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never return into pytest
-        code = 1
-        try:
-            os.close(read_fd)
-            os.write(write_fd, json.dumps(work()).encode())
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(write_fd)
-    chunks = []
-    try:
-        while True:
-            ready, _, _ = select.select([read_fd], [], [], CHILD_SECONDS)
-            if not ready:
-                os.kill(pid, signal.SIGKILL)
-                pytest.fail(f"the forked child did not finish within {CHILD_SECONDS} s: the judge hangs after fork")
-            chunk = os.read(read_fd, 1 << 16)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    finally:
-        os.close(read_fd)
-        _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0, "the forked child failed (see its stderr)"
-    return json.loads(b"".join(chunks))
 
 
 @pytest.mark.parametrize("close_in_child", [True, False], ids=["closed", "left-open"])
