@@ -59,3 +59,14 @@ def test_trainer_step():
     summary = run_benchmark("trainer_step.py", "--batch", "2", "--steps", "1", "--max-new-tokens", "4")
     assert_ratio(summary["rlef_step_s"], summary["grpo_step_s"], summary["ratio"])
     assert summary["within_target"] == (summary["ratio"] <= summary["target"])
+
+
+def test_verdict_cache(tmp_path):
+    responses = ["```python\nprint('Hello, World!')\n```", "```python\nprint('hello')\n```", "no code"]
+    rows = [{"problem_id": "demo/hello-world", "response": responses[k % 3]} for k in range(7)]
+    path = tmp_path / "responses.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    summary = run_benchmark("verdict_cache.py", "--responses", str(path))
+    assert (summary["responses"], summary["programs"], summary["distinct_programs"]) == (7, 5, 2)
+    assert (summary["hits"], summary["misses"]) == (3, 2) and summary["same_verdicts"]
+    assert_ratio(summary["seconds_no_cache"], summary["seconds_cache"], summary["speedup"])
