@@ -1,14 +1,14 @@
 """A verdict cache: an identical (problem, program, tests, limits) is judged once per run.
 
 GRPO and RLEF groups sample several responses per problem and often repeat a program. The key is a
-SHA-256 of everything that decides the verdicts: the program text (with the problem's code prefix), the
-content of every judged test, `stop_on_failure`, and every field of the problem except its test lists
-(id, kind, time and memory limits, float tolerance, entry point, test setup, ...). Two problems never share
-an entry, and a field added to `Problem` later joins the key without a change here.
+SHA-256 of everything that decides the verdicts: the program text (with the problem's code prefix), every
+field of every judged test, `stop_on_failure`, and every field of the problem except its test lists and
+solutions (id, kind, time and memory limits, float tolerance, entry point, test setup, ...). Two problems
+never share an entry, and a field added to `Problem` or `TestCase` later joins the key without a change here.
 
 Only deterministic verdicts are kept: a result whose every test has a verdict in `CACHEABLE_VERDICTS`.
 Anything else (an infrastructure failure such as `judge_error`, or a verdict added later) is judged again
-next time. `time_limit` is kept: the time limit counts CPU time net of waiting for a core, so a program
+next time. `time_limit` is kept: the limit counts wall time net of waiting for a core, so a program
 that ran out of time almost always does so again, and re-running it costs the full limit each time; a
 borderline program keeps its first verdict for the run, as it would if it had been judged once. A program
 whose output depends on chance or the clock keeps its first verdict too. A hit returns the first run's
@@ -58,21 +58,26 @@ def cache_key(problem: Problem, program: str, tests: Sequence[TestCase], stop_on
     """The SHA-256 of everything that decides the verdicts of `program` on `tests` of `problem`."""
     digest = hashlib.sha256()
 
-    def add(text: str) -> None:
-        data = text.encode("utf-8", "surrogatepass")
+    def add(value: object) -> None:
+        # Strings as they are (tests can be megabytes; repr would copy them), anything else by repr;
+        # every value is length-prefixed, so no two different sequences of values hash alike.
+        data = value.encode("utf-8", "surrogatepass") if isinstance(value, str) else repr(value).encode()
+        digest.update(b"s" if isinstance(value, str) else b"r")
         digest.update(len(data).to_bytes(8, "little"))
         digest.update(data)
 
-    for field in dataclasses.fields(problem):
-        if field.name not in _UNJUDGED_FIELDS:
-            add(field.name)
-            add(repr(getattr(problem, field.name)))
+    def add_record(record: Problem | TestCase, skip: frozenset[str] = frozenset()) -> None:
+        for field in dataclasses.fields(record):
+            if field.name not in skip:
+                add(field.name)
+                add(getattr(record, field.name))
+
+    add_record(problem, _UNJUDGED_FIELDS)
     add(program)
-    add(repr(stop_on_failure))
-    add(str(len(tests)))
+    add(stop_on_failure)
+    add(len(tests))
     for case in tests:
-        add(case.input)
-        add(case.output)
+        add_record(case)
     return digest.digest()
 
 
