@@ -7,7 +7,7 @@ judges every group on its public tests, all of a group's programs at once as a b
 judge without a cache and with one (in that order, same run, pools warmed first), and checks that both
 give the same verdicts.
 
-    PYTHONPATH=. python benchmarks/verdict_cache.py [--problems 12] [--group 8] [--save responses.jsonl]
+    PYTHONPATH=. python benchmarks/verdict_cache.py [--problems 8] [--group 8] [--save responses.jsonl]
     PYTHONPATH=. python benchmarks/verdict_cache.py --responses responses.jsonl
 
 The last line of the output is one JSON object with the numbers.
@@ -28,8 +28,10 @@ from codefeedback_env.judge import Judge, VerdictCache
 from codefeedback_env.problems import Problem, load_problems
 
 
-def sample_groups(problems: list[Problem], group: int, temperature: float, max_new_tokens: int, seed: int) -> list:
-    """`group` responses per problem from SmolLM2 (imports torch: only when sampling)."""
+def sample_groups(
+    problems: list[Problem], group: int, temperature: float, max_new_tokens: int, seed: int, save: Path | None
+) -> list:
+    """`group` responses per problem from SmolLM2 (imports torch: only when sampling), appended to `save`."""
     from agents.llm.sampling import SamplingConfig
     from agents.llm.transformers_agent import TransformersAgent
 
@@ -38,8 +40,11 @@ def sample_groups(problems: list[Problem], group: int, temperature: float, max_n
     rows = []
     for problem in problems:
         chat = [{"role": "user", "content": initial_prompt(problem)}]
-        for completion in agent.generate([chat] * group):
-            rows.append({"problem_id": problem.id, "response": completion.text})
+        sampled = [{"problem_id": problem.id, "response": c.text} for c in agent.generate([chat] * group)]
+        rows += sampled
+        if save is not None:  # as it goes: sampling on a CPU is slow, a partial file is still useful
+            with save.open("a") as handle:
+                handle.writelines(json.dumps(row) + "\n" for row in sampled)
         print(f"sampled {problem.id}", flush=True)
     return rows
 
@@ -58,13 +63,13 @@ def judge_all(judge: Judge, groups: dict[str, list[str]], problems: dict[str, Pr
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--problems", type=int, default=12, help="demo problems to sample (the first ones)")
+    parser.add_argument("--problems", type=int, default=8, help="demo problems to sample (the first ones)")
     parser.add_argument("--group", type=int, default=8, help="responses per problem (a GRPO group)")
     parser.add_argument("--temperature", type=float, default=0.8)
-    parser.add_argument("--max-new-tokens", type=int, default=192)
+    parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--responses", type=Path, help="judge these recorded responses instead of sampling")
-    parser.add_argument("--save", type=Path, help="write the sampled responses here (JSON lines)")
+    parser.add_argument("--save", type=Path, help="append the sampled responses here (JSON lines)")
     args = parser.parse_args()
 
     problems = {p.id: p for p in load_problems("demo")}
@@ -72,9 +77,7 @@ def main() -> None:
         rows = [json.loads(line) for line in args.responses.read_text().splitlines() if line.strip()]
     else:
         chosen = list(problems.values())[: args.problems]
-        rows = sample_groups(chosen, args.group, args.temperature, args.max_new_tokens, args.seed)
-        if args.save:
-            args.save.write_text("".join(json.dumps(row) + "\n" for row in rows))
+        rows = sample_groups(chosen, args.group, args.temperature, args.max_new_tokens, args.seed, args.save)
     groups: dict[str, list[str]] = {}
     for row in rows:
         code = extract_code(row["response"])
