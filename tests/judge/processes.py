@@ -1,4 +1,4 @@
-"""Process helpers for tests: count processes from /proc (no psutil dependency), wait, run work in a forked child."""
+"""Process helpers for tests: count processes from /proc (no psutil dependency), wait, pin to one CPU, fork."""
 
 from __future__ import annotations
 

@@ -7,8 +7,9 @@ import threading
 
 import pytest
 
-from codefeedback_env.judge import Judge, JudgeResult, TestResult, Verdict, VerdictCache
+from codefeedback_env.judge import BackendFailure, Judge, JudgeResult, TestResult, Verdict, VerdictCache
 from codefeedback_env.judge.cache import cache_key, result_size
+from codefeedback_env.judge.judge import RUN_ATTEMPTS
 from codefeedback_env.judge.subprocess_backend import SubprocessBackend
 from codefeedback_env.problems.records import Problem, ProblemKind, TestCase
 from tests.judge.processes import in_child
@@ -110,32 +111,53 @@ def test_the_key_covers_every_judged_field_and_ignores_the_rest():
     assert cache_key(other_hidden, RIGHT, PROBLEM.public_tests, False) == key
 
 
-def judged(verdict: Verdict | str, text: str = "") -> JudgeResult:
-    return JudgeResult((TestResult(0, verdict, stdout=text),))  # type: ignore[arg-type]
+def judged(verdict: Verdict, text: str = "") -> JudgeResult:
+    return JudgeResult((TestResult(0, verdict, stdout=text),))
 
 
-def test_results_that_are_not_verdicts_are_never_stored():
+class FlakyBackend(CountingBackend):
+    """Loses every run whose input says "lost" (as a dying worker would), runs the others."""
+
+    def run_stdio(self, program, stdin, limits):
+        if "lost" in stdin:
+            with self._count_lock:
+                self.runs += 1
+            raise BackendFailure("the worker stopped answering")
+        return super().run_stdio(program, stdin, limits)
+
+
+def test_judge_errors_and_exceptions_are_never_stored():
+    backend = FlakyBackend()
+    lost = [TestCase("lost\n", "3\n"), TestCase("lost again\n", "3\n")]
+    mixed = [TestCase("1 2\n", "3\n"), TestCase("lost\n", "3\n")]
+    with Judge(backend, max_workers=2, cache=VerdictCache()) as judge:
+        for attempt in (1, 2):
+            result = judge.judge(PROBLEM, WRONG, lost)
+            assert {r.verdict for r in result.results} == {Verdict.JUDGE_ERROR}
+            assert backend.runs == attempt * len(lost) * RUN_ATTEMPTS, "a judge error was answered from the cache"
+        # Every test must have a real verdict: a judge error beside an accepted test is not stored either.
+        for _ in range(2):
+            runs = backend.runs
+            result = judge.judge(PROBLEM, WRONG, mixed)
+            assert [r.verdict for r in result.results] == [Verdict.ACCEPTED, Verdict.JUDGE_ERROR]
+            assert backend.runs == runs + 1 + RUN_ATTEMPTS
+        assert judge.cache.stats().entries == 0
+
     cache = VerdictCache()
     calls = []
 
-    def infrastructure_failure() -> JudgeResult:
-        calls.append(1)
-        return judged("judge_error")  # a status that is not a verdict about the program
-
-    cache.get_or_judge(b"k", infrastructure_failure)
-    cache.get_or_judge(b"k", infrastructure_failure)
-    assert len(calls) == 2 and cache.stats().entries == 0
-
     def crash() -> JudgeResult:
         calls.append(1)
-        raise RuntimeError("worker lost")
+        raise RuntimeError("the backend could not start")
 
     for _ in range(2):
         with pytest.raises(RuntimeError):
             cache.get_or_judge(b"c", crash)
-    assert len(calls) == 4 and cache.stats().entries == 0
+    assert len(calls) == 2 and cache.stats().entries == 0
     assert cache.get_or_judge(b"c", lambda: judged(Verdict.TIME_LIMIT)).results[0].verdict is Verdict.TIME_LIMIT
     assert cache.get_or_judge(b"c", crash).results[0].verdict is Verdict.TIME_LIMIT  # time limits are kept
+    assert cache.get_or_judge(b"m", lambda: judged(Verdict.JUDGE_ERROR)).judge_error is not None
+    assert cache.stats().entries == 1
 
 
 def test_least_recently_used_results_go_first_within_the_entry_bound():
