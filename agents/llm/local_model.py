@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+    from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 __all__ = [
     "SMOLLM2_ALIAS",
     "SMOLLM2_GGUF_NAME",
     "Dtype",
     "ModelNotFoundError",
+    "align_tokenizer_eos",
     "export_servable_copy",
     "find_smollm2_gguf",
     "load_causal_lm",
@@ -150,8 +151,23 @@ def load_causal_lm(
     return lm, tokenizer
 
 
+def align_tokenizer_eos(tokenizer: PreTrainedTokenizerBase, generation_config: GenerationConfig) -> None:
+    """Make the tokenizer's eos one of the tokens generation stops at (the first of them if it is not).
+
+    Some checkpoints disagree: the SmolLM2 GGUF's tokenizer says eos is ``<|im_start|>`` while its model
+    stops at ``<|im_end|>``. Trainers then copy the wrong eos into the model's config (and checkpoints).
+    """
+    stops = generation_config.eos_token_id
+    stops = [stops] if isinstance(stops, int) else list(stops or [])
+    if stops and tokenizer.eos_token_id not in stops:
+        eos = tokenizer.convert_ids_to_tokens(stops[0])
+        logger.info("tokenizer eos %r is not a stop token of the model; using %r", tokenizer.eos_token, eos)
+        tokenizer.eos_token = eos
+
+
 def _prepare_tokenizer(tokenizer: PreTrainedTokenizerBase, lm: PreTrainedModel) -> None:
-    """Give the tokenizer a pad token and left padding, as batched generation needs."""
+    """Align the tokenizer's eos with the model's, and give it a pad token and left padding for batching."""
+    align_tokenizer_eos(tokenizer, lm.generation_config)
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         pad_id = lm.generation_config.pad_token_id

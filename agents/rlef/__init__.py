@@ -2,9 +2,10 @@
 
 from .rlef_config import RLEFConfig
 from .rlef_trainer import RLEFTrainer
-from .rollout import Trajectory, TurnTokenizer, make_rollout_func, run_episodes, solve_rates
+from .rollout import ChatTemplateError, Trajectory, TurnTokenizer, make_rollout_func, run_episodes, solve_rates
 
 __all__ = [
+    "ChatTemplateError",
     "RLEFConfig",
     "RLEFTrainer",
     "Trajectory",

@@ -69,27 +69,96 @@ class Trajectory:
         return self.prompt_ids + self.completion_ids
 
 
-class TurnTokenizer:
-    """Chat-template arithmetic: the first prompt, and the token suffix of each feedback turn."""
+class ChatTemplateError(ValueError):
+    """The chat template cannot render multi-turn contexts token-exactly (training on them would be wrong)."""
 
-    def __init__(self, tokenizer: PreTrainedTokenizerBase, chat_template: str | None = None) -> None:
+
+# A conversation with code, blank lines and quotes: the probe every template must render token-exactly.
+_PROBE = (
+    {"role": "user", "content": "Write a program that prints the sum of two numbers.\n\nInput: `1 2`"},
+    {"role": "assistant", "content": "```python\na, b = map(int, input().split())\nprint(a + b)\n```"},
+    {"role": "user", "content": "Your code failed the following tests:\n\n- input `1 2` failed:\nExpected `3`"},
+    {"role": "assistant", "content": "Here is a fix:\n```python\nprint(sum(map(int, input().split())))\n```"},
+    {"role": "user", "content": "Give it another try."},
+)
+_END_MARKER = "RLEF_END_OF_TURN_PROBE"
+
+
+class TurnTokenizer:
+    """Chat-template arithmetic: the first prompt, the token that closes a turn, and each feedback turn's tokens.
+
+    The end of an assistant turn is the token the chat template closes an assistant message with (e.g.
+    `<|im_end|>`, `<|eot_id|>`, `</s>`), not `tokenizer.eos_token_id`, which some tokenizers set to another
+    token. With `stop_token_ids` (the ids generation stops at), that token must be one of them, or sampled
+    responses would run past the end of their turn. On construction a probe conversation is rendered turn by
+    turn and compared with the template's own rendering; a template that cannot be extended token-exactly
+    (e.g. one that rewrites earlier turns) raises `ChatTemplateError`.
+    """
+
+    def __init__(
+        self,
+        tokenizer: PreTrainedTokenizerBase,
+        chat_template: str | None = None,
+        stop_token_ids: Sequence[int] | None = None,
+    ) -> None:
         self.tokenizer = tokenizer
         self.chat_template = chat_template
-        if tokenizer.eos_token_id is None:
-            raise ValueError("The tokenizer has no eos_token_id; multi-turn rollouts need an end-of-turn token.")
-        self.eos_token_id: int = tokenizer.eos_token_id
+        self.end_of_turn_id: int = self._find_end_of_turn()
+        if stop_token_ids is not None and self.end_of_turn_id not in stop_token_ids:
+            name = tokenizer.convert_ids_to_tokens(self.end_of_turn_id)
+            raise ChatTemplateError(
+                f"the chat template ends assistant turns with {name!r} (id {self.end_of_turn_id}) but generation "
+                f"stops only at ids {list(stop_token_ids)}: add {self.end_of_turn_id} to the model's "
+                "generation_config.eos_token_id."
+            )
+        self._check_probe()
 
-    def _render(self, messages: list[dict[str, str]], add_generation_prompt: bool) -> list[int]:
-        ids = self.tokenizer.apply_chat_template(
-            messages,
+    def _render(self, messages: Sequence[dict[str, str]], add_generation_prompt: bool, tokenize: bool = True) -> Any:
+        out = self.tokenizer.apply_chat_template(
+            list(messages),
             add_generation_prompt=add_generation_prompt,
-            tokenize=True,
+            tokenize=tokenize,
             return_dict=False,
             chat_template=self.chat_template,
         )
-        return list(ids)
+        return list(out) if tokenize else out
 
-    def prompt_ids(self, messages: list[dict[str, str]]) -> list[int]:
+    def _find_end_of_turn(self) -> int:
+        text = self._render(
+            [{"role": "user", "content": "x"}, {"role": "assistant", "content": _END_MARKER}], False, tokenize=False
+        )
+        if _END_MARKER not in text:
+            raise ChatTemplateError("the chat template drops assistant messages; it cannot render multi-turn contexts.")
+        tail = text[text.rindex(_END_MARKER) + len(_END_MARKER) :]
+        ids = self.tokenizer(tail, add_special_tokens=False)["input_ids"] if tail else []
+        special = set(self.tokenizer.all_special_ids) | {
+            i for i, tok in self.tokenizer.added_tokens_decoder.items() if tok.special
+        }
+        if not ids or ids[0] not in special:
+            raise ChatTemplateError(
+                f"the chat template closes an assistant turn with {tail[:20]!r}, not with a special token: set a "
+                "template that ends assistant messages with the model's end-of-turn token."
+            )
+        return int(ids[0])
+
+    def _check_probe(self) -> None:
+        ids = self.prompt_ids(_PROBE[:1])
+        for k in range(1, len(_PROBE), 2):
+            response = self.tokenizer(_PROBE[k]["content"], add_special_tokens=False)["input_ids"]
+            ids += [*response, self.end_of_turn_id, *self.feedback_ids(_PROBE[k + 1]["content"])]
+        # Compared as decoded text: a response's tokens may split differently from the template's at the seams.
+        decode = lambda x: self.tokenizer.decode(x, skip_special_tokens=False, clean_up_tokenization_spaces=False)  # noqa: E731
+        rendered, decoded = decode(self._render(_PROBE, add_generation_prompt=True)), decode(ids)
+        if decoded != rendered:
+            at = next((i for i, (a, b) in enumerate(zip(decoded, rendered, strict=False)) if a != b), None)
+            at = min(len(decoded), len(rendered)) if at is None else at
+            raise ChatTemplateError(
+                f"the chat template cannot be extended turn by turn: at character {at} the template renders "
+                f"{rendered[at : at + 40]!r} but the turn-by-turn context has {decoded[at : at + 40]!r}. Pass a "
+                "chat_template that renders earlier turns the same whatever follows them."
+            )
+
+    def prompt_ids(self, messages: Sequence[dict[str, str]]) -> list[int]:
         """Token ids of the first prompt, with the assistant header."""
         return self._render(messages, add_generation_prompt=True)
 
@@ -98,16 +167,21 @@ class TurnTokenizer:
         dummy = [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}]
         prefix = self._render(dummy, add_generation_prompt=False)
         full = self._render([*dummy, {"role": "user", "content": content}], add_generation_prompt=True)
-        eos = [i for i, tok in enumerate(prefix) if tok == self.eos_token_id]
-        if eos:
-            prefix = prefix[: eos[-1] + 1]
+        ends = [i for i, tok in enumerate(prefix) if tok == self.end_of_turn_id]
+        if not ends:
+            raise ChatTemplateError("the chat template renders no end-of-turn token after an assistant message.")
+        prefix = prefix[: ends[-1] + 1]
         if full[: len(prefix)] != prefix:
-            raise ValueError("The chat template does not extend a conversation consistently (prefix mismatch).")
+            raise ChatTemplateError(
+                "the chat template cannot be extended turn by turn: it renders an assistant turn differently once "
+                "a user message follows it. Pass a chat_template that renders earlier turns the same whatever "
+                "follows them."
+            )
         return full[len(prefix) :]
 
     def decode(self, ids: Sequence[int]) -> str:
-        """Response text as the environment sees it (special tokens dropped)."""
-        return self.tokenizer.decode(list(ids), skip_special_tokens=True)
+        """Response text as the environment sees it (special tokens dropped, spacing untouched)."""
+        return self.tokenizer.decode(list(ids), skip_special_tokens=True, clean_up_tokenization_spaces=False)
 
 
 def run_episodes(
@@ -134,7 +208,7 @@ def run_episodes(
         seed = seeds[i] if seeds is not None else None
         _, info = envs[i].reset(seed=seed, options={"problem_id": problem_id})
         trajectories.append(Trajectory(problem_id, turn_tokenizer.prompt_ids(info["messages"])))
-    eos = turn_tokenizer.eos_token_id
+    eos = turn_tokenizer.end_of_turn_id
     for _ in range(max_turns):
         active = [i for i, traj in enumerate(trajectories) if not traj.done]
         contexts = [trajectories[i].prompt_ids if independent else trajectories[i].context_ids() for i in active] or [
@@ -160,7 +234,7 @@ def run_episodes(
                 traj.solved = traj.judge_error is None and bool(info.get("hidden", {}).get("all_passed", False))
                 continue
             suffix = turn_tokenizer.feedback_ids(info["messages"][-1]["content"])
-            if not ids or ids[-1] != eos:  # truncated response: close the turn with an env-side EOS
+            if not ids or ids[-1] != eos:  # truncated response: close the turn with an env-side end of turn
                 suffix = [eos, *suffix]
             traj.completion_ids += suffix
             traj.env_mask += [0] * len(suffix)
@@ -271,6 +345,8 @@ def solve_rates(
     """Fraction of episodes solved (hidden tests) within 1..max_turns turns, sampling from `model`.
 
     Episodes the judge could not judge are left out (all of them: NaN rates)."""
+    turn_tokenizer, solved_at = TurnTokenizer(tokenizer), []
+    end = turn_tokenizer.end_of_turn_id
     config = GenerationConfig(
         do_sample=True,
         temperature=temperature,
@@ -278,10 +354,9 @@ def solve_rates(
         top_p=top_p,
         max_new_tokens=max_new_tokens,
         pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
+        eos_token_id=end,
     )
-    generate = model_generator(model, tokenizer.pad_token_id, config, [tokenizer.eos_token_id])
-    turn_tokenizer, solved_at = TurnTokenizer(tokenizer), []
+    generate = model_generator(model, tokenizer.pad_token_id, config, [end])
     envs = [env_factory() for _ in range(min(batch_size, len(problem_ids)))]
     with generation_mode(model):
         for lo in range(0, len(problem_ids), batch_size):
@@ -333,7 +408,9 @@ def make_rollout_func(env_factory: Callable[[], ChatEnv], max_turns: int) -> Cal
         while len(envs) < len(prompts):
             envs.append(env_factory())
         if "tt" not in state:
-            state["tt"] = TurnTokenizer(trainer._tokenizer, getattr(trainer, "chat_template", None))
+            state["tt"] = TurnTokenizer(
+                trainer._tokenizer, getattr(trainer, "chat_template", None), stop_token_ids=trainer.eos_token_ids
+            )
         trajectories = run_episodes(envs, [str(p) for p in prompts], trainer_generator(trainer), state["tt"], max_turns)
         return trajectories_to_rollout(trajectories)
 
