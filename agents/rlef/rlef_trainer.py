@@ -7,6 +7,8 @@ GRPOTrainer keeps generation (transformers or vLLM server/colocate), accelerate 
   * `_generate_and_score_completions`: after TRL's multi-turn rollout scoring, per-turn rewards
     (environment + per-response KL penalty), returns, V(c_t) and whitened turn advantages per token;
   * `_compute_loss`: clipped PPO surrogate with an importance correction plus the clipped value loss.
+Checkpoints hold the policy as a plain model folder (loadable by `from_pretrained` and inference servers)
+and the value network in its own `rlef_value/` sub-folder, which a resume loads back.
 """
 
 from __future__ import annotations
@@ -27,7 +29,15 @@ from .advantages import response_kl, returns_to_go, token_advantages, turn_advan
 from .losses import explained_variance, importance_weights, masked_mean, policy_loss, value_loss
 from .rlef_config import RLEFConfig
 from .rollout import ChatEnv, episode_return_reward, make_rollout_func
-from .value_model import VALUE_ATTRIBUTE, attach_value_model, build_value_model, get_value_model
+from .value_model import (
+    VALUE_ATTRIBUTE,
+    attach_value_model,
+    build_value_model,
+    get_value_model,
+    load_value_state,
+    save_value_state,
+    split_value_state,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +108,25 @@ class RLEFTrainer(GRPOTrainer):
             torch.load(os.path.join(checkpoint, OPTIMIZER_NAME), map_location="cpu", weights_only=True)
         )
         self.lr_scheduler.load_state_dict(torch.load(os.path.join(checkpoint, SCHEDULER_NAME), weights_only=True))
+
+    # ----- checkpoints: the policy as a plain model folder, the value network beside it -------------
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        output_dir = output_dir if output_dir is not None else self.args.output_dir
+        if state_dict is None:
+            state_dict = self.accelerator.unwrap_model(self.model, keep_torch_compile=False).state_dict()
+        policy_state, value_state = split_value_state(state_dict)
+        super()._save(output_dir, state_dict=policy_state)
+        if value_state:  # empty when DeepSpeed saves a dummy state dict beside its own engine files
+            save_value_state(value_state, output_dir)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:
+        super()._load_from_checkpoint(resume_from_checkpoint, model)
+        load_value_state(get_value_model(model if model is not None else self.model), resume_from_checkpoint)
+
+    def _issue_warnings_after_load(self, load_result: Any) -> None:
+        # The policy's weights file has no value weights by design; they are loaded from their own folder.
+        missing = [k for k in load_result.missing_keys if not k.startswith(VALUE_ATTRIBUTE + ".")]
+        super()._issue_warnings_after_load(load_result._replace(missing_keys=missing))
 
     # ----- forward helpers -------------------------------------------------------------------
     def _policy_and_values(

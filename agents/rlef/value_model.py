@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import copy
+import os
+from pathlib import Path
 
+import safetensors.torch
 import torch
 from torch import nn
 from transformers import PreTrainedModel
 
 VALUE_ATTRIBUTE = "rlef_value"
+VALUE_FOLDER = "rlef_value"
+"""Sub-folder of a checkpoint holding the value network (outside the policy's weights, so servers ignore it)."""
+VALUE_WEIGHTS = "model.safetensors"
 
 
 class ValueHead(nn.Module):
@@ -83,3 +89,31 @@ def get_value_model(model: nn.Module) -> ValueModel:
     while not hasattr(inner, VALUE_ATTRIBUTE) and hasattr(inner, "module"):
         inner = inner.module
     return getattr(inner, VALUE_ATTRIBUTE)
+
+
+def split_value_state(state_dict: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """(policy weights, value weights without their prefix) of a state dict of a policy with a value attached."""
+    prefix = VALUE_ATTRIBUTE + "."
+    policy = {k: v for k, v in state_dict.items() if not k.startswith(prefix)}
+    value = {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}
+    return policy, value
+
+
+def save_value_state(value_state: dict[str, torch.Tensor], checkpoint: str | os.PathLike[str]) -> Path:
+    """Write the value network's weights to `checkpoint/rlef_value/model.safetensors`."""
+    folder = Path(checkpoint) / VALUE_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in value_state.items()}
+    safetensors.torch.save_file(tensors, folder / VALUE_WEIGHTS, metadata={"format": "pt"})
+    return folder
+
+
+def load_value_state(value: ValueModel, checkpoint: str | os.PathLike[str]) -> None:
+    """Load `checkpoint/rlef_value/model.safetensors` into `value` (strict: every weight, nothing else)."""
+    path = Path(checkpoint) / VALUE_FOLDER / VALUE_WEIGHTS
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} is missing: {checkpoint} holds no RLEF value network; resume from a checkpoint that RLEFTrainer "
+            "saved, or start a new run."
+        )
+    value.load_state_dict(safetensors.torch.load_file(path, device="cpu"), strict=True)

@@ -105,6 +105,32 @@ def test_checkpoint_resume_is_exact(tokenizer, tmp_path) -> None:
         assert torch.allclose(expected[key], got[key], atol=1e-6), key
 
 
+def test_checkpoint_is_a_plain_policy_with_the_value_network_beside_it(tokenizer, tmp_path) -> None:
+    from safetensors import safe_open
+    from transformers import AutoModelForCausalLM
+
+    from agents.rlef.value_model import VALUE_FOLDER, build_value_model, load_value_state
+
+    trainer = make_trainer(tokenizer, str(tmp_path / "run"), save_strategy="steps", save_steps=1)
+    trainer.train()
+    trainer.save_model(str(tmp_path / "final"))
+    state = _state(trainer)
+    for folder in (tmp_path / "run" / "checkpoint-1", tmp_path / "final"):
+        with safe_open(str(folder / "model.safetensors"), "pt") as weights:
+            assert weights.keys() and not [k for k in weights.keys() if "rlef_value" in k]
+        policy, info = AutoModelForCausalLM.from_pretrained(folder, output_loading_info=True)
+        assert info == {"missing_keys": set(), "unexpected_keys": set(), "mismatched_keys": set(), "error_msgs": []}
+        for key, tensor in policy.state_dict().items():
+            assert torch.equal(tensor, state[key]), key
+        value = build_value_model(policy)
+        load_value_state(value, folder)  # strict
+        assert (folder / VALUE_FOLDER / "model.safetensors").is_file()
+        for key, tensor in value.state_dict().items():
+            assert torch.equal(tensor, state[f"rlef_value.{key}"]), key
+    with pytest.raises(FileNotFoundError, match="holds no RLEF value network"):
+        load_value_state(value, tmp_path)
+
+
 def test_reference_model_stays_the_initial_policy(tokenizer, tmp_path) -> None:
     trainer = make_trainer(tokenizer, str(tmp_path), max_steps=2, learning_rate=1e-2)
     ids = torch.tensor(
