@@ -1,4 +1,9 @@
-"""RLEF's PPO losses: clipped policy surrogate with an importance correction, clipped value loss."""
+"""RLEF's PPO losses: clipped policy surrogate with an importance correction, clipped value loss.
+
+The paper's ratio (`behaviour_factor`) is pi_theta/pi_old * stop_grad(min(pi_theta/pi_behaviour, 1)), clipped as a
+whole: pi_old is the policy when the batch was scored, pi_behaviour the engine that sampled it (vLLM, an older
+copy). The older variant (`importance_weights`) multiplies the clipped objective by min(pi_old/pi_behaviour, cap).
+"""
 
 from __future__ import annotations
 
@@ -34,6 +39,15 @@ def importance_weights(old_logps: torch.Tensor, sampling_logps: torch.Tensor | N
     return torch.nan_to_num(weights, nan=1.0).detach()
 
 
+def behaviour_factor(logps: torch.Tensor, behaviour_logps: torch.Tensor | None) -> torch.Tensor | None:
+    """stop_grad(min(pi_theta / pi_behaviour, 1)) per token, the paper's factor of the ratio; None without
+    behaviour log-probs. Tokens whose behaviour log-prob is NaN get factor 1."""
+    if behaviour_logps is None:
+        return None
+    factor = torch.exp(logps.detach() - behaviour_logps).clamp(max=1.0)
+    return torch.nan_to_num(factor, nan=1.0)
+
+
 def policy_loss(
     logps: torch.Tensor,
     old_logps: torch.Tensor,
@@ -41,12 +55,17 @@ def policy_loss(
     mask: torch.Tensor,
     cliprange: float,
     weights: torch.Tensor | None = None,
+    ratio_factor: torch.Tensor | None = None,
 ) -> PolicyLossOutput:
     """PPO clipped surrogate -min(r A, clip(r, 1-eps, 1+eps) A), averaged over masked tokens. All (B, C).
 
-    `mask` is 1 exactly on tokens the model produced: feedback and prompt tokens never get gradient.
+    r = exp(logps - old_logps), times `ratio_factor` (detached; the paper's `behaviour_factor`) before the
+    clip; `weights` (detached) multiply the clipped objective after it. `mask` is 1 exactly on tokens the
+    model produced: feedback and prompt tokens never get gradient.
     """
     ratio = torch.exp(logps - old_logps)
+    if ratio_factor is not None:
+        ratio = ratio * ratio_factor.detach()
     unclipped = -advantages * ratio
     clipped = -advantages * torch.clamp(ratio, 1.0 - cliprange, 1.0 + cliprange)
     per_token = torch.maximum(unclipped, clipped)

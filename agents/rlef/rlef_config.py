@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from trl import GRPOConfig
 
 VALUE_MODES = ("separate", "shared")
+IMPORTANCE_RATIOS = ("paper", "truncated", "none")
 
 
 @dataclass
@@ -53,14 +54,23 @@ class RLEFConfig(GRPOConfig):
             "head on the policy's own last hidden state (half the memory, couples the two losses)."
         },
     )
-    importance_correction: bool = field(
-        default=True,
+    importance_ratio: str = field(
+        default="paper",
         metadata={
-            "help": "Weight each token by min(exp(logp_old - logp_sampler), importance_cap), correcting the gap "
-            "between the sampling engine (vLLM / asynchronous inference) and the trained policy."
+            "help": "'paper': ratio pi_theta/pi_old * stop_grad(min(pi_theta/pi_sampler, 1)), clipped as a whole "
+            "(corrects for the sampling engine, vLLM or an older copy, not being the trained policy); 'truncated': "
+            "the clipped objective times min(pi_old/pi_sampler, importance_cap); 'none': plain PPO ratio."
         },
     )
-    importance_cap: float = field(default=2.0, metadata={"help": "Truncation of the importance weight."})
+    importance_cap: float = field(default=2.0, metadata={"help": "Truncation of the 'truncated' importance weight."})
+    updates_per_generation: int = field(
+        default=4,
+        metadata={
+            "help": "Optimizer steps per rollout batch when steps_per_generation and generation_batch_size are unset: "
+            "steps_per_generation = this x gradient_accumulation_steps (paper: 1024 rollouts, 4 updates of 256). "
+            "With more than 1 the policy moves between updates of a batch, so the clip acts."
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.beta != 0.0:
@@ -73,6 +83,12 @@ class RLEFConfig(GRPOConfig):
                 "use_vllm=True needs vLLM, which is GPU-only: on a CUDA machine `pip install vllm==0.31.0`; "
                 "on CPU set use_vllm=False (generation then uses transformers)."
             )
+        if self.updates_per_generation < 1:
+            raise ValueError(
+                f"updates_per_generation={self.updates_per_generation} is invalid: use at least 1 (paper: 4)."
+            )
+        if self.steps_per_generation is None and self.generation_batch_size is None:
+            self.steps_per_generation = self.updates_per_generation * self.gradient_accumulation_steps
         super().__post_init__()
         checks = [
             ("max_turns", self.max_turns >= 1, "use at least 1 (paper: 3)"),
@@ -86,6 +102,10 @@ class RLEFConfig(GRPOConfig):
         for name, ok, fix in checks:
             if not ok:
                 raise ValueError(f"{name}={getattr(self, name)!r} is invalid: {fix}.")
+        if self.importance_ratio not in IMPORTANCE_RATIOS:
+            raise ValueError(
+                f"importance_ratio={self.importance_ratio!r} is invalid: use one of {', '.join(IMPORTANCE_RATIOS)}."
+            )
         if self.value_model_mode not in VALUE_MODES:
             raise ValueError(
                 f"value_model_mode={self.value_model_mode!r} is invalid: use one of {', '.join(VALUE_MODES)}."

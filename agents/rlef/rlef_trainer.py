@@ -6,7 +6,8 @@ GRPOTrainer keeps generation (transformers or vLLM server/colocate), accelerate 
     registered as a submodule of the policy so one optimizer / DDP / DeepSpeed engine covers both;
   * `_generate_and_score_completions`: after TRL's multi-turn rollout scoring, per-turn rewards
     (environment + per-response KL penalty), returns, V(c_t) and whitened turn advantages per token;
-  * `_compute_loss`: clipped PPO surrogate with an importance correction plus the clipped value loss.
+  * `_compute_loss`: clipped PPO surrogate with the paper's importance-corrected ratio plus the clipped
+    value loss. By default a rollout batch feeds several optimizer steps (`updates_per_generation`).
 Checkpoints hold the policy as a plain model folder (loadable by `from_pretrained` and inference servers)
 and the value network in its own `rlef_value/` sub-folder, which a resume loads back.
 """
@@ -14,6 +15,7 @@ and the value network in its own `rlef_value/` sub-folder, which a resume loads 
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import os
 from collections.abc import Callable
@@ -21,12 +23,20 @@ from typing import Any
 
 import torch
 from transformers.trainer import OPTIMIZER_NAME, SCHEDULER_NAME
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 from trl import GRPOTrainer
 from trl.models import prepare_deepspeed, prepare_fsdp
 from trl.trainer.utils import create_model_from_path, selective_log_softmax
 
 from .advantages import response_kl, returns_to_go, token_advantages, turn_advantages, turn_rewards
-from .losses import explained_variance, importance_weights, masked_mean, policy_loss, value_loss
+from .losses import (
+    behaviour_factor,
+    explained_variance,
+    importance_weights,
+    masked_mean,
+    policy_loss,
+    value_loss,
+)
 from .rlef_config import RLEFConfig
 from .rollout import ChatEnv, episode_return_reward, make_rollout_func
 from .value_model import (
@@ -41,12 +51,44 @@ from .value_model import (
 
 logger = logging.getLogger(__name__)
 
+RUN_SETTINGS_NAME = "rlef_run.json"
+ROLLOUT_BUFFER_NAME = "rlef_rollouts_rank{rank}.pt"
+# Settings a resumed run must share with the checkpoint: the objective, the batch geometry, sampling, optimiser.
+RESUME_KEYS = (
+    "max_turns",
+    "kl_coef",
+    "cliprange",
+    "cliprange_value",
+    "vf_coef",
+    "whiten_advantages",
+    "value_model_mode",
+    "importance_ratio",
+    "importance_cap",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "steps_per_generation",
+    "num_iterations",
+    "num_generations",
+    "world_size",
+    "seed",
+    "temperature",
+    "top_p",
+    "top_k",
+    "max_completion_length",
+    "learning_rate",
+    "lr_scheduler_type",
+    "warmup_steps",
+    "weight_decay",
+)
+
 
 class RLEFTrainer(GRPOTrainer):
     """PPO with a turn-level critic over multi-turn execution-feedback episodes.
 
     `train_dataset` has a `prompt` column of problem ids; `env_factory()` returns a fresh environment
-    (gymnasium CodeFeedback API). Every other argument is GRPOTrainer's.
+    (gymnasium CodeFeedback API). `run_info` (e.g. model and dataset names) is saved with every checkpoint
+    beside the settings in `RESUME_KEYS`; resuming with any of them changed is refused. Every other
+    argument is GRPOTrainer's.
     """
 
     _tag_names = ["trl", "rlef"]
@@ -62,6 +104,7 @@ class RLEFTrainer(GRPOTrainer):
         reward_funcs: Any = None,
         callbacks: list | None = None,
         optimizers: tuple = (None, None),
+        run_info: dict[str, Any] | None = None,
     ) -> None:
         if not isinstance(args, RLEFConfig):
             raise TypeError(f"args must be an RLEFConfig, got {type(args).__name__}.")
@@ -89,6 +132,7 @@ class RLEFTrainer(GRPOTrainer):
             else:
                 ref = self.accelerator.prepare_model(ref, evaluation_mode=True)
             self.ref_model = ref
+        self.run_info = dict(run_info or {})
         value = build_value_model(self.model, share_backbone=args.value_model_mode == "shared")
         attach_value_model(self.model, value)
         if self.use_vllm:  # the value network's weights are not the engine's
@@ -127,6 +171,57 @@ class RLEFTrainer(GRPOTrainer):
         # The policy's weights file has no value weights by design; they are loaded from their own folder.
         missing = [k for k in load_result.missing_keys if not k.startswith(VALUE_ATTRIBUTE + ".")]
         super()._issue_warnings_after_load(load_result._replace(missing_keys=missing))
+
+    # ----- resume: same settings, and the rest of a rollout batch a checkpoint was taken in ------------
+    def run_settings(self) -> dict[str, Any]:
+        """The settings a resumed run must share with its checkpoint (JSON-serialisable)."""
+        settings = {key: getattr(self.args, key) for key in RESUME_KEYS}
+        settings |= {f"run.{key}": value for key, value in self.run_info.items()}
+        return json.loads(json.dumps(settings, default=str))
+
+    def train(self, resume_from_checkpoint: str | bool | None = None, *args: Any, **kwargs: Any) -> Any:
+        """TRL's training loop; a resume checks the settings and restores the checkpoint's pending rollouts."""
+        if resume_from_checkpoint is True:
+            resume_from_checkpoint = get_last_checkpoint(self.args.output_dir)
+            if resume_from_checkpoint is None:
+                raise ValueError(f"no checkpoint to resume from in {self.args.output_dir}")
+        if resume_from_checkpoint:
+            self._check_resume(str(resume_from_checkpoint))
+            self._restore_rollouts(str(resume_from_checkpoint))
+        return super().train(resume_from_checkpoint, *args, **kwargs)
+
+    def _check_resume(self, checkpoint: str) -> None:
+        path = os.path.join(checkpoint, RUN_SETTINGS_NAME)
+        if not os.path.isfile(path):
+            raise ValueError(f"cannot resume from {checkpoint}: no {RUN_SETTINGS_NAME} (not saved by RLEFTrainer)")
+        with open(path) as f:
+            saved = json.load(f)
+        now = self.run_settings()
+        keys = sorted(set(saved) | set(now))
+        changed = [f"{k} {saved.get(k)!r} -> {now.get(k)!r}" for k in keys if saved.get(k) != now.get(k)]
+        if changed:
+            raise ValueError(
+                f"cannot resume from {checkpoint}: settings differ ({'; '.join(changed)}); use the checkpoint's "
+                "settings or start a new run"
+            )
+
+    def _restore_rollouts(self, checkpoint: str) -> None:
+        path = os.path.join(checkpoint, ROLLOUT_BUFFER_NAME.format(rank=self.args.process_index))
+        if os.path.isfile(path):
+            saved = torch.load(path, map_location=self.accelerator.device, weights_only=True)
+            self._buffered_inputs, self._step = saved["buffer"], saved["step"]
+
+    def _save_checkpoint(self, model: Any, trial: Any) -> None:
+        super()._save_checkpoint(model, trial)
+        folder = os.path.join(self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}")
+        os.makedirs(folder, exist_ok=True)
+        if self.args.should_save:
+            with open(os.path.join(folder, RUN_SETTINGS_NAME), "w") as f:
+                json.dump(self.run_settings(), f, indent=1)
+        # Taken inside a rollout batch: keep its remaining slices, so the resumed run trains on them as this one would.
+        if self._buffered_inputs is not None and self._step % (self.args.steps_per_generation * self.num_iterations):
+            rollouts = {"step": self._step, "buffer": self._buffered_inputs}
+            torch.save(rollouts, os.path.join(folder, ROLLOUT_BUFFER_NAME.format(rank=self.args.process_index)))
 
     # ----- forward helpers -------------------------------------------------------------------
     def _policy_and_values(
@@ -248,10 +343,12 @@ class RLEFTrainer(GRPOTrainer):
         mask = inputs["completion_mask"] * inputs.get("tool_mask", torch.ones_like(inputs["completion_mask"]))
         old = inputs.get("old_per_token_logps")
         old = logps.detach() if old is None else old
-        weights = None
-        if self.args.importance_correction:
-            weights = importance_weights(old, inputs.get("sampling_per_token_logps"), self.args.importance_cap)
-        pol = policy_loss(logps, old, inputs["advantages"], mask, self.args.cliprange, weights)
+        behaviour, weights, factor = inputs.get("sampling_per_token_logps"), None, None
+        if self.args.importance_ratio == "paper":
+            factor = behaviour_factor(logps, behaviour)
+        elif self.args.importance_ratio == "truncated":
+            weights = importance_weights(old, behaviour, self.args.importance_cap)
+        pol = policy_loss(logps, old, inputs["advantages"], mask, self.args.cliprange, weights, factor)
         v_loss, v_clip = value_loss(
             values.float(), inputs["old_values"], inputs["returns"], inputs["turn_mask"], self.args.cliprange_value
         )
@@ -265,6 +362,8 @@ class RLEFTrainer(GRPOTrainer):
         metrics["policy/clip_fraction"].append(reduce(pol.clip_fraction))
         metrics["policy/approx_kl"].append(reduce(pol.approx_kl))
         metrics["value/clip_fraction"].append(reduce(v_clip))
-        if weights is not None:
-            metrics["policy/importance_weight"].append(reduce(masked_mean(weights, mask)))
+        if weights is not None or factor is not None:
+            metrics["policy/importance_weight"].append(
+                reduce(masked_mean(factor if weights is None else weights, mask))
+            )
         return loss

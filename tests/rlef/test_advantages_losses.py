@@ -15,7 +15,7 @@ from agents.rlef.advantages import (
     turn_rewards,
     whiten,
 )
-from agents.rlef.losses import explained_variance, importance_weights, policy_loss, value_loss
+from agents.rlef.losses import behaviour_factor, explained_variance, importance_weights, policy_loss, value_loss
 
 
 def test_response_kl_is_mean_token_log_ratio_per_turn() -> None:
@@ -64,6 +64,30 @@ def test_policy_loss_clips_by_hand() -> None:
     # per token: -min(1.5, 1.2) = -1.2 ; -min(0.5, 0.8) = -0.5 ; -min(-1.1, -1.1) = 1.1 ; masked
     assert out.loss.item() == pytest.approx((-1.2 - 0.5 + 1.1) / 3, abs=1e-6)
     assert out.clip_fraction.item() == pytest.approx(1 / 3)
+
+
+def test_paper_ratio_by_hand() -> None:
+    """r = pi/pi_old * stop_grad(min(pi/pi_behaviour, 1)), clipped as a whole (cliprange 0.2)."""
+    to_old = torch.tensor([[1.1, 1.5, 0.9, 1.0]])  # pi_theta / pi_old
+    to_behaviour = torch.tensor([[0.5, 2.0, 0.8, 1.0]])  # pi_theta / pi_behaviour
+    logps = torch.log(to_old).requires_grad_(True)
+    old = torch.zeros(1, 4)
+    behaviour = logps.detach() - torch.log(to_behaviour)
+    adv = torch.tensor([[1.0, 1.0, -1.0, 2.0]])
+    factor = behaviour_factor(logps, behaviour)
+    assert torch.allclose(factor, torch.tensor([[0.5, 1.0, 0.8, 1.0]]))
+    out = policy_loss(logps, old, adv, torch.ones(1, 4), 0.2, ratio_factor=factor)
+    # ratios 0.55, 1.5, 0.72, 1.0 -> per token -min(rA, clip(r)A): -0.55 ; -1.2 (clipped) ; 0.8 (clipped) ; -2.0
+    assert out.loss.item() == pytest.approx((-0.55 - 1.2 + 0.8 - 2.0) / 4)
+    assert out.clip_fraction.item() == pytest.approx(0.5)
+    out.loss.backward()
+    # d/dlogp of -r A / 4 is -r A / 4 where unclipped (the factor is a constant), 0 where clipped
+    assert torch.allclose(logps.grad, torch.tensor([[-0.55 / 4, 0.0, 0.0, -2.0 / 4]]))
+    # The older variant weights the clipped objective by min(pi_old / pi_behaviour, cap) instead.
+    legacy = policy_loss(logps, old, adv, torch.ones(1, 4), 0.2, importance_weights(old, behaviour, 2.0))
+    assert legacy.loss.item() == pytest.approx((-1.1 * (0.5 / 1.1) - 1.2 * (2.0 / 1.5) + 0.9 * (0.8 / 0.9) - 2.0) / 4)
+    nan = behaviour_factor(logps, torch.full((1, 4), float("nan")))
+    assert torch.equal(nan, torch.ones(1, 4)) and behaviour_factor(logps, None) is None
 
 
 def test_importance_weights_truncate() -> None:

@@ -85,6 +85,21 @@ def test_advantage_is_shared_by_all_tokens_of_a_turn_and_metrics_logged(tokenize
         assert key in metrics
 
 
+def test_defaults_make_several_updates_per_rollout_batch_and_the_clip_acts(tokenizer, tmp_path) -> None:
+    trainer = make_trainer(tokenizer, str(tmp_path), max_steps=4, learning_rate=1e-2)
+    assert trainer.args.importance_ratio == "paper"
+    assert trainer.args.steps_per_generation == 4 * trainer.args.gradient_accumulation_steps
+    rollouts = []
+    rollout_func = trainer.rollout_func
+    trainer.rollout_func = lambda prompts, t: rollouts.append(len(prompts)) or rollout_func(prompts, t)
+    trainer.train()
+    assert rollouts == [4 * trainer.args.per_device_train_batch_size]  # one rollout batch, 4 optimizer steps
+    logs = [h for h in trainer.state.log_history if "policy/clip_fraction" in h]
+    clip = [h["policy/clip_fraction"] for h in logs]
+    assert len(clip) == 4 and clip[0] == 0.0 and min(clip[1:]) > 0.0  # the first update is at pi_theta = pi_old
+    assert logs[0]["policy/importance_weight"] == pytest.approx(1.0, abs=1e-4)  # sampler = policy before updates
+
+
 def _state(trainer: RLEFTrainer) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
 
@@ -96,6 +111,7 @@ def test_checkpoint_resume_is_exact(tokenizer, tmp_path) -> None:
     first.train()
     checkpoint = tmp_path / "b" / "checkpoint-1"
     assert (checkpoint / "optimizer.pt").exists() and any(f.startswith("rng_state") for f in os.listdir(checkpoint))
+    assert (checkpoint / "rlef_rollouts_rank0.pt").exists()  # taken inside a rollout batch (4 updates each)
     resumed = make_trainer(tokenizer, str(tmp_path / "c"), max_steps=2)
     resumed.train(resume_from_checkpoint=str(checkpoint))
     assert resumed.state.global_step == 2
@@ -103,6 +119,11 @@ def test_checkpoint_resume_is_exact(tokenizer, tmp_path) -> None:
     assert any(k.startswith("rlef_value.") for k in got)  # the value network is part of the checkpoint
     for key in expected:
         assert torch.allclose(expected[key], got[key], atol=1e-6), key
+    losses = [[h["loss"] for h in t.state.log_history if "loss" in h] for t in (straight, resumed)]
+    assert len(losses[0]) == 2 and losses[1] == pytest.approx(losses[0], abs=1e-6)  # step 1 restored, step 2 recomputed
+    changed = make_trainer(tokenizer, str(tmp_path / "d"), max_steps=2, kl_coef=0.1)
+    with pytest.raises(ValueError, match=r"cannot resume from .*checkpoint-1: settings differ \(kl_coef 0.05 -> 0.1\)"):
+        changed.train(resume_from_checkpoint=str(checkpoint))
 
 
 def test_checkpoint_is_a_plain_policy_with_the_value_network_beside_it(tokenizer, tmp_path) -> None:
