@@ -3,7 +3,8 @@
     python benchmarks/trainer_step.py [--batch 8] [--steps 3]
 
 Both trainers use the same tiny policy, the same multi-turn rollout function and in-process
-secret-word environment, the same batch size and generation length. Each runs one warm-up step
+secret-word environment, the same batch size, generation length and rollout batches per optimizer step
+(`--updates-per-generation`, 1 by default: every timed step generates). Each runs one warm-up step
 and then `--steps` timed steps; the median step times and their ratio (target <= 1.5x) are printed,
 and the last line is a JSON summary.
 """
@@ -42,7 +43,7 @@ class StepTimer(TrainerCallback):
         self.times.append(time.perf_counter() - self._start)
 
 
-def run(kind: str, batch: int, steps: int, out: str, value_mode: str, max_new_tokens: int) -> list[float]:
+def run(kind: str, batch: int, steps: int, out: str, value_mode: str, max_new_tokens: int, updates: int) -> list[float]:
     tokenizer = build_tokenizer()
     policy = build_policy(tokenizer, hidden=64, layers=2, seed=0)
     dataset = Dataset.from_dict({"prompt": [f"secret/{w}" for w in SECRET_WORDS] * (batch * (steps + 1))})
@@ -53,6 +54,7 @@ def run(kind: str, batch: int, steps: int, out: str, value_mode: str, max_new_to
         max_completion_length=max_new_tokens,
         learning_rate=1e-4,
         seed=0,
+        steps_per_generation=updates,
     )
     timer = StepTimer()
     torch.manual_seed(0)
@@ -79,11 +81,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--value-mode", default="separate", choices=["separate", "shared"])
     parser.add_argument("--max-new-tokens", type=int, default=16, help="per turn")
+    parser.add_argument("--updates-per-generation", type=int, default=1, help="optimizer steps per rollout batch")
     args = parser.parse_args()
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
-        grpo = run("grpo", args.batch, args.steps, os.path.join(tmp, "grpo"), args.value_mode, args.max_new_tokens)
-        rlef = run("rlef", args.batch, args.steps, os.path.join(tmp, "rlef"), args.value_mode, args.max_new_tokens)
+        settings = (args.value_mode, args.max_new_tokens, args.updates_per_generation)
+        grpo = run("grpo", args.batch, args.steps, os.path.join(tmp, "grpo"), *settings)
+        rlef = run("rlef", args.batch, args.steps, os.path.join(tmp, "rlef"), *settings)
     grpo_s, rlef_s = statistics.median(grpo), statistics.median(rlef)
     ratio = rlef_s / grpo_s
     print(f"GRPO step {grpo_s:.3f}s  RLEF step {rlef_s:.3f}s  ratio {ratio:.2f}x (target <= 1.5x)")
@@ -97,6 +101,7 @@ def main() -> None:
                 "steps": args.steps,
                 "value_mode": args.value_mode,
                 "max_new_tokens": args.max_new_tokens,
+                "updates_per_generation": args.updates_per_generation,
                 "target": 1.5,
                 "within_target": ratio <= 1.5,
             }

@@ -222,8 +222,11 @@ class RLEFTrainer(GRPOTrainer):
     def _restore_rollouts(self, checkpoint: str) -> None:
         path = os.path.join(checkpoint, ROLLOUT_BUFFER_NAME.format(rank=self.args.process_index))
         if os.path.isfile(path):
-            saved = torch.load(path, map_location=self.accelerator.device, weights_only=True)
-            self._buffered_inputs, self._step = saved["buffer"], saved["step"]
+            saved = torch.load(
+                path, map_location="cpu", weights_only=True
+            )  # multi-process CPU devices are "cpu:<rank>"
+            self._buffered_inputs = _to_device(saved["buffer"], self.accelerator.device)
+            self._step = saved["step"]
 
     def _save_checkpoint(self, model: Any, trial: Any) -> None:
         super()._save_checkpoint(model, trial)
@@ -234,7 +237,7 @@ class RLEFTrainer(GRPOTrainer):
                 json.dump(self.run_settings(), f, indent=1)
         # Taken inside a rollout batch: keep its remaining slices, so the resumed run trains on them as this one would.
         if self._buffered_inputs is not None and self._step % (self.args.steps_per_generation * self.num_iterations):
-            rollouts = {"step": self._step, "buffer": self._buffered_inputs}
+            rollouts = {"step": self._step, "buffer": _to_device(self._buffered_inputs, "cpu")}
             torch.save(rollouts, os.path.join(folder, ROLLOUT_BUFFER_NAME.format(rank=self.args.process_index)))
 
     # ----- forward helpers -------------------------------------------------------------------
@@ -381,3 +384,14 @@ class RLEFTrainer(GRPOTrainer):
                 reduce(masked_mean(factor if weights is None else weights, mask))
             )
         return loss
+
+
+def _to_device(data: Any, device: Any) -> Any:
+    """`data` (tensors in nested lists and dicts) with every tensor moved to `device`."""
+    if isinstance(data, torch.Tensor):
+        return data.to(device)
+    if isinstance(data, dict):
+        return {key: _to_device(value, device) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return type(data)(_to_device(value, device) for value in data)
+    return data
