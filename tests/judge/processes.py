@@ -1,4 +1,5 @@
-"""Process helpers for tests: count processes from /proc (no psutil dependency), wait, pin to one CPU, fork."""
+"""Process helpers for tests: find processes (by command line, by ancestry) and open fds from /proc (no psutil
+dependency), wait, pin to one CPU, fork."""
 
 from __future__ import annotations
 
@@ -88,3 +89,28 @@ def in_child(work: Callable[[], dict]) -> dict:
         _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0, "the forked child failed (see its stderr)"
     return json.loads(b"".join(chunks))
+
+
+def descendants(root: int | None = None) -> list[int]:
+    """Pids of every live process descending from `root` (default: this process), from /proc."""
+    parents: dict[int, int] = {}
+    for name in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{name}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != b"Z":
+            parents[int(name)] = int(fields[1])
+    found, frontier = [], [root or os.getpid()]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent]
+        found += children
+        frontier += children
+    return found
+
+
+def open_fds() -> int:
+    """How many file descriptors this process has open."""
+    return len(os.listdir("/proc/self/fd"))

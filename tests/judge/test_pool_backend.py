@@ -14,33 +14,9 @@ from codefeedback_env.judge import Judge, Limits, Verdict
 from codefeedback_env.judge.pool import PoolOptions, WorkerLost, WorkerPoolBackend
 from codefeedback_env.judge.subprocess_backend import SubprocessBackend
 from codefeedback_env.problems.records import Problem, ProblemKind, TestCase
-from tests.judge.processes import pinned_to_one_cpu, wait_until
+from tests.judge.processes import descendants, open_fds, pinned_to_one_cpu, wait_until
 
 LIMITS = Limits(time=2.0, memory=512 << 20, output=1 << 20)
-
-
-def descendants(root: int | None = None) -> list[int]:
-    """Pids of every live process descending from `root` (default: this process), from /proc."""
-    parents: dict[int, int] = {}
-    for name in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{name}/stat", "rb") as handle:
-                fields = handle.read().rsplit(b")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != b"Z":
-            parents[int(name)] = int(fields[1])
-    found, frontier = [], [root or os.getpid()]
-    while frontier:
-        parent = frontier.pop()
-        children = [pid for pid, ppid in parents.items() if ppid == parent]
-        found += children
-        frontier += children
-    return found
-
-
-def open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
 
 
 def machine_has_all_layers() -> bool:
