@@ -45,12 +45,19 @@ from tests.judge.attack_corpus import ADD, GROUPS, THREE, Attack, Harm, Tags, bu
 HARMS = (Harm.FALSE_PASS, Harm.LEAK, Harm.STALL, Harm.FALSE_FAIL)
 ABANDON_AFTER = 5.0
 """Seconds past its stall bound after which a call is abandoned (already a stall) and its grader reset."""
+DRAIN_SECONDS = 60.0
+"""How long an abandoned call (its grader reset) may go on before the next entry starts anyway: a call
+decoding a crafted reply in the scorecard's own process would slow the entries after it."""
 SETTLE_SECONDS = 2.0
 """How long a run's processes get to disappear after its verdict before they count as left running."""
 
 
 class Abandoned(Exception):
     """The grader did not answer within the hard bound; its call was left running and the grader reset."""
+
+    def __init__(self, message: str, thread: threading.Thread) -> None:
+        super().__init__(message)
+        self.thread = thread
 
 
 @dataclass
@@ -90,7 +97,7 @@ def bounded(call, seconds: float) -> Any:  # type: ignore[no-untyped-def]
     thread.start()
     thread.join(seconds)
     if thread.is_alive():
-        raise Abandoned(f"no answer after {seconds:.0f} s")
+        raise Abandoned(f"no answer after {seconds:.0f} s", thread)
     if error:
         raise error[0]
     return result[0]
@@ -104,6 +111,7 @@ def evaluate(grader: Any, attack: Attack, tags: Tags, temp: str) -> Outcome:
     before = host.snapshot(temp)
     started = time.monotonic()
     outcome = Outcome("rejected")
+    abandoned: threading.Thread | None = None
     try:
         if attack.plant is not None:
             bounded(lambda: grader.accepts(attack.name, attack.plant, attack.target), bound + ABANDON_AFTER)
@@ -115,6 +123,7 @@ def evaluate(grader: Any, attack: Attack, tags: Tags, temp: str) -> Outcome:
     except graders.Refused as reason:
         outcome = Outcome("refused", str(reason))
     except Exception as error:  # the judge raised (or did not answer): a stall, unless refusing was right
+        abandoned = error.thread if isinstance(error, Abandoned) else None
         outcome = Outcome("error", f"{type(error).__name__}: {error}"[:300])
         if not (attack.refusal_contains and isinstance(error, (TypeError, ValueError))):
             outcome.harms.append(Harm.STALL)
@@ -132,6 +141,8 @@ def evaluate(grader: Any, attack: Attack, tags: Tags, temp: str) -> Outcome:
     host.clean_up(tags, attack.leaves, temp, before.temp_entries)
     if outcome.harms or attack.plant is not None:
         grader.reset()  # a fresh grader for the next entry: nothing this one left counts for or against it
+    if abandoned is not None:
+        abandoned.join(DRAIN_SECONDS)
     return outcome
 
 

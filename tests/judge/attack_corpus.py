@@ -824,13 +824,13 @@ def solve():
 """
 COLLIDING = 25_000
 HUGE_REPLY_ITEMS = 3_000_000
-REPLY_BOUND = 4.0
-"""Seconds the judge may take over a call whose limit is 1 s: reading and checking a reply is quick work."""
+REPLY_BOUND = 5.0
+"""Seconds the judge may take over a call whose limit is 2 s: reading and checking a reply is quick work."""
 
 
 def _judge_stall() -> list[Attack]:
     function_target = Target(
-        "function", entry_point="solve", checks=("assert solve() == 0",), cases=(((), 0),), time_limit=1.0
+        "function", entry_point="solve", checks=("assert solve() == 0",), cases=(((), 0),), time_limit=2.0
     )
     # The reply as the child would send it, {"value": ...} in plain-data form, written past the encoder.
     colliding = (
@@ -841,17 +841,17 @@ def _judge_stall() -> list[Attack]:
     many_dirs = "import os\nfor i in range(80000):\n    os.mkdir(f'd{i}')\nprint(0)\n"
     return [
         Attack(
-            "hash_colliding_reply",
+            "huge_reply",
             "judge_stall",
-            _CRAFTED_REPLY.format(payload=colliding),
+            _CRAFTED_REPLY.format(payload=huge),
             function_target,
             Harm.STALL,
             stall_bound=REPLY_BOUND,
         ),
         Attack(
-            "huge_reply",
+            "hash_colliding_reply",
             "judge_stall",
-            _CRAFTED_REPLY.format(payload=huge),
+            _CRAFTED_REPLY.format(payload=colliding),
             function_target,
             Harm.STALL,
             stall_bound=REPLY_BOUND,
