@@ -75,6 +75,8 @@ class FunctionSession(Protocol):
     """The traceback if loading the program failed."""
     failure: RemoteFailure | None
     """The time-out or crash that ended the conversation; every later call raises it again."""
+    deadline: float
+    """The `time.monotonic()` by which the current calls must be answered (see `limit_time`)."""
 
     def limit_time(self, seconds: float, *, since_start: bool = False) -> None:
         """Give the next calls `seconds` from now (or from the session's start) to answer."""

@@ -23,12 +23,14 @@ import hashlib
 import logging
 import random
 import reprlib
+import threading
 import types
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from codefeedback_env.judge.backend import FunctionSession, RemoteError, RemoteFailure, RemoteTimeout
+from codefeedback_env.judge.checker_watchdog import CheckerDeadline, CheckerTimeout
 from codefeedback_env.judge.results import Verdict
 from codefeedback_env.problems.function_tests import free_names
 from codefeedback_env.problems.records import Problem
@@ -40,6 +42,10 @@ _short_repr.maxstring = 200
 _short_repr.maxother = 200
 
 TIME_OUT_MESSAGE = "Execution took too long."
+CHECKER_TIME_OUT_MESSAGE = "The checker ran out of time on what the program returned."
+CHECKER_GRACE_SECONDS = 2.0
+"""How long past a test's deadline the checker's own work may go on (its calls to the program end at
+the deadline); beyond it the test is a time-out, e.g. a check looping `range(candidate(n))` times."""
 
 
 class RemoteFunction:
@@ -110,10 +116,16 @@ def _compiled(source: str, filename: str) -> types.CodeType:
     return compile(source, filename, "exec", dont_inherit=True)
 
 
+_PARSE_LOCK = threading.Lock()
+"""`ast.parse` is not thread-safe in CPython 3.11 (its AST-to-object depth counter is shared: concurrent
+calls can fail with "AST constructor recursion depth mismatch"), and judge threads check concurrently."""
+
+
 @lru_cache(maxsize=512)
 def _program_names(test_code: str) -> frozenset[str]:
     """Names the test code reads without defining them: besides the set-up's, these come from the program."""
-    return frozenset(free_names(test_code))
+    with _PARSE_LOCK:
+        return frozenset(free_names(test_code))
 
 
 def _test_seed(problem: Problem, test_code: str) -> int:
@@ -149,7 +161,23 @@ def run_checker(session: FunctionSession, problem: Problem, test_code: str) -> C
     entry = RemoteFunction(session, problem.entry_point, returned)
     namespace[problem.entry_point] = entry
     namespace["candidate"] = entry
-    last = lambda: returned[-1] if returned else ""  # noqa: E731
+    deadline = CheckerDeadline(session.deadline + CHECKER_GRACE_SECONDS)
+    try:
+        with deadline:
+            outcome = _execute(test_code, namespace, returned)
+    except CheckerTimeout:
+        pass
+    if deadline.fired:  # even if checker code caught CheckerTimeout itself and carried on
+        if session.failure is None:  # the deadline may have hit mid-message: the channel is out of step
+            session.failure = RemoteTimeout(TIME_OUT_MESSAGE)
+        return CheckOutcome(Verdict.TIME_LIMIT, CHECKER_TIME_OUT_MESSAGE)
+    if session.failure is not None:  # the checker caught a time-out or crash itself (a bare `except:`)
+        return _failure_outcome(session.failure)
+    return outcome
+
+
+def _execute(test_code: str, namespace: dict[str, Any], returned: list[str]) -> CheckOutcome:
+    """Run the test code; its outcome, with the repr of the last value the program returned."""
     try:
         exec(_compiled(test_code, "<test>"), namespace)
     except RemoteFailure as failure:
@@ -159,11 +187,8 @@ def run_checker(session: FunctionSession, problem: Problem, test_code: str) -> C
         return CheckOutcome(verdict, error.traceback)
     except AssertionError as failure:
         message = f"AssertionError: {failure}" if str(failure) else "AssertionError"
-        outcome = CheckOutcome(Verdict.WRONG_ANSWER, message, last())
+        return CheckOutcome(Verdict.WRONG_ANSWER, message, returned[-1] if returned else "")
     except Exception as error:  # the checker could not use what the program returned
-        outcome = CheckOutcome(Verdict.WRONG_ANSWER, f"{type(error).__name__}: {error}", last())
-    else:
-        outcome = CheckOutcome(Verdict.ACCEPTED, returned=last())
-    if session.failure is not None:  # the checker caught a time-out or crash itself (a bare `except:`)
-        return _failure_outcome(session.failure)
-    return outcome
+        message = f"{type(error).__name__}: {error}"
+        return CheckOutcome(Verdict.WRONG_ANSWER, message, returned[-1] if returned else "")
+    return CheckOutcome(Verdict.ACCEPTED, returned=returned[-1] if returned else "")

@@ -135,3 +135,21 @@ def test_decoder_refuses_colliding_keys_in_linear_time():
     with pytest.raises(plaindata.PlainDataError, match="elements"):
         plaindata.loads(b"[" + b",".join([b"1"] * 100) + b"]", max_nodes=50)
     assert plaindata.loads(json.dumps({"s": COLLIDING[:8]}).encode()) == set(COLLIDING[:8])
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        "n = f(0)\nfor i in range(n):\n    pass\nassert n == 1\n",
+        "n = f(0)\ntotal = 0\nwhile total < n:\n    total += 1\nassert n == 1\n",
+        # checker code that catches everything cannot turn the deadline into a pass
+        "n = f(0)\ntry:\n    for i in range(n):\n        pass\nexcept BaseException:\n    pass\nassert True\n",
+    ],
+)
+def test_checker_work_driven_by_a_returned_value_ends_at_the_deadline(judge_and_processes, check):
+    judge, processes = judge_and_processes
+    problem = function_problem([check, "assert f(1) == 1\n"], time_limit=1.0)
+    first, second = judge.judge(problem, "def f(x):\n    return 10**12 if x == 0 else 1\n", "hidden").results
+    assert first.verdict is Verdict.TIME_LIMIT and "checker" in first.detail, first
+    assert second.verdict is Verdict.ACCEPTED
+    assert_still_serving(judge, processes)

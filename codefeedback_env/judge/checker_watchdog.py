@@ -1,0 +1,97 @@
+"""A deadline for trusted checker code running in the judge's own thread.
+
+Checker code is trusted, but the values it works on come from the program: a check such as
+`for i in range(candidate(n))` would let a returned 10**12 hold a judge thread for hours. The watchdog
+raises `CheckerTimeout` in the checker's thread if it is still inside the guarded block at the
+deadline (delivered at the next bytecode, so one long C call such as sorting a big list finishes first;
+values are capped in size, so such calls are short). One watchdog thread per process serves every block.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from types import TracebackType
+
+REPEAT_SECONDS = 0.05
+"""After the deadline, the exception is raised again this often, in case checker code caught it
+(a bare `except:`), until the block is left."""
+
+
+class CheckerTimeout(BaseException):
+    """Checker code ran past its deadline. A BaseException so that checker code's `except Exception`
+    cannot swallow it."""
+
+
+def _set_async_exception(thread_id: int, exception: type[BaseException] | None) -> None:
+    """Raise `exception` in thread `thread_id` at its next bytecode; None drops one not yet delivered."""
+    import ctypes  # only here: ctypes is not needed until a deadline hits
+
+    target = ctypes.c_ulong(thread_id)
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(target, ctypes.py_object(exception) if exception else None)
+
+
+class CheckerDeadline:
+    """`with CheckerDeadline(deadline): ...` raises CheckerTimeout inside the block at `deadline`
+    (a `time.monotonic()` value), and again every `REPEAT_SECONDS` until the block is left. Leaving
+    the block disarms it; an exception raised but not yet delivered is dropped, and one delivered while
+    leaving propagates from the `with` statement. `fired` tells whether the deadline was reached."""
+
+    def __init__(self, deadline: float) -> None:
+        self.due = deadline
+        self.thread_id = threading.get_ident()
+        self.fired = False
+
+    def __enter__(self) -> CheckerDeadline:
+        _WATCHDOG.arm(self)
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        _WATCHDOG.disarm(self)
+
+
+class _Watchdog:
+    """The thread that fires due deadlines. Arming, disarming and firing hold one lock, so a disarmed block
+    is never fired at."""
+
+    def __init__(self) -> None:
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)  # the thread does not survive a fork; the lock may not
+
+    def _reset(self) -> None:
+        self._condition = threading.Condition()
+        self._armed: dict[int, CheckerDeadline] = {}
+        self._pid = 0
+
+    def arm(self, block: CheckerDeadline) -> None:
+        with self._condition:
+            if self._pid != os.getpid():
+                self._pid = os.getpid()
+                threading.Thread(target=self._run, name="codefeedback-checker-watchdog", daemon=True).start()
+            self._armed[id(block)] = block
+            self._condition.notify()
+
+    def disarm(self, block: CheckerDeadline) -> None:
+        with self._condition:
+            del self._armed[id(block)]
+            if block.fired:
+                _set_async_exception(block.thread_id, None)
+
+    def _run(self) -> None:
+        condition = self._condition
+        with condition:
+            while condition is self._condition:
+                now = time.monotonic()
+                for block in self._armed.values():
+                    if block.due <= now:
+                        block.fired = True
+                        _set_async_exception(block.thread_id, CheckerTimeout)
+                        block.due = now + REPEAT_SECONDS
+                soonest = min((block.due for block in self._armed.values()), default=None)
+                condition.wait(None if soonest is None else soonest - now)
+
+
+_WATCHDOG = _Watchdog()

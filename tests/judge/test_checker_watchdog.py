@@ -1,0 +1,66 @@
+"""The checker's deadline: raised inside the block, repeated if swallowed, never after leaving it."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from codefeedback_env.judge.checker_watchdog import CheckerDeadline, CheckerTimeout
+
+
+def spin(seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+
+
+def test_a_loop_is_interrupted_at_the_deadline_and_nothing_arrives_later():
+    started = time.monotonic()
+    with pytest.raises(CheckerTimeout), CheckerDeadline(started + 0.1):
+        while True:
+            pass
+    assert time.monotonic() - started < 5.0
+    spin(0.3)  # a pending exception would surface here
+
+
+def test_swallowed_timeouts_are_raised_again_until_the_block_is_left():
+    caught = 0
+    deadline = CheckerDeadline(time.monotonic() + 0.05)
+    with pytest.raises(CheckerTimeout), deadline:
+        while True:
+            try:
+                while True:
+                    pass
+            except CheckerTimeout:
+                caught += 1
+                if caught == 3:
+                    raise
+    assert deadline.fired and caught == 3
+    spin(0.3)
+
+
+def test_a_block_that_ends_in_time_is_untouched():
+    deadline = CheckerDeadline(time.monotonic() + 0.2)
+    with deadline:
+        spin(0.01)
+    assert not deadline.fired
+    spin(0.4)  # past the deadline: the disarmed timer raises nothing
+
+
+def test_a_forked_child_gets_its_own_watchdog():
+    with CheckerDeadline(time.monotonic() + 30):  # armed in the parent while it forks
+        pid = os.fork()
+        if pid == 0:
+            status = 1
+            try:
+                with CheckerDeadline(time.monotonic() + 0.05):
+                    while True:
+                        pass
+            except CheckerTimeout:
+                status = 0
+            finally:
+                os._exit(status)
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
