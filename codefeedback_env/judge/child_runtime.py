@@ -310,7 +310,8 @@ def run(program: Program) -> NoReturn:
     can walk its frames back into the caller."""
     status = 1
     try:
-        sys.argv = [PROGRAM_FILENAME]
+        if sys.argv != [PROGRAM_FILENAME]:
+            sys.argv = [PROGRAM_FILENAME]
         holder = [_new_module("__main__" if program.mode == "stdio" else "solution")]
         if program.mode == "stdio":
             status = _run_stdio(program.source, holder)

@@ -352,13 +352,21 @@ def _kill_uid(uid: int) -> None:
     os.waitpid(pid, 0)
 
 
+_LONG_LIVED: list[object] = []
+"""The worker's configuration, connection and `Worker`, referenced here for the worker's whole life so that a
+child leaving `main` does not free them: each object freed writes to a page shared with the worker, which
+costs the child a copy-on-write fault. They hold nothing of any request."""
+
+
 def main(argv: list[str]) -> child_runtime.Program | None:
     """Serve requests until the parent closes the connection; in a forked child, return its program."""
     config = json.loads(argv[0])
+    sys.argv = [child_runtime.PROGRAM_FILENAME]  # set once here rather than in every child
     channel = Channel(_socket.socket(fileno=config["fd"]))
     os.environ.clear()
     os.environ.update(config["environment"])
     worker = Worker(config)
+    _LONG_LIVED.extend([config, channel, worker])
     channel.send({"ready": True, "layers": worker.layers, "missing": worker.missing, "pid": os.getpid()})
     while True:
         try:
