@@ -37,6 +37,7 @@ import builtins  # noqa: E402
 import resource  # noqa: E402
 import signal  # noqa: E402
 import types  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from typing import NamedTuple, NoReturn  # noqa: E402
 
 PROGRAM_FILENAME = "solution.py"
@@ -395,52 +396,134 @@ def _exit_like(status: int) -> NoReturn:
     """End this process with the wait status `status` of another: the same exit code or signal."""
     if os.WIFSIGNALED(status):
         number = os.WTERMSIG(status)
-        try:
-            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-            signal.signal(number, signal.SIG_DFL)
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {number})
-            os.kill(os.getpid(), number)
-        except (OSError, ValueError):
-            pass
+        for step in (
+            lambda: resource.setrlimit(resource.RLIMIT_CORE, (0, 0)),
+            lambda: signal.signal(number, signal.SIG_DFL),  # refused for SIGKILL, which needs no reset
+            lambda: signal.pthread_sigmask(signal.SIG_UNBLOCK, {number}),
+            lambda: os.kill(os.getpid(), number),
+        ):
+            try:
+                step()
+            except (OSError, ValueError):
+                pass
         os._exit(128 + number)  # a signal whose default action is not to end the process
     os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
 
 
-def main(argv: list[str]) -> NoReturn:
-    """The portable bootstrap: become a subreaper, fork the program, wait, end every descendant, exit alike."""
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+
+
+def enter_pid_namespace() -> bool:
+    """Make this process's next child the first process (pid 1) of a new pid namespace: with root, or with an
+    unprivileged user namespace (mapping this uid and gid to themselves). False where neither is allowed."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        unshare = ctypes.CDLL(None, use_errno=True).unshare
+    except (OSError, AttributeError):
+        return False
+    if unshare(CLONE_NEWPID) == 0:
+        return True
+    uid, gid = os.getuid(), os.getgid()
+    if unshare(CLONE_NEWUSER | CLONE_NEWPID) != 0:
+        return False
+    for name, line in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
+        try:
+            with open(f"/proc/self/{name}", "w") as mapping:
+                mapping.write(line)
+        except OSError:
+            pass  # unmapped ids show as the overflow id; the namespace still works
+    return True
+
+
+def _close_fds_except(keep: set[int]) -> None:
+    low = 0
+    for fd in sorted(keep):
+        if fd > low:  # never an empty range: CPython 3.11 turns closerange(n, n) into "close every fd from n"
+            os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, 1 << 20)
+
+
+def _supervise(
+    start: Callable[[], NoReturn],
+    close_after_fork: list[int],
+    *,
+    report_to: int = -1,
+    reported_by: int = -1,
+    namespace_init: bool = False,
+) -> NoReturn:
+    """Fork a child that calls `start`, wait for it (a SIGTERM from the parent kills it), end every other
+    descendant, and exit as the child did. The first process of a pid namespace (`namespace_init`) cannot end
+    itself by a signal, so it writes the wait status to `report_to`, and its parent reads it (`reported_by`);
+    the kernel ends the rest of the namespace when it exits."""
     import time
 
     global _program_pid
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # until the handler knows the child's pid
+    pid = os.fork()
+    if pid == 0:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+        start()
+    _program_pid = pid
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    for fd in close_after_fork:
+        os.close(fd)  # e.g. the parent sees the call channel close when the program ends
+    _, status = os.waitpid(pid, 0)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    _program_pid = 0
+    if reported_by >= 0:
+        reported = os.read(reported_by, 4)
+        if len(reported) == 4:
+            status = int.from_bytes(reported, "little")
+    if report_to >= 0:
+        os.write(report_to, status.to_bytes(4, "little"))
+    if namespace_init:
+        os._exit(0)
+    _end_descendants(pid, time.monotonic() + REAP_SECONDS)
+    _exit_like(status)
+
+
+def main(argv: list[str]) -> NoReturn:
+    """The portable bootstrap: run the program in a forked process and end every process it started.
+
+    This process is a child subreaper: every orphan the program leaves becomes its child, and it kills its
+    children until none is left. Where the machine allows a new pid namespace, the program runs in one, under
+    a first process that only waits for it: when that exits, the kernel kills everything else in the
+    namespace, which the program can neither leave nor signal out of (killing this bootstrap included)."""
     mode, path, cpu, memory, file_size = argv[:5]
     fds = [int(fd) for fd in argv[5:7]]
     with open(path, "rb") as program_file:
         source = program_file.read().decode("utf-8", "surrogatepass")
     settings = rlimit_settings(ChildLimits(int(cpu), int(memory), int(file_size)))
     install_site_builtins()
-    prctl(PR_SET_CHILD_SUBREAPER, 1)
-    signal.signal(signal.SIGTERM, _on_sigterm)
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # until the handler knows the program's pid
-    pid = os.fork()
-    if pid == 0:
+
+    def start_program() -> NoReturn:
         try:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+            _close_fds_except({0, 1, 2, *fds})  # e.g. the status pipe: the program must not write to it
             prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
             apply_rlimits(settings)
             program = Program(mode, source, *fds)
-            del source
         except BaseException:  # noqa: B036 - never run the program without its limits
             os._exit(1)
         run(program)
-    _program_pid = pid
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
-    for fd in fds:
-        os.close(fd)  # the parent sees the channel close when the program ends
-    _, status = os.waitpid(pid, 0)
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
-    _program_pid = 0
-    _end_descendants(pid, time.monotonic() + REAP_SECONDS)
-    _exit_like(status)
+
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
+    if not enter_pid_namespace():
+        _supervise(start_program, fds)
+    status_read, status_write = os.pipe()
+
+    def start_namespace() -> NoReturn:
+        os.close(status_read)
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        _supervise(start_program, fds, report_to=status_write, namespace_init=True)
+
+    _supervise(start_namespace, [*fds, status_write], reported_by=status_read)
 
 
 if __name__ == "__main__":

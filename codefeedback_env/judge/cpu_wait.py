@@ -17,6 +17,8 @@ import time
 BACKSTOP_FACTOR = 3.0
 """A run is killed at the latest after this many times its limit (plus `BACKSTOP_SECONDS`) of wall time."""
 BACKSTOP_SECONDS = 1.0
+MAX_PROCESSES_COUNTED = 8
+"""Processes of one run whose waiting is counted (the bootstrap, the program, a few it started)."""
 MIN_WAIT_SECONDS = 0.002
 """The shortest wait between two looks at a run near its limit (no busy loop while the limit moves on)."""
 
@@ -42,15 +44,24 @@ def _run_delay(pid: int) -> float:
         return 0.0
 
 
-def seconds_waiting(pid: int) -> float:
-    """Seconds `pid` and its direct children have spent runnable but waiting for a CPU (the portable
-    backend's program is a child of its bootstrap); 0 where the kernel does not say."""
+def _children(pid: int) -> list[int]:
     try:
         with open(f"/proc/{pid}/task/{pid}/children", "rb") as listing:
-            children = listing.read().split()
-    except OSError:
-        children = []
-    return _run_delay(pid) + sum(_run_delay(int(child)) for child in children)
+            return [int(child) for child in listing.read().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def seconds_waiting(pid: int) -> float:
+    """Seconds `pid` and its descendants (the first `MAX_PROCESSES_COUNTED`) have spent runnable but waiting
+    for a CPU: the portable backend's program runs below its bootstrap. 0 where the kernel does not say."""
+    total, frontier, counted = 0.0, [pid], 0
+    while frontier and counted < MAX_PROCESSES_COUNTED:
+        current = frontier.pop()
+        counted += 1
+        total += _run_delay(current)
+        frontier += _children(current)
+    return total
 
 
 def wall_backstop(limit: float) -> float:

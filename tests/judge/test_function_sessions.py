@@ -1,6 +1,7 @@
 """All tests of a function program run in one session; a failure that breaks it starts a new one.
 
-The program's pid (returned by `pid()`) shows which session served each test.
+A token drawn when the program loads (returned by `pid()`) shows which session served each test (not the
+pid: the portable backend runs each program as pid 2 of its own pid namespace).
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ import pytest
 from codefeedback_env.judge import Verdict
 from tests.judge.function_judges import assert_still_serving, function_problem, start_judge
 
-PID = "import os\ndef pid():\n    return os.getpid()\n"
-TESTS = [f"assert f({i}) == {i}\nassert pid() > 0\n" for i in range(4)]
+PID = "import os\nSESSION = os.urandom(8).hex()\ndef pid():\n    return SESSION\n"
+TESTS = [f"assert f({i}) == {i}\nassert pid()\n" for i in range(4)]
 PROBLEM = function_problem(TESTS, time_limit=2.0)
 
 
@@ -28,7 +29,7 @@ def run(judge, code: str, problem=PROBLEM, **options) -> tuple[list[Verdict], li
 
 
 def sessions(returned: list[str]) -> list[int]:
-    """Which session served each test (0, 1, ...), from the pid each test saw last."""
+    """Which session served each test (0, 1, ...), from the token each test saw last."""
     order: dict[str, int] = {}
     return [order.setdefault(pid, len(order)) for pid in returned]
 

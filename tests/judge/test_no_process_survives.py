@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import os
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -68,6 +69,17 @@ ESCAPES = {
         "    os._exit(0)\n"
         "while True:\n"
         "    pass\n"
+    ),
+    "kill_the_parent_after_detaching": (
+        "import os, signal, time\n"
+        "if os.fork() == 0:\n"
+        "    os.setsid()\n"
+        "    if os.fork() == 0:\n"
+        "        " + SLEEP + "\n"
+        "    os._exit(0)\n"
+        "time.sleep(0.2)\n"
+        "os.kill(os.getppid(), signal.SIGKILL)\n"
+        "print('done')\n"
     ),
     "subprocess_popen_new_session": (
         "import subprocess, time\n"
@@ -141,3 +153,52 @@ def test_nothing_survives_a_function_session(each_backend):
 def test_the_backend_keeps_serving_after_escapes(each_backend):
     outcome = each_backend.run_stdio("print(input())", "still here\n", LIMITS)
     assert outcome.stdout == b"still here\n"
+
+
+@pytest.mark.parametrize("name", ["fork_setsid_fork_sleep", "many_detached_children", "detached_then_time_limit"])
+def test_the_subreaper_alone_ends_detached_processes(tmp_path, name):
+    """Where no pid namespace can be made, the bootstrap's subreaper still ends what the program detached."""
+    import subprocess
+
+    from codefeedback_env.judge import child_runtime
+
+    marker = _marker()
+    program = tmp_path / "program.py"
+    program.write_text(ESCAPES[name].replace("{marker}", marker))
+    bootstrap = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(Path(child_runtime.__file__).parent)!r})\n"
+        "import child_runtime\n"
+        "child_runtime.enter_pid_namespace = lambda: False\n"
+        "child_runtime.main(sys.argv[1:])\n"
+    )
+    command = [sys.executable, "-S", "-c", bootstrap, "stdio", str(program), "1", str(256 << 20), str(1 << 20)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, start_new_session=True)
+    try:
+        process.wait(timeout=1.5)
+    except subprocess.TimeoutExpired:
+        process.terminate()  # what SubprocessBackend sends at the time limit
+        process.wait(timeout=5)
+    process.stdout.close()
+    assert wait_until(lambda: sleepers(marker) == 0, timeout=2.0), f"{sleepers(marker)} process(es) survived"
+
+
+def test_the_program_cannot_report_its_own_status(each_backend):
+    """Every fd a program could reach beyond its own streams is closed: a fake wait status written to all of
+    them changes nothing, and the run still ends by the signal that killed it."""
+    program = (
+        "import os, signal\n"
+        "for fd in range(3, 256):\n"
+        "    try:\n"
+        "        os.write(fd, bytes(4))\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "print('wrote')\n"
+        "import sys; sys.stdout.flush()\n"
+        "os.kill(os.getpid(), signal.SIGSEGV)\n"
+    )
+    outcome = each_backend.run_stdio(program, "", LIMITS)
+    if isinstance(each_backend, SubprocessBackend):
+        assert (outcome.stdout, outcome.exit_code, outcome.signal) == (b"wrote\n", None, 11)
+    else:  # the pool's seccomp denies kill: the program ends with an uncaught PermissionError
+        assert outcome.stdout == b"wrote\n" and outcome.exit_code != 0
