@@ -9,6 +9,7 @@ peak memory, and files left in its temporary folder.
 from __future__ import annotations
 
 import ctypes
+import gc
 import glob
 import os
 import shutil
@@ -131,6 +132,7 @@ def left_behind(before: Snapshot, temp: str, tags: Tags, allocated: int, settle:
         found.append(f"{extra} process(es) still running")
     if detached := processes.named(tags.process_name):
         found.append(f"{len(detached)} detached process(es) still running")
+    gc.collect()  # an exception's traceback cycle may still hold a file the judge closes when collected
     if (fds := open_fds() - before.fds) > 0:
         found.append(f"{fds} fd(s) left open in the judge")
     if allocated and (shared := shared_memory_bytes() - before.shared) > allocated // 2:
@@ -161,6 +163,16 @@ def remove_sysv(tags: Tags) -> None:
                 remove(int(row[1]), 0, IPC_RMID) if kind == "sem" else remove(int(row[1]), IPC_RMID, None)
 
 
+def remove_key(description: str) -> None:
+    """Invalidate the key the keyring entry planted in this user's keyring (keyctl search, then invalidate)."""
+    libc = _libc()
+    libc.syscall.restype = ctypes.c_long
+    long = ctypes.c_long
+    key = libc.syscall(long(250), long(10), long(-4), b"user", description.encode(), long(0))
+    if key > 0:
+        libc.syscall(long(250), long(21), long(key))
+
+
 def clean_up(tags: Tags, extra_globs: tuple[str, ...], temp: str, keep: set[str]) -> None:
     """Kill the corpus's detached processes and remove every object and file it may have left on the host
     (in the temporary folder: every path but `keep`)."""
@@ -170,6 +182,7 @@ def clean_up(tags: Tags, extra_globs: tuple[str, ...], temp: str, keep: set[str]
         except ProcessLookupError:
             pass
     remove_sysv(tags)
+    remove_key(tags.key_description)
     try:
         _libc().mq_unlink(tags.mq_name.encode())
     except AttributeError:

@@ -1,0 +1,221 @@
+"""Classes 6, 7, 9 and 10 of issue 10: stalling the judge, the float tolerance, leaked processes, bad input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.judge.attack_corpus.other_runs import SPAWN
+from tests.judge.attack_corpus.records import (
+    THREE,
+    Attack,
+    Harm,
+    Tags,
+    Target,
+    probe_programs,
+    three_or_zero_target,
+)
+
+# -- 6. stalling the judge ----------------------------------------------------------------------------------
+
+_CRAFTED_REPLY = """
+import os, time
+def solve():
+    payload = {payload}
+    message = len(payload).to_bytes(8, 'little') + payload
+    for fd in range(3, 32):
+        try:
+            os.write(fd, message)
+        except OSError:
+            pass
+    time.sleep(60)
+"""
+COLLIDING = 25_000
+HUGE_REPLY_ITEMS = 3_000_000
+REPLY_BOUND = 5.0
+"""Seconds the judge may take over a call whose limit is 2 s: reading and checking a reply is quick work."""
+
+
+def judge_stall() -> list[Attack]:
+    function_target = Target(
+        "function", entry_point="solve", checks=("assert solve() == 0",), cases=(((), 0),), time_limit=2.0
+    )
+    # The reply as the child would send it, {"value": ...} in plain-data form, written past the encoder.
+    colliding = (
+        '(\'{"d":[["value",{"s":[\' + \',\'.join(str(((1 << 61) - 1) * k) for k in range(1, '
+        f"{COLLIDING + 1})) + ']}}]]}}').encode()"
+    )
+    huge = f"b'{{\"d\":[[\"value\",[' + b'[],' * {HUGE_REPLY_ITEMS - 1} + b'[]]]]}}'"
+    many_dirs = "import os\nfor i in range(80000):\n    os.mkdir(f'd{i}')\nprint(0)\n"
+    return [
+        Attack(
+            "huge_reply",
+            "judge_stall",
+            _CRAFTED_REPLY.format(payload=huge),
+            function_target,
+            Harm.STALL,
+            stall_bound=REPLY_BOUND,
+        ),
+        Attack(
+            "hash_colliding_reply",
+            "judge_stall",
+            _CRAFTED_REPLY.format(payload=colliding),
+            function_target,
+            Harm.STALL,
+            stall_bound=REPLY_BOUND,
+        ),
+        Attack(
+            "80k_directories_to_clean",
+            "judge_stall",
+            many_dirs,
+            Target("stdio", stdin="", expected="3\n", time_limit=2.0),
+            Harm.STALL,
+        ),
+    ]
+
+
+# -- 7. float tolerance -----------------------------------------------------------------------------------
+
+
+def _codecontests_row(name: str, outputs: list[str]) -> Target:
+    """A CodeContests-format row (real-number answers get the loader's tolerance), one test per output."""
+    inputs = [f"{i}\n" for i in range(len(outputs))]
+    row = {
+        "name": name,
+        "description": "print the answer",
+        "public_tests": {"input": inputs[:1], "output": outputs[:1]},
+        "private_tests": {"input": inputs, "output": outputs},
+    }
+    return Target("row", row=row, time_limit=2.0)
+
+
+_FLOATS = (
+    # (name, group, printed answers, expected answers, harm)
+    ("integer_printed_as_float", "float_tolerance", ["1000000.0"], ["1000001\n"], Harm.FALSE_PASS),
+    ("integer_in_scientific_notation", "float_tolerance", ["1.234568e+17"], ["123456789012345678\n"], Harm.FALSE_PASS),
+    (
+        "real_answers_within_tolerance",
+        "legitimate",
+        ["0.3333333334", "20.0"],
+        ["0.333333333\n", "20\n"],
+        Harm.FALSE_FAIL,
+    ),
+)
+
+
+def float_tolerance() -> list[Attack]:
+    program = "answers = {!r}\nprint(answers[int(input())])\n"
+    return [
+        Attack(name, group, program.format(printed), _codecontests_row(f"cf-{name}", expected), harm)
+        for name, group, printed, expected, harm in _FLOATS
+    ]
+
+
+# -- 9. leaked processes --------------------------------------------------------------------------------------
+
+_DETACH = """
+import os, posix, time
+fork = getattr(os, 'fork', None) or posix.fork
+try:
+    if fork() == 0:
+        try:
+            posix.setsid()
+            if fork() == 0:
+                try:
+                    with open('/proc/self/comm', 'w') as handle:
+                        handle.write({name!r})
+                except OSError:
+                    pass
+                time.sleep(60)
+        finally:
+            os._exit(0)
+except (OSError, TypeError):
+    pass
+time.sleep(0.2)
+answer = '0'
+"""
+
+
+_DETACH_CLONE3 = (
+    SPAWN
+    + """
+import time
+if spawn() == 0:
+    try:
+        os.setsid()
+        if spawn() == 0:
+            try:
+                with open('/proc/self/comm', 'w') as handle:
+                    handle.write({name!r})
+            except OSError:
+                pass
+            time.sleep(60)
+    finally:
+        os._exit(0)
+time.sleep(0.2)
+answer = '0'
+"""
+)
+
+
+def leaked_processes(tags: Tags) -> list[Attack]:
+    stdio_three, function_three = three_or_zero_target()
+    entries = []
+    for name, program in (("fork", _DETACH), ("clone3", _DETACH_CLONE3)):
+        stdio, function = probe_programs(program.format(name=tags.process_name))
+        entries.append(Attack(f"{name}_setsid_{name}_sleep", "leaked_processes", stdio, stdio_three, Harm.STALL))
+        entries.append(
+            Attack(f"fn_{name}_setsid_{name}_sleep", "leaked_processes", function, function_three, Harm.STALL)
+        )
+    return entries
+
+
+# -- 10. bad input ---------------------------------------------------------------------------------------
+
+
+def _project_row(**fields: Any) -> Target:
+    row = {
+        "id": "bad-input",
+        "statement": "print 3",
+        "public_tests": [{"input": "1 2\n", "output": "3\n"}],
+        "hidden_tests": [{"input": "1 2\n", "output": "3\n"}],
+    }
+    row.update(fields)
+    return Target("row", row={k: v for k, v in row.items() if v is not None}, time_limit=2.0)
+
+
+def bad_input() -> list[Attack]:
+    slow = "import time\ntime.sleep(1.2)\nprint(3)\n"
+    spin = "while True:\n    pass\n"
+    no_output = [{"input": "1 2\n"}]
+    return [
+        # Rows: a clear DatasetError at load contains each; loading silently lets the harm through.
+        Attack("time_limit_nan", "bad_input", "print(3)\n", _project_row(time_limit=float("nan")), Harm.STALL),
+        Attack(
+            "time_limit_infinite",
+            "bad_input",
+            spin,
+            _project_row(time_limit=float("inf")),
+            Harm.STALL,
+            stall_bound=20.0,
+        ),
+        Attack("time_limit_zero", "bad_input", slow, _project_row(time_limit=0), Harm.FALSE_PASS),
+        Attack(
+            "time_limit_misspelled",
+            "bad_input",
+            slow,
+            _project_row(time_limt=0.5),
+            Harm.FALSE_PASS,
+            warning_contains="time_limt",
+        ),
+        Attack("memory_limit_1e30", "bad_input", "print(3)\n", _project_row(memory_limit=1e30), Harm.FALSE_FAIL),
+        Attack("memory_limit_fraction", "bad_input", "print(3)\n", _project_row(memory_limit=1.5), Harm.FALSE_FAIL),
+        Attack(
+            "stdio_test_without_output",
+            "bad_input",
+            "pass\n",
+            _project_row(public_tests=no_output, hidden_tests=no_output),
+            Harm.FALSE_PASS,
+        ),
+        # An argument: the judge must refuse bytes clearly, not run them and leave memfds open.
+        Attack("program_as_bytes", "bad_input", b"print(3)\n", THREE, Harm.STALL, refusal_contains=True),
+    ]

@@ -1,0 +1,324 @@
+"""Classes 3 to 5 of issue 10: other programs' text, state between runs, memory outside the limit."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+from tests.judge.attack_corpus.records import THREE, Attack, Harm, Tags, Target, probe_programs, secret_target
+
+# -- 3. other programs' text ------------------------------------------------------------------------------
+
+_MARK = "cfsecret:"
+_PICK = f"""
+import hashlib
+from collections.abc import Callable
+WANT = {{want!r}}
+PREFIX = {_MARK[:4]!r} + {_MARK[4:]!r}
+answer = 'not found'
+def pick(text):
+    global answer
+    start = text.find(PREFIX)
+    while start >= 0:
+        candidate = text[start + len(PREFIX):start + len(PREFIX) + 8]
+        if hashlib.sha256(candidate.encode('latin-1')).hexdigest() == WANT:
+            answer = candidate
+            return True
+        start = text.find(PREFIX, start + 1)
+    return False
+"""
+_FRAMES = """
+import sys, types
+seen = set()
+def visit(obj, depth):
+    if depth > 7 or id(obj) in seen or answer != 'not found':
+        return
+    seen.add(id(obj))
+    if isinstance(obj, str):
+        pick(obj)
+    elif isinstance(obj, (bytes, bytearray)):
+        pick(bytes(obj).decode('latin-1'))
+    elif isinstance(obj, dict):
+        for key, value in list(obj.items())[:100000]:
+            visit(key, depth + 1)
+            visit(value, depth + 1)
+    elif isinstance(obj, (list, tuple, set, frozenset)):
+        for value in list(obj)[:100000]:
+            visit(value, depth + 1)
+    elif isinstance(obj, types.CodeType):
+        visit(obj.co_consts, depth + 1)
+    elif isinstance(obj, types.FunctionType):
+        visit(obj.__code__, depth + 1)
+        visit(obj.__globals__, depth + 1)
+    elif hasattr(obj, '__dict__') and not isinstance(obj, type):
+        try:
+            visit(vars(obj), depth + 1)
+        except TypeError:
+            pass
+frame = sys._getframe()
+while frame is not None:
+    visit(frame.f_locals, 0)
+    visit(frame.f_globals, 0)
+    frame = frame.f_back
+"""
+_GC = """
+import gc, types
+gc.unfreeze()
+for obj in gc.get_objects():
+    if answer != 'not found':
+        break
+    if isinstance(obj, dict):
+        items = list(obj.keys()) + list(obj.values())
+    elif isinstance(obj, (list, tuple, set, frozenset)):
+        items = list(obj)
+    elif isinstance(obj, types.FunctionType):
+        items = list(obj.__code__.co_consts)
+    else:
+        continue
+    for item in items:
+        if isinstance(item, str):
+            if pick(item):
+                break
+        elif isinstance(item, types.CodeType):
+            if any(isinstance(c, str) and pick(c) for c in item.co_consts):
+                break
+"""
+_HEAP = """
+import os, re
+scanned = 0
+try:
+    with open('/proc/self/maps') as maps:
+        regions = [line.split() for line in maps]
+    memory = os.open('/proc/self/mem', os.O_RDONLY)
+except OSError:
+    regions, memory = [], None
+for fields in regions:
+    if answer != 'not found' or scanned > (1 << 30):
+        break
+    if not fields[1].startswith('r') or (len(fields) > 5 and fields[5] in ('[vvar]', '[vsyscall]', '[vvar_vclock]')):
+        continue
+    start, end = (int(x, 16) for x in fields[0].split('-'))
+    for offset in range(start, end, 1 << 22):
+        try:
+            chunk = os.pread(memory, min(1 << 22, end - offset) + 32, offset)
+        except OSError:
+            try:
+                chunk = os.pread(memory, min(1 << 22, end - offset), offset)
+            except OSError:
+                break
+        scanned += len(chunk)
+        if PREFIX.encode() in chunk and pick(chunk.decode('latin-1')):
+            break
+"""
+
+
+def other_programs(secret: Callable[[], str]) -> list[Attack]:
+    entries = []
+    for name, search in (("source_in_frames", _FRAMES), ("source_in_gc", _GC), ("source_in_heap", _HEAP)):
+        value = secret()
+        planted = f"PLANTED = {_MARK + value!r}\nprint(0)\n"
+        snippet = _PICK.format(want=hashlib.sha256(value.encode()).hexdigest()) + search
+        stdio, function = probe_programs(snippet)
+        stdio_target, function_target = secret_target(value)
+        entries.append(Attack(name, "other_programs", stdio, stdio_target, Harm.LEAK, plant=planted))
+        function_plant = f"PLANTED = {_MARK + value!r}\ndef solve():\n    return PLANTED\n"
+        entries.append(
+            Attack(f"fn_{name}", "other_programs", function, function_target, Harm.LEAK, plant=function_plant)
+        )
+    return entries
+
+
+# -- 4. state between runs --------------------------------------------------------------------------------
+
+_LIBC = """
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+libc.shmat.restype = ctypes.c_void_p
+libc.shmat.argtypes = (ctypes.c_int, ctypes.c_void_p, ctypes.c_int)
+libc.shmdt.argtypes = (ctypes.c_void_p,)
+BAD = ctypes.c_void_p(-1).value
+"""
+_STATE = {
+    "sysv_shm": (
+        "addr = libc.shmat(libc.shmget({key}, 4096, 0o1666), None, 0)\n"
+        "if addr not in (None, BAD):\n    ctypes.memmove(addr, {secret!r}.encode(), 8)\n    libc.shmdt(addr)\n",
+        "answer = 'none'\nsid = libc.shmget({key}, 0, 0)\naddr = libc.shmat(sid, None, 0) if sid >= 0 else BAD\n"
+        "if addr not in (None, BAD):\n    answer = ctypes.string_at(addr, 8).decode('latin-1')\n",
+    ),
+    "sysv_msg": (
+        "class Message(ctypes.Structure):\n    _fields_ = [('kind', ctypes.c_long), ('text', ctypes.c_char * 8)]\n"
+        "libc.msgsnd(libc.msgget({key}, 0o1666), ctypes.byref(Message(1, {secret!r}.encode())), 8, 0o4000)\n",
+        "class Message(ctypes.Structure):\n    _fields_ = [('kind', ctypes.c_long), ('text', ctypes.c_char * 8)]\n"
+        "answer = 'none'\nqid = libc.msgget({key}, 0)\nmessage = Message()\n"
+        "if qid >= 0 and libc.msgrcv(qid, ctypes.byref(message), 8, 0, 0o4000) == 8:\n"
+        "    answer = message.text.decode('latin-1')\n",
+    ),
+    "sysv_sem": (
+        "sid = libc.semget({key}, 8, 0o1666)\n"
+        "for i, digit in enumerate({secret!r}):\n    libc.semctl(sid, i, 16, int(digit, 16))\n",
+        "answer = 'none'\nsid = libc.semget({key}, 0, 0)\n"
+        "if sid >= 0:\n    answer = ''.join(format(max(0, libc.semctl(sid, i, 12)) % 16, 'x') for i in range(8))\n",
+    ),
+    "posix_mq": (
+        "libc.mq_open.argtypes = (ctypes.c_char_p, ctypes.c_int, ctypes.c_int, ctypes.c_void_p)\n"
+        "mq = libc.mq_open({mq_name!r}.encode(), 0o102, 0o666, None)\n"
+        "if mq >= 0:\n    libc.mq_send(mq, {secret!r}.encode(), 8, 0)\n",
+        "answer = 'none'\nlibc.mq_open.argtypes = (ctypes.c_char_p, ctypes.c_int)\n"
+        "mq = libc.mq_open({mq_name!r}.encode(), 0o4000)\nbuffer = ctypes.create_string_buffer(1 << 16)\n"
+        "if mq >= 0 and libc.mq_receive(mq, buffer, 1 << 16, None) == 8:\n"
+        "    answer = buffer.raw[:8].decode('latin-1')\n",
+    ),
+    "scratch_xattr": (
+        "import os\ntry:\n    os.setxattr('.', 'user.cf', {secret!r}.encode())\nexcept OSError:\n    pass\n",
+        "import os\ntry:\n    answer = os.getxattr('.', 'user.cf').decode()\nexcept OSError:\n    answer = 'none'\n",
+    ),
+    "scratch_mtime": (
+        "import os\ntry:\n    os.utime('.', (int({secret!r}, 16), int({secret!r}, 16)))\nexcept OSError:\n    pass\n",
+        "import os\nanswer = format(int(os.stat('.').st_mtime), '08x')\n",
+    ),
+    "kernel_keyring": (
+        "libc.syscall.restype = ctypes.c_long\nlong = ctypes.c_long\n"
+        "libc.syscall(long(248), b'user', {keyring!r}.encode(), {secret!r}.encode(), long(8), long(-4))\n",
+        "libc.syscall.restype = ctypes.c_long\nlong = ctypes.c_long\nanswer = 'none'\n"
+        "key = libc.syscall(long(250), long(10), long(-4), b'user', {keyring!r}.encode(), long(0))\n"
+        "buffer = ctypes.create_string_buffer(64)\n"
+        "if key > 0 and libc.syscall(long(250), long(11), long(key), buffer, long(64)) == 8:\n"
+        "    answer = buffer.raw[:8].decode('latin-1')\n",
+    ),
+    "files": (
+        "import os\nfor path in ('cfstate', {tmp!r}, {vartmp!r}, {shm!r}, os.path.expanduser({home!r})):\n"
+        "    try:\n        open(path, 'w').write({secret!r})\n    except OSError:\n        pass\n",
+        "import os\nanswer = 'none'\n"
+        "for path in ('cfstate', {tmp!r}, {vartmp!r}, {shm!r}, os.path.expanduser({home!r})):\n"
+        "    try:\n        answer = open(path).read()\n        break\n    except OSError:\n        pass\n",
+    ),
+}
+"""(plant, read) per channel; the user keyring (add_key, keyctl search and read) outlives a uid's processes."""
+
+
+def state_between_runs(tags: Tags, secret: Callable[[], str]) -> list[Attack]:
+    entries = []
+    for number, (name, (plant, read)) in enumerate(_STATE.items()):
+        value = secret()
+        values = {
+            "key": tags.sysv_key_base + number,
+            "secret": value,
+            "mq_name": tags.mq_name,
+            "tmp": f"/tmp/cf{tags.run}state",
+            "vartmp": f"/var/tmp/cf{tags.run}state",
+            "keyring": tags.key_description,
+            "shm": f"/dev/shm/cf{tags.run}state",
+            "home": f"~/cf{tags.run}state",
+        }
+        prefix = _LIBC if "libc" in plant else ""
+        planted = prefix + plant.format(**values)
+        reader = prefix + read.format(**values)
+        stdio, function = probe_programs(reader)
+        stdio_target, function_target = secret_target(value)
+        entries.append(Attack(name, "state_between_runs", stdio, stdio_target, Harm.LEAK, plant=planted + "print(0)\n"))
+        entries.append(
+            Attack(
+                f"fn_{name}",
+                "state_between_runs",
+                function,
+                function_target,
+                Harm.LEAK,
+                plant=planted + "def solve():\n    return 0\n",
+            )
+        )
+    locked = "import os\ntry:\n    os.chmod('.', 0)\nexcept OSError:\n    pass\nprint(0)\n"
+    writer = "open('notes.txt', 'w').write('x')\nprint(3)\n"
+    entries.append(
+        Attack("scratch_mode_breaks_next_run", "state_between_runs", writer, THREE, Harm.FALSE_FAIL, plant=locked)
+    )
+    return entries
+
+
+# -- 5. memory outside the limit ------------------------------------------------------------------------
+
+MEMORY_LIMIT = 96 << 20
+OUTSIDE = 4 * MEMORY_LIMIT
+"""An attack holds four times its memory limit outside its address space; printing 3 says it did."""
+_MEMORY = {
+    "tmpfs_files": (
+        "import os\ntotal = 0\nblock = b'x' * (512 << 10)\n"
+        "for folder, prefix in (('.', 'cfmem'), ('/dev/shm', {shm!r}), ('/tmp', {tmp!r})):\n"
+        "    try:\n        for i in range(2000):\n            if total >= {outside}:\n                break\n"
+        "            with open(os.path.join(folder, f'{{prefix}}{{i}}'), 'wb') as handle:\n"
+        "                handle.write(block)\n            total += len(block)\n"
+        "    except OSError:\n        pass\n"
+        "print(3 if total >= {outside} else 0)\n"
+    ),
+    "memfds": (
+        "import os\ntotal, fds = 0, []\nblock = b'x' * (512 << 10)\n"
+        "try:\n    while total < {outside}:\n        fd = os.memfd_create('cfmem')\n        os.write(fd, block)\n"
+        "        fds.append(fd)\n        total += len(block)\nexcept OSError:\n    pass\n"
+        "print(3 if total >= {outside} else 0)\n"
+    ),
+    "sysv_segments": (
+        _LIBC + "total = 0\nfor i in range({segments}):\n"
+        "    sid = libc.shmget({key} + i, 16 << 20, 0o1600)\n    addr = libc.shmat(sid, None, 0) if sid >= 0 else BAD\n"
+        "    if addr in (None, BAD):\n        break\n    ctypes.memset(addr, 1, 16 << 20)\n    libc.shmdt(addr)\n"
+        "    total += 16 << 20\nprint(3 if total >= {outside} else 0)\n"
+    ),
+}
+
+
+SPAWN = """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+class CloneArgs(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_uint64) for name in ('flags', 'pidfd', 'child_tid', 'parent_tid', 'exit_signal',
+                'stack', 'stack_size', 'tls', 'set_tid', 'set_tid_size', 'cgroup')]
+def spawn():
+    # fork, else a raw clone3: a filter that lets threads through may let this through too
+    try:
+        return os.fork()
+    except (OSError, AttributeError, TypeError):
+        args = CloneArgs(exit_signal=17)
+        return libc.syscall(ctypes.c_long(435), ctypes.byref(args), ctypes.c_long(ctypes.sizeof(args)))
+"""
+_CHILDREN_HOLD = (
+    SPAWN
+    + """
+import select, time
+read_end, write_end = os.pipe()
+started = 0
+for _ in range({children}):
+    pid = spawn()
+    if pid == 0:
+        try:
+            block = b'x' * {per_child}
+            os.write(write_end, b'x')
+            time.sleep(30)
+        finally:
+            os._exit(0)
+    if pid < 0:
+        break
+    started += 1
+held = 0
+while held < started and select.select([read_end], [], [], 3)[0]:
+    held += len(os.read(read_end, 64))
+print(3 if held * {per_child} >= {outside} else 0)
+"""
+)
+"""Each forked process gets its own address-space limit: eight of them hold four times the test's limit."""
+
+
+def memory_outside_limit(tags: Tags) -> list[Attack]:
+    target = Target("stdio", stdin="1 2\n", expected="3\n", time_limit=5.0, memory_limit=MEMORY_LIMIT)
+    values = {
+        "outside": OUTSIDE,
+        "key": tags.sysv_key_base + 32,
+        "segments": OUTSIDE // (16 << 20),
+        "shm": f"cf{tags.run}mem",
+        "tmp": f"cf{tags.run}mem",
+    }
+    entries = [
+        Attack(name, "memory_outside_limit", program.format(**values), target, Harm.FALSE_PASS, allocates=OUTSIDE)
+        for name, program in _MEMORY.items()
+    ]
+    children = _CHILDREN_HOLD.format(children=8, per_child=OUTSIDE // 8, outside=OUTSIDE)
+    entries.append(Attack("forked_children_hold_memory", "memory_outside_limit", children, target, Harm.FALSE_PASS))
+    return entries
