@@ -112,14 +112,16 @@ def float_tolerance() -> list[Attack]:
 
 # -- 9. leaked processes --------------------------------------------------------------------------------------
 
-_DETACH = """
-import os, posix, time
-fork = getattr(os, 'fork', None) or posix.fork
+_DETACH = (
+    SPAWN
+    + """
+import time
+make = {make}
 try:
-    if fork() == 0:
+    if make() == 0:
         try:
             posix.setsid()
-            if fork() == 0:
+            if make() == 0:
                 try:
                     with open('/proc/self/comm', 'w') as handle:
                         handle.write({name!r})
@@ -128,40 +130,20 @@ try:
                 time.sleep(60)
         finally:
             os._exit(0)
-except (OSError, TypeError):
+except OSError:
     pass
 time.sleep(0.2)
 answer = '0'
 """
-
-
-_DETACH_CLONE3 = (
-    SPAWN
-    + """
-import time
-if spawn() == 0:
-    try:
-        os.setsid()
-        if spawn() == 0:
-            try:
-                with open('/proc/self/comm', 'w') as handle:
-                    handle.write({name!r})
-            except OSError:
-                pass
-            time.sleep(60)
-    finally:
-        os._exit(0)
-time.sleep(0.2)
-answer = '0'
-"""
 )
+"""Fork (or clone3), start a session, fork again and sleep: the grandchild belongs to no group the judge kills."""
 
 
 def leaked_processes(tags: Tags) -> list[Attack]:
     stdio_three, function_three = three_or_zero_target()
     entries = []
-    for name, program in (("fork", _DETACH), ("clone3", _DETACH_CLONE3)):
-        stdio, function = probe_programs(program.format(name=tags.process_name))
+    for name, make in (("fork", "posix.fork"), ("clone3", "clone3")):
+        stdio, function = probe_programs(_DETACH.format(make=make, name=tags.process_name))
         entries.append(Attack(f"{name}_setsid_{name}_sleep", "leaked_processes", stdio, stdio_three, Harm.STALL))
         entries.append(
             Attack(f"fn_{name}_setsid_{name}_sleep", "leaked_processes", function, function_three, Harm.STALL)

@@ -265,19 +265,22 @@ _MEMORY = {
 
 
 SPAWN = """
-import ctypes, os
+import ctypes, os, posix
 libc = ctypes.CDLL(None, use_errno=True)
 libc.syscall.restype = ctypes.c_long
 class CloneArgs(ctypes.Structure):
     _fields_ = [(name, ctypes.c_uint64) for name in ('flags', 'pidfd', 'child_tid', 'parent_tid', 'exit_signal',
                 'stack', 'stack_size', 'tls', 'set_tid', 'set_tid_size', 'cgroup')]
+def clone3():
+    # a raw clone3 with fork's flags: a filter that lets threads through may let this through too
+    args = CloneArgs(exit_signal=17)
+    return libc.syscall(ctypes.c_long(435), ctypes.byref(args), ctypes.c_long(ctypes.sizeof(args)))
 def spawn():
-    # fork, else a raw clone3: a filter that lets threads through may let this through too
+    # posix.fork is os.fork under another name (some harnesses set os.fork to None), else clone3
     try:
-        return os.fork()
-    except (OSError, AttributeError, TypeError):
-        args = CloneArgs(exit_signal=17)
-        return libc.syscall(ctypes.c_long(435), ctypes.byref(args), ctypes.c_long(ctypes.sizeof(args)))
+        return posix.fork()
+    except OSError:
+        return clone3()
 """
 _CHILDREN_HOLD = (
     SPAWN
