@@ -43,6 +43,8 @@ from typing import NamedTuple, NoReturn  # noqa: E402
 PROGRAM_FILENAME = "solution.py"
 STDOUT_FLUSH_FAILED_STATUS = 120
 """The interpreter's exit status when it cannot flush stdout at exit."""
+INTERRUPTED = -int(signal.SIGINT)
+"""The status of a program ended by an uncaught KeyboardInterrupt: the interpreter then ends by SIGINT."""
 REAP_SECONDS = 2.0
 """How long the portable bootstrap keeps killing the program's processes before it gives up."""
 PR_SET_PDEATHSIG = 1
@@ -247,7 +249,7 @@ def _run_stdio(source: str, holder: list[types.ModuleType]) -> int:
         status = exit_status(exit)
     except BaseException as error:  # noqa: B036 - reported like the interpreter would
         _report_uncaught(error)
-        status = 1
+        status = INTERRUPTED if isinstance(error, KeyboardInterrupt) else 1
     del main
     if sys.modules.get("__main__") is holder[0]:
         del sys.modules["__main__"]
@@ -320,8 +322,11 @@ def run(program: Program) -> NoReturn:
             status = _serve_calls(program.source, holder, program.request_fd, program.reply_fd)
         del program
         status = finish(status, holder)
+        if status == INTERRUPTED:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.raise_signal(signal.SIGINT)  # the pool's seccomp refuses it: the shell's 130 below
     finally:
-        os._exit(status)
+        os._exit(128 + int(signal.SIGINT) if status == INTERRUPTED else status)
 
 
 # ---------------------------------------------------------------------------------------------------

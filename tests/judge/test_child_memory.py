@@ -180,3 +180,20 @@ def test_the_searches_find_a_secret_the_process_held_and_freed(each_backend):
     lines = outcome.stdout.decode().split("\n")
     assert lines[0] == digest[:4], (outcome, outcome.stderr.decode(errors="replace"))
     assert "search_heap own=True other=True stdin=False" in lines
+
+
+def test_a_child_holds_no_fd_but_its_own(each_backend):
+    """No fd of the worker, the bootstrap or another request: a stdio program has its three streams only."""
+    probe = (
+        "import os\n"
+        "def is_open(fd):\n"
+        "    try:\n"
+        "        os.fstat(fd)\n"
+        "        return True\n"
+        "    except OSError:\n"
+        "        return False\n"
+        "print([fd for fd in range(3, 4096) if is_open(fd)])\n"
+    )
+    each_backend.run_stdio("print(input())", "an earlier test\n", LIMITS)
+    outcome = each_backend.run_stdio(probe, "", LIMITS)
+    assert outcome.stdout == b"[]\n", outcome.stderr
