@@ -20,7 +20,7 @@ LIMITS = Limits(time=2.0, memory=512 << 20, output=1 << 20)
 
 
 def machine_has_all_layers() -> bool:
-    from codefeedback_env.judge.pool.isolation import find_bubblewrap
+    from codefeedback_env.judge.pool.namespaces import find_bubblewrap
 
     return os.geteuid() == 0 and find_bubblewrap() is not None
 
@@ -313,7 +313,7 @@ def test_detached_grandchild_does_not_block_without_seccomp():
 def test_missing_bubblewrap_degrades_with_one_warning(monkeypatch, caplog):
     from codefeedback_env.judge.pool import backend as pool_backend
 
-    monkeypatch.setattr(pool_backend.isolation, "find_bubblewrap", lambda: None)
+    monkeypatch.setattr(pool_backend.namespaces, "find_bubblewrap", lambda: None)
     monkeypatch.setattr(pool_backend, "_warned", set())
     with caplog.at_level(logging.WARNING, logger=pool_backend.__name__):
         for _ in range(2):

