@@ -196,7 +196,12 @@ class Worker:
 
     @property
     def layers(self) -> dict[str, bool]:
-        return {"pid_namespace": self.pid_namespace, "uid": self.switch_uid, "seccomp": self.seccomp is not None}
+        return {
+            "pid_namespace": self.pid_namespace,
+            "uid": self.switch_uid,
+            "seccomp": self.seccomp is not None,
+            "scratch_tmpfs": self.scratch_mounted,
+        }
 
     # -- one test -------------------------------------------------------------------------------------
 
