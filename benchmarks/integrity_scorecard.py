@@ -49,6 +49,8 @@ DRAIN_SECONDS = 60.0
 """How long an abandoned call (its grader reset) may go on before the next entry starts anyway: a call
 decoding a crafted reply in the scorecard's own process would slow the entries after it."""
 SETTLE_SECONDS = 2.0
+HEAD_START_SECONDS = 1.0
+"""How long a concurrent plant runs before the program that looks for it starts."""
 """How long a run's processes get to disappear after its verdict before they count as left running."""
 
 
@@ -108,16 +110,27 @@ def evaluate(grader: Any, attack: Attack, tags: Tags, temp: str) -> Outcome:
     if attack.host_unsafe and not grader.sandboxed:
         return Outcome("not run", "would harm a machine that nothing isolates it from")
     bound = stall_bound(attack)
+    if attack.concurrent:
+        grader.widen()
     before = host.snapshot(temp)
     started = time.monotonic()
     outcome = Outcome("rejected")
     abandoned: threading.Thread | None = None
     try:
-        if attack.plant is not None:
+        planter = None
+        if attack.plant is not None and attack.concurrent:
+            planter = threading.Thread(target=grader.accepts, args=(attack.name, attack.plant, attack.target))
+            planter.start()
+            time.sleep(HEAD_START_SECONDS)
+        elif attack.plant is not None:
             bounded(lambda: grader.accepts(attack.name, attack.plant, attack.target), bound + ABANDON_AFTER)
-        if bounded(lambda: grader.accepts(attack.name, attack.program, attack.target), bound + ABANDON_AFTER):
+        passed, outcome.detail = bounded(
+            lambda: grader.accepts(attack.name, attack.program, attack.target), bound + ABANDON_AFTER
+        )
+        if passed:
             outcome.status = "accepted"
-        outcome.detail = grader.last_detail
+        if planter is not None:
+            planter.join(bound + ABANDON_AFTER)
     except graders.NotApplicable as reason:
         return Outcome("n/a", str(reason))
     except graders.Refused as reason:

@@ -83,21 +83,21 @@ def project_problem(target: Target, name: str) -> Problem:
 
 
 class ProjectGrader:
-    """`Judge` on one of the project's backends; the pool with one worker, so a run's successor shares it."""
+    """`Judge` on one of the project's backends; the pool with one worker, so a run's successor shares it
+    (two while an entry runs a program beside another, see `widen`)."""
 
     def __init__(self, backend: str, scratch: str) -> None:
         self.name = backend
         self.scratch = scratch
+        self.workers = 1
         self.judge = self._make_judge()
         self.warnings: list[str] = []
-        self.last_detail = ""
-        """The first failing test's verdict and the end of its detail, for the record."""
 
     def _make_judge(self) -> Judge:
         if self.name == "pool":
             from codefeedback_env.judge.pool import WorkerPoolBackend
 
-            backend = WorkerPoolBackend(1)
+            backend = WorkerPoolBackend(self.workers)
             backend.start()
             return Judge(backend)
         return Judge("subprocess", max_workers=2)
@@ -111,8 +111,9 @@ class ProjectGrader:
     def isolation(self) -> dict[str, bool]:
         return dict(getattr(self.judge.backend, "isolation_layers", lambda: {})())
 
-    def accepts(self, name: str, program: str | bytes, target: Target) -> bool:
-        self.warnings, self.last_detail = [], ""
+    def accepts(self, name: str, program: str | bytes, target: Target) -> tuple[bool, str]:
+        """Whether the program passed, and (if not) the first failing test's verdict and the end of its detail."""
+        self.warnings = []
         if target.kind == "row":
             assert target.row is not None
             problem, self.warnings = load_row(target.row, self.scratch)
@@ -120,13 +121,21 @@ class ProjectGrader:
             problem = project_problem(target, name)
         result = self.judge.judge(problem, program, "all")  # type: ignore[arg-type]
         failed = result.failures[:1]
-        self.last_detail = f"{failed[0].verdict.value}: {failed[0].detail.strip()[-120:]}" if failed else ""
-        return result.passed
+        return result.passed, f"{failed[0].verdict.value}: {failed[0].detail.strip()[-120:]}" if failed else ""
 
     def reset(self) -> None:
         """Stop the workers (taking their namespaces, and what was left in them, along) and start afresh."""
         self.close()
+        self.workers = 1
         self.judge = self._make_judge()
+
+    def widen(self) -> None:
+        """Two workers until the next reset, so two programs run at the same time (the subprocess backend
+        already runs two)."""
+        if self.name == "pool":
+            self.close()
+            self.workers = 2
+            self.judge = self._make_judge()
 
     def close(self) -> None:
         for _attempt in range(3):  # an abandoned call may be restarting a worker while the pool closes
@@ -145,14 +154,13 @@ class _FunctionHarness:
     name = ""
     sandboxed = False
     warnings: list[str] = []
-    last_detail = ""
 
-    def accepts(self, name: str, program: str | bytes, target: Target) -> bool:
+    def accepts(self, name: str, program: str | bytes, target: Target) -> tuple[bool, str]:
         if target.kind != "function":
             raise NotApplicable(f"{self.name} judges functions, not {target.kind} tests")
         if not isinstance(program, str):
             raise NotApplicable("the harness takes the program as text")
-        return self._accepts(program, target)
+        return self._accepts(program, target), ""
 
     def _accepts(self, program: str, target: Target) -> bool:
         raise NotImplementedError
@@ -161,6 +169,9 @@ class _FunctionHarness:
         return {}
 
     def reset(self) -> None:
+        pass
+
+    def widen(self) -> None:
         pass
 
     def close(self) -> None:

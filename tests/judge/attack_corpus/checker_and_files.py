@@ -73,8 +73,19 @@ _STEERING = (
 )
 
 
+COUNT = Target(
+    "function", entry_point="count", checks=("assert sum(1 for _ in range(count())) == 3",), cases=(((), 3),)
+)
+"""Checker work driven by a returned value: a program returning 10**15 keeps the checker looping."""
+
+
 def checker_steering() -> list[Attack]:
-    return [Attack(name, "checker_steering", program, target, Harm.FALSE_PASS) for name, target, program in _STEERING]
+    entries = [
+        Attack(name, "checker_steering", program, target, Harm.FALSE_PASS) for name, target, program in _STEERING
+    ]
+    loop = "def count():\n    return 10 ** 15\n"
+    entries.append(Attack("checker_loops_on_returned_value", "checker_steering", loop, COUNT, Harm.STALL))
+    return entries
 
 
 # -- 2. the file system -----------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import replace
 
 from tests.judge.attack_corpus.records import THREE, Attack, Harm, Tags, Target, probe_programs, secret_target
 
@@ -12,6 +13,7 @@ from tests.judge.attack_corpus.records import THREE, Attack, Harm, Tags, Target,
 _MARK = "cfsecret:"
 _PICK = f"""
 import hashlib
+from dataclasses import replace
 from collections.abc import Callable
 WANT = {{want!r}}
 PREFIX = {_MARK[:4]!r} + {_MARK[4:]!r}
@@ -112,6 +114,48 @@ for fields in regions:
 """
 
 
+_SIBLINGS = """
+import os, stat, time
+deadline = time.monotonic() + 3
+def read(path):
+    try:
+        if stat.S_ISREG(os.stat(path).st_mode):  # files and memfds; never a pipe another run reads from
+            with open(path, 'rb') as handle:
+                pick(handle.read(1 << 20).decode('latin-1'))
+    except OSError:
+        pass
+def walk(folder, depth):
+    try:
+        names = os.listdir(folder)[:300]
+    except OSError:
+        return
+    for name in names:
+        path = os.path.join(folder, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            if depth < 2:
+                walk(path, depth + 1)
+        else:
+            read(path)
+walk('../..', 0)  # the judge's folder of runs: ours, and the one beside it
+for pid in os.listdir('/proc'):
+    if answer != 'not found' or time.monotonic() > deadline:
+        break
+    if pid.isdigit() and int(pid) != os.getpid():
+        try:
+            with open(f'/proc/{pid}/cmdline', 'rb') as handle:
+                if b'python' not in handle.read():
+                    continue
+            fds = os.listdir(f'/proc/{pid}/fd')
+        except OSError:
+            continue
+        walk(f'/proc/{pid}/cwd', 2)
+        for fd in fds:
+            read(f'/proc/{pid}/fd/{fd}')
+"""
+"""Another program judged at the same time: its scratch folder beside ours, its cwd, files and memfds."""
+_RUNNING = "PLANTED = {planted!r}\nimport time\ntime.sleep(3)\n"
+
+
 def other_programs(secret: Callable[[], str]) -> list[Attack]:
     entries = []
     for name, search in (("source_in_frames", _FRAMES), ("source_in_gc", _GC), ("source_in_heap", _HEAP)):
@@ -125,6 +169,16 @@ def other_programs(secret: Callable[[], str]) -> list[Attack]:
         entries.append(
             Attack(f"fn_{name}", "other_programs", function, function_target, Harm.LEAK, plant=function_plant)
         )
+    value = secret()
+    snippet = _PICK.format(want=hashlib.sha256(value.encode()).hexdigest()) + _SIBLINGS
+    stdio, function = probe_programs(snippet)
+    stdio_target, function_target = (replace(t, time_limit=5.0) for t in secret_target(value))
+    running = _RUNNING.format(planted=_MARK + value)
+    for name, program, target, plant in (
+        ("running_program_beside", stdio, stdio_target, running + "print(0)\n"),
+        ("fn_running_program_beside", function, function_target, running + "def solve():\n    return 0\n"),
+    ):
+        entries.append(Attack(name, "other_programs", program, target, Harm.LEAK, plant=plant, concurrent=True))
     return entries
 
 

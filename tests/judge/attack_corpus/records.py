@@ -83,6 +83,8 @@ class Attack:
     harm: Harm
     plant: str | None = None
     """Run first on the same grader (a run whose state or text the program then tries to reach)."""
+    concurrent: bool = False
+    """The plant is still running (started a moment before) while the program looks for it."""
     host_unsafe: bool = False
     """Harms the machine where nothing contains it (kills every process, fork bombs as root, network)."""
     allocates: int = 0
