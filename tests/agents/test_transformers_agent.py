@@ -177,5 +177,8 @@ def test_smollm2_gguf_loads_chats_and_caches_a_servable_copy(tmp_path: Path) -> 
     assert isinstance(response, str) and response.strip()
     [copy] = [p for p in tmp_path.iterdir() if p.is_dir()]
     assert (copy / "config.json").is_file() and "quantization_config" not in (copy / "config.json").read_text()
-    cached_model, _ = load_causal_lm("smollm2", cache_dir=tmp_path)  # now from the plain copy: fast
+    cached_model, cached_tokenizer = load_causal_lm("smollm2", cache_dir=tmp_path)  # now from the plain copy: fast
     assert getattr(cached_model, "hf_quantizer", None) is None
+    # The GGUF's tokenizer says eos is <|im_start|>; the loader aligns it with the model's stop token.
+    for lm, tok in ((model, tokenizer), (cached_model, cached_tokenizer)):
+        assert tok.eos_token == "<|im_end|>" and tok.eos_token_id == lm.config.eos_token_id == 2
