@@ -25,7 +25,7 @@ from trl import GRPOConfig
 
 import codefeedback_env  # noqa: F401  (registers the environments)
 from agents.grpo import make_grpo_trainer
-from agents.rlef.evaluate import evaluate_policy
+from agents.rlef.evaluate import evaluate_policy, held_out_problems
 from agents.rlef.pretrained import is_vllm_available, load_policy
 from codefeedback_env.problems import load_problems
 
@@ -34,7 +34,11 @@ from codefeedback_env.problems import load_problems
 class ScriptArguments:
     model: str | None = field(default=None, metadata={"help": "Hub id or folder; default: SmolLM2-135M GGUF."})
     dataset: str = field(default="demo", metadata={"help": "demo, codecontests, humaneval, mbpp or a .jsonl path."})
-    max_problems: int = field(default=8, metadata={"help": "Problems used for training and evaluation."})
+    max_problems: int = field(default=8, metadata={"help": "Problems trained on (the dataset's first ones)."})
+    eval_dataset: str | None = field(
+        default=None, metadata={"help": "Problems to evaluate on (default: --dataset); training problems are removed."}
+    )
+    eval_max_problems: int = field(default=8, metadata={"help": "Problems evaluated on, before and after."})
     max_turns: int = field(default=3, metadata={"help": "Turns per episode (paper: 3)."})
     eval_rollouts: int = field(
         default=2, metadata={"help": "Evaluation episodes per problem, before and after (runner)."}
@@ -66,19 +70,22 @@ def main() -> None:
     script, config = parser.parse_args_into_dataclasses()
     if config.use_vllm and not is_vllm_available():
         raise SystemExit("--use_vllm needs vLLM, which is GPU-only (pip install vllm==0.31.0 on a CUDA machine).")
-    problems = load_problems(script.dataset)[: script.max_problems]
+    dataset = load_problems(script.dataset)
+    problems = dataset[: script.max_problems]
     ids = [p.id for p in problems]
+    candidates = load_problems(script.eval_dataset) if script.eval_dataset else dataset
+    eval_problems = held_out_problems(problems, candidates, script.eval_max_problems)
     model, tokenizer = load_policy(script.model)
     make_env = lambda: gym.make("CodeFeedback/CodeFeedback-v0", dataset=problems, max_turns=script.max_turns)  # noqa: E731
     evaluation = dict(
         rollouts=script.eval_rollouts, max_turns=script.max_turns, max_new_tokens=config.max_completion_length
     )
-    before = evaluate_policy(model, tokenizer, problems, f"{config.output_dir}/eval-before", **evaluation)
+    before = evaluate_policy(model, tokenizer, eval_problems, f"{config.output_dir}/eval-before", **evaluation)
     trainer = make_grpo_trainer(
         model, make_env, config, Dataset.from_dict({"prompt": ids}), tokenizer, script.max_turns
     )
     trainer.train()
-    after = evaluate_policy(trainer.model, tokenizer, problems, f"{config.output_dir}/eval-after", **evaluation)
+    after = evaluate_policy(trainer.model, tokenizer, eval_problems, f"{config.output_dir}/eval-after", **evaluation)
     print(f"solve rate by turn  before: {[round(x, 3) for x in before]}  after: {[round(x, 3) for x in after]}")
 
 

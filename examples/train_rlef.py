@@ -33,7 +33,7 @@ from datasets import Dataset
 
 import codefeedback_env  # noqa: F401  (registers the environments)
 from agents.rlef import ResumeError, RLEFTrainer
-from agents.rlef.evaluate import evaluate_policy
+from agents.rlef.evaluate import evaluate_policy, held_out_problems
 from agents.rlef.parser import parse_rlef_args
 from agents.rlef.pretrained import load_policy
 from codefeedback_env.problems import load_problems
@@ -43,7 +43,11 @@ from codefeedback_env.problems import load_problems
 class ScriptArguments:
     model: str | None = field(default=None, metadata={"help": "Hub id or folder; default: SmolLM2-135M GGUF."})
     dataset: str = field(default="demo", metadata={"help": "demo, codecontests, humaneval, mbpp or a .jsonl path."})
-    max_problems: int = field(default=8, metadata={"help": "Problems used for training and evaluation."})
+    max_problems: int = field(default=8, metadata={"help": "Problems trained on (the dataset's first ones)."})
+    eval_dataset: str | None = field(
+        default=None, metadata={"help": "Problems to evaluate on (default: --dataset); training problems are removed."}
+    )
+    eval_max_problems: int = field(default=8, metadata={"help": "Problems evaluated on, before and after."})
     eval_rollouts: int = field(
         default=2, metadata={"help": "Evaluation episodes per problem, before and after (runner); 0 skips them."}
     )
@@ -66,15 +70,18 @@ CPU_DEFAULTS = dict(
 
 def main() -> None:
     script, config = parse_rlef_args(ScriptArguments, **CPU_DEFAULTS)
-    problems = load_problems(script.dataset)[: script.max_problems]
+    dataset = load_problems(script.dataset)
+    problems = dataset[: script.max_problems]
     ids = [p.id for p in problems]
+    candidates = load_problems(script.eval_dataset) if script.eval_dataset else dataset
+    eval_problems = held_out_problems(problems, candidates, script.eval_max_problems)
     model, tokenizer = load_policy(script.model)
     make_env = lambda: gym.make("CodeFeedback/CodeFeedback-v0", dataset=problems, max_turns=config.max_turns)  # noqa: E731
     evaluation = dict(
         rollouts=script.eval_rollouts, max_turns=config.max_turns, max_new_tokens=config.max_completion_length
     )
     if script.eval_rollouts:
-        before = evaluate_policy(model, tokenizer, problems, f"{config.output_dir}/eval-before", **evaluation)
+        before = evaluate_policy(model, tokenizer, eval_problems, f"{config.output_dir}/eval-before", **evaluation)
     run = {"model": script.model or "smollm2", "dataset": script.dataset, "max_problems": script.max_problems}
     trainer = RLEFTrainer(
         model, make_env, config, Dataset.from_dict({"prompt": ids}), processing_class=tokenizer, run_info=run
@@ -85,7 +92,9 @@ def main() -> None:
         raise SystemExit(f"train_rlef.py: error: {error}") from None
     trainer.train(resume_from_checkpoint=checkpoint)
     if script.eval_rollouts:
-        after = evaluate_policy(trainer.model, tokenizer, problems, f"{config.output_dir}/eval-after", **evaluation)
+        after = evaluate_policy(
+            trainer.model, tokenizer, eval_problems, f"{config.output_dir}/eval-after", **evaluation
+        )
         print(f"solve rate by turn  before: {[round(x, 3) for x in before]}  after: {[round(x, 3) for x in after]}")
 
 

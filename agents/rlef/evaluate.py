@@ -13,6 +13,19 @@ from codefeedback_env.problems import Problem
 from .rollout import generation_mode
 
 
+def held_out_problems(training: Sequence[Problem], candidates: Sequence[Problem], limit: int) -> list[Problem]:
+    """The first `limit` problems of `candidates` that are not among `training` (by id): evaluation on problems
+    the policy did not train on."""
+    seen = {problem.id for problem in training}
+    held_out = [problem for problem in candidates if problem.id not in seen][:limit]
+    if limit > 0 and not held_out:
+        raise ValueError(
+            f"no evaluation problems left: all {len(candidates)} candidates are training problems; pass an "
+            "--eval_dataset with other problems or lower --max_problems."
+        )
+    return held_out
+
+
 def evaluate_policy(
     model: Any,
     tokenizer: Any,

@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from agents.rlef.toy import build_policy
+from codefeedback_env.problems import load_problems
 
 ROOT = Path(__file__).resolve().parents[2]
+DEMO = load_problems("demo")
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +30,8 @@ def test_example_trains_and_evaluates_with_the_runner(script, tiny_model_folder,
     output = tmp_path / "run"
     command = [
         sys.executable, str(ROOT / "examples" / script), "--model", str(tiny_model_folder),
-        "--max_problems", "4", "--eval_rollouts", "1", "--max_steps", "1", "--per_device_train_batch_size", "2",
+        "--max_problems", "4", "--eval_max_problems", "2", "--eval_rollouts", "1", "--max_steps", "1",
+        "--per_device_train_batch_size", "2",
         "--num_generations", "2", "--max_completion_length", "8", "--output_dir", str(output),
         "--save_steps", "1", "--disable_tqdm", "true",
     ]  # fmt: skip
@@ -38,7 +41,9 @@ def test_example_trains_and_evaluates_with_the_runner(script, tiny_model_folder,
     assert "solve rate by turn  before: [" in done.stdout and "after: [" in done.stdout
     for stage in ("before", "after"):  # recorded by the evaluation runner
         results = json.loads((output / f"eval-{stage}" / "results.json").read_text())
-        assert results["episodes"] == 4 and len(results["solve_rate_by_turn"]) == 3
+        assert results["episodes"] == 2 and len(results["solve_rate_by_turn"]) == 3
+        episodes = (output / f"eval-{stage}" / "episodes.jsonl").read_text().splitlines()
+        assert {json.loads(line)["problem_id"] for line in episodes} == {p.id for p in DEMO[4:6]}  # not trained on
     assert (output / "checkpoint-1").is_dir()
 
 
@@ -74,3 +79,11 @@ def test_train_rlef_resumes_the_step_count_and_the_next_loss(tiny_model_folder, 
         f"train_rlef.py: error: cannot resume from {first}: settings differ (run.max_problems 4 -> 5); "
         "use the checkpoint's settings or start a new run"
     )
+
+
+def test_no_held_out_problems_is_an_error() -> None:
+    from agents.rlef.evaluate import held_out_problems
+
+    assert [p.id for p in held_out_problems(DEMO[:3], DEMO[:5], 8)] == [p.id for p in DEMO[3:5]]
+    with pytest.raises(ValueError, match="no evaluation problems left: all 3 candidates are training problems"):
+        held_out_problems(DEMO[:3], DEMO[:3], 2)
