@@ -62,6 +62,10 @@ READ_ATTACKS = {
     "home_and_system": _found_any(["/root/.bash_history", "/etc/shadow", "/etc/passwd", "/etc", "/home", "/usr"]),
     "other_worktrees": _found_any(["/work", os.path.dirname(PROJECT_DIR)]),
     "judge_code_beyond_the_worker": _found_any(["/judge/function_checker.py", "/judge/compare.py", "/judge/judge.py"]),
+    "other_processes_listed": (
+        "import os\nprint(3 if [p for p in os.listdir('/proc') if p.isdigit() and int(p) != os.getpid()] else 0)\n"
+    ),
+    "host_kernel_files": _found_any(["/proc/meminfo", "/proc/cpuinfo", "/proc/sys", "/proc/kallsyms", "/proc/1"]),
     "command_lines_and_environments": (
         "import os\nfound = 0\nfor p in os.listdir('/proc'):\n    if not p.isdigit() or int(p) == os.getpid():\n"
         "        continue\n    for what in ('cmdline', 'environ', 'mem', 'maps', 'cwd/x', 'fd/0'):\n"

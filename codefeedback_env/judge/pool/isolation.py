@@ -115,3 +115,14 @@ def detach_mount(path: str) -> None:
     """Lazily unmount `path` (MNT_DETACH): its files go away with the last reference, nothing is walked."""
     if _libc().umount2(os.fsencode(path), MNT_DETACH) != 0:
         raise OSError(ctypes.get_errno(), f"umount {path}: {os.strerror(ctypes.get_errno())}")
+
+
+def mount_private_proc() -> None:
+    """Mount a new /proc for this pid namespace over the old one: processes of other uids are invisible
+    (`hidepid=invisible`) except to group 0 (the worker, which reads its children's scheduler statistics),
+    and only the per-process entries exist (`subset=pid`: no host-wide kernel files)."""
+    flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
+    for options in (b"hidepid=invisible,gid=0,subset=pid", b"hidepid=2,gid=0"):
+        if _libc().mount(b"proc", b"/proc", b"proc", flags, options) == 0:
+            return
+    raise OSError(ctypes.get_errno(), f"mount proc with hidepid: {os.strerror(ctypes.get_errno())}")

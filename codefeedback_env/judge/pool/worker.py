@@ -112,6 +112,13 @@ class Worker:
                 self.switch_uid = False
                 self._make_scratch()
                 self.missing["uid"] = f"uid {self.uid} cannot read the interpreter's standard library {os.__file__}"
+        self.private_proc = False
+        if self.pid_namespace and self.switch_uid and self.scratch_mounted:
+            try:  # children see only their own processes in /proc, and none of the host's kernel files
+                isolation.mount_private_proc()
+                self.private_proc = True
+            except OSError as error:
+                self.missing["private /proc"] = f"{error}; children can list the worker and bubblewrap in /proc"
         self.seccomp: isolation.SeccompFilter | None = None
         if config["seccomp_bpf"]:
             try:
@@ -201,6 +208,7 @@ class Worker:
             "uid": self.switch_uid,
             "seccomp": self.seccomp is not None,
             "scratch_tmpfs": self.scratch_mounted,
+            "private_proc": self.private_proc,
         }
 
     # -- one test -------------------------------------------------------------------------------------
