@@ -84,7 +84,7 @@ def main() -> None:
     trainer = make_grpo_trainer(
         model, make_env, config, Dataset.from_dict({"prompt": ids}), tokenizer, script.max_turns
     )
-    trainer.train()
+    trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)  # a path; TRL's own checkpoint format
     after = evaluate_policy(trainer.model, tokenizer, eval_problems, f"{config.output_dir}/eval-after", **evaluation)
     print(f"solve rate by turn  before: {[round(x, 3) for x in before]}  after: {[round(x, 3) for x in after]}")
 

@@ -81,6 +81,20 @@ def test_train_rlef_resumes_the_step_count_and_the_next_loss(tiny_model_folder, 
     )
 
 
+def test_train_grpo_resumes_the_step_count_and_the_next_loss(tiny_model_folder, tmp_path) -> None:
+    common = ("--model", str(tiny_model_folder), "--eval_rollouts", "1", "--max_steps", "2", "--save_steps", "1")
+    straight = run_script("train_grpo.py", tmp_path, *common, "--output_dir", str(tmp_path / "a"))
+    assert straight.returncode == 0, straight.stderr[-3000:]
+    first = str(tmp_path / "a" / "checkpoint-1")
+    resumed = run_script(
+        "train_grpo.py", tmp_path, *common, "--output_dir", str(tmp_path / "b"), "--resume_from_checkpoint", first
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    states = [json.loads((tmp_path / run / "checkpoint-2" / "trainer_state.json").read_text()) for run in "ab"]
+    losses = [{h["step"]: h["loss"] for h in state["log_history"] if "loss" in h} for state in states]
+    assert states[1]["global_step"] == 2 and losses[1][2] == pytest.approx(losses[0][2], abs=1e-6)
+
+
 def test_no_held_out_problems_is_an_error() -> None:
     from agents.rlef.evaluate import held_out_problems
 
