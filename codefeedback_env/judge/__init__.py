@@ -1,6 +1,6 @@
 """Run untrusted programs on tests and decide verdicts in the parent process."""
 
-from codefeedback_env.judge.backend import BackendFailure, ExecutionBackend, Limits, RunOutcome
+from codefeedback_env.judge.backend import BackendFailure, ExecutionBackend, Limits, ProgramBackend, RunOutcome
 from codefeedback_env.judge.cache import CacheStats, VerdictCache
 from codefeedback_env.judge.compare import outputs_match
 from codefeedback_env.judge.judge import Judge, make_backend, syntax_error
@@ -13,6 +13,7 @@ __all__ = [
     "Judge",
     "JudgeResult",
     "Limits",
+    "ProgramBackend",
     "RunOutcome",
     "TestResult",
     "Verdict",

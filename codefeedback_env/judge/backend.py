@@ -6,8 +6,13 @@ A backend only runs programs and reports plain facts (`RunOutcome`); it never de
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from codefeedback_env.judge.results import TestResult
+    from codefeedback_env.problems.records import Problem, TestCase
 
 
 @dataclass(frozen=True)
@@ -107,4 +112,21 @@ class ExecutionBackend(Protocol):
 
     def close(self) -> None:
         """Release resources (workers, temporary folders)."""
+        ...
+
+
+@runtime_checkable
+class ProgramBackend(Protocol):
+    """Judges all the tests of one program somewhere else (e.g. `RayBackend`: on a judge actor holding its own
+    pool), deciding verdicts exactly as a local `Judge` would. The local judge hands it whole programs."""
+
+    def judge_tests(
+        self, problem: Problem, program: str, cases: Sequence[TestCase], stop_on_failure: bool
+    ) -> list[TestResult]:
+        """The results of `program` (prefix included, compiled) on `cases`, in order; raises `BackendFailure`
+        if the run was lost (the judge retries it once, then reports judge errors)."""
+        ...
+
+    def close(self) -> None:
+        """Release resources (remote judges, connections)."""
         ...

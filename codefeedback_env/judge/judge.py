@@ -13,7 +13,14 @@ from typing import Any
 
 from codefeedback_env.judge import forksafe
 from codefeedback_env.judge.arguments import checked_tests
-from codefeedback_env.judge.backend import BackendFailure, ExecutionBackend, FunctionSession, Limits, RunOutcome
+from codefeedback_env.judge.backend import (
+    BackendFailure,
+    ExecutionBackend,
+    FunctionSession,
+    Limits,
+    ProgramBackend,
+    RunOutcome,
+)
 from codefeedback_env.judge.cache import VerdictCache, cache_key
 from codefeedback_env.judge.compare import outputs_match
 from codefeedback_env.judge.function_checker import CheckOutcome, is_memory_error, run_checker
@@ -58,12 +65,13 @@ def failure_verdict(outcome: RunOutcome) -> Verdict | None:
     return Verdict.MEMORY_LIMIT if is_memory_error(_decode(outcome.stderr)) else Verdict.RUNTIME_ERROR
 
 
-BACKENDS = ("pool", "subprocess")
+BACKENDS = ("pool", "subprocess", "ray")
 BACKEND_ENV_VAR = "CODEFEEDBACK_JUDGE_BACKEND"
 
 
-def make_backend(name: str | None = None) -> ExecutionBackend:
-    """A backend by name: "pool" (pre-started isolated workers, the default on Linux) or "subprocess".
+def make_backend(name: str | None = None, **options: Any) -> ExecutionBackend | ProgramBackend:
+    """A backend by name: "pool" (pre-started isolated workers, the default on Linux), "subprocess", or "ray"
+    (judge actors on a Ray cluster, each with its own pool; needs the `ray` extra). `options` go to its class.
 
     Without a name, `$CODEFEEDBACK_JUDGE_BACKEND` decides, else the platform.
     """
@@ -71,11 +79,15 @@ def make_backend(name: str | None = None) -> ExecutionBackend:
     if name == "pool":
         from codefeedback_env.judge.pool import WorkerPoolBackend
 
-        return WorkerPoolBackend()
+        return WorkerPoolBackend(**options)
     if name == "subprocess":
         from codefeedback_env.judge.subprocess_backend import SubprocessBackend
 
-        return SubprocessBackend()
+        return SubprocessBackend(**options)
+    if name == "ray":
+        from codefeedback_env.judge.distributed import RayBackend
+
+        return RayBackend(**options)
     raise ValueError(f"unknown judge backend {name!r}; expected one of {BACKENDS} (or set ${BACKEND_ENV_VAR})")
 
 
@@ -99,19 +111,27 @@ class Judge:
     a judge is also a measuring instrument (benchmarks, soak and attack tests re-run a program on purpose).
     The environments' shared judge turns it on.
 
-    `backend` is an `ExecutionBackend`, or "pool" / "subprocess" (see `make_backend`). Thread-safe:
+    `backend` is an `ExecutionBackend`, a `ProgramBackend` (it judges all the tests of a program elsewhere,
+    e.g. on a Ray cluster), or "pool" / "subprocess" / "ray" with `backend_options` for its class (see
+    `make_backend`; e.g. `Judge("ray", address="head:6379")`). Thread-safe:
     several environments may share one judge; their tests queue for the same workers. Fork-safe: in a
     forked child the judge starts its own threads (and the built-in backends their own workers).
     """
 
     def __init__(
         self,
-        backend: ExecutionBackend | str | None = None,
+        backend: ExecutionBackend | ProgramBackend | str | None = None,
         *,
         max_workers: int | None = None,
         cache: VerdictCache | None = None,
+        **backend_options: Any,
     ) -> None:
-        self.backend = backend if backend is not None and not isinstance(backend, str) else make_backend(backend)
+        if backend is not None and not isinstance(backend, str):
+            if backend_options:
+                raise TypeError(f"backend options {sorted(backend_options)} need a backend name, not an instance")
+            self.backend = backend
+        else:
+            self.backend = make_backend(backend, **backend_options)
         self.cache = cache
         # A backend may say how many runs it takes at once (the pool: two per worker, so none idles).
         self.max_workers = max_workers or getattr(self.backend, "concurrency", None) or os.cpu_count() or 1
@@ -150,6 +170,10 @@ class Judge:
         error = syntax_error(program)
         if error is not None:
             return JudgeResult(tuple(TestResult(i, Verdict.SYNTAX_ERROR, detail=error) for i in range(len(cases))))
+        if isinstance(self.backend, ProgramBackend):  # it judges the whole program elsewhere, as this method would
+            remote = self.backend.judge_tests
+            indices = range(len(cases))
+            return JudgeResult(tuple(_retried(problem.id, indices, remote, problem, program, cases, stop_on_failure)))
         if problem.kind is ProblemKind.FUNCTION:
             indices = range(len(cases))
             run = self._executor.submit(
