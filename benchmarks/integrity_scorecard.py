@@ -45,7 +45,7 @@ from tests.judge.attack_corpus import ADD, GROUPS, THREE, Attack, Harm, Tags, bu
 HARMS = (Harm.FALSE_PASS, Harm.LEAK, Harm.STALL, Harm.FALSE_FAIL)
 ABANDON_AFTER = 5.0
 """Seconds past its stall bound after which a call is abandoned (already a stall) and its grader reset."""
-DRAIN_SECONDS = 60.0
+DRAIN_SECONDS = 15.0
 """How long an abandoned call (its grader reset) may go on before the next entry starts anyway: a call
 decoding a crafted reply in the scorecard's own process would slow the entries after it."""
 SETTLE_SECONDS = 2.0
@@ -152,7 +152,7 @@ def evaluate(grader: Any, attack: Attack, tags: Tags, temp: str) -> Outcome:
         outcome.harms.append(Harm.STALL)
     outcome.detail = " ".join("; ".join(filter(None, [outcome.detail, *costs])).split())[:400]
     host.clean_up(tags, attack.leaves, temp, before.temp_entries)
-    if outcome.harms or attack.plant is not None:
+    if outcome.harms or attack.concurrent:
         grader.reset()  # a fresh grader for the next entry: nothing this one left counts for or against it
     if abandoned is not None:
         abandoned.join(DRAIN_SECONDS)
