@@ -5,8 +5,10 @@
     codefeedback play DATASET --problem ID [--max-turns 3]
     codefeedback eval [--dataset demo] [--agent transformers] [--turns 3] [--rollouts 2] [--output runs/eval]
     codefeedback prepare mbpp+ MBPP_PLUS.jsonl [--cache-dir DIR] [--backend pool|subprocess] [--workers N]
+    codefeedback validate DATASET [--solutions 1]
 
-Heavy imports (the judge, torch, the agents) happen inside the subcommands.
+Every user error is one line on stderr and exit code 2. Heavy imports (the judge, torch, the agents)
+happen inside the subcommands.
 """
 
 from __future__ import annotations
@@ -15,17 +17,69 @@ import argparse
 import difflib
 import json
 import logging
+import random
 import sys
 from collections.abc import Sequence
+from dataclasses import asdict, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
+
+from codefeedback_env import __version__
+from codefeedback_env.evaluation.runner import EvalConfig
 
 USAGE_ERROR = 2
 AGENTS = ("transformers", "openai", "vllm", "reference", "replay", "random")
+LLM_AGENTS = ("transformers", "openai", "vllm")
+
+# Defaults of `codefeedback eval` that differ from the library's dataclasses: sized for a CPU.
+EVAL_ROLLOUTS = 2
+EVAL_TEMPERATURE = 0.2  # the paper's 1@3 setting
+EVAL_TOP_P = 0.95  # the paper's setting
+EVAL_MAX_NEW_TOKENS = 256
 
 
 class CliError(Exception):
     """A user error: printed without a traceback, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (no usage block), exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message} (see --help)\n")
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default in --help."""
+
+
+def _default(cls: type, name: str) -> Any:
+    """A dataclass field's default, so that --help shows the library's value instead of a copy."""
+    return next(f.default for f in fields(cls) if f.name == name)
+
+
+def _int_at_least(minimum: int) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    parse.__name__ = "int"
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    return value
 
 
 def _load(dataset: str) -> list[Any]:
@@ -98,20 +152,28 @@ def cmd_problems(args: argparse.Namespace) -> int:
 # -- play ----------------------------------------------------------------------------------------
 
 
-def _read_program(stream: Any) -> str | None:
-    """Lines until one that is only `EOF`, two blank lines in a row, or end of input; None at end of input."""
+def _read_answer(stream: Any) -> str | None:
+    """One answer: lines until one that is only `EOF`, the end of input, or the closing fence of an answer
+    that opened a fenced code block (as a model writes it); None at end of input with nothing read.
+    Blank lines belong to the program."""
     lines: list[str] = []
-    blank = 0
+    fences = 0
     while True:
         line = stream.readline()
         if line == "":
-            return "".join(lines) if lines else None
+            return "".join(lines) if "".join(lines).strip() else None
         if line.strip() == "EOF":
             return "".join(lines)
-        blank = blank + 1 if not line.strip() else 0
-        if blank >= 2:
-            return "".join(lines).rstrip("\n") + "\n"
         lines.append(line)
+        if line.lstrip().startswith("```"):
+            fences += 1
+            if fences == 2:
+                return "".join(lines)
+
+
+def _as_response(answer: str) -> str:
+    """The answer as the model's response: a fenced answer as written, bare code in a python fence."""
+    return answer if "```" in answer else f"```python\n{answer.rstrip()}\n```"
 
 
 def cmd_play(args: argparse.Namespace) -> int:
@@ -123,13 +185,16 @@ def cmd_play(args: argparse.Namespace) -> int:
     _, info = env.reset(seed=0, options={"problem_id": problem.id})
     print(info["messages"][-1]["content"])
     while True:
-        print(f"\n--- turn {info['turn'] + 1} of {args.max_turns}: type your program, end with a line 'EOF' ---")
+        print(
+            f"\n--- turn {info['turn'] + 1} of {args.max_turns}: type your program (or a fenced answer as a "
+            "model would write it), end with a line 'EOF' ---"
+        )
         sys.stdout.flush()
-        program = _read_program(sys.stdin)
-        if program is None:
+        answer = _read_answer(sys.stdin)
+        if answer is None:
             print("\n(end of input: episode abandoned)")
             return 1
-        _, reward, terminated, truncated, info = env.step(f"```python\n{program.rstrip()}\n```")
+        _, reward, terminated, truncated, info = env.step(_as_response(answer))
         verdicts = ", ".join(r["verdict"] for r in info["public_results"]) or "no tests run"
         print(f"\npublic tests: {verdicts}; reward {reward:+.1f}")
         if "judge_error" in info:
@@ -163,48 +228,175 @@ def _make_agent(args: argparse.Namespace, problems: list[Any]) -> Any:
         from agents.baselines import ReplayAgent
 
         return ReplayAgent(args.replay_file, missing_response="")
-    from agents.llm.sampling import SamplingConfig
-
-    sampling = SamplingConfig(
-        temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens, seed=args.seed
-    )
-    if args.agent == "transformers":
-        from agents.llm.transformers_agent import TransformersAgent
-
-        return TransformersAgent(args.model, sampling=sampling, batch_size=args.batch_size, dtype=args.dtype)
+    sampling = _sampling(args)
     if args.agent == "openai":
         if not args.base_url:
             raise CliError("--agent openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
         from agents.llm.openai_agent import OpenAICompatibleAgent
 
-        return OpenAICompatibleAgent(args.base_url, args.model, sampling=sampling)
+        agent = OpenAICompatibleAgent(
+            args.base_url,
+            args.model,
+            api_key=args.api_key,
+            sampling=sampling,
+            max_concurrency=args.concurrency,
+            timeout=args.timeout,
+            max_retries=args.max_retries,
+        )
+        _probe_server(agent)
+        return agent
+    if args.agent == "transformers":
+        _check_hub_model(args.model)
+        from agents.llm.transformers_agent import TransformersAgent
+
+        return TransformersAgent(args.model, sampling=sampling, batch_size=args.batch_size, dtype=args.dtype)
     from agents.llm.vllm_agent import VLLMAgent
 
     return VLLMAgent(args.model, sampling=sampling)
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
-    problems = _load(args.dataset)
-    if args.limit is not None:
-        problems = problems[: args.limit]
-    from codefeedback_env.evaluation import EvalConfig, evaluate_with_baseline, format_summary
+def _probe_server(agent: Any) -> None:
+    """Fail fast, before any retry, when nothing answers at the agent's base URL (a server that answers
+    but does not list models is fine)."""
+    import openai
 
     try:
-        agent = _make_agent(args, problems)
-    except (ImportError, FileNotFoundError) as error:  # e.g. the offline model or an extra is not installed
+        agent.client.with_options(max_retries=0, timeout=min(agent.timeout, 10.0)).models.list()
+    except openai.APIConnectionError as error:  # also a timeout
+        raise CliError(
+            f"nothing answers at --base-url {agent.base_url} ({_one_line(error)}); start the server or fix the URL "
+            "(it usually ends in /v1)"
+        ) from error
+    except openai.APIError:
+        pass
+
+
+HUB_HOST = ("huggingface.co", 443)
+
+
+def _check_hub_model(model: str) -> None:
+    """Refuse at once a hub id that is not in the local cache when the hub cannot be reached, instead of
+    letting the hub client retry for about a minute (an HTTPS proxy, if set, is trusted to reach it)."""
+    import os
+    import socket
+
+    if model == "smollm2" or Path(model).expanduser().exists() or os.environ.get("HTTPS_PROXY"):
+        return
+    repo = model.partition(":")[0]
+    if "/" not in repo:
+        return  # not a hub id; the loader explains what it expected
+    try:
+        from huggingface_hub.constants import HF_HUB_CACHE
+    except ImportError:  # pragma: no cover - transformers brings huggingface_hub
+        return
+    if (Path(HF_HUB_CACHE) / f"models--{repo.replace('/', '--')}").is_dir():
+        return
+    try:
+        socket.create_connection(HUB_HOST, timeout=3).close()
+    except OSError as error:
+        raise CliError(
+            f"model {model!r} is neither a local folder or .gguf file nor in the Hugging Face cache, and "
+            f"{HUB_HOST[0]} cannot be reached ({error}); pass a local model or 'smollm2' (bundled offline)"
+        ) from error
+
+
+def _sampling(args: argparse.Namespace) -> Any:
+    """The LLM agents' sampling settings, checked whichever agent runs (a bad value is an error anyway)."""
+    from agents.llm.sampling import SamplingConfig
+
+    try:
+        return SamplingConfig(
+            temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens, seed=args.seed
+        )
+    except (TypeError, ValueError) as error:
         raise CliError(str(error)) from error
+
+
+def _select(problems: list[Any], args: argparse.Namespace) -> list[Any]:
+    """The problems to evaluate: by id list, then a seeded shuffle or random sample, then the first N."""
+    if args.problems:
+        names = [name.strip() for name in args.problems.split(",") if name.strip()]
+        problems = [_find(problems, name) for name in dict.fromkeys(names)]
+    if args.shuffle or args.sample is not None:
+        problems = list(problems)
+        random.Random(args.selection_seed).shuffle(problems)
+        if args.sample is not None:
+            if args.sample > len(problems):
+                raise CliError(f"--sample {args.sample} is more than the {len(problems)} problems selected")
+            problems = problems[: args.sample]
+    if args.limit is not None:
+        problems = problems[: args.limit]
+    return problems
+
+
+def _identity(args: argparse.Namespace) -> dict[str, Any]:
+    """What the run is known to be before its agent is built: agent name, model, sampling, dataset."""
+    identity: dict[str, Any] = {"agent": args.agent, "dataset": args.dataset}
+    if args.agent in LLM_AGENTS:
+        identity["model"] = args.model
+        identity["sampling"] = asdict(_sampling(args))
+    if args.agent == "openai":
+        identity["base_url"] = args.base_url
+    if args.agent == "replay" and args.replay_file:
+        identity["replay_file"] = str(Path(args.replay_file).resolve())
+    return identity
+
+
+def _agent_errors() -> tuple[type[BaseException], ...]:
+    """Errors an agent raises for a user mistake (a dead server, an unknown model), if its backend loads."""
+    errors: list[type[BaseException]] = []
+    try:
+        from agents.llm.openai_agent import OpenAIAgentError
+
+        errors.append(OpenAIAgentError)
+    except ImportError:  # pragma: no cover - the llm extra is not installed
+        pass
+    return tuple(errors)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    problems = _load(args.dataset)
+    if not problems:
+        raise CliError(f"{args.dataset} has no problem to evaluate (see the warnings above for skipped rows)")
+    problems = _select(problems, args)
+    _sampling(args)
+    from codefeedback_env.evaluation import evaluate_with_baseline, format_summary
+    from codefeedback_env.evaluation.identity import RunIdentityError
+    from codefeedback_env.evaluation.runner import check_run_folder
+
+    output = Path(args.output)
+    if output.exists() and not output.is_dir():
+        raise CliError(f"--output {args.output!r} is a file; give a folder (it is created if absent)")
     config = EvalConfig(
         rollouts=args.rollouts, max_turns=args.turns, feedback=args.feedback, seed=args.seed, progress=not args.quiet
     )
+    identity = _identity(args)
+    modes = {"multi_turn": False} | ({} if args.no_independent else {"independent": True})
+    try:  # before a model is loaded or a server asked
+        for mode, independent in modes.items():
+            check_run_folder(output / mode, None, problems, replace(config, independent=independent), identity)
+    except RunIdentityError as error:
+        raise CliError(_one_line(error)) from error
     try:
-        runs = evaluate_with_baseline(agent, problems, args.output, config, independent=not args.no_independent)
-    except ValueError as error:
-        raise CliError(str(error)) from error
+        agent = _make_agent(args, problems)
+    except (ImportError, OSError, ValueError, TypeError) as error:  # a missing extra or model, a bad setting
+        raise CliError(_one_line(error)) from error
+    try:
+        runs = evaluate_with_baseline(
+            agent, problems, output, config, independent=not args.no_independent, identity=identity
+        )
+    except (RunIdentityError, ValueError, *_agent_errors()) as error:
+        raise CliError(_one_line(error)) from error
     titles = {"multi_turn": "multi-turn (execution feedback)", "independent": "independent sampling (baseline)"}
     for mode, run in runs.items():
         print(f"\n{format_summary(run.summary, titles[mode])}")
     print(f"\nresults and plots in {args.output}")
     return 0
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return text or type(error).__name__
 
 
 # -- prepare -------------------------------------------------------------------------------------
@@ -231,77 +423,121 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- validate ------------------------------------------------------------------------------------
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    problems = _load(args.dataset)
+    if not problems:
+        raise CliError(f"{args.dataset} has no problem (see the warnings above for skipped rows)")
+    from codefeedback_env.judge import Judge
+    from codefeedback_env.preparation.validation import validate_problems
+
+    with Judge() as judge:
+        findings = validate_problems(problems, judge, max_solutions=args.solutions, workers=args.workers)
+    for finding in findings:
+        print(f"{finding.severity}: {finding.problem_id}: {finding.message}")
+    errors = sum(f.severity == "error" for f in findings)
+    warnings = len(findings) - errors
+    print(f"{len(problems)} problems checked: {errors} errors, {warnings} warnings")
+    return 1 if errors else 0
+
+
 # -- parser --------------------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="codefeedback", description=__doc__.split("\n")[0])
+    parser = _Parser(prog="codefeedback", description=__doc__.split("\n")[0], formatter_class=_Formatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    judge = sub.add_parser("judge", help="judge a program on a problem's tests; prints one JSON object")
-    judge.add_argument("dataset", help="a dataset name (demo, ...) or file the loaders accept")
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=help, formatter_class=_Formatter)
+
+    dataset_help = "a dataset name (demo, ...) or file the loaders accept"
+    judge = command("judge", "judge a program on a problem's tests; prints one JSON object")
+    judge.add_argument("dataset", help=dataset_help)
     judge.add_argument("--problem", required=True, help="problem id, id suffix, or index")
     judge.add_argument("--code", required=True, help="the program file")
     judge.add_argument("--tests", choices=("public", "hidden", "all"), default="public")
     judge.set_defaults(func=cmd_judge)
 
-    problems = sub.add_parser("problems", help="list a dataset's problems or show one")
-    problems.add_argument("dataset", help="a dataset name (demo, ...) or file the loaders accept")
+    problems = command("problems", "list a dataset's problems or show one")
+    problems.add_argument("dataset", help=dataset_help)
     problems.add_argument("--show", metavar="ID", help="show one problem's statement and public tests")
     problems.set_defaults(func=cmd_problems)
 
-    play = sub.add_parser("play", help="play an episode in the terminal")
-    play.add_argument("dataset", help="a dataset name (demo, ...) or file the loaders accept")
+    play = command("play", "play an episode in the terminal")
+    play.add_argument("dataset", help=dataset_help)
     play.add_argument("--problem", required=True, help="problem id, id suffix, or index")
-    play.add_argument("--max-turns", type=int, default=3, help="attempts before the episode ends")
+    play.add_argument("--max-turns", type=_int_at_least(1), default=_default(EvalConfig, "max_turns"), help="attempts")
     play.set_defaults(func=cmd_play)
 
-    ev = sub.add_parser("eval", help="evaluate an agent (multi-turn and independent sampling); resumable")
-    ev.add_argument("--dataset", default="demo", help="dataset name or file (default: the bundled demo set)")
+    ev = command("eval", "evaluate an agent (multi-turn and independent sampling); resumable")
+    ev.add_argument("--dataset", default="demo", help="dataset name or file")
     ev.add_argument("--agent", choices=AGENTS, default="transformers", help="who writes the programs")
     ev.add_argument("--model", default="smollm2", help="model path, hub id, .gguf file, or 'smollm2'")
-    ev.add_argument("--base-url", help="OpenAI-compatible API root (--agent openai)")
-    ev.add_argument("--turns", type=int, default=3, help="attempts per episode (paper: 3)")
-    ev.add_argument("--rollouts", type=int, default=2, help="episodes per problem")
-    ev.add_argument("--temperature", type=float, default=0.2, help="sampling temperature (paper, 1@3: 0.2)")
-    ev.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling (paper: 0.95)")
-    ev.add_argument("--max-new-tokens", type=int, default=256, help="response length cap")
-    ev.add_argument("--batch-size", type=int, default=8, help="prompts generated together (transformers)")
     ev.add_argument(
-        "--dtype",
-        choices=("auto", "bfloat16", "float32"),
-        default="bfloat16",
-        help="transformers weights dtype; bfloat16 is about 2x faster than float32 on CPUs with AVX512-BF16",
+        "--turns", type=_int_at_least(1), default=_default(EvalConfig, "max_turns"), help="attempts per episode"
     )
+    ev.add_argument("--rollouts", type=_int_at_least(1), default=EVAL_ROLLOUTS, help="episodes per problem")
     ev.add_argument(
         "--feedback",
         choices=("execution", "none", "random"),
-        default="execution",
+        default=_default(EvalConfig, "feedback"),
         help="what the model sees after a failed turn (none / random: the paper's ablations)",
     )
-    ev.add_argument("--seed", type=int, default=0, help="seed of sampling and environments")
+    ev.add_argument("--seed", type=_int_at_least(0), default=_default(EvalConfig, "seed"), help="sampling and envs")
     ev.add_argument("--output", default="runs/eval", help="folder for episodes.jsonl, results.json, plots (resumable)")
-    ev.add_argument("--replay-file", help="JSONL of recorded responses (--agent replay)")
-    ev.add_argument("--limit", type=int, help="evaluate only the first N problems")
     ev.add_argument("--no-independent", action="store_true", help="skip the independent-sampling baseline")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
+    pick = ev.add_argument_group("problem selection (applied in this order)")
+    pick.add_argument("--problems", metavar="ID,ID,...", help="only these problems (ids, id suffixes or indices)")
+    pick.add_argument("--shuffle", action="store_true", help="shuffle the problems (with --selection-seed)")
+    pick.add_argument("--sample", type=_int_at_least(1), metavar="N", help="N problems drawn at random")
+    pick.add_argument("--selection-seed", type=int, default=0, help="seed of --shuffle and --sample")
+    pick.add_argument("--limit", type=_int_at_least(1), metavar="N", help="only the first N problems")
+    llm = ev.add_argument_group("sampling (transformers, openai, vllm)")
+    llm.add_argument("--temperature", type=float, default=EVAL_TEMPERATURE, help="0 decodes greedily")
+    llm.add_argument("--top-p", type=float, default=EVAL_TOP_P, help="nucleus sampling mass")
+    llm.add_argument("--max-new-tokens", type=_int_at_least(1), default=EVAL_MAX_NEW_TOKENS, help="response cap")
+    local = ev.add_argument_group("transformers agent")
+    local.add_argument("--batch-size", type=_int_at_least(1), default=8, help="prompts generated together")
+    local.add_argument(
+        "--dtype",
+        choices=("auto", "bfloat16", "float32"),
+        default="bfloat16",
+        help="weights dtype; bfloat16 is about 2x faster than float32 on CPUs with AVX512-BF16",
+    )
+    remote = ev.add_argument_group("openai agent (an OpenAI-compatible server)")
+    remote.add_argument("--base-url", help="API root, e.g. http://127.0.0.1:8000/v1")
+    remote.add_argument("--api-key", help="API key (default: $OPENAI_API_KEY, else none)")
+    remote.add_argument("--timeout", type=_positive_float, default=60.0, help="seconds per request")
+    remote.add_argument("--concurrency", type=_int_at_least(1), default=8, help="requests in flight")
+    remote.add_argument("--max-retries", type=_int_at_least(0), default=3, help="retries of a failed request")
+    ev.add_argument("--replay-file", help="JSONL of recorded responses (--agent replay)")
     ev.set_defaults(func=cmd_eval)
 
-    prepare = sub.add_parser("prepare", help="compute what a dataset needs before loading (MBPP+'s expected outputs)")
+    prepare = command("prepare", "compute what a dataset needs before loading (MBPP+'s expected outputs)")
     prepare.add_argument("dataset", choices=PREPARABLE, help="the dataset to prepare")
     prepare.add_argument("path", help="the dataset file (e.g. MbppPlus-v0.1.0.jsonl)")
     prepare.add_argument(
         "--cache-dir", help="where to write (default: $XDG_CACHE_HOME/codefeedback or ~/.cache/codefeedback)"
     )
     prepare.add_argument(
-        "--backend",
-        choices=("pool", "subprocess"),
-        default="subprocess",
-        help="the judge backend that runs the references",
+        "--backend", choices=("pool", "subprocess"), default="subprocess", help="the judge backend that runs them"
     )
-    prepare.add_argument("--workers", type=int, help="problems prepared at a time (default: the number of cores)")
+    prepare.add_argument(
+        "--workers", type=_int_at_least(1), help="problems prepared at a time (default: the number of cores)"
+    )
     prepare.set_defaults(func=cmd_prepare)
+
+    validate = command("validate", "run each problem's reference solutions on all its tests; report what fails")
+    validate.add_argument("dataset", help=dataset_help)
+    validate.add_argument("--solutions", type=_int_at_least(1), default=1, help="reference solutions per problem")
+    validate.add_argument("--workers", type=_int_at_least(1), default=2, help="problems checked at a time")
+    validate.set_defaults(func=cmd_validate)
     return parser
 
 

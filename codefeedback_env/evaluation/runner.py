@@ -12,7 +12,11 @@ Every finished episode is appended (and flushed) to `<output_dir>/episodes.jsonl
                 "response": str, "code": str | null, "valid_response": bool, "public_passed": bool,
                 "public_results": [{"index", "verdict", "time"}], "feedback": str, "reward": float}],
      "hidden": {"passed", "failed", "skipped", "total", "all_passed"}, "solved": bool,
-     "num_turns": int, "return": float, "elapsed": float}
+     "num_turns": int, "return": float, "elapsed": float, "problem_sha256": str}
+
+A turn also has `"generated_tokens": int` and `"stop_reason": str` when the agent reports them: after each
+`act` call the runner reads the agent's optional `last_generation` attribute (one mapping per response with
+those keys; an `IndependentSampling` wrapper's inner agent is read too).
 
 An episode the judge could not judge (the environment truncated it with `info["judge_error"]`: a worker lost
 twice) is run again from its first turn, up to `EvalConfig.judge_error_retries` times. If it still cannot be
@@ -20,7 +24,10 @@ judged, its record has `"judge_error": str`, `"hidden": {}` and `"solved": null`
 metric, and `results.json` counts it under `"unjudged_episodes"` and lists it under `"unjudged"`.
 
 Re-running with the same output folder skips finished (problem_id, rollout) pairs; an interrupted or unjudged
-episode is run again. `results.json` (metrics) and `solve_rate_by_turn.png` are written at the end.
+episode is run again. The folder's `config.json` records what produced the run (agent, model, sampling, turns,
+feedback, seed, problems' content hash, package version, git commit); resuming with another setup is refused
+(see `codefeedback_env.evaluation.identity`). `results.json` (metrics, the run's identity, wall time, generation
+totals, per-problem and per-difficulty tables) and `solve_rate_by_turn.png` are written at the end.
 """
 
 from __future__ import annotations
@@ -36,7 +43,16 @@ from pathlib import Path
 from typing import Any
 
 from codefeedback_env.envs.code_feedback_env import CodeFeedbackEnv
+from codefeedback_env.evaluation.identity import (
+    RunIdentityError,
+    agent_identity,
+    check_identity,
+    git_commit,
+    problem_sha256,
+    problems_sha256,
+)
 from codefeedback_env.evaluation.metrics import RolloutOutcome, summarize
+from codefeedback_env.evaluation.tables import generation_totals, per_difficulty, per_problem
 from codefeedback_env.judge import Judge
 from codefeedback_env.problems import Problem
 
@@ -45,7 +61,6 @@ logger = logging.getLogger(__name__)
 EPISODES_FILE = "episodes.jsonl"
 RESULTS_FILE = "results.json"
 CONFIG_FILE = "config.json"
-_MUST_MATCH = ("max_turns", "feedback", "independent", "seed")
 
 
 @dataclass
@@ -151,21 +166,65 @@ class _Episode:
     turns: list[dict[str, Any]] = field(default_factory=list)
     total_reward: float = 0.0
     started: float = field(default_factory=time.monotonic)
+    report: Mapping[str, Any] = field(default_factory=dict)
+    """What the agent reported about its latest response (generated tokens, stop reason)."""
 
 
-def _check_config(output_dir: Path, config: EvalConfig, problems: Sequence[Problem]) -> None:
-    stored = {k: getattr(config, k) for k in _MUST_MATCH}
+def _read_config(output_dir: Path) -> dict[str, Any] | None:
     path = output_dir / CONFIG_FILE
-    if path.exists():
-        previous = json.loads(path.read_text())
-        for key in _MUST_MATCH:
-            if previous.get(key) != stored[key]:
-                raise ValueError(
-                    f"{output_dir} holds a run with {key}={previous.get(key)!r}, not {stored[key]!r}; "
-                    "use another output folder or the same settings to resume"
-                )
-    payload = stored | {"rollouts": config.rollouts, "problems": len(problems)}
-    path.write_text(json.dumps(payload, indent=2) + "\n")
+    if not path.exists():
+        return None
+    try:
+        recorded = json.loads(path.read_text())
+    except ValueError as error:
+        raise RunIdentityError(f"{path} is not valid JSON ({error}); use another output folder") from error
+    return recorded if isinstance(recorded, dict) else None
+
+
+def _wanted_identity(agent: Any, config: EvalConfig, identity: Mapping[str, Any] | None) -> dict[str, Any]:
+    return (
+        (agent_identity(agent) if agent is not None else {})
+        | dict(identity or {})
+        | {"max_turns": config.max_turns, "feedback": config.feedback, "independent": config.independent}
+        | {"seed": config.seed}
+    )
+
+
+def check_run_folder(
+    output_dir: str | Path,
+    agent: Any | None,
+    problems: Sequence[Problem],
+    config: EvalConfig,
+    identity: Mapping[str, Any] | None = None,
+) -> None:
+    """Raise `RunIdentityError` if `output_dir` holds a run of another setup (see `run_evaluation`).
+
+    With `agent` None only `identity` and `config` are compared: a check before an agent is loaded."""
+    output_dir = Path(output_dir)
+    digests = {p.id: problem_sha256(p) for p in problems}
+    finished = read_episodes(output_dir / EPISODES_FILE)
+    check_identity(output_dir, _read_config(output_dir), _wanted_identity(agent, config, identity), finished, digests)
+
+
+def _record_identity(
+    output_dir: Path, wanted: dict[str, Any], config: EvalConfig, digests: Mapping[str, str], finished: int
+) -> dict[str, Any]:
+    from codefeedback_env import __version__
+
+    recorded = _read_config(output_dir) or {}
+    payload = wanted | {
+        "rollouts": config.rollouts,
+        "problems": len(digests),
+        "problems_sha256": problems_sha256(digests.values()),
+        "codefeedback_version": __version__,
+        "git_commit": git_commit(),
+    }
+    if "episodes_before_identity" in recorded:
+        payload["episodes_before_identity"] = recorded["episodes_before_identity"]
+    elif finished and "agent_class" not in recorded:  # a folder written before identities were recorded
+        payload["episodes_before_identity"] = finished
+    (output_dir / CONFIG_FILE).write_text(json.dumps(payload, indent=2) + "\n")
+    return payload
 
 
 def _episode_seed(seed: int, problem_index: int, rollout: int) -> int:
@@ -179,25 +238,35 @@ def run_evaluation(
     config: EvalConfig | None = None,
     *,
     judge: Judge | None = None,
+    identity: Mapping[str, Any] | None = None,
 ) -> RunResult:
     """Run `config.rollouts` episodes of every problem with `agent`, resuming from `output_dir`.
 
     `agent` follows `agents.protocol.Agent`; its `reset()` (if any) is called once at the start. The info
-    dicts it receives carry an extra `"rollout"` key (the episode's rollout index).
+    dicts it receives carry an extra `"rollout"` key (the episode's rollout index). `identity` adds what
+    the agent object cannot tell (e.g. `{"agent": "openai", "model": ..., "dataset": ...}`) to the run's
+    recorded identity; resuming a folder whose identity differs raises `RunIdentityError`.
     """
+    started = time.monotonic()
     config = config or EvalConfig()
     problems = list(problems)
     if not problems:
         raise ValueError("no problems to evaluate")
+    output_dir = Path(output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise ValueError(f"output folder {str(output_dir)!r} is a file; give a folder (it is created if absent)")
+    wanted = _wanted_identity(agent, config, identity)
     if config.independent:
         from agents.wrappers import IndependentSampling
 
         agent = IndependentSampling(agent)
-    output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    _check_config(output_dir, config, problems)
     episodes_path = output_dir / EPISODES_FILE
-    done = {(r["problem_id"], r["rollout"]) for r in read_episodes(episodes_path) if not r.get("judge_error")}
+    digests = {p.id: problem_sha256(p) for p in problems}
+    previous = read_episodes(episodes_path)
+    check_identity(output_dir, _read_config(output_dir), wanted, previous, digests)
+    run_identity = _record_identity(output_dir, wanted, config, digests, len(previous))
+    done = {(r["problem_id"], r["rollout"]) for r in previous if not r.get("judge_error")}
     pending = [
         (index, problem, rollout, 0)
         for rollout in range(config.rollouts)
@@ -205,7 +274,7 @@ def run_evaluation(
         if (problem.id, rollout) not in done
     ]
     logger.info("%s: %d episodes to run, %d already finished", output_dir, len(pending), len(done))
-    new = _run_pending(agent, problems, pending, episodes_path, config, judge) if pending else 0
+    new = _run_pending(agent, problems, pending, episodes_path, config, judge, digests) if pending else 0
 
     wanted = {p.id for p in problems}
     latest: dict[tuple[str, int], dict[str, Any]] = {}
@@ -225,6 +294,12 @@ def run_evaluation(
             output_dir, len(unjudged), config.judge_error_retries, RESULTS_FILE,
         )  # fmt: skip
     summary["config"] = {k: v for k, v in asdict(config).items() if k != "env_kwargs"} | {"mode": config.mode}
+    summary["run"] = run_identity
+    summary["wall_seconds"] = round(time.monotonic() - started, 3)
+    summary["episode_seconds"] = round(sum(float(r.get("elapsed", 0.0)) for r in records), 3)
+    summary |= generation_totals(records)
+    summary["per_problem"] = per_problem(outcomes, problems, config.max_turns)
+    summary["per_difficulty"] = per_difficulty(outcomes, problems, config.max_turns)
     (output_dir / RESULTS_FILE).write_text(json.dumps(summary, indent=2) + "\n")
     try:
         from codefeedback_env.evaluation.plots import plot_solve_rate_by_turn
@@ -242,6 +317,7 @@ def _run_pending(
     episodes_path: Path,
     config: EvalConfig,
     judge: Judge | None,
+    digests: Mapping[str, str],
 ) -> int:
     """The batched loop. A step known to be an episode's last (turn limit) is judged in the background
     while the agent answers the next batch; every other step is awaited before the next `act` call.
@@ -279,7 +355,7 @@ def _run_pending(
             )  # fmt: skip
             queue.append((episode.index, episode.problem, episode.rollout, episode.attempt + 1))
             return False
-        out.write(json.dumps(_record(episode, config), ensure_ascii=False) + "\n")
+        out.write(json.dumps(_record(episode, config, digests[episode.problem.id]), ensure_ascii=False) + "\n")
         out.flush()
         os.fsync(out.fileno())
         finished += 1
@@ -309,12 +385,14 @@ def _run_pending(
                 # Episodes finish only after several turns: show that generation is under way meanwhile.
                 bar.set_postfix_str(f"generating {len(active)} responses ({answered} answered)", refresh=True)
                 responses = agent.act([e.observation for e in active], infos)
+                reports = _generation_report(agent, len(responses))
                 answered += len(responses)
                 bar.set_postfix_str(f"{answered} responses", refresh=False)
                 if len(responses) != len(active):
                     raise ValueError(f"agent.act returned {len(responses)} responses for {len(active)} observations")
                 awaited: list[tuple[_Episode, str, Future[Any]]] = []
-                for episode, response in zip(active, responses, strict=False):
+                for episode, response, report in zip(active, responses, reports, strict=False):
+                    episode.report = report
                     last = episode.env.turn + 1 >= config.max_turns  # read before the step changes it
                     future = threads.submit(episode.env.step, response)
                     if last:
@@ -338,10 +416,20 @@ def _turn_record(episode: _Episode, response: str, obs: dict[str, Any], reward: 
         "public_results": info.get("public_results", []),
         "feedback": obs["feedback"],
         "reward": float(reward),
+        **{k: episode.report[k] for k in ("generated_tokens", "stop_reason") if episode.report.get(k) is not None},
     }
 
 
-def _record(episode: _Episode, config: EvalConfig) -> dict[str, Any]:
+def _generation_report(agent: Any, count: int) -> list[Mapping[str, Any]]:
+    """The agent's `last_generation` (one mapping per response), or empty mappings when it reports none."""
+    for source in (agent, getattr(agent, "agent", None)):
+        report = getattr(source, "last_generation", None)
+        if isinstance(report, Sequence) and len(report) == count:
+            return [r if isinstance(r, Mapping) else {} for r in report]
+    return [{}] * count
+
+
+def _record(episode: _Episode, config: EvalConfig, digest: str) -> dict[str, Any]:
     hidden = dict(episode.info.get("hidden") or {})
     judge_error = episode.info.get("judge_error")
     return {
@@ -358,6 +446,7 @@ def _record(episode: _Episode, config: EvalConfig) -> dict[str, Any]:
         "num_turns": len(episode.turns),
         "return": episode.total_reward,
         "elapsed": round(time.monotonic() - episode.started, 4),
+        "problem_sha256": digest,
     }
 
 
@@ -369,24 +458,29 @@ def evaluate_with_baseline(
     *,
     independent: bool = True,
     judge: Judge | None = None,
+    identity: Mapping[str, Any] | None = None,
 ) -> dict[str, RunResult]:
     """Run the multi-turn evaluation in `output_dir/multi_turn` and, when `independent`, the
     independent-sampling baseline in `output_dir/independent`; write the combined `results.json`
     and the comparison plots into `output_dir`. Returns the runs by mode.
+
+    Both folders' identities are checked before either run starts (see `run_evaluation`).
     """
     from dataclasses import replace
 
     config = config or EvalConfig()
     output_dir = Path(output_dir)
-    runs = {
-        "multi_turn": run_evaluation(
-            agent, problems, output_dir / "multi_turn", replace(config, independent=False), judge=judge
-        )
-    }
+    if output_dir.exists() and not output_dir.is_dir():
+        raise ValueError(f"output folder {str(output_dir)!r} is a file; give a folder (it is created if absent)")
+    configs = {"multi_turn": replace(config, independent=False)}
     if independent:
-        runs["independent"] = run_evaluation(
-            agent, problems, output_dir / "independent", replace(config, independent=True), judge=judge
-        )
+        configs["independent"] = replace(config, independent=True)
+    for mode, mode_config in configs.items():
+        check_run_folder(output_dir / mode, agent, problems, mode_config, identity)
+    runs = {
+        mode: run_evaluation(agent, problems, output_dir / mode, mode_config, judge=judge, identity=identity)
+        for mode, mode_config in configs.items()
+    }
     summaries = {mode: run.summary for mode, run in runs.items()}
     (output_dir / RESULTS_FILE).write_text(json.dumps(summaries, indent=2) + "\n")
     from codefeedback_env.evaluation.plots import plot_solve_rate_by_samples, plot_solve_rate_by_turn
@@ -397,9 +491,20 @@ def evaluate_with_baseline(
 
 
 def format_summary(summary: Mapping[str, Any], title: str = "") -> str:
-    """A plain-text table of per-turn solve rates, n@k and pass@k with their 95% intervals."""
+    """A plain-text table of per-turn solve rates, n@k and pass@k with their 95% intervals, headed by
+    what produced the run (agent, model, dataset, sampling) when `summary["run"]` records it."""
     lines = [title] if title else []
+    run = summary.get("run") or {}
+    if run:
+        lines.append(describe_run(run))
     lines.append(f"{summary.get('problems', 0)} problems, {summary.get('episodes', 0)} episodes")
+    if summary.get("wall_seconds") is not None:
+        tokens = summary.get("generated_tokens")
+        lines.append(
+            f"wall time {summary['wall_seconds']:.1f} s"
+            + (f", {tokens} generated tokens" if tokens is not None else "")
+            + (f", stop reasons {summary['stop_reasons']}" if summary.get("stop_reasons") else "")
+        )
     if summary.get("unjudged_episodes"):
         lines.append(f"{summary['unjudged_episodes']} episodes could not be judged (left out of every metric)")
     lines.append(f"{'turn':>6}  {'solve rate':>10}  {'95% CI':>17}")
@@ -409,3 +514,17 @@ def format_summary(summary: Mapping[str, Any], title: str = "") -> str:
         for name, est in summary.get(group, {}).items():
             lines.append(f"{name:>10}  {est['value']:.3f}  [{est['low']:.3f}, {est['high']:.3f}]")
     return "\n".join(lines)
+
+
+def describe_run(run: Mapping[str, Any]) -> str:
+    """One line naming a run's agent, model, dataset and sampling settings (from its recorded identity)."""
+    parts = [f"agent {run.get('agent') or str(run.get('agent_class', '?')).rsplit('.', 1)[-1]}"]
+    if run.get("model"):
+        parts.append(f"model {run['model']}")
+    if run.get("dataset"):
+        parts.append(f"dataset {run['dataset']} ({run.get('problems', '?')} problems)")
+    sampling = run.get("sampling")
+    if sampling:
+        parts.append("sampling " + ", ".join(f"{k}={v}" for k, v in sampling.items()))
+    parts.append(f"{run.get('max_turns', '?')} turns, feedback {run.get('feedback', '?')}, seed {run.get('seed', '?')}")
+    return "; ".join(parts)
