@@ -245,6 +245,26 @@ except OSError:
 """
 
 
+_JUDGE_CODE = """
+import os, sys
+answer = '0'
+files = [getattr(module, '__file__', None) or '' for module in list(sys.modules.values())]
+folders = {'/judge'} | {os.path.dirname(f) for f in files if 'codefeedback' in f or 'judge' in f or 'eval' in f}
+for folder in folders:
+    try:
+        names = [n for n in os.listdir(folder) if n.endswith('.py')]
+    except OSError:
+        continue
+    for name in names:
+        try:
+            open(os.path.join(folder, name), 'a').close()  # opened for writing, nothing written
+            answer = '3'
+        except OSError:
+            pass
+"""
+"""The judge's own code (the worker's modules, the child bootstrap) must not be writable from a program."""
+
+
 def file_system() -> list[Attack]:
     stdio_three, function_three = three_or_zero_target()
     entries = [
@@ -256,13 +276,14 @@ def file_system() -> list[Attack]:
     entries.append(
         Attack("look_up_stdin_in_other_checkout", "file_system", _LOOKUP_STDIN, _demo_target(), Harm.FALSE_PASS)
     )
-    for name, snippet in (
-        ("read_other_cmdlines", _PROC_CMDLINES),
-        ("read_proc_1_cmdline", _PROC_1),
-        ("list_site_packages", _SITE_PACKAGES),
-        ("list_other_checkouts", _OTHER_CHECKOUT),
+    for name, snippet, harm in (
+        ("read_other_cmdlines", _PROC_CMDLINES, Harm.LEAK),
+        ("read_proc_1_cmdline", _PROC_1, Harm.LEAK),
+        ("list_site_packages", _SITE_PACKAGES, Harm.LEAK),
+        ("list_other_checkouts", _OTHER_CHECKOUT, Harm.LEAK),
+        ("judge_code_writable", _JUDGE_CODE, Harm.FALSE_PASS),
     ):
         stdio, function = probe_programs(snippet)
-        entries.append(Attack(name, "file_system", stdio, stdio_three, Harm.LEAK))
-        entries.append(Attack(f"fn_{name}", "file_system", function, function_three, Harm.LEAK))
+        entries.append(Attack(name, "file_system", stdio, stdio_three, harm))
+        entries.append(Attack(f"fn_{name}", "file_system", function, function_three, harm))
     return entries

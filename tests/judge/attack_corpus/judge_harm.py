@@ -45,6 +45,10 @@ def judge_stall() -> list[Attack]:
         f"{COLLIDING + 1})) + ']}}]]}}').encode()"
     )
     huge = f"b'{{\"d\":[[\"value\",[' + b'[],' * {HUGE_REPLY_ITEMS - 1} + b'[]]]]}}'"
+    stop = (
+        "import os, signal\ntry:\n    os.killpg(0, signal.SIGSTOP)\nexcept OSError:\n"
+        "    os.kill(os.getpid(), signal.SIGSTOP)\nprint(3)\n"
+    )
     many_dirs = "import os\nfor i in range(80000):\n    os.mkdir(f'd{i}')\nprint(0)\n"
     return [
         Attack(
@@ -63,6 +67,7 @@ def judge_stall() -> list[Attack]:
             Harm.STALL,
             stall_bound=REPLY_BOUND,
         ),
+        Attack("stop_own_group", "judge_stall", stop, Target("stdio", expected="0\n"), Harm.STALL),
         Attack(
             "80k_directories_to_clean",
             "judge_stall",

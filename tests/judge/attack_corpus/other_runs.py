@@ -239,6 +239,14 @@ _STATE = {
         "if key > 0 and libc.syscall(long(250), long(11), long(key), buffer, long(64)) == 8:\n"
         "    answer = buffer.raw[:8].decode('latin-1')\n",
     ),
+    "module_in_interpreter_folders": (
+        "import os, sys\nfor folder in [os.path.dirname(os.__file__)] + [p for p in sys.path if 'python3' in p]:\n"
+        "    try:\n        with open(os.path.join(folder, {module!r} + '.py'), 'w') as handle:\n"
+        "            handle.write('SECRET = ' + repr({secret!r}) + chr(10))\n        break\n"
+        "    except OSError:\n        continue\n",
+        "import importlib, os, sys\nanswer = 'none'\nsys.path.append(os.path.dirname(os.__file__))\n"
+        "try:\n    answer = importlib.import_module({module!r}).SECRET\nexcept Exception:\n    pass\n",
+    ),
     "files": (
         "import os\nfor path in ('cfstate', {tmp!r}, {vartmp!r}, {shm!r}, os.path.expanduser({home!r})):\n"
         "    try:\n        open(path, 'w').write({secret!r})\n    except OSError:\n        pass\n",
@@ -263,6 +271,7 @@ def state_between_runs(tags: Tags, secret: Callable[[], str]) -> list[Attack]:
             "keyring": tags.key_description,
             "shm": f"/dev/shm/cf{tags.run}state",
             "home": f"~/cf{tags.run}state",
+            "module": tags.module_name,
         }
         prefix = _LIBC if "libc" in plant else ""
         planted = prefix + plant.format(**values)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import sys
+import sysconfig
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -17,6 +18,8 @@ HOME = os.path.realpath(os.path.expanduser("~"))
 _INTERPRETER_FOLDERS = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, os.path.dirname(sys.executable))}
 KEPT_IN_HOME = {os.path.relpath(p, HOME).split(os.sep)[0] for p in _INTERPRETER_FOLDERS if p.startswith(HOME + os.sep)}
 """The interpreter's folders (a venv's and its base's) are re-bound inside the hidden home; nothing else shows."""
+_INTERPRETER_CODE = sorted({sysconfig.get_paths()[name] for name in ("stdlib", "platstdlib", "purelib", "platlib")})
+"""Where a program that can write the interpreter's folders would plant a module."""
 DATA_FILE = os.path.join(PROJECT_DIR, "codefeedback_env", "problems", "data", "demo.jsonl")
 SHARED_DATA = Path(PROJECT_DIR).parent / "shared" / "data" / "codecontests_train_sample.jsonl"
 
@@ -115,7 +118,17 @@ class Tags:
     def files(self) -> tuple[str, ...]:
         """Globs of files the corpus's programs may leave on the host."""
         home = os.path.expanduser(f"~/cf{self.run}*")
-        return (f"/tmp/cf{self.run}*", f"/var/tmp/cf{self.run}*", f"/dev/shm/cf{self.run}*", home)
+        interpreter = [
+            os.path.join(folder, pattern)
+            for folder in _INTERPRETER_CODE
+            for pattern in (f"cf{self.run}*", f"__pycache__/cf{self.run}*")
+        ]
+        return (f"/tmp/cf{self.run}*", f"/var/tmp/cf{self.run}*", f"/dev/shm/cf{self.run}*", home, *interpreter)
+
+    @property
+    def module_name(self) -> str:
+        """The module the interpreter-folder entry plants for a later run to import."""
+        return f"cf{self.run}plant"
 
     @property
     def key_description(self) -> str:
