@@ -87,6 +87,8 @@ class TransformersAgent:
             tokenizer.pad_token = tokenizer.eos_token
         self.model = model
         self.tokenizer = tokenizer
+        self.last_generation: list[dict[str, Any]] = []
+        """Per response of the latest `act` call: generated tokens and stop reason (read by the runner)."""
         self.sampling = sampling = sampling or SamplingConfig()
         self.batch_size = batch_size
         self._seeds = SeedStream(sampling.seed, bits=63)
@@ -94,7 +96,11 @@ class TransformersAgent:
 
     def act(self, observations: Sequence[Mapping[str, Any]], infos: Sequence[Mapping[str, Any]]) -> list[str]:
         """Return the assistant response to each ``info["messages"]``."""
-        return [c.text for c in self.generate(conversations_from_infos(observations, infos))]
+        completions = self.generate(conversations_from_infos(observations, infos))
+        self.last_generation = [
+            {"generated_tokens": len(c.token_ids), "stop_reason": c.finish_reason} for c in completions
+        ]
+        return [c.text for c in completions]
 
     def render_prompt(self, messages: Sequence[Mapping[str, str]]) -> str:
         """Return the prompt text the model continues for one chat transcript."""

@@ -168,4 +168,4 @@ def test_validate_reports_failing_references(capsys: pytest.CaptureFixture[str],
     assert "error: x/broken: solution 0 fails 1 of 2 tests, first test 1 (wrong_answer)" in out
     assert "x/add" not in out and "2 problems checked: 1 errors, 0 warnings" in out
     data.write_text(json.dumps({"id": "x/bad", "statement": 3}) + "\n")
-    assert "error:" in one_line_error(capsys, "validate", str(data))
+    assert f"{data}, row 1: unknown dataset format" in one_line_error(capsys, "validate", str(data))
