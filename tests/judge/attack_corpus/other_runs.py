@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import replace
 
-from tests.judge.attack_corpus.records import THREE, Attack, Harm, Tags, Target, probe_programs, secret_target
+from tests.judge.attack_corpus.records import OPEN, THREE, Attack, Harm, Tags, Target, probe_programs, secret_target
 
 # -- 3. other programs' text ------------------------------------------------------------------------------
 
@@ -274,7 +274,7 @@ def state_between_runs(tags: Tags, secret: Callable[[], str]) -> list[Attack]:
             "module": tags.module_name,
         }
         prefix = _LIBC if "libc" in plant else ""
-        planted = prefix + plant.format(**values)
+        planted = OPEN + prefix + plant.format(**values)
         reader = prefix + read.format(**values)
         stdio, function = probe_programs(reader)
         stdio_target, function_target = secret_target(value)
