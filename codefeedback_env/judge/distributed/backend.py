@@ -5,7 +5,8 @@ programs with the same `Judge` code as local judging. The local `Judge` hands th
 tests (it is a `ProgramBackend`):
 - locality: all the tests of one program go to one actor, chosen by rendezvous hashing of the program's text,
   so a program's tests share that actor's warm workers and a lost actor only moves its own programs;
-- backpressure: at most `max_in_flight` programs are sent to an actor at once; more callers wait here;
+- backpressure: at most `max_in_flight` programs (default: one per worker of its pool) are sent to an actor at
+  once; more callers wait here;
 - failures: an actor that dies is restarted by Ray (`max_restarts`); the programs it was judging raise
   `BackendFailure`, which the local judge retries once (this backend sends the retry to another actor, since
   the lost one is avoided for `AVOID_SECONDS`), then reports as `judge_error`, exactly like a lost local run.
@@ -53,6 +54,7 @@ def _import_ray() -> Any:
 class _Actor:
     handle: Any
     in_flight: threading.BoundedSemaphore
+    max_in_flight: int
     avoid_until: float = 0.0
 
 
@@ -65,7 +67,7 @@ class RayBackend:
     actors: how many judge actors; default one per alive node, each reserving all of its node's CPUs.
     cpus_per_actor: CPUs each actor reserves when `actors` is given (its pool has `WORKERS_PER_CORE` workers
         per CPU).
-    max_in_flight: programs sent to one actor at once (backpressure).
+    max_in_flight: programs sent to one actor at once (backpressure); default one per worker of its pool.
     max_restarts: how often Ray restarts a judge actor that died.
     pool_options: the isolation options of every actor's pool (default: every layer).
     """
@@ -76,13 +78,13 @@ class RayBackend:
         *,
         actors: int | None = None,
         cpus_per_actor: int = 1,
-        max_in_flight: int = 2,
+        max_in_flight: int | None = None,
         max_restarts: int = 3,
         pool_options: PoolOptions | None = None,
     ) -> None:
         if actors is not None and actors < 1:
             raise ValueError(f"actors must be at least 1, got {actors}")
-        if cpus_per_actor < 1 or max_in_flight < 1 or max_restarts < 0:
+        if cpus_per_actor < 1 or (max_in_flight is not None and max_in_flight < 1) or max_restarts < 0:
             raise ValueError(
                 "cpus_per_actor and max_in_flight must be at least 1 and max_restarts at least 0, got "
                 f"{cpus_per_actor}, {max_in_flight} and {max_restarts}"
@@ -93,14 +95,13 @@ class RayBackend:
         if self._owns_connection:
             address = address or os.environ.get(ADDRESS_ENV_VAR) or None
             ray.init(address=address, include_dashboard=False, configure_logging=False)
-        self.max_in_flight = max_in_flight
         self._closed = False
         self._forked = False
         self._lock = threading.Lock()
         self._actors: list[_Actor] = []
         try:
-            handles = self._start_actors(actors, cpus_per_actor, max_restarts, pool_options)
-            self._actors = [_Actor(handle, threading.BoundedSemaphore(max_in_flight)) for handle in handles]
+            started = self._start_actors(actors, cpus_per_actor, max_in_flight, max_restarts, pool_options)
+            self._actors = [_Actor(handle, threading.BoundedSemaphore(limit), limit) for handle, limit in started]
             self.actor_info = ray.get([a.handle.ready.remote() for a in self._actors], timeout=READY_TIMEOUT)
         except BaseException:
             self.close()
@@ -108,40 +109,42 @@ class RayBackend:
         forksafe.register(self)
 
     def _start_actors(
-        self, actors: int | None, cpus_per_actor: int, max_restarts: int, pool_options: PoolOptions | None
-    ) -> list[Any]:
+        self,
+        actors: int | None,
+        cpus_per_actor: int,
+        max_in_flight: int | None,
+        max_restarts: int,
+        pool_options: PoolOptions | None,
+    ) -> list[tuple[Any, int]]:
+        """Judge actors and how many programs each takes at once."""
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         from codefeedback_env.judge.distributed.actor import JudgeActor
 
         remote = self._ray.remote(JudgeActor)
-        common = {"max_restarts": max_restarts, "max_task_retries": 0, "max_concurrency": self.max_in_flight + 1}
+
+        def start(cpus: int, strategy: Any) -> tuple[Any, int]:
+            workers = WORKERS_PER_CORE * cpus
+            limit = max_in_flight or workers
+            options = {"max_restarts": max_restarts, "max_task_retries": 0, "max_concurrency": limit + 1}
+            handle = remote.options(**options, num_cpus=cpus, scheduling_strategy=strategy)
+            return handle.remote(workers, pool_options), limit
+
         if actors is not None:
-            return [
-                remote.options(**common, num_cpus=cpus_per_actor, scheduling_strategy="SPREAD").remote(
-                    WORKERS_PER_CORE * cpus_per_actor, pool_options
-                )
-                for _ in range(actors)
-            ]
+            return [start(cpus_per_actor, "SPREAD") for _ in range(actors)]
         nodes = [n for n in self._ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("CPU", 0) >= 1]
         if not nodes:
             raise RuntimeError("the Ray cluster has no alive node with a CPU to run judge actors on")
-        handles = []
-        for node in nodes:
-            cpus = int(node["Resources"]["CPU"])
-            # soft: a restarted actor may go to another node if its own is gone.
-            strategy = NodeAffinitySchedulingStrategy(node["NodeID"], soft=True)
-            handles.append(
-                remote.options(**common, num_cpus=cpus, scheduling_strategy=strategy).remote(
-                    WORKERS_PER_CORE * cpus, pool_options
-                )
-            )
-        return handles
+        # soft: a restarted actor may go to another node if its own is gone.
+        return [
+            start(int(node["Resources"]["CPU"]), NodeAffinitySchedulingStrategy(node["NodeID"], soft=True))
+            for node in nodes
+        ]
 
     @property
     def concurrency(self) -> int:
         """Programs judged at once over the whole cluster."""
-        return len(self._actors) * self.max_in_flight
+        return sum(a.max_in_flight for a in self._actors)
 
     def actor_handles(self) -> list[Any]:
         """The judge actors' Ray handles, in routing order."""
