@@ -97,7 +97,18 @@ def test_an_actor_killed_mid_batch_loses_no_verdict(ray_judge, caplog):
     assert [r.counts() for r in results] == [{"accepted": 2}] * len(programs)  # retried on the other actor
     assert any("were lost" in record.getMessage() for record in caplog.records)
     assert backend.route(programs[0]) != victim  # avoided while Ray restarts it
-    assert ray.get(handle.ready.remote(), timeout=120)["pid"]  # restarted, with a fresh pool
+    backend.wait_ready(victim)  # restarted by Ray, with a fresh pool
+    assert backend.route(programs[0]) == victim  # and routed to again
+
+
+def test_with_one_actor_a_lost_program_waits_for_its_restart(ray_cluster):
+    with Judge("ray", actors=1) as judge:
+        (handle,) = judge.backend.actor_handles()
+        with ThreadPoolExecutor(1) as threads:
+            future = threads.submit(judge.judge, slow_echo_problem(2), slow_echo(0), "public")
+            time.sleep(1.0)
+            ray.kill(handle, no_restart=False)
+            assert future.result().counts() == {"accepted": 2}
 
 
 def test_a_run_lost_twice_is_a_judge_error_not_an_exception(ray_cluster, monkeypatch):

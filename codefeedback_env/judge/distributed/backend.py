@@ -9,7 +9,8 @@ tests (it is a `ProgramBackend`):
   once; more callers wait here;
 - failures: an actor that dies is restarted by Ray (`max_restarts`); the programs it was judging raise
   `BackendFailure`, which the local judge retries once (this backend sends the retry to another actor, since
-  the lost one is avoided for `AVOID_SECONDS`), then reports as `judge_error`, exactly like a lost local run.
+  the lost one is avoided for `AVOID_SECONDS`; with no other actor, it waits for the restart), then reports
+  as `judge_error`, exactly like a lost local run.
 
 Needs the `ray` extra (`pip install 'codefeedback[ray]'`) and, on every node, this package installed.
 """
@@ -36,6 +37,8 @@ logger = logging.getLogger(__name__)
 ADDRESS_ENV_VAR = "CODEFEEDBACK_RAY_ADDRESS"
 AVOID_SECONDS = 30.0
 """How long an actor that lost a program gets no new programs (Ray restarts it meanwhile)."""
+RESTART_POLL_SECONDS = 0.5
+"""How often to ask a restarting actor whether it is back."""
 READY_TIMEOUT = 300.0
 """Seconds the actors may take to be placed and start their pools."""
 CLOSE_TIMEOUT = 30.0
@@ -151,17 +154,39 @@ class RayBackend:
         return [a.handle for a in self._actors]
 
     def route(self, program: str) -> int:
-        """The index of the actor that judges `program`: the highest rendezvous hash among actors not avoided."""
+        """The index of the actor that judges `program`: the highest rendezvous hash among actors not avoided
+        (among all actors if every one is avoided)."""
         digest = hashlib.sha256(program.encode("utf-8", "surrogatepass")).digest()
         now = time.monotonic()
         with self._lock:
             usable = [i for i, a in enumerate(self._actors) if a.avoid_until <= now] or range(len(self._actors))
         return max(usable, key=lambda i: hashlib.blake2b(digest + i.to_bytes(4, "big"), digest_size=8).digest())
 
+    def wait_ready(self, index: int, timeout: float = READY_TIMEOUT) -> None:
+        """Wait until actor `index` answers again (Ray refuses calls while it restarts); raises `BackendFailure`
+        if it is gone for good or still restarting after `timeout` seconds."""
+        exceptions = self._ray.exceptions
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self._ray.get(self._actors[index].handle.ready.remote(), timeout=max(deadline - time.monotonic(), 0))
+            except (exceptions.ActorUnavailableError, exceptions.GetTimeoutError) as error:
+                if time.monotonic() >= deadline:
+                    raise BackendFailure(f"judge actor {index} did not come back: {type(error).__name__}") from error
+                time.sleep(RESTART_POLL_SECONDS)
+            except exceptions.RayActorError as error:  # died for good (no restarts left, or killed for good)
+                raise BackendFailure(f"judge actor {index} was lost: {type(error).__name__}") from error
+            else:
+                with self._lock:
+                    self._actors[index].avoid_until = 0.0
+                return
+
     def judge_tests(
         self, problem: Problem, program: str, cases: Sequence[TestCase], stop_on_failure: bool
     ) -> list[TestResult]:
-        """Judge `program` on `cases` on its actor; raises `BackendFailure` if the actor was lost meanwhile."""
+        """Judge `program` on `cases` on its actor; raises `BackendFailure` if the actor was lost meanwhile.
+
+        When every actor was lost recently (one actor, restarting), this waits for the routed one to be back."""
         if self._forked:
             raise RuntimeError(
                 "a Ray judge backend cannot be used in a forked child (its connection belongs to the parent): "
@@ -171,6 +196,8 @@ class RayBackend:
             raise RuntimeError("the Ray judge backend is closed")
         index = self.route(program)
         actor = self._actors[index]
+        if actor.avoid_until > time.monotonic():
+            self.wait_ready(index)
         exceptions = self._ray.exceptions
         lost = (exceptions.RayActorError, exceptions.WorkerCrashedError, exceptions.ObjectLostError)
         with actor.in_flight:
