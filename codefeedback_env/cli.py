@@ -50,7 +50,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows each option's default in --help."""
+    """Shows each option's default in --help (none for flags and options without one)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False or action.default == argparse.SUPPRESS:
+            return action.help
+        return super()._get_help_string(action)
 
 
 def _default(cls: type, name: str) -> Any:
@@ -249,7 +254,10 @@ def _make_agent(args: argparse.Namespace, problems: list[Any]) -> Any:
         _check_hub_model(args.model)
         from agents.llm.transformers_agent import TransformersAgent
 
-        return TransformersAgent(args.model, sampling=sampling, batch_size=args.batch_size, dtype=args.dtype)
+        cache = None if args.model_cache == "none" else args.model_cache
+        return TransformersAgent(
+            args.model, sampling=sampling, batch_size=args.batch_size, dtype=args.dtype, cache_dir=cache
+        )
     from agents.llm.vllm_agent import VLLMAgent
 
     return VLLMAgent(args.model, sampling=sampling)
@@ -298,6 +306,12 @@ def _check_hub_model(model: str) -> None:
             f"model {model!r} is neither a local folder or .gguf file nor in the Hugging Face cache, and "
             f"{HUB_HOST[0]} cannot be reached ({error}); pass a local model or 'smollm2' (bundled offline)"
         ) from error
+
+
+def _user_cache() -> Path:
+    import os
+
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "codefeedback"
 
 
 def _sampling(args: argparse.Namespace) -> Any:
@@ -460,7 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
     judge.add_argument("dataset", help=dataset_help)
     judge.add_argument("--problem", required=True, help="problem id, id suffix, or index")
     judge.add_argument("--code", required=True, help="the program file")
-    judge.add_argument("--tests", choices=("public", "hidden", "all"), default="public")
+    judge.add_argument("--tests", choices=("public", "hidden", "all"), default="public", help="which tests to run")
     judge.set_defaults(func=cmd_judge)
 
     problems = command("problems", "list a dataset's problems or show one")
@@ -509,6 +523,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("auto", "bfloat16", "float32"),
         default="bfloat16",
         help="weights dtype; bfloat16 is about 2x faster than float32 on CPUs with AVX512-BF16",
+    )
+    local.add_argument(
+        "--model-cache",
+        default=str(_user_cache() / "models"),
+        metavar="DIR",
+        help="where a .gguf model's converted copy is kept for later runs ('none': convert every time)",
     )
     remote = ev.add_argument_group("openai agent (an OpenAI-compatible server)")
     remote.add_argument("--base-url", help="API root, e.g. http://127.0.0.1:8000/v1")

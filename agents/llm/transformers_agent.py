@@ -54,6 +54,8 @@ class TransformersAgent:
         device: device used when loading ``model`` from a reference.
         tokenizer: the tokenizer of an already loaded ``model``; given no pad token, it gets its eos
             token as pad token.
+        cache_dir: for a ``.gguf`` model (``"smollm2"`` included): keep its converted copy here, so later
+            loads skip the conversion.
     """
 
     def __init__(
@@ -64,6 +66,7 @@ class TransformersAgent:
         dtype: Dtype = "auto",
         device: str = "cpu",
         tokenizer: PreTrainedTokenizerBase | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
@@ -73,7 +76,7 @@ class TransformersAgent:
                     "tokenizer is only accepted with an already loaded model; for a model reference "
                     "the tokenizer is loaded from the same place"
                 )
-            model, tokenizer = load_causal_lm(model, dtype=dtype, device=device)
+            model, tokenizer = load_causal_lm(model, dtype=dtype, device=device, cache_dir=cache_dir)
         elif tokenizer is None:
             raise ValueError("an already loaded model needs its tokenizer: pass tokenizer=...")
         if tokenizer.chat_template is None:

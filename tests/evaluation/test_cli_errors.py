@@ -169,3 +169,29 @@ def test_validate_reports_failing_references(capsys: pytest.CaptureFixture[str],
     assert "x/add" not in out and "2 problems checked: 1 errors, 0 warnings" in out
     data.write_text(json.dumps({"id": "x/bad", "statement": 3}) + "\n")
     assert f"{data}, row 1: unknown dataset format" in one_line_error(capsys, "validate", str(data))
+
+
+@pytest.mark.parametrize(("flag", "expected"), [((), "default"), (("--model-cache", "none"), None)])
+def test_the_converted_model_is_cached_by_default(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    flag: tuple[str, ...],
+    expected: str | None,
+) -> None:
+    transformers_agent = pytest.importorskip("agents.llm.transformers_agent")
+    seen: dict[str, object] = {}
+
+    class Stop(Exception):
+        pass
+
+    def record(model: str, **kwargs: object) -> None:
+        seen.update(kwargs, model=model)
+        raise Stop
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(transformers_agent, "TransformersAgent", record)
+    with pytest.raises(Stop):
+        cli.main(["eval", "--output", str(tmp_path / "o"), *flag])
+    default = str(tmp_path / "cache" / "codefeedback" / "models")
+    assert seen["model"] == "smollm2" and seen["cache_dir"] == (default if expected == "default" else None)
