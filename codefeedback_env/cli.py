@@ -7,8 +7,8 @@
     codefeedback prepare mbpp+ MBPP_PLUS.jsonl [--cache-dir DIR] [--backend pool|subprocess] [--workers N]
     codefeedback validate DATASET [--solutions 1]
 
-Every user error is one line on stderr and exit code 2. Heavy imports (the judge, torch, the agents)
-happen inside the subcommands.
+Every user error is one line on stderr and exit code 2. Heavy imports (torch, the agents) happen inside
+the subcommands; the evaluation runner is imported up front, since `--help` shows its config's defaults.
 """
 
 from __future__ import annotations
