@@ -229,9 +229,10 @@ class BigCodeBenchGrader(_FunctionHarness):
         import bigcodebench.eval as harness
 
         harness.TIMEOUT_LIMIT = target.time_limit  # its per-task default is 240 s; the environment cannot lower it
+        # HumanEval-style checks name `candidate`: bound to the entry point, as `check(candidate)` binds it.
         test_code = (
             f"{target.setup}\nimport unittest\n\nclass TestCases(unittest.TestCase):\n    def test_checks(self):\n"
-            + indent("\n".join(target.checks), " " * 8)
+            + indent("\n".join((f"candidate = {target.entry_point}", *target.checks)), " " * 8)
             + "\n"
         )
         megabytes = max(1, target.memory_limit >> 20)

@@ -70,6 +70,16 @@ _STEERING = (
     ),
     ("shadow_builtin_inside_setup_helper", FIND_ZERO, "def sum(values):\n    return 0\n" + WRONG_ZERO),
     ("replace_setup_helper", FIND_ZERO, "def poly(xs, x):\n    return 0\n" + WRONG_ZERO),
+    (
+        "define_candidate",
+        Target(
+            "function",
+            entry_point="add",
+            checks=("assert candidate(1, 2) == 3",),
+            cases=(((1, 2), 3),),
+        ),
+        "def add(a, b):\n    return 0\ndef candidate(a, b):\n    return a + b\n",
+    ),
 )
 
 

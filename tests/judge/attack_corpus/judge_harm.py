@@ -97,6 +97,9 @@ _FLOATS = (
     # (name, group, printed answers, expected answers, harm)
     ("integer_printed_as_float", "float_tolerance", ["1000000.0"], ["1000001\n"], Harm.FALSE_PASS),
     ("integer_in_scientific_notation", "float_tolerance", ["1.234568e+17"], ["123456789012345678\n"], Harm.FALSE_PASS),
+    # Tokens built to make the comparison itself expensive or crash (a real answer beside them turns the tolerance on).
+    ("integer_of_900k_digits", "float_tolerance", ["0.5 3" + "0" * 900_000], ["0.5 3\n"], Harm.FALSE_PASS),
+    ("exponent_beyond_range", "float_tolerance", ["0.5 3e999999999999"], ["0.5 3\n"], Harm.FALSE_PASS),
     (
         "real_answers_within_tolerance",
         "legitimate",
