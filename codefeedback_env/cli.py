@@ -570,6 +570,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except CliError as error:
+        if args.verbose and error.__cause__ is not None:  # where the underlying error came from
+            import traceback
+
+            traceback.print_exception(error.__cause__, file=sys.stderr)
         print(f"codefeedback {args.command}: error: {error}", file=sys.stderr)
         return USAGE_ERROR
     except KeyboardInterrupt:

@@ -65,6 +65,10 @@ def test_replay_file_of_the_wrong_schema(capsys: pytest.CaptureFixture[str], tmp
         capsys, "eval", "--agent", "replay", "--replay-file", str(replay), "--output", str(tmp_path / "o"), "--quiet"
     )
     assert "line 1: expected {'problem_id', 'rollout', 'turn', 'response'}" in line
+    code, _, err = run(
+        capsys, "-v", "eval", "--agent", "replay", "--replay-file", str(replay), "--output", str(tmp_path)
+    )
+    assert code == cli.USAGE_ERROR and "Traceback" in err and "read_replay_file" in err  # -v: where it came from
 
 
 def test_output_pointing_at_a_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
