@@ -111,8 +111,7 @@ def train(
             lr_scheduler_type=lr_scheduler,
             logging_steps=log_every,
             seed=seed,
-        ),
-        updates_per_generation=1,  # one update per rollout batch: the setting the README's results were measured at
+        )
     )
     dataset = Dataset.from_dict({"prompt": ids * (rl_steps * batch // len(ids) + 1)})
     trainer = RLEFTrainer(policy, make_env, config, dataset, processing_class=tokenizer)
