@@ -18,3 +18,14 @@ def extract_code(response: str) -> str | None:
         if match and match.group(1).strip():
             return match.group(1)
     return None
+
+
+def program_end(response: str) -> int | None:
+    """Where the first complete Python-fenced block with code ends (just after its closing fence), or None.
+
+    Once a response holds such a block, :func:`extract_code` returns that block whatever follows it, so
+    generation may stop there without changing the program. A first block of another kind (e.g. ```text)
+    does not end the program: a later ```python block would take precedence.
+    """
+    match = _PYTHON_FENCE.search(response)
+    return match.end() if match and match.group(1).strip() else None

@@ -5,7 +5,12 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-__all__ = ["SamplingConfig", "SeedStream"]
+__all__ = ["PROGRAM_END_STOP", "SamplingConfig", "SeedStream"]
+
+PROGRAM_END_STOP = "\n```\n"
+"""Stop string for backends that match plain text (OpenAI API, vLLM): a fence alone on its line. It also
+matches a bare opening fence, so agents check the text for a complete program after a stop (see
+``codefeedback_env.extraction.program_end``)."""
 
 
 @dataclass(frozen=True)
@@ -20,6 +25,10 @@ class SamplingConfig:
     """Upper bound on the number of generated tokens per response."""
     seed: int | None = None
     """Seed of the agent's sampling stream; None leaves sampling unseeded (not reproducible)."""
+    stop_at_program_end: bool = False
+    """End each response just after its first complete ```python block (the only part the environment
+    runs) instead of at the end-of-sequence token or ``max_new_tokens``. Saves the tokens of the prose
+    that follows a program; off keeps the paper's full responses."""
 
     def __post_init__(self) -> None:
         if isinstance(self.temperature, bool) or not isinstance(self.temperature, (int, float)):
@@ -34,6 +43,8 @@ class SamplingConfig:
             raise TypeError(f"max_new_tokens must be an int, got {self.max_new_tokens!r}")
         if self.max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}; the paper's setting is 512")
+        if not isinstance(self.stop_at_program_end, bool):
+            raise TypeError(f"stop_at_program_end must be a bool, got {self.stop_at_program_end!r}")
         if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0):
             raise ValueError(
                 f"seed must be None or a non-negative int, got {self.seed!r}; use None for unseeded sampling"

@@ -6,7 +6,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -31,8 +31,9 @@ class Completion:
     """Decoded response, special tokens removed."""
     token_ids: tuple[int, ...]
     """Generated token ids, including the stop token when there is one, without padding."""
-    finish_reason: Literal["stop", "length"]
-    """``"stop"``: the model emitted a stop token; ``"length"``: ``max_new_tokens`` was reached."""
+    finish_reason: Literal["stop", "length", "program_end"]
+    """``"stop"``: the model emitted a stop token; ``"length"``: ``max_new_tokens`` was reached;
+    ``"program_end"``: its first complete ```python block ended (``sampling.stop_at_program_end``)."""
 
 
 class TransformersAgent:
@@ -42,7 +43,12 @@ class TransformersAgent:
     generated in left-padded batches of ``batch_size``. Sampling uses temperature and top-p only
     (no top-k); temperature 0 decodes greedily. With ``sampling.seed`` set, each call draws its
     torch seed from a stream started at that seed, without touching the global torch RNG, so the
-    same sequence of calls gives the same responses.
+    same sequence of calls gives the same responses. With ``sampling.stop_at_program_end``, a row stops
+    just after its first complete ```python block, and its text ends with that closing fence, exactly as
+    generated.
+
+    ``progress_callback``, when set, is called after each generated batch with the responses done so
+    far in this call, the responses it asked for, and the tokens that batch generated.
 
     Args:
         model: a model reference for :func:`~agents.llm.local_model.load_causal_lm` (folder, hub
@@ -96,6 +102,8 @@ class TransformersAgent:
         self.batch_size = batch_size
         self._seeds = SeedStream(sampling.seed, bits=63)
         self._stop_ids = _stop_token_ids(model, tokenizer)
+        self.progress_callback: Callable[[int, int, int], None] | None = None
+        """Called after each generated batch with (responses done, responses asked for, batch tokens)."""
 
     def act(self, observations: Sequence[Mapping[str, Any]], infos: Sequence[Mapping[str, Any]]) -> list[str]:
         """Return the assistant response to each ``info["messages"]``."""
@@ -124,7 +132,10 @@ class TransformersAgent:
         completions: list[Completion] = []
         with torch.inference_mode(), self._seeded():
             for start in range(0, len(prompts), self.batch_size):
-                completions.extend(self._generate_batch(prompts[start : start + self.batch_size]))
+                batch = self._generate_batch(prompts[start : start + self.batch_size])
+                completions.extend(batch)
+                if self.progress_callback is not None:
+                    self.progress_callback(len(completions), len(prompts), sum(len(c.token_ids) for c in batch))
         return completions
 
     @contextlib.contextmanager
@@ -163,9 +174,18 @@ class TransformersAgent:
         encoded = self.tokenizer(
             prompts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False
         ).to(self.model.device)
-        output: torch.Tensor = self.model.generate(**encoded, **self._generation_kwargs())
-        new_tokens = output[:, encoded["input_ids"].shape[1] :].tolist()  # (batch, generated)
-        completions = [self._completion(row) for row in new_tokens]
+        prompt_length = encoded["input_ids"].shape[1]
+        kwargs = self._generation_kwargs()
+        criteria = None
+        if self.sampling.stop_at_program_end:
+            from agents.llm.stopping import ProgramEndCriteria
+
+            criteria = ProgramEndCriteria(self.tokenizer, prompt_length, len(prompts))
+            kwargs["stopping_criteria"] = [criteria]
+        output: torch.Tensor = self.model.generate(**encoded, **kwargs)
+        new_tokens = output[:, prompt_length:].tolist()  # (batch, generated)
+        ends = criteria.ends if criteria is not None else [None] * len(new_tokens)
+        completions = [self._completion(row, end) for row, end in zip(new_tokens, ends, strict=True)]
         logger.debug(
             "generated %d responses (%d new tokens at most) in %.2f s",
             len(prompts),
@@ -174,8 +194,12 @@ class TransformersAgent:
         )
         return completions
 
-    def _completion(self, row: list[int]) -> Completion:
+    def _completion(self, row: list[int], program_end: int | None = None) -> Completion:
         stop = next((i for i, token in enumerate(row) if token in self._stop_ids), None)
+        if program_end is not None and (stop is None or program_end <= stop):
+            token_ids = tuple(row[:program_end])  # what follows is padding of a stopped row
+            text = self.tokenizer.decode(token_ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+            return Completion(text=text, token_ids=token_ids, finish_reason="program_end")
         token_ids = tuple(row if stop is None else row[: stop + 1])
         text = self.tokenizer.decode(token_ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
         return Completion(text=text, token_ids=token_ids, finish_reason="length" if stop is None else "stop")

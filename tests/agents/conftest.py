@@ -76,6 +76,42 @@ def build_tiny_chat_model(folder: Path) -> Path:
     return folder
 
 
+FENCE_PROMPT = [{"role": "user", "content": "Write a program that prints 1."}]
+FENCE_PROGRAM = "Here:\n```python\nprint(1)\n```"
+FENCE_ANSWER = FENCE_PROGRAM + "\nIt prints one and then more words follow here."
+"""What the taught model answers to FENCE_PROMPT (greedy): a program, then prose after its closing fence."""
+
+
+def build_fence_model(folder: Path) -> Path:
+    """The tiny chat model, trained here (a few dozen steps) to answer FENCE_PROMPT with FENCE_ANSWER."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    build_tiny_chat_model(folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForCausalLM.from_pretrained(folder)
+    prompt = tokenizer.apply_chat_template(FENCE_PROMPT, add_generation_prompt=True, tokenize=False)
+    ids = tokenizer(prompt + FENCE_ANSWER + tokenizer.eos_token, return_tensors="pt", add_special_tokens=False)
+    labels = ids.input_ids.clone()
+    labels[:, : len(tokenizer(prompt, add_special_tokens=False).input_ids)] = -100  # learn the answer only
+    torch.manual_seed(0)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(200):
+        loss = model(input_ids=ids.input_ids, labels=labels).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if loss.item() < 0.01:
+            break
+    model.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def fence_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_fence_model(tmp_path_factory.mktemp("fence-chat-model"))
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_chat_model(tmp_path_factory.mktemp("tiny-chat-model"))

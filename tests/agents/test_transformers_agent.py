@@ -182,3 +182,59 @@ def test_smollm2_gguf_loads_chats_and_caches_a_servable_copy(tmp_path: Path) -> 
     # The GGUF's tokenizer says eos is <|im_start|>; the loader aligns it with the model's stop token.
     for lm, tok in ((model, tokenizer), (cached_model, cached_tokenizer)):
         assert tok.eos_token == "<|im_end|>" and tok.eos_token_id == lm.config.eos_token_id == 2
+
+
+# --- stopping at the end of the program ------------------------------------------------------------
+
+
+def test_program_end_stops_after_the_closing_fence_and_keeps_it(fence_model_dir: Path) -> None:
+    from codefeedback_env.extraction import extract_code
+
+    from .conftest import FENCE_ANSWER, FENCE_PROGRAM, FENCE_PROMPT
+
+    full = TransformersAgent(str(fence_model_dir), SamplingConfig(temperature=0.0, max_new_tokens=60))
+    stopping = SamplingConfig(temperature=0.0, max_new_tokens=60, stop_at_program_end=True)
+    stop = TransformersAgent(full.model, stopping, tokenizer=full.tokenizer)
+    other = [{"role": "user", "content": "Please."}]  # a row that does not stop early shares the batch
+    [long, untaught] = full.generate([FENCE_PROMPT, other])
+    assert long.text == FENCE_ANSWER and long.finish_reason == "stop"
+    [short, same] = stop.generate([FENCE_PROMPT, other])
+    assert short.text == FENCE_PROGRAM and short.finish_reason == "program_end"
+    assert short.token_ids == long.token_ids[: len(short.token_ids)]  # a prefix of the full response, no padding
+    assert len(short.token_ids) < len(long.token_ids)
+    assert extract_code(short.text) == extract_code(long.text)
+    if extract_code(untaught.text) is None:  # no program: the row runs to its end, unchanged
+        assert same == untaught
+
+
+def test_the_next_turn_sees_the_stopped_response_verbatim(fence_model_dir: Path) -> None:
+    from codefeedback_env.envs.code_feedback_env import CodeFeedbackEnv
+    from codefeedback_env.problems import load_problems
+
+    from .conftest import FENCE_PROGRAM, FENCE_PROMPT
+
+    agent = TransformersAgent(
+        str(fence_model_dir), SamplingConfig(temperature=0.0, max_new_tokens=60, stop_at_program_end=True)
+    )
+    problems = load_problems("demo")
+    env = CodeFeedbackEnv(problems, max_turns=2)
+    observation, info = env.reset(seed=0, options={"problem_id": problems[0].id})
+    info = info | {"messages": FENCE_PROMPT}  # the prompt the model was taught to answer
+    env.messages = list(FENCE_PROMPT)
+    [response] = agent.act([observation], [info])
+    assert response == FENCE_PROGRAM
+    _, _, terminated, truncated, info = env.step(response)
+    assert not (terminated or truncated)
+    assistant = [m["content"] for m in info["messages"] if m["role"] == "assistant"]
+    assert assistant == [FENCE_PROGRAM]  # closing fence included, nothing added or lost
+
+
+def test_progress_callback_is_called_once_per_batch(greedy_agent: TransformersAgent) -> None:
+    calls: list[tuple[int, int, int]] = []
+    greedy_agent.progress_callback = lambda *args: calls.append(args)
+    try:
+        greedy_agent.act(*_batch(5))  # batch_size 2: batches of 2, 2, 1
+    finally:
+        greedy_agent.progress_callback = None
+    assert [(done, total) for done, total, _ in calls] == [(2, 5), (4, 5), (5, 5)]
+    assert all(0 < tokens <= 12 * 2 for _, _, tokens in calls)
