@@ -12,11 +12,12 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import TYPE_CHECKING, Any
 
-from agents.llm.sampling import SamplingConfig, SeedStream
+from agents.llm.sampling import PROGRAM_END_STOP, SamplingConfig, SeedStream
 from agents.protocol import conversations_from_infos
+from codefeedback_env.extraction import program_end
 
 if TYPE_CHECKING:
     import openai
@@ -29,6 +30,8 @@ __all__ = [
     "ServerUnreachableError",
     "backoff_delay",
     "is_retryable",
+    "UNREPORTED",
+    "program_after_stop",
 ]
 
 logger = logging.getLogger(__name__)
@@ -65,6 +68,32 @@ def is_retryable(error: BaseException) -> bool:
     return False
 
 
+UNREPORTED = object()
+"""``stop_reason`` of a server that does not report which stop ended a response."""
+
+
+def program_after_stop(text: str, finish_reason: str | None, stop_reason: object = UNREPORTED) -> str | None:
+    """The response of a request sent with ``stop=[PROGRAM_END_STOP]``, or None when it must be sent again.
+
+    Servers either keep the matched stop string (``transformers serve``) or cut it off (vLLM, OpenAI); when
+    it was cut off after a program, exactly that string is put back, so the transcript of later turns holds
+    the closing fence the model wrote. A stop on a fence that closed no program (a bare opening fence, or a
+    ```text block before the program) cut the response short: None asks for the full response. Whether the
+    stop string matched is read from ``stop_reason`` (vLLM and SGLang report it: the string, or None / a
+    token id for end-of-sequence) or from a kept stop string; when neither says, a response without a
+    program is taken as cut short (asked again rather than risk a truncated one).
+    """
+    if finish_reason != "stop" or program_end(text) is not None:
+        return text
+    if text.endswith(PROGRAM_END_STOP):
+        return None  # the kept stop string closed no program
+    if stop_reason is not UNREPORTED and stop_reason != PROGRAM_END_STOP:
+        return text  # the model ended its turn (end-of-sequence) without a complete program
+    if program_end(text + PROGRAM_END_STOP) is not None:
+        return text + PROGRAM_END_STOP
+    return None
+
+
 def backoff_delay(attempt: int, backoff: float) -> float:
     """Seconds to wait after failed attempt number ``attempt`` (0-based)."""
     return min(backoff * 2.0**attempt, MAX_BACKOFF)
@@ -80,7 +109,9 @@ class OpenAICompatibleAgent:
             usually ignore it).
         sampling: sampling settings (default ``SamplingConfig()``); ``max_new_tokens`` is sent as ``max_tokens``. With
             ``sampling.seed`` set, every request carries its own seed drawn from a stream started
-            there (servers that honour ``seed`` then answer reproducibly).
+            there (servers that honour ``seed`` then answer reproducibly). With
+            ``sampling.stop_at_program_end``, requests carry ``stop=[PROGRAM_END_STOP]`` and the answer is
+            checked with :func:`program_after_stop` (a stop that did not end a program is asked again in full).
         max_concurrency: most requests in flight at once.
         timeout: seconds allowed for one request.
         max_retries: extra attempts for a request that failed in a retryable way.
@@ -120,6 +151,9 @@ class OpenAICompatibleAgent:
         self.sleep: Callable[[float], None] = time.sleep
         """Called to wait between attempts; replaceable in tests."""
         self._seeds = SeedStream(sampling.seed)
+        self.progress_callback: Callable[[int, int, int], None] | None = None
+        """Called as each response arrives with (responses done, responses asked for, its tokens, or 0 when
+        the server does not report usage)."""
         # The client's own retries are off: the loop in `_complete` retries, logs and reports.
         self.client: openai.OpenAI = openai.OpenAI(
             base_url=base_url,
@@ -137,8 +171,12 @@ class OpenAICompatibleAgent:
         workers = min(self.max_concurrency, len(conversations))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="openai-agent") as pool:
             futures = [pool.submit(self._complete, conv, seed) for conv, seed in zip(conversations, seeds, strict=True)]
+            if self.progress_callback is not None:
+                for done, future in enumerate(as_completed(futures), start=1):
+                    if future.exception() is None:
+                        self.progress_callback(done, len(futures), future.result()[1])
             try:
-                return [future.result() for future in futures]
+                return [future.result()[0] for future in futures]
             except BaseException:
                 for future in futures:
                     future.cancel()
@@ -146,7 +184,7 @@ class OpenAICompatibleAgent:
 
     def complete(self, messages: Sequence[Mapping[str, str]]) -> str:
         """Return the assistant response to one chat transcript."""
-        return self._complete(list(messages), self._seeds.next())
+        return self._complete(list(messages), self._seeds.next())[0]
 
     def close(self) -> None:
         """Close the HTTP connections."""
@@ -168,12 +206,28 @@ class OpenAICompatibleAgent:
         }
         if seed is not None:
             kwargs["seed"] = seed
+        if self.sampling.stop_at_program_end:
+            kwargs["stop"] = [PROGRAM_END_STOP]
         return kwargs
 
-    def _complete(self, messages: Sequence[Mapping[str, str]], seed: int | None) -> str:
+    def _complete(self, messages: Sequence[Mapping[str, str]], seed: int | None) -> tuple[str, int]:
+        """The response text and the tokens generated for it (0 when the server does not say)."""
+        kwargs = self._request_kwargs(messages, seed)
+        text, finish_reason, stop_reason, tokens = self._request(kwargs)
+        if "stop" not in kwargs:
+            return text, tokens
+        program = program_after_stop(text, finish_reason, stop_reason)
+        if program is not None:
+            return program, tokens
+        logger.debug("stopped at a fence that ended no program; asking for the full response")
+        del kwargs["stop"]
+        text, _, _, more = self._request(kwargs)
+        return text, tokens + more
+
+    def _request(self, kwargs: dict[str, Any]) -> tuple[str, str | None, object, int]:
+        """One request with retries: text, finish reason, the server's stop reason (if any), tokens."""
         import openai
 
-        kwargs = self._request_kwargs(messages, seed)
         attempts = self.max_retries + 1
         for attempt in range(attempts):
             try:
@@ -199,7 +253,10 @@ class OpenAICompatibleAgent:
             choice = response.choices[0]
             if choice.finish_reason not in (None, "stop", "length"):
                 logger.debug("response finished with reason %r", choice.finish_reason)
-            return choice.message.content or ""
+            tokens = response.usage.completion_tokens if response.usage is not None else 0
+            extra = choice.model_extra or {}
+            stop_reason = extra.get("stop_reason", UNREPORTED)  # vLLM's and SGLang's extra field
+            return choice.message.content or "", choice.finish_reason, stop_reason, int(tokens or 0)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _failure(self, error: openai.APIError, attempts: int) -> OpenAIAgentError:

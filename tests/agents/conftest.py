@@ -152,7 +152,7 @@ _BUILD_AND_SERVE = """
 import json, os, sys, threading, time
 from pathlib import Path
 
-tests_dir, state_path, model_dir, *serve_args = sys.argv[1:]
+tests_dir, state_path, builder, model_dir, *serve_args = sys.argv[1:]
 
 def alive(pid):
     try:
@@ -176,7 +176,7 @@ def watch():
 threading.Thread(target=watch, daemon=True).start()
 sys.path.insert(0, tests_dir)
 import conftest
-conftest.build_tiny_chat_model(Path(model_dir))
+getattr(conftest, builder)(Path(model_dir))
 sys.argv = ["transformers", "serve", model_dir, *serve_args]
 from transformers.cli.transformers import main
 main()
@@ -196,7 +196,7 @@ def _write_state(path: Path, state: dict) -> None:
     os.replace(partial, path)  # atomic: the watchdog never reads half a file
 
 
-def _start_server(folder: Path, state_path: Path) -> tuple[subprocess.Popen, Server]:
+def _start_server(folder: Path, state_path: Path, builder: str) -> tuple[subprocess.Popen, Server]:
     """Start the server (the caller holds the lock) and wait until it answers /health."""
     port = free_port()
     server = Server(port=port, model=str(folder / "model"))
@@ -212,7 +212,7 @@ def _start_server(folder: Path, state_path: Path) -> tuple[subprocess.Popen, Ser
     )
     log_path = folder / "serve.log"
     command = [
-        sys.executable, "-c", _BUILD_AND_SERVE, str(Path(__file__).parent), str(state_path), server.model,
+        sys.executable, "-c", _BUILD_AND_SERVE, str(Path(__file__).parent), str(state_path), builder, server.model,
         "--host", "127.0.0.1", "--port", str(port), "--device", "cpu",
     ]  # fmt: skip
     with open(log_path, "wb") as log:
@@ -245,6 +245,12 @@ def _stop(process: subprocess.Popen) -> None:
 @pytest.fixture(scope="session")
 def transformers_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """``transformers serve`` of a tiny random model on 127.0.0.1, offline, shared by xdist workers."""
+    yield from serve(tmp_path_factory, "build_tiny_chat_model")
+
+
+def serve(tmp_path_factory: pytest.TempPathFactory, builder: str) -> Iterator[Server]:
+    """``transformers serve`` of the model that ``builder`` (a function of this module) saves, shared by
+    xdist workers."""
     missing = [name for name in ("fastapi", "uvicorn") if importlib.util.find_spec(name) is None]
     if missing:
         pytest.skip(f"`transformers serve` needs {missing}: pip install 'transformers[serving]'")
@@ -252,9 +258,9 @@ def transformers_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Se
 
     run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
     if run_id is None:  # no xdist: a private server
-        shared = tmp_path_factory.mktemp("openai-server")
+        shared = tmp_path_factory.mktemp(f"openai-server-{builder}")
     else:  # the parent of a worker's basetemp is common to all workers of this run
-        shared = tmp_path_factory.getbasetemp().parent / f"openai-server-{run_id}"
+        shared = tmp_path_factory.getbasetemp().parent / f"openai-server-{builder}-{run_id}"
         shared.mkdir(exist_ok=True)
     state_path = shared / "state.json"
     lock = FileLock(str(shared / "lock"))
@@ -266,7 +272,7 @@ def transformers_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Se
             _write_state(state_path, state)
             server = Server(port=state["port"], model=state["model"])
         else:  # first user, or the server of a crashed worker is gone
-            process, server = _start_server(shared / f"server-{os.getpid()}", state_path)
+            process, server = _start_server(shared / f"server-{os.getpid()}", state_path, builder)
     try:
         yield server
     finally:

@@ -7,22 +7,24 @@ requests in flight.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from agents.llm.openai_agent import (
     MAX_BACKOFF,
+    UNREPORTED,
     OpenAICompatibleAgent,
     ServerRequestError,
     ServerUnreachableError,
     backoff_delay,
     is_retryable,
+    program_after_stop,
 )
-from agents.llm.sampling import SamplingConfig
+from agents.llm.sampling import PROGRAM_END_STOP, SamplingConfig
 from agents.protocol import Agent
 
-from .conftest import FlakyProxy, Server, free_port
+from .conftest import FENCE_ANSWER, FENCE_PROGRAM, FENCE_PROMPT, FlakyProxy, Server, free_port, serve
 
 FAST = SamplingConfig(temperature=0.0, max_new_tokens=8)
 
@@ -140,3 +142,48 @@ def test_retry_policy() -> None:
 def test_constructor_rejects_bad_settings(kwargs: dict) -> None:
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         OpenAICompatibleAgent("http://127.0.0.1:1/v1", "m", **kwargs)
+
+
+# --- stopping at the end of the program ------------------------------------------------------------
+
+STOP = "\n```\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "finish_reason", "stop_reason", "expected"),
+    [
+        ("Here:\n```python\nprint(1)", "stop", "\n```\n", "Here:\n```python\nprint(1)\n```\n"),  # cut off: put back
+        ("Here:\n```python\nprint(1)", "stop", UNREPORTED, "Here:\n```python\nprint(1)\n```\n"),
+        ("Here:\n```python\nprint(1)\n```\n", "stop", UNREPORTED, "Here:\n```python\nprint(1)\n```\n"),  # kept
+        ("Here:\n```python\nprint(1)\n```", "stop", None, "Here:\n```python\nprint(1)\n```"),  # end-of-sequence
+        ("No code today.", "stop", None, "No code today."),  # end-of-sequence, reported
+        ("No code today.", "stop", UNREPORTED, None),  # unknown: maybe cut at a bare fence, ask again
+        ("Input:", "stop", "\n```\n", None),  # stopped at a bare opening fence
+        ("Input:\n```\n3\n```\n", "stop", UNREPORTED, None),  # kept stop string after a ```text-like block
+        ("Here:\n```python\nprint(1", "length", UNREPORTED, "Here:\n```python\nprint(1"),  # token budget
+    ],
+)
+def test_program_after_stop(text: str, finish_reason: str, stop_reason: object, expected: str | None) -> None:
+    assert STOP == PROGRAM_END_STOP
+    assert program_after_stop(text, finish_reason, stop_reason) == expected
+
+
+@pytest.fixture(scope="module")
+def fence_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """`transformers serve` of the model taught to answer FENCE_PROMPT with a program and then prose."""
+    yield from serve(tmp_path_factory, "build_fence_model")
+
+
+def test_server_stops_after_the_program_and_keeps_the_closing_fence(fence_server: Server) -> None:
+    calls: list[tuple[int, int, int]] = []
+    responses = {}
+    for stop in (False, True):
+        sampling = SamplingConfig(temperature=0.0, max_new_tokens=60, stop_at_program_end=stop)
+        with _agent(fence_server.base_url, fence_server.model, sampling=sampling) as agent:
+            agent.progress_callback = lambda *args: calls.append(args)
+            responses[stop] = agent.act([{}], [{"messages": FENCE_PROMPT}])[0]
+    assert responses[False] == FENCE_ANSWER
+    # the program and its closing fence, verbatim (`transformers serve` strips the trailing newline of the stop)
+    assert responses[True] in (FENCE_PROGRAM, FENCE_PROGRAM + "\n")
+    assert [(done, total) for done, total, _ in calls] == [(1, 1), (1, 1)]
+    assert calls[1][2] < calls[0][2]  # fewer tokens generated
