@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from agents.llm.sampling import SamplingConfig
+from agents.llm.sampling import PROGRAM_END_STOP, SamplingConfig
 from agents.protocol import conversations_from_infos
 
 __all__ = ["VLLM_INSTALL_HINT", "VLLMAgent", "VLLMChatRequest", "is_vllm_available", "vllm_chat_request"]
@@ -52,6 +52,8 @@ def vllm_chat_request(
         "top_p": float(sampling.top_p),
         "max_tokens": sampling.max_new_tokens,
     }
+    if sampling.stop_at_program_end:  # the matched fence line stays in the text the next turn shows
+        params.update(stop=[PROGRAM_END_STOP], include_stop_str_in_output=True)
     return VLLMChatRequest(messages=messages, sampling_params=params)
 
 
@@ -101,10 +103,27 @@ class VLLMAgent:
         request = vllm_chat_request(conversations_from_infos(observations, infos), self.sampling)
         if not request.messages:
             return []
+        completions = self._chat(request.messages, request.sampling_params)
+        texts = [c.text for c in completions]
+        if self.sampling.stop_at_program_end:  # a stop on a fence that closed no program: generate in full
+            from agents.llm.openai_agent import program_after_stop
+
+            redo = [
+                i
+                for i, c in enumerate(completions)
+                if program_after_stop(c.text, c.finish_reason, getattr(c, "stop_reason", None)) is None
+            ]
+            if redo:
+                params = {
+                    k: v for k, v in request.sampling_params.items() if k not in ("stop", "include_stop_str_in_output")
+                }
+                for i, again in zip(redo, self._chat([request.messages[i] for i in redo], params), strict=True):
+                    texts[i] = again.text
+        return texts
+
+    def _chat(self, messages: list[list[dict[str, str]]], params: dict[str, Any]) -> list[Any]:
+        """One ``LLM.chat`` call; the first ``CompletionOutput`` of each request."""
         outputs = self.llm.chat(
-            request.messages,
-            sampling_params=self._vllm.SamplingParams(**request.sampling_params),
-            use_tqdm=False,
-            add_generation_prompt=True,
+            messages, sampling_params=self._vllm.SamplingParams(**params), use_tqdm=False, add_generation_prompt=True
         )
-        return [output.outputs[0].text for output in outputs]
+        return [output.outputs[0] for output in outputs]

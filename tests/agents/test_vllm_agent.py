@@ -85,3 +85,9 @@ def test_agent_wiring_with_a_fake_engine(fake_vllm: types.ModuleType, monkeypatc
     assert agent.act([], []) == []
     with pytest.raises(ValueError, match="seed given twice"):
         VLLMAgent("some/model", SamplingConfig(seed=1), seed=2)
+
+
+def test_request_conversion_stops_at_the_program_end_and_keeps_the_fence() -> None:
+    sampling = SamplingConfig(max_new_tokens=64, stop_at_program_end=True)
+    params = vllm_chat_request([[{"role": "user", "content": "hi"}]], sampling).sampling_params
+    assert params["stop"] == ["\n```\n"] and params["include_stop_str_in_output"] is True
