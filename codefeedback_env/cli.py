@@ -320,7 +320,11 @@ def _sampling(args: argparse.Namespace) -> Any:
 
     try:
         return SamplingConfig(
-            temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens, seed=args.seed
+            temperature=args.temperature,
+            top_p=args.top_p,
+            max_new_tokens=args.max_new_tokens,
+            seed=args.seed,
+            stop_at_program_end=not args.full_responses,
         )
     except (TypeError, ValueError) as error:
         raise CliError(str(error)) from error
@@ -516,6 +520,11 @@ def build_parser() -> argparse.ArgumentParser:
     llm.add_argument("--temperature", type=float, default=EVAL_TEMPERATURE, help="0 decodes greedily")
     llm.add_argument("--top-p", type=float, default=EVAL_TOP_P, help="nucleus sampling mass")
     llm.add_argument("--max-new-tokens", type=_int_at_least(1), default=EVAL_MAX_NEW_TOKENS, help="response cap")
+    llm.add_argument(
+        "--full-responses",
+        action="store_true",
+        help="generate each response to its end (the paper) instead of stopping after its first ```python block",
+    )
     local = ev.add_argument_group("transformers agent")
     local.add_argument("--batch-size", type=_int_at_least(1), default=8, help="prompts generated together")
     local.add_argument(

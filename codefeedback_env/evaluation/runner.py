@@ -52,6 +52,7 @@ from codefeedback_env.evaluation.identity import (
     problems_sha256,
 )
 from codefeedback_env.evaluation.metrics import RolloutOutcome, summarize
+from codefeedback_env.evaluation.progress import RunProgress
 from codefeedback_env.evaluation.tables import generation_totals, per_difficulty, per_problem
 from codefeedback_env.judge import Judge
 from codefeedback_env.problems import Problem
@@ -332,11 +333,17 @@ def _run_pending(
     queue = list(reversed(pending))
     active: list[_Episode] = []
     last_steps: dict[Future[Any], tuple[_Episode, str]] = {}
-    finished = answered = 0
+    finished = 0
     reset = getattr(agent, "reset", None)
     if callable(reset):
         reset()
     bar = tqdm(total=len(pending), desc=f"eval ({config.mode})", unit="episode", disable=not config.progress)
+    progress = RunProgress(bar)
+    # Agents that generate in batches report each one (the bar moves during a long `act` call).
+    reporter = getattr(agent, "agent", agent)  # through IndependentSampling
+    hooked = config.progress and hasattr(reporter, "progress_callback")
+    if hooked:
+        reporter.progress_callback = progress.batch
 
     def conclude(episode: _Episode, response: str, result: tuple) -> bool:
         """Record a step; write the episode when it ended. True when it goes on."""
@@ -382,12 +389,11 @@ def _run_pending(
                     wait(list(last_steps), return_when=FIRST_COMPLETED)
                     continue
                 infos = [e.info | {"rollout": e.rollout} for e in active]
-                # Episodes finish only after several turns: show that generation is under way meanwhile.
-                bar.set_postfix_str(f"generating {len(active)} responses ({answered} answered)", refresh=True)
+                later = len(queue) * config.max_turns + sum(config.max_turns - e.env.turn - 1 for e in active)
+                progress.turn(len(active), later)
                 responses = agent.act([e.observation for e in active], infos)
                 reports = _generation_report(agent, len(responses))
-                answered += len(responses)
-                bar.set_postfix_str(f"{answered} responses", refresh=False)
+                progress.answered_turn(len(responses))
                 if len(responses) != len(active):
                     raise ValueError(f"agent.act returned {len(responses)} responses for {len(active)} observations")
                 awaited: list[tuple[_Episode, str, Future[Any]]] = []
@@ -399,8 +405,15 @@ def _run_pending(
                         last_steps[future] = (episode, response)
                     else:
                         awaited.append((episode, response, future))
-                active = [e for e, r, f in awaited if conclude(e, r, f.result())]
+                still = []
+                for judged, (episode, response, future) in enumerate(awaited, start=1):
+                    if conclude(episode, response, future.result()):
+                        still.append(episode)
+                    progress.judging(judged, len(awaited))
+                active = still
         finally:
+            if hooked:
+                reporter.progress_callback = None
             bar.close()
     return finished
 
