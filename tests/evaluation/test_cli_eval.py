@@ -45,3 +45,12 @@ def test_eval_with_fast_agents(agent: str, tmp_path: Path) -> None:
 def _timeless(results: dict) -> dict:
     """results.json without this invocation's wall time."""
     return {mode: {k: v for k, v in summary.items() if k != "wall_seconds"} for mode, summary in results.items()}
+
+
+@pytest.mark.parametrize(("flags", "stops"), [([], True), (["--full-responses"], False)])
+def test_eval_stops_at_the_program_end_unless_full_responses(flags: list[str], stops: bool) -> None:
+    from codefeedback_env.cli import _make_agent, build_parser
+
+    args = build_parser().parse_args(["eval", "--agent", "openai", "--base-url", "http://127.0.0.1:9/v1", *flags])
+    agent = _make_agent(args, [])  # no request is sent
+    assert agent.sampling.stop_at_program_end is stops

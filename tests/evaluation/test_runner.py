@@ -137,3 +137,13 @@ def test_random_feedback_ablation_runs_through_the_config(demo, judge, tmp_path:
     first, second = sorted(run.records, key=lambda r: r["problem_id"])
     assert all(r["num_turns"] == 2 and not r["solved"] for r in run.records)
     assert first["turns"][0]["feedback"] != "" and second["turns"][0]["feedback"] != ""
+
+
+def test_the_agents_sampling_is_recorded_in_the_results(demo, judge, tmp_path: Path) -> None:
+    from agents.llm.sampling import SamplingConfig
+
+    agent = ReferenceAgent(demo[:1])
+    agent.sampling = SamplingConfig(temperature=0.2, stop_at_program_end=True)  # type: ignore[attr-defined]
+    run = run_evaluation(agent, demo[:1], tmp_path, EvalConfig(rollouts=1, max_turns=1, independent=True), judge=judge)
+    assert run.summary["run"]["sampling"]["stop_at_program_end"] is True  # the run's identity
+    assert json.loads((tmp_path / CONFIG_FILE).read_text())["sampling"]["stop_at_program_end"] is True
