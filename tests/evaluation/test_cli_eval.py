@@ -49,8 +49,7 @@ def _timeless(results: dict) -> dict:
 
 @pytest.mark.parametrize(("flags", "stops"), [([], True), (["--full-responses"], False)])
 def test_eval_stops_at_the_program_end_unless_full_responses(flags: list[str], stops: bool) -> None:
-    from codefeedback_env.cli import _make_agent, build_parser
+    from codefeedback_env.cli import _sampling, build_parser
 
     args = build_parser().parse_args(["eval", "--agent", "openai", "--base-url", "http://127.0.0.1:9/v1", *flags])
-    agent = _make_agent(args, [])  # no request is sent
-    assert agent.sampling.stop_at_program_end is stops
+    assert _sampling(args).stop_at_program_end is stops  # the sampling every LLM agent of `eval` gets
