@@ -151,6 +151,9 @@ class OpenAICompatibleAgent:
         self.sleep: Callable[[float], None] = time.sleep
         """Called to wait between attempts; replaceable in tests."""
         self._seeds = SeedStream(sampling.seed)
+        self.last_generation: list[dict[str, Any]] = []
+        """Per response of the latest `act` call: generated tokens (0 when the server does not report usage)
+        and stop reason (read by the evaluation runner)."""
         self.progress_callback: Callable[[int, int, int], None] | None = None
         """Called as each response arrives with (responses done, responses asked for, its tokens, or 0 when
         the server does not report usage)."""
@@ -167,6 +170,7 @@ class OpenAICompatibleAgent:
         conversations = conversations_from_infos(observations, infos)
         seeds = self._seeds.take(len(conversations))
         if not conversations:
+            self.last_generation = []
             return []
         workers = min(self.max_concurrency, len(conversations))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="openai-agent") as pool:
@@ -176,7 +180,9 @@ class OpenAICompatibleAgent:
                     if future.exception() is None:
                         self.progress_callback(done, len(futures), future.result()[1])
             try:
-                return [future.result()[0] for future in futures]
+                results = [future.result() for future in futures]
+                self.last_generation = [{"generated_tokens": tokens, "stop_reason": why} for _, tokens, why in results]
+                return [text for text, _, _ in results]
             except BaseException:
                 for future in futures:
                     future.cancel()
@@ -210,19 +216,22 @@ class OpenAICompatibleAgent:
             kwargs["stop"] = [PROGRAM_END_STOP]
         return kwargs
 
-    def _complete(self, messages: Sequence[Mapping[str, str]], seed: int | None) -> tuple[str, int]:
-        """The response text and the tokens generated for it (0 when the server does not say)."""
+    def _complete(self, messages: Sequence[Mapping[str, str]], seed: int | None) -> tuple[str, int, str | None]:
+        """The response text, the tokens generated for it (0 when the server does not say), and why it ended
+        (the server's finish reason, or ``"program_end"`` when it ends with its first program's fence line)."""
         kwargs = self._request_kwargs(messages, seed)
         text, finish_reason, stop_reason, tokens = self._request(kwargs)
         if "stop" not in kwargs:
-            return text, tokens
+            return text, tokens, finish_reason
         program = program_after_stop(text, finish_reason, stop_reason)
         if program is not None:
-            return program, tokens
+            end = program_end(program)
+            ended = finish_reason == "stop" and end is not None and not program[end:].strip()
+            return program, tokens, "program_end" if ended else finish_reason
         logger.debug("stopped at a fence that ended no program; asking for the full response")
         del kwargs["stop"]
-        text, _, _, more = self._request(kwargs)
-        return text, tokens + more
+        text, finish_reason, _, more = self._request(kwargs)
+        return text, tokens + more, finish_reason
 
     def _request(self, kwargs: dict[str, Any]) -> tuple[str, str | None, object, int]:
         """One request with retries: text, finish reason, the server's stop reason (if any), tokens."""

@@ -182,6 +182,8 @@ def test_server_stops_after_the_program_and_keeps_the_closing_fence(fence_server
         with _agent(fence_server.base_url, fence_server.model, sampling=sampling) as agent:
             agent.progress_callback = lambda *args: calls.append(args)
             responses[stop] = agent.act([{}], [{"messages": FENCE_PROMPT}])[0]
+            [report] = agent.last_generation
+            assert report["stop_reason"] == ("program_end" if stop else "stop") and report["generated_tokens"] > 0
     assert responses[False] == FENCE_ANSWER
     # the program and its closing fence, verbatim (`transformers serve` strips the trailing newline of the stop)
     assert responses[True] in (FENCE_PROGRAM, FENCE_PROGRAM + "\n")
