@@ -28,8 +28,16 @@ CLUSTER_CPUS = 4
 
 @pytest.fixture(scope="module")
 def ray_cluster():
-    """One local Ray cluster for the session; the judge backends below connect to it."""
-    ray.init(num_cpus=CLUSTER_CPUS, include_dashboard=False, object_store_memory=100 << 20, configure_logging=False)
+    """A new local Ray cluster for this module (`address="local"`: never one left running on the machine,
+    which a bare `ray.init()` would join; on loopback only); the judge backends below connect to it."""
+    ray.init(
+        address="local",
+        _node_ip_address="127.0.0.1",
+        num_cpus=CLUSTER_CPUS,
+        include_dashboard=False,
+        object_store_memory=100 << 20,
+        configure_logging=False,
+    )
     yield
     ray.shutdown()
 
