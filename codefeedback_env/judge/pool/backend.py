@@ -280,26 +280,28 @@ class _Slot:
             self.turn.notify_all()
 
     def stop(self, *, wait: float = 0.0) -> None:
-        """Close the connection (the worker exits on EOF); kill the worker's group if it lingers."""
-        if self.channel is not None:
+        """Close the connection (the worker exits on EOF); kill the worker's group if it lingers.
+
+        Takes the handles off the slot first: `close()` may stop a slot while another thread restarts it."""
+        channel, self.channel = self.channel, None
+        if channel is not None:
             try:
-                self.channel.sock.shutdown(socket.SHUT_RDWR)  # wakes a caller blocked reading it
+                channel.sock.shutdown(socket.SHUT_RDWR)  # wakes a caller blocked reading it
             except OSError:
                 pass
-            self.channel.close()
-            self.channel = None
-        if self.process is None:
+            channel.close()
+        process, self.process = self.process, None
+        if process is None:
             return
         try:
-            self.process.wait(timeout=wait)
+            process.wait(timeout=wait)
         except subprocess.TimeoutExpired:
             pass
         try:
-            os.killpg(self.process.pid, signal.SIGKILL)
+            os.killpg(process.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-        self.process.wait()
-        self.process = None
+        process.wait()
 
 
 class _Spawner:
