@@ -114,7 +114,9 @@ def test_trainers_keep_the_offline_models_special_tokens(raw_smollm2, smollm2, c
     model.generation_config = copy.deepcopy(generation_config)
     with caplog.at_level(logging.WARNING):
         align_special_tokens(model, smollm2)
-    assert "Updated tokens" not in caplog.text
+    # The eos is what the GGUF got wrong. (A pad-token line may appear in some test orders: the tokenizer
+    # here has no pad token, which `local_model._prepare_tokenizer` gives it in real runs.)
+    assert "eos_token_id" not in caplog.text and "bos_token_id" not in caplog.text
     assert model.config.eos_token_id == 2 and list(model.generation_config.eos_token_id) == [2]
 
 
