@@ -6,6 +6,7 @@ import pytest
 
 from codefeedback_env.judge.pool import WorkerPoolBackend
 from codefeedback_env.judge.subprocess_backend import SubprocessBackend
+from tests.judge.function_judges import start_judge
 
 
 @pytest.fixture(scope="module", params=["pool", "subprocess"])
@@ -14,3 +15,11 @@ def each_backend(request):
     made = WorkerPoolBackend(1) if request.param == "pool" else SubprocessBackend()
     with made:
         yield made
+
+
+@pytest.fixture(scope="module", params=["pool", "subprocess"])
+def judge_and_processes(request):
+    """A judge on each backend in turn (function-problem tests), and the judge's processes at the start."""
+    judge, processes = start_judge(request.param)
+    yield judge, processes
+    judge.close()

@@ -77,13 +77,6 @@ ATTACKS = {
 }
 
 
-@pytest.fixture(scope="module", params=["pool", "subprocess"])
-def judge_and_processes(request):
-    judge, processes = start_judge(request.param)
-    yield judge, processes
-    judge.close()
-
-
 @pytest.mark.parametrize("name", sorted(ATTACKS))
 def test_redefined_builtins_and_helpers_do_not_reach_the_checker(judge_and_processes, name):
     judge, processes = judge_and_processes

@@ -9,18 +9,11 @@ from __future__ import annotations
 import pytest
 
 from codefeedback_env.judge import Verdict
-from tests.judge.function_judges import assert_still_serving, function_problem, start_judge
+from tests.judge.function_judges import assert_still_serving, function_problem
 
 PID = "import os\nSESSION = os.urandom(8).hex()\ndef pid():\n    return SESSION\n"
 TESTS = [f"assert f({i}) == {i}\nassert pid()\n" for i in range(4)]
 PROBLEM = function_problem(TESTS, time_limit=2.0)
-
-
-@pytest.fixture(scope="module", params=["pool", "subprocess"])
-def judge_and_processes(request):
-    judge, processes = start_judge(request.param)
-    yield judge, processes
-    judge.close()
 
 
 def run(judge, code: str, problem=PROBLEM, **options) -> tuple[list[Verdict], list[str]]:
