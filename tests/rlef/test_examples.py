@@ -57,16 +57,22 @@ def run_script(script: str, tmp_path: Path, *args: str) -> subprocess.CompletedP
     return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
 
 
-def test_train_rlef_resumes_the_step_count_and_the_next_loss(tiny_model_folder, tmp_path) -> None:
-    common = ("--model", str(tiny_model_folder), "--eval_rollouts", "0", "--max_steps", "2", "--save_steps", "1")
-    straight = run_script("train_rlef.py", tmp_path, *common, "--output_dir", str(tmp_path / "a"))
+def straight_and_resumed(script: str, tmp_path: Path, common: tuple[str, ...]) -> tuple[str, list[dict]]:
+    """Two steps in one go (run a), and from run a's first checkpoint (run b): the checkpoint and both runs'
+    final trainer states."""
+    straight = run_script(script, tmp_path, *common, "--output_dir", str(tmp_path / "a"))
     assert straight.returncode == 0, straight.stderr[-3000:]
     first = str(tmp_path / "a" / "checkpoint-1")
     resumed = run_script(
-        "train_rlef.py", tmp_path, *common, "--output_dir", str(tmp_path / "b"), "--resume_from_checkpoint", first
+        script, tmp_path, *common, "--output_dir", str(tmp_path / "b"), "--resume_from_checkpoint", first
     )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    states = [json.loads((tmp_path / run / "checkpoint-2" / "trainer_state.json").read_text()) for run in "ab"]
+    return first, [json.loads((tmp_path / run / "checkpoint-2" / "trainer_state.json").read_text()) for run in "ab"]
+
+
+def test_train_rlef_resumes_the_step_count_and_the_next_loss(tiny_model_folder, tmp_path) -> None:
+    common = ("--model", str(tiny_model_folder), "--eval_rollouts", "0", "--max_steps", "2", "--save_steps", "1")
+    first, states = straight_and_resumed("train_rlef.py", tmp_path, common)
     assert states[1]["global_step"] == 2
     losses = [{h["step"]: h["loss"] for h in state["log_history"] if "loss" in h} for state in states]
     assert losses[1][2] == pytest.approx(losses[0][2], abs=1e-6) and losses[1][2] != losses[0][1]
@@ -83,14 +89,7 @@ def test_train_rlef_resumes_the_step_count_and_the_next_loss(tiny_model_folder, 
 
 def test_train_grpo_resumes_the_step_count_and_the_next_loss(tiny_model_folder, tmp_path) -> None:
     common = ("--model", str(tiny_model_folder), "--eval_rollouts", "1", "--max_steps", "2", "--save_steps", "1")
-    straight = run_script("train_grpo.py", tmp_path, *common, "--output_dir", str(tmp_path / "a"))
-    assert straight.returncode == 0, straight.stderr[-3000:]
-    first = str(tmp_path / "a" / "checkpoint-1")
-    resumed = run_script(
-        "train_grpo.py", tmp_path, *common, "--output_dir", str(tmp_path / "b"), "--resume_from_checkpoint", first
-    )
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    states = [json.loads((tmp_path / run / "checkpoint-2" / "trainer_state.json").read_text()) for run in "ab"]
+    _, states = straight_and_resumed("train_grpo.py", tmp_path, common)
     losses = [{h["step"]: h["loss"] for h in state["log_history"] if "loss" in h} for state in states]
     assert states[1]["global_step"] == 2 and losses[1][2] == pytest.approx(losses[0][2], abs=1e-6)
 
