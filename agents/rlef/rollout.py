@@ -22,6 +22,9 @@ from typing import Any, Protocol
 import torch
 from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
+from codefeedback_env.driver import Episode, EpisodeDriver
+from codefeedback_env.evaluation.metrics import RolloutOutcome, solve_rate_by_turn
+
 logger = logging.getLogger(__name__)
 
 # (contexts as token ids) -> (sampled token ids, sampler log-probs or None), one per context.
@@ -198,47 +201,60 @@ def run_episodes(
     `independent=True` is the no-feedback baseline: every turn is a fresh sample from the first
     prompt (the trajectory's tokens are then not a training sequence).
 
-    Every call runs exactly `max_turns` generation rounds (a dummy context when all episodes ended),
-    so processes that share a generation engine or gathered weights stay in lock-step.
+    The episodes are played by an `EpisodeDriver` in lock-step: every call runs exactly `max_turns` generation
+    rounds (a dummy context when all episodes ended), so processes that share a generation engine or gathered
+    weights stay aligned, while the programs of each round are judged concurrently.
     """
     if len(envs) < len(problem_ids):
         raise ValueError(f"Need one environment per episode: got {len(envs)} for {len(problem_ids)} episodes.")
-    trajectories: list[Trajectory] = []
-    for i, problem_id in enumerate(problem_ids):
-        seed = seeds[i] if seeds is not None else None
-        _, info = envs[i].reset(seed=seed, options={"problem_id": problem_id})
-        trajectories.append(Trajectory(problem_id, turn_tokenizer.prompt_ids(info["messages"])))
     eos = turn_tokenizer.end_of_turn_id
-    for _ in range(max_turns):
-        active = [i for i, traj in enumerate(trajectories) if not traj.done]
-        contexts = [trajectories[i].prompt_ids if independent else trajectories[i].context_ids() for i in active] or [
-            trajectories[0].prompt_ids
-        ]
+    trajectories: list[Trajectory] = []
+
+    def act(episodes: list[Episode]) -> list[str]:
+        trajs: list[Trajectory] = [e.data for e in episodes]
+        for episode, traj in zip(episodes, trajs, strict=True):
+            if not traj.prompt_ids:  # the first round, which every episode plays
+                traj.prompt_ids = turn_tokenizer.prompt_ids(episode.info["messages"])
+        contexts = [t.prompt_ids if independent else t.context_ids() for t in trajs] or [trajectories[0].prompt_ids]
         sampled, logprobs = generate(contexts)
-        for k, i in enumerate(active):
-            traj, ids = trajectories[i], list(sampled[k])
+        texts = []
+        for k, traj in enumerate(trajs):
+            ids = list(sampled[k])
             lps = list(logprobs[k]) if logprobs is not None else [math.nan] * len(ids)
             start = len(traj.completion_ids)
             traj.completion_ids += ids
             traj.env_mask += [1] * len(ids)
             traj.logprobs += lps
             traj.turn_spans.append((start, start + len(ids)))
-            text = turn_tokenizer.decode(ids)
-            traj.responses.append(text)
-            _, reward, terminated, truncated, info = envs[i].step(text)
-            traj.turn_rewards.append(float(reward))
-            traj.invalid_turns += int(not info.get("valid_response", not _is_invalid_reward(float(reward))))
-            if terminated or truncated:
-                traj.done = True
-                traj.judge_error = info.get("judge_error")
-                traj.solved = traj.judge_error is None and bool(info.get("hidden", {}).get("all_passed", False))
-                continue
-            suffix = turn_tokenizer.feedback_ids(info["messages"][-1]["content"])
-            if not ids or ids[-1] != eos:  # truncated response: close the turn with an env-side end of turn
-                suffix = [eos, *suffix]
-            traj.completion_ids += suffix
-            traj.env_mask += [0] * len(suffix)
-            traj.logprobs += [0.0] * len(suffix)
+            texts.append(turn_tokenizer.decode(ids))
+            traj.responses.append(texts[-1])
+        return texts
+
+    def on_step(episode: Episode, text: str, result: tuple) -> None:
+        traj: Trajectory = episode.data
+        _, reward, terminated, truncated, info = result
+        traj.turn_rewards.append(float(reward))
+        traj.invalid_turns += int(not info.get("valid_response", not _is_invalid_reward(float(reward))))
+        if terminated or truncated:
+            traj.done = True
+            traj.judge_error = info.get("judge_error")
+            traj.solved = traj.judge_error is None and bool(info.get("hidden", {}).get("all_passed", False))
+            return
+        suffix = turn_tokenizer.feedback_ids(info["messages"][-1]["content"])
+        ids = traj.completion_ids[traj.turn_spans[-1][0] :]
+        if not ids or ids[-1] != eos:  # truncated response: close the turn with an env-side end of turn
+            suffix = [eos, *suffix]
+        traj.completion_ids += suffix
+        traj.env_mask += [0] * len(suffix)
+        traj.logprobs += [0.0] * len(suffix)
+
+    driver = EpisodeDriver(envs[: len(problem_ids)], act, max_turns=max_turns, on_step=on_step, lock_step=True)
+    for i, problem_id in enumerate(problem_ids):
+        trajectories.append(Trajectory(problem_id, []))
+        seed = seeds[i] if seeds is not None else None
+        driver.submit(trajectories[-1], seed=seed, options={"problem_id": problem_id})
+    for _ in driver.run():
+        pass
     return trajectories
 
 
@@ -342,10 +358,11 @@ def solve_rates(
     batch_size: int = 32,
     top_p: float = 1.0,
 ) -> list[float]:
-    """Fraction of episodes solved (hidden tests) within 1..max_turns turns, sampling from `model`.
+    """Solve rate (hidden tests) within 1..max_turns turns, sampling from `model`: the evaluation runner's
+    `solve_rate_by_turn` (averaged per problem) over one episode per entry of `problem_ids`.
 
     Episodes the judge could not judge are left out (all of them: NaN rates)."""
-    turn_tokenizer, solved_at = TurnTokenizer(tokenizer), []
+    turn_tokenizer, outcomes = TurnTokenizer(tokenizer), []
     end = turn_tokenizer.end_of_turn_id
     config = GenerationConfig(
         do_sample=True,
@@ -363,11 +380,12 @@ def solve_rates(
             chunk = list(problem_ids[lo : lo + batch_size])
             for traj in run_episodes(envs, chunk, generate, turn_tokenizer, max_turns, independent=independent):
                 if traj.judge_error is None:
-                    solved_at.append(traj.num_turns if traj.solved else max_turns + 1)
-    if not solved_at:
+                    outcome = RolloutOutcome(traj.problem_id, traj.num_turns, public_passed=False, solved=traj.solved)
+                    outcomes.append(outcome)
+    if not outcomes:
         logger.warning("solve_rates: the judge could not judge any of %d episodes", len(problem_ids))
         return [math.nan] * max_turns
-    return [sum(s <= t for s in solved_at) / len(solved_at) for t in range(1, max_turns + 1)]
+    return solve_rate_by_turn(outcomes, max_turns)
 
 
 def trainer_generator(trainer: Any) -> Generator:

@@ -1,8 +1,9 @@
 """Run N rollouts per problem with any agent, batching every active episode into one `act` call per turn.
 
-Programs are judged concurrently: each turn, the environments of all active episodes are stepped in a
-thread pool and their tests queue on one shared judge (as many workers as cores). Finished episodes are
-refilled from the queue, so the batch stays full while problems end at different turns.
+Episodes are played by `codefeedback_env.driver.EpisodeDriver` in its pipelined mode: each turn, the
+environments of all active episodes are stepped in threads and their tests queue on one shared judge (as many
+workers as cores); an episode's last step is judged while the agent answers the next batch, and finished
+episodes are refilled from the queue, so the batch stays full while problems end at different turns.
 
 Every finished episode is appended (and flushed) to `<output_dir>/episodes.jsonl` as one JSON line:
 
@@ -37,11 +38,11 @@ import logging
 import os
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from codefeedback_env.driver import Episode, EpisodeDriver
 from codefeedback_env.envs.code_feedback_env import CodeFeedbackEnv
 from codefeedback_env.evaluation.identity import (
     RunIdentityError,
@@ -154,21 +155,19 @@ def read_episodes(path: str | Path) -> list[dict[str, Any]]:
 
 
 @dataclass
-class _Episode:
-    env: CodeFeedbackEnv
+class _Run:
+    """The runner's data on one episode in play (the driver's `Episode.data`)."""
+
     problem: Problem
     index: int
     rollout: int
-    seed: int
-    observation: dict[str, Any]
-    info: dict[str, Any]
     attempt: int = 0
     """Earlier runs of this episode that ended in a judge error."""
     turns: list[dict[str, Any]] = field(default_factory=list)
-    total_reward: float = 0.0
-    started: float = field(default_factory=time.monotonic)
     report: Mapping[str, Any] = field(default_factory=dict)
     """What the agent reported about its latest response (generated tokens, stop reason)."""
+    messages: list[dict[str, str]] = field(default_factory=list)
+    """The transcript the agent answered in its latest response."""
 
 
 def _read_config(output_dir: Path) -> dict[str, Any] | None:
@@ -320,19 +319,14 @@ def _run_pending(
     judge: Judge | None,
     digests: Mapping[str, str],
 ) -> int:
-    """The batched loop. A step known to be an episode's last (turn limit) is judged in the background
-    while the agent answers the next batch; every other step is awaited before the next `act` call.
-    """
+    """Play the pending episodes through an `EpisodeDriver` (pipelined) and write each as it ends."""
     from tqdm.auto import tqdm
 
     env_kwargs = dict(config.env_kwargs) | {"max_turns": config.max_turns, "feedback": config.feedback}
     if judge is not None:
         env_kwargs["judge"] = judge
     slots = min(config.max_active, len(pending))
-    free_envs = [CodeFeedbackEnv(problems, **env_kwargs) for _ in range(slots)]
-    queue = list(reversed(pending))
-    active: list[_Episode] = []
-    last_steps: dict[Future[Any], tuple[_Episode, str]] = {}
+    envs = [CodeFeedbackEnv(problems, **env_kwargs) for _ in range(slots)]
     finished = 0
     reset = getattr(agent, "reset", None)
     if callable(reset):
@@ -344,84 +338,61 @@ def _run_pending(
     hooked = config.progress and hasattr(reporter, "progress_callback")
     if hooked:
         reporter.progress_callback = progress.batch
+    judging = [0, 0]  # steps of the current batch awaited before the next `act` call: judged, total
 
-    def conclude(episode: _Episode, response: str, result: tuple) -> bool:
-        """Record a step; write the episode when it ended. True when it goes on."""
-        nonlocal finished
-        obs, reward, terminated, truncated, info = result
-        episode.turns.append(_turn_record(episode, response, obs, reward, info))
-        episode.total_reward += float(reward)
-        episode.observation, episode.info = obs, info
-        if not (terminated or truncated):
-            return True
-        free_envs.append(episode.env)
-        if info.get("judge_error") and episode.attempt < config.judge_error_retries:
-            logger.warning(
-                "%s rollout %d could not be judged (%s); running it again",
-                episode.problem.id, episode.rollout, info["judge_error"],
-            )  # fmt: skip
-            queue.append((episode.index, episode.problem, episode.rollout, episode.attempt + 1))
-            return False
-        out.write(json.dumps(_record(episode, config, digests[episode.problem.id]), ensure_ascii=False) + "\n")
-        out.flush()
-        os.fsync(out.fileno())
-        finished += 1
-        bar.update(1)
-        return False
+    def act(episodes: list[Episode]) -> list[str]:
+        later = driver.queued * config.max_turns + sum(config.max_turns - e.turns - 1 for e in episodes)
+        progress.turn(len(episodes), later)
+        infos = [e.info | {"rollout": e.data.rollout} for e in episodes]
+        responses = agent.act([e.observation for e in episodes], infos)
+        if len(responses) != len(episodes):
+            raise ValueError(f"agent.act returned {len(responses)} responses for {len(episodes)} observations")
+        progress.answered_turn(len(responses))
+        for episode, report in zip(episodes, _generation_report(agent, len(responses)), strict=True):
+            episode.data.report = report
+            episode.data.messages = episode.info["messages"]
+        judging[:] = [0, sum(e.turns + 1 < config.max_turns for e in episodes)]
+        return responses
 
-    with (
-        ThreadPoolExecutor(slots, thread_name_prefix="codefeedback-eval") as threads,
-        open(episodes_path, "a", encoding="utf-8") as out,
-    ):
-        try:
-            while queue or active or last_steps:
-                for future in [f for f in last_steps if f.done()]:
-                    episode, response = last_steps.pop(future)
-                    if conclude(episode, response, future.result()):  # only if the env allows more turns
-                        active.append(episode)
-                while queue and free_envs:
-                    index, problem, rollout, attempt = queue.pop()
-                    env = free_envs.pop()
-                    seed = _episode_seed(config.seed, index, rollout)
-                    obs, info = env.reset(seed=seed, options={"problem_id": problem.id})
-                    active.append(_Episode(env, problem, index, rollout, seed, obs, info, attempt))
-                if not active:
-                    wait(list(last_steps), return_when=FIRST_COMPLETED)
+    def on_step(episode: Episode, response: str, result: tuple) -> None:
+        obs, reward, _, _, info = result
+        episode.data.turns.append(_turn_record(episode.data, response, obs, reward, info))
+        if episode.turns < config.max_turns:
+            judging[0] += 1
+            progress.judging(*judging)
+
+    driver = EpisodeDriver(envs, act, max_turns=config.max_turns, on_step=on_step)
+    for index, problem, rollout, attempt in pending:
+        seed = _episode_seed(config.seed, index, rollout)
+        driver.submit(_Run(problem, index, rollout, attempt), seed=seed, options={"problem_id": problem.id})
+    try:
+        with open(episodes_path, "a", encoding="utf-8") as out:
+            for episode in driver.run():
+                run = episode.data
+                if episode.info.get("judge_error") and run.attempt < config.judge_error_retries:
+                    logger.warning(
+                        "%s rollout %d could not be judged (%s); running it again",
+                        run.problem.id, run.rollout, episode.info["judge_error"],
+                    )  # fmt: skip
+                    retry = _Run(run.problem, run.index, run.rollout, run.attempt + 1)
+                    driver.submit(retry, seed=episode.seed, options={"problem_id": run.problem.id})
                     continue
-                infos = [e.info | {"rollout": e.rollout} for e in active]
-                later = len(queue) * config.max_turns + sum(config.max_turns - e.env.turn - 1 for e in active)
-                progress.turn(len(active), later)
-                responses = agent.act([e.observation for e in active], infos)
-                reports = _generation_report(agent, len(responses))
-                progress.answered_turn(len(responses))
-                if len(responses) != len(active):
-                    raise ValueError(f"agent.act returned {len(responses)} responses for {len(active)} observations")
-                awaited: list[tuple[_Episode, str, Future[Any]]] = []
-                for episode, response, report in zip(active, responses, reports, strict=False):
-                    episode.report = report
-                    last = episode.env.turn + 1 >= config.max_turns  # read before the step changes it
-                    future = threads.submit(episode.env.step, response)
-                    if last:
-                        last_steps[future] = (episode, response)
-                    else:
-                        awaited.append((episode, response, future))
-                still = []
-                for judged, (episode, response, future) in enumerate(awaited, start=1):
-                    if conclude(episode, response, future.result()):
-                        still.append(episode)
-                    progress.judging(judged, len(awaited))
-                active = still
-        finally:
-            if hooked:
-                reporter.progress_callback = None
-            bar.close()
+                out.write(json.dumps(_record(episode, config, digests[run.problem.id]), ensure_ascii=False) + "\n")
+                out.flush()
+                os.fsync(out.fileno())
+                finished += 1
+                bar.update(1)
+    finally:
+        if hooked:
+            reporter.progress_callback = None
+        bar.close()
     return finished
 
 
-def _turn_record(episode: _Episode, response: str, obs: dict[str, Any], reward: float, info: dict[str, Any]) -> dict:
+def _turn_record(run: _Run, response: str, obs: dict[str, Any], reward: float, info: dict[str, Any]) -> dict:
     return {
         "turn": info["turn"],
-        "messages": episode.info["messages"],
+        "messages": run.messages,
         "response": response,
         "code": info.get("code"),
         "valid_response": info.get("valid_response", False),
@@ -429,7 +400,7 @@ def _turn_record(episode: _Episode, response: str, obs: dict[str, Any], reward: 
         "public_results": info.get("public_results", []),
         "feedback": obs["feedback"],
         "reward": float(reward),
-        **{k: episode.report[k] for k in ("generated_tokens", "stop_reason") if episode.report.get(k) is not None},
+        **{k: run.report[k] for k in ("generated_tokens", "stop_reason") if run.report.get(k) is not None},
     }
 
 
@@ -442,21 +413,22 @@ def _generation_report(agent: Any, count: int) -> list[Mapping[str, Any]]:
     return [{}] * count
 
 
-def _record(episode: _Episode, config: EvalConfig, digest: str) -> dict[str, Any]:
+def _record(episode: Episode, config: EvalConfig, digest: str) -> dict[str, Any]:
+    run: _Run = episode.data
     hidden = dict(episode.info.get("hidden") or {})
     judge_error = episode.info.get("judge_error")
     return {
-        "problem_id": episode.problem.id,
-        "rollout": episode.rollout,
+        "problem_id": run.problem.id,
+        "rollout": run.rollout,
         "mode": config.mode,
         "seed": episode.seed,
         "max_turns": config.max_turns,
         "feedback": config.feedback,
-        "turns": episode.turns,
+        "turns": run.turns,
         "hidden": hidden,
         "solved": None if judge_error else bool(hidden.get("all_passed", False)),
         **({"judge_error": str(judge_error)} if judge_error else {}),
-        "num_turns": len(episode.turns),
+        "num_turns": len(run.turns),
         "return": episode.total_reward,
         "elapsed": round(time.monotonic() - episode.started, 4),
         "problem_sha256": digest,
