@@ -1,15 +1,37 @@
-"""PNG plots of evaluation summaries (matplotlib, Agg backend: no display needed)."""
+"""PNG plots of evaluation summaries (matplotlib, Agg backend: no display needed; imported when first used).
+
+Every figure has a title, labelled axes and a caption naming what produced the run (agent, model, dataset,
+sampling, turns, feedback, problems and episodes). `write_run_plots` and `write_comparison_plots` write a
+run folder's figures and return their file names, which the runner lists under `plots` in `results.json`.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import textwrap
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 logger = logging.getLogger(__name__)
 
 _LABELS = {"multi_turn": "multi-turn (execution feedback)", "independent": "independent sampling"}
+_VERDICT_COLORS = {
+    "passed_public": "#2ca02c",
+    "wrong_answer": "#d62728",
+    "runtime_error": "#ff7f0e",
+    "time_limit": "#9467bd",
+    "memory_limit": "#8c564b",
+    "output_limit": "#e377c2",
+    "syntax_error": "#bcbd22",
+    "no_code": "#7f7f7f",
+    "judge_error": "#17becf",
+    "other": "#000000",
+}
+SOLVE_RATE_BY_TURN = "solve_rate_by_turn.png"
+SOLVE_RATE_BY_SAMPLES = "solve_rate_by_samples.png"
+VERDICT_MIX = "verdict_mix.png"
+SWEEP = "sweep.png"
 
 
 def _pyplot() -> Any:
@@ -21,30 +43,55 @@ def _pyplot() -> Any:
     return plt
 
 
-def plot_solve_rate_by_turn(summaries: Mapping[str, Mapping[str, Any]], path: str | Path) -> Path:
+def _label(mode: str, summary: Mapping[str, Any]) -> str:
+    """A line's legend: the mode, and the feedback when it is not execution feedback."""
+    feedback = (summary.get("run") or {}).get("feedback") or (summary.get("config") or {}).get("feedback")
+    if mode == "multi_turn" and feedback and feedback != "execution":
+        return f"multi-turn ({feedback} feedback)"
+    return _LABELS.get(mode, mode)
+
+
+def caption(summary: Mapping[str, Any]) -> str:
+    """What produced a run, in one paragraph: its recorded identity and its size."""
+    from codefeedback_env.evaluation.runner import describe_run
+
+    run = summary.get("run") or {}
+    size = (
+        f"{summary.get('problems', 0)} problems x {summary.get('rollouts_per_problem', '?')} rollouts "
+        f"({summary.get('episodes', 0)} episodes); 95% bootstrap intervals over problems"
+    )
+    return (describe_run(run) + "; " if run else "") + size
+
+
+def plot_solve_rate_by_turn(
+    summaries: Mapping[str, Mapping[str, Any]], path: str | Path, *, caption_text: str | None = None
+) -> Path:
     """Cumulative solve rate versus turn, one line (with its 95% band) per summary."""
     plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(5, 3.5))
+    figure, axes = plt.subplots(figsize=(6, 4))
     for mode, summary in summaries.items():
         rows = summary.get("solve_rate_by_turn", [])
         if not rows:
             continue
         turns = [r["turn"] for r in rows]
-        axes.plot(turns, [r["value"] for r in rows], marker="o", label=_LABELS.get(mode, mode))
+        axes.plot(turns, [r["value"] for r in rows], marker="o", label=_label(mode, summary))
         axes.fill_between(turns, [r["low"] for r in rows], [r["high"] for r in rows], alpha=0.2)
         axes.set_xticks(turns)
+    axes.set_title("Solve rate by turn")
     axes.set_xlabel("turn")
-    axes.set_ylabel("solve rate (hidden tests)")
+    axes.set_ylabel("solved within the turn (hidden tests)")
     axes.set_ylim(-0.02, 1.02)
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8)
-    return _save(figure, plt, path)
+    return _save(figure, plt, path, caption_text)
 
 
-def plot_solve_rate_by_samples(summaries: Mapping[str, Mapping[str, Any]], path: str | Path) -> Path:
+def plot_solve_rate_by_samples(
+    summaries: Mapping[str, Mapping[str, Any]], path: str | Path, *, caption_text: str | None = None
+) -> Path:
     """Solve rate versus samples (every turn is a sample), e.g. multi-turn versus independent sampling."""
     plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(5, 3.5))
+    figure, axes = plt.subplots(figsize=(6, 4))
     for mode, summary in summaries.items():
         points = summary.get("samples_curve", [])
         if points:
@@ -52,21 +99,109 @@ def plot_solve_rate_by_samples(summaries: Mapping[str, Mapping[str, Any]], path:
                 [p["samples"] for p in points],
                 [p["solve_rate"] for p in points],
                 marker="o",
-                label=_LABELS.get(mode, mode),
+                label=_label(mode, summary),
             )
+    axes.set_title("Solve rate by samples drawn")
     axes.set_xlabel("samples (turns)")
     axes.set_ylabel("solve rate (hidden tests)")
     axes.set_ylim(-0.02, 1.02)
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8)
-    return _save(figure, plt, path)
+    return _save(figure, plt, path, caption_text)
 
 
-def _save(figure: Any, plt: Any, path: str | Path) -> Path:
+def plot_verdict_mix(
+    summaries: Mapping[str, Mapping[str, Any]], path: str | Path, *, caption_text: str | None = None
+) -> Path:
+    """Stacked bars of each turn's responses by verdict on the public tests, one panel per summary."""
+    from codefeedback_env.evaluation.analyses import VERDICTS
+
+    plt = _pyplot()
+    panels = {m: s for m, s in summaries.items() if (s.get("analyses") or {}).get("verdicts_by_turn")}
+    figure, axes_list = plt.subplots(1, max(len(panels), 1), figsize=(5 * max(len(panels), 1) + 1.5, 4), squeeze=False)
+    shown = [
+        v
+        for v in VERDICTS
+        if any(row["counts"].get(v) for s in panels.values() for row in s["analyses"]["verdicts_by_turn"])
+    ]
+    for axes, (mode, summary) in zip(axes_list[0], panels.items(), strict=False):
+        rows = summary["analyses"]["verdicts_by_turn"]
+        turns = [row["turn"] for row in rows]
+        bottom = [0.0] * len(rows)
+        for verdict in shown:
+            shares = [row["counts"].get(verdict, 0) / row["responses"] if row["responses"] else 0.0 for row in rows]
+            axes.bar(turns, shares, bottom=bottom, color=_VERDICT_COLORS[verdict], label=verdict.replace("_", " "))
+            bottom = [b + s for b, s in zip(bottom, shares, strict=True)]
+        for turn, row in zip(turns, rows, strict=True):
+            axes.annotate(f"n={row['responses']}", (turn, 1.0), ha="center", va="bottom", fontsize=7)
+        axes.set_xticks(turns)
+        axes.set_ylim(0, 1.08)
+        axes.set_title(_label(mode, summary), fontsize=9)
+        axes.set_xlabel("turn")
+        axes.set_ylabel("share of the turn's responses")
+    figure.suptitle("Verdicts on the public tests by turn")
+    if shown:
+        handles, labels = axes_list[0][0].get_legend_handles_labels()
+        axes_list[0][-1].legend(handles[::-1], labels[::-1], fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    return _save(figure, plt, path, caption_text)
+
+
+def plot_sweep(rows: Sequence[Mapping[str, Any]], path: str | Path, *, caption_text: str | None = None) -> Path:
+    """Solve rate against the turn limit, one line (with its 95% band) per setting of a sweep's `rows`
+    (`{"setting", "turns", "solve_rate": {"value", "low", "high"}}`)."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(6, 4))
+    settings: dict[str, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        settings.setdefault(row["setting"], []).append(row)
+    for setting, points in settings.items():
+        points = sorted(points, key=lambda r: r["turns"])
+        limits = [p["turns"] for p in points]
+        axes.plot(limits, [p["solve_rate"]["value"] for p in points], marker="o", label=setting)
+        axes.fill_between(
+            limits, [p["solve_rate"]["low"] for p in points], [p["solve_rate"]["high"] for p in points], alpha=0.15
+        )
+    limits = sorted({row["turns"] for row in rows})
+    axes.set_xticks(limits)
+    axes.set_title("Solve rate against the turn limit")
+    axes.set_xlabel("turn limit")
+    axes.set_ylabel("solved within the limit (hidden tests)")
+    axes.set_ylim(-0.02, 1.02)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    return _save(figure, plt, path, caption_text)
+
+
+def write_run_plots(summary: Mapping[str, Any], output_dir: str | Path) -> list[str]:
+    """A run folder's figures (solve rate by turn, verdict mix); returns their file names."""
+    mode = str((summary.get("config") or {}).get("mode") or "run")
+    text = caption(summary)
+    plot_solve_rate_by_turn({mode: summary}, Path(output_dir) / SOLVE_RATE_BY_TURN, caption_text=text)
+    plot_verdict_mix({mode: summary}, Path(output_dir) / VERDICT_MIX, caption_text=text)
+    return [SOLVE_RATE_BY_TURN, VERDICT_MIX]
+
+
+def write_comparison_plots(summaries: Mapping[str, Mapping[str, Any]], output_dir: str | Path) -> list[str]:
+    """The figures comparing modes of one evaluation (solve rate by turn and by samples, verdict mix) in
+    `output_dir`; returns their file names. The caption is the first summary's (modes share their setup)."""
+    text = caption(next(iter(summaries.values()))) if summaries else None
+    plot_solve_rate_by_turn(summaries, Path(output_dir) / SOLVE_RATE_BY_TURN, caption_text=text)
+    plot_solve_rate_by_samples(summaries, Path(output_dir) / SOLVE_RATE_BY_SAMPLES, caption_text=text)
+    plot_verdict_mix(summaries, Path(output_dir) / VERDICT_MIX, caption_text=text)
+    return [SOLVE_RATE_BY_TURN, SOLVE_RATE_BY_SAMPLES, VERDICT_MIX]
+
+
+def _save(figure: Any, plt: Any, path: str | Path, caption_text: str | None = None) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    bottom = 0.0
+    if caption_text:
+        width = max(int(figure.get_figwidth() * 14), 40)  # characters per line at 7 pt
+        lines = textwrap.wrap(caption_text, width)
+        figure.text(0.01, 0.01, "\n".join(lines), fontsize=7, ha="left", va="bottom", color="#333333")
+        bottom = min(0.05 + 0.11 * len(lines) / figure.get_figheight(), 0.4)
+    figure.tight_layout(rect=(0, bottom, 1, 1))
+    figure.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(figure)
     logger.info("wrote %s", path)
     return path

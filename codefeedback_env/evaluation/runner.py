@@ -28,7 +28,8 @@ Re-running with the same output folder skips finished (problem_id, rollout) pair
 episode is run again. The folder's `config.json` records what produced the run (agent, model, sampling, turns,
 feedback, seed, problems' content hash, package version, git commit); resuming with another setup is refused
 (see `codefeedback_env.evaluation.identity`). `results.json` (metrics, the run's identity, wall time, generation
-totals, per-problem and per-difficulty tables) and `solve_rate_by_turn.png` are written at the end.
+totals, per-problem and per-difficulty tables, the analyses of `codefeedback_env.evaluation.analyses`) and the
+plots of `codefeedback_env.evaluation.plots` (listed under `plots`) are written at the end.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from typing import Any
 
 from codefeedback_env.driver import Episode, EpisodeDriver
 from codefeedback_env.envs.code_feedback_env import CodeFeedbackEnv
+from codefeedback_env.evaluation.analyses import analyze, format_analyses
 from codefeedback_env.evaluation.identity import (
     RunIdentityError,
     agent_identity,
@@ -300,13 +302,14 @@ def run_evaluation(
     summary |= generation_totals(records)
     summary["per_problem"] = per_problem(outcomes, problems, config.max_turns)
     summary["per_difficulty"] = per_difficulty(outcomes, problems, config.max_turns)
-    (output_dir / RESULTS_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+    summary["analyses"] = analyze(records, config.max_turns)
     try:
-        from codefeedback_env.evaluation.plots import plot_solve_rate_by_turn
+        from codefeedback_env.evaluation.plots import write_run_plots
 
-        plot_solve_rate_by_turn({config.mode: summary}, output_dir / "solve_rate_by_turn.png")
+        summary["plots"] = write_run_plots(summary, output_dir)
     except ImportError as error:  # matplotlib is a dependency, but keep a run's data if it is broken
         logger.warning("no plot: %s", error)
+    (output_dir / RESULTS_FILE).write_text(json.dumps(summary, indent=2) + "\n")
     return RunResult(output_dir, records, summary, new)
 
 
@@ -466,12 +469,13 @@ def evaluate_with_baseline(
         mode: run_evaluation(agent, problems, output_dir / mode, mode_config, judge=judge, identity=identity)
         for mode, mode_config in configs.items()
     }
+    from codefeedback_env.evaluation.plots import write_comparison_plots
+
+    combined = write_comparison_plots({mode: run.summary for mode, run in runs.items()}, output_dir)
+    for mode, run in runs.items():  # plot paths relative to `output_dir`, where the combined results.json is
+        run.summary["plots"] = combined + [f"{mode}/{name}" for name in run.summary.get("plots", [])]
     summaries = {mode: run.summary for mode, run in runs.items()}
     (output_dir / RESULTS_FILE).write_text(json.dumps(summaries, indent=2) + "\n")
-    from codefeedback_env.evaluation.plots import plot_solve_rate_by_samples, plot_solve_rate_by_turn
-
-    plot_solve_rate_by_turn(summaries, output_dir / "solve_rate_by_turn.png")
-    plot_solve_rate_by_samples(summaries, output_dir / "solve_rate_by_samples.png")
     return runs
 
 
@@ -498,6 +502,10 @@ def format_summary(summary: Mapping[str, Any], title: str = "") -> str:
     for group in ("n_at_k", "pass_at_k"):
         for name, est in summary.get(group, {}).items():
             lines.append(f"{name:>10}  {est['value']:.3f}  [{est['low']:.3f}, {est['high']:.3f}]")
+    if summary.get("analyses"):
+        lines.append(format_analyses(summary["analyses"]))
+    if summary.get("plots"):
+        lines.append("plots: " + ", ".join(summary["plots"]))
     return "\n".join(lines)
 
 
