@@ -6,6 +6,8 @@
     codefeedback eval [--dataset demo] [--agent transformers] [--turns 3] [--rollouts 2] [--output runs/eval]
     codefeedback prepare mbpp+ MBPP_PLUS.jsonl [--cache-dir DIR] [--backend pool|subprocess] [--workers N]
     codefeedback validate DATASET [--solutions 1]
+    codefeedback sweep [eval's options] [--turns 1,3,5] [--feedback execution,random,none] [--output runs/sweep]
+    codefeedback compare RUN_A RUN_B [--mode multi_turn|independent] [--resamples 200] [--json FILE]
 
 Every user error is one line on stderr and exit code 2. Heavy imports (torch, the agents) happen inside
 the subcommands; the evaluation runner is imported up front, since `--help` shows its config's defaults.
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from codefeedback_env import __version__
+from codefeedback_env.evaluation.metrics import BOOTSTRAP_RESAMPLES
 from codefeedback_env.evaluation.runner import EvalConfig
 
 USAGE_ERROR = 2
@@ -417,6 +420,77 @@ def _one_line(error: BaseException) -> str:
     return text or type(error).__name__
 
 
+# -- sweep and compare ---------------------------------------------------------------------------
+
+
+def _int_list(text: str) -> list[int]:
+    parse = _int_at_least(1)
+    values = [parse(part.strip()) for part in text.split(",") if part.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas (e.g. 1,3,5), got {text!r}")
+    return values
+
+
+def _feedback_list(text: str) -> list[str]:
+    from codefeedback_env.evaluation.sweep import FEEDBACK_MODES
+
+    values = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [v for v in values if v not in FEEDBACK_MODES]
+    if unknown or not values:
+        raise argparse.ArgumentTypeError(
+            f"expected feedback modes from {','.join(FEEDBACK_MODES)} separated by commas, got {text!r}"
+        )
+    return values
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    problems = _load(args.dataset)
+    if not problems:
+        raise CliError(f"{args.dataset} has no problem to evaluate (see the warnings above for skipped rows)")
+    problems = _select(problems, args)
+    _sampling(args)
+    from codefeedback_env.evaluation.identity import RunIdentityError
+    from codefeedback_env.evaluation.sweep import check_sweep_folders, format_sweep, run_sweep
+
+    output = Path(args.output)
+    if output.exists() and not output.is_dir():
+        raise CliError(f"--output {args.output!r} is a file; give a folder (it is created if absent)")
+    config = EvalConfig(rollouts=args.rollouts, seed=args.seed, progress=not args.quiet)
+    identity = _identity(args)
+    settings = {"turn_limits": args.turns, "feedbacks": args.feedback, "independent": not args.no_independent}
+    try:  # before a model is loaded or a server asked: the agent is None, so only the identity is compared
+        check_sweep_folders(output, None, problems, config, identity=identity, **settings)
+        agent = _make_agent(args, problems)
+    except RunIdentityError as error:
+        raise CliError(_one_line(error)) from error
+    except (ImportError, OSError, ValueError, TypeError) as error:  # a missing extra or model, a bad setting
+        raise CliError(_one_line(error)) from error
+    try:
+        sweep = run_sweep(agent, problems, output, config, identity=identity, **settings)
+    except (RunIdentityError, ValueError, *_agent_errors()) as error:
+        raise CliError(_one_line(error)) from error
+    print(f"\n{format_sweep(sweep)}")
+    print(f"\nruns, sweep.json and plots in {args.output}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    import json as json_module
+
+    from codefeedback_env.evaluation.compare import CompareError, compare_runs, format_comparison, load_runs, pair_runs
+
+    try:
+        pairs = pair_runs(load_runs(args.run_a), load_runs(args.run_b), args.mode)
+        comparisons = [compare_runs(a, b, resamples=args.resamples, seed=args.seed) for a, b in pairs]
+    except CompareError as error:
+        raise CliError(_one_line(error)) from error
+    print("\n\n".join(format_comparison(c) for c in comparisons))
+    if args.json:
+        Path(args.json).write_text(json_module.dumps(comparisons, indent=2) + "\n")
+        print(f"\ncomparison written to {args.json}")
+    return 0
+
+
 # -- prepare -------------------------------------------------------------------------------------
 
 PREPARABLE = ("mbpp+",)
@@ -547,6 +621,36 @@ def build_parser() -> argparse.ArgumentParser:
     remote.add_argument("--max-retries", type=_int_at_least(0), default=3, help="retries of a failed request")
     ev.add_argument("--replay-file", help="JSONL of recorded responses (--agent replay)")
     ev.set_defaults(func=cmd_eval)
+
+    # `sweep` takes every option of `eval`; --turns and --feedback become lists.
+    sweep_help = "solve rate against the turn limit, execution feedback vs the ablations; resumable"
+    sweep = sub.add_parser(
+        "sweep", help=sweep_help, description=sweep_help, parents=[ev], add_help=False,
+        conflict_handler="resolve", formatter_class=_Formatter,
+    )  # fmt: skip
+    sweep.add_argument("-h", "--help", action="help", help="show this help message and exit")
+    sweep.add_argument("--turns", type=_int_list, default=[1, 3, 5], metavar="T,T,...", help="turn limits")
+    sweep.add_argument(
+        "--feedback",
+        type=_feedback_list,
+        default=["execution", "random", "none"],
+        metavar="MODE,...",
+        help="feedback modes: execution, random, none",
+    )
+    sweep.add_argument(
+        "--no-independent", action="store_true", help="skip the independent-sampling baseline at each turn limit"
+    )
+    sweep.add_argument("--output", default="runs/sweep", help="folder of the sweep's runs, sweep.json and sweep.png")
+    sweep.set_defaults(func=cmd_sweep)
+
+    compare = command("compare", "compare two evaluation runs of the same problems (paired bootstrap over problems)")
+    compare.add_argument("run_a", metavar="RUN_A", help="an --output folder of eval (or one of its mode folders)")
+    compare.add_argument("run_b", metavar="RUN_B", help="the run compared with RUN_A (differences are B - A)")
+    compare.add_argument("--mode", choices=("multi_turn", "independent"), help="compare only this mode")
+    compare.add_argument("--resamples", type=_int_at_least(1), default=BOOTSTRAP_RESAMPLES, help="bootstrap resamples")
+    compare.add_argument("--seed", type=_int_at_least(0), default=0, help="bootstrap seed")
+    compare.add_argument("--json", metavar="FILE", help="also write the comparison as JSON")
+    compare.set_defaults(func=cmd_compare)
 
     prepare = command("prepare", "compute what a dataset needs before loading (MBPP+'s expected outputs)")
     prepare.add_argument("dataset", choices=PREPARABLE, help="the dataset to prepare")
