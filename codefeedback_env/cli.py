@@ -16,6 +16,7 @@ the subcommands; the evaluation runner is imported up front, since `--help` show
 from __future__ import annotations
 
 import argparse
+import copy
 import difflib
 import json
 import logging
@@ -622,13 +623,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--replay-file", help="JSONL of recorded responses (--agent replay)")
     ev.set_defaults(func=cmd_eval)
 
-    # `sweep` takes every option of `eval`; --turns and --feedback become lists.
+    # `sweep` takes every option of `eval` (from a copy: "resolve" edits the actions it replaces), with --turns
+    # and --feedback as lists and its own --output.
     sweep_help = "solve rate against the turn limit, execution feedback vs the ablations; resumable"
     sweep = sub.add_parser(
-        "sweep", help=sweep_help, description=sweep_help, parents=[ev], add_help=False,
+        "sweep", help=sweep_help, description=sweep_help, parents=[copy.deepcopy(ev)], add_help=False,
         conflict_handler="resolve", formatter_class=_Formatter,
     )  # fmt: skip
-    sweep.add_argument("-h", "--help", action="help", help="show this help message and exit")
     sweep.add_argument("--turns", type=_int_list, default=[1, 3, 5], metavar="T,T,...", help="turn limits")
     sweep.add_argument(
         "--feedback",

@@ -53,8 +53,11 @@ def _settings(
     return settings
 
 
+_LABELS = {"execution": "execution feedback", "random": "random feedback", "none": "no feedback"}
+
+
 def _label(setting: str) -> str:
-    return "independent sampling" if setting == INDEPENDENT else f"{setting} feedback"
+    return "independent sampling" if setting == INDEPENDENT else _LABELS[setting]
 
 
 def _folders(output_dir: Path, settings: Sequence[tuple[str, int, EvalConfig]]) -> dict[tuple[str, int], Path]:
