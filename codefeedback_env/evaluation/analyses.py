@@ -109,9 +109,14 @@ def chrf_signature() -> str | None:
     return None if metric is None else str(metric.get_signature())
 
 
-def _changes(pairs: Sequence[tuple[str | None, str | None]]) -> dict[str, Any]:
+def _changes(pairs: Sequence[tuple[str | None, str | None]], scored: dict[tuple[str, str], float | None]) -> dict:
     changed = sum((previous or "").strip() != (current or "").strip() for previous, current in pairs)
-    scores = [chrf(current, previous) for previous, current in pairs if previous is not None and current is not None]
+    scores = []
+    for previous, current in pairs:
+        if previous is not None and current is not None:
+            if (current, previous) not in scored:  # repeated pairs (an unchanged program, a replay) cost once
+                scored[current, previous] = chrf(current, previous)
+            scores.append(scored[current, previous])
     known = [s for s in scores if s is not None]
     return {
         "responses": len(pairs),
@@ -133,9 +138,10 @@ def program_changes(records: Sequence[Mapping[str, Any]], max_turns: int) -> dic
         for index in range(1, len(turns)):
             by_turn[index + 1].append((turns[index - 1].get("code"), turns[index].get("code")))
     every = [pair for pairs in by_turn.values() for pair in pairs]
+    scored: dict[tuple[str, str], float | None] = {}
     return {
-        "by_turn": [{"turn": turn} | _changes(pairs) for turn, pairs in by_turn.items()],
-        "all": _changes(every),
+        "by_turn": [{"turn": turn} | _changes(pairs, scored) for turn, pairs in by_turn.items()],
+        "all": _changes(every, scored),
         "chrf_signature": chrf_signature() if every else None,
     }
 
