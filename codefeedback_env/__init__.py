@@ -6,7 +6,7 @@ Importing the package registers the environments; it imports neither torch nor t
 from codefeedback_env.feedback import FeedbackMode
 from codefeedback_env.judge import Judge, JudgeResult, TestResult, Verdict
 from codefeedback_env.problems import Problem, ProblemKind, TestCase, load_problems
-from codefeedback_env.registration import ENV_IDS, register_envs
+from codefeedback_env.registration import ENV_IDS, REMOTE_ENV_ID, register_envs
 from codefeedback_env.rewards import RewardConfig
 
 register_envs()
@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ENV_IDS",
+    "REMOTE_ENV_ID",
     "FeedbackMode",
     "Judge",
     "JudgeResult",

@@ -8,6 +8,7 @@
     codefeedback validate DATASET [--solutions 1]
     codefeedback sweep [eval's options] [--turns 1,3,5] [--feedback execution,random,none] [--output runs/sweep]
     codefeedback compare RUN_A RUN_B [--mode multi_turn|independent] [--resamples 200] [--json FILE]
+    codefeedback serve [DATASET] [--host 127.0.0.1] [--port 8000] [--max-sessions 256] [--idle-timeout 600]
 
 Every user error is one line on stderr and exit code 2. Heavy imports (torch, the agents) happen inside
 the subcommands; the evaluation runner is imported up front, since `--help` shows its config's defaults.
@@ -30,6 +31,7 @@ from typing import Any, NoReturn
 from codefeedback_env import __version__
 from codefeedback_env.evaluation.metrics import BOOTSTRAP_RESAMPLES
 from codefeedback_env.evaluation.runner import EvalConfig
+from codefeedback_env.server import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_SESSIONS
 
 USAGE_ERROR = 2
 AGENTS = ("transformers", "openai", "vllm", "reference", "replay", "random")
@@ -536,6 +538,40 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
+# -- serve ---------------------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    problems = _load(args.dataset)
+    if not problems:
+        raise CliError(f"{args.dataset} has no problem (see the warnings above for skipped rows)")
+    try:
+        from codefeedback_env.server.app import serve
+    except ImportError as error:
+        raise CliError(f"the server needs the serve extra ({error}): pip install 'codefeedback[serve]'") from error
+    from functools import partial
+
+    from codefeedback_env.envs.code_feedback_env import CodeFeedbackEnv
+    from codefeedback_env.registration import REMOTE_ENV_ID
+
+    make_env = partial(CodeFeedbackEnv, problems, max_turns=args.max_turns, feedback=args.feedback)
+    url = f"http://{args.host}:{args.port}"
+    print(
+        f"serving {len(problems)} problems of {args.dataset} at {url} (OpenEnv's HTTP reset/step with sessions); "
+        f"connect with gym.make({REMOTE_ENV_ID!r}, base_url={url!r})",
+        flush=True,
+    )
+    serve(
+        make_env,
+        host=args.host,
+        port=args.port,
+        max_sessions=args.max_sessions,
+        idle_timeout=args.idle_timeout,
+        log_level="info" if args.verbose else "warning",
+    )
+    return 0
+
+
 # -- parser --------------------------------------------------------------------------------------
 
 
@@ -672,6 +708,25 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--solutions", type=_int_at_least(1), default=1, help="reference solutions per problem")
     validate.add_argument("--workers", type=_int_at_least(1), default=2, help="problems checked at a time")
     validate.set_defaults(func=cmd_validate)
+
+    serve = command("serve", "serve the environment over HTTP (reset/step sessions) to trainers in other processes")
+    serve.add_argument("dataset", nargs="?", default="demo", help=dataset_help)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    serve.add_argument("--port", type=_int_at_least(1), default=8000, help="TCP port")
+    serve.add_argument("--max-turns", type=_int_at_least(1), default=_default(EvalConfig, "max_turns"), help="attempts")
+    serve.add_argument(
+        "--feedback", choices=("execution", "none", "random"), default="execution", help="what follows a failed turn"
+    )
+    serve.add_argument(
+        "--max-sessions", type=_int_at_least(1), default=DEFAULT_MAX_SESSIONS, help="live sessions at most (then 503)"
+    )
+    serve.add_argument(
+        "--idle-timeout",
+        type=_positive_float,
+        default=DEFAULT_IDLE_TIMEOUT,
+        help="seconds without a request after which a session is closed",
+    )
+    serve.set_defaults(func=cmd_serve)
     return parser
 
 

@@ -20,3 +20,19 @@ class UnknownProblemError(CodeFeedbackError, KeyError):
 
     def __str__(self) -> str:  # KeyError would show the message in quotes
         return str(self.args[0])
+
+
+class RemoteEnvError(CodeFeedbackError, RuntimeError):
+    """The environment server refused a request (see the message for why and what to do)."""
+
+
+class ServerBusyError(RemoteEnvError):
+    """The environment server holds its maximum of sessions; `retry_after` is the seconds it suggests waiting."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class SessionExpiredError(RemoteEnvError):
+    """The environment server closed this environment's session mid-episode (idle too long, or closed)."""

@@ -1,0 +1,204 @@
+"""The FastAPI application: OpenEnv's HTTP reset/step shape over sessions of `CodeFeedbackEnv`.
+
+See `codefeedback_env.server` for the contract. Handlers are plain functions (FastAPI runs them in its thread
+pool), so many sessions step at once; their judging shares the process's judge.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any
+
+from fastapi import Body, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from gymnasium.error import ResetNeeded
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+
+from codefeedback_env import __version__
+from codefeedback_env.envs.code_feedback_env import CodeFeedbackEnv
+from codefeedback_env.errors import InvalidOptionsError, UnknownProblemError
+from codefeedback_env.server import CONTRACT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_SESSIONS
+from codefeedback_env.server.sessions import (
+    CapacityError,
+    SessionBusyError,
+    SessionError,
+    SessionStore,
+    UnknownSessionError,
+)
+from codefeedback_env.server.wire import wire_info, wire_observation
+
+logger = logging.getLogger(__name__)
+
+_BODIES = {
+    "/reset": '{"seed": 0, "options": {"problem_id": "..."}} (all optional; "episode_id" to reuse a session)',
+    "/step": '{"episode_id": "...", "action": {"response": "<the model\'s text>"}}',
+    "/close": '{"episode_id": "..."}',
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ResetRequest(_Strict):
+    """OpenEnv's ResetRequest fields (`seed`, `episode_id`), plus Gymnasium's reset `options`."""
+
+    seed: StrictInt | None = Field(default=None, ge=0)
+    episode_id: StrictStr | None = Field(default=None, max_length=255)
+    options: dict[str, Any] | None = None
+
+
+class Action(_Strict):
+    """The action: the model's response text, as `CodeFeedbackEnv.step` takes it."""
+
+    response: StrictStr
+
+
+class StepRequest(_Strict):
+    """OpenEnv's StepRequest (`action`), plus the session's `episode_id`."""
+
+    episode_id: StrictStr = Field(max_length=255)
+    action: Action
+
+
+class CloseRequest(_Strict):
+    episode_id: StrictStr = Field(max_length=255)
+
+
+def _error(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail, "code": code}, status_code=status, headers=headers)
+
+
+def create_app(
+    make_env: Callable[[], CodeFeedbackEnv],
+    *,
+    max_sessions: int = DEFAULT_MAX_SESSIONS,
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+) -> FastAPI:
+    """The server of the environments `make_env` builds, one per session."""
+    store = SessionStore(make_env, max_sessions=max_sessions, idle_timeout=idle_timeout)
+    probe = make_env()
+    metadata = {
+        "name": "CodeFeedback",
+        "description": (probe.__doc__ or "").strip().split("\n")[0],
+        "version": __version__,
+        "contract": CONTRACT,
+        "max_turns": probe.max_turns,
+        "max_response_chars": probe.max_response_chars,
+        "feedback": probe.feedback_mode.value,
+        "max_sessions": max_sessions,
+        "idle_timeout": idle_timeout,
+        "problem_ids": [problem.id for problem in probe.problems],
+    }
+    probe.close()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        store.close_all()
+
+    app = FastAPI(title="codefeedback environment server", version=__version__, lifespan=lifespan)
+    app.state.sessions = store
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_body(request: Request, error: RequestValidationError) -> JSONResponse:
+        problems = []
+        for item in error.errors():
+            if item["type"] == "json_invalid":
+                problems.append(f"the body is not valid JSON ({item.get('ctx', {}).get('error', 'unparsable')})")
+                continue
+            where = ".".join(str(part) for part in item["loc"] if part != "body") or "body"
+            got = type(item["input"]).__name__ if "input" in item else "nothing"
+            problems.append(f"{where}: {item['msg']} (got {got})")
+        expected = _BODIES.get(request.url.path, "a JSON object")
+        detail = f"bad request body: {'; '.join(problems)}; send {expected}"
+        return _error(422, "invalid_request", detail)
+
+    @app.exception_handler(SessionError)
+    async def session_error(request: Request, error: SessionError) -> JSONResponse:
+        if isinstance(error, CapacityError):
+            return _error(503, error.code, str(error), {"Retry-After": f"{error.retry_after:.0f}"})
+        status = 404 if isinstance(error, UnknownSessionError) else 409 if isinstance(error, SessionBusyError) else 400
+        return _error(status, error.code, str(error))
+
+    @app.exception_handler(UnknownProblemError)
+    async def unknown_problem(request: Request, error: UnknownProblemError) -> JSONResponse:
+        return _error(404, "unknown_problem", f"{error}; GET /metadata lists the problem ids")
+
+    @app.exception_handler(InvalidOptionsError)
+    async def invalid_options(request: Request, error: InvalidOptionsError) -> JSONResponse:
+        return _error(422, "invalid_options", str(error))
+
+    @app.exception_handler(ResetNeeded)
+    async def episode_over(request: Request, error: ResetNeeded) -> JSONResponse:
+        detail = "the episode is over; POST /reset with this episode_id to start the next one in the same session"
+        return _error(409, "episode_over", detail)
+
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        return {"status": "healthy", "sessions": len(store), "max_sessions": max_sessions}
+
+    @app.get("/metadata")
+    def get_metadata() -> dict[str, Any]:
+        return metadata
+
+    @app.post("/reset")
+    def reset(request: Annotated[ResetRequest, Body(default_factory=ResetRequest)]) -> dict[str, Any]:
+        if request.episode_id is None:
+            session = store.open()
+            try:
+                with store.use(session.id) as held:
+                    observation, info = held.env.reset(seed=request.seed, options=request.options)
+            except BaseException:
+                store.close(session.id)  # a session whose first reset failed is of no use to anyone
+                raise
+        else:
+            with store.use(request.episode_id) as session:
+                observation, info = session.env.reset(seed=request.seed, options=request.options)
+        return {
+            "episode_id": session.id,
+            "observation": wire_observation(observation),
+            "reward": None,
+            "done": False,
+            "info": wire_info(info),
+        }
+
+    @app.post("/step")
+    def step(request: StepRequest) -> dict[str, Any]:
+        with store.use(request.episode_id) as session:
+            observation, reward, terminated, truncated, info = session.env.step(request.action.response)
+        return {
+            "episode_id": session.id,
+            "observation": wire_observation(observation),
+            "reward": float(reward),
+            "done": bool(terminated or truncated),
+            "terminated": bool(terminated),
+            "truncated": bool(truncated),
+            "info": wire_info(info),
+        }
+
+    @app.post("/close")
+    def close(request: CloseRequest) -> dict[str, Any]:
+        store.close(request.episode_id)
+        return {"episode_id": request.episode_id, "closed": True}
+
+    return app
+
+
+def serve(
+    make_env: Callable[[], CodeFeedbackEnv],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    max_sessions: int = DEFAULT_MAX_SESSIONS,
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+    log_level: str = "warning",
+) -> None:
+    """Serve `make_env`'s environments over HTTP with uvicorn until interrupted."""
+    import uvicorn
+
+    app = create_app(make_env, max_sessions=max_sessions, idle_timeout=idle_timeout)
+    uvicorn.run(app, host=host, port=port, log_level=log_level)
