@@ -111,8 +111,8 @@ def create_app(
                 problems.append(f"the body is not valid JSON ({item.get('ctx', {}).get('error', 'unparsable')})")
                 continue
             where = ".".join(str(part) for part in item["loc"] if part != "body") or "body"
-            got = type(item["input"]).__name__ if "input" in item else "nothing"
-            problems.append(f"{where}: {item['msg']} (got {got})")
+            got = "" if item["type"] == "missing" else f" (got {type(item.get('input')).__name__})"
+            problems.append(f"{where}: {item['msg']}{got}")
         expected = _BODIES.get(request.url.path, "a JSON object")
         detail = f"bad request body: {'; '.join(problems)}; send {expected}"
         return _error(422, "invalid_request", detail)

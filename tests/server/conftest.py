@@ -1,0 +1,103 @@
+"""Real servers for the server tests: `codefeedback serve` (and a test server) in subprocesses on free ports.
+
+Each is started once per test session, on first use, and stopped at the end. The tests of this folder share one
+xdist worker (`xdist_group("server")`), so each server starts once per run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import shared_file
+
+ROOT = Path(__file__).resolve().parents[2]
+START_TIMEOUT = 120.0  # seconds: the host may be loaded
+
+
+class Server:
+    """A server subprocess and its base URL."""
+
+    def __init__(self, command: Sequence[str]) -> None:
+        with socket.socket() as probe:  # a free port (released just before the server binds it)
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tempfile.TemporaryFile("w+")  # not a pipe: a server that logs much would block on a full one
+        env = os.environ | {"PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+        self.process = subprocess.Popen(
+            [*command, "--port", str(self.port)],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the server exited with {self.process.returncode}:\n{self.output()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=5) as answer:
+                    if answer.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"the server at {self.url} did not answer /health within {START_TIMEOUT} s")
+
+    def health(self) -> dict:
+        with urllib.request.urlopen(f"{self.url}/health", timeout=30) as answer:
+            return json.load(answer)
+
+    def output(self) -> str:
+        """What the server printed so far."""
+        self.log.seek(0)
+        return self.log.read()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def _serve(command: Sequence[str]) -> Iterator[Server]:
+    server = Server(command)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+CLI = (sys.executable, "-m", "codefeedback_env.cli", "serve")
+
+
+@pytest.fixture(scope="session")
+def demo_server() -> Iterator[Server]:
+    """`codefeedback serve demo`."""
+    yield from _serve([*CLI, "demo"])
+
+
+@pytest.fixture(scope="session")
+def codecontests_server() -> Iterator[Server]:
+    """`codefeedback serve` on the CodeContests sample file."""
+    yield from _serve([*CLI, str(shared_file("codecontests_train_sample.jsonl"))])
+
+
+@pytest.fixture(scope="session")
+def tight_server() -> Iterator[Server]:
+    """The demo set with a judge that loses marked programs' runs, a short idle timeout and few sessions."""
+    yield from _serve([sys.executable, "-m", "tests.server.tight_server"])
