@@ -21,6 +21,7 @@ from codefeedback_env.envs.code_feedback_env import CodeFeedbackEnv
 from codefeedback_env.errors import (
     InvalidActionError,
     InvalidOptionsError,
+    RemoteEnvError,
     ServerBusyError,
     SessionExpiredError,
     UnknownProblemError,
@@ -366,7 +367,7 @@ def test_importing_the_package_imports_no_server_or_http_library():
 
 
 def test_an_unreachable_server_is_a_clear_error():
-    with pytest.raises(Exception, match="cannot reach an environment server"):
+    with pytest.raises(RemoteEnvError, match="cannot reach an environment server"):
         gym.make(REMOTE_ENV_ID, base_url="http://127.0.0.1:9", connect_retries=0)
     with pytest.raises(ValueError, match="base_url"):
         gym.make(REMOTE_ENV_ID, base_url="127.0.0.1:8000")
