@@ -7,12 +7,16 @@ extra): `codefeedback_env.server.app` does, and only the server imports it.
 ## Contract: OpenEnv's HTTP reset/step shape
 The request and response fields are OpenEnv's (meta-pytorch/OpenEnv, `openenv.core.env_server`):
 `POST /reset` takes `seed` and `episode_id`; `POST /step` takes `action` (an object); both answer
-`observation`, `reward` and `done`; `GET /health` and `GET /metadata` describe the server. Two extensions,
-because OpenEnv's HTTP endpoints are stateless (its sessions live on a WebSocket) and a multi-turn episode
-needs a session:
+`observation`, `reward` and `done`; `GET /health`, `GET /metadata` and `GET /schema` describe the server.
+Two extensions, because OpenEnv's HTTP endpoints are stateless (its sessions live on a WebSocket) and a
+multi-turn episode needs a session:
 - `episode_id` names a session. `POST /reset` without one opens a session and answers its id; with one, it
   starts the next episode in that session. `POST /step` must name it; `POST /close` ends it.
 - Responses also carry Gymnasium's `terminated`, `truncated` (`done` is their "or") and `info`.
+
+NeMo Gym's resources servers (`POST /seed_session`, tool endpoints, `POST /verify`, a session cookie) fit
+tool-calling agents that the server scores once at the end; this environment answers every turn with
+feedback and a reward, which is OpenEnv's reset/step.
 
     POST /reset {"seed": 0, "options": {"problem_id": "demo/sum-two"}}
       -> {"episode_id": "...", "observation": {"problem", "feedback", "turn"}, "reward": null,
@@ -20,7 +24,7 @@ needs a session:
     POST /step {"episode_id": "...", "action": {"response": "```python\\nprint(1)\\n```"}}
       -> {"episode_id", "observation", "reward", "done", "terminated", "truncated", "info"}
     POST /close {"episode_id": "..."}
-    GET /health, GET /metadata (max_turns, max_response_chars, problem ids, limits)
+    GET /health, GET /metadata (max_turns, max_response_chars, problem ids, limits), GET /schema
 
 Observations, rewards and info are the in-process `CodeFeedbackEnv`'s, including a judge error (truncated,
 reward 0, `info["judge_error"]`). Only an allow-list of observation and info fields is sent

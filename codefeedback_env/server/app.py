@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
+import anyio.to_thread
 from fastapi import Body, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -57,6 +58,14 @@ class Action(_Strict):
     response: StrictStr
 
 
+class Observation(_Strict):
+    """The observation, as `CodeFeedbackEnv` returns it (for GET /schema)."""
+
+    problem: str
+    feedback: str
+    turn: int
+
+
 class StepRequest(_Strict):
     """OpenEnv's StepRequest (`action`), plus the session's `episode_id`."""
 
@@ -97,6 +106,9 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # A thread per live session, so no session's request waits for another session's step to end.
+        limiter = anyio.to_thread.current_default_thread_limiter()
+        limiter.total_tokens = max(limiter.total_tokens, max_sessions)
         yield
         store.close_all()
 
@@ -137,13 +149,18 @@ def create_app(
         detail = "the episode is over; POST /reset with this episode_id to start the next one in the same session"
         return _error(409, "episode_over", detail)
 
+    # Answered on the event loop, so they answer while every worker thread is judging.
     @app.get("/health")
-    def health() -> dict[str, Any]:
+    async def health() -> dict[str, Any]:
         return {"status": "healthy", "sessions": len(store), "max_sessions": max_sessions}
 
     @app.get("/metadata")
-    def get_metadata() -> dict[str, Any]:
+    async def get_metadata() -> dict[str, Any]:
         return metadata
+
+    @app.get("/schema")
+    async def schema() -> dict[str, Any]:
+        return {"action": Action.model_json_schema(), "observation": Observation.model_json_schema()}
 
     @app.post("/reset")
     def reset(request: Annotated[ResetRequest, Body(default_factory=ResetRequest)]) -> dict[str, Any]:

@@ -387,3 +387,14 @@ def test_a_lost_server_mid_episode_truncates_the_step_unscored(demo_problems):
     finally:
         env.close()
         server.stop()
+
+
+def test_health_metadata_and_schema_describe_the_server(demo_server):
+    with httpx.Client(base_url=demo_server.url, timeout=60) as client:
+        assert client.get("/health").json()["status"] == "healthy"
+        metadata = client.get("/metadata").json()
+        assert metadata["contract"] == "openenv-http" and metadata["name"] == "CodeFeedback"
+        assert (metadata["max_turns"], len(metadata["problem_ids"])) == (3, 30)
+        schema = client.get("/schema").json()
+        assert schema["action"]["required"] == ["response"]
+        assert set(schema["observation"]["properties"]) == {"problem", "feedback", "turn"}
