@@ -546,7 +546,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not problems:
         raise CliError(f"{args.dataset} has no problem (see the warnings above for skipped rows)")
     try:
-        from codefeedback_env.server.app import serve
+        from codefeedback_env.server.app import listen, serve
     except ImportError as error:
         raise CliError(f"the server needs the serve extra ({error}): pip install 'codefeedback[serve]'") from error
     from functools import partial
@@ -554,17 +554,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from codefeedback_env.envs.code_feedback_env import CodeFeedbackEnv
     from codefeedback_env.registration import REMOTE_ENV_ID
 
-    make_env = partial(CodeFeedbackEnv, problems, max_turns=args.max_turns, feedback=args.feedback)
-    url = f"http://{args.host}:{args.port}"
+    try:
+        sock = listen(args.host, args.port)
+    except OSError as error:
+        raise CliError(f"cannot listen on {args.host}:{args.port} ({error}); choose another --port/--host") from error
+    host, port = sock.getsockname()[:2]
+    url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
     print(
         f"serving {len(problems)} problems of {args.dataset} at {url} (OpenEnv's HTTP reset/step with sessions); "
         f"connect with gym.make({REMOTE_ENV_ID!r}, base_url={url!r})",
         flush=True,
     )
+    make_env = partial(CodeFeedbackEnv, problems, max_turns=args.max_turns, feedback=args.feedback)
     serve(
         make_env,
-        host=args.host,
-        port=args.port,
+        sock,
         max_sessions=args.max_sessions,
         idle_timeout=args.idle_timeout,
         log_level="info" if args.verbose else "warning",
@@ -712,7 +716,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = command("serve", "serve the environment over HTTP (reset/step sessions) to trainers in other processes")
     serve.add_argument("dataset", nargs="?", default="demo", help=dataset_help)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
-    serve.add_argument("--port", type=_int_at_least(1), default=8000, help="TCP port")
+    serve.add_argument("--port", type=_int_at_least(0), default=8000, help="TCP port (0: a free one, printed)")
     serve.add_argument("--max-turns", type=_int_at_least(1), default=_default(EvalConfig, "max_turns"), help="attempts")
     serve.add_argument(
         "--feedback", choices=("execution", "none", "random"), default="execution", help="what follows a failed turn"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
@@ -205,17 +206,29 @@ def create_app(
     return app
 
 
+def listen(host: str = "127.0.0.1", port: int = 8000) -> socket.socket:
+    """A socket bound to (host, port) (port 0: a free one); `OSError` if the address is taken or invalid."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 def serve(
     make_env: Callable[[], CodeFeedbackEnv],
+    sock: socket.socket,
     *,
-    host: str = "127.0.0.1",
-    port: int = 8000,
     max_sessions: int = DEFAULT_MAX_SESSIONS,
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
     log_level: str = "warning",
 ) -> None:
-    """Serve `make_env`'s environments over HTTP with uvicorn until interrupted."""
+    """Serve `make_env`'s environments over HTTP on `sock` (see `listen`) with uvicorn until interrupted."""
     import uvicorn
 
     app = create_app(make_env, max_sessions=max_sessions, idle_timeout=idle_timeout)
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    uvicorn.Server(uvicorn.Config(app, log_level=log_level)).run(sockets=[sock])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
+import re
 import subprocess
 import sys
 import tempfile
@@ -29,31 +29,31 @@ class Server:
     """A server subprocess and its base URL."""
 
     def __init__(self, command: Sequence[str]) -> None:
-        with socket.socket() as probe:  # a free port (released just before the server binds it)
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = tempfile.TemporaryFile("w+")  # not a pipe: a server that logs much would block on a full one
+        # A file, not a pipe (a server that logs much would block on a full pipe), appended to by the server only.
+        handle, self.log = tempfile.mkstemp(prefix="codefeedback-server-", suffix=".log")
         env = os.environ | {"PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-        self.process = subprocess.Popen(
-            [*command, "--port", str(self.port)],
-            cwd=ROOT,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
+        with os.fdopen(handle, "a") as log:
+            self.process = subprocess.Popen(
+                [*command, "--port", "0"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+        self.url = ""
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the server exited with {self.process.returncode}:\n{self.output()}")
+            if not self.url:  # the server prints its URL once it listens (on a free port: --port 0)
+                found = re.search(r" at (http://\S+)", self.output())
+                self.url = found.group(1) if found else ""
             try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=5) as answer:
-                    if answer.status == 200:
-                        return
+                if self.url:
+                    with urllib.request.urlopen(f"{self.url}/health", timeout=5) as answer:
+                        if answer.status == 200:
+                            return
             except OSError:
-                time.sleep(0.2)
+                pass
+            time.sleep(0.2)
         self.stop()
-        raise RuntimeError(f"the server at {self.url} did not answer /health within {START_TIMEOUT} s")
+        raise RuntimeError(f"the server did not answer /health within {START_TIMEOUT} s:\n{self.output()}")
 
     def health(self) -> dict:
         with urllib.request.urlopen(f"{self.url}/health", timeout=30) as answer:
@@ -61,8 +61,7 @@ class Server:
 
     def output(self) -> str:
         """What the server printed so far."""
-        self.log.seek(0)
-        return self.log.read()
+        return Path(self.log).read_text(errors="replace")
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -72,6 +71,7 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        Path(self.log).unlink(missing_ok=True)
 
 
 def _serve(command: Sequence[str]) -> Iterator[Server]:

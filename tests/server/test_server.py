@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import threading
@@ -398,3 +399,18 @@ def test_health_metadata_and_schema_describe_the_server(demo_server):
         schema = client.get("/schema").json()
         assert schema["action"]["required"] == ["response"]
         assert set(schema["observation"]["properties"]) == {"problem", "feedback", "turn"}
+
+
+def test_serve_on_a_taken_port_is_a_one_line_error():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = subprocess.run(
+            [sys.executable, "-m", "codefeedback_env.cli", "serve", "demo", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr.count("\n") == 1 and f"cannot listen on 127.0.0.1:{port}" in run.stderr

@@ -11,7 +11,7 @@ from functools import partial
 
 from codefeedback_env import Judge, load_problems
 from codefeedback_env.envs.code_feedback_env import CodeFeedbackEnv
-from codefeedback_env.server.app import serve
+from codefeedback_env.server.app import listen, serve
 from tests.failing_backend import FailingBackend
 
 LOSE_MARK = "LOSE_THIS_RUN"
@@ -28,7 +28,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     make_env = partial(CodeFeedbackEnv, load_problems("demo"), judge=failing_judge())
-    serve(make_env, port=args.port, max_sessions=MAX_SESSIONS, idle_timeout=IDLE_TIMEOUT)
+    sock = listen(port=args.port)
+    print(f"serving the test server at http://127.0.0.1:{sock.getsockname()[1]}", flush=True)
+    serve(make_env, sock, max_sessions=MAX_SESSIONS, idle_timeout=IDLE_TIMEOUT)
 
 
 if __name__ == "__main__":
