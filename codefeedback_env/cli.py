@@ -34,7 +34,6 @@ from codefeedback_env.evaluation.runner import EvalConfig
 from codefeedback_env.server import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_SESSIONS
 
 USAGE_ERROR = 2
-AGENTS = ("transformers", "openai", "vllm", "reference", "replay", "random")
 LLM_AGENTS = ("transformers", "openai", "vllm")
 
 # Defaults of `codefeedback eval` that differ from the library's dataclasses: sized for a CPU.
@@ -223,95 +222,29 @@ def cmd_play(args: argparse.Namespace) -> int:
 
 
 def _make_agent(args: argparse.Namespace, problems: list[Any]) -> Any:
-    if args.agent == "reference":
-        from agents.baselines import ReferenceAgent
-
-        return ReferenceAgent(problems)
-    if args.agent == "random":
-        from agents.baselines import RandomAgent
-
-        return RandomAgent(problems, seed=args.seed)
-    if args.agent == "replay":
-        if not args.replay_file:
-            raise CliError("--agent replay needs --replay-file FILE (JSONL of recorded responses)")
-        if not Path(args.replay_file).is_file():
-            raise CliError(f"replay file {args.replay_file!r} does not exist")
-        from agents.baselines import ReplayAgent
-
-        return ReplayAgent(args.replay_file, missing_response="")
-    sampling = _sampling(args)
-    if args.agent == "openai":
-        if not args.base_url:
-            raise CliError("--agent openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
-        from agents.llm.openai_agent import OpenAICompatibleAgent
-
-        agent = OpenAICompatibleAgent(
-            args.base_url,
-            args.model,
-            api_key=args.api_key,
-            sampling=sampling,
-            max_concurrency=args.concurrency,
-            timeout=args.timeout,
-            max_retries=args.max_retries,
-        )
-        _probe_server(agent)
-        return agent
-    if args.agent == "transformers":
-        _check_hub_model(args.model)
-        from agents.llm.transformers_agent import TransformersAgent
-
-        cache = None if args.model_cache == "none" else args.model_cache
-        return TransformersAgent(
-            args.model, sampling=sampling, batch_size=args.batch_size, dtype=args.dtype, cache_dir=cache
-        )
-    from agents.llm.vllm_agent import VLLMAgent
-
-    return VLLMAgent(args.model, sampling=sampling)
-
-
-def _probe_server(agent: Any) -> None:
-    """Fail fast, before any retry, when nothing answers at the agent's base URL (a server that answers
-    but does not list models is fine)."""
-    import openai
+    """The agent named by `--agent`: an installed plugin (see `codefeedback_env.agent_plugins`) or a
+    `package.module:Factory` path, built with the command line's settings."""
+    from codefeedback_env.agent_plugins import AgentNotFoundError, AgentSettings, find_agent
 
     try:
-        agent.client.with_options(max_retries=0, timeout=min(agent.timeout, 10.0)).models.list()
-    except openai.APIConnectionError as error:  # also a timeout
-        raise CliError(
-            f"nothing answers at --base-url {agent.base_url} ({_one_line(error)}); start the server or fix the URL "
-            "(it usually ends in /v1)"
-        ) from error
-    except openai.APIError:
-        pass
-
-
-HUB_HOST = ("huggingface.co", 443)
-
-
-def _check_hub_model(model: str) -> None:
-    """Refuse at once a hub id that is not in the local cache when the hub cannot be reached, instead of
-    letting the hub client retry for about a minute (an HTTPS proxy, if set, is trusted to reach it)."""
-    import os
-    import socket
-
-    if model == "smollm2" or Path(model).expanduser().exists() or os.environ.get("HTTPS_PROXY"):
-        return
-    repo = model.partition(":")[0]
-    if "/" not in repo:
-        return  # not a hub id; the loader explains what it expected
-    try:
-        from huggingface_hub.constants import HF_HUB_CACHE
-    except ImportError:  # pragma: no cover - transformers brings huggingface_hub
-        return
-    if (Path(HF_HUB_CACHE) / f"models--{repo.replace('/', '--')}").is_dir():
-        return
-    try:
-        socket.create_connection(HUB_HOST, timeout=3).close()
-    except OSError as error:
-        raise CliError(
-            f"model {model!r} is neither a local folder or .gguf file nor in the Hugging Face cache, and "
-            f"{HUB_HOST[0]} cannot be reached ({error}); pass a local model or 'smollm2' (bundled offline)"
-        ) from error
+        factory = find_agent(args.agent)
+    except AgentNotFoundError as error:
+        raise CliError(str(error)) from error
+    settings = AgentSettings(
+        seed=args.seed,
+        sampling=_sampling(args),
+        model=args.model,
+        batch_size=args.batch_size,
+        dtype=args.dtype,
+        model_cache=None if args.model_cache == "none" else args.model_cache,
+        base_url=args.base_url,
+        api_key=args.api_key,
+        timeout=args.timeout,
+        concurrency=args.concurrency,
+        max_retries=args.max_retries,
+        replay_file=args.replay_file,
+    )
+    return factory(problems, settings)
 
 
 def _user_cache() -> Path:
@@ -322,7 +255,7 @@ def _user_cache() -> Path:
 
 def _sampling(args: argparse.Namespace) -> Any:
     """The LLM agents' sampling settings, checked whichever agent runs (a bad value is an error anyway)."""
-    from agents.llm.sampling import SamplingConfig
+    from codefeedback_env.sampling import SamplingConfig
 
     try:
         return SamplingConfig(
@@ -366,24 +299,13 @@ def _identity(args: argparse.Namespace) -> dict[str, Any]:
     return identity
 
 
-def _agent_errors() -> tuple[type[BaseException], ...]:
-    """Errors an agent raises for a user mistake (a dead server, an unknown model), if its backend loads."""
-    errors: list[type[BaseException]] = []
-    try:
-        from agents.llm.openai_agent import OpenAIAgentError
-
-        errors.append(OpenAIAgentError)
-    except ImportError:  # pragma: no cover - the llm extra is not installed
-        pass
-    return tuple(errors)
-
-
 def cmd_eval(args: argparse.Namespace) -> int:
     problems = _load(args.dataset)
     if not problems:
         raise CliError(f"{args.dataset} has no problem to evaluate (see the warnings above for skipped rows)")
     problems = _select(problems, args)
     _sampling(args)
+    from codefeedback_env.agent import AgentError
     from codefeedback_env.evaluation import evaluate_with_baseline, format_summary
     from codefeedback_env.evaluation.identity import RunIdentityError
     from codefeedback_env.evaluation.runner import check_run_folder
@@ -409,7 +331,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         runs = evaluate_with_baseline(
             agent, problems, output, config, independent=not args.no_independent, identity=identity
         )
-    except (RunIdentityError, ValueError, *_agent_errors()) as error:
+    except (RunIdentityError, ValueError, AgentError) as error:
         raise CliError(_one_line(error)) from error
     titles = {"multi_turn": "multi-turn (execution feedback)", "independent": "independent sampling (baseline)"}
     for mode, run in runs.items():
@@ -609,7 +531,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = command("eval", "evaluate an agent (multi-turn and independent sampling); resumable")
     ev.add_argument("--dataset", default="demo", help="dataset name or file")
-    ev.add_argument("--agent", choices=AGENTS, default="transformers", help="who writes the programs")
+    ev.add_argument(
+        "--agent",
+        default="transformers",
+        help="who writes the programs: an installed agent (built in: transformers, openai, vllm, reference, replay, "
+        "random; plugins add theirs) or package.module:Factory",
+    )
     ev.add_argument("--model", default="smollm2", help="model path, hub id, .gguf file, or 'smollm2'")
     ev.add_argument(
         "--turns", type=_int_at_least(1), default=_default(EvalConfig, "max_turns"), help="attempts per episode"

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from agents.llm.sampling import PROGRAM_END_STOP, SamplingConfig, SeedStream
 from agents.protocol import conversations_from_infos
+from codefeedback_env.agent import AgentError
 from codefeedback_env.extraction import program_end
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ MAX_BACKOFF = 30.0
 _RETRYABLE_STATUS = frozenset({408, 409, 429})
 
 
-class OpenAIAgentError(RuntimeError):
+class OpenAIAgentError(AgentError):
     """A chat completion request to an OpenAI-compatible server failed."""
 
 

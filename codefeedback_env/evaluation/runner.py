@@ -43,6 +43,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from codefeedback_env.agent import IndependentSampling
 from codefeedback_env.driver import Episode, EpisodeDriver
 from codefeedback_env.envs.code_feedback_env import CodeFeedbackEnv
 from codefeedback_env.evaluation.analyses import analyze, format_analyses
@@ -244,7 +245,7 @@ def run_evaluation(
 ) -> RunResult:
     """Run `config.rollouts` episodes of every problem with `agent`, resuming from `output_dir`.
 
-    `agent` follows `agents.protocol.Agent`; its `reset()` (if any) is called once at the start. The info
+    `agent` follows `codefeedback_env.agent.Agent`; its `reset()` (if any) is called once at the start. The info
     dicts it receives carry an extra `"rollout"` key (the episode's rollout index). `identity` adds what
     the agent object cannot tell (e.g. `{"agent": "openai", "model": ..., "dataset": ...}`) to the run's
     recorded identity; resuming a folder whose identity differs raises `RunIdentityError`.
@@ -259,8 +260,6 @@ def run_evaluation(
         raise ValueError(f"output folder {str(output_dir)!r} is a file; give a folder (it is created if absent)")
     wanted = _wanted_identity(agent, config, identity)
     if config.independent:
-        from agents.wrappers import IndependentSampling
-
         agent = IndependentSampling(agent)
     output_dir.mkdir(parents=True, exist_ok=True)
     episodes_path = output_dir / EPISODES_FILE

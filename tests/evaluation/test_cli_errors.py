@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from agents import factories
 from codefeedback_env import __version__, cli
 
 CODECONTESTS = Path(__file__).resolve().parents[3] / "shared" / "data" / "codecontests_train_sample.jsonl"
@@ -92,7 +93,7 @@ def test_unknown_model_when_the_hub_cannot_be_reached(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytest.importorskip("huggingface_hub")
-    monkeypatch.setattr(cli, "HUB_HOST", ("127.0.0.1", closed_port()))
+    monkeypatch.setattr(factories, "HUB_HOST", ("127.0.0.1", closed_port()))
     monkeypatch.delenv("HTTPS_PROXY", raising=False)
     line = one_line_error(capsys, "eval", "--model", "nobody-here/no-such-model-4f2a", "--output", str(tmp_path / "o"))
     assert "'nobody-here/no-such-model-4f2a' is neither a local folder" in line and "cannot be reached" in line
