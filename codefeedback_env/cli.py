@@ -374,6 +374,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise CliError(f"{args.dataset} has no problem to evaluate (see the warnings above for skipped rows)")
     problems = _select(problems, args)
     _sampling(args)
+    from codefeedback_env.agent import AgentError
     from codefeedback_env.evaluation.identity import RunIdentityError
     from codefeedback_env.evaluation.sweep import check_sweep_folders, format_sweep, run_sweep
 
@@ -392,7 +393,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise CliError(_one_line(error)) from error
     try:
         sweep = run_sweep(agent, problems, output, config, identity=identity, **settings)
-    except (RunIdentityError, ValueError, *_agent_errors()) as error:
+    except (RunIdentityError, ValueError, AgentError) as error:
         raise CliError(_one_line(error)) from error
     print(f"\n{format_sweep(sweep)}")
     print(f"\nruns, sweep.json and plots in {args.output}")
