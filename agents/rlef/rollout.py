@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import torch
 from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
+from agents.rlef.rank_padding import gathers_across_ranks, pad_requests_across_ranks
 from codefeedback_env.driver import Episode, EpisodeDriver
 from codefeedback_env.evaluation.metrics import RolloutOutcome, solve_rate_by_turn
 
@@ -389,12 +390,20 @@ def solve_rates(
 
 
 def trainer_generator(trainer: Any) -> Generator:
-    """Generation through a TRL GRPO-style trainer: its vLLM engine (server/colocate) or `model.generate`."""
+    """Generation through a TRL GRPO-style trainer: its vLLM engine (server/colocate) or `model.generate`.
+
+    When the vLLM engine gathers prompts across ranks (server mode, or colocate with tensor parallelism > 1),
+    every rank sends the same number of contexts per call (`pad_requests_across_ranks`), so every rank must
+    call the generator the same number of times.
+    """
     if trainer.use_vllm:
 
         def generate_vllm(contexts: list[list[int]]) -> tuple[list[list[int]], list[list[float]] | None]:
             return trainer._generate_single_turn(contexts, None, {}, 1)
 
+        if gathers_across_ranks(trainer.vllm_generation, trainer.accelerator.num_processes):
+            filler = [*trainer.eos_token_ids, 0][:1]  # a one-token context, used only by a rank with none
+            return pad_requests_across_ranks(generate_vllm, trainer.accelerator, filler)
         return generate_vllm
 
     from trl.models import unwrap_model_for_generation
