@@ -26,4 +26,5 @@ bench:
 	$(PYTHON) benchmarks/judge_throughput.py
 	$(PYTHON) benchmarks/runner_throughput.py
 	$(PYTHON) benchmarks/trainer_step.py
+	$(PYTHON) benchmarks/server_throughput.py
 	$(PYTHON) benchmarks/integrity_scorecard.py

@@ -109,3 +109,10 @@ def test_ray_judge_throughput():
         workload = summary[name]
         assert workload["programs_with_different_verdicts"] == 0
         assert_ratio(workload["ray_programs_per_s"], workload["local_programs_per_s"], workload["ratio"])
+
+
+def test_server_throughput():
+    summary = run_benchmark("server_throughput.py", "--dataset", "demo", "--episodes", "4", "--threads", "2")
+    assert summary["episodes"] == 4 and summary["solved"] == 4, "the third turn is the reference solution"
+    assert summary["returns_differ"] == 0
+    assert_ratio(summary["served_episodes_per_s"], summary["in_process_episodes_per_s"], summary["ratio"])
