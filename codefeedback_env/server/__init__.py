@@ -7,7 +7,8 @@ extra): `codefeedback_env.server.app` does, and only the server imports it.
 ## Contract: OpenEnv's HTTP reset/step shape
 The request and response fields are OpenEnv's (meta-pytorch/OpenEnv, `openenv.core.env_server`):
 `POST /reset` takes `seed` and `episode_id`; `POST /step` takes `action` (an object); both answer
-`observation`, `reward` and `done`; `GET /health`, `GET /metadata` and `GET /schema` describe the server.
+`observation`, `reward` and `done`; `GET /health`, `GET /metadata`, `GET /schema` and `GET /state` (the
+session's `episode_id` and `step_count`) describe the server and a session.
 Two extensions, because OpenEnv's HTTP endpoints are stateless (its sessions live on a WebSocket) and a
 multi-turn episode needs a session:
 - `episode_id` names a session. `POST /reset` without one opens a session and answers its id; with one, it
@@ -25,6 +26,7 @@ feedback and a reward, which is OpenEnv's reset/step.
       -> {"episode_id", "observation", "reward", "done", "terminated", "truncated", "info"}
     POST /close {"episode_id": "..."}
     GET /health, GET /metadata (max_turns, max_response_chars, problem ids, limits), GET /schema
+    GET /state?episode_id=... -> {"episode_id", "step_count", "problem_id", "done"}
 
 Observations, rewards and info are the in-process `CodeFeedbackEnv`'s, including a judge error (truncated,
 reward 0, `info["judge_error"]`). Only an allow-list of observation and info fields is sent

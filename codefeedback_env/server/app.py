@@ -38,6 +38,7 @@ _BODIES = {
     "/reset": '{"seed": 0, "options": {"problem_id": "..."}} (all optional; "episode_id" to reuse a session)',
     "/step": '{"episode_id": "...", "action": {"response": "<the model\'s text>"}}',
     "/close": '{"episode_id": "..."}',
+    "/state": "GET /state?episode_id=...",
 }
 
 
@@ -127,7 +128,7 @@ def create_app(
             got = "" if item["type"] == "missing" else f" (got {type(item.get('input')).__name__})"
             problems.append(f"{where}: {item['msg']}{got}")
         expected = _BODIES.get(request.url.path, "a JSON object")
-        detail = f"bad request body: {'; '.join(problems)}; send {expected}"
+        detail = f"bad request: {'; '.join(problems)}; send {expected}"
         return _error(422, "invalid_request", detail)
 
     @app.exception_handler(SessionError)
@@ -162,6 +163,17 @@ def create_app(
     @app.get("/schema")
     async def schema() -> dict[str, Any]:
         return {"action": Action.model_json_schema(), "observation": Observation.model_json_schema()}
+
+    @app.get("/state")
+    async def state(episode_id: str) -> dict[str, Any]:
+        env = store.get(episode_id).env  # read without waiting for a step in progress
+        problem = env.problem
+        return {
+            "episode_id": episode_id,
+            "step_count": env.turn,
+            "problem_id": problem.id if problem is not None else None,
+            "done": env.done,
+        }
 
     @app.post("/reset")
     def reset(request: Annotated[ResetRequest, Body(default_factory=ResetRequest)]) -> dict[str, Any]:

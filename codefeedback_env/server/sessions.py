@@ -135,6 +135,15 @@ class SessionStore:
             session.last_used = self.clock()
             session.lock.release()
 
+    def get(self, session_id: str) -> Session:
+        """A live session without holding it (for reading its state); `UnknownSessionError` if there is none."""
+        with self._lock:
+            self._expire_idle()
+            session = self._sessions.get(session_id)
+            if session is None or session.env is None:
+                raise UnknownSessionError(self._unknown_message(session_id))
+            return session
+
     def close(self, session_id: str) -> None:
         """Close a session (`UnknownSessionError` if there is none by this id)."""
         with self._lock:

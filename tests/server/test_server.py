@@ -399,6 +399,15 @@ def test_health_metadata_and_schema_describe_the_server(demo_server):
         schema = client.get("/schema").json()
         assert schema["action"]["required"] == ["response"]
         assert set(schema["observation"]["properties"]) == {"problem", "feedback", "turn"}
+        episode_id = client.post("/reset", json={"options": {"problem_id": "demo/sum-two"}}).json()["episode_id"]
+        client.post("/step", json={"episode_id": episode_id, "action": {"response": WRONG}})
+        state = client.get("/state", params={"episode_id": episode_id}).json()
+        assert state == {"episode_id": episode_id, "step_count": 1, "problem_id": "demo/sum-two", "done": False}
+        client.post("/close", json={"episode_id": episode_id})
+        missing = client.get("/state").json()["detail"]
+        assert "query.episode_id: Field required" in missing and "GET /state?episode_id=" in missing
+        gone = client.get("/state", params={"episode_id": episode_id})
+        assert gone.status_code == 404 and "was closed" in gone.json()["detail"]
 
 
 def test_serve_on_a_taken_port_is_a_one_line_error():
