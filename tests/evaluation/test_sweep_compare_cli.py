@@ -61,6 +61,13 @@ def test_sweep_then_compare(tmp_path: Path, replay_file: Path) -> None:
     }
     assert sweep["turn_limits"] == [1, 3] and sweep["plots"] == ["sweep.png"] and is_png(out / "sweep.png")
     assert "no feedback" in done.stdout and "sweep.png" in done.stdout
+    # Another agent into the same sweep is refused before anything runs, in one line naming the difference.
+    other = cli("sweep", "--agent", "reference", "--turns", "1,3", "--feedback", "execution,none", "--output", str(out))
+    assert (
+        other.returncode == 2
+        and len(other.stderr.strip().splitlines()) == 1
+        and "holds a run with agent=" in other.stderr
+    )
 
     none = json.loads((out / "none" / "turns_3" / "results.json").read_text())
     verdicts = [{v: n for v, n in row["counts"].items() if n} for row in none["analyses"]["verdicts_by_turn"]]
