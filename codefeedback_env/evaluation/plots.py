@@ -51,16 +51,18 @@ def _label(mode: str, summary: Mapping[str, Any]) -> str:
     return _LABELS.get(mode, mode)
 
 
-def caption(summary: Mapping[str, Any]) -> str:
-    """What produced a run, in one paragraph: its recorded identity and its size."""
+def caption(summary: Mapping[str, Any], *, intervals: bool = True) -> str:
+    """What produced a run, in one paragraph: its recorded identity and its size (and, with `intervals`,
+    what the figure's bands are)."""
     from codefeedback_env.evaluation.runner import describe_run
 
     run = summary.get("run") or {}
     size = (
         f"{summary.get('problems', 0)} problems x {summary.get('rollouts_per_problem', '?')} rollouts "
-        f"({summary.get('episodes', 0)} episodes); 95% bootstrap intervals over problems"
+        f"({summary.get('episodes', 0)} episodes)"
     )
-    return (describe_run(run) + "; " if run else "") + size
+    bands = "; bands: 95% bootstrap intervals, problems resampled" if intervals else ""
+    return (describe_run(run) + "; " if run else "") + size + bands
 
 
 def plot_solve_rate_by_turn(
@@ -175,19 +177,19 @@ def plot_sweep(rows: Sequence[Mapping[str, Any]], path: str | Path, *, caption_t
 def write_run_plots(summary: Mapping[str, Any], output_dir: str | Path) -> list[str]:
     """A run folder's figures (solve rate by turn, verdict mix); returns their file names."""
     mode = str((summary.get("config") or {}).get("mode") or "run")
-    text = caption(summary)
-    plot_solve_rate_by_turn({mode: summary}, Path(output_dir) / SOLVE_RATE_BY_TURN, caption_text=text)
-    plot_verdict_mix({mode: summary}, Path(output_dir) / VERDICT_MIX, caption_text=text)
+    plot_solve_rate_by_turn({mode: summary}, Path(output_dir) / SOLVE_RATE_BY_TURN, caption_text=caption(summary))
+    plot_verdict_mix({mode: summary}, Path(output_dir) / VERDICT_MIX, caption_text=caption(summary, intervals=False))
     return [SOLVE_RATE_BY_TURN, VERDICT_MIX]
 
 
 def write_comparison_plots(summaries: Mapping[str, Mapping[str, Any]], output_dir: str | Path) -> list[str]:
     """The figures comparing modes of one evaluation (solve rate by turn and by samples, verdict mix) in
     `output_dir`; returns their file names. The caption is the first summary's (modes share their setup)."""
-    text = caption(next(iter(summaries.values()))) if summaries else None
+    first = next(iter(summaries.values()), {})
+    text, plain = caption(first), caption(first, intervals=False)
     plot_solve_rate_by_turn(summaries, Path(output_dir) / SOLVE_RATE_BY_TURN, caption_text=text)
-    plot_solve_rate_by_samples(summaries, Path(output_dir) / SOLVE_RATE_BY_SAMPLES, caption_text=text)
-    plot_verdict_mix(summaries, Path(output_dir) / VERDICT_MIX, caption_text=text)
+    plot_solve_rate_by_samples(summaries, Path(output_dir) / SOLVE_RATE_BY_SAMPLES, caption_text=plain)
+    plot_verdict_mix(summaries, Path(output_dir) / VERDICT_MIX, caption_text=plain)
     return [SOLVE_RATE_BY_TURN, SOLVE_RATE_BY_SAMPLES, VERDICT_MIX]
 
 
