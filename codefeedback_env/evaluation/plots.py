@@ -31,6 +31,7 @@ _VERDICT_COLORS = {
 SOLVE_RATE_BY_TURN = "solve_rate_by_turn.png"
 SOLVE_RATE_BY_SAMPLES = "solve_rate_by_samples.png"
 VERDICT_MIX = "verdict_mix.png"
+FIXES_AND_CHANGES = "fixes_and_changes.png"
 SWEEP = "sweep.png"
 
 
@@ -148,6 +149,54 @@ def plot_verdict_mix(
     return _save(figure, plt, path, caption_text)
 
 
+def plot_fixes_and_changes(
+    summaries: Mapping[str, Mapping[str, Any]], path: str | Path, *, caption_text: str | None = None
+) -> Path:
+    """Per summary (one row of panels each): the share of each verdict that passed the public tests at the
+    next turn, per turn pair; and per turn, the share of programs changed and their mean chrF to the last."""
+    plt = _pyplot()
+    panels = {m: s for m, s in summaries.items() if (s.get("analyses") or {}).get("fixes_by_verdict")}
+    rows = max(len(panels), 1)
+    figure, grid = plt.subplots(rows, 2, figsize=(11, 3.6 * rows), squeeze=False)
+    for (left, right), (mode, summary) in zip(grid, panels.items(), strict=False):
+        fixes = summary["analyses"]["fixes_by_verdict"]
+        verdicts = list(dict.fromkeys(v for pair in fixes for v in pair["by_verdict"]))
+        width = 0.8 / len(fixes)
+        for offset, pair in enumerate(fixes):
+            xs = [i + (offset - (len(fixes) - 1) / 2) * width for i in range(len(verdicts))]
+            counts = [pair["by_verdict"].get(v, {"followed": 0, "passed_public": 0}) for v in verdicts]
+            shares = [c["passed_public"] / c["followed"] if c["followed"] else 0.0 for c in counts]
+            left.bar(xs, shares, width, label=f"turn {pair['from_turn']} -> {pair['to_turn']}")
+            for x, share, c in zip(xs, shares, counts, strict=True):
+                if c["followed"]:
+                    left.annotate(
+                        f"{c['passed_public']}/{c['followed']}", (x, share), ha="center", va="bottom", fontsize=6
+                    )
+        left.set_xticks(range(len(verdicts)), [v.replace("_", " ") for v in verdicts], rotation=20, fontsize=7)
+        left.set_ylim(0, 1.1)
+        left.set_ylabel("passed the public tests next turn")
+        left.set_title(f"{_label(mode, summary)}: fixed at the next turn, by verdict", fontsize=9)
+        if fixes:
+            left.legend(fontsize=7)
+        changes = [r for r in summary["analyses"]["program_changes"]["by_turn"] if r["responses"]]
+        turns = [r["turn"] for r in changes]
+        right.bar([t - 0.2 for t in turns], [r["changed_fraction"] for r in changes], 0.4, label="program changed")
+        right.bar(
+            [t + 0.2 for t in turns],
+            [(r["chrf_mean"] or 0.0) / 100 for r in changes],
+            0.4,
+            label="mean chrF to the previous program / 100",
+        )
+        right.set_xticks(turns)
+        right.set_ylim(0, 1.1)
+        right.set_xlabel("turn")
+        right.set_ylabel("share / similarity")
+        right.set_title(f"{_label(mode, summary)}: each program against the previous turn's", fontsize=9)
+        right.legend(fontsize=7)
+    figure.suptitle("Which verdicts get fixed, and how much programs change")
+    return _save(figure, plt, path, caption_text)
+
+
 def plot_sweep(rows: Sequence[Mapping[str, Any]], path: str | Path, *, caption_text: str | None = None) -> Path:
     """Solve rate against the turn limit, one line (with its 95% band) per setting of a sweep's `rows`
     (`{"setting", "turns", "solve_rate": {"value", "low", "high"}}`)."""
@@ -178,8 +227,13 @@ def write_run_plots(summary: Mapping[str, Any], output_dir: str | Path) -> list[
     """A run folder's figures (solve rate by turn, verdict mix); returns their file names."""
     mode = str((summary.get("config") or {}).get("mode") or "run")
     plot_solve_rate_by_turn({mode: summary}, Path(output_dir) / SOLVE_RATE_BY_TURN, caption_text=caption(summary))
-    plot_verdict_mix({mode: summary}, Path(output_dir) / VERDICT_MIX, caption_text=caption(summary, intervals=False))
-    return [SOLVE_RATE_BY_TURN, VERDICT_MIX]
+    plain = caption(summary, intervals=False)
+    plot_verdict_mix({mode: summary}, Path(output_dir) / VERDICT_MIX, caption_text=plain)
+    names = [SOLVE_RATE_BY_TURN, VERDICT_MIX]
+    if int(summary.get("max_turns") or 1) > 1:  # a 1-turn run has no next turn to fix or change
+        plot_fixes_and_changes({mode: summary}, Path(output_dir) / FIXES_AND_CHANGES, caption_text=plain)
+        names.append(FIXES_AND_CHANGES)
+    return names
 
 
 def write_comparison_plots(summaries: Mapping[str, Mapping[str, Any]], output_dir: str | Path) -> list[str]:
@@ -190,7 +244,11 @@ def write_comparison_plots(summaries: Mapping[str, Mapping[str, Any]], output_di
     plot_solve_rate_by_turn(summaries, Path(output_dir) / SOLVE_RATE_BY_TURN, caption_text=text)
     plot_solve_rate_by_samples(summaries, Path(output_dir) / SOLVE_RATE_BY_SAMPLES, caption_text=plain)
     plot_verdict_mix(summaries, Path(output_dir) / VERDICT_MIX, caption_text=plain)
-    return [SOLVE_RATE_BY_TURN, SOLVE_RATE_BY_SAMPLES, VERDICT_MIX]
+    names = [SOLVE_RATE_BY_TURN, SOLVE_RATE_BY_SAMPLES, VERDICT_MIX]
+    if int(first.get("max_turns") or 1) > 1:
+        plot_fixes_and_changes(summaries, Path(output_dir) / FIXES_AND_CHANGES, caption_text=plain)
+        names.append(FIXES_AND_CHANGES)
+    return names
 
 
 def _save(figure: Any, plt: Any, path: str | Path, caption_text: str | None = None) -> Path:

@@ -59,6 +59,8 @@ def test_sweep_then_compare(tmp_path: Path, replay_file: Path) -> None:
         ("independent sampling", 1): 0.5,
         ("independent sampling", 3): 1.0,
     }
+    one_turn = json.loads((out / "execution" / "turns_1" / "results.json").read_text())
+    assert one_turn["plots"] == ["solve_rate_by_turn.png", "verdict_mix.png"]  # nothing to fix in one turn
     assert sweep["turn_limits"] == [1, 3] and sweep["plots"] == ["sweep.png"] and is_png(out / "sweep.png")
     assert "no feedback" in done.stdout and "sweep.png" in done.stdout
     # Another agent into the same sweep is refused before anything runs, in one line naming the difference.
@@ -84,7 +86,7 @@ def test_sweep_then_compare(tmp_path: Path, replay_file: Path) -> None:
     assert second["by_verdict"]["passed_public"] == {"followed": 1, "passed_public": 1, "solved": 1}
     changes = none["analyses"]["program_changes"]["by_turn"]
     assert [(row["responses"], row["changed"]) for row in changes] == [(2, 2), (2, 1)]
-    assert none["plots"] == ["solve_rate_by_turn.png", "verdict_mix.png"]
+    assert none["plots"] == ["solve_rate_by_turn.png", "verdict_mix.png", "fixes_and_changes.png"]
     assert all(is_png(out / "none" / "turns_3" / name) for name in none["plots"])
 
     comparison = tmp_path / "comparison.json"
@@ -116,8 +118,10 @@ def test_eval_writes_the_analyses_and_lists_its_plots(tmp_path: Path, replay_fil
         "solve_rate_by_turn.png",
         "solve_rate_by_samples.png",
         "verdict_mix.png",
+        "fixes_and_changes.png",
         "multi_turn/solve_rate_by_turn.png",
         "multi_turn/verdict_mix.png",
+        "multi_turn/fixes_and_changes.png",
     ]
     assert all(is_png(out / name) for mode in results.values() for name in mode["plots"])
     assert "verdicts on the public tests" in done.stdout and "verdict_mix.png" in done.stdout
