@@ -33,7 +33,8 @@ reward 0, `info["judge_error"]`). Only an allow-list of observation and info fie
 (`codefeedback_env.server.wire`): hidden tests never leave the server. Errors are JSON
 `{"detail": "<what is wrong and how to fix it>", "code": "<name>"}`: 404 unknown or expired session and
 unknown problem, 409 a step after the episode ended or while the session is busy, 422 a malformed body or
-reset options, 503 (with `Retry-After`) when `max_sessions` sessions are live. A session idle for
+reset options, 413 a body too long to hold a response of at most `max_response_chars`, 503 (with
+`Retry-After`) when `max_sessions` sessions are live. A session idle for
 `idle_timeout` seconds is closed.
 """
 

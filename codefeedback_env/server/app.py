@@ -9,13 +9,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
 import anyio.to_thread
 from fastapi import Body, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from gymnasium.error import ResetNeeded
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
@@ -33,6 +33,11 @@ from codefeedback_env.server.sessions import (
 from codefeedback_env.server.wire import wire_info, wire_observation
 
 logger = logging.getLogger(__name__)
+
+JSON_BYTES_PER_CHAR = 12
+"""Most bytes one character of a response takes in a JSON body (a `\\uXXXX\\uXXXX` surrogate pair)."""
+BODY_SLACK_BYTES = 64 * 1024
+"""Room for the rest of a request body (the episode id, field names)."""
 
 _BODIES = {
     "/reset": '{"seed": 0, "options": {"problem_id": "..."}} (all optional; "episode_id" to reuse a session)',
@@ -116,6 +121,20 @@ def create_app(
 
     app = FastAPI(title="codefeedback environment server", version=__version__, lifespan=lifespan)
     app.state.sessions = store
+    # A body this long cannot hold a response within max_response_chars (a character is at most 12 bytes of
+    # JSON, as an escaped surrogate pair), so it is refused before it is read.
+    max_body = JSON_BYTES_PER_CHAR * metadata["max_response_chars"] + BODY_SLACK_BYTES
+
+    @app.middleware("http")
+    async def refuse_huge_bodies(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > max_body:
+            detail = (
+                f"the request body has {int(length)} bytes, more than this server reads ({max_body}): a response "
+                f"is at most {metadata['max_response_chars']} characters (GET /metadata); send a shorter one"
+            )
+            return _error(413, "body_too_large", detail)
+        return await call_next(request)
 
     @app.exception_handler(RequestValidationError)
     async def bad_body(request: Request, error: RequestValidationError) -> JSONResponse:

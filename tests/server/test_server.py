@@ -286,6 +286,9 @@ def test_bad_requests_get_4xx_json_naming_the_problem_and_the_fix(demo_server):
             over = client.post("/step", json={"episode_id": episode_id, "action": {"response": WRONG}})
             assert over.status_code == 409 and over.json()["code"] == "episode_over"
             assert "POST /reset with this episode_id" in over.json()["detail"]
+            huge = "x" * (12 * 200_000 + 70_000)
+            too_long = client.post("/step", json={"episode_id": episode_id, "action": {"response": huge}})
+            assert too_long.status_code == 413 and "at most 200000 characters" in too_long.json()["detail"]
             broken = client.post("/reset", content=b"{not json", headers={"content-type": "application/json"})
             assert broken.status_code == 422 and "not valid JSON" in broken.json()["detail"]
         finally:
@@ -423,3 +426,14 @@ def test_serve_on_a_taken_port_is_a_one_line_error():
         )
     assert run.returncode == 2 and run.stdout == ""
     assert run.stderr.count("\n") == 1 and f"cannot listen on 127.0.0.1:{port}" in run.stderr
+
+
+def test_an_overlong_response_is_an_invalid_turn_as_in_process(demo_server, demo_problems, judge):
+    long = ["```python\n" + "#" * 250_000 + "\nprint(1)\n```"]
+    expected = play(CodeFeedbackEnv(list(demo_problems.values()), judge=judge), "demo/sum-two", long)
+    env = remote(demo_server)
+    try:
+        assert play(env, "demo/sum-two", long) == expected
+    finally:
+        env.close()
+    assert expected[-1][1] == -0.2 and "longer than 200000 characters" in expected[-1][0]["feedback"]
