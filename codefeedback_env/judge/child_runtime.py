@@ -112,12 +112,21 @@ def prctl(option: int, value: int) -> bool:
 
 
 class Program(NamedTuple):
-    """What a locked-down child runs: the mode, the source text, and the call channel (function mode)."""
+    """What a locked-down child runs: the mode, the source text, and the call channel (function mode).
+
+    `code` is the source already compiled (by the pool's per-program zygote, exactly as `compile_program`
+    does it); without it the child compiles the source itself."""
 
     mode: str
     source: str
     request_fd: int = -1
     reply_fd: int = -1
+    code: types.CodeType | None = None
+
+
+def compile_program(source: str) -> types.CodeType:
+    """The program compiled as the interpreter compiles a script (raises what `compile` raises)."""
+    return compile(source, PROGRAM_FILENAME, "exec", dont_inherit=True)
 
 
 def read_program(fd: int) -> str:
@@ -238,12 +247,12 @@ def _new_module(name: str) -> types.ModuleType:
     return module
 
 
-def _run_stdio(source: str, holder: list[types.ModuleType]) -> int:
+def _run_stdio(source: str, code: types.CodeType | None, holder: list[types.ModuleType]) -> int:
     """Run the program as `__main__` (its own module, in `sys.modules`); its exit status before `finish`."""
     main = holder[0]
     sys.modules["__main__"] = main
     try:
-        exec(compile(source, PROGRAM_FILENAME, "exec", dont_inherit=True), main.__dict__)
+        exec(code if code is not None else compile_program(source), main.__dict__)
         status = 0
     except SystemExit as exit:
         status = exit_status(exit)
@@ -279,7 +288,7 @@ def _serve_calls(source: str, holder: list[types.ModuleType], request_fd: int, r
     requests with {"value": ...} or {"raise": traceback} until the parent closes the request channel."""
     namespace = holder[0].__dict__
     try:
-        exec(compile(source, PROGRAM_FILENAME, "exec", dont_inherit=True), namespace)
+        exec(compile_program(source), namespace)
     except BaseException as error:  # noqa: B036
         _send(reply_fd, {"raise": format_exception(error)})
         return 0
@@ -317,7 +326,7 @@ def run(program: Program) -> NoReturn:
             sys.argv = [PROGRAM_FILENAME]
         holder = [_new_module("__main__" if program.mode == "stdio" else "solution")]
         if program.mode == "stdio":
-            status = _run_stdio(program.source, holder)
+            status = _run_stdio(program.source, program.code, holder)
         else:
             status = _serve_calls(program.source, holder, program.request_fd, program.reply_fd)
         del program
@@ -372,15 +381,23 @@ def _children(pid: int) -> list[int]:
 
 
 def _end_descendants(program_pid: int, give_up: float) -> None:
-    """Kill and reap the program's process and everything it started. As a subreaper, every orphan among
-    them becomes this process's child, so killing the children repeatedly until none is left ends them all."""
-    import time
-
-    me = os.getpid()
+    """Kill and reap the program's process and everything it started (see `end_children`)."""
     try:
         os.kill(program_pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+    end_children(give_up)
+
+
+def end_children(give_up: float) -> None:
+    """Kill and reap every child of this process until none is left (or `give_up`, monotonic, passes).
+
+    In a child subreaper, every orphan below it becomes its child, so this ends all its descendants and
+    touches no other process: the portable bootstrap, and the pool's zygote (which must not use `kill(-1)`:
+    that would reach the worker beside it)."""
+    import time
+
+    me = os.getpid()
     while True:
         for child in _children(me):
             try:

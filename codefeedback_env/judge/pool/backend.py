@@ -24,6 +24,7 @@ a worker whose parent disappears (even by SIGKILL) sees its socket close and exi
 
 from __future__ import annotations
 
+import hmac
 import itertools
 import logging
 import os
@@ -167,8 +168,8 @@ class _Files:
         self.fds = []
 
 
-def _run_message(mode: str, limits: Limits) -> dict[str, Any]:
-    return {
+def _run_message(mode: str, limits: Limits, key: str | None) -> dict[str, Any]:
+    message = {
         "op": "run",
         "mode": mode,
         "time": limits.time,
@@ -176,6 +177,17 @@ def _run_message(mode: str, limits: Limits) -> dict[str, Any]:
         "memory": limits.memory,
         "file_bytes": limits.output + 1,
     }
+    if key is not None:
+        message["key"] = key
+    return message
+
+
+def program_key(secret: bytes, program: str, limits: Limits) -> str:
+    """What a worker knows of a stdio program: a keyed hash of its text and limits (HMAC-SHA256 under the
+    pool's random `secret`), so equal keys mean the same program under the same limits, and a key says
+    nothing about the text. Workers share one compilation between the runs of one key (the zygote)."""
+    header = f"{limits.time!r} {limits.memory} {limits.output}\0".encode()
+    return hmac.digest(secret, header + program.encode("utf-8", "surrogatepass"), "sha256").hex()
 
 
 @dataclass
@@ -206,6 +218,8 @@ class _Slot:
     broken: bool = False
     lost: tuple[int, int] = (-1, 0)
     """(generation, ticket in progress) of the latest worker lost: its later tickets never started."""
+    key: str | None = None
+    """The program key of the latest run given to this slot (its worker may hold a zygote for it)."""
 
     @property
     def alive(self) -> bool:
@@ -358,6 +372,7 @@ class WorkerPoolBackend:
         self._mount_scratch = os.geteuid() == 0 and self.options.separate_uids
         self._sandbox_command = self._sandbox()
         self._seccomp = self._seccomp_program()
+        self._program_secret = os.urandom(32)
         self._closed = False
         self._new_slots(count)
         forksafe.register(self)
@@ -500,8 +515,9 @@ class WorkerPoolBackend:
         """How many runs to keep in flight: two per worker, so each worker has its next test queued."""
         return len(self._slots) * PIPELINE_DEPTH
 
-    def _acquire(self, *, exclusive: bool = False) -> _Slot:
-        """A slot to send to: the least busy one, or (`exclusive`) an idle one nobody may queue behind."""
+    def _acquire(self, *, exclusive: bool = False, key: str | None = None) -> _Slot:
+        """A slot to send to: the least busy one, or (`exclusive`) an idle one nobody may queue behind. Among
+        the least busy, one whose latest run had the same program `key`, so its tests stay together."""
         with self._free:
             self._exclusive_waiting += exclusive
             try:
@@ -515,9 +531,10 @@ class WorkerPoolBackend:
                     self._free.wait()
             finally:
                 self._exclusive_waiting -= exclusive
-            slot = min(usable, key=lambda s: s.inflight)
+            slot = min(usable, key=lambda s: (s.inflight, s.key != key))
             slot.inflight += 1
             slot.exclusive = exclusive
+            slot.key = key
             return slot
 
     def _release(self, slot: _Slot) -> None:
@@ -549,16 +566,17 @@ class WorkerPoolBackend:
     def _submit(self, mode: str, program: str, stdin: str, limits: Limits, extra_fds: tuple[int, ...] = ()) -> _Request:
         """Send a run to a worker (again on a fresh one if the send fails); the caller must `_release` its slot."""
         exclusive = mode == "function"
+        key = None if exclusive else program_key(self._program_secret, program, limits)
         for _ in range(MAX_RESENDS):
             files = _Files(program, stdin)
             try:
-                slot = self._acquire(exclusive=exclusive)
+                slot = self._acquire(exclusive=exclusive, key=key)
             except BaseException:
                 files.close()
                 raise
             started = time.monotonic()
             try:
-                generation, ticket = slot.send(_run_message(mode, limits), [*files.fds, *extra_fds], self._start)
+                generation, ticket = slot.send(_run_message(mode, limits, key), [*files.fds, *extra_fds], self._start)
                 return _Request(slot, files, started, generation, ticket)
             except ChannelClosed:  # the worker died between runs: this one never reached it
                 files.close()

@@ -75,6 +75,34 @@ class Channel:
                 raise ChannelClosed("the connection was closed")
             self._buffer += data
 
+    @property
+    def clean(self) -> bool:
+        """Nothing received is waiting here: every byte and fd read from the socket belonged to a message
+        already returned by `receive`."""
+        return not self._buffer and not self._fds
+
+    def peek(self) -> dict[str, Any] | None:
+        """The next message if it has fully arrived, without consuming it (its fds stay queued); None if no
+        complete message is waiting or this channel is not `clean`. Never blocks."""
+        if not self.clean:
+            return None
+        try:
+            data, ancillary, _, _ = self.sock.recvmsg(1 << 16, _FD_SPACE, _socket.MSG_PEEK | _socket.MSG_DONTWAIT)
+        except OSError:  # nothing waiting (BlockingIOError) or a broken connection: `receive` will say
+            return None
+        for fd in _fds_of(ancillary):  # a peek installs copies of the message's fds
+            os.close(fd)
+        if len(data) < HEADER.size:
+            return None
+        (size,) = HEADER.unpack_from(data)
+        if size > MAX_MESSAGE_BYTES or len(data) < HEADER.size + size:
+            return None
+        try:
+            message = _decode(data[HEADER.size : HEADER.size + size].decode())
+        except ValueError:
+            return None
+        return message if isinstance(message, dict) else None
+
     @staticmethod
     def _close_fds(fds: list[int]) -> None:
         for fd in fds:
@@ -89,8 +117,12 @@ class Channel:
 def _receive_with_fds(sock: _socket.socket) -> tuple[bytes, list[int]]:
     """`socket.recv_fds` on the bare `_socket` type."""
     data, ancillary, _, _ = sock.recvmsg(1 << 16, _FD_SPACE)
+    return data, _fds_of(ancillary)
+
+
+def _fds_of(ancillary: list[tuple[int, int, bytes]]) -> list[int]:
     fds = array("i")
     for level, kind, payload in ancillary:
         if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
             fds.frombytes(payload[: len(payload) - (len(payload) % fds.itemsize)])
-    return data, list(fds)
+    return list(fds)

@@ -14,6 +14,14 @@ frame is left for the program to walk back into) and runs the program with
 Each fork shares the worker's memory with the child copy-on-write: every page either side then writes
 costs a page fault and a copy. So the worker stays small (see `PRELOADED_MODULES`), and work that is the
 same for every child (building the rlimits, the working folder) is done once, before forking.
+
+Tests of one program in a row share its compilation through a zygote (`Worker.run_with_zygote`): a process
+forked from the clean worker that reads and compiles that one program (under the test's limits), then serves
+the worker's connection itself, forking each test's child from the compiled state, for as long as the next
+request carries the same program key (a keyed hash the parent computes over the program and its limits; the
+worker never sees the text). It exits at the first request of another program (leaving it unread, for the
+worker), at EOF, or when idle, and its memory goes with it: the worker never holds a program. A zygote never
+runs program code; each test's child still locks itself down and starts from the zygote's untouched state.
 """
 
 from __future__ import annotations
@@ -27,10 +35,13 @@ sys.path[:0] = [_POOL_DIR, _JUDGE_DIR]
 
 import _socket  # noqa: E402 - not `socket`: its enum classes make every fork slower
 import fcntl  # noqa: E402
+import resource  # noqa: E402
 import select  # noqa: E402
 import signal  # noqa: E402
 import time  # noqa: E402
+import types  # noqa: E402
 from collections.abc import Callable  # noqa: E402
+from typing import NamedTuple  # noqa: E402
 
 import child_runtime  # noqa: E402
 import cpu_wait  # noqa: E402
@@ -51,6 +62,10 @@ Left out on purpose, and imported by the programs that use them:
 - `random` (and `statistics`, which imports it): it reseeds itself in every forked child, ~30 page
   copies and ~0.1 ms per fork; a program importing it pays ~2-3 ms, and about 1 in 20 contest solutions do;
 - `dataclasses`, `datetime`, `hashlib`, `pprint`: rare in contest code, together ~1.7 MB of heap."""
+ZYGOTE_IDLE_SECONDS = 2.0
+"""A zygote exits after waiting this long for its program's next test."""
+ZYGOTE_BROKEN = 3
+"""A zygote's exit status when it cannot go on (then the worker exits too: its runs are retried elsewhere)."""
 FUNCTION_GRACE_SECONDS = 1.0
 """In function mode the parent enforces the deadline; the worker kills only this much later."""
 REAP_SECONDS = 2.0
@@ -85,6 +100,9 @@ class Worker:
     """Forks and supervises one child at a time, with every isolation layer this machine allows."""
 
     def __init__(self, config: dict) -> None:
+        self.zygote: _Zygote | None = None
+        """Set only in a zygote: its program's key and compiled code."""
+        self.last_key: str | None = None
         self.uid: int = config["uid"]
         self.scratch: str = config["scratch"]
         self.max_processes: int = config["max_processes"]
@@ -229,7 +247,9 @@ class Worker:
                 self.max_processes, self.max_open_files,
             )
         )  # fmt: skip
-        started = time.monotonic()
+        # A zygote compiled the program before this run: its compile time counts, as in a child compiling it.
+        debt = self.zygote.compile_seconds if self.zygote is not None else 0.0
+        started = time.monotonic() - debt
         pid = os.fork()
         if pid == 0:
             return self._child(function_mode, rlimits, fds, channel)
@@ -267,7 +287,7 @@ class Worker:
                 parent_gone = True
         if parent_gone:
             raise SystemExit(0)
-        cpu = usage.ru_utime + usage.ru_stime
+        cpu = usage.ru_utime + usage.ru_stime + debt
         sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
         timed_out = cpu_wait.timed_out(deadline_hit, sig, cpu, message["cpu_seconds"])
         return {
@@ -281,7 +301,10 @@ class Worker:
     def _clean_up(self) -> None:
         """Kill and reap anything the child left (detached grandchildren); a new scratch folder if the child
         changed anything about it (contents, mode, times, extended attributes)."""
-        if self.pid_namespace:
+        if self.zygote is not None:  # kill(-1) would reach the worker: end this zygote's descendants only
+            if not _reap():
+                child_runtime.end_children(time.monotonic() + REAP_SECONDS)
+        elif self.pid_namespace:
             give_up = time.monotonic() + REAP_SECONDS
             while time.monotonic() < give_up:
                 try:
@@ -299,6 +322,102 @@ class Worker:
         if not self._scratch_is_fresh():
             self._make_scratch()
 
+    # -- tests of one program in a row: the zygote ---------------------------------------------------
+
+    def wants_zygote(self, message: dict, channel: Channel) -> bool:
+        """Whether `message` starts a zygote: a stdio run whose program key this worker saw just before, or
+        that the next queued request shares (so at least two tests of it come in a row)."""
+        key = message.get("key") if message.get("mode") == "stdio" else None
+        if not isinstance(key, str) or self.zygote is not None or not channel.clean:
+            return False
+        if key == self.last_key:
+            return True
+        self.last_key = key
+        following = channel.peek()
+        return following is not None and following.get("key") == key
+
+    def run_with_zygote(self, message: dict, fds: list[int], channel: Channel) -> dict | child_runtime.Program | None:
+        """Fork a zygote for `message`'s program and let it serve this run and the following runs of that
+        program; wait until it exits. None once it did (it sent the replies); a reply if the zygote could not
+        compile within the run's limits (the run is then made as without a zygote); in a test's child, its
+        `Program`."""
+        ready_read, ready_write = os.pipe()
+        started = time.monotonic()
+        pid = os.fork()
+        if pid == 0:
+            os.close(ready_read)
+            return self._zygote(message, fds, channel, ready_write)
+        os.close(ready_write)
+        pidfd = os.pidfd_open(pid)
+        time_limit = cpu_wait.TimeLimit(pid, started, message["time"])
+        ready = False
+        try:
+            while not ready:
+                remaining = time_limit.remaining()
+                if not remaining:
+                    break
+                waiting, _, _ = select.select([pidfd, ready_read], [], [], remaining)
+                if ready_read in waiting:
+                    ready = os.read(ready_read, 1) == b"1"
+                    break
+                if pidfd in waiting:
+                    break
+        finally:
+            os.close(pidfd)
+            os.close(ready_read)
+        if not ready:  # killed by a limit while compiling (or it died): this run goes the usual way
+            _kill(pid)
+            os.waitpid(pid, 0)
+            self._clean_up()
+            return self.run(message, fds, channel)
+        for fd in fds:
+            os.close(fd)
+        _, status = os.waitpid(pid, 0)
+        os.chdir(self.scratch)  # the zygote may have mounted a new scratch folder: never stay in the old one
+        self._clean_up()
+        if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
+            raise SystemExit(ZYGOTE_BROKEN)  # a run may be unanswered: the parent retries it on a new worker
+        return None
+
+    def _zygote(self, message: dict, fds: list[int], channel: Channel, ready: int) -> child_runtime.Program:
+        """In the zygote: compile the program, then serve its runs (each forks a child); exits when done.
+        Only a test's child returns (its `Program`, up to the module level)."""
+        try:
+            isolation.prctl(isolation.PR_SET_CHILD_SUBREAPER, 1)  # a test's orphans come here, not to the worker
+            if not self.pid_namespace:
+                isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
+            self.zygote = _compile_within_limits(message, fds[3])
+            os.write(ready, b"1")
+            os.close(ready)
+            while True:
+                reply = self.run(message, fds, channel)
+                if isinstance(reply, child_runtime.Program):
+                    return reply
+                channel.send(reply)
+                following = self._next_run(channel)
+                if following is None:
+                    os._exit(0)
+                message, fds = following
+        except ChannelClosed:
+            os._exit(0)
+        except BaseException:  # noqa: B036 - a zygote must never fall back into the worker's loop
+            os._exit(ZYGOTE_BROKEN)
+
+    def _next_run(self, channel: Channel) -> tuple[dict, list[int]] | None:
+        """The next request if it is a run of this zygote's program (consumed); None, leaving it unread for the
+        worker, if it is anything else or none comes for `ZYGOTE_IDLE_SECONDS`."""
+        assert self.zygote is not None
+        if not channel.clean:  # bytes of a request beyond this one: the worker could not read it any more
+            os._exit(ZYGOTE_BROKEN)
+        waiting, _, _ = select.select([channel.fileno()], [], [], ZYGOTE_IDLE_SECONDS)
+        following = channel.peek() if waiting else None
+        if following is None or following.get("mode") != "stdio" or following.get("key") != self.zygote.key:
+            return None
+        message, fds = channel.receive()
+        if message != following or not channel.clean:
+            os._exit(ZYGOTE_BROKEN)
+        return message, fds
+
     def _child(
         self, function_mode: bool, rlimits: child_runtime.RlimitSettings, fds: list[int], channel: Channel
     ) -> child_runtime.Program:
@@ -306,10 +425,13 @@ class Worker:
         text: only this child does, so no other request's program is anywhere in its memory."""
         try:
             channel.sock.detach()  # the socket object must not close an fd number the child reuses
-            os.setsid()
+            # Its own process group, for the group kill. Not setsid(): a new session costs milliseconds (the
+            # kernel makes it a scheduler autogroup), and the worker's session has no controlling terminal.
+            os.setpgid(0, 0)
             if not self.pid_namespace:  # in one, the namespace ends with the worker and takes the child along
                 isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
-            source = child_runtime.read_program(fds[3])
+            code = self.zygote.code if self.zygote is not None else None
+            source = "" if code is not None else child_runtime.read_program(fds[3])
             keep = fds[:3] + fds[4:]
             if min(keep) < len(keep):  # a target may be taken by a received fd: move them out of the way
                 keep = [fcntl.fcntl(fd, fcntl.F_DUPFD, HIGH_FD) for fd in keep]
@@ -321,13 +443,50 @@ class Worker:
                 isolation.drop_privileges(self.uid)
             if self.seccomp is not None:
                 self.seccomp.install()
-            return child_runtime.Program("function" if function_mode else "stdio", source, 3, 4)
+            return child_runtime.Program("function" if function_mode else "stdio", source, 3, 4, code)
         except BaseException as error:  # noqa: B036 - a setup failure must never run the program unconfined
             try:
                 os.write(2, f"codefeedback worker: child setup failed: {error!r}\n".encode())
             except OSError:
                 pass
             os._exit(1)
+
+
+class _Zygote(NamedTuple):
+    key: str
+    code: types.CodeType | None
+    """None when compiling gave anything but plain code (an error, a warning): each child then compiles the
+    program itself, so errors and warnings reach its stderr exactly as without a zygote."""
+    compile_seconds: float
+
+
+def _compile_within_limits(message: dict, program_fd: int) -> _Zygote:
+    """Read and compile the program under the run's memory and CPU limits (soft limits: the zygote raises
+    them again afterwards); its CPU time is charged to every run of it."""
+    source = child_runtime.read_program(program_fd)
+    cpu_before = time.process_time()
+    saved = [(which, resource.getrlimit(which)) for which in (resource.RLIMIT_AS, resource.RLIMIT_CPU)]
+    code = None
+    try:
+        for (which, (_, hard)), soft in zip(saved, (message["memory"], message["cpu_seconds"]), strict=True):
+            resource.setrlimit(which, (soft if hard == resource.RLIM_INFINITY else min(soft, hard), hard))
+        import warnings
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            compiled = child_runtime.compile_program(source)
+        code = None if caught else compiled
+    except Exception:  # noqa: BLE001 - any failure: the children compile it themselves and report it
+        code = None
+    finally:
+        for which, limits in saved:
+            resource.setrlimit(which, limits)
+    del source
+    import gc
+
+    gc.collect()
+    gc.freeze()  # the children's collections skip the zygote's objects
+    return _Zygote(message["key"], code, time.process_time() - cpu_before if code is not None else 0.0)
 
 
 def _remove_tree(path: str) -> None:
@@ -430,7 +589,12 @@ def main(argv: list[str]) -> child_runtime.Program | None:
             for fd in fds:
                 os.close(fd)
             continue
-        reply = worker.run(message, fds, channel)
+        if worker.wants_zygote(message, channel):
+            reply = worker.run_with_zygote(message, fds, channel)
+            if reply is None:
+                continue
+        else:
+            reply = worker.run(message, fds, channel)
         if isinstance(reply, child_runtime.Program):
             return reply  # in the child: leave every worker frame before the program runs
         try:

@@ -1,0 +1,175 @@
+"""The pool's per-program zygote: tests of one program in a row share one compilation, and nothing else.
+
+A zygote is forked from the clean worker, compiles one program and forks each of its tests' children. These
+tests check, on a pool of one worker, that a test's child cannot change what the next test of the same
+program starts from (its builtins, modules, the bytes of its compiled constants, the zygote itself), that a
+zygote is gone once another program comes (and after being idle), and that every run gets the outcome it
+gets without a zygote: on program switches, under other limits, and when compiling fails or hits a limit.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import pytest
+
+from codefeedback_env.judge import Limits
+from codefeedback_env.judge.pool import WorkerPoolBackend
+from codefeedback_env.judge.pool.worker import ZYGOTE_IDLE_SECONDS
+from tests.judge.processes import descendants, wait_until
+
+LIMITS = Limits(time=5.0, memory=512 << 20, output=1 << 20)
+
+TAMPERER = r"""
+import builtins, ctypes, os, signal, sys
+
+CONSTANT = "ORIGINAL-CONSTANT-OF-THE-PROGRAM"
+found = [getattr(builtins, "planted", None), CONSTANT, "planted_module" in sys.modules, sys.argv]
+print(found, os.getppid() > 2, flush=True)
+builtins.planted = input()
+sys.modules["planted_module"] = sys
+sys.argv.append("planted")
+# Overwrite the constant's characters in place: its memory is the zygote's, shared copy-on-write.
+ctypes.memmove(id(CONSTANT) + sys.getsizeof("") - 1, b"X" * len(CONSTANT), len(CONSTANT))
+assert CONSTANT.startswith("XXXX")
+parent = os.getppid()
+for name, attempt in (
+    ("kill", lambda: os.kill(parent, signal.SIGKILL)),
+    ("mem", lambda: open(f"/proc/{parent}/mem", "r+b")),
+    ("environ", lambda: open(f"/proc/{parent}/environ", "rb").read()),
+):
+    try:
+        attempt()
+        print("reached the zygote:", name)
+    except OSError:
+        pass
+"""
+
+
+@pytest.fixture(scope="module")
+def solo():
+    with WorkerPoolBackend(1) as backend:
+        backend.start()
+        yield backend
+
+
+def _zygotes(backend: WorkerPoolBackend, baseline: int) -> int:
+    """Processes below the worker beyond those of an idle worker: its zygote, if it has one."""
+    (worker,) = backend.worker_pids()
+    return len(descendants(worker)) - baseline
+
+
+def _idle_baseline(backend: WorkerPoolBackend) -> int:
+    backend.run_stdio("print('switch')", "", LIMITS)  # any zygote exits; this single run makes none
+    (worker,) = backend.worker_pids()
+    return len(descendants(worker))
+
+
+def test_a_test_cannot_change_what_the_next_test_of_its_program_sees(solo):
+    baseline = _idle_baseline(solo)
+    forked_from_zygote = []
+    for k in range(4):
+        outcome = solo.run_stdio(TAMPERER, f"input of test {k}\n", LIMITS)
+        assert outcome.exit_code == 0, outcome.stderr.decode(errors="replace")
+        first, *rest = outcome.stdout.decode().splitlines()
+        assert first.rsplit(" ", 1)[0] == "[None, 'ORIGINAL-CONSTANT-OF-THE-PROGRAM', False, ['solution.py']]"
+        forked_from_zygote.append(first.endswith("True"))
+        assert rest == [], rest
+    assert _zygotes(solo, baseline) == 1, "the tests did not run from a zygote"
+    if solo.isolation_layers()["pid_namespace"]:  # the worker is pid 2 there: a zygote's children see another parent
+        assert forked_from_zygote == [False, True, True, True]
+
+
+def test_the_zygote_is_gone_when_another_program_comes_or_none(solo):
+    baseline = _idle_baseline(solo)
+    for _ in range(2):
+        assert solo.run_stdio("print(input())", "a\n", LIMITS).stdout == b"a\n"
+    assert _zygotes(solo, baseline) == 1
+    outcome = solo.run_stdio("import os\nprint(os.getppid())", "", LIMITS)
+    if solo.isolation_layers()["pid_namespace"]:
+        assert outcome.stdout == b"2\n", "another program's test was forked from the zygote"
+    assert _zygotes(solo, baseline) == 0
+    for _ in range(2):
+        assert solo.run_stdio("print(input())", "b\n", LIMITS).stdout == b"b\n"
+    assert _zygotes(solo, baseline) == 1
+    assert wait_until(lambda: _zygotes(solo, baseline) == 0, timeout=ZYGOTE_IDLE_SECONDS + 5), "an idle zygote stayed"
+    assert solo.run_stdio("print(input())", "c\n", LIMITS).stdout == b"c\n"
+
+
+PROGRAMS = {
+    "echo": ("print(input())", "x\n"),
+    "wrong": ("print(int(input()) + 1)", "1\n"),
+    "runtime_error": ("import sys\nprint('partial')\nsys.stdout.flush()\n{}['missing']", ""),
+    "syntax_error": ("print(1\n", ""),
+    "syntax_warning": ("x = 1\nif x is 1:\n    print('one')\n", ""),
+    "exit_code": ("import sys\nprint('bye')\nsys.exit(3)", ""),
+    "time_limit": ("while True:\n    pass", ""),
+    "future_import": ("from __future__ import annotations\ndef f(x: Undefined) -> int:\n    return 1\nprint(f(0))", ""),
+    "atexit": ("import atexit, sys\natexit.register(lambda: sys.stdout.write('late\\n'))\nprint('early')", ""),
+}
+
+
+def _facts(outcome) -> tuple:
+    """What decides a verdict and its feedback. A time-out's signal is left out: the deadline (SIGKILL) and the
+    CPU rlimit (SIGXCPU) race for it, zygote or not."""
+    return (
+        outcome.stdout,
+        outcome.stderr,
+        outcome.exit_code,
+        None if outcome.timed_out else outcome.signal,
+        outcome.timed_out,
+    )
+
+
+def test_program_switches_keep_every_outcome():
+    """Each program's first run (forked from the worker, compiling itself) against its later runs, which come
+    from zygotes or not depending on what ran before: in runs of two and three, and alternating."""
+    limits = Limits(time=1.0, memory=512 << 20, output=1 << 20)
+    order = [name for name in PROGRAMS for _ in range(3)]
+    order += [name for pair in itertools.pairwise(PROGRAMS) for name in pair * 2]
+    with WorkerPoolBackend(1) as backend:
+        first: dict[str, tuple] = {}
+        for name in order:
+            program, stdin = PROGRAMS[name]
+            facts = _facts(backend.run_stdio(program, stdin, limits))
+            assert facts == first.setdefault(name, facts), name
+    assert first["syntax_warning"][1].startswith(b"solution.py:2: SyntaxWarning")
+    assert first["time_limit"][4] and first["atexit"][0] == b"early\nlate\n"
+
+
+def test_the_same_program_under_other_limits_is_another_program():
+    sleeper = "import time\ntime.sleep(0.6)\nprint('done')"
+    short, long = Limits(0.3, 512 << 20, 1 << 20), Limits(3.0, 512 << 20, 1 << 20)
+    with WorkerPoolBackend(1) as backend:
+        timed_out = [backend.run_stdio(sleeper, "", limits).timed_out for limits in (short, short, long, long, short)]
+    assert timed_out == [True, True, False, False, True]
+
+
+def test_a_compilation_over_the_memory_limit_fails_as_without_a_zygote():
+    """The zygote compiles under the run's memory limit: here compiling fails there and in the children alike."""
+    program = "data = [" + ",".join(str(1_000_000 + i) for i in range(300_000)) + "]\nprint(len(data))"
+    tight = Limits(5.0, 96 << 20, 1 << 20)
+    with WorkerPoolBackend(1) as backend:
+        outcomes = [_facts(backend.run_stdio(program, "", tight)) for _ in range(3)]
+        assert outcomes[0][2] == 1 and b"MemoryError" in outcomes[0][1], outcomes[0]
+        assert outcomes[1:] == outcomes[:1] * 2
+        roomy = backend.run_stdio(program, "", Limits(20.0, 1 << 30, 1 << 20))
+        assert roomy.stdout == b"300000\n" and roomy.exit_code == 0
+
+
+def test_compile_time_counts_against_the_time_limit():
+    """A program whose compilation alone outlasts its time limit times out on every run (the zygote is stopped at
+    the limit, and each run then compiles it again in its own child)."""
+    program = "".join(f"x{i} = ({i}, {i} + 1, [{i}] * 2)\n" for i in range(150_000)) + "print('compiled')"
+    started = time.monotonic()
+    with WorkerPoolBackend(1) as backend:
+        single = time.monotonic()
+        limits = Limits(0.05, 1 << 30, 1 << 20)
+        first = backend.run_stdio(program, "", limits)
+        if not first.timed_out:
+            pytest.skip(f"this machine compiled the program within 0.05 s ({time.monotonic() - single:.2f} s)")
+        assert all(backend.run_stdio(program, "", limits).timed_out for _ in range(2))
+        workers = backend.worker_pids()
+        assert backend.run_stdio("print(1)", "", LIMITS).stdout == b"1\n" and backend.worker_pids() == workers
+    assert time.monotonic() - started < 60
