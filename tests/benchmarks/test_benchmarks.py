@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -34,9 +35,14 @@ def assert_ratio(numerator: float, denominator: float, ratio: float) -> None:
 
 def test_judge_throughput():
     shared_file("codecontests_train_sample.jsonl")
-    summary = run_benchmark("judge_throughput.py", "--trivial", "16", "--heavy", "1", "--real", "2", "--humaneval", "3")
-    trivial, heavy, real = summary["trivial"], summary["cpu_heavy"], summary["real_programs"]
-    assert_ratio(trivial["pool_tests_per_s"], trivial["subprocess_tests_per_s"], trivial["ratio"])
+    summary = run_benchmark(
+        "judge_throughput.py", "--trivial", "16", "--rounds", "2", "--heavy", "1", "--real", "2", "--humaneval", "3"
+    )
+    heavy, real = summary["cpu_heavy"], summary["real_programs"]
+    for trivial in (summary["trivial"], summary["trivial_distinct_programs"]):
+        assert trivial["pool_tests_per_s"] > 0 and trivial["subprocess_tests_per_s"] > 0
+        assert len(trivial["round_ratios"]) == 2
+        assert math.isclose(trivial["ratio"], statistics.median(trivial["round_ratios"]), abs_tol=0.01)
     assert_ratio(1 / heavy["pool_runs_per_s"], 1 / heavy["bare_interpreter_runs_per_s"], heavy["time_ratio"])
     assert_ratio(real["pool_runs_per_s"], real["subprocess_runs_per_s"], real["ratio"])
     assert real["runs"] >= 2

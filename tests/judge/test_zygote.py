@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import itertools
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from codefeedback_env.judge import Limits
 from codefeedback_env.judge.pool import WorkerPoolBackend
-from codefeedback_env.judge.pool.worker import ZYGOTE_IDLE_SECONDS
-from tests.judge.processes import descendants, wait_until
+from tests.judge.processes import descendants
 
 LIMITS = Limits(time=5.0, memory=512 << 20, output=1 << 20)
 
@@ -54,47 +54,60 @@ def solo():
         yield backend
 
 
-def _zygotes(backend: WorkerPoolBackend, baseline: int) -> int:
-    """Processes below the worker beyond those of an idle worker: its zygote, if it has one."""
-    (worker,) = backend.worker_pids()
-    return len(descendants(worker)) - baseline
+def _queued(backend: WorkerPoolBackend, jobs: list[tuple[str, str, Limits]]) -> list:
+    """Run `jobs` (program, stdin, limits) from two callers on a one-worker pool: the next test is queued
+    while one runs, which is when a zygote serves them. Outcomes in the order of `jobs`."""
+    with ThreadPoolExecutor(2) as executor:
+        return list(executor.map(lambda job: backend.run_stdio(*job), jobs))
 
 
-def _idle_baseline(backend: WorkerPoolBackend) -> int:
-    backend.run_stdio("print('switch')", "", LIMITS)  # any zygote exits; this single run makes none
+def _below_worker(backend: WorkerPoolBackend) -> int:
     (worker,) = backend.worker_pids()
     return len(descendants(worker))
 
 
 def test_a_test_cannot_change_what_the_next_test_of_its_program_sees(solo):
-    baseline = _idle_baseline(solo)
+    idle = _below_worker(solo)
+    outcomes = _queued(solo, [(TAMPERER, f"input of test {k}\n", LIMITS) for k in range(12)])
     forked_from_zygote = []
-    for k in range(4):
-        outcome = solo.run_stdio(TAMPERER, f"input of test {k}\n", LIMITS)
+    for outcome in outcomes:
         assert outcome.exit_code == 0, outcome.stderr.decode(errors="replace")
         first, *rest = outcome.stdout.decode().splitlines()
         assert first.rsplit(" ", 1)[0] == "[None, 'ORIGINAL-CONSTANT-OF-THE-PROGRAM', False, ['solution.py']]"
         forked_from_zygote.append(first.endswith("True"))
         assert rest == [], rest
-    assert _zygotes(solo, baseline) == 1, "the tests did not run from a zygote"
     if solo.isolation_layers()["pid_namespace"]:  # the worker is pid 2 there: a zygote's children see another parent
-        assert forked_from_zygote == [False, True, True, True]
+        assert sum(forked_from_zygote) >= 6, "the tests did not run from a zygote"
+    assert _below_worker(solo) == idle, "a zygote outlived its program's requests"
 
 
-def test_the_zygote_is_gone_when_another_program_comes_or_none(solo):
-    baseline = _idle_baseline(solo)
-    for _ in range(2):
-        assert solo.run_stdio("print(input())", "a\n", LIMITS).stdout == b"a\n"
-    assert _zygotes(solo, baseline) == 1
-    outcome = solo.run_stdio("import os\nprint(os.getppid())", "", LIMITS)
+def test_the_zygote_is_gone_once_its_programs_requests_are_answered(solo):
+    idle = _below_worker(solo)
+    echo = "import os\nprint(input(), os.getppid() > 2)"
+    for letter in "ab":
+        outcomes = _queued(solo, [(echo, f"{letter}{k}\n", LIMITS) for k in range(8)])
+        assert [o.stdout.split()[0] for o in outcomes] == [f"{letter}{k}".encode() for k in range(8)]
+        assert _below_worker(solo) == idle
+    outcome = solo.run_stdio(echo, "alone\n", LIMITS)  # one caller: nothing queued, no zygote
+    assert outcome.stdout.split()[0] == b"alone"
     if solo.isolation_layers()["pid_namespace"]:
-        assert outcome.stdout == b"2\n", "another program's test was forked from the zygote"
-    assert _zygotes(solo, baseline) == 0
-    for _ in range(2):
-        assert solo.run_stdio("print(input())", "b\n", LIMITS).stdout == b"b\n"
-    assert _zygotes(solo, baseline) == 1
-    assert wait_until(lambda: _zygotes(solo, baseline) == 0, timeout=ZYGOTE_IDLE_SECONDS + 5), "an idle zygote stayed"
-    assert solo.run_stdio("print(input())", "c\n", LIMITS).stdout == b"c\n"
+        assert outcome.stdout == b"alone False\n"
+    assert _below_worker(solo) == idle
+
+
+def test_another_program_is_never_forked_from_a_zygote(solo):
+    """Two programs queued in turn and in runs: each test's child comes from its own program's zygote or the
+    worker (pid 2 in its namespace), never from the other program's zygote."""
+    if not solo.isolation_layers()["pid_namespace"]:
+        pytest.skip("needs the pool's pid namespace to tell the worker (pid 2) from a zygote")
+    probe = "import os, sys\nprint({name!r}, os.getppid(), open('/proc/self/stat').read().split()[3])"
+    jobs = [(probe.format(name=name), "", LIMITS) for name in "aabbbababbaa"]
+    outcomes = _queued(solo, jobs)
+    parents: dict[str, set[str]] = {"a": set(), "b": set()}
+    for outcome in outcomes:
+        name, parent, _ = outcome.stdout.decode().split()
+        parents[name].add(parent)
+    assert not (parents["a"] & parents["b"]) - {"2"}, parents
 
 
 PROGRAMS = {
@@ -129,11 +142,10 @@ def test_program_switches_keep_every_outcome():
     order = [name for name in PROGRAMS for _ in range(3)]
     order += [name for pair in itertools.pairwise(PROGRAMS) for name in pair * 2]
     with WorkerPoolBackend(1) as backend:
-        first: dict[str, tuple] = {}
-        for name in order:
-            program, stdin = PROGRAMS[name]
-            facts = _facts(backend.run_stdio(program, stdin, limits))
-            assert facts == first.setdefault(name, facts), name
+        first = {name: _facts(backend.run_stdio(*PROGRAMS[name], limits)) for name in PROGRAMS}  # alone: no zygote
+        outcomes = _queued(backend, [(*PROGRAMS[name], limits) for name in order])
+    for name, outcome in zip(order, outcomes, strict=True):
+        assert _facts(outcome) == first[name], name
     assert first["syntax_warning"][1].startswith(b"solution.py:2: SyntaxWarning")
     assert first["time_limit"][4] and first["atexit"][0] == b"early\nlate\n"
 
@@ -141,9 +153,10 @@ def test_program_switches_keep_every_outcome():
 def test_the_same_program_under_other_limits_is_another_program():
     sleeper = "import time\ntime.sleep(0.6)\nprint('done')"
     short, long = Limits(0.3, 512 << 20, 1 << 20), Limits(3.0, 512 << 20, 1 << 20)
+    sequence = (short, short, long, long, short, short, long)
     with WorkerPoolBackend(1) as backend:
-        timed_out = [backend.run_stdio(sleeper, "", limits).timed_out for limits in (short, short, long, long, short)]
-    assert timed_out == [True, True, False, False, True]
+        timed_out = [outcome.timed_out for outcome in _queued(backend, [(sleeper, "", limits) for limits in sequence])]
+    assert timed_out == [limits is short for limits in sequence]
 
 
 def test_a_compilation_over_the_memory_limit_fails_as_without_a_zygote():
@@ -151,9 +164,9 @@ def test_a_compilation_over_the_memory_limit_fails_as_without_a_zygote():
     program = "data = [" + ",".join(str(1_000_000 + i) for i in range(300_000)) + "]\nprint(len(data))"
     tight = Limits(5.0, 96 << 20, 1 << 20)
     with WorkerPoolBackend(1) as backend:
-        outcomes = [_facts(backend.run_stdio(program, "", tight)) for _ in range(3)]
+        outcomes = [_facts(outcome) for outcome in _queued(backend, [(program, "", tight)] * 4)]
         assert outcomes[0][2] == 1 and b"MemoryError" in outcomes[0][1], outcomes[0]
-        assert outcomes[1:] == outcomes[:1] * 2
+        assert outcomes[1:] == outcomes[:1] * 3
         roomy = backend.run_stdio(program, "", Limits(20.0, 1 << 30, 1 << 20))
         assert roomy.stdout == b"300000\n" and roomy.exit_code == 0
 
@@ -169,7 +182,7 @@ def test_compile_time_counts_against_the_time_limit():
         first = backend.run_stdio(program, "", limits)
         if not first.timed_out:
             pytest.skip(f"this machine compiled the program within 0.05 s ({time.monotonic() - single:.2f} s)")
-        assert all(backend.run_stdio(program, "", limits).timed_out for _ in range(2))
+        assert all(outcome.timed_out for outcome in _queued(backend, [(program, "", limits)] * 3))
         workers = backend.worker_pids()
         assert backend.run_stdio("print(1)", "", LIMITS).stdout == b"1\n" and backend.worker_pids() == workers
     assert time.monotonic() - started < 60

@@ -86,12 +86,10 @@ class Channel:
         complete message is waiting or this channel is not `clean`. Never blocks."""
         if not self.clean:
             return None
-        try:
-            data, ancillary, _, _ = self.sock.recvmsg(1 << 16, _FD_SPACE, _socket.MSG_PEEK | _socket.MSG_DONTWAIT)
+        try:  # no room for ancillary data: the kernel installs no copy of the message's fds
+            data, _, _, _ = self.sock.recvmsg(1 << 16, 0, _socket.MSG_PEEK | _socket.MSG_DONTWAIT)
         except OSError:  # nothing waiting (BlockingIOError) or a broken connection: `receive` will say
             return None
-        for fd in _fds_of(ancillary):  # a peek installs copies of the message's fds
-            os.close(fd)
         if len(data) < HEADER.size:
             return None
         (size,) = HEADER.unpack_from(data)

@@ -16,12 +16,14 @@ costs a page fault and a copy. So the worker stays small (see `PRELOADED_MODULES
 same for every child (building the rlimits, the working folder) is done once, before forking.
 
 Tests of one program in a row share its compilation through a zygote (`Worker.run_with_zygote`): a process
-forked from the clean worker that reads and compiles that one program (under the test's limits), then serves
-the worker's connection itself, forking each test's child from the compiled state, for as long as the next
-request carries the same program key (a keyed hash the parent computes over the program and its limits; the
-worker never sees the text). It exits at the first request of another program (leaving it unread, for the
-worker), at EOF, or when idle, and its memory goes with it: the worker never holds a program. A zygote never
-runs program code; each test's child still locks itself down and starts from the zygote's untouched state.
+forked from the clean worker when the next queued request has the same program key (a keyed hash the parent
+computes over the program and its limits; the worker never sees the text). It reads and compiles that one
+program (under the test's limits), then serves the worker's connection itself, forking each test's child from
+the compiled state, for as long as the next request has already arrived and carries the same key. Then it
+exits, leaving that request unread for the worker and handing its last reply to the worker, which sends it:
+when a caller has its replies, the zygote that made them is gone, and its memory with it. The worker never
+holds a program. A zygote never runs program code; each test's child still locks itself down and starts from
+the zygote's untouched state.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ sys.path[:0] = [_POOL_DIR, _JUDGE_DIR]
 
 import _socket  # noqa: E402 - not `socket`: its enum classes make every fork slower
 import fcntl  # noqa: E402
+import json  # noqa: E402
 import resource  # noqa: E402
 import select  # noqa: E402
 import signal  # noqa: E402
@@ -62,8 +65,6 @@ Left out on purpose, and imported by the programs that use them:
 - `random` (and `statistics`, which imports it): it reseeds itself in every forked child, ~30 page
   copies and ~0.1 ms per fork; a program importing it pays ~2-3 ms, and about 1 in 20 contest solutions do;
 - `dataclasses`, `datetime`, `hashlib`, `pprint`: rare in contest code, together ~1.7 MB of heap."""
-ZYGOTE_IDLE_SECONDS = 2.0
-"""A zygote exits after waiting this long for its program's next test."""
 ZYGOTE_BROKEN = 3
 """A zygote's exit status when it cannot go on (then the worker exits too: its runs are retried elsewhere)."""
 FUNCTION_GRACE_SECONDS = 1.0
@@ -102,7 +103,6 @@ class Worker:
     def __init__(self, config: dict) -> None:
         self.zygote: _Zygote | None = None
         """Set only in a zygote: its program's key and compiled code."""
-        self.last_key: str | None = None
         self.uid: int = config["uid"]
         self.scratch: str = config["scratch"]
         self.max_processes: int = config["max_processes"]
@@ -325,29 +325,26 @@ class Worker:
     # -- tests of one program in a row: the zygote ---------------------------------------------------
 
     def wants_zygote(self, message: dict, channel: Channel) -> bool:
-        """Whether `message` starts a zygote: a stdio run whose program key this worker saw just before, or
-        that the next queued request shares (so at least two tests of it come in a row)."""
+        """Whether `message` starts a zygote: a stdio run whose program key the next queued request shares (so
+        at least two tests of that program come in a row)."""
         key = message.get("key") if message.get("mode") == "stdio" else None
         if not isinstance(key, str) or self.zygote is not None or not channel.clean:
             return False
-        if key == self.last_key:
-            return True
-        self.last_key = key
         following = channel.peek()
-        return following is not None and following.get("key") == key
+        return following is not None and following.get("mode") == "stdio" and following.get("key") == key
 
     def run_with_zygote(self, message: dict, fds: list[int], channel: Channel) -> dict | child_runtime.Program | None:
         """Fork a zygote for `message`'s program and let it serve this run and the following runs of that
-        program; wait until it exits. None once it did (it sent the replies); a reply if the zygote could not
-        compile within the run's limits (the run is then made as without a zygote); in a test's child, its
-        `Program`."""
-        ready_read, ready_write = os.pipe()
+        program. Returns its last reply, which it hands over when it exits (so the parent has every reply of a
+        zygote only once the zygote is gone); a run's own reply if the zygote could not compile within the
+        run's limits (the run is then made as without a zygote); in a test's child, its `Program`."""
+        pipe_read, pipe_write = os.pipe()
         started = time.monotonic()
         pid = os.fork()
         if pid == 0:
-            os.close(ready_read)
-            return self._zygote(message, fds, channel, ready_write)
-        os.close(ready_write)
+            os.close(pipe_read)
+            return self._zygote(message, fds, channel, pipe_write)
+        os.close(pipe_write)
         pidfd = os.pidfd_open(pid)
         time_limit = cpu_wait.TimeLimit(pid, started, message["time"])
         ready = False
@@ -356,16 +353,16 @@ class Worker:
                 remaining = time_limit.remaining()
                 if not remaining:
                     break
-                waiting, _, _ = select.select([pidfd, ready_read], [], [], remaining)
-                if ready_read in waiting:
-                    ready = os.read(ready_read, 1) == b"1"
+                waiting, _, _ = select.select([pidfd, pipe_read], [], [], remaining)
+                if pipe_read in waiting:
+                    ready = os.read(pipe_read, 1) == b"1"
                     break
                 if pidfd in waiting:
                     break
         finally:
             os.close(pidfd)
-            os.close(ready_read)
         if not ready:  # killed by a limit while compiling (or it died): this run goes the usual way
+            os.close(pipe_read)
             _kill(pid)
             os.waitpid(pid, 0)
             self._clean_up()
@@ -373,50 +370,52 @@ class Worker:
         for fd in fds:
             os.close(fd)
         _, status = os.waitpid(pid, 0)
+        handed = _read_all(pipe_read)
         os.chdir(self.scratch)  # the zygote may have mounted a new scratch folder: never stay in the old one
         self._clean_up()
-        if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
-            raise SystemExit(ZYGOTE_BROKEN)  # a run may be unanswered: the parent retries it on a new worker
-        return None
+        try:
+            if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+                return json.loads(handed)
+        except ValueError:
+            pass
+        raise SystemExit(ZYGOTE_BROKEN)  # a run is unanswered: the parent retries it on a new worker
 
-    def _zygote(self, message: dict, fds: list[int], channel: Channel, ready: int) -> child_runtime.Program:
-        """In the zygote: compile the program, then serve its runs (each forks a child); exits when done.
-        Only a test's child returns (its `Program`, up to the module level)."""
+    def _zygote(self, message: dict, fds: list[int], channel: Channel, pipe: int) -> child_runtime.Program:
+        """In the zygote: compile the program, then serve its runs (each forks a child) while the next request
+        is one of them; its last reply goes to the worker through `pipe` as it exits. Only a test's child
+        returns (its `Program`, up to the module level)."""
         try:
             isolation.prctl(isolation.PR_SET_CHILD_SUBREAPER, 1)  # a test's orphans come here, not to the worker
             if not self.pid_namespace:
                 isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
             self.zygote = _compile_within_limits(message, fds[3])
-            os.write(ready, b"1")
-            os.close(ready)
+            os.write(pipe, b"1")
             while True:
                 reply = self.run(message, fds, channel)
                 if isinstance(reply, child_runtime.Program):
                     return reply
-                channel.send(reply)
                 following = self._next_run(channel)
                 if following is None:
+                    os.write(pipe, json.dumps(reply).encode())  # a few hundred bytes: the pipe holds them
                     os._exit(0)
-                message, fds = following
+                channel.send(reply)
+                message, fds = channel.receive()
+                if message != following or not channel.clean:
+                    os._exit(ZYGOTE_BROKEN)
         except ChannelClosed:
             os._exit(0)
         except BaseException:  # noqa: B036 - a zygote must never fall back into the worker's loop
             os._exit(ZYGOTE_BROKEN)
 
-    def _next_run(self, channel: Channel) -> tuple[dict, list[int]] | None:
-        """The next request if it is a run of this zygote's program (consumed); None, leaving it unread for the
-        worker, if it is anything else or none comes for `ZYGOTE_IDLE_SECONDS`."""
+    def _next_run(self, channel: Channel) -> dict | None:
+        """The next request, left unread, if it has arrived and is a run of this zygote's program; else None."""
         assert self.zygote is not None
         if not channel.clean:  # bytes of a request beyond this one: the worker could not read it any more
             os._exit(ZYGOTE_BROKEN)
-        waiting, _, _ = select.select([channel.fileno()], [], [], ZYGOTE_IDLE_SECONDS)
-        following = channel.peek() if waiting else None
+        following = channel.peek()
         if following is None or following.get("mode") != "stdio" or following.get("key") != self.zygote.key:
             return None
-        message, fds = channel.receive()
-        if message != following or not channel.clean:
-            os._exit(ZYGOTE_BROKEN)
-        return message, fds
+        return following
 
     def _child(
         self, function_mode: bool, rlimits: child_runtime.RlimitSettings, fds: list[int], channel: Channel
@@ -487,6 +486,17 @@ def _compile_within_limits(message: dict, program_fd: int) -> _Zygote:
     gc.collect()
     gc.freeze()  # the children's collections skip the zygote's objects
     return _Zygote(message["key"], code, time.process_time() - cpu_before if code is not None else 0.0)
+
+
+def _read_all(fd: int) -> bytes:
+    """Everything left in a pipe whose writer has exited; closes it."""
+    chunks = []
+    try:
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
 
 
 def _remove_tree(path: str) -> None:
