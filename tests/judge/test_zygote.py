@@ -18,6 +18,7 @@ import pytest
 from codefeedback_env.judge import Limits
 from codefeedback_env.judge.pool import WorkerPoolBackend
 from tests.judge.processes import descendants
+from tests.judge.test_sandbox_state import STATE_CHANNELS
 
 LIMITS = Limits(time=5.0, memory=512 << 20, output=1 << 20)
 
@@ -186,3 +187,12 @@ def test_compile_time_counts_against_the_time_limit():
         workers = backend.worker_pids()
         assert backend.run_stdio("print(1)", "", LIMITS).stdout == b"1\n" and backend.worker_pids() == workers
     assert time.monotonic() - started < 60
+
+
+@pytest.mark.parametrize("name", sorted(STATE_CHANNELS))
+def test_nothing_a_test_leaves_reaches_the_next_test_of_its_program(solo, name):
+    """The state channels of `test_sandbox_state`, within one program: each test first looks for what an
+    earlier test of it left, then leaves it. Queued, so the tests come from one zygote."""
+    writer, reader = STATE_CHANNELS[name]
+    outcomes = _queued(solo, [(f"{reader}\n{writer}", "", LIMITS)] * 6)
+    assert [o.stdout.split(b"\n")[0] for o in outcomes] == [b"0"] * 6, [o.stderr for o in outcomes]
