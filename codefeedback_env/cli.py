@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from codefeedback_env import __version__
-from codefeedback_env.evaluation.metrics import BOOTSTRAP_RESAMPLES
+from codefeedback_env.evaluation.metrics import BOOTSTRAP_RESAMPLES, BOOTSTRAP_UNITS
 from codefeedback_env.evaluation.runner import EvalConfig
 from codefeedback_env.server import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_SESSIONS
 
@@ -37,6 +37,7 @@ USAGE_ERROR = 2
 LLM_AGENTS = ("transformers", "openai", "vllm")
 
 # Defaults of `codefeedback eval` that differ from the library's dataclasses: sized for a CPU.
+EVAL_DATASET = "demo-quick"
 EVAL_ROLLOUTS = 2
 EVAL_TEMPERATURE = 0.2  # the paper's 1@3 setting
 EVAL_TOP_P = 0.95  # the paper's setting
@@ -92,13 +93,51 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _load(dataset: str) -> list[Any]:
+def _load(dataset: str, args: argparse.Namespace | None = None) -> list[Any]:
+    """The dataset's problems; `args` may carry `--split` and `--without-public` (CodeContests)."""
     from codefeedback_env.problems import DatasetError, load_problems
 
+    options = _dataset_options(dataset, args)
     try:
-        return load_problems(dataset)
+        return load_problems(dataset, **options)
     except (DatasetError, FileNotFoundError) as error:
         raise CliError(str(error)) from error
+
+
+def _dataset_options(dataset: str, args: argparse.Namespace | None) -> dict[str, Any]:
+    split, without_public = getattr(args, "split", None), getattr(args, "without_public", None)
+    if split is None and without_public is None:
+        return {}
+    from codefeedback_env.problems import DatasetError
+    from codefeedback_env.problems.registry import detect_format
+
+    try:
+        kind = detect_format(dataset, split) if Path(dataset).exists() else dataset
+    except (DatasetError, FileNotFoundError) as error:
+        raise CliError(str(error)) from error
+    if kind != "codecontests":
+        raise CliError(f"--split and --without-public apply to CodeContests data; {dataset!r} is {kind!r}")
+    options: dict[str, Any] = {"split": split}
+    if without_public is not None:
+        options["drop_without_public"] = without_public == "drop"
+    return options
+
+
+def _add_dataset_options(parser: argparse.ArgumentParser) -> None:
+    from codefeedback_env.problems.codecontests import SPLITS
+
+    group = parser.add_argument_group("CodeContests data")
+    group.add_argument(
+        "--split",
+        choices=SPLITS,
+        help="the hub's split, or a local folder's (train-*.parquet, valid.jsonl, a saved DatasetDict); default "
+        "train for the hub",
+    )
+    group.add_argument(
+        "--without-public",
+        choices=("keep", "drop"),
+        help="problems without public tests (default: dropped from the train split as in the paper, else kept)",
+    )
 
 
 def _find(problems: Sequence[Any], name: str) -> Any:
@@ -140,7 +179,7 @@ def cmd_judge(args: argparse.Namespace) -> int:
 
 
 def cmd_problems(args: argparse.Namespace) -> int:
-    problems = _load(args.dataset)
+    problems = _load(args.dataset, args)
     if args.show is not None:
         problem = _find(problems, args.show)
         print(f"# {problem.id}  ({problem.difficulty or 'no difficulty'}, {problem.kind.value})\n")
@@ -235,7 +274,7 @@ def _make_agent(args: argparse.Namespace, problems: list[Any]) -> Any:
         sampling=_sampling(args),
         model=args.model,
         batch_size=args.batch_size,
-        dtype=args.dtype,
+        dtype=_dtype(args),
         model_cache=None if args.model_cache == "none" else args.model_cache,
         base_url=args.base_url,
         api_key=args.api_key,
@@ -245,6 +284,15 @@ def _make_agent(args: argparse.Namespace, problems: list[Any]) -> Any:
         replay_file=args.replay_file,
     )
     return factory(problems, settings)
+
+
+def _dtype(args: argparse.Namespace) -> str:
+    """The transformers agent's weights dtype, with "best" resolved for this CPU."""
+    if args.dtype != "best":
+        return str(args.dtype)
+    from agents.llm.local_model import best_cpu_dtype
+
+    return best_cpu_dtype()
 
 
 def _user_cache() -> Path:
@@ -286,9 +334,30 @@ def _select(problems: list[Any], args: argparse.Namespace) -> list[Any]:
     return problems
 
 
+def _held_out(problems: list[Any], excluded: str | None) -> list[Any]:
+    """`problems` without those of the `--exclude-problems` list, saying what overlapped."""
+    if excluded is None:
+        return problems
+    from codefeedback_env.problems import DatasetError
+    from codefeedback_env.problems.overlap import leave_out, read_problem_list
+
+    try:
+        listed = read_problem_list(excluded)
+    except (DatasetError, FileNotFoundError) as error:
+        raise CliError(f"--exclude-problems: {error}") from error
+    overlap = leave_out(problems, listed)
+    print(overlap.report(listed.source), file=sys.stderr)
+    if not overlap.kept:
+        raise CliError(f"every problem is in {listed.source}: nothing is left to evaluate")
+    return overlap.kept
+
+
 def _identity(args: argparse.Namespace) -> dict[str, Any]:
     """What the run is known to be before its agent is built: agent name, model, sampling, dataset."""
     identity: dict[str, Any] = {"agent": args.agent, "dataset": args.dataset}
+    identity |= {key: getattr(args, key) for key in ("split", "exclude_problems") if getattr(args, key, None)}
+    if args.agent == "transformers":
+        identity["dtype"] = _dtype(args)
     if args.agent in LLM_AGENTS:
         identity["model"] = args.model
         identity["sampling"] = asdict(_sampling(args))
@@ -300,9 +369,10 @@ def _identity(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    problems = _load(args.dataset)
+    problems = _load(args.dataset, args)
     if not problems:
         raise CliError(f"{args.dataset} has no problem to evaluate (see the warnings above for skipped rows)")
+    problems = _held_out(problems, args.exclude_problems)
     problems = _select(problems, args)
     _sampling(args)
     from codefeedback_env.agent import AgentError
@@ -314,7 +384,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if output.exists() and not output.is_dir():
         raise CliError(f"--output {args.output!r} is a file; give a folder (it is created if absent)")
     config = EvalConfig(
-        rollouts=args.rollouts, max_turns=args.turns, feedback=args.feedback, seed=args.seed, progress=not args.quiet
+        rollouts=args.rollouts,
+        max_turns=args.turns,
+        feedback=args.feedback,
+        seed=args.seed,
+        progress=not args.quiet,
+        bootstrap=args.bootstrap,
     )
     identity = _identity(args)
     modes = {"multi_turn": False} | ({} if args.no_independent else {"independent": True})
@@ -323,10 +398,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
             check_run_folder(output / mode, None, problems, replace(config, independent=independent), identity)
     except RunIdentityError as error:
         raise CliError(_one_line(error)) from error
+    _print_plan(args, problems, list(modes))
     try:
         agent = _make_agent(args, problems)
     except (ImportError, OSError, ValueError, TypeError) as error:  # a missing extra or model, a bad setting
         raise CliError(_one_line(error)) from error
+    if args.agent == "transformers" and not args.quiet:
+        _print_estimate(agent, problems, args, len(modes))
     try:
         runs = evaluate_with_baseline(
             agent, problems, output, config, independent=not args.no_independent, identity=identity
@@ -338,6 +416,37 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"\n{format_summary(run.summary, titles[mode])}")
     print(f"\nresults and plots in {args.output}")
     return 0
+
+
+def _print_plan(args: argparse.Namespace, problems: list[Any], modes: list[str]) -> None:
+    """Say what will run before anything slow starts."""
+    from codefeedback_env.evaluation.plan import describe_plan
+
+    who = args.agent + (f" {args.model}" if args.agent in LLM_AGENTS else "")
+    if args.agent == "transformers":
+        who += f" ({_dtype(args)})"
+    dataset = args.dataset + (f" [{args.split}]" if getattr(args, "split", None) else "")
+    tokens = args.max_new_tokens if args.agent in LLM_AGENTS else None
+    print(
+        describe_plan(
+            agent=who, dataset=dataset, problems=len(problems), rollouts=args.rollouts, max_turns=args.turns,
+            modes=[mode.replace("_", "-") for mode in modes], max_new_tokens=tokens,
+        ),
+        file=sys.stderr, flush=True,
+    )  # fmt: skip
+
+
+def _print_estimate(agent: Any, problems: list[Any], args: argparse.Namespace, modes: int) -> None:
+    """Time one batch of the run's own first prompts and say how long the run takes at that speed."""
+    from agents.llm.speed import time_one_batch
+    from codefeedback_env.evaluation.plan import describe_estimate, planned_batches
+    from codefeedback_env.feedback import initial_prompt
+
+    print("measuring the generation speed on one batch ...", file=sys.stderr, flush=True)
+    prompts = [[{"role": "user", "content": initial_prompt(problem)}] for problem in problems]
+    timing = time_one_batch(agent, (prompts * agent.batch_size)[: agent.batch_size])
+    batches = planned_batches(len(problems) * args.rollouts, args.turns, agent.batch_size, modes)
+    print(describe_estimate(timing.responses, timing.tokens, timing.seconds, batches), file=sys.stderr, flush=True)
 
 
 def _one_line(error: BaseException) -> str:
@@ -445,7 +554,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    problems = _load(args.dataset)
+    problems = _load(args.dataset, args)
     if not problems:
         raise CliError(f"{args.dataset} has no problem (see the warnings above for skipped rows)")
     from codefeedback_env.judge import Judge
@@ -522,6 +631,7 @@ def build_parser() -> argparse.ArgumentParser:
     problems = command("problems", "list a dataset's problems or show one")
     problems.add_argument("dataset", help=dataset_help)
     problems.add_argument("--show", metavar="ID", help="show one problem's statement and public tests")
+    _add_dataset_options(problems)
     problems.set_defaults(func=cmd_problems)
 
     play = command("play", "play an episode in the terminal")
@@ -531,7 +641,11 @@ def build_parser() -> argparse.ArgumentParser:
     play.set_defaults(func=cmd_play)
 
     ev = command("eval", "evaluate an agent (multi-turn and independent sampling); resumable")
-    ev.add_argument("--dataset", default="demo", help="dataset name or file")
+    ev.add_argument(
+        "--dataset",
+        default=EVAL_DATASET,
+        help="dataset name or file; the default is 10 demo problems sized for minutes on a CPU ('demo': all 30)",
+    )
     ev.add_argument(
         "--agent",
         default="transformers",
@@ -550,10 +664,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="what the model sees after a failed turn (none / random: the paper's ablations)",
     )
     ev.add_argument("--seed", type=_int_at_least(0), default=_default(EvalConfig, "seed"), help="sampling and envs")
+    ev.add_argument(
+        "--bootstrap",
+        choices=BOOTSTRAP_UNITS,
+        default=_default(EvalConfig, "bootstrap"),
+        help="what the 95%% intervals resample: problems, or each problem's rollouts (the paper's setting)",
+    )
     ev.add_argument("--output", default="runs/eval", help="folder for episodes.jsonl, results.json, plots (resumable)")
     ev.add_argument("--no-independent", action="store_true", help="skip the independent-sampling baseline")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     pick = ev.add_argument_group("problem selection (applied in this order)")
+    pick.add_argument(
+        "--exclude-problems",
+        metavar="FILE",
+        help="leave out these problems (a file of ids, a training run's folder, or a dataset; also by statement) "
+        "and report the overlap",
+    )
     pick.add_argument("--problems", metavar="ID,ID,...", help="only these problems (ids, id suffixes or indices)")
     pick.add_argument("--shuffle", action="store_true", help="shuffle the problems (with --selection-seed)")
     pick.add_argument("--sample", type=_int_at_least(1), metavar="N", help="N problems drawn at random")
@@ -572,9 +698,9 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--batch-size", type=_int_at_least(1), default=8, help="prompts generated together")
     local.add_argument(
         "--dtype",
-        choices=("auto", "bfloat16", "float32"),
-        default="bfloat16",
-        help="weights dtype; bfloat16 is about 2x faster than float32 on CPUs with AVX512-BF16",
+        choices=("best", "auto", "bfloat16", "float32"),
+        default="best",
+        help="weights dtype; best: bfloat16 where the CPU computes it natively (AVX512-BF16, AMX), else float32",
     )
     local.add_argument(
         "--model-cache",
@@ -589,6 +715,7 @@ def build_parser() -> argparse.ArgumentParser:
     remote.add_argument("--concurrency", type=_int_at_least(1), default=8, help="requests in flight")
     remote.add_argument("--max-retries", type=_int_at_least(0), default=3, help="retries of a failed request")
     ev.add_argument("--replay-file", help="JSONL of recorded responses (--agent replay)")
+    _add_dataset_options(ev)
     ev.set_defaults(func=cmd_eval)
 
     # `sweep` takes every option of `eval` (from a copy: "resolve" edits the actions it replaces), with --turns
@@ -639,6 +766,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("dataset", help=dataset_help)
     validate.add_argument("--solutions", type=_int_at_least(1), default=1, help="reference solutions per problem")
     validate.add_argument("--workers", type=_int_at_least(1), default=2, help="problems checked at a time")
+    _add_dataset_options(validate)
     validate.set_defaults(func=cmd_validate)
 
     serve = command("serve", "serve the environment over HTTP (reset/step sessions) to trainers in other processes")

@@ -21,7 +21,8 @@ class FeedbackMode(StrEnum):
     NONE = "none"
     """Only "Give it another try"; the episode never ends early."""
     RANDOM = "random"
-    """Feedback from a failing run on another problem."""
+    """Feedback of a failing run on another problem: a dataset wrong solution where the data has some (the
+    paper), see `codefeedback_env.random_feedback`."""
 
 
 def truncate(text: str, max_chars: int) -> str:

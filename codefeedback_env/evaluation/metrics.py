@@ -1,5 +1,7 @@
 """Metrics of an evaluation run: pass@k, n@k with RLEF's sample accounting, per-turn solve rates, bootstrap CIs.
 
+Intervals are percentile bootstraps of the mean over problems; `BOOTSTRAP_UNITS` says what may be resampled.
+
 Sample accounting (RLEF, Gehring et al. 2024): every turn is a sample, so a rollout of up to `T` turns
 costs `T` samples. `n@k` therefore draws `k // T` rollouts of a problem (1@3 = one rollout of 3 turns;
 10@100 = 33 rollouts of 3 turns) and submits `n` of their final programs, preferring those that passed
@@ -23,6 +25,11 @@ logger = logging.getLogger(__name__)
 
 BOOTSTRAP_RESAMPLES = 200
 """Resamples of the bootstrap intervals (as in the paper)."""
+BOOTSTRAP_UNITS = ("problems", "rollouts")
+"""What a bootstrap resample draws with replacement. "problems": the problems (each with its own estimate),
+so the interval covers which problems a benchmark happens to hold. "rollouts": each problem's rollouts, the
+problems fixed, so it covers only the sampling of the model; the paper's setting, as we read it (a fixed
+benchmark, 200 rollouts per problem, 200 resamples; the paper does not name the unit)."""
 
 
 @dataclass(frozen=True)
@@ -161,8 +168,40 @@ class Estimate:
         return {"value": self.value, "low": self.low, "high": self.high}
 
 
-def _estimate(per_problem: np.ndarray, seed: int) -> Estimate:
-    low, high = bootstrap_interval(per_problem, seed=seed)
+def rollout_bootstrap_interval(
+    groups: Sequence[Sequence[RolloutOutcome]],
+    metric: Callable[[Sequence[RolloutOutcome]], float],
+    *,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean over problems of `metric`, each resample drawing every
+    problem's rollouts with replacement (as many as it has) and keeping the problems fixed."""
+    if not groups:
+        return (float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    means = np.empty(resamples)
+    for r in range(resamples):
+        means[r] = np.mean([metric([rolls[i] for i in rng.integers(0, len(rolls), len(rolls))]) for rolls in groups])
+    tail = (1.0 - level) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def _estimate(
+    per_problem: np.ndarray,
+    seed: int,
+    unit: str = "problems",
+    groups: Sequence[Sequence[RolloutOutcome]] = (),
+    metric: Callable[[Sequence[RolloutOutcome]], float] | None = None,
+) -> Estimate:
+    """The mean of `per_problem` with its interval, resampling problems, or each problem's rollouts
+    (`groups`, re-scored by `metric`)."""
+    if unit == "rollouts" and metric is not None:
+        low, high = rollout_bootstrap_interval(groups, metric, seed=seed)
+    else:
+        low, high = bootstrap_interval(per_problem, seed=seed)
     return Estimate(float(per_problem.mean()) if len(per_problem) else float("nan"), low, high)
 
 
@@ -182,11 +221,15 @@ def summarize(
     n_at_k: Sequence[tuple[int, int]] | None = None,
     pass_ks: Sequence[int] | None = None,
     seed: int = 0,
+    bootstrap: str = "problems",
 ) -> dict:
-    """All metrics of a run as plain data (for `results.json`), each with a bootstrap 95% interval.
+    """All metrics of a run as plain data (for `results.json`), each with a bootstrap 95% interval whose
+    resampled unit is `bootstrap` (see `BOOTSTRAP_UNITS`).
 
     `pass@k` treats each rollout's final program as one sample; `k` up to the fewest rollouts of a problem.
     """
+    if bootstrap not in BOOTSTRAP_UNITS:
+        raise ValueError(f"bootstrap must be one of {BOOTSTRAP_UNITS}, got {bootstrap!r}")
     groups = group_by_problem(outcomes)
     if not groups:
         return {
@@ -198,27 +241,36 @@ def summarize(
             "pass_at_k": {},
         }
     fewest = min(len(rolls) for rolls in groups.values())
-    per_turn = np.array([_turn_rates(rolls, max_turns) for rolls in groups.values()])
-    by_turn = [_estimate(per_turn[:, t], seed).to_dict() | {"turn": t + 1} for t in range(max_turns)]
+    rollouts = list(groups.values())
+
+    def estimate(values: np.ndarray, metric: Callable[[Sequence[RolloutOutcome]], float]) -> dict[str, float]:
+        return _estimate(values, seed, bootstrap, rollouts, metric).to_dict()
+
+    per_turn = np.array([_turn_rates(rolls, max_turns) for rolls in rollouts])
+    by_turn = [
+        estimate(per_turn[:, t], lambda rolls, t=t: _turn_rates(rolls, max_turns)[t]) | {"turn": t + 1}
+        for t in range(max_turns)
+    ]
     pairs = list(n_at_k) if n_at_k is not None else default_n_at_k(max_turns, fewest)
     nk: dict[str, dict] = {}
     for n, k in pairs:
         if not 1 <= k // max_turns <= fewest:
             logger.info("skipping %d@%d: needs %d rollouts per problem, have %d", n, k, k // max_turns, fewest)
             continue
-        values = np.array([n_at_k_problem(rolls, n, k, max_turns) for rolls in groups.values()])
-        nk[f"{n}@{k}"] = _estimate(values, seed).to_dict()
+        values = np.array([n_at_k_problem(rolls, n, k, max_turns) for rolls in rollouts])
+        nk[f"{n}@{k}"] = estimate(values, lambda rolls, n=n, k=k: n_at_k_problem(rolls, n, k, max_turns))
     ks = list(pass_ks) if pass_ks is not None else sorted({k for k in (1, 2, 5, 10, fewest) if k <= fewest})
     pk: dict[str, dict] = {}
     for k in ks:
         if 1 <= k <= fewest:
-            values = np.array([pass_at_k(len(r), sum(o.solved for o in r), k) for r in groups.values()])
-            pk[f"pass@{k}"] = _estimate(values, seed).to_dict()
+            values = np.array([pass_at_k(len(r), sum(o.solved for o in r), k) for r in rollouts])
+            pk[f"pass@{k}"] = estimate(values, lambda r, k=k: pass_at_k(len(r), sum(o.solved for o in r), k))
     return {
         "problems": len(groups),
         "episodes": len(outcomes),
         "rollouts_per_problem": fewest,
         "max_turns": max_turns,
+        "bootstrap": {"unit": bootstrap, "resamples": BOOTSTRAP_RESAMPLES, "level": 0.95},
         "solve_rate_by_turn": by_turn,
         "samples_curve": samples_curve(outcomes, max_turns),
         "n_at_k": nk,

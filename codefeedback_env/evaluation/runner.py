@@ -82,6 +82,8 @@ class EvalConfig:
     """Wrap the agent in `IndependentSampling` (every turn is a fresh turn-1 sample)."""
     seed: int = 0
     """Base seed of the environments and the bootstrap."""
+    bootstrap: str = "problems"
+    """What the bootstrap intervals resample: "problems", or "rollouts" within each problem (the paper's)."""
     max_active: int = 64
     """Episodes in flight at once: the batch size of each `act` call."""
     progress: bool = True
@@ -285,7 +287,7 @@ def run_evaluation(
     records = list(latest.values())
     unjudged = [r for r in records if r.get("judge_error")]
     outcomes = [RolloutOutcome.from_record(r) for r in records if not r.get("judge_error")]
-    summary = summarize(outcomes, config.max_turns, n_at_k=config.n_at_k, seed=config.seed)
+    summary = summarize(outcomes, config.max_turns, n_at_k=config.n_at_k, seed=config.seed, bootstrap=config.bootstrap)
     summary["unjudged_episodes"] = len(unjudged)
     summary["unjudged"] = [{k: r[k] for k in ("problem_id", "rollout", "judge_error")} for r in unjudged]
     if unjudged:
@@ -495,7 +497,8 @@ def format_summary(summary: Mapping[str, Any], title: str = "") -> str:
         )
     if summary.get("unjudged_episodes"):
         lines.append(f"{summary['unjudged_episodes']} episodes could not be judged (left out of every metric)")
-    lines.append(f"{'turn':>6}  {'solve rate':>10}  {'95% CI':>17}")
+    unit = (summary.get("bootstrap") or {}).get("unit")
+    lines.append(f"{'turn':>6}  {'solve rate':>10}  {'95% CI':>17}" + (f"  (bootstrap over {unit})" if unit else ""))
     for row in summary.get("solve_rate_by_turn", []):
         lines.append(f"{row['turn']:>6}  {row['value']:>10.3f}  [{row['low']:.3f}, {row['high']:.3f}]")
     for group in ("n_at_k", "pass_at_k"):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from codefeedback_env.problems.errors import DatasetError
-from codefeedback_env.problems.files import iter_rows
+from codefeedback_env.problems.files import SPLIT_NAMES, iter_rows, iter_split_rows
 from codefeedback_env.problems.jsonl import keep_judgeable
 from codefeedback_env.problems.numbers import tolerance_for
 from codefeedback_env.problems.records import (
@@ -20,6 +21,11 @@ from codefeedback_env.problems.records import (
 )
 
 HUB_ID = "deepmind/code_contests"
+SPLITS = SPLIT_NAMES
+"""The dataset's splits (the paper trains on train and reports valid and test)."""
+TRAIN_SPLIT = "train"
+MAX_INCORRECT_SOLUTIONS = 8
+"""Python 3 incorrect solutions kept per problem (the full train split has hundreds for some problems)."""
 PYTHON3 = 3
 """`solutions.language` value of Python 3 in the dataset's enum."""
 DEFAULT_FLOAT_TOLERANCE = 1e-6
@@ -70,12 +76,10 @@ def _memory_limit(value: Any, source: str, number: int) -> int:
     return int(value)
 
 
-def _python3_solutions(row: dict[str, Any], source: str, number: int) -> tuple[str, ...]:
-    value = row.get("solutions") or {"language": [], "solution": []}
+def _python3_solutions(row: dict[str, Any], source: str, number: int, field: str = "solutions") -> tuple[str, ...]:
+    value = row.get(field) or {"language": [], "solution": []}
     if not isinstance(value, dict) or len(value.get("language", [])) != len(value.get("solution", [])):
-        raise DatasetError(
-            source, number, "solutions", 'expected {"language": [int], "solution": [str]} of equal length'
-        )
+        raise DatasetError(source, number, field, 'expected {"language": [int], "solution": [str]} of equal length')
     return tuple(s for lang, s in zip(value["language"], value["solution"], strict=True) if lang == PYTHON3)
 
 
@@ -102,6 +106,7 @@ def problem_from_row(
         memory_limit=_memory_limit(row.get("memory_limit_bytes"), source, number),
         float_tolerance=tolerance_for(public + hidden, float_tolerance),
         solutions=_python3_solutions(row, source, number),
+        incorrect_solutions=_python3_solutions(row, source, number, "incorrect_solutions")[:MAX_INCORRECT_SOLUTIONS],
         source="codecontests",
         difficulty=str(row.get("difficulty", "")),
     )
@@ -117,21 +122,37 @@ def _problems(
 def load_codecontests(
     path: str | Path | None = None,
     *,
-    split: str = "train",
+    split: str | None = None,
     float_tolerance: float | None = DEFAULT_FLOAT_TOLERANCE,
+    drop_without_public: bool | None = None,
 ) -> list[Problem]:
-    """Load CodeContests from a local file/folder in the HF schema, or from the hub when `path` is None."""
-    if path is not None:
-        return keep_judgeable(_problems(iter_rows(path), str(path), float_tolerance), str(path))
-    import datasets
+    """Load CodeContests from a local file/folder in the HF schema, or from the hub when `path` is None.
 
-    try:
-        rows = datasets.load_dataset(HUB_ID, split=split)
-    except Exception as error:  # offline, unknown split, ...
-        raise DatasetError(
-            f"{HUB_ID} (hub)", None, None,
-            f"could not load split {split!r} ({type(error).__name__}: {error}); "
-            "without internet, download it elsewhere and pass a local file or saved folder as `path`",
-        ) from error  # fmt: skip
-    source = f"{HUB_ID}:{split}"
-    return keep_judgeable(_problems(enumerate(rows, start=1), source, float_tolerance), source)
+    `split` ("train", "valid" or "test") picks the split: of the hub dataset (default "train"), of a local
+    folder holding several (a saved `DatasetDict`, or each split's files such as the hub's
+    `data/valid-00000-of-00001.parquet`), or names the split a single file holds. Problems without public
+    tests are dropped from the train split (the paper drops them: no feedback to learn from) and kept, with a
+    warning, elsewhere; `drop_without_public` overrides that.
+    """
+    if split is not None and split not in SPLITS:
+        close = difflib.get_close_matches(str(split), SPLITS, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"expected one of {', '.join(SPLITS)}"
+        raise DatasetError(str(path or HUB_ID), None, None, f"unknown split {split!r}; {hint}")
+    if path is not None:
+        source = str(path) if split is None else f"{path} [{split}]"
+        rows = iter_rows(path) if split is None else iter_split_rows(path, split)
+    else:
+        import datasets
+
+        split = split or TRAIN_SPLIT
+        try:
+            rows = enumerate(datasets.load_dataset(HUB_ID, split=split), start=1)
+        except Exception as error:  # offline, unknown split, ...
+            raise DatasetError(
+                f"{HUB_ID} (hub)", None, None,
+                f"could not load split {split!r} ({type(error).__name__}: {error}); "
+                "without internet, download it elsewhere and pass a local file or folder as `path`",
+            ) from error  # fmt: skip
+        source = f"{HUB_ID}:{split}"
+    drop = split == TRAIN_SPLIT if drop_without_public is None else drop_without_public
+    return keep_judgeable(_problems(rows, source, float_tolerance), source, drop_without_public=drop)

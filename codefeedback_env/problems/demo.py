@@ -7,8 +7,21 @@ from importlib import resources
 from codefeedback_env.problems.jsonl import load_jsonl
 from codefeedback_env.problems.records import Problem
 
+QUICK_PROBLEMS = (
+    "hello-world", "seven-times-six", "count-to-ten", "first-evens", "hash-square", "shout-name",
+    "sum-two", "max-of-three", "reverse-string", "even-or-odd",
+)  # fmt: skip
+"""`demo-quick`: the six fixed-output problems (which a 135M model solves sometimes) and four trivial ones
+(which it does not): a first run on a CPU that takes minutes and gives solve rates between 0 and 1."""
+
 
 def load_demo() -> list[Problem]:
     """Load the demo problems shipped inside the package (no network, no extra files)."""
     with resources.as_file(resources.files("codefeedback_env.problems") / "data" / "demo.jsonl") as path:
         return load_jsonl(path, id_prefix="demo/")
+
+
+def load_demo_quick() -> list[Problem]:
+    """The `QUICK_PROBLEMS` of the demo set, in that order."""
+    problems = {problem.id: problem for problem in load_demo()}
+    return [problems[f"demo/{name}"] for name in QUICK_PROBLEMS]

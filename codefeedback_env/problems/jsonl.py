@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 REQUIRED_FIELDS = ("id", "statement", "public_tests", "hidden_tests")
 OPTIONAL_FIELDS = (
     "kind", "solutions", "time_limit", "memory_limit", "float_tolerance", "difficulty",
-    "entry_point", "test_setup", "code_prefix", "source",
+    "entry_point", "test_setup", "code_prefix", "source", "incorrect_solutions",
 )  # fmt: skip
 TEST_FIELDS = ("input", "output")
 
@@ -92,9 +92,10 @@ def problem_from_row(row: dict[str, Any], source: str, number: int, id_prefix: s
         kind = ProblemKind(row.get("kind", "stdio"))
     except ValueError:
         raise DatasetError(source, number, "kind", f"expected 'stdio' or 'function', got {row.get('kind')!r}") from None
-    solutions = row.get("solutions", [])
-    if not isinstance(solutions, list) or not all(isinstance(s, str) for s in solutions):
-        raise DatasetError(source, number, "solutions", "expected a list of program strings")
+    solutions, incorrect = (row.get(field, []) for field in ("solutions", "incorrect_solutions"))
+    for field, programs in (("solutions", solutions), ("incorrect_solutions", incorrect)):
+        if not isinstance(programs, list) or not all(isinstance(program, str) for program in programs):
+            raise DatasetError(source, number, field, "expected a list of program strings")
     try:
         return Problem(
             id=id_prefix + row["id"],
@@ -106,6 +107,7 @@ def problem_from_row(row: dict[str, Any], source: str, number: int, id_prefix: s
             memory_limit=int(_limit(row, "memory_limit", DEFAULT_MEMORY_LIMIT, memory_limit_error, source, number)),
             float_tolerance=_limit(row, "float_tolerance", None, float_tolerance_error, source, number),
             solutions=tuple(solutions),
+            incorrect_solutions=tuple(incorrect),
             entry_point=row.get("entry_point"),
             test_setup=row.get("test_setup", ""),
             code_prefix=row.get("code_prefix", ""),
@@ -118,11 +120,14 @@ def problem_from_row(row: dict[str, Any], source: str, number: int, id_prefix: s
         raise DatasetError(source, number, None, str(error)) from None
 
 
-def keep_judgeable(problems: Iterable[tuple[int, Problem]], source: str) -> list[Problem]:
+def keep_judgeable(
+    problems: Iterable[tuple[int, Problem]], source: str, *, drop_without_public: bool = False
+) -> list[Problem]:
     """Drop problems that cannot be posed or judged (no statement, no hidden tests), warning with counts.
 
-    Problems without public tests are kept with a warning: an episode on one ends at turn 1, since
-    there is nothing to give feedback on. Duplicate ids are an error: results are keyed by problem id.
+    Problems without public tests are dropped when `drop_without_public` (the paper drops them from its
+    training set: there is no feedback to learn from), else kept with a warning: an episode on one ends at
+    turn 1. Duplicate ids are an error: results are keyed by problem id.
     """
     kept: dict[str, Problem] = {}
     skipped: dict[str, list[int]] = {"no hidden tests": [], "an empty statement": []}
@@ -134,6 +139,8 @@ def keep_judgeable(problems: Iterable[tuple[int, Problem]], source: str) -> list
             skipped["an empty statement"].append(number)
         elif problem.id in kept:
             raise DatasetError(source, number, "id", f"duplicate problem id {problem.id!r}")
+        elif not problem.public_tests and drop_without_public:
+            no_public.append(number)
         else:
             kept[problem.id] = problem
             if not problem.public_tests:
@@ -141,9 +148,16 @@ def keep_judgeable(problems: Iterable[tuple[int, Problem]], source: str) -> list
     for reason, rows in skipped.items():
         if rows:
             logger.warning("%s: skipped %d problem(s) with %s (rows %s)", source, len(rows), reason, _rows(rows))
-    if no_public:
+    if no_public and drop_without_public:
         logger.warning(
-            "%s: %d problem(s) have no public tests (rows %s): their episodes end at turn 1, with no feedback",
+            "%s: dropped %d problem(s) without public tests (rows %s), as the paper does for training: there is "
+            "no feedback to learn from (keep them: drop_without_public=False; codefeedback: --without-public keep)",
+            source, len(no_public), _rows(no_public),
+        )  # fmt: skip
+    elif no_public:
+        logger.warning(
+            "%s: %d problem(s) have no public tests (rows %s): their episodes end at turn 1, with no feedback "
+            "(the paper drops them from training: drop_without_public=True; codefeedback: --without-public drop)",
             source, len(no_public), _rows(no_public),
         )  # fmt: skip
     return list(kept.values())

@@ -84,6 +84,9 @@ class Problem:
     """Absolute/relative tolerance for tokens that are floating-point numbers; None compares exactly."""
     solutions: tuple[str, ...] = ()
     """Complete reference programs known to be correct."""
+    incorrect_solutions: tuple[str, ...] = ()
+    """Complete programs known to be wrong (CodeContests' `incorrect_solutions`): the paper's random-feedback
+    ablation shows another problem the feedback of one of these."""
     entry_point: str | None = None
     """The function under test (function problems)."""
     test_setup: str = ""

@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from codefeedback_env.problems.errors import DatasetError
-from codefeedback_env.problems.files import iter_rows
+from codefeedback_env.problems.files import iter_rows, iter_split_rows
 from codefeedback_env.problems.records import Problem
 
 _LOADERS = {
     "demo": "codefeedback_env.problems.demo:load_demo",
+    "demo-quick": "codefeedback_env.problems.demo:load_demo_quick",
     "codecontests": "codefeedback_env.problems.codecontests:load_codecontests",
     "humaneval": "codefeedback_env.problems.humaneval:load_humaneval",
     "mbpp": "codefeedback_env.problems.mbpp:load_mbpp",
@@ -28,9 +29,10 @@ def loader(name: str) -> Callable[..., list[Problem]]:
     return getattr(importlib.import_module(module), function)
 
 
-def detect_format(path: str | Path) -> str:
-    """Which loader reads this file: "codecontests", "humaneval", "mbpp", "mbpp+" or "jsonl" (ours)."""
-    for number, row in iter_rows(path):
+def detect_format(path: str | Path, split: str | None = None) -> str:
+    """Which loader reads this file (or this split of a folder): "codecontests", "humaneval", "mbpp", "mbpp+"
+    or "jsonl" (ours)."""
+    for number, row in iter_rows(path) if split is None else iter_split_rows(path, split):
         keys = set(row)
         if {"description", "public_tests"} <= keys:
             return "codecontests"
@@ -59,7 +61,9 @@ def load_problems(dataset: str | Path, **options: Any) -> list[Problem]:
         close = difflib.get_close_matches(name.lower(), DATASET_NAMES, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else f"; known names: {', '.join(DATASET_NAMES)}"
         raise DatasetError(name, None, None, f"is neither a dataset name nor an existing file{hint}")
-    kind = detect_format(path)
+    kind = detect_format(path, options.get("split"))
+    if options.get("split") is not None and kind != "codecontests":
+        raise DatasetError(name, None, None, f"holds {kind!r} data; only CodeContests has splits to pick")
     if kind == "jsonl":
         from codefeedback_env.problems.jsonl import load_jsonl
 
