@@ -108,3 +108,23 @@ def test_summarize_reports_every_metric() -> None:
     assert set(summary["pass_at_k"]) == {"pass@1", "pass@2", "pass@4"}
     for est in summary["solve_rate_by_turn"]:
         assert est["low"] <= est["value"] <= est["high"]
+
+
+def test_the_bootstrap_unit_decides_what_varies() -> None:
+    # Each problem always solved or never: resampling its rollouts changes nothing, resampling problems does.
+    steady = [outcome(i % 2 == 0, pid=f"p{i % 2}") for i in range(20)]
+    by_problem = summarize(steady, 1)
+    by_rollout = summarize(steady, 1, bootstrap="rollouts")
+    assert by_problem["bootstrap"] == {"unit": "problems", "resamples": 200, "level": 0.95}
+    assert by_rollout["bootstrap"]["unit"] == "rollouts"
+    assert by_rollout["solve_rate_by_turn"][0] == {"value": 0.5, "low": 0.5, "high": 0.5, "turn": 1}
+    assert by_rollout["n_at_k"]["1@1"]["low"] == by_rollout["n_at_k"]["1@1"]["high"] == 0.5
+    low, high = by_problem["solve_rate_by_turn"][0]["low"], by_problem["solve_rate_by_turn"][0]["high"]
+    assert low == 0.0 and high == 1.0  # two problems: a resample holds one of them twice half the time
+    # One problem, solved in half its rollouts: only the rollouts can vary.
+    coin = [outcome(i % 2 == 0, pid="p") for i in range(40)]
+    assert summarize(coin, 1)["pass_at_k"]["pass@1"] == {"value": 0.5, "low": 0.5, "high": 0.5}
+    interval = summarize(coin, 1, bootstrap="rollouts")["pass_at_k"]["pass@1"]
+    assert 0.25 < interval["low"] < 0.5 < interval["high"] < 0.75
+    with pytest.raises(ValueError, match="bootstrap must be one of"):
+        summarize(coin, 1, bootstrap="episodes")

@@ -153,7 +153,10 @@ def test_cli_split_options(splits, tmp_path, capsys):
     listed = capsys.readouterr().out
     assert f"{len(load_codecontests(folder, split='valid'))} problems" in listed
     assert main(["problems", str(folder), "--split", "train", "--without-public", "keep"]) == 0
-    assert f"{len(load_codecontests(folder, split='train', drop_without_public=False))} problems" in capsys.readouterr().out
+    assert (
+        f"{len(load_codecontests(folder, split='train', drop_without_public=False))} problems"
+        in capsys.readouterr().out
+    )
     assert main(["problems", "demo", "--split", "test"]) == 2
     assert "apply to CodeContests data; 'demo' is 'demo'" in capsys.readouterr().err
     assert main(["eval", "--agent", "reference", "--dataset", str(folder), "--output", str(tmp_path / "run")]) == 2
