@@ -46,8 +46,8 @@ def best_cpu_dtype() -> Literal["bfloat16", "float32"]:
     """The faster weights dtype for generating on this CPU: bfloat16 only where it is computed natively.
 
     Native means the CPU has AVX512-BF16 or AMX tiles and torch and oneDNN use their AVX512 kernels (so an
-    `ATEN_CPU_CAPABILITY=avx2` or `ONEDNN_MAX_CPU_ISA=AVX2` limit counts as no native bfloat16). Without it, bfloat16 matrix products
-    are converted to and from float32 and generation runs several times slower than float32
+    `ATEN_CPU_CAPABILITY=avx2` or `ONEDNN_MAX_CPU_ISA=AVX2` limit counts as no native bfloat16). Without it,
+    bfloat16 is converted to and from float32 around each product and generates slower than float32 itself
     (`benchmarks/cpu_dtype.py` measures both).
     """
     import torch
