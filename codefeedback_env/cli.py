@@ -346,7 +346,7 @@ def _held_out(problems: list[Any], excluded: str | None) -> list[Any]:
     except (DatasetError, FileNotFoundError) as error:
         raise CliError(f"--exclude-problems: {error}") from error
     overlap = leave_out(problems, listed)
-    print(overlap.report(listed.source), file=sys.stderr)
+    print(overlap.report(listed.source))
     if not overlap.kept:
         raise CliError(f"every problem is in {listed.source}: nothing is left to evaluate")
     return overlap.kept
@@ -432,7 +432,7 @@ def _print_plan(args: argparse.Namespace, problems: list[Any], modes: list[str])
             agent=who, dataset=dataset, problems=len(problems), rollouts=args.rollouts, max_turns=args.turns,
             modes=[mode.replace("_", "-") for mode in modes], max_new_tokens=tokens,
         ),
-        file=sys.stderr, flush=True,
+        flush=True,
     )  # fmt: skip
 
 
@@ -442,11 +442,11 @@ def _print_estimate(agent: Any, problems: list[Any], args: argparse.Namespace, m
     from codefeedback_env.evaluation.plan import describe_estimate, planned_batches
     from codefeedback_env.feedback import initial_prompt
 
-    print("measuring the generation speed on one batch ...", file=sys.stderr, flush=True)
+    print("measuring the generation speed on one batch ...", flush=True)
     prompts = [[{"role": "user", "content": initial_prompt(problem)}] for problem in problems]
     timing = time_one_batch(agent, (prompts * agent.batch_size)[: agent.batch_size])
     batches = planned_batches(len(problems) * args.rollouts, args.turns, agent.batch_size, modes)
-    print(describe_estimate(timing.responses, timing.tokens, timing.seconds, batches), file=sys.stderr, flush=True)
+    print(describe_estimate(timing.responses, timing.tokens, timing.seconds, batches), flush=True)
 
 
 def _one_line(error: BaseException) -> str:

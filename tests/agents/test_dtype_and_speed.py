@@ -77,8 +77,8 @@ def test_eval_says_what_will_run_and_how_long_it_takes(tiny_model_dir: Path, tmp
     output = tmp_path / "run"
     argv = ["eval", "--model", str(tiny_model_dir), "--rollouts", "1", "--turns", "1", "--no-independent"]
     assert main([*argv, "--max-new-tokens", "8", "--batch-size", "4", "--output", str(output)]) == 0
-    err = capsys.readouterr().err
-    assert f"will run transformers {tiny_model_dir} ({best_cpu_dtype()}) on demo-quick (10 problems)" in err
-    assert "speed: a batch of 4 turn-1 responses took" in err and "at most 3 such batches" in err
+    out = capsys.readouterr().out
+    assert f"will run transformers {tiny_model_dir} ({best_cpu_dtype()}) on demo-quick (10 problems)" in out
+    assert "speed: a batch of 4 turn-1 responses took" in out and "at most 3 such batches" in out
     config = json.loads((output / "multi_turn" / "config.json").read_text())
     assert config["dtype"] == best_cpu_dtype() and config["dataset"] == "demo-quick"

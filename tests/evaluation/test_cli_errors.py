@@ -48,7 +48,7 @@ def closed_port() -> int:
         (("--temperature", "-1"), "temperature must be >= 0"),
         (("--top-p", "0"), "top_p must be in (0, 1]"),
         (("--problems", "sum-tow"), "did you mean 'sum-two'"),
-        (("--sample", "31"), "--sample 31 is more than the 30 problems"),
+        (("--sample", "11"), "--sample 11 is more than the 10 problems"),
     ],
 )
 def test_bad_eval_settings(

@@ -104,7 +104,7 @@ def test_generation_totals_where_the_agent_reports_them(demo: list[Problem], jud
 def test_cli_resume_with_another_agent_is_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     common = ["eval", "--limit", "2", "--rollouts", "1", "--turns", "1", "--output", str(tmp_path), "--quiet"]
     assert cli.main([*common, "--agent", "reference"]) == 0
-    assert "agent reference; dataset demo (2 problems)" in capsys.readouterr().out
+    assert "agent reference; dataset demo-quick (2 problems)" in capsys.readouterr().out
     assert cli.main([*common, "--agent", "random"]) == cli.USAGE_ERROR
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "agent='reference' (now 'random')" in err and "another --output" in err

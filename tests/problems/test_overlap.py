@@ -66,8 +66,8 @@ def test_cli_leaves_them_out_and_reports_it(tmp_path, capsys):
     output = tmp_path / "run"
     argv = ["eval", "--agent", "reference", "--no-independent", "--quiet", "--rollouts", "1"]
     assert main([*argv, "--exclude-problems", str(ids), "--output", str(output)]) == 0
-    err = capsys.readouterr().err
-    assert f"left out 2 of 10 problems found in {ids} (2 by id, 0 by statement" in err
+    out = capsys.readouterr().out
+    assert f"left out 2 of 10 problems found in {ids} (2 by id, 0 by statement" in out
     episodes = [json.loads(line) for line in (output / "multi_turn" / "episodes.jsonl").read_text().splitlines()]
     assert len(episodes) == 8 and not {"demo/hello-world", "demo/sum-two"} & {e["problem_id"] for e in episodes}
     config = json.loads((output / "multi_turn" / "config.json").read_text())
