@@ -274,7 +274,7 @@ def _make_agent(args: argparse.Namespace, problems: list[Any]) -> Any:
         sampling=_sampling(args),
         model=args.model,
         batch_size=args.batch_size,
-        dtype=_dtype(args),
+        dtype=args.dtype,
         model_cache=None if args.model_cache == "none" else args.model_cache,
         base_url=args.base_url,
         api_key=args.api_key,
@@ -284,15 +284,6 @@ def _make_agent(args: argparse.Namespace, problems: list[Any]) -> Any:
         replay_file=args.replay_file,
     )
     return factory(problems, settings)
-
-
-def _dtype(args: argparse.Namespace) -> str:
-    """The transformers agent's weights dtype, with "best" resolved for this CPU."""
-    if args.dtype != "best":
-        return str(args.dtype)
-    from agents.llm.local_model import best_cpu_dtype
-
-    return best_cpu_dtype()
 
 
 def _user_cache() -> Path:
@@ -356,8 +347,6 @@ def _identity(args: argparse.Namespace) -> dict[str, Any]:
     """What the run is known to be before its agent is built: agent name, model, sampling, dataset."""
     identity: dict[str, Any] = {"agent": args.agent, "dataset": args.dataset}
     identity |= {key: getattr(args, key) for key in ("split", "exclude_problems") if getattr(args, key, None)}
-    if args.agent == "transformers":
-        identity["dtype"] = _dtype(args)
     if args.agent in LLM_AGENTS:
         identity["model"] = args.model
         identity["sampling"] = asdict(_sampling(args))
@@ -403,7 +392,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         agent = _make_agent(args, problems)
     except (ImportError, OSError, ValueError, TypeError) as error:  # a missing extra or model, a bad setting
         raise CliError(_one_line(error)) from error
-    if args.agent == "transformers" and not args.quiet:
+    dtype = _loaded_dtype(agent)
+    if dtype is not None:
+        identity["dtype"] = dtype
+        print(f"model loaded with {dtype} weights (--dtype {args.dtype})", flush=True)
+    if not args.quiet:
         _print_estimate(agent, problems, args, len(modes))
     try:
         runs = evaluate_with_baseline(
@@ -423,8 +416,6 @@ def _print_plan(args: argparse.Namespace, problems: list[Any], modes: list[str])
     from codefeedback_env.evaluation.plan import describe_plan
 
     who = args.agent + (f" {args.model}" if args.agent in LLM_AGENTS else "")
-    if args.agent == "transformers":
-        who += f" ({_dtype(args)})"
     dataset = args.dataset + (f" [{args.split}]" if getattr(args, "split", None) else "")
     tokens = args.max_new_tokens if args.agent in LLM_AGENTS else None
     print(
@@ -437,16 +428,25 @@ def _print_plan(args: argparse.Namespace, problems: list[Any], modes: list[str])
 
 
 def _print_estimate(agent: Any, problems: list[Any], args: argparse.Namespace, modes: int) -> None:
-    """Time one batch of the run's own first prompts and say how long the run takes at that speed."""
-    from agents.llm.speed import time_one_batch
+    """Time one batch of the run's own first prompts, where the agent can (`time_one_batch`), and say how
+    long the run's generation takes at that speed."""
     from codefeedback_env.evaluation.plan import describe_estimate, planned_batches
     from codefeedback_env.feedback import initial_prompt
 
+    timer, batch_size = getattr(agent, "time_one_batch", None), getattr(agent, "batch_size", None)
+    if timer is None or not isinstance(batch_size, int):
+        return
     print("measuring the generation speed on one batch ...", flush=True)
     prompts = [[{"role": "user", "content": initial_prompt(problem)}] for problem in problems]
-    timing = time_one_batch(agent, (prompts * agent.batch_size)[: agent.batch_size])
-    batches = planned_batches(len(problems) * args.rollouts, args.turns, agent.batch_size, modes)
-    print(describe_estimate(timing.responses, timing.tokens, timing.seconds, batches), flush=True)
+    responses, tokens, seconds = timer((prompts * batch_size)[:batch_size])
+    batches = planned_batches(len(problems) * args.rollouts, args.turns, batch_size, modes)
+    print(describe_estimate(responses, tokens, seconds, batches), flush=True)
+
+
+def _loaded_dtype(agent: Any) -> str | None:
+    """The weights dtype of an agent's local model ("float32", ...), if it has one."""
+    dtype = getattr(getattr(agent, "model", None), "dtype", None)
+    return None if dtype is None else str(dtype).removeprefix("torch.")
 
 
 def _one_line(error: BaseException) -> str:
@@ -478,10 +478,10 @@ def _feedback_list(text: str) -> list[str]:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    problems = _load(args.dataset)
+    problems = _load(args.dataset, args)
     if not problems:
         raise CliError(f"{args.dataset} has no problem to evaluate (see the warnings above for skipped rows)")
-    problems = _select(problems, args)
+    problems = _select(_held_out(problems, args.exclude_problems), args)
     _sampling(args)
     from codefeedback_env.agent import AgentError
     from codefeedback_env.evaluation.identity import RunIdentityError
@@ -490,7 +490,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     output = Path(args.output)
     if output.exists() and not output.is_dir():
         raise CliError(f"--output {args.output!r} is a file; give a folder (it is created if absent)")
-    config = EvalConfig(rollouts=args.rollouts, seed=args.seed, progress=not args.quiet)
+    config = EvalConfig(rollouts=args.rollouts, seed=args.seed, progress=not args.quiet, bootstrap=args.bootstrap)
     identity = _identity(args)
     settings = {"turn_limits": args.turns, "feedbacks": args.feedback, "independent": not args.no_independent}
     try:  # before a model is loaded or a server asked: the agent is None, so only the identity is compared

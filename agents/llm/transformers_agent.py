@@ -113,6 +113,17 @@ class TransformersAgent:
         ]
         return [c.text for c in completions]
 
+    def time_one_batch(self, conversations: Sequence[Sequence[Mapping[str, str]]]) -> tuple[int, int, float]:
+        """Generate one batch (up to `batch_size` of `conversations`) and time it: (responses, tokens, seconds).
+
+        A copy of this agent generates it (same model, tokenizer, sampling and batch size, its own seed
+        stream), so this agent's later responses are those it would give without the measurement.
+        """
+        probe = TransformersAgent(self.model, self.sampling, batch_size=self.batch_size, tokenizer=self.tokenizer)
+        started = time.perf_counter()
+        completions = probe.generate(list(conversations[: self.batch_size]))
+        return len(completions), sum(len(c.token_ids) for c in completions), time.perf_counter() - started
+
     def render_prompt(self, messages: Sequence[Mapping[str, str]]) -> str:
         """Return the prompt text the model continues for one chat transcript."""
         prompt = self.tokenizer.apply_chat_template(

@@ -13,7 +13,6 @@ pytest.importorskip("torch")
 
 from agents.llm.local_model import best_cpu_dtype, load_causal_lm  # noqa: E402
 from agents.llm.sampling import SamplingConfig  # noqa: E402
-from agents.llm.speed import time_one_batch  # noqa: E402
 from agents.llm.transformers_agent import TransformersAgent  # noqa: E402
 from codefeedback_env.evaluation.plan import describe_estimate, describe_plan, planned_batches  # noqa: E402
 
@@ -50,19 +49,19 @@ def test_timing_a_batch_does_not_change_the_agents_samples(tiny_model_dir: Path)
     conversations = [[{"role": "user", "content": f"Write program {i}."}] for i in range(3)]
     untouched = TransformersAgent(str(tiny_model_dir), sampling, batch_size=2)
     probed = TransformersAgent(untouched.model, sampling, batch_size=2, tokenizer=untouched.tokenizer)
-    timing = time_one_batch(probed, conversations)
-    assert timing.responses == 2 and 2 <= timing.tokens <= 20 and timing.seconds > 0
+    responses, tokens, seconds = probed.time_one_batch(conversations)
+    assert responses == 2 and 2 <= tokens <= 20 and seconds > 0
     assert [c.text for c in probed.generate(conversations)] == [c.text for c in untouched.generate(conversations)]
 
 
 def test_plan_and_estimate_lines():
     assert planned_batches(20, 3, 8, modes=2) == 2 * 3 * 3
     plan = describe_plan(
-        agent="transformers smollm2 (float32)", dataset="demo-quick", problems=10, rollouts=2, max_turns=3,
+        agent="transformers smollm2", dataset="demo-quick", problems=10, rollouts=2, max_turns=3,
         modes=["multi-turn", "independent"], max_new_tokens=256,
     )  # fmt: skip
     assert plan == (
-        "will run transformers smollm2 (float32) on demo-quick (10 problems) x 2 rollouts x up to 3 turns, "
+        "will run transformers smollm2 on demo-quick (10 problems) x 2 rollouts x up to 3 turns, "
         "multi-turn then independent: 40 episodes, at most 120 responses of up to 256 tokens"
     )
     estimate = describe_estimate(8, 400, 10.0, 18)
@@ -78,7 +77,8 @@ def test_eval_says_what_will_run_and_how_long_it_takes(tiny_model_dir: Path, tmp
     argv = ["eval", "--model", str(tiny_model_dir), "--rollouts", "1", "--turns", "1", "--no-independent"]
     assert main([*argv, "--max-new-tokens", "8", "--batch-size", "4", "--output", str(output)]) == 0
     out = capsys.readouterr().out
-    assert f"will run transformers {tiny_model_dir} ({best_cpu_dtype()}) on demo-quick (10 problems)" in out
+    assert f"will run transformers {tiny_model_dir} on demo-quick (10 problems)" in out
+    assert f"model loaded with {best_cpu_dtype()} weights (--dtype best)" in out
     assert "speed: a batch of 4 turn-1 responses took" in out and "at most 3 such batches" in out
     config = json.loads((output / "multi_turn" / "config.json").read_text())
     assert config["dtype"] == best_cpu_dtype() and config["dataset"] == "demo-quick"
