@@ -2,9 +2,8 @@
 
 Multi-turn rollouts go through TRL's own vLLM generation code (`GRPOTrainer._generate_single_turn` and
 `VLLMGeneration.generate`: the gather of every rank's prompts and the per-rank slice of the results), in
-server mode and in colocate mode with tensor parallelism 2. Only the engine is replaced: an in-process
-stand-in for the vLLM server client / `vllm.LLM` whose completion (and log-probs) for a context are a
-function of that context, so every rank can check it got the completions of its own contexts.
+server mode and in colocate mode with tensor parallelism 2, with the engine replaced by the in-process
+stand-in of tests/rlef/fake_vllm.py, so every rank can check it got the completions of its own contexts.
 
 Each rank writes OUT_DIR/rank{r}.json.
 """
@@ -13,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 from types import SimpleNamespace
 from typing import Any
@@ -24,7 +22,6 @@ from accelerate import Accelerator
 from transformers import TrainerState
 from trl import GRPOTrainer
 from trl.generation import vllm_generation
-from trl.generation.vllm_generation import VLLMGeneration
 
 from agents.rlef import RLEFTrainer
 from agents.rlef.rollout import (
@@ -34,83 +31,14 @@ from agents.rlef.rollout import (
     trainer_generator,
     trajectories_to_rollout,
 )
-from agents.rlef.toy import SECRET_STATEMENT, build_policy, build_tokenizer
+from agents.rlef.toy import SECRET_STATEMENT, build_policy
+from tests.rlef.fake_vllm import EOS, TOKENIZER, InProcessVLLMGeneration, check_rollout, engine_output
 
-TOKENIZER = build_tokenizer()
-EOS = TOKENIZER.eos_token_id
 MAX_TURNS = 3
 # The turn each problem's episode stops at. Rank 0 plays RANK_PROMPTS[0] and rank 1 RANK_PROMPTS[1] ("a"),
 # or the other way round ("b"): running episodes per turn are 3, 2, 2 on one rank and 3, 1, 1 on the other.
 STOP_TURN = {"apple": 3, "river": 3, "stone": 1, "cloud": 1, "tiger": 1, "apple river": 3}
 RANK_PROMPTS = (["apple", "river", "stone"], ["cloud", "tiger", "apple river"])
-
-
-def completion_text(problem: str, turn: int) -> str:
-    """The stand-in engine's response at `turn` of `problem`'s episode."""
-    return " ".join([problem, *["print"] * turn])
-
-
-def engine_output(context: list[int]) -> tuple[list[int], list[float]]:
-    """Completion ids and log-probs for a context: derived from the problem and turn it holds."""
-    text = TOKENIZER.decode(context, skip_special_tokens=False)
-    first_user = re.search(r"<\|im_start\|>user\n(.*?)<\|im_end\|>", text, re.S)
-    problem = first_user.group(1) if first_user else ""  # a padding context may hold no message
-    turn = text.count("<|im_start|>assistant")
-    ids = [*TOKENIZER(completion_text(problem, turn), add_special_tokens=False)["input_ids"], EOS]
-    return ids, [-len(context) / 1000.0] * len(ids)
-
-
-class FakeServerClient:
-    """Stands in for `trl.generation.vllm_client.VLLMClient` (rank 0 only, as in TRL)."""
-
-    def __init__(self) -> None:
-        self.calls: list[int] = []
-
-    def generate(self, prompts: list[list[int]], n: int = 1, **_: Any) -> dict[str, Any]:
-        assert n == 1
-        self.calls.append(len(prompts))
-        outputs = [engine_output(p) for p in prompts]
-        return {
-            "prompt_ids": prompts,
-            "completion_ids": [ids for ids, _ in outputs],
-            "logprobs": [[[lp] for lp in lps] for _, lps in outputs],
-            "logprob_token_ids": [[[t] for t in ids] for ids, _ in outputs],
-        }
-
-
-class FakeLLM:
-    """Stands in for `vllm.LLM` in colocate mode: returns `RequestOutput`-shaped objects."""
-
-    def __init__(self) -> None:
-        self.calls: list[int] = []
-
-    def generate(self, prompts: list[dict[str, Any]], sampling_params: Any = None, use_tqdm: bool = False) -> list:
-        self.calls.append(len(prompts))
-        results = []
-        for prompt in prompts:
-            ids, lps = engine_output(prompt["prompt_token_ids"])
-            logprobs = [{t: SimpleNamespace(logprob=lp, rank=1)} for t, lp in zip(ids, lps, strict=True)]
-            output = SimpleNamespace(token_ids=ids, logprobs=logprobs)
-            results.append(SimpleNamespace(prompt_token_ids=prompt["prompt_token_ids"], outputs=[output]))
-        return results
-
-
-class InProcessVLLMGeneration(VLLMGeneration):
-    """TRL's `VLLMGeneration` (its `generate` unchanged) with the engine replaced by an in-process stand-in."""
-
-    def _init_vllm(self) -> None:
-        if self.mode == "server":
-            self.vllm_client = FakeServerClient() if self.accelerator.is_main_process else None
-        else:  # the same TP groups TRL builds
-            world, tp = self.accelerator.num_processes, self.tensor_parallel_size
-            groups = [list(range(i * tp, (i + 1) * tp)) for i in range(world // tp)]
-            self.tp_group, _ = torch.distributed.new_subgroups_by_enumeration(groups)
-            self.llm = FakeLLM()
-
-    @property
-    def engine(self) -> FakeServerClient | FakeLLM | None:
-        """The stand-in engine this rank holds (none on ranks > 0 in server mode)."""
-        return self.vllm_client if self.mode == "server" else self.llm
 
 
 class StopAtTurnEnv:
@@ -147,19 +75,6 @@ def bare_trainer(cls: type, accelerator: Accelerator, mode: str) -> Any:
     trainer.eos_token_ids = [EOS]
     trainer.chat_template = None
     return trainer
-
-
-def check_rollout(rollout: dict[str, Any]) -> dict[str, Any]:
-    """Whether every response (ids and log-probs) is the engine's output for the episode's own context."""
-    wrong, turns = 0, []
-    for prompt, completion, logprobs, spans in zip(
-        rollout["prompt_ids"], rollout["completion_ids"], rollout["logprobs"], rollout["turn_spans"], strict=True
-    ):
-        turns.append(len(spans))
-        for start, end in spans:
-            ids, lps = engine_output(prompt + completion[:start])
-            wrong += int(completion[start:end] != ids or logprobs[start:end] != lps)
-    return {"wrong_responses": wrong, "turns": turns}
 
 
 def scenario_prompts(rank: int, scenario: str) -> list[str]:

@@ -2,7 +2,9 @@
 
 Two CPU processes run multi-turn rollouts whose episodes stop at different turns on each rank, through TRL's
 own gather-and-slice code (server mode, and colocate with tensor parallelism 2) with an in-process engine
-(tests/rlef/rank_worker.py). The unpadded generator, run the same way, mixes the ranks up.
+(tests/rlef/fake_vllm.py): the rollout functions directly (tests/rlef/rank_worker.py, with the unpadded
+generator as a negative control), and whole RLEF and GRPO training runs on the server path
+(tests/rlef/vllm_train_worker.py), which also check what the weight sync pushes.
 """
 
 from __future__ import annotations
@@ -17,6 +19,15 @@ from agents.rlef.rank_padding import gathers_across_ranks, pad_requests_across_r
 from tests.rlef.torchrun import run_two_processes
 
 MODES = ("server", "colocate")
+KINDS = ("rlef", "grpo")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> dict[str, list[dict]]:
+    out = tmp_path_factory.mktemp("trained")
+    proc = run_two_processes("vllm_train_worker.py", out, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return {kind: [json.loads((out / f"{kind}_rank{r}.json").read_text()) for r in range(2)] for kind in KINDS}
 
 
 @pytest.fixture(scope="module")
@@ -88,3 +99,22 @@ def test_engine_returning_the_wrong_count_is_an_error() -> None:
         generate([[1], [2]])
     with pytest.raises(ValueError, match="filler"):
         pad_requests_across_ranks(lambda contexts: (contexts, None), accelerator, filler=[])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_training_on_the_vllm_server_path(trained, kind) -> None:
+    """Rank 0's episodes end at turn 1, rank 1's at turn 3: unpadded, rank 1 would hit an IndexError."""
+    rank0, rank1 = trained[kind]
+    for rank, turns in ((rank0, [1, 1]), (rank1, [3, 3])):
+        assert rank["steps"] == 2 and rank["losses_finite"]
+        assert rank["rollouts"] == [{"wrong_responses": 0, "turns": turns}] * 2
+    assert rank0["generate_calls"] == [4] * 6  # 2 steps x 3 turns, 2 ranks x 2 contexts (rank 0 padded)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_weight_sync_pushes_the_current_policy_and_nothing_else(trained, kind) -> None:
+    # One sync per step, before its rollouts: the initial weights, then the weights after step 1; the names
+    # are the policy's own (RLEF's value network, a submodule of the policy, is not pushed to the engine).
+    assert (
+        trained[kind][0]["syncs"] == [{"names_are_the_policy's": True, "equal_to_weights_before_generation": True}] * 2
+    )
