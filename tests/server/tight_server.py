@@ -15,7 +15,7 @@ from codefeedback_env.server.app import listen, serve
 from tests.failing_backend import FailingBackend
 
 LOSE_MARK = "LOSE_THIS_RUN"
-IDLE_TIMEOUT = 4.0
+IDLE_TIMEOUT = 6.0  # long enough that a loaded host does not expire a session between two requests of a test
 MAX_SESSIONS = 3
 
 
