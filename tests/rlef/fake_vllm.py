@@ -67,11 +67,35 @@ class FakeServerClient:
         }
 
 
+class WeightRecorder:
+    """Stands in for the engine's model, whose `load_weights` TRL's colocate weight sync calls per parameter."""
+
+    def __init__(self) -> None:
+        self.pending: dict[str, torch.Tensor] = {}
+
+    def load_weights(self, weights: list[tuple[str, torch.Tensor]]) -> None:
+        for name, tensor in weights:
+            self.pending[name] = tensor.detach().clone()
+
+
 class FakeLLM:
-    """Stands in for `vllm.LLM` in colocate mode: returns `RequestOutput`-shaped objects."""
+    """Stands in for `vllm.LLM` in colocate mode: returns `RequestOutput`-shaped objects; keeps every weight sync
+    (TRL loads each parameter into `llm.llm_engine.model_executor.driver_worker.model_runner.model`, then resets
+    the prefix cache)."""
 
     def __init__(self) -> None:
         self.calls: list[int] = []
+        self.syncs: list[dict[str, torch.Tensor]] = []
+        self.model = WeightRecorder()
+        worker = SimpleNamespace(model_runner=SimpleNamespace(model=self.model))
+        self.llm_engine = SimpleNamespace(
+            model_executor=SimpleNamespace(driver_worker=worker), model_config=SimpleNamespace(max_model_len=1024)
+        )
+
+    def reset_prefix_cache(self) -> None:
+        if self.model.pending:
+            self.syncs.append(self.model.pending)
+            self.model.pending = {}
 
     def generate(self, prompts: list[dict[str, Any]], sampling_params: Any = None, use_tqdm: bool = False) -> list:
         self.calls.append(len(prompts))

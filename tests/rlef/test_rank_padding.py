@@ -3,7 +3,7 @@
 Two CPU processes run multi-turn rollouts whose episodes stop at different turns on each rank, through TRL's
 own gather-and-slice code (server mode, and colocate with tensor parallelism 2) with an in-process engine
 (tests/rlef/fake_vllm.py): the rollout functions directly (tests/rlef/rank_worker.py, with the unpadded
-generator as a negative control), and whole RLEF and GRPO training runs on the server path
+generator as a negative control), and whole RLEF and GRPO training runs on both paths
 (tests/rlef/vllm_train_worker.py), which also check what the weight sync pushes.
 """
 
@@ -23,11 +23,12 @@ KINDS = ("rlef", "grpo")
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> dict[str, list[dict]]:
+def trained(tmp_path_factory) -> dict[tuple[str, str], list[dict]]:
     out = tmp_path_factory.mktemp("trained")
     proc = run_two_processes("vllm_train_worker.py", out, timeout=900)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    return {kind: [json.loads((out / f"{kind}_rank{r}.json").read_text()) for r in range(2)] for kind in KINDS}
+    read = lambda name: json.loads((out / name).read_text())  # noqa: E731
+    return {(m, k): [read(f"{m}_{k}_rank{r}.json") for r in range(2)] for m in MODES for k in KINDS}
 
 
 @pytest.fixture(scope="module")
@@ -101,20 +102,26 @@ def test_engine_returning_the_wrong_count_is_an_error() -> None:
         pad_requests_across_ranks(lambda contexts: (contexts, None), accelerator, filler=[])
 
 
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("kind", KINDS)
-def test_training_on_the_vllm_server_path(trained, kind) -> None:
+def test_training_on_the_vllm_path(trained, mode, kind) -> None:
     """Rank 0's episodes end at turn 1, rank 1's at turn 3: unpadded, rank 1 would hit an IndexError."""
-    rank0, rank1 = trained[kind]
+    rank0, rank1 = trained[mode, kind]
     for rank, turns in ((rank0, [1, 1]), (rank1, [3, 3])):
         assert rank["steps"] == 2 and rank["losses_finite"]
         assert rank["rollouts"] == [{"wrong_responses": 0, "turns": turns}] * 2
-    assert rank0["generate_calls"] == [4] * 6  # 2 steps x 3 turns, 2 ranks x 2 contexts (rank 0 padded)
+    # 2 steps x 3 turns, 2 ranks x 2 contexts (rank 0 padded); in colocate both ranks' engines see all of them.
+    for rank in (rank0, rank1) if mode == "colocate" else (rank0,):
+        assert rank["generate_calls"] == [4] * 6
+    if mode == "server":
+        assert "syncs" not in rank1  # only rank 0 talks to the server
 
 
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("kind", KINDS)
-def test_weight_sync_pushes_the_current_policy_and_nothing_else(trained, kind) -> None:
+def test_weight_sync_pushes_the_current_policy_and_nothing_else(trained, mode, kind) -> None:
     # One sync per step, before its rollouts: the initial weights, then the weights after step 1; the names
     # are the policy's own (RLEF's value network, a submodule of the policy, is not pushed to the engine).
-    assert (
-        trained[kind][0]["syncs"] == [{"names_are_the_policy's": True, "equal_to_weights_before_generation": True}] * 2
-    )
+    sync = {"names_are_the_policy's": True, "equal_to_weights_before_generation": True}
+    for rank in trained[mode, kind] if mode == "colocate" else trained[mode, kind][:1]:
+        assert rank["syncs"] == [sync] * 2

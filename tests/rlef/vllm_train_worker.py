@@ -1,11 +1,12 @@
 """Worker: `torchrun --nproc_per_node 2 tests/rlef/vllm_train_worker.py OUT_DIR`, whole training runs on TRL's
-vLLM server-mode path (the engine replaced by tests/rlef/fake_vllm.py), for RLEF and for GRPO.
+vLLM path (server mode, and colocate with tensor parallelism 2; the engine replaced by tests/rlef/fake_vllm.py),
+for RLEF and for GRPO.
 
 Episodes run 1 turn on rank 0 and 3 turns on rank 1 (the rank whose slice comes second), so the ranks send
 different numbers of contexts after the first turn. Each rank records whether every rollout holds its own
-completions, its losses, and (rank 0, which talks to the server) every weight sync: the parameter names pushed
-and the tensors.
-Each rank writes OUT_DIR/{trainer}_rank{r}.json.
+completions, its losses, and every weight sync its engine received (in server mode only rank 0 has one): the
+parameter names pushed and the tensors.
+Each rank writes OUT_DIR/{mode}_{trainer}_rank{r}.json.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import torch.distributed as dist
 import trl.trainer.grpo_trainer
 from datasets import Dataset
 from transformers import TrainerCallback
+from trl.generation import vllm_generation
 
 from agents.grpo import make_grpo_config, make_grpo_trainer
 from agents.rlef import RLEFConfig, RLEFTrainer
@@ -53,23 +55,24 @@ class WeightsAfterStep(TrainerCallback):
         self.after.append({n: p.detach().clone() for n, p in model.named_parameters()})
 
 
-def build(kind: str, out: str, weights: WeightsAfterStep) -> Any:
+def build(kind: str, mode: str, out: str, weights: WeightsAfterStep) -> Any:
     policy = build_policy(TOKENIZER, hidden=32, layers=1, seed=0)
     dataset = Dataset.from_dict({"prompt": list(SECRET_WORDS) * 4})
     settings = cpu_run_settings(out, max_steps=2, per_device_train_batch_size=2, seed=0, ddp_backend="gloo")
     # use_vllm is set after the config's checks, which refuse it when the vllm package is absent.
     if kind == "rlef":
         config = RLEFConfig(**settings, updates_per_generation=1)
-        config.use_vllm, config.vllm_mode = True, "server"
+    else:
+        config = make_grpo_config(**settings)
+    config.use_vllm, config.vllm_mode, config.vllm_tensor_parallel_size = True, mode, 2 if mode == "colocate" else 1
+    if kind == "rlef":
         return RLEFTrainer(policy, RankStopEnv, config, dataset, processing_class=TOKENIZER, callbacks=[weights])
-    config = make_grpo_config(**settings)
-    config.use_vllm, config.vllm_mode = True, "server"
     return make_grpo_trainer(policy, RankStopEnv, config, dataset, processing_class=TOKENIZER, callbacks=[weights])
 
 
-def run(kind: str, out: str) -> dict[str, Any]:
+def run(kind: str, mode: str, out: str) -> dict[str, Any]:
     weights = WeightsAfterStep()
-    trainer = build(kind, os.path.join(out, kind), weights)
+    trainer = build(kind, mode, os.path.join(out, f"{mode}_{kind}"), weights)
     checks: list[dict[str, Any]] = []
     rollout_func = trainer.rollout_func
 
@@ -87,8 +90,8 @@ def run(kind: str, out: str) -> dict[str, Any]:
         "rollouts": checks,
         "losses_finite": len(losses) == 2 and all(math.isfinite(x) for x in losses),
     }
-    client = trainer.vllm_generation.vllm_client
-    if client is not None:  # rank 0: compare each sync with the weights it should carry
+    engine = trainer.vllm_generation.engine
+    if engine is not None:  # compare each sync with the weights it should carry
         policy_names = {n for n, _ in build_policy(TOKENIZER, hidden=32, layers=1).named_parameters()}
         expected = [initial, *weights.after]
         result["syncs"] = [
@@ -98,20 +101,22 @@ def run(kind: str, out: str) -> dict[str, Any]:
                     torch.equal(tensor, expected[i][name]) for name, tensor in pushed.items()
                 ),
             }
-            for i, pushed in enumerate(client.syncs)
+            for i, pushed in enumerate(engine.syncs)
         ]
-        result["generate_calls"] = client.calls
+        result["generate_calls"] = engine.calls
     return result
 
 
 def main(out: str) -> None:
     torch.set_num_threads(1)
     trl.trainer.grpo_trainer.VLLMGeneration = InProcessVLLMGeneration
-    for kind in ("rlef", "grpo"):
-        result = run(kind, out)
-        with open(os.path.join(out, f"{kind}_rank{dist.get_rank()}.json"), "w") as f:
-            json.dump(result, f)
-        dist.barrier()
+    vllm_generation.SamplingParams = lambda **kwargs: kwargs  # vllm is not installed; the stand-in LLM ignores it
+    for mode in ("server", "colocate"):
+        for kind in ("rlef", "grpo"):
+            result = run(kind, mode, out)
+            with open(os.path.join(out, f"{mode}_{kind}_rank{dist.get_rank()}.json"), "w") as f:
+                json.dump(result, f)
+            dist.barrier()
 
 
 if __name__ == "__main__":
