@@ -76,7 +76,7 @@ def execution_feedback(
     lines = [
         _stdio_line(t, r, templates, max_chars)
         for t, r in zip(tests, result.results, strict=True)
-        if not r.passed and r.verdict is not Verdict.SKIPPED
+        if r.failed  # not a skipped or unjudged test: only what the program did
     ]
     return templates.failed_header + "\n".join(lines) + "\n\n" + templates.retry
 

@@ -22,7 +22,7 @@ from codefeedback_env.feedback import (
     no_code_feedback,
     retry_only_feedback,
 )
-from codefeedback_env.judge import Judge, JudgeResult, Verdict, VerdictCache
+from codefeedback_env.judge import Judge, JudgeResult, VerdictCache
 from codefeedback_env.problems import Problem, load_problems
 from codefeedback_env.random_feedback import RandomFeedback
 from codefeedback_env.rewards import UNJUDGED_REWARD, RewardConfig, turn_reward
@@ -89,7 +89,8 @@ class CodeFeedbackEnv(gym.Env[dict[str, Any], str]):
     - `random_feedback` (dict, `feedback="random"` only, after a failed turn): where the message came from,
       `{"source", "problem_id", "solution_index"}` (see `codefeedback_env.random_feedback`)
     - `judge_error` (str, only on a truncated step): why the public or hidden tests could not be judged; the
-      step then has no `hidden` key and reward 0
+      step then has no `hidden` key and reward 0. A test that could not be judged beside one the program
+      really failed leaves no doubt: that step is a failure like any other (the test counts as skipped)
 
     ## Arguments
     - `dataset`: a dataset name (`demo`, `codecontests`, `humaneval`, `mbpp`, `mbpp+`), a file, or problems
@@ -273,11 +274,11 @@ class CodeFeedbackEnv(gym.Env[dict[str, Any], str]):
         result = self.judge.judge(self.problem, code, "hidden", stop_on_failure=self.stop_hidden_on_failure)
         if result.judge_error:
             return result.judge_error
-        skipped = sum(r.verdict is Verdict.SKIPPED for r in result.results)
+        failed = len(result.failures)  # beside a failure, an unjudged test counts as skipped: it has no verdict
         return {
             "passed": result.num_passed,
-            "failed": total - result.num_passed - skipped,
-            "skipped": skipped,
+            "failed": failed,
+            "skipped": total - result.num_passed - failed,
             "total": total,
             "all_passed": result.passed,
         }

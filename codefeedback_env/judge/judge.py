@@ -191,14 +191,14 @@ class Judge:
             for future in done:
                 if not future.cancelled():
                     (results[futures[future]],) = future.result()
-            if stop_on_failure and any(not r.passed for r in results.values()):
+            if stop_on_failure and any(r.failed for r in results.values()):  # a judge error stops nothing
                 for future in pending:
                     future.cancel()
         ordered = [results.get(i) or TestResult(i, Verdict.SKIPPED) for i in range(len(cases))]
         if stop_on_failure:
             # Tests start in index order, so every test before the first failure has run. Masking the
             # ones after it makes the outcome independent of timing: deterministic for a given program.
-            first = next((r.index for r in ordered if not r.passed and r.verdict is not Verdict.SKIPPED), None)
+            first = next((r.index for r in ordered if r.failed), None)
             if first is not None:
                 ordered[first + 1 :] = [TestResult(r.index, Verdict.SKIPPED) for r in ordered[first + 1 :]]
         return JudgeResult(tuple(ordered))

@@ -45,6 +45,12 @@ class TestResult:
     def passed(self) -> bool:
         return self.verdict is Verdict.ACCEPTED
 
+    @property
+    def failed(self) -> bool:
+        """The test ran and the program did not pass it: a fact about the program (skipped and unjudged tests
+        are neither passed nor failed)."""
+        return self.verdict not in (Verdict.ACCEPTED, Verdict.SKIPPED, Verdict.JUDGE_ERROR)
+
 
 @dataclass(frozen=True)
 class JudgeResult:
@@ -59,9 +65,16 @@ class JudgeResult:
 
     @property
     def judge_error(self) -> str | None:
-        """Why the judge could not judge some test (the first one's reason), or None when every test has a
-        verdict. A result with a judge error says nothing about the program: do not score it as a pass or as a
-        failure (`passed` is False, `failures` leaves those tests out)."""
+        """Why the judge could not judge some test (the first one's reason) when that leaves the outcome open;
+        None when every test has a verdict, or when some test that ran failed.
+
+        A result with a judge error says nothing about the program: score it neither as a pass nor as a
+        failure. A failing verdict is a fact about the program whatever the unjudged tests would have given
+        (each test runs in its own process from a clean start, so a lost run cannot cause another test's
+        verdict), so a result with one is a failure like any other: `passed` is False and `failures` lists the
+        tests that ran and failed; the unjudged tests stay `JUDGE_ERROR`, never listed as failures."""
+        if any(r.failed for r in self.results):
+            return None
         return next((r.detail or "unknown" for r in self.results if r.verdict is Verdict.JUDGE_ERROR), None)
 
     @property
@@ -71,8 +84,7 @@ class JudgeResult:
     @property
     def failures(self) -> tuple[TestResult, ...]:
         """Tests that ran and did not pass (skipped tests and judge errors are not failures)."""
-        unjudged = (Verdict.SKIPPED, Verdict.JUDGE_ERROR)
-        return tuple(r for r in self.results if not r.passed and r.verdict not in unjudged)
+        return tuple(r for r in self.results if r.failed)
 
     def counts(self) -> dict[str, int]:
         """Number of tests per verdict value."""

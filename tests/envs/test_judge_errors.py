@@ -53,3 +53,21 @@ def test_a_wrong_last_turn_that_cannot_be_judged_is_not_a_failure():
 def test_judged_steps_carry_no_judge_error_key():
     _, (_, reward, terminated, truncated, info), _ = run_step(lambda program, stdin: False, CORRECT)
     assert (reward, terminated, truncated) == (1.0, True, False) and "judge_error" not in info
+
+
+def test_a_real_failure_beside_a_lost_test_is_a_scored_failure_with_feedback_on_the_failure_only():
+    """The first public test is lost, the second fails for real: the step is an ordinary failing turn, and the
+    feedback shows the real failure, nothing about the lost run."""
+    first, second = (case.input for case in ADD.public_tests)
+    env, (obs, reward, terminated, truncated, info), _ = run_step(lambda program, stdin: stdin == first, WRONG)
+    assert (reward, terminated, truncated) == (0.0, False, False) and "judge_error" not in info
+    assert [r["verdict"] for r in info["public_results"]] == ["judge_error", "wrong_answer"]
+    assert second.strip() in obs["feedback"] and first.strip() not in obs["feedback"]
+    assert "could not be judged" not in obs["feedback"] and LOST_REASON not in obs["feedback"]
+
+
+def test_a_real_hidden_failure_beside_a_lost_hidden_test_scores_the_episode_as_failed():
+    lost = ADD.hidden_tests[0].input
+    _, (_, reward, terminated, truncated, info), _ = run_step(lambda program, stdin: stdin == lost, WRONG, max_turns=1)
+    assert (reward, terminated, truncated) == (-1.0, True, False) and "judge_error" not in info
+    assert info["hidden"] == {"passed": 0, "failed": 1, "skipped": 1, "total": 2, "all_passed": False}

@@ -86,6 +86,32 @@ def test_a_judge_error_is_never_a_failure_to_report():
     assert [r.index for r in result.failures] == [1]
 
 
+def test_a_real_failure_beside_a_judge_error_is_a_failure():
+    """A failing verdict is a fact about the program whatever the lost test would give: the result is a plain
+    failure (no judge error), and the lost test stays unjudged, not a failure."""
+    with Judge(FailingBackend(lambda program, stdin: stdin == "0\n"), max_workers=2) as judge:
+        result = judge.judge(stdio_problem(3), "n = input()\nprint(n if n != '2' else 'no')")
+    assert [r.verdict for r in result.results] == [Verdict.JUDGE_ERROR, Verdict.ACCEPTED, Verdict.WRONG_ANSWER]
+    assert result.judge_error is None and not result.passed and [r.index for r in result.failures] == [2]
+    assert result.to_dict()["judge_error"] is None and result.counts()["judge_error"] == 1
+
+
+@pytest.mark.parametrize("program", ["print(input())", "n = input()\nprint(n if n != '3' else 'no')"])
+def test_with_stop_on_failure_only_a_real_failure_stops_the_tests(program):
+    """A lost test stops nothing: the tests after it still run, so a real failure among them is found (then the
+    result is a failure) or none is (then it is unjudged), the same whatever the timing."""
+    with Judge(FailingBackend(lambda program, stdin: stdin == "1\n"), max_workers=1) as judge:
+        result = judge.judge(stdio_problem(5), program, stop_on_failure=True)
+    verdicts = [r.verdict for r in result.results]
+    if "'3'" in program:
+        accepted, lost, wrong, skipped = Verdict.ACCEPTED, Verdict.JUDGE_ERROR, Verdict.WRONG_ANSWER, Verdict.SKIPPED
+        assert verdicts == [accepted, lost, accepted, wrong, skipped]
+        assert result.judge_error is None and [r.index for r in result.failures] == [3]
+    else:
+        assert verdicts == [Verdict.ACCEPTED, Verdict.JUDGE_ERROR] + [Verdict.ACCEPTED] * 3
+        _assert_unjudged(result, LOST_REASON)
+
+
 # -- a real pool whose workers are killed --------------------------------------------------------------------------
 
 
