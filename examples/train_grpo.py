@@ -17,6 +17,7 @@ GPU recipe (vLLM server on GPU 7, DeepSpeed ZeRO-3 on GPUs 0-6; vLLM is GPU-only
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import gymnasium as gym
 from datasets import Dataset
@@ -28,6 +29,7 @@ from agents.grpo import make_grpo_trainer
 from agents.rlef.evaluate import evaluate_policy, held_out_problems
 from agents.rlef.pretrained import is_vllm_available, load_policy
 from codefeedback_env.problems import load_problems
+from codefeedback_env.problems.overlap import PROBLEM_LIST_NAME, write_problem_list
 
 
 @dataclass
@@ -73,6 +75,7 @@ def main() -> None:
     dataset = load_problems(script.dataset)
     problems = dataset[: script.max_problems]
     ids = [p.id for p in problems]
+    write_problem_list(Path(config.output_dir) / PROBLEM_LIST_NAME, problems)  # codefeedback eval --exclude-problems
     candidates = load_problems(script.eval_dataset) if script.eval_dataset else dataset
     eval_problems = held_out_problems(problems, candidates, script.eval_max_problems)
     model, tokenizer = load_policy(script.model)

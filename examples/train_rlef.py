@@ -27,6 +27,7 @@ Plain multi-GPU data parallel: `--config_file examples/accelerate_configs/ddp.ya
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import gymnasium as gym
 from datasets import Dataset
@@ -37,6 +38,7 @@ from agents.rlef.evaluate import evaluate_policy, held_out_problems
 from agents.rlef.parser import parse_rlef_args
 from agents.rlef.pretrained import load_policy
 from codefeedback_env.problems import load_problems
+from codefeedback_env.problems.overlap import PROBLEM_LIST_NAME, write_problem_list
 
 
 @dataclass
@@ -73,6 +75,7 @@ def main() -> None:
     dataset = load_problems(script.dataset)
     problems = dataset[: script.max_problems]
     ids = [p.id for p in problems]
+    write_problem_list(Path(config.output_dir) / PROBLEM_LIST_NAME, problems)  # codefeedback eval --exclude-problems
     candidates = load_problems(script.eval_dataset) if script.eval_dataset else dataset
     eval_problems = held_out_problems(problems, candidates, script.eval_max_problems)
     model, tokenizer = load_policy(script.model)

@@ -45,6 +45,7 @@ def test_example_trains_and_evaluates_with_the_runner(script, tiny_model_folder,
         episodes = (output / f"eval-{stage}" / "episodes.jsonl").read_text().splitlines()
         assert {json.loads(line)["problem_id"] for line in episodes} == {p.id for p in DEMO[4:6]}  # not trained on
     assert (output / "checkpoint-1").is_dir()
+    assert (output / "training_problems.txt").read_text().split() == [p.id for p in DEMO[:4]]  # --exclude-problems
 
 
 def run_script(script: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
