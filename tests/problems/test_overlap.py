@@ -76,3 +76,15 @@ def test_cli_leaves_them_out_and_reports_it(tmp_path, capsys):
     everything.write_text("".join(f"{p.id}\n" for p in load_problems("demo")))
     assert main([*argv, "--exclude-problems", str(everything), "--output", str(tmp_path / "r2")]) == 2
     assert "nothing is left to evaluate" in capsys.readouterr().err
+
+
+def test_sweep_leaves_them_out_too(tmp_path, capsys):
+    ids = tmp_path / "trained.txt"
+    ids.write_text("demo/hello-world\n")
+    argv = ["sweep", "--agent", "reference", "--turns", "1", "--feedback", "execution", "--no-independent"]
+    argv += ["--rollouts", "1", "--quiet", "--limit", "3", "--exclude-problems", str(ids)]
+    argv += ["--output", str(tmp_path / "s")]
+    assert main(argv) == 0
+    assert f"left out 1 of 10 problems found in {ids} (1 by id" in capsys.readouterr().out
+    episodes = [json.loads(line) for path in (tmp_path / "s").rglob("episodes.jsonl") for line in path.open()]
+    assert len(episodes) == 3 and "demo/hello-world" not in {e["problem_id"] for e in episodes}
