@@ -62,7 +62,8 @@ def caption(summary: Mapping[str, Any], *, intervals: bool = True) -> str:
         f"{summary.get('problems', 0)} problems x {summary.get('rollouts_per_problem', '?')} rollouts "
         f"({summary.get('episodes', 0)} episodes)"
     )
-    bands = "; bands: 95% bootstrap intervals, problems resampled" if intervals else ""
+    unit = (summary.get("bootstrap") or {}).get("unit", "problems")
+    bands = f"; bands: 95% bootstrap intervals, {unit} resampled" if intervals else ""
     return (describe_run(run) + "; " if run else "") + size + bands
 
 

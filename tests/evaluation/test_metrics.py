@@ -128,3 +128,11 @@ def test_the_bootstrap_unit_decides_what_varies() -> None:
     assert 0.25 < interval["low"] < 0.5 < interval["high"] < 0.75
     with pytest.raises(ValueError, match="bootstrap must be one of"):
         summarize(coin, 1, bootstrap="episodes")
+
+
+def test_plot_captions_name_the_resampled_unit() -> None:
+    from codefeedback_env.evaluation.plots import caption
+
+    coin = [outcome(i % 2 == 0, pid="p") for i in range(4)]
+    assert caption(summarize(coin, 1, bootstrap="rollouts")).endswith("95% bootstrap intervals, rollouts resampled")
+    assert caption(summarize(coin, 1)).endswith("problems resampled")
