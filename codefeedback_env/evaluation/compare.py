@@ -11,6 +11,7 @@ run is left out and counted.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,8 +53,6 @@ class LoadedRun:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    import json
-
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -95,7 +94,9 @@ def load_runs(path: str | Path) -> dict[str, LoadedRun]:
     return runs
 
 
-def pair_runs(a: Mapping[str, LoadedRun], b: Mapping[str, LoadedRun], mode: str | None = None) -> list[tuple]:
+def pair_runs(
+    a: Mapping[str, LoadedRun], b: Mapping[str, LoadedRun], mode: str | None = None
+) -> list[tuple[LoadedRun, LoadedRun]]:
     """The (A, B) pairs to compare: the two runs when each folder holds one, else the modes both hold (or
     `mode` only)."""
     if mode is None and len(a) == 1 and len(b) == 1:
