@@ -3,9 +3,9 @@ how much a program changed after feedback (chrF between successive programs, as 
 
 A turn's verdict is its response's outcome on the public tests: `passed_public`, `no_code` (no program
 extracted), or else the verdict of its first failing public test (`wrong_answer`, `runtime_error`,
-`time_limit`, `memory_limit`, `output_limit`, `syntax_error`, `judge_error`). Every recorded episode counts,
-unjudged ones included (their last turn is usually `judge_error`), so the mix shows what the judge could not
-judge as well.
+`time_limit`, `memory_limit`, `output_limit`, `syntax_error`; `judge_error` only when the judge lost a test
+and no test failed). Every recorded episode counts, unjudged ones included (their last turn is usually
+`judge_error`), so the mix shows what the judge could not judge as well.
 
 chrF is sacrebleu's (`CHRF()` with its defaults: character 6-grams, beta 2, whitespace ignored), the turn's
 program as hypothesis and the previous turn's as reference, on a 0-100 scale. sacrebleu is imported when
@@ -46,10 +46,12 @@ def turn_verdict(turn: Mapping[str, Any]) -> str:
         return "no_code"
     if turn.get("public_passed"):
         return "passed_public"
-    for result in sorted(turn.get("public_results") or (), key=lambda r: r.get("index", 0)):
-        if result.get("verdict") not in _NOT_FAILURES:
-            return str(result["verdict"]) if result.get("verdict") in VERDICTS else "other"
-    return "other"
+    results = sorted(turn.get("public_results") or (), key=lambda r: r.get("index", 0))
+    failures = [str(r.get("verdict")) for r in results if r.get("verdict") not in _NOT_FAILURES]
+    real = [v for v in failures if v != "judge_error"]  # a test the judge lost does not hide a real failure
+    if real:
+        return real[0] if real[0] in VERDICTS else "other"
+    return "judge_error" if failures else "other"
 
 
 def verdicts_by_turn(records: Sequence[Mapping[str, Any]], max_turns: int) -> list[dict[str, Any]]:

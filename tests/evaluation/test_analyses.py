@@ -60,6 +60,8 @@ def test_turn_verdict_is_the_first_failing_public_verdict() -> None:
     assert [turn_verdict(t) for t in RECORDS[0]["turns"]] == ["wrong_answer", "runtime_error", "passed_public"]
     assert turn_verdict(turn(None, ("wrong_answer",))) == "no_code"
     assert turn_verdict(turn("x", ("accepted", "skipped"))) == "other"  # failed without a failing verdict
+    assert turn_verdict(turn("x", ("judge_error", "time_limit"))) == "time_limit"  # a lost test hides nothing
+    assert turn_verdict(turn("x", ("accepted", "judge_error"))) == "judge_error"
 
 
 def test_verdicts_by_turn_counts_every_response() -> None:
