@@ -199,7 +199,7 @@ def _flush_standard_streams(status: int) -> int:
             if stream is not None and not stream.closed:
                 stream.flush()
         except BaseException:  # noqa: B036
-            if failed_status is not None and status == 0:
+            if failed_status is not None:  # whatever the status was (sys.exit(3), a traceback), as Py_RunMain
                 status = failed_status
     return status
 

@@ -13,7 +13,7 @@ Layers (outermost first):
 3. **rlimits** (`child_runtime.apply_rlimits`, shared with the portable backend): CPU seconds, address
    space, file size, open files, processes, no core dumps. Always available.
 4. **seccomp** (`SeccompFilter`): a BPF program built once by the parent with libseccomp
-   (`seccomp_policy.py`, which lists what it denies), passed to the worker and installed in every child.
+   (`seccomp_policy.py`: an allow-list, anything else fails), passed to the worker and installed in every child.
 
 This module imports only the standard library: the worker (started with `-s -S`) imports it as a
 top-level module. It must not import `threading` (directly or through `subprocess`/`queue`): on the
@@ -39,6 +39,26 @@ def drop_privileges(uid: int) -> None:
     os.setresuid(uid, uid, uid)
 
 
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+_CAPABILITY_VERSION_3 = 0x20080522
+_SYS_CAPSET = {"x86_64": 126, "aarch64": 91}
+
+
+def drop_capabilities() -> None:
+    """Give up every capability (effective, permitted, inheritable; ambient ones go with the permitted): for a
+    child that keeps the worker's uid, root's included, when there is no slot uid to switch to."""
+    number = _SYS_CAPSET.get(os.uname().machine)
+    if number is None:
+        raise OSError(f"capset: unknown system call number on {os.uname().machine}")
+    header = _CapHeader(_CAPABILITY_VERSION_3, 0)
+    data = (ctypes.c_uint32 * 6)()  # two __user_cap_data_struct of (effective, permitted, inheritable), all 0
+    if _libc().syscall(number, ctypes.byref(header), ctypes.byref(data)) != 0:
+        raise OSError(ctypes.get_errno(), f"capset: {os.strerror(ctypes.get_errno())}")
+
+
 def can_switch_uid() -> bool:
     """Whether this process may switch children to another uid."""
     return os.geteuid() == 0
@@ -49,6 +69,7 @@ def can_switch_uid() -> bool:
 # ---------------------------------------------------------------------------------------------------
 
 PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_SECCOMP = 22
 PR_SET_CHILD_SUBREAPER = 36

@@ -243,7 +243,8 @@ def bubblewrap_arguments(files: SandboxFiles, *, mount_scratch: bool) -> list[st
     arguments += ["--remount-ro", "/"]
     arguments += ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--hostname", "sandbox"]
     arguments += ["--die-with-parent"]
-    if os.geteuid() == 0:
+    if os.geteuid() == 0:  # bubblewrap keeps every capability of a root caller unless told to drop them
+        arguments += ["--cap-drop", "ALL"]
         for capability in (*WORKER_CAPABILITIES, *((MOUNT_CAPABILITY,) if mount_scratch else ())):
             arguments += ["--cap-add", capability]
     else:  # unprivileged: bwrap needs a user namespace, and the worker is not root inside it

@@ -112,6 +112,10 @@ class Worker:
         if "threading" in sys.modules:  # the worker has no logging setup: its stderr is the judge's
             sys.stderr.write("codefeedback worker: threading was imported before the first fork; forks are slower\n")
         isolation.prctl(isolation.PR_SET_CHILD_SUBREAPER, 1)
+        # Not dumpable (inherited by every zygote; each child makes itself dumpable again): a child that keeps the
+        # worker's uid (no uid layer) could otherwise write the worker's or its zygote's memory through
+        # /proc/<pid>/mem, or open their fds through /proc/<pid>/fd.
+        isolation.prctl(isolation.PR_SET_DUMPABLE, 0)
         self.missing: dict[str, str] = {}
         # A private pid namespace (bubblewrap: its init is pid 1, we are pid 2): kill(-1) reaches only our own.
         self.pid_namespace = bool(config["namespaces"]) and os.getpid() == 2 and os.getppid() == 1
@@ -440,6 +444,9 @@ class Worker:
             child_runtime.apply_rlimits(rlimits)
             if self.switch_uid:
                 isolation.drop_privileges(self.uid)
+            elif os.geteuid() == 0:  # root without the uid layer: no capability (they would pass every check)
+                isolation.drop_capabilities()
+            isolation.prctl(isolation.PR_SET_DUMPABLE, 1)  # its own /proc/self/mem as in a plain run (not its parent's)
             if self.seccomp is not None:
                 self.seccomp.install()
             return child_runtime.Program("function" if function_mode else "stdio", source, 3, 4, code)

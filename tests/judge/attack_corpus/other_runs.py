@@ -254,8 +254,22 @@ _STATE = {
         "for path in ('cfstate', {tmp!r}, {vartmp!r}, {shm!r}, os.path.expanduser({home!r})):\n"
         "    try:\n        answer = open(path).read()\n        break\n    except OSError:\n        pass\n",
     ),
+    "forking_process_memory": (
+        "import os, string, sys\nwhere = id(string.hexdigits) + sys.getsizeof('') - 1\n"
+        "for pid in {{os.getppid(), 2}}:\n    try:\n"
+        "        with open(f'/proc/{{pid}}/mem', 'r+b', buffering=0) as memory:\n"
+        "            memory.seek(where)\n            memory.write({secret!r}.encode())\n"
+        "    except OSError:\n        pass\n",
+        "import string\nanswer = string.hexdigits[:8]\n",
+    ),
 }
-"""(plant, read) per channel; the user keyring (add_key, keyctl search and read) outlives a uid's processes."""
+"""(plant, read) per channel; `forking_process_memory` writes into the memory of the process that forked it
+(the worker, or the zygote of its program) through /proc/PID/mem, at the address a preloaded string has in
+every fork; the user keyring (add_key, keyctl search and read) outlives a uid's processes."""
+
+
+_HOST_UNSAFE_STATE = {"forking_process_memory"}
+"""Where nothing contains it, this one writes into the memory of the grader's own process (a forking harness)."""
 
 
 def state_between_runs(tags: Tags, secret: Callable[[], str]) -> list[Attack]:
@@ -278,7 +292,13 @@ def state_between_runs(tags: Tags, secret: Callable[[], str]) -> list[Attack]:
         reader = prefix + read.format(**values)
         stdio, function = probe_programs(reader)
         stdio_target, function_target = secret_target(value)
-        entries.append(Attack(name, "state_between_runs", stdio, stdio_target, Harm.LEAK, plant=planted + "print(0)\n"))
+        unsafe = name in _HOST_UNSAFE_STATE
+        entries.append(
+            Attack(
+                name, "state_between_runs", stdio, stdio_target, Harm.LEAK, plant=planted + "print(0)\n",
+                host_unsafe=unsafe,
+            )
+        )  # fmt: skip
         entries.append(
             Attack(
                 f"fn_{name}",
@@ -287,6 +307,7 @@ def state_between_runs(tags: Tags, secret: Callable[[], str]) -> list[Attack]:
                 function_target,
                 Harm.LEAK,
                 plant=planted + "def solve():\n    return 0\n",
+                host_unsafe=unsafe,
             )
         )
     locked = "import os\ntry:\n    os.chmod('.', 0)\nexcept OSError:\n    pass\nprint(0)\n"

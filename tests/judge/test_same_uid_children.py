@@ -1,0 +1,63 @@
+"""Children that keep the worker's uid (no uid layer: `separate_uids=False`, or a judge that is not root) cannot
+reach the worker or their program's zygote: both are not dumpable, so /proc/PID/mem and /proc/PID/fd of them
+refuse a process without CAP_SYS_PTRACE, and such children hold no capability at all (a root worker's would
+pass every check)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from codefeedback_env.judge import Limits
+from codefeedback_env.judge.pool import WorkerPoolBackend
+from codefeedback_env.judge.pool.backend import PoolOptions
+
+LIMITS = Limits(time=5.0, memory=512 << 20, output=1 << 20)
+
+WRITER = r"""
+import os, string, sys
+CONSTANT = "ORIGINAL-CONSTANT-OF-THE-PROGRAM"
+print(CONSTANT, string.ascii_lowercase, flush=True)
+offset = sys.getsizeof("") - 1
+for pid in sorted({os.getppid(), 2}):  # the zygote or the worker (pid 2 in the worker's pid namespace)
+    for text in (CONSTANT, string.ascii_lowercase):  # at the same address in every fork
+        try:
+            with open(f"/proc/{pid}/mem", "r+b", buffering=0) as memory:
+                memory.seek(id(text) + offset)
+                memory.write(b"X" * len(text))
+            print("wrote into", pid)
+        except OSError:
+            pass
+    for fd in range(3, 16):  # the zygote's pipe to the worker, the worker's connection
+        try:
+            os.close(os.open(f"/proc/{pid}/fd/{fd}", os.O_WRONLY))
+            print("opened fd", fd, "of", pid)
+        except OSError:
+            pass
+"""
+
+
+@pytest.fixture(scope="module")
+def same_uid():
+    with WorkerPoolBackend(1, options=PoolOptions(separate_uids=False)) as backend:
+        assert backend.isolation_layers()["uid"] is False
+        yield backend
+
+
+def test_a_child_cannot_write_the_zygote_or_the_worker(same_uid):
+    with ThreadPoolExecutor(2) as executor:  # queued tests of one program: a zygote serves them
+        outcomes = list(executor.map(lambda k: same_uid.run_stdio(WRITER, "", LIMITS), range(8)))
+    for outcome in outcomes:
+        assert outcome.exit_code == 0, outcome.stderr.decode(errors="replace")
+        assert outcome.stdout == b"ORIGINAL-CONSTANT-OF-THE-PROGRAM abcdefghijklmnopqrstuvwxyz\n"
+    after = same_uid.run_stdio("import string\nprint(string.ascii_lowercase)\n", "", LIMITS)
+    assert after.stdout == b"abcdefghijklmnopqrstuvwxyz\n"
+
+
+def test_children_hold_no_capability(same_uid):
+    program = "print(dict(line.split(':') for line in open('/proc/self/status') if line.startswith('Cap')))\n"
+    held = eval(same_uid.run_stdio(program, "", LIMITS).stdout)  # noqa: S307 - our own program's dict
+    assert {name: int(value, 16) for name, value in held.items() if name != "CapBnd"} == {
+        "CapInh": 0, "CapPrm": 0, "CapEff": 0, "CapAmb": 0,
+    }  # fmt: skip

@@ -1,0 +1,151 @@
+"""The pool's seccomp allow-list: legitimate programs end as under a plain interpreter, and every system call
+outside the list fails inside the program without reaching the kernel's implementation.
+
+The plain run is `python3 -I -S solution.py` under the same address-space limit: the judge shows a program
+the standard library only (never the judge's site-packages), so the bare interpreter is the fair baseline.
+"""
+
+from __future__ import annotations
+
+import resource
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from codefeedback_env.judge import Limits
+from codefeedback_env.judge.pool import WorkerPoolBackend
+from codefeedback_env.judge.pool.seccomp_policy import ALLOWED, DENIED
+from codefeedback_env.judge.subprocess_backend import child_environment
+from tests.judge.legit_corpus import PROGRAMS, STDIN
+
+LIMITS = Limits(time=3.0, memory=768 << 20, output=1 << 26)
+KEYBOARD_INTERRUPT = {128 + 2: -2}
+"""The pool refuses a signal a program sends itself (test_exit_fidelity.py): an uncaught KeyboardInterrupt
+ends with the shell's 130 where the interpreter kills itself with SIGINT."""
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with WorkerPoolBackend(1) as backend:
+        assert backend.isolation_layers().get("seccomp") is True
+        yield backend
+
+
+def _plain(program: str) -> tuple[bytes, int | str, str]:
+    """stdout, exit status (or "timeout") and last stderr line of a bare-interpreter run in an empty folder."""
+    with tempfile.TemporaryDirectory() as files, tempfile.TemporaryDirectory() as folder:
+        (Path(files) / "solution.py").write_text(program)
+        (Path(files) / "stdin").write_text(STDIN)
+
+        def limit() -> None:
+            resource.setrlimit(resource.RLIMIT_AS, (LIMITS.memory, LIMITS.memory))
+
+        with open(Path(files) / "stdin", "rb") as stdin:
+            try:
+                done = subprocess.run(
+                    [sys.executable, "-I", "-S", str(Path(files) / "solution.py")], cwd=folder, stdin=stdin,
+                    capture_output=True, env=child_environment(folder), timeout=LIMITS.time, preexec_fn=limit,
+                    check=False,
+                )  # fmt: skip
+            except subprocess.TimeoutExpired:
+                return b"", "timeout", ""
+    return done.stdout, done.returncode, _last_line(done.stderr)
+
+
+def _last_line(stderr: bytes) -> str:
+    lines = stderr.decode(errors="replace").strip().splitlines()
+    return lines[-1] if lines else ""
+
+
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+def test_legitimate_program_ends_as_under_plain_python(pool, name):
+    program = PROGRAMS[name]
+    outcome = pool.run_stdio(program, STDIN, LIMITS)
+    if outcome.timed_out:
+        judged: tuple = (b"", "timeout", "")
+    else:
+        status = -outcome.signal if outcome.signal is not None else outcome.exit_code
+        judged = (outcome.stdout, KEYBOARD_INTERRUPT.get(status, status), _last_line(outcome.stderr))
+    assert judged == _plain(program)
+    assert "missing" not in outcome.stdout.decode()  # every module the corpus imports is there
+
+
+def test_corpus_covers_what_contest_code_does():
+    names = set(PROGRAMS)
+    assert {"thread_deep_recursion", "large_output", "memory_error", "recursion_error", "closed_stdout_flush"} <= names
+    assert sum(name.startswith("read_") for name in names) >= 8
+
+
+def test_allow_list_and_deny_list_are_disjoint():
+    assert not set(ALLOWED) & set(DENIED)
+    assert not {"clone", "clone3", "socketpair", "ioctl", "prctl"} & (set(ALLOWED) | set(DENIED))  # checked by argument
+
+
+_SYSCALL = "import ctypes, errno\nlibc = ctypes.CDLL(None, use_errno=True)\nlibc.syscall.restype = ctypes.c_long\n"
+
+
+def _call(number: int, *args: int) -> str:
+    arguments = "".join(f", {a}" for a in args)
+    return f"r = libc.syscall({number}{arguments})\nprint({number}, r, errno.errorcode.get(ctypes.get_errno()))\n"
+
+
+OUTSIDE = {
+    # number: (call, errno expected): calls no legitimate program made, newest first
+    463: ("setxattrat (or whatever the kernel numbers 463)", "ENOSYS"),
+    470: ("a number no kernel has yet", "ENOSYS"),
+    425: ("io_uring_setup", "EPERM"),
+    165: ("mount", "EPERM"),
+    272: ("unshare", "EPERM"),
+    101: ("ptrace", "EPERM"),
+    321: ("bpf", "EPERM"),
+    319: ("memfd_create", "EPERM"),
+    40: ("sendfile", "ENOSYS"),
+    326: ("copy_file_range", "ENOSYS"),
+    310: ("process_vm_readv", "EPERM"),
+    435: ("clone3", "ENOSYS"),
+    442: ("mount_setattr", "EPERM"),
+    161: ("chroot", "EPERM"),
+    169: ("reboot", "EPERM"),
+    303: ("name_to_handle_at", "EPERM"),
+    250: ("keyctl", "EPERM"),
+    157: ("prctl (option 0; only thread names are allowed)", "ENOSYS"),
+    317: ("seccomp", "ENOSYS"),
+    149: ("mlock", "ENOSYS"),
+    154: ("modify_ldt", "ENOSYS"),
+}
+
+
+@pytest.mark.skipif(sys.platform != "linux" or __import__("os").uname().machine != "x86_64", reason="x86-64 numbers")
+def test_calls_outside_the_allow_list_fail_in_the_program(pool):
+    program = _SYSCALL + "".join(_call(number, 0, 0, 0, 0, 0) for number in OUTSIDE) + "print('still here')\n"
+    outcome = pool.run_stdio(program, "", LIMITS)
+    lines = outcome.stdout.decode().splitlines()
+    assert lines[-1] == "still here", outcome.stderr
+    got = {int(number): (result, name) for number, result, name in (line.split() for line in lines[:-1])}
+    assert got == {number: ("-1", expected) for number, (_, expected) in OUTSIDE.items()}
+
+
+def test_ioctl_only_answers_terminal_queries(pool):
+    program = (
+        "import fcntl, os, struct, termios\nr, w = os.pipe()\nos.write(w, b'abc')\n"
+        "print(struct.unpack('i', fcntl.ioctl(r, termios.FIONREAD, b'\\0' * 4))[0], os.isatty(0))\n"
+        "for request in (termios.TIOCSTI, 0x5412 | (1 << 32), termios.TIOCSCTTY):\n"
+        "    try:\n        fcntl.ioctl(0, request, b'x')\n        print('allowed', request)\n"
+        "    except OSError as error:\n        print(error.errno in (25, 38))\n"
+    )
+    assert pool.run_stdio(program, "", LIMITS).stdout == b"3 False\nTrue\nTrue\nTrue\n"
+
+
+def test_processes_and_foreign_sockets_are_refused_threads_unix_pairs_and_thread_names_work(pool):
+    program = (
+        "import os, socket, threading\nout = []\nt = threading.Thread(target=lambda: out.append('thread'))\n"
+        "t.start()\nt.join()\na, b = socket.socketpair()\na.send(b'pair')\nout.append(b.recv(4).decode())\n"
+        "for attempt in (os.fork, lambda: socket.socketpair(socket.AF_INET), lambda: socket.socket()):\n"
+        "    try:\n        attempt()\n    except PermissionError:\n        out.append('refused')\n"
+        "import ctypes\nout.append(ctypes.CDLL(None).prctl(15, b'named', 0, 0, 0))\nprint(out)\n"
+    )
+    expected = b"['thread', 'pair', 'refused', 'refused', 'refused', 0]\n"
+    assert pool.run_stdio(program, "", LIMITS).stdout == expected
