@@ -8,8 +8,9 @@ trajectories). The caller gives
   time, so their number is the batch size. Each step runs in a worker thread: the judge behind the environments
   is shared and thread-safe, so the programs of one turn are judged side by side.
 - `act(episodes) -> actions`: one action per episode, in order, for every episode that is waiting for one.
-- `on_step(episode, action, result)` (optional): called in the caller's thread after each step, in the order the
-  steps were submitted, before the episode is asked for its next action.
+- `on_step(episode, action, result)` (optional): called in the caller's thread after each step, before the
+  episode is asked for its next action (pipelined: in the order the steps were submitted; lock-step: as they
+  complete; `act` still gets the running episodes in submission order, whatever the timing).
 
 Episodes are queued with `submit` and played by iterating `run()`, which yields each episode as it ends. Two
 modes:
@@ -28,7 +29,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -149,8 +150,9 @@ class EpisodeDriver:
         for _ in range(self.max_turns):
             active = [e for e in episodes if not e.ended]
             actions = self._actions(active)  # called even when empty: every round is one collective call
-            futures = [threads.submit(e.env.step, a) for e, a in zip(active, actions, strict=True)]
-            for episode, action, future in zip(active, actions, futures, strict=True):
+            futures = {threads.submit(e.env.step, a): (e, a) for e, a in zip(active, actions, strict=True)}
+            for future in as_completed(futures):  # the caller's work on a step overlaps the others' judging
+                episode, action = futures[future]
                 if self._conclude(episode, action, future.result()):
                     yield episode
         yield from (e for e in episodes if not e.ended)

@@ -63,6 +63,35 @@ def test_runner_throughput():
     assert_ratio(summary["batched"]["problems_per_s"], summary["sequential"]["problems_per_s"], summary["speedup"])
 
 
+def test_rollout_throughput():
+    shared_file("codecontests_train_sample.jsonl")
+    pytest.importorskip("transformers", reason="the rollout path needs the `train` extra")
+    summary = run_benchmark("rollout_throughput.py", "--limit", "3", "--group", "2", "--batch", "4", "--no-ray")
+    check_rollout_summary(summary, {"serial (before)", "driver", "runner", "driver, cache on"})
+
+
+@pytest.mark.slow  # starts a Ray cluster of its own
+@pytest.mark.xdist_group("ray")
+def test_rollout_throughput_on_ray():
+    shared_file("codecontests_train_sample.jsonl")
+    pytest.importorskip("ray", reason="the Ray judge backend needs the `ray` extra")
+    summary = run_benchmark("rollout_throughput.py", "--limit", "2", "--group", "1", "--batch", "2")
+    check_rollout_summary(summary, {"serial (before)", "driver", "runner", "driver, cache on", "driver, ray"})
+    assert_ratio(summary["paths"]["driver, ray"]["episodes_per_s"], summary["paths"]["driver"]["episodes_per_s"],
+                 summary["ratios"]["ray_vs_local"])  # fmt: skip
+
+
+def check_rollout_summary(summary: dict[str, Any], paths: set[str]) -> None:
+    rows, ratios = summary["paths"], summary["ratios"]
+    assert set(rows) == paths
+    outcomes = {name: (row["solved"], row["turns"], row["unjudged"]) for name, row in rows.items()}
+    assert len(set(outcomes.values())) == 1 and outcomes["driver"][0] >= 1, f"a path changed an outcome: {outcomes}"
+    rate = {name: row["episodes_per_s"] for name, row in rows.items()}
+    assert_ratio(rate["driver"], rate["serial (before)"], ratios["driver_vs_serial"])
+    assert_ratio(rate["driver"], rate["runner"], ratios["driver_vs_runner"])
+    assert_ratio(rate["driver, cache on"], rate["driver"], ratios["cache_on_vs_off"])
+
+
 def test_trainer_step():
     summary = run_benchmark("trainer_step.py", "--batch", "2", "--steps", "1", "--max-new-tokens", "4")
     assert_ratio(summary["rlef_step_s"], summary["grpo_step_s"], summary["ratio"])

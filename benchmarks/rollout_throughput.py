@@ -1,0 +1,273 @@
+"""Throughput of the RL rollout path: episodes/s of `run_episodes` before and after the episode driver.
+
+A replay generator plays CodeContests sample problems for 3 turns through the token-exact rollout (turns 1-2:
+another problem's solution, turn 3: the problem's own reference solution), each problem `--group` times in
+a batch (as GRPO/RLEF groups do), in batches of `--batch` episodes. Measured in the same run, on the same
+problems and responses:
+
+- serial: a faithful copy of the rollout loop before the driver (every `env.step` one after another);
+- driver: today's `run_episodes` (the `EpisodeDriver` in lock-step: each round's programs judged in threads);
+- runner: the evaluation runner (`run_evaluation`, driver pipelined, a replay agent, `max_active=--batch`);
+- driver with the verdict cache on (the rest run without it), and driver on the Ray judge backend (a local
+  Ray cluster on this machine; `--no-ray` skips it).
+
+The tokenizer is the offline SmolLM2 one (its chat template and end-of-turn token), so the rollout pays its
+real per-turn tokenisation cost. Prints a table; the last line is one JSON object with the ratios.
+
+    PYTHONPATH=. python benchmarks/rollout_throughput.py [--limit 24] [--group 2] [--batch 16] [--no-ray]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from agents.baselines import ReplayAgent, fenced
+from agents.rlef.rollout import ChatEnv, Generator, Trajectory, TurnTokenizer, _is_invalid_reward, run_episodes
+from codefeedback_env.envs.code_feedback_env import CodeFeedbackEnv
+from codefeedback_env.evaluation import EvalConfig, run_evaluation
+from codefeedback_env.judge import Judge
+from codefeedback_env.judge.cache import VerdictCache
+from codefeedback_env.problems import Problem, load_problems
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "codecontests_train_sample.jsonl"
+TURNS = 3
+RunEpisodes = Callable[..., list[Trajectory]]
+
+
+def serial_run_episodes(
+    envs: Sequence[ChatEnv],
+    problem_ids: Sequence[str],
+    generate: Generator,
+    turn_tokenizer: TurnTokenizer,
+    max_turns: int,
+) -> list[Trajectory]:
+    """The rollout loop as it was before the episode driver: generation batched, every step run in turn."""
+    trajectories: list[Trajectory] = []
+    for i, problem_id in enumerate(problem_ids):
+        _, info = envs[i].reset(seed=None, options={"problem_id": problem_id})
+        trajectories.append(Trajectory(problem_id, turn_tokenizer.prompt_ids(info["messages"])))
+    eos = turn_tokenizer.end_of_turn_id
+    for _ in range(max_turns):
+        active = [i for i, traj in enumerate(trajectories) if not traj.done]
+        contexts = [trajectories[i].context_ids() for i in active] or [trajectories[0].prompt_ids]
+        sampled, logprobs = generate(contexts)
+        for k, i in enumerate(active):
+            traj, ids = trajectories[i], list(sampled[k])
+            lps = list(logprobs[k]) if logprobs is not None else [math.nan] * len(ids)
+            start = len(traj.completion_ids)
+            traj.completion_ids += ids
+            traj.env_mask += [1] * len(ids)
+            traj.logprobs += lps
+            traj.turn_spans.append((start, start + len(ids)))
+            text = turn_tokenizer.decode(ids)
+            traj.responses.append(text)
+            _, reward, terminated, truncated, info = envs[i].step(text)
+            traj.turn_rewards.append(float(reward))
+            traj.invalid_turns += int(not info.get("valid_response", not _is_invalid_reward(float(reward))))
+            if terminated or truncated:
+                traj.done = True
+                traj.judge_error = info.get("judge_error")
+                traj.solved = traj.judge_error is None and bool(info.get("hidden", {}).get("all_passed", False))
+                continue
+            suffix = turn_tokenizer.feedback_ids(info["messages"][-1]["content"])
+            if not ids or ids[-1] != eos:
+                suffix = [eos, *suffix]
+            traj.completion_ids += suffix
+            traj.env_mask += [0] * len(suffix)
+            traj.logprobs += [0.0] * len(suffix)
+    return trajectories
+
+
+def replay_texts(problems: list[Problem], seed: int = 0) -> dict[tuple[str, int], str]:
+    """(problem id, turn) -> response: two wrong turns (other problems' solutions), then the reference."""
+    rng = random.Random(seed)
+    texts = {}
+    for problem in problems:
+        others = [p for p in problems if p.id != problem.id and p.solutions]
+        for turn in (1, 2):
+            texts[(problem.id, turn)] = fenced(rng.choice(others).solutions[0])
+        texts[(problem.id, 3)] = fenced(problem.solutions[0])
+    return texts
+
+
+class ReplayGenerator:
+    """`generate(contexts)` replaying `texts` as token ids: the problem is found from the context's prompt and
+    the turn from the round (every rollout call makes exactly `TURNS` generation rounds)."""
+
+    def __init__(self, texts: dict[tuple[str, int], str], prompts: dict[str, list[int]], tt: TurnTokenizer) -> None:
+        self.turn_tokenizer = tt
+        tokenizer = tt.tokenizer
+        self.ids = {
+            key: [*tokenizer(text, add_special_tokens=False)["input_ids"], tt.end_of_turn_id]
+            for key, text in texts.items()
+        }
+        self.by_prompt = {tuple(ids): pid for pid, ids in prompts.items()}
+        self.lengths = sorted({len(ids) for ids in prompts.values()})
+        self.calls = 0
+
+    def _problem(self, context: list[int]) -> str:
+        for length in self.lengths:
+            pid = self.by_prompt.get(tuple(context[:length]))
+            if pid is not None:
+                return pid
+        raise KeyError("a context that starts with no known prompt")
+
+    def __call__(self, contexts: list[list[int]]) -> tuple[list[list[int]], list[list[float]]]:
+        turn = self.calls % TURNS + 1
+        self.calls += 1
+        sampled = [list(self.ids[(self._problem(c), turn)]) for c in contexts]
+        return sampled, [[-0.5] * len(ids) for ids in sampled]
+
+
+def smollm2_turn_tokenizer() -> TurnTokenizer:
+    from transformers import AutoConfig, AutoTokenizer, GenerationConfig
+
+    from agents.llm.local_model import align_tokenizer_eos, find_smollm2_gguf
+
+    path = find_smollm2_gguf()
+    tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+    config = AutoConfig.from_pretrained(path.parent, gguf_file=path.name)
+    align_tokenizer_eos(tokenizer, GenerationConfig.from_model_config(config))
+    return TurnTokenizer(tokenizer)
+
+
+def measure_rollout(
+    run: RunEpisodes, judge: Judge, problems: list[Problem], episode_ids: list[str], batch: int, replay: ReplayGenerator
+) -> dict[str, Any]:
+    envs = [CodeFeedbackEnv(problems, judge=judge, max_turns=TURNS) for _ in range(min(batch, len(episode_ids)))]
+    replay.calls = 0
+    trajectories: list[Trajectory] = []
+    started = time.monotonic()
+    for lo in range(0, len(episode_ids), batch):
+        trajectories += run(envs, episode_ids[lo : lo + batch], replay, replay.turn_tokenizer, TURNS)
+    wall = time.monotonic() - started
+    return {
+        "wall_s": round(wall, 3),
+        "episodes_per_s": round(len(trajectories) / wall, 4),
+        "solved": sum(t.solved for t in trajectories),
+        "turns": sum(t.num_turns for t in trajectories),
+        "unjudged": sum(t.judge_error is not None for t in trajectories),
+    }
+
+
+def measure_runner(
+    judge: Judge, problems: list[Problem], texts: dict[tuple[str, int], str], group: int, batch: int
+) -> dict[str, Any]:
+    records = {(pid, rollout, turn): text for (pid, turn), text in texts.items() for rollout in range(group)}
+    config = EvalConfig(rollouts=group, max_turns=TURNS, max_active=batch, progress=False)
+    with tempfile.TemporaryDirectory() as folder:
+        run = run_evaluation(ReplayAgent(records), problems, folder, config, judge=judge)
+    wall = run.summary["wall_seconds"]  # the run itself, not the plots written after it
+    return {
+        "wall_s": round(wall, 3),
+        "episodes_per_s": round(len(run.records) / wall, 4),
+        "solved": sum(bool(r["solved"]) for r in run.records),
+        "turns": sum(r["num_turns"] for r in run.records),
+        "unjudged": len(run.unjudged),
+    }
+
+
+def warm(judge: Judge, problem: Problem) -> None:
+    """Start the judge's workers before timing (the pool's first run pays for its start-up)."""
+    env = CodeFeedbackEnv([problem], judge=judge, max_turns=1)
+    env.reset(options={"problem_id": problem.id})
+    env.step(fenced("print(1)"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--limit", type=int, default=24, help="problems of the sample (default 24)")
+    parser.add_argument("--group", type=int, default=2, help="episodes per problem in a batch (GRPO's group)")
+    parser.add_argument("--batch", type=int, default=16, help="episodes per rollout call")
+    parser.add_argument("--no-ray", action="store_true", help="skip the Ray judge backend")
+    args = parser.parse_args()
+    if not DATA.exists():
+        raise SystemExit(f"{DATA} is absent; this benchmark needs ../shared/data (see its README)")
+    problems = [p for p in load_problems(DATA) if p.solutions][: args.limit]
+    if len(problems) < 2:
+        raise SystemExit("need at least 2 problems with solutions (--limit)")
+    texts = replay_texts(problems)
+    tt = smollm2_turn_tokenizer()
+    episode_ids = [problem.id for problem in problems for _ in range(args.group)]
+    print(
+        f"{len(problems)} CodeContests problems x {args.group} episodes x {TURNS} turns, batches of {args.batch}, "
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (ratios measured in this run)"
+    )
+
+    rows: dict[str, dict[str, Any]] = {}
+    with Judge() as judge:
+        prompts = {}
+        for problem in problems:
+            _, info = CodeFeedbackEnv([problem], judge=judge, max_turns=TURNS).reset(options={"problem_id": problem.id})
+            prompts[problem.id] = tt.prompt_ids(info["messages"])
+        replay = ReplayGenerator(texts, prompts, tt)
+        warm(judge, problems[0])
+        rows["serial (before)"] = measure_rollout(serial_run_episodes, judge, problems, episode_ids, args.batch, replay)
+        rows["driver"] = measure_rollout(run_episodes, judge, problems, episode_ids, args.batch, replay)
+        rows["runner"] = measure_runner(judge, problems, texts, args.group, args.batch)
+    with Judge(cache=VerdictCache()) as judge:
+        warm(judge, problems[0])
+        rows["driver, cache on"] = measure_rollout(run_episodes, judge, problems, episode_ids, args.batch, replay)
+    if not args.no_ray:
+        import ray
+
+        ray.init(  # a new local cluster, never one left running on the machine; loopback only
+            address="local",
+            _node_ip_address="127.0.0.1",
+            num_cpus=os.cpu_count(),
+            include_dashboard=False,
+            object_store_memory=100 << 20,
+            configure_logging=False,
+        )
+        try:
+            with Judge("ray") as judge:
+                warm(judge, problems[0])
+                rows["driver, ray"] = measure_rollout(run_episodes, judge, problems, episode_ids, args.batch, replay)
+        finally:
+            ray.shutdown()
+
+    print(f"\n{'path':<18} {'episodes/s':>10} {'wall s':>8} {'solved':>7} {'turns':>6} {'unjudged':>8}")
+    for name, row in rows.items():
+        print(
+            f"{name:<18} {row['episodes_per_s']:>10.3f} {row['wall_s']:>8.2f} {row['solved']:>7} {row['turns']:>6} "
+            f"{row['unjudged']:>8}"
+        )
+    rate = {name: row["episodes_per_s"] for name, row in rows.items()}
+    ratios = {
+        "driver_vs_serial": round(rate["driver"] / rate["serial (before)"], 3),
+        "driver_vs_runner": round(rate["driver"] / rate["runner"], 3),
+        "cache_on_vs_off": round(rate["driver, cache on"] / rate["driver"], 3),
+    }
+    if "driver, ray" in rate:
+        ratios["ray_vs_local"] = round(rate["driver, ray"] / rate["driver"], 3)
+    print("\n" + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items()))
+    print(
+        "targets: driver_vs_serial >= 1.8 "
+        f"({'met' if ratios['driver_vs_serial'] >= 1.8 else 'NOT met'}), driver_vs_runner >= 0.9 "
+        f"({'met' if ratios['driver_vs_runner'] >= 0.9 else 'NOT met'})"
+    )
+    summary = {
+        "benchmark": "rollout_throughput",
+        "problems": len(problems),
+        "group": args.group,
+        "batch": args.batch,
+        "turns": TURNS,
+        "cpus": os.cpu_count(),
+        "load_average": round(os.getloadavg()[0], 2),
+        "paths": rows,
+        "ratios": ratios,
+    }
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
