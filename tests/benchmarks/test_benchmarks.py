@@ -66,7 +66,8 @@ def test_runner_throughput():
 def test_rollout_throughput():
     shared_file("codecontests_train_sample.jsonl")
     pytest.importorskip("transformers", reason="the rollout path needs the `train` extra")
-    summary = run_benchmark("rollout_throughput.py", "--limit", "3", "--group", "2", "--batch", "4", "--no-ray")
+    toy = ("--limit", "3", "--group", "2", "--batch", "4", "--repeats", "1")
+    summary = run_benchmark("rollout_throughput.py", *toy, "--no-ray")
     check_rollout_summary(summary, {"serial (before)", "driver", "runner", "driver, cache on"})
 
 
@@ -75,7 +76,7 @@ def test_rollout_throughput():
 def test_rollout_throughput_on_ray():
     shared_file("codecontests_train_sample.jsonl")
     pytest.importorskip("ray", reason="the Ray judge backend needs the `ray` extra")
-    summary = run_benchmark("rollout_throughput.py", "--limit", "2", "--group", "1", "--batch", "2")
+    summary = run_benchmark("rollout_throughput.py", "--limit", "2", "--group", "1", "--batch", "2", "--repeats", "1")
     check_rollout_summary(summary, {"serial (before)", "driver", "runner", "driver, cache on", "driver, ray"})
     assert_ratio(summary["paths"]["driver, ray"]["episodes_per_s"], summary["paths"]["driver"]["episodes_per_s"],
                  summary["ratios"]["ray_vs_local"])  # fmt: skip
