@@ -86,6 +86,8 @@ _PROBE = (
     {"role": "user", "content": "Give it another try."},
 )
 _END_MARKER = "RLEF_END_OF_TURN_PROBE"
+# The turns a feedback message is rendered after, to cut the template's tokens for one more user turn.
+_FEEDBACK_DUMMY = ({"role": "user", "content": "x"}, {"role": "assistant", "content": "y"})
 
 
 class TurnTokenizer:
@@ -108,6 +110,7 @@ class TurnTokenizer:
         self.tokenizer = tokenizer
         self.chat_template = chat_template
         self.end_of_turn_id: int = self._find_end_of_turn()
+        self._feedback_prefix: list[int] | None = None
         if stop_token_ids is not None and self.end_of_turn_id not in stop_token_ids:
             name = tokenizer.convert_ids_to_tokens(self.end_of_turn_id)
             raise ChatTemplateError(
@@ -168,13 +171,14 @@ class TurnTokenizer:
 
     def feedback_ids(self, content: str) -> list[int]:
         """Tokens that follow an assistant's end-of-turn token: a user message `content` + assistant header."""
-        dummy = [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}]
-        prefix = self._render(dummy, add_generation_prompt=False)
-        full = self._render([*dummy, {"role": "user", "content": content}], add_generation_prompt=True)
-        ends = [i for i, tok in enumerate(prefix) if tok == self.end_of_turn_id]
-        if not ends:
-            raise ChatTemplateError("the chat template renders no end-of-turn token after an assistant message.")
-        prefix = prefix[: ends[-1] + 1]
+        if self._feedback_prefix is None:  # the same for every feedback: rendered once
+            prefix = self._render(_FEEDBACK_DUMMY, add_generation_prompt=False)
+            ends = [i for i, tok in enumerate(prefix) if tok == self.end_of_turn_id]
+            if not ends:
+                raise ChatTemplateError("the chat template renders no end-of-turn token after an assistant message.")
+            self._feedback_prefix = prefix[: ends[-1] + 1]
+        prefix = self._feedback_prefix
+        full = self._render([*_FEEDBACK_DUMMY, {"role": "user", "content": content}], add_generation_prompt=True)
         if full[: len(prefix)] != prefix:
             raise ChatTemplateError(
                 "the chat template cannot be extended turn by turn: it renders an assistant turn differently once "
