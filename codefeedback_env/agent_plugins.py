@@ -45,8 +45,9 @@ class AgentSettings:
     """Model path, hub id or alias (LLM agents)."""
     batch_size: int = 8
     """Prompts generated together (local models)."""
-    dtype: str = "bfloat16"
-    """Weights dtype (local models)."""
+    dtype: str = "best"
+    """Weights dtype of local models: "best" (bfloat16 where the CPU computes it natively, else float32),
+    "bfloat16", "float32" or "auto"."""
     model_cache: str | None = None
     """Where converted model copies are kept; None converts every time (local models)."""
     base_url: str | None = None
