@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -27,7 +28,7 @@ import builtins, ctypes, os, signal, sys
 
 CONSTANT = "ORIGINAL-CONSTANT-OF-THE-PROGRAM"
 found = [getattr(builtins, "planted", None), CONSTANT, "planted_module" in sys.modules, sys.argv]
-print(found, os.getppid() > 2, flush=True)
+print(found, os.getppid(), flush=True)
 builtins.planted = input()
 sys.modules["planted_module"] = sys
 sys.argv.append("planted")
@@ -69,17 +70,20 @@ def _below_worker(backend: WorkerPoolBackend) -> int:
 
 def test_a_test_cannot_change_what_the_next_test_of_its_program_sees(solo):
     idle = _below_worker(solo)
-    outcomes = _queued(solo, [(TAMPERER, f"input of test {k}\n", LIMITS) for k in range(12)])
-    forked_from_zygote = []
-    for outcome in outcomes:
-        assert outcome.exit_code == 0, outcome.stderr.decode(errors="replace")
-        first, *rest = outcome.stdout.decode().splitlines()
-        assert first.rsplit(" ", 1)[0] == "[None, 'ORIGINAL-CONSTANT-OF-THE-PROGRAM', False, ['solution.py']]"
-        forked_from_zygote.append(first.endswith("True"))
-        assert rest == [], rest
-    if solo.isolation_layers()["pid_namespace"]:  # the worker is pid 2 there: a zygote's children see another parent
-        assert sum(forked_from_zygote) >= 6, "the tests did not run from a zygote"
-    assert _below_worker(solo) == idle, "a zygote outlived its program's requests"
+    served: Counter[str] = Counter()  # parent pid (in the pool's pid namespace) -> tests it forked
+    for _ in range(3):  # a batch whose tests did not queue (a very busy host) proves nothing: send another
+        for outcome in _queued(solo, [(TAMPERER, f"input of test {k}\n", LIMITS) for k in range(12)]):
+            assert outcome.exit_code == 0, outcome.stderr.decode(errors="replace")
+            first, *rest = outcome.stdout.decode().splitlines()
+            found, parent = first.rsplit(" ", 1)
+            assert found == "[None, 'ORIGINAL-CONSTANT-OF-THE-PROGRAM', False, ['solution.py']]"
+            assert rest == [], rest
+            served[parent] += 1
+        assert _below_worker(solo) == idle, "a zygote outlived its program's requests"
+        if not solo.isolation_layers()["pid_namespace"] or any(n > 1 for p, n in served.items() if p != "2"):
+            break  # (the worker is pid 2 there: another parent is a zygote that served two tests or more)
+    else:
+        pytest.fail(f"no zygote served two tests of the program: {served}")
 
 
 def test_the_zygote_is_gone_once_its_programs_requests_are_answered(solo):
