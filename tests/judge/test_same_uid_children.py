@@ -61,3 +61,26 @@ def test_children_hold_no_capability(same_uid):
     assert {name: int(value, 16) for name, value in held.items() if name != "CapBnd"} == {
         "CapInh": 0, "CapPrm": 0, "CapEff": 0, "CapAmb": 0,
     }  # fmt: skip
+
+
+SIGNAL_BY_DESCRIPTOR = r"""
+import fcntl, os, signal
+r, w = os.pipe()
+for target in sorted({os.getppid(), 2, 1}):
+    try:
+        fcntl.fcntl(r, fcntl.F_SETOWN, target)
+        fcntl.fcntl(r, fcntl.F_SETSIG, signal.SIGKILL)
+    except OSError:
+        pass
+    fcntl.fcntl(r, fcntl.F_SETFL, os.O_ASYNC)
+    os.write(w, b"x")
+    os.read(r, 1)
+print(fcntl.fcntl(r, fcntl.F_GETFL) & os.O_ASYNC == os.O_ASYNC, fcntl.fcntl(w, fcntl.F_GETFD))
+"""
+
+
+def test_a_child_cannot_aim_a_descriptors_signal_at_the_worker(same_uid):
+    """F_SETOWN and F_SETSIG would make the kernel SIGKILL the worker (same uid) when the pipe gets data."""
+    outcome = same_uid.run_stdio(SIGNAL_BY_DESCRIPTOR, "", LIMITS)
+    assert outcome.stdout == b"True 1\n", outcome.stderr  # O_ASYNC set, FD_CLOEXEC read: fcntl works
+    assert same_uid.run_stdio("print(7)\n", "", LIMITS).stdout == b"7\n"

@@ -13,8 +13,8 @@ reference solution in the sample, HumanEval's canonical and MBPP's reference sol
 every common way of reading stdin, large outputs, the error paths), plus the other names of the same
 operations that another C library or architecture uses (marked "same operation"). Arguments are checked
 where one call does both a legitimate and a dangerous thing: clone only for threads, socketpair only for
-AF_UNIX, ioctl only for the terminal and descriptor queries `isatty` and friends make, prctl only to name
-threads.
+AF_UNIX, ioctl only for the terminal and descriptor queries `isatty` and friends make, fcntl without the
+commands that aim signals at another process, prctl only to name threads.
 
 `DENIED` are refused with EPERM, so a program gets the usual PermissionError: other processes (ptrace,
 signals to anyone but itself through the kernel's own delivery), new programs and processes, sockets, IPC
@@ -36,13 +36,18 @@ FIOCLEX, FIONCLEX. Any other
 request gets the default ENOSYS (Python's `isatty` and `get_terminal_size` treat any error as "not a
 terminal")."""
 
+FILE_CONTROLS = (0, 1, 2, 3, 4, 5, 6, 7, 9, 11, 16, 36, 37, 38, 1030, 1032, 1034)
+"""The fcntl commands a program may use: duplicate, descriptor and status flags, record locks (classic and
+open-file), read the owner or signal, F_DUPFD_CLOEXEC, F_GETPIPE_SZ, F_GET_SEALS. Not F_SETOWN(_EX),
+F_SETSIG or F_NOTIFY: they make the kernel send a signal to a process of the program's choice when a
+descriptor becomes ready, which a child of the worker's uid could aim at the worker."""
 THREAD_NAMES = (15, 16)
 """The prctl options a program may use: PR_SET_NAME and PR_GET_NAME (newer interpreters name their threads)."""
 
 ALLOWED = (
     # reading stdin and the standard library, writing stdout/stderr
     "read", "write", "readv", "writev", "pread64", "pwrite64", "lseek", "close", "openat", "newfstatat",
-    "getdents64", "getcwd", "fcntl", "dup", "dup3", "readlinkat", "faccessat", "faccessat2", "statfs", "fstatfs",
+    "getdents64", "getcwd", "dup", "dup3", "readlinkat", "faccessat", "faccessat2", "statfs", "fstatfs",
     "getxattr", "lgetxattr", "fgetxattr", "listxattr", "llistxattr", "flistxattr",
     "open", "stat", "fstat", "lstat", "statx", "dup2", "readlink", "access", "getdents",  # same operation
     # files in the scratch folder (a tmpfs of the run's own; the rest of the file system is read-only)
@@ -117,6 +122,8 @@ def seccomp_program() -> bytes:
     # falls back to clone, checked above.
     policy.add_rule(seccomp.ALLOW, "socketpair", seccomp.Arg(0, seccomp.EQ, AF_UNIX))
     policy.add_rule(seccomp.ERRNO(errno.EPERM), "socketpair", seccomp.Arg(0, seccomp.NE, AF_UNIX))
+    for command in FILE_CONTROLS:
+        policy.add_rule(seccomp.ALLOW, "fcntl", seccomp.Arg(1, seccomp.EQ, command))
     for option in THREAD_NAMES:
         policy.add_rule(seccomp.ALLOW, "prctl", seccomp.Arg(0, seccomp.EQ, option))
     for request in TERMINAL_QUERIES:
