@@ -50,6 +50,13 @@ def judge_stall() -> list[Attack]:
         "    os.kill(os.getpid(), signal.SIGSTOP)\nprint(3)\n"
     )
     many_dirs = "import os\nfor i in range(80000):\n    os.mkdir(f'd{i}')\nprint(0)\n"
+    # The kernel sends the owner of an O_ASYNC descriptor its signal (SIGKILL here) when data arrives.
+    descriptor_signal = (
+        "import fcntl, os, signal\nr, w = os.pipe()\nfor target in sorted({os.getppid(), 2}):\n    try:\n"
+        "        fcntl.fcntl(r, fcntl.F_SETOWN, target)\n        fcntl.fcntl(r, fcntl.F_SETSIG, signal.SIGKILL)\n"
+        "        fcntl.fcntl(r, fcntl.F_SETFL, os.O_ASYNC)\n        os.write(w, b'x')\n        os.read(r, 1)\n"
+        "    except OSError:\n        pass\nprint(0)\n"
+    )
     return [
         Attack(
             "huge_reply",
@@ -68,6 +75,14 @@ def judge_stall() -> list[Attack]:
             stall_bound=REPLY_BOUND,
         ),
         Attack("stop_own_group", "judge_stall", stop, Target("stdio", expected="0\n"), Harm.STALL),
+        Attack(
+            "kill_worker_through_descriptor_owner",
+            "judge_stall",
+            descriptor_signal,
+            Target("stdio", expected="0\n"),
+            Harm.STALL,
+            host_unsafe=True,  # unconfined, it would kill the grader's own process
+        ),
         Attack(
             "80k_directories_to_clean",
             "judge_stall",
