@@ -625,7 +625,9 @@ def build_parser() -> argparse.ArgumentParser:
     judge.add_argument("dataset", help=dataset_help)
     judge.add_argument("--problem", required=True, help="problem id, id suffix, or index")
     judge.add_argument("--code", required=True, help="the program file")
-    judge.add_argument("--tests", choices=("public", "hidden", "all"), default="public", help="which tests to run")
+    judge.add_argument(
+        "--tests", choices=("public", "hidden", "generated", "all"), default="public", help="which tests to run"
+    )
     judge.set_defaults(func=cmd_judge)
 
     problems = command("problems", "list a dataset's problems or show one")

@@ -33,6 +33,12 @@ def truncate(text: str, max_chars: int) -> str:
 
 
 def _field(text: str, max_chars: int) -> str:
+    """A test's input or output as the paper shows it: as given, trailing newline included (cut if long)."""
+    return truncate(text, max_chars)
+
+
+def _block(text: str, max_chars: int) -> str:
+    """A traceback or an assert, on lines of its own: without its trailing newline (cut if long)."""
     return truncate(text.rstrip("\n"), max_chars)
 
 
@@ -48,17 +54,19 @@ def _stdio_line(test: TestCase, result: TestResult, templates: Templates, max_ch
         return templates.memory_limit.format(input=shown)
     if result.verdict is Verdict.OUTPUT_LIMIT:
         return templates.output_limit.format(input=shown)
-    traceback = _field(result.detail or result.stderr, max_chars)
+    traceback = _block(result.detail or result.stderr, max_chars)
     return templates.runtime_error.format(input=shown, traceback=traceback)
 
 
 def _function_line(test: TestCase, result: TestResult, templates: Templates, max_chars: int) -> str:
-    shown = _field(test.input, max_chars)
+    shown = _block(test.input, max_chars)
     if result.passed:
         return templates.assert_passed.format(input=shown)
     if result.verdict is Verdict.TIME_LIMIT:
         return templates.assert_time_limit.format(input=shown)
-    return templates.assert_failed.format(input=shown, detail=_field(result.detail, max_chars))
+    if result.verdict is Verdict.WRONG_ANSWER:  # the assert itself failed
+        return templates.assert_failed.format(input=shown, detail=_block(result.detail, max_chars))
+    return templates.assert_error.format(input=shown, traceback=_block(result.detail or result.stderr, max_chars))
 
 
 def execution_feedback(
@@ -70,9 +78,10 @@ def execution_feedback(
     max_chars: int = DEFAULT_MAX_CHARS,
 ) -> str:
     """The feedback message for a program that failed some of `tests` (judged into `result`)."""
-    if problem.kind is ProblemKind.FUNCTION:
-        lines = [_function_line(t, r, templates, max_chars) for t, r in zip(tests, result.results, strict=True)]
-        return templates.function_header + "\n".join(lines) + "\n\n" + templates.retry
+    if problem.kind is ProblemKind.FUNCTION:  # the paper's MBPP+ feedback: failures first, then successes
+        pairs = sorted(zip(tests, result.results, strict=True), key=lambda pair: pair[1].passed)
+        lines = [_function_line(t, r, templates, max_chars) for t, r in pairs if r.verdict is not Verdict.SKIPPED]
+        return templates.function_header + "\n".join(lines) + "\n\n" + templates.function_retry
     lines = [
         _stdio_line(t, r, templates, max_chars)
         for t, r in zip(tests, result.results, strict=True)

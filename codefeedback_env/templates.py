@@ -1,4 +1,10 @@
-"""The prompt and feedback texts. Defaults are the RLEF paper's templates, word for word."""
+"""The prompt and feedback texts. Defaults are the RLEF paper's templates, word for word.
+
+Stdio problems use the paper's CodeContests templates; function problems (HumanEval, MBPP, MBPP+) its MBPP+
+templates (appendix C.5). The paper's HumanEval+ prompt relies on prefilling the response with the function's
+prompt, which an environment cannot do (it only sees finished responses), so HumanEval uses the MBPP+ form,
+which asks for fenced code; the problem's prompt is still prepended to every submitted program.
+"""
 
 from __future__ import annotations
 
@@ -19,8 +25,8 @@ class Templates:
         + CODE_FORMAT_REMINDER
     )
     function_prompt: str = (
-        "Provide a Python solution for the following programming question:\n{problem}\n\n"
-        "Your code should pass these tests:\n{tests}\n\n" + CODE_FORMAT_REMINDER
+        "Provide a Python solution for the following problem: {problem}\nYour code should pass these tests:\n\n"
+        "{tests}\n\n" + CODE_FORMAT_REMINDER
     )
     failed_header: str = "Your code failed the following tests:\n\n"
     wrong_answer: str = "- input `{input}` failed:\nExpected output `{expected}` but got `{observed}`"
@@ -28,10 +34,12 @@ class Templates:
     time_limit: str = "- input `{input}` failed: Execution took too long."
     memory_limit: str = "- input `{input}` failed: Out of memory."
     output_limit: str = "- input `{input}` failed: The output was too long."
-    function_header: str = "Your code was tested on the following asserts:\n\n"
-    assert_passed: str = "- `{input}` passed."
-    assert_failed: str = "- `{input}` failed:\n{detail}"
-    assert_time_limit: str = "- `{input}` failed: Execution took too long."
+    function_header: str = "Your code failed some test cases:\n\n"
+    assert_passed: str = "- Success: `{input}`"
+    assert_failed: str = "- Failure: `{input}`:\n`{detail}`"
+    assert_error: str = "- Failure: `{input}`:\n{traceback}"
+    assert_time_limit: str = "- Failure: `{input}`:\nExecution took too long."
+    function_retry: str = "Give it another try."
     no_code: str = "Your response did not contain any code in triple backticks."
     retry: str = "Give it another try.\n" + CODE_FORMAT_REMINDER
 

@@ -1,5 +1,10 @@
 """Gymnasium environments."""
 
-from codefeedback_env.envs.code_feedback_env import CodeFeedbackEnv
+from codefeedback_env.envs.code_feedback_env import (
+    EVALUATION_FINAL_TESTS,
+    TEST_SETS,
+    TRAINING_FINAL_TESTS,
+    CodeFeedbackEnv,
+)
 
-__all__ = ["CodeFeedbackEnv"]
+__all__ = ["EVALUATION_FINAL_TESTS", "TEST_SETS", "TRAINING_FINAL_TESTS", "CodeFeedbackEnv"]

@@ -22,7 +22,8 @@ from codefeedback_env.feedback import (
     no_code_feedback,
     retry_only_feedback,
 )
-from codefeedback_env.judge import Judge, JudgeResult, VerdictCache
+from codefeedback_env.judge import Judge, JudgeResult, TestResult, VerdictCache
+from codefeedback_env.judge.judge import syntax_error
 from codefeedback_env.problems import Problem, load_problems
 from codefeedback_env.random_feedback import RandomFeedback
 from codefeedback_env.rewards import UNJUDGED_REWARD, RewardConfig, turn_reward
@@ -35,6 +36,13 @@ DEFAULT_MAX_RESPONSE_CHARS = 200_000
 """Longer responses are invalid turns, not programs to run."""
 
 RESET_OPTIONS = ("problem_id", "problem_index")
+
+TEST_SETS = ("public", "hidden", "generated")
+"""The problem's test sets (`Problem.public_tests`, `.hidden_tests`, `.generated_tests`)."""
+EVALUATION_FINAL_TESTS = ("hidden", "generated")
+"""The paper's evaluation: the final program runs on the private and the generated tests (the env's default)."""
+TRAINING_FINAL_TESTS = ("public", "hidden")
+"""The paper's training reward: the final program must pass every public and private test (the trainers' default)."""
 
 _shared_judge: Judge | None = None
 
@@ -70,9 +78,12 @@ class CodeFeedbackEnv(gym.Env[dict[str, Any], str]):
     the latest feedback ("" on the first turn) and the number of turns taken.
 
     ## Rewards
-    `rewards.invalid_response` (-0.2) on a turn without code; at the end `rewards.solved` (+1) if the
-    last program passes every hidden test, else `rewards.failed` (-1). Zero otherwise, and zero on a step
-    the judge could not judge (`info["judge_error"]`): an infrastructure failure is no signal about the policy.
+    `rewards.invalid_response` (-0.2) on a turn without valid code: no fenced block, or a block that is not
+    Python the interpreter can compile (a syntax error, another language); such code is still run, so the
+    feedback shows the interpreter's error as the paper's stack trace. At the end `rewards.solved` (+1) if the
+    last program passes every test of `final_tests`, else `rewards.failed` (-1). Zero otherwise, and zero on a
+    step the judge could not judge (`info["judge_error"]`): an infrastructure failure is no signal about the
+    policy.
 
     ## Episode end
     `terminated` when the public tests pass (unless `feedback="none"`) or at the turn limit. `truncated`
@@ -82,10 +93,11 @@ class CodeFeedbackEnv(gym.Env[dict[str, Any], str]):
     ## Info
     - `problem_id` (str), `turn` (int)
     - `messages` (list[dict]): the chat transcript in OpenAI format, ending with the user message to answer
-    - `code` (str | None): the program extracted from the last response; `valid_response` (bool)
+    - `code` (str | None): the program extracted from the last response; `valid_response` (bool): it compiles
     - `public_results` (list[dict]): per public test `{"index", "verdict", "time"}` after a step
     - `public_passed` (bool) after a step
     - `hidden` (dict, at episode end only): `{"passed", "failed", "skipped", "total", "all_passed"}` counts
+      over the `final_tests` (each test once, public results of the last turn reused)
     - `random_feedback` (dict, `feedback="random"` only, after a failed turn): where the message came from,
       `{"source", "problem_id", "solution_index"}` (see `codefeedback_env.random_feedback`)
     - `judge_error` (str, only on a truncated step): why the public or hidden tests could not be judged; the
@@ -97,7 +109,10 @@ class CodeFeedbackEnv(gym.Env[dict[str, Any], str]):
     - `dataset_options`: keyword arguments for the loader (e.g. `{"path": ...}` for `codecontests`)
     - `max_turns` (3), `feedback` ("execution", "none", "random"), `rewards`, `templates`,
       `feedback_max_chars` (cap per shown input/output/traceback), `max_response_chars`,
-      `stop_hidden_on_failure` (skip the remaining hidden tests after one fails; default True),
+      `stop_hidden_on_failure` (skip the remaining final tests after one fails; default True),
+      `final_tests`: the test sets that decide the final reward, among "public", "hidden" (the dataset's
+      private tests) and "generated"; default `EVALUATION_FINAL_TESTS` (hidden + generated, the paper's
+      evaluation); training uses `TRAINING_FINAL_TESTS` (public + hidden, the paper's reward),
       `judge` (shared per process by default)
 
     ## Version history
@@ -118,6 +133,7 @@ class CodeFeedbackEnv(gym.Env[dict[str, Any], str]):
         feedback_max_chars: int = DEFAULT_MAX_CHARS,
         max_response_chars: int = DEFAULT_MAX_RESPONSE_CHARS,
         stop_hidden_on_failure: bool = True,
+        final_tests: Sequence[str] = EVALUATION_FINAL_TESTS,
         judge: Judge | None = None,
         render_mode: str | None = None,
     ) -> None:
@@ -140,6 +156,7 @@ class CodeFeedbackEnv(gym.Env[dict[str, Any], str]):
         self.feedback_max_chars = feedback_max_chars
         self.max_response_chars = max_response_chars
         self.stop_hidden_on_failure = stop_hidden_on_failure
+        self.final_tests = checked_final_tests(final_tests)
         self.judge = judge or shared_judge()
         self.render_mode = render_mode
 
@@ -203,6 +220,7 @@ class CodeFeedbackEnv(gym.Env[dict[str, Any], str]):
         self.turn += 1
         self.messages.append({"role": "assistant", "content": response})
 
+        valid = code is not None and syntax_error(self._program(code)) is None
         public: JudgeResult | None = None
         if code is not None:
             public = self.judge.judge(self.problem, code, "public")
@@ -212,7 +230,7 @@ class CodeFeedbackEnv(gym.Env[dict[str, Any], str]):
 
         info: dict[str, Any] = {
             "code": code,
-            "valid_response": code is not None,
+            "valid_response": valid,
             "public_passed": public_passed,
             "public_results": [
                 {"index": r.index, "verdict": r.verdict.value, "time": round(r.time, 4)}
@@ -224,7 +242,7 @@ class CodeFeedbackEnv(gym.Env[dict[str, Any], str]):
         hidden_passed = False
         if final:
             self.done = True
-            hidden = self._judge_hidden(code)
+            hidden = self._judge_final(code, public)
             if isinstance(hidden, str):
                 return self._unjudged(hidden, info)
             hidden_passed = hidden["all_passed"]
@@ -235,7 +253,7 @@ class CodeFeedbackEnv(gym.Env[dict[str, Any], str]):
             info["random_feedback"] = self._random_source
         if not final:
             self.messages.append({"role": "user", "content": self._feedback})
-        reward = turn_reward(self.rewards, valid=code is not None, final=final, hidden_passed=hidden_passed)
+        reward = turn_reward(self.rewards, valid=valid, final=final, hidden_passed=hidden_passed)
         return self._observation(), reward, final, False, self._info() | info
 
     def _unjudged(self, reason: str, info: dict[str, Any]) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
@@ -265,22 +283,38 @@ class CodeFeedbackEnv(gym.Env[dict[str, Any], str]):
             return action.encode("utf-8", "replace").decode("utf-8"), "the response is not valid UTF-8"
         return action, None
 
-    def _judge_hidden(self, code: str | None) -> dict[str, Any] | str:
-        """The hidden-test counts, or the judge error (str) when they could not be judged."""
+    def _program(self, code: str) -> str:
+        """The program the judge runs for `code` (a function problem's prefix first)."""
         assert self.problem is not None
-        total = len(self.problem.hidden_tests)
+        return f"{self.problem.code_prefix}\n{code}" if self.problem.code_prefix else code
+
+    def _judge_final(self, code: str | None, public: JudgeResult | None) -> dict[str, Any] | str:
+        """Counts over the final tests, or the judge error (str) when they could not be judged.
+
+        A test in several sets counts once. The public tests' results of this turn are reused, not run again;
+        when one failed and `stop_hidden_on_failure` is set, the other final tests are skipped.
+        """
+        assert self.problem is not None
+        shown = self.problem.public_tests if "public" in self.final_tests else ()
+        others = (test for name in self.final_tests if name != "public" for test in self.problem.tests(name))
+        rest = tuple(test for test in dict.fromkeys(others) if test not in shown)
+        total = len(shown) + len(rest)
         if code is None:
             return {"passed": 0, "failed": total, "skipped": 0, "total": total, "all_passed": False}
-        result = self.judge.judge(self.problem, code, "hidden", stop_on_failure=self.stop_hidden_on_failure)
-        if result.judge_error:
-            return result.judge_error
-        failed = len(result.failures)  # beside a failure, an unjudged test counts as skipped: it has no verdict
+        results: list[TestResult] = list(public.results) if shown and public is not None else []
+        stop = self.stop_hidden_on_failure and any(r.failed for r in results)
+        if rest and not stop:
+            results += self.judge.judge(self.problem, code, rest, stop_on_failure=self.stop_hidden_on_failure).results
+        outcome = JudgeResult(tuple(results))
+        if outcome.judge_error:
+            return outcome.judge_error
+        passed, failed = outcome.num_passed, len(outcome.failures)
         return {
-            "passed": result.num_passed,
+            "passed": passed,
             "failed": failed,
-            "skipped": total - result.num_passed - failed,
+            "skipped": total - passed - failed,  # beside a failure, an unjudged test counts as skipped
             "total": total,
-            "all_passed": result.passed,
+            "all_passed": passed == total > 0,
         }
 
     def _feedback_for(self, code: str | None, public: JudgeResult | None, invalid_reason: str | None) -> str:
@@ -326,6 +360,18 @@ class CodeFeedbackEnv(gym.Env[dict[str, Any], str]):
         if self.render_mode != "ansi":
             return None
         return "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in self.messages)
+
+
+def checked_final_tests(final_tests: Any) -> tuple[str, ...]:
+    """`final_tests` as a tuple of known test-set names; raises ValueError naming the fix."""
+    names = (final_tests,) if isinstance(final_tests, str) else tuple(final_tests)
+    unknown = [name for name in names if name not in TEST_SETS]
+    if unknown or not names:
+        raise ValueError(
+            f"final_tests={final_tests!r} is invalid: use one or more of {', '.join(TEST_SETS)} (paper: "
+            f"{'+'.join(TRAINING_FINAL_TESTS)} in training, {'+'.join(EVALUATION_FINAL_TESTS)} in evaluation)"
+        )
+    return tuple(dict.fromkeys(names))
 
 
 def _reset_options(options: Any) -> tuple[str | None, int | None]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from codefeedback_env.problems.records import Problem, TestCase
 
-SPLITS = ("public", "hidden", "all")
+SPLITS = ("public", "hidden", "generated", "all")
 
 
 def checked_tests(problem: Any, code: Any, tests: Any, stop_on_failure: Any) -> tuple[TestCase, ...]:

@@ -47,7 +47,7 @@ CACHEABLE_VERDICTS = frozenset(
     }
 )
 """Verdicts that are facts about the program; a result with any other verdict is never cached."""
-_UNJUDGED_FIELDS = frozenset({"public_tests", "hidden_tests", "solutions"})
+_UNJUDGED_FIELDS = frozenset({"public_tests", "hidden_tests", "generated_tests", "solutions"})
 """Problem fields outside the key: the judged tests enter it by content, and solutions are never run."""
 _RESULT_OVERHEAD = 64
 _TEST_OVERHEAD = 256

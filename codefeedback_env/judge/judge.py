@@ -154,7 +154,7 @@ class Judge:
         *,
         stop_on_failure: bool = False,
     ) -> JudgeResult:
-        """Run `code` (the submitted program) on `tests` ("public", "hidden", "all" or explicit tests).
+        """Run `code` (the submitted program) on `tests` ("public", "hidden", "generated", "all" or explicit tests).
 
         With `stop_on_failure`, the tests after the first failing one are SKIPPED (not started, or
         their results dropped, so that the outcome does not depend on timing).

@@ -86,7 +86,7 @@ def _python3_solutions(row: dict[str, Any], source: str, number: int, field: str
 def problem_from_row(
     row: dict[str, Any], source: str, number: int, float_tolerance: float | None = DEFAULT_FLOAT_TOLERANCE
 ) -> Problem:
-    """One CodeContests row as a Problem: hidden tests are the private plus the generated tests.
+    """One CodeContests row as a Problem: hidden tests are the private tests, generated tests kept apart.
 
     `float_tolerance` applies only if some expected output (any test) holds a real-number token;
     a problem whose answers are all integers or words compares exactly.
@@ -96,15 +96,17 @@ def problem_from_row(
     if not isinstance(row.get("description"), str):
         raise DatasetError(source, number, "description", "missing or not a string")
     public = _tests(row, "public_tests", source, number)
-    hidden = _tests(row, "private_tests", source, number) + _tests(row, "generated_tests", source, number)
+    hidden = _tests(row, "private_tests", source, number)
+    generated = _tests(row, "generated_tests", source, number)
     return Problem(
         id=row["name"],
         statement=row["description"],
         public_tests=public,
         hidden_tests=hidden,
+        generated_tests=generated,
         time_limit=_time_limit(row.get("time_limit"), source, number),
         memory_limit=_memory_limit(row.get("memory_limit_bytes"), source, number),
-        float_tolerance=tolerance_for(public + hidden, float_tolerance),
+        float_tolerance=tolerance_for(public + hidden + generated, float_tolerance),
         solutions=_python3_solutions(row, source, number),
         incorrect_solutions=_python3_solutions(row, source, number, "incorrect_solutions")[:MAX_INCORRECT_SOLUTIONS],
         source="codecontests",

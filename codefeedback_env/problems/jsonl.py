@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 REQUIRED_FIELDS = ("id", "statement", "public_tests", "hidden_tests")
 OPTIONAL_FIELDS = (
     "kind", "solutions", "time_limit", "memory_limit", "float_tolerance", "difficulty",
-    "entry_point", "test_setup", "code_prefix", "source", "incorrect_solutions",
+    "entry_point", "test_setup", "code_prefix", "source", "incorrect_solutions", "generated_tests",
 )  # fmt: skip
 TEST_FIELDS = ("input", "output")
 
@@ -102,6 +102,7 @@ def problem_from_row(row: dict[str, Any], source: str, number: int, id_prefix: s
             statement=row["statement"],
             public_tests=_tests(row["public_tests"], source, number, "public_tests", kind),
             hidden_tests=_tests(row["hidden_tests"], source, number, "hidden_tests", kind),
+            generated_tests=_tests(row.get("generated_tests", []), source, number, "generated_tests", kind),
             kind=kind,
             time_limit=float(_limit(row, "time_limit", DEFAULT_TIME_LIMIT, time_limit_error, source, number)),
             memory_limit=int(_limit(row, "memory_limit", DEFAULT_MEMORY_LIMIT, memory_limit_error, source, number)),

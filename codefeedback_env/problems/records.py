@@ -71,7 +71,12 @@ class TestCase:
 
 @dataclass(frozen=True)
 class Problem:
-    """A programming problem with public tests (shown to the model) and hidden tests (never shown)."""
+    """A programming problem with public tests (shown to the model) and hidden tests (never shown).
+
+    `hidden_tests` are the dataset's own held-back tests (CodeContests' private tests); `generated_tests`
+    are extra tests a dataset generated (CodeContests' generated tests), never shown either. Which of the
+    three sets decide an episode's outcome is the environment's `final_tests` option.
+    """
 
     id: str
     statement: str
@@ -95,6 +100,8 @@ class Problem:
     """Code prepended to a submitted program, e.g. the helper functions of a HumanEval prompt."""
     source: str = ""
     difficulty: str = ""
+    generated_tests: tuple[TestCase, ...] = ()
+    """Extra hidden tests generated for the dataset (CodeContests' `generated_tests`); may be empty."""
 
     def __post_init__(self) -> None:
         if not self.id:
@@ -113,11 +120,13 @@ class Problem:
             raise ValueError(f"Problem {self.id!r}: a function problem needs an entry_point")
 
     def tests(self, which: str) -> tuple[TestCase, ...]:
-        """The tests of one split: "public", "hidden" or "all"."""
+        """The tests of one split: "public", "hidden", "generated" or "all" (the three in that order)."""
         if which == "public":
             return self.public_tests
         if which == "hidden":
             return self.hidden_tests
+        if which == "generated":
+            return self.generated_tests
         if which == "all":
-            return self.public_tests + self.hidden_tests
-        raise ValueError(f"unknown test split {which!r}; expected 'public', 'hidden' or 'all'")
+            return self.public_tests + self.hidden_tests + self.generated_tests
+        raise ValueError(f"unknown test split {which!r}; expected 'public', 'hidden', 'generated' or 'all'")

@@ -49,8 +49,8 @@ def test_wrong_program_gets_paper_feedback_with_public_input_expected_and_actual
     assert (reward, terminated, truncated) == (0.0, False, False)
     assert obs["feedback"] == (
         "Your code failed the following tests:\n\n"
-        "- input `1 2` failed:\nExpected output `3` but got `4`\n"
-        "- input `10 -4` failed:\nExpected output `6` but got `4`\n\n"
+        "- input `1 2\n` failed:\nExpected output `3\n` but got `4\n`\n"
+        "- input `10 -4\n` failed:\nExpected output `6\n` but got `4\n`\n\n"
         f"Give it another try.\n{CODE_FORMAT_REMINDER}"
     )
     assert info["messages"][-2] == {"role": "assistant", "content": WRONG}
@@ -62,7 +62,7 @@ def test_runtime_error_feedback_shows_the_traceback():
     env = make()
     env.reset(options={"problem_id": "add"})
     obs, *_ = env.step("```python\nraise ValueError('boom')\n```")
-    assert "- input `1 2` failed:\nTraceback (most recent call last):" in obs["feedback"]
+    assert "- input `1 2\n` failed:\nTraceback (most recent call last):" in obs["feedback"]
     assert "ValueError: boom" in obs["feedback"]
 
 
@@ -127,7 +127,7 @@ def test_random_feedback_comes_from_another_problems_failing_run():
     assert mul_feedback == f"Give it another try.\n{CODE_FORMAT_REMINDER}"  # nothing from other problems yet
     env.reset(options={"problem_id": "add"})
     obs, *_ = env.step(WRONG)
-    assert "Expected output `6` but got `4`" in obs["feedback"] and "input `2 3`" in obs["feedback"]
+    assert "Expected output `6\n` but got `4\n`" in obs["feedback"] and "input `2 3\n`" in obs["feedback"]
 
 
 def test_same_seed_and_actions_give_the_same_trajectory():
@@ -231,4 +231,4 @@ def test_feedback_truncates_long_fields_with_a_visible_marker():
     env = make(feedback_max_chars=20)
     env.reset(options={"problem_id": "add"})
     obs, *_ = env.step("```python\nprint('y' * 500)\n```")
-    assert "... [truncated 480 characters]" in obs["feedback"]
+    assert "... [truncated 481 characters]" in obs["feedback"]  # 500 y and the newline, less 20

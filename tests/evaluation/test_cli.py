@@ -69,7 +69,7 @@ def test_play_reads_programs_from_stdin() -> None:
     done = cli("play", "demo", "--problem", "sum-two", stdin=stdin)
     assert done.returncode == 0, done.stderr
     assert "Provide a Python solution" in done.stdout  # the prompt the model sees
-    assert "Expected output `3` but got `-1`" in done.stdout  # turn-1 feedback
+    assert "Expected output `3\n` but got `-1\n`" in done.stdout  # turn-1 feedback
     assert "6/6 passed -> SOLVED" in done.stdout
     blank_lines = cli("play", "demo", "--problem", "hello-world", "--max-turns", "1", stdin="print('hi')\n\n\n")
     assert blank_lines.returncode == 0 and "NOT SOLVED" in blank_lines.stdout
