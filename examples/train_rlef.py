@@ -18,10 +18,19 @@ GPU recipe (8 GPUs: vLLM server on GPU 7, training on GPUs 0-6 with DeepSpeed Ze
         --model Qwen/Qwen2.5-Coder-7B-Instruct --dataset codecontests --bf16 true \\
         --use_vllm true --vllm_mode server --learning_rate 2e-7 --warmup_steps 50 \\
         --per_device_train_batch_size 8 --num_generations 4 --gradient_accumulation_steps 4 \\
-        --max_completion_length 1024 --max_steps 2000 --save_steps 100 --report_to wandb
+        --max_completion_length 1024 --max_steps 2000 --save_steps 100 --report_to wandb \\
+        --eval_dataset code_contests_valid.jsonl --ddp_timeout 7200
 
 Single GPU with vLLM in the training process: add `--use_vllm true --vllm_mode colocate`.
 Plain multi-GPU data parallel: `--config_file examples/accelerate_configs/ddp.yaml`.
+
+Training uses every problem of `--dataset` (`--max_problems N`: the first N); evaluation, before and after,
+runs only on the main process, on its training device, over problems not trained on (`--eval_dataset`, else
+the last `--eval_split` of `--dataset`), into a new folder per run, `OUTPUT_DIR/evaluations/<time>-<pid>/`.
+The other processes wait for the "before" evaluation at their first collective: raise `--ddp_timeout` (seconds)
+above its duration. The "after" evaluation loads the saved policy (`OUTPUT_DIR`), so it also works under ZeRO-3.
+Episodes: `--feedback execution|random|none` (the paper's ablations), `--final_tests public hidden` (the paper's
+training reward; evaluation always uses the private and generated tests).
 """
 
 from __future__ import annotations
@@ -30,11 +39,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import gymnasium as gym
+from accelerate import PartialState
 from datasets import Dataset
 
 import codefeedback_env  # noqa: F401  (registers the environments)
 from agents.rlef import ResumeError, RLEFTrainer
-from agents.rlef.evaluate import evaluate_policy, held_out_problems
+from agents.rlef.evaluate import evaluate_policy, load_trained_policy, run_evaluation_folder, split_problems
 from agents.rlef.parser import parse_rlef_args
 from agents.rlef.pretrained import load_policy
 from codefeedback_env.problems import load_problems
@@ -45,11 +55,21 @@ from codefeedback_env.problems.overlap import PROBLEM_LIST_NAME, write_problem_l
 class ScriptArguments:
     model: str | None = field(default=None, metadata={"help": "Hub id or folder; default: SmolLM2-135M GGUF."})
     dataset: str = field(default="demo", metadata={"help": "demo, codecontests, humaneval, mbpp or a .jsonl path."})
-    max_problems: int = field(default=8, metadata={"help": "Problems trained on (the dataset's first ones)."})
+    max_problems: int | None = field(
+        default=None,
+        metadata={"help": "Problems trained on, the dataset's first ones (default: all but the --eval_split)."},
+    )
     eval_dataset: str | None = field(
         default=None, metadata={"help": "Problems to evaluate on (default: --dataset); training problems are removed."}
     )
-    eval_max_problems: int = field(default=8, metadata={"help": "Problems evaluated on, before and after."})
+    eval_split: float = field(
+        default=0.2,
+        metadata={"help": "Without --max_problems and --eval_dataset: the fraction of --dataset (its last problems) "
+                  "held out of training for evaluation."},
+    )  # fmt: skip
+    eval_max_problems: int | None = field(
+        default=None, metadata={"help": "Problems evaluated on, before and after (default: all held-out ones)."}
+    )
     eval_rollouts: int = field(
         default=2, metadata={"help": "Evaluation episodes per problem, before and after (runner); 0 skips them."}
     )
@@ -57,7 +77,6 @@ class ScriptArguments:
 
 CPU_DEFAULTS = dict(
     output_dir="runs/rlef-smollm2",
-    use_cpu=True,
     max_steps=4,
     per_device_train_batch_size=4,
     num_generations=2,
@@ -72,33 +91,41 @@ CPU_DEFAULTS = dict(
 
 def main() -> None:
     script, config = parse_rlef_args(ScriptArguments, **CPU_DEFAULTS)
+    state = PartialState()
     dataset = load_problems(script.dataset)
-    problems = dataset[: script.max_problems]
-    ids = [p.id for p in problems]
-    write_problem_list(Path(config.output_dir) / PROBLEM_LIST_NAME, problems)  # codefeedback eval --exclude-problems
-    candidates = load_problems(script.eval_dataset) if script.eval_dataset else dataset
-    eval_problems = held_out_problems(problems, candidates, script.eval_max_problems)
+    eval_candidates = load_problems(script.eval_dataset) if script.eval_dataset else None
+    problems, eval_problems = split_problems(
+        dataset, script.max_problems, eval_candidates, script.eval_max_problems, script.eval_split
+    )
+    if state.is_main_process:  # for `codefeedback eval --exclude-problems`
+        write_problem_list(Path(config.output_dir) / PROBLEM_LIST_NAME, problems)
     model, tokenizer = load_policy(script.model)
-    make_env = lambda: gym.make("CodeFeedback/CodeFeedback-v0", dataset=problems, max_turns=config.max_turns)  # noqa: E731
+    make_env = lambda: gym.make("CodeFeedback/CodeFeedback-v0", dataset=problems, **config.env_kwargs())  # noqa: E731
+    evaluate = script.eval_rollouts > 0 and state.is_main_process
     evaluation = dict(
         rollouts=script.eval_rollouts, max_turns=config.max_turns, max_new_tokens=config.max_completion_length
     )
-    if script.eval_rollouts:
-        before = evaluate_policy(model, tokenizer, eval_problems, f"{config.output_dir}/eval-before", **evaluation)
-    run = {"model": script.model or "smollm2", "dataset": script.dataset, "max_problems": script.max_problems}
+    folder = run_evaluation_folder(config.output_dir)
+    if evaluate and not config.resume_from_checkpoint:  # the initial policy, on this process's training device
+        model.to(state.device)
+        before = evaluate_policy(model, tokenizer, eval_problems, folder / "before", **evaluation)
+        print(f"solve rate by turn  before: {[round(x, 3) for x in before]}  ({folder / 'before'})")
+    state.wait_for_everyone()
+    run = {"model": script.model or "smollm2", "dataset": script.dataset, "max_problems": len(problems)}
     trainer = RLEFTrainer(
-        model, make_env, config, Dataset.from_dict({"prompt": ids}), processing_class=tokenizer, run_info=run
-    )
+        model, make_env, config, Dataset.from_dict({"prompt": [p.id for p in problems]}), processing_class=tokenizer,
+        run_info=run,
+    )  # fmt: skip
     try:
         checkpoint = trainer.resume_checkpoint(config.resume_from_checkpoint)
     except ResumeError as error:
         raise SystemExit(f"train_rlef.py: error: {error}") from None
     trainer.train(resume_from_checkpoint=checkpoint)
-    if script.eval_rollouts:
-        after = evaluate_policy(
-            trainer.model, tokenizer, eval_problems, f"{config.output_dir}/eval-after", **evaluation
-        )
-        print(f"solve rate by turn  before: {[round(x, 3) for x in before]}  after: {[round(x, 3) for x in after]}")
+    trainer.save_model(config.output_dir)  # the policy alone, loadable by from_pretrained (value net beside it)
+    if evaluate:  # the saved policy: whole on this process, whatever the distribution
+        trained = load_trained_policy(config.output_dir, state.device)
+        after = evaluate_policy(trained, tokenizer, eval_problems, folder / "after", **evaluation)
+        print(f"solve rate by turn  after: {[round(x, 3) for x in after]}  ({folder / 'after'})")
 
 
 if __name__ == "__main__":

@@ -2,15 +2,61 @@
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from agents.llm import SamplingConfig, TransformersAgent
+from agents.llm.local_model import load_causal_lm
 from codefeedback_env.evaluation.runner import EvalConfig, run_evaluation
 from codefeedback_env.problems import Problem
 
 from .rollout import generation_mode
+
+
+def split_problems(
+    dataset: Sequence[Problem],
+    max_problems: int | None,
+    eval_dataset: Sequence[Problem] | None,
+    eval_max_problems: int | None,
+    eval_split: float,
+) -> tuple[list[Problem], list[Problem]]:
+    """(training problems, evaluation problems), disjoint by id.
+
+    Training takes the first `max_problems` of `dataset` (None: all of them, except, when no `eval_dataset` is
+    given, its last `eval_split` fraction, held out for evaluation). Evaluation takes the first
+    `eval_max_problems` (None: all) of `eval_dataset`, else of `dataset`, that are not training problems.
+    """
+    if not 0.0 <= eval_split < 1.0:
+        raise ValueError(f"eval_split={eval_split!r} is invalid: use a fraction in [0, 1), e.g. 0.2.")
+    for name, value in (("max_problems", max_problems), ("eval_max_problems", eval_max_problems)):
+        if value is not None and value < 0:
+            raise ValueError(f"{name}={value} is invalid: use a number of problems >= 0, or leave it unset for all.")
+    if max_problems is None:
+        held = round(len(dataset) * eval_split) if eval_dataset is None else 0
+        max_problems = len(dataset) - held
+    training = list(dataset[:max_problems])
+    candidates = dataset if eval_dataset is None else eval_dataset
+    limit = len(candidates) if eval_max_problems is None else eval_max_problems
+    return training, held_out_problems(training, candidates, limit)
+
+
+def run_evaluation_folder(output_dir: str | os.PathLike[str]) -> Path:
+    """A new folder for one run's evaluations: `output_dir/evaluations/<UTC time>-<pid>` (never an earlier run's,
+    which the runner would resume instead of evaluating this run's policy)."""
+    return Path(output_dir) / "evaluations" / f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{os.getpid()}"
+
+
+def load_trained_policy(folder: str | os.PathLike[str], device: Any, dtype: str = "float32") -> Any:
+    """The policy a trainer saved in `folder` (`trainer.save_model`), on `device`, for evaluation.
+
+    Loading the saved folder rather than using the trainer's model works under every distribution (a ZeRO-3
+    model's weights are sharded over the ranks; the saved folder holds them whole).
+    """
+    model, _ = load_causal_lm(folder, dtype=dtype, device=str(device))
+    return model
 
 
 def held_out_problems(training: Sequence[Problem], candidates: Sequence[Problem], limit: int) -> list[Problem]:

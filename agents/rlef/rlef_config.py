@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass, field
+from typing import Any
 
 from trl import GRPOConfig
+
+from codefeedback_env.envs import TRAINING_FINAL_TESTS
+from codefeedback_env.envs.code_feedback_env import checked_final_tests
+from codefeedback_env.feedback import FeedbackMode
 
 VALUE_MODES = ("separate", "shared")
 IMPORTANCE_RATIOS = ("paper", "truncated", "none")
@@ -38,6 +43,21 @@ class RLEFConfig(GRPOConfig):
     bf16: bool | None = field(default=False, metadata={"help": "bfloat16 mixed precision (off by default: CPU-safe)."})
     # --- episode ---
     max_turns: int = field(default=3, metadata={"help": "Maximum turns per episode (paper: 3)."})
+    feedback: str = field(
+        default="execution",
+        metadata={
+            "help": "Feedback between training turns: 'execution' (the failing public tests, paper), 'random' "
+            "(another problem's failing run) or 'none' (only 'Give it another try.'), the paper's ablations. "
+            "Evaluation always shows execution feedback."
+        },
+    )
+    final_tests: list[str] = field(
+        default_factory=lambda: list(TRAINING_FINAL_TESTS),
+        metadata={
+            "help": "Test sets that decide the final reward in training, among public, hidden (private) and "
+            "generated (paper: public hidden). Evaluation uses the environment's default, hidden generated."
+        },
+    )
     # --- RLEF PPO ---
     kl_coef: float = field(
         default=0.05,
@@ -99,6 +119,11 @@ class RLEFConfig(GRPOConfig):
             ("importance_cap", self.importance_cap >= 1.0, "use a cap of at least 1.0 (e.g. 2.0)"),
             ("temperature", self.temperature > 0.0, "use a positive temperature (paper: 1.0)"),
         ]
+        if self.feedback not in tuple(FeedbackMode):
+            raise ValueError(
+                f"feedback={self.feedback!r} is invalid: use one of {', '.join(FeedbackMode)} (paper: execution)."
+            )
+        self.final_tests = list(checked_final_tests(self.final_tests))
         for name, ok, fix in checks:
             if not ok:
                 raise ValueError(f"{name}={getattr(self, name)!r} is invalid: {fix}.")
@@ -114,3 +139,7 @@ class RLEFConfig(GRPOConfig):
             raise ValueError(
                 f"loss_type={self.loss_type!r} is ignored by RLEF's clipped PPO loss; leave it at its default."
             )
+
+    def env_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of the training environment: `CodeFeedbackEnv(problems, **config.env_kwargs())`."""
+        return {"max_turns": self.max_turns, "feedback": self.feedback, "final_tests": tuple(self.final_tests)}

@@ -56,6 +56,8 @@ ROLLOUT_BUFFER_NAME = "rlef_rollouts_rank{rank}.pt"
 # Settings a resumed run must share with the checkpoint: the objective, the batch geometry, sampling, optimiser.
 RESUME_KEYS = (
     "max_turns",
+    "feedback",
+    "final_tests",
     "kl_coef",
     "cliprange",
     "cliprange_value",
@@ -112,6 +114,7 @@ class RLEFTrainer(GRPOTrainer):
     ) -> None:
         if not isinstance(args, RLEFConfig):
             raise TypeError(f"args must be an RLEFConfig, got {type(args).__name__}.")
+        check_env_settings(env_factory, args)
         if isinstance(model, str):
             model = create_model_from_path(model, **dict(args.model_init_kwargs or {}))
         # KL reference: the initial policy, frozen. Copied before GRPOTrainer patches the policy's forward
@@ -384,6 +387,28 @@ class RLEFTrainer(GRPOTrainer):
                 reduce(masked_mean(factor if weights is None else weights, mask))
             )
         return loss
+
+
+def check_env_settings(env_factory: Callable[[], Any], args: RLEFConfig) -> None:
+    """Raise ValueError when `env_factory`'s environment runs episodes other than `args` describes.
+
+    Checked where the environment exposes the setting (`CodeFeedbackEnv` does: `max_turns`, `feedback_mode`,
+    `final_tests`), since the config's values are recorded with checkpoints and a resume compares them.
+    """
+    env = env_factory()
+    inner = getattr(env, "unwrapped", env)
+    wanted = {"max_turns": args.max_turns, "feedback_mode": args.feedback, "final_tests": tuple(args.final_tests)}
+    actual = {name: getattr(inner, name) for name in wanted if hasattr(inner, name)}
+    actual = {name: str(value) if isinstance(value, str) else value for name, value in actual.items()}  # enums
+    differ = [f"{name}={value!r} (config: {wanted[name]!r})" for name, value in actual.items() if value != wanted[name]]
+    close = getattr(env, "close", None)
+    if close is not None:
+        close()
+    if differ:
+        raise ValueError(
+            f"env_factory's environment has {', '.join(differ)}; build it from the config, e.g. "
+            "gym.make('CodeFeedback/CodeFeedback-v0', dataset=problems, **config.env_kwargs())."
+        )
 
 
 def _to_device(data: Any, device: Any) -> Any:

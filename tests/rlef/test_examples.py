@@ -38,13 +38,14 @@ def test_example_trains_and_evaluates_with_the_runner(script, tiny_model_folder,
     env = os.environ | {"TRL_EXPERIMENTAL_SILENCE": "1", "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "solve rate by turn  before: [" in done.stdout and "after: [" in done.stdout
+    assert "solve rate by turn  before: [" in done.stdout and "solve rate by turn  after: [" in done.stdout
+    (folder,) = (output / "evaluations").iterdir()  # this run's own folder
     for stage in ("before", "after"):  # recorded by the evaluation runner
-        results = json.loads((output / f"eval-{stage}" / "results.json").read_text())
+        results = json.loads((folder / stage / "results.json").read_text())
         assert results["episodes"] == 2 and len(results["solve_rate_by_turn"]) == 3
-        episodes = (output / f"eval-{stage}" / "episodes.jsonl").read_text().splitlines()
+        episodes = (folder / stage / "episodes.jsonl").read_text().splitlines()
         assert {json.loads(line)["problem_id"] for line in episodes} == {p.id for p in DEMO[4:6]}  # not trained on
-    assert (output / "checkpoint-1").is_dir()
+    assert (output / "checkpoint-1").is_dir() and (output / "config.json").is_file()  # the final policy, saved
     assert (output / "training_problems.txt").read_text().split() == [p.id for p in DEMO[:4]]  # --exclude-problems
 
 
@@ -93,6 +94,19 @@ def test_train_grpo_resumes_the_step_count_and_the_next_loss(tiny_model_folder, 
     _, states = straight_and_resumed("train_grpo.py", tmp_path, common)
     losses = [{h["step"]: h["loss"] for h in state["log_history"] if "loss" in h} for state in states]
     assert states[1]["global_step"] == 2 and losses[1][2] == pytest.approx(losses[0][2], abs=1e-6)
+
+
+def test_problems_default_to_all_with_a_held_out_evaluation_split() -> None:
+    from agents.rlef.evaluate import split_problems
+
+    train, held = split_problems(DEMO, None, None, None, 0.2)
+    assert train == DEMO[:24] and held == DEMO[24:]  # every problem is used, none in both
+    train, held = split_problems(DEMO, 4, None, 2, 0.2)
+    assert train == DEMO[:4] and held == DEMO[4:6]
+    train, held = split_problems(DEMO[:20], None, DEMO[15:], None, 0.2)  # an evaluation set: train on everything
+    assert train == DEMO[:20] and held == DEMO[20:]
+    with pytest.raises(ValueError, match="eval_split=1.0 is invalid"):
+        split_problems(DEMO, None, None, None, 1.0)
 
 
 def test_no_held_out_problems_is_an_error() -> None:

@@ -39,3 +39,29 @@ def test_help_lists_rlef_options_first_and_beta_is_refused(tmp_path, capsys) -> 
     with pytest.raises(SystemExit):
         parse_rlef_args(Script, ["--config", str(bad), "--output_dir", str(tmp_path), "--use_cpu", "true"])
     assert "kl_coeff" in capsys.readouterr().err
+
+
+def test_episode_options_feedback_mode_and_final_tests(tmp_path, capsys) -> None:
+    from agents.rlef.rlef_trainer import check_env_settings
+    from codefeedback_env.envs import CodeFeedbackEnv
+    from codefeedback_env.problems import load_problems
+
+    common = ["--output_dir", str(tmp_path), "--use_cpu", "true"]
+    _, config = parse_rlef_args(Script, common)
+    assert config.env_kwargs() == {"max_turns": 3, "feedback": "execution", "final_tests": ("public", "hidden")}
+    path = tmp_path / "run.yaml"
+    path.write_text("feedback: none\nfinal_tests: [public, hidden, generated]\n")
+    _, config = parse_rlef_args(Script, ["--config", str(path), *common])
+    assert config.env_kwargs() == {"max_turns": 3, "feedback": "none", "final_tests": ("public", "hidden", "generated")}
+    _, config = parse_rlef_args(Script, ["--feedback", "random", "--final_tests", "hidden", *common])
+    assert (config.feedback, config.final_tests) == ("random", ["hidden"])
+    for bad, message in ((["--feedback", "noisy"], "feedback='noisy' is invalid: use one of execution, none, random"),
+                         (["--final_tests", "private"], "final_tests=['private'] is invalid")):  # fmt: skip
+        with pytest.raises(SystemExit):
+            parse_rlef_args(Script, [*bad, *common])
+        assert message in capsys.readouterr().err
+    # The trainer refuses an environment built with other settings than the config's (saved with checkpoints).
+    problems = load_problems("demo")[:2]
+    check_env_settings(lambda: CodeFeedbackEnv(problems, **config.env_kwargs()), config)
+    with pytest.raises(ValueError, match=r"feedback_mode='execution' \(config: 'random'\).*final_tests=\('hidden', "):
+        check_env_settings(lambda: CodeFeedbackEnv(problems, max_turns=3), config)
