@@ -26,9 +26,10 @@ from transformers.trainer import OPTIMIZER_NAME, SCHEDULER_NAME
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 from trl import GRPOTrainer
 from trl.models import prepare_deepspeed, prepare_fsdp
-from trl.trainer.utils import create_model_from_path, selective_log_softmax
+from trl.trainer.utils import add_fused_lm_head, create_model_from_path
 
 from .advantages import response_kl, returns_to_go, token_advantages, turn_advantages, turn_rewards
+from .logprobs import completion_logps
 from .losses import (
     behaviour_factor,
     explained_variance,
@@ -132,6 +133,7 @@ class RLEFTrainer(GRPOTrainer):
         )
         self.ref_model = None
         if ref is not None:
+            add_fused_lm_head(ref, temperature=self.temperature, cast_lm_head_to_fp32=args.cast_lm_head_to_fp32)
             if self.is_deepspeed_enabled:
                 ref = prepare_deepspeed(ref, self.accelerator)
             elif self.is_fsdp_enabled:
@@ -249,7 +251,9 @@ class RLEFTrainer(GRPOTrainer):
     ) -> tuple[torch.Tensor | None, torch.Tensor]:
         """Token log-probs of the completion (B, C) and V(c_t) at the turn positions (B, T).
 
-        With `with_policy=False` and a separate value network, the policy forward is skipped (None).
+        The log-probs come from TRL's fused LM head (`logprobs.completion_logps`): the logits of the whole episode
+        over the full vocabulary are never materialised. With `with_policy=False` and a separate value network,
+        the policy forward is skipped (None).
         """
         input_ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], dim=1)
         attention_mask = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], dim=1)
@@ -258,11 +262,13 @@ class RLEFTrainer(GRPOTrainer):
         shared = value_model.shares_backbone
         if not with_policy and not shared:
             return None, value_model(input_ids, attention_mask, positions=inputs["value_positions"])
-        out = model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=shared, use_cache=False)
-        logits = out.logits[:, -width - 1 : -1, :]
-        logps = selective_log_softmax(logits, inputs["completion_ids"], temperature=self.temperature)
+        backbone = None
         if shared:
-            values = value_model(hidden_states=out.hidden_states[-1], positions=inputs["value_positions"])
+            policy = self.accelerator.unwrap_model(model)
+            backbone = getattr(policy, policy.base_model_prefix)
+        logps, hidden = completion_logps(model, input_ids, attention_mask, width, backbone)
+        if shared:
+            values = value_model(hidden_states=hidden, positions=inputs["value_positions"])
         else:
             values = value_model(input_ids, attention_mask, positions=inputs["value_positions"])
         return logps, values
@@ -270,9 +276,7 @@ class RLEFTrainer(GRPOTrainer):
     def _reference_logps(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         input_ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], dim=1)
         attention_mask = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], dim=1)
-        width = inputs["completion_ids"].shape[1]
-        logits = self.ref_model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
-        return selective_log_softmax(logits[:, -width - 1 : -1, :], inputs["completion_ids"], self.temperature)
+        return completion_logps(self.ref_model, input_ids, attention_mask, inputs["completion_ids"].shape[1])[0]
 
     # ----- rollout scoring ---------------------------------------------------------------------
     def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
