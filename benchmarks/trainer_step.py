@@ -1,12 +1,15 @@
 """One RLEF step vs one plain TRL GRPO step: the critic's overhead on the same tiny model and batch.
 
-    python benchmarks/trainer_step.py [--batch 8] [--steps 3]
+    python benchmarks/trainer_step.py [--batch 8] [--warmup 2] [--steps 20]
 
-Both trainers use the same tiny policy, the same multi-turn rollout function and in-process
-secret-word environment, the same batch size, generation length and rollout batches per optimizer step
-(`--updates-per-generation`, 1 by default: every timed step generates). Each runs one warm-up step
-and then `--steps` timed steps; the median step times and their ratio (target <= 1.5x) are printed,
-and the last line is a JSON summary.
+Both trainers use the same tiny policy, the same multi-turn rollout function and in-process secret-word
+environment, the same batch size, generation length and rollout batches per optimizer step
+(`--updates-per-generation`, 1 by default: every timed step generates). The two run in one process and take
+turns, one optimizer step each (each trainer's loop runs in its own thread and waits for its turn between
+steps, so only one computes at a time): a load change on a busy host slows both alike. The first `--warmup`
+steps of each are dropped; then `--steps` timed steps each. Printed: the median and the minimum step time of
+each, the ratio of the medians (the headline; target <= 1.5x), of the minima, and the median of the ratios of
+neighbouring steps; the last line is a JSON summary.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import json
 import os
 import statistics
 import tempfile
+import threading
 import time
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
@@ -28,85 +32,143 @@ from agents.grpo import make_grpo_config, make_grpo_trainer  # noqa: E402
 from agents.rlef import RLEFConfig, RLEFTrainer  # noqa: E402
 from agents.rlef.toy import SECRET_WORDS, SecretWordEnv, build_policy, build_tokenizer, cpu_run_settings  # noqa: E402
 
+KINDS = ("grpo", "rlef")
+TARGET = 1.5
 
-class StepTimer(TrainerCallback):
-    """Wall time of every optimizer step (rollout, scoring, loss, backward, update)."""
+
+class Turns:
+    """Lets the trainers run one optimizer step at a time, in turn (GRPO first)."""
 
     def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._turn = KINDS[0]
+        self._finished: set[str] = set()
+
+    def wait(self, kind: str) -> None:
+        with self._condition:
+            self._condition.wait_for(lambda: self._turn == kind or set(KINDS) - {kind} <= self._finished)
+
+    def pass_on(self, kind: str, finished: bool = False) -> None:
+        with self._condition:
+            if finished:
+                self._finished.add(kind)
+            self._turn = KINDS[1 - KINDS.index(kind)]
+            self._condition.notify_all()
+
+
+class TurnTimer(TrainerCallback):
+    """Waits for its trainer's turn before each optimizer step, times the step, then hands over."""
+
+    def __init__(self, kind: str, turns: Turns) -> None:
+        self.kind, self.turns = kind, turns
         self.times: list[float] = []
         self._start = 0.0
 
     def on_step_begin(self, args, state, control, **kwargs):  # noqa: ANN001, D102
+        self.turns.wait(self.kind)
         self._start = time.perf_counter()
 
     def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001, D102
         self.times.append(time.perf_counter() - self._start)
+        self.turns.pass_on(self.kind)
+
+    def on_train_end(self, args, state, control, **kwargs):  # noqa: ANN001, D102
+        self.turns.pass_on(self.kind, finished=True)
 
 
-def run(kind: str, batch: int, steps: int, out: str, value_mode: str, max_new_tokens: int, updates: int) -> list[float]:
+def build(kind: str, total_steps: int, args: argparse.Namespace, out: str, callback: TrainerCallback):  # noqa: ANN201
+    """A trainer of `kind` over `total_steps` optimizer steps, with `callback`."""
     tokenizer = build_tokenizer()
     policy = build_policy(tokenizer, hidden=64, layers=2, seed=0)
-    dataset = Dataset.from_dict({"prompt": [f"secret/{w}" for w in SECRET_WORDS] * (batch * (steps + 1))})
+    dataset = Dataset.from_dict({"prompt": [f"secret/{w}" for w in SECRET_WORDS] * (args.batch * total_steps)})
     common = cpu_run_settings(
         out,
-        max_steps=steps + 1,
-        per_device_train_batch_size=batch,
-        max_completion_length=max_new_tokens,
+        max_steps=total_steps,
+        per_device_train_batch_size=args.batch,
+        max_completion_length=args.max_new_tokens,
         learning_rate=1e-4,
         seed=0,
-        steps_per_generation=updates,
+        steps_per_generation=args.updates_per_generation,
     )
-    timer = StepTimer()
     torch.manual_seed(0)
     if kind == "rlef":
-        trainer = RLEFTrainer(
-            policy,
-            lambda: SecretWordEnv(3),
-            RLEFConfig(**common, value_model_mode=value_mode),
-            dataset,
-            tokenizer,
-            callbacks=[timer],
-        )
-    else:
-        trainer = make_grpo_trainer(
-            policy, lambda: SecretWordEnv(3), make_grpo_config(**common), dataset, tokenizer, callbacks=[timer]
-        )
-    trainer.train()
-    return timer.times[1:]
+        config = RLEFConfig(**common, value_model_mode=args.value_mode)
+        return RLEFTrainer(policy, lambda: SecretWordEnv(3), config, dataset, tokenizer, callbacks=[callback])
+    config = make_grpo_config(**common)
+    return make_grpo_trainer(policy, lambda: SecretWordEnv(3), config, dataset, tokenizer, callbacks=[callback])
+
+
+def measure(args: argparse.Namespace) -> dict[str, list[float]]:
+    """Step times of each trainer after the warm-up, the two taking turns."""
+    turns = Turns()
+    total = args.warmup + args.steps
+    errors: list[BaseException] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        timers = {kind: TurnTimer(kind, turns) for kind in KINDS}
+        trainers = {kind: build(kind, total, args, os.path.join(tmp, kind), timers[kind]) for kind in KINDS}
+
+        def train(kind: str) -> None:
+            try:
+                trainers[kind].train()
+            except BaseException as error:  # reported by the main thread
+                errors.append(error)
+                turns.pass_on(kind, finished=True)
+
+        threads = [threading.Thread(target=train, args=(kind,), name=f"train-{kind}") for kind in KINDS]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    if errors:
+        raise errors[0]
+    return {kind: timers[kind].times[args.warmup :] for kind in KINDS}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=2, help="steps of each trainer not timed")
+    parser.add_argument("--steps", type=int, default=20, help="timed steps of each trainer")
     parser.add_argument("--value-mode", default="separate", choices=["separate", "shared"])
     parser.add_argument("--max-new-tokens", type=int, default=16, help="per turn")
     parser.add_argument("--updates-per-generation", type=int, default=1, help="optimizer steps per rollout batch")
     args = parser.parse_args()
+    if args.steps < 1 or args.warmup < 0:
+        parser.error("--steps must be at least 1 and --warmup at least 0")
     torch.set_num_threads(1)
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = (args.value_mode, args.max_new_tokens, args.updates_per_generation)
-        grpo = run("grpo", args.batch, args.steps, os.path.join(tmp, "grpo"), *settings)
-        rlef = run("rlef", args.batch, args.steps, os.path.join(tmp, "rlef"), *settings)
-    grpo_s, rlef_s = statistics.median(grpo), statistics.median(rlef)
-    ratio = rlef_s / grpo_s
-    print(f"GRPO step {grpo_s:.3f}s  RLEF step {rlef_s:.3f}s  ratio {ratio:.2f}x (target <= 1.5x)")
+    times = measure(args)
+    grpo, rlef = times["grpo"], times["rlef"]
+    medians = {kind: statistics.median(times[kind]) for kind in KINDS}
+    minima = {kind: min(times[kind]) for kind in KINDS}
+    ratio = medians["rlef"] / medians["grpo"]
+    min_ratio = minima["rlef"] / minima["grpo"]
+    paired = statistics.median(r / g for r, g in zip(rlef, grpo, strict=True))
     print(
-        json.dumps(
-            {
-                "grpo_step_s": grpo_s,
-                "rlef_step_s": rlef_s,
-                "ratio": ratio,
-                "batch": args.batch,
-                "steps": args.steps,
-                "value_mode": args.value_mode,
-                "max_new_tokens": args.max_new_tokens,
-                "updates_per_generation": args.updates_per_generation,
-                "target": 1.5,
-                "within_target": ratio <= 1.5,
-            }
-        )
+        f"GRPO step median {medians['grpo']:.3f}s min {minima['grpo']:.3f}s, RLEF step median "
+        f"{medians['rlef']:.3f}s min {minima['rlef']:.3f}s ({args.steps} steps each, taking turns, after "
+        f"{args.warmup} warm-up)"
     )
+    print(f"ratio of medians {ratio:.2f}x (target <= {TARGET}x), minima {min_ratio:.2f}x, median paired {paired:.2f}x")
+    summary = {
+        "grpo_step_s": medians["grpo"],
+        "rlef_step_s": medians["rlef"],
+        "grpo_min_s": minima["grpo"],
+        "rlef_min_s": minima["rlef"],
+        "ratio": ratio,
+        "min_ratio": min_ratio,
+        "paired_ratio": paired,
+        "grpo_times": grpo,
+        "rlef_times": rlef,
+        "batch": args.batch,
+        "warmup": args.warmup,
+        "steps": args.steps,
+        "value_mode": args.value_mode,
+        "max_new_tokens": args.max_new_tokens,
+        "updates_per_generation": args.updates_per_generation,
+        "target": TARGET,
+        "within_target": ratio <= TARGET,
+    }
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":

@@ -94,9 +94,12 @@ def check_rollout_summary(summary: dict[str, Any], paths: set[str]) -> None:
 
 
 def test_trainer_step():
-    summary = run_benchmark("trainer_step.py", "--batch", "2", "--steps", "1", "--max-new-tokens", "4")
+    summary = run_benchmark("trainer_step.py", "--batch", "2", "--warmup", "1", "--steps", "2", "--max-new-tokens", "4")
     assert_ratio(summary["rlef_step_s"], summary["grpo_step_s"], summary["ratio"])
+    assert_ratio(summary["rlef_min_s"], summary["grpo_min_s"], summary["min_ratio"])
     assert summary["within_target"] == (summary["ratio"] <= summary["target"])
+    for kind in ("grpo", "rlef"):  # the warm-up step is not timed; the minimum is at most the median
+        assert len(summary[f"{kind}_times"]) == 2 and summary[f"{kind}_min_s"] <= summary[f"{kind}_step_s"]
 
 
 def test_verdict_cache(tmp_path):

@@ -42,16 +42,16 @@ def test_feedback_and_prompt_tokens_get_no_gradient(tokenizer, tmp_path, mode) -
     assert (batch["tool_mask"] == 0).any(), "the batch should contain feedback tokens"
     grads: list[torch.Tensor] = []
 
-    def keep_grad(module, args, out) -> None:
-        out.register_hook(lambda g: grads.append(g.detach().clone()))
+    def keep_grad(module, args, out) -> None:  # the LM head's input: the policy backbone's last hidden state
+        out.last_hidden_state.register_hook(lambda g: grads.append(g.detach().clone()))
 
-    handle = trainer.model.lm_head.register_forward_hook(keep_grad)
+    handle = trainer.model.model.register_forward_hook(keep_grad)
     try:
         loss = trainer._compute_loss(trainer.model, batch)
         loss.backward()
     finally:
         handle.remove()
-    (grad,) = grads  # (B, P + C, V): row j predicts token j + 1
+    (grad,) = grads  # (B, P + C, H): row j predicts token j + 1 (and, shared, holds V at value positions)
     prompt_width = batch["prompt_ids"].shape[1]
     model_tokens = (batch["completion_mask"] * batch["tool_mask"]).bool()
     predicting = grad[:, prompt_width - 1 : -1].abs().sum(-1)  # rows predicting completion tokens
