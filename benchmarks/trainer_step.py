@@ -6,7 +6,8 @@ Both trainers use the same tiny policy, the same multi-turn rollout function and
 environment, the same batch size, generation length and rollout batches per optimizer step
 (`--updates-per-generation`, 1 by default: every timed step generates). The two run in one process and take
 turns, one optimizer step each (each trainer's loop runs in its own thread and waits for its turn between
-steps, so only one computes at a time): a load change on a busy host slows both alike. The first `--warmup`
+steps, so only one computes at a time): a load change on a busy host slows both alike. Each keeps its own
+random stream from the same seed, so repeated runs sample the same episodes. The first `--warmup`
 steps of each are dropped; then `--steps` timed steps each. Printed: the median and the minimum step time of
 each, the ratio of the medians (the headline; target <= 1.5x), of the minima, and the median of the ratios of
 neighbouring steps; the last line is a JSON summary.
@@ -43,6 +44,8 @@ class Turns:
         self._condition = threading.Condition()
         self._turn = KINDS[0]
         self._finished: set[str] = set()
+        self.started = threading.Barrier(len(KINDS))
+        """Both loops set up (their data loaders drew their seeds) before the first step computes."""
 
     def wait(self, kind: str) -> None:
         with self._condition:
@@ -57,19 +60,28 @@ class Turns:
 
 
 class TurnTimer(TrainerCallback):
-    """Waits for its trainer's turn before each optimizer step, times the step, then hands over."""
+    """Waits for its trainer's turn before each optimizer step, times the step, then hands over.
 
-    def __init__(self, kind: str, turns: Turns) -> None:
+    Each trainer keeps its own random stream (both start from the same seed), so its rollouts do not depend on
+    the other's draws: repeated runs sample the same episodes, and the two trainers start from the same ones.
+    """
+
+    def __init__(self, kind: str, turns: Turns, seed: int = 0) -> None:
         self.kind, self.turns = kind, turns
         self.times: list[float] = []
         self._start = 0.0
+        self._rng = torch.Generator().manual_seed(seed).get_state()
 
     def on_step_begin(self, args, state, control, **kwargs):  # noqa: ANN001, D102
+        if not self.times:
+            self.turns.started.wait()
         self.turns.wait(self.kind)
+        torch.set_rng_state(self._rng)
         self._start = time.perf_counter()
 
     def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001, D102
         self.times.append(time.perf_counter() - self._start)
+        self._rng = torch.get_rng_state()
         self.turns.pass_on(self.kind)
 
     def on_train_end(self, args, state, control, **kwargs):  # noqa: ANN001, D102
@@ -112,6 +124,7 @@ def measure(args: argparse.Namespace) -> dict[str, list[float]]:
                 trainers[kind].train()
             except BaseException as error:  # reported by the main thread
                 errors.append(error)
+                turns.started.abort()
                 turns.pass_on(kind, finished=True)
 
         threads = [threading.Thread(target=train, args=(kind,), name=f"train-{kind}") for kind in KINDS]

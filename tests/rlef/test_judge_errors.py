@@ -63,7 +63,8 @@ def test_rlef_leaves_unjudged_episodes_out_of_the_loss(tokenizer, judge, tmp_pat
     policy = build_policy(tokenizer, hidden=32, layers=1)
     args = RLEFConfig(**cpu_run_settings(str(tmp_path)))
     dataset = Dataset.from_dict({"prompt": [row["prompt"] for row in ROWS]})
-    trainer = RLEFTrainer(policy, lambda: CodeFeedbackEnv(PROBLEMS, judge=judge), args, dataset, tokenizer)
+    env_factory = lambda: CodeFeedbackEnv(PROBLEMS, judge=judge, **args.env_kwargs())  # noqa: E731
+    trainer = RLEFTrainer(policy, env_factory, args, dataset, tokenizer)
     trainer.model.train()
     batch = trainer._generate_and_score_completions(ROWS)
     unjudged = torch.tensor([False, False, True, True])

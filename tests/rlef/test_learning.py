@@ -25,6 +25,7 @@ from datasets import Dataset
 import codefeedback_env  # noqa: F401
 from agents.rlef import RLEFConfig, RLEFTrainer, solve_rates
 from agents.rlef.toy import SECRET_STATEMENT, SECRET_WORDS, build_policy, cpu_run_settings, warm_start
+from codefeedback_env.envs import TRAINING_FINAL_TESTS
 from codefeedback_env.problems.records import Problem, TestCase
 
 logger = logging.getLogger(__name__)
@@ -47,7 +48,8 @@ def secret_problems(words: tuple[str, ...] = SECRET_WORDS, per_word: int = 2) ->
 
 
 def env_factory(problems: list[Problem]):
-    return lambda: gym.make("CodeFeedback/CodeFeedback-v0", dataset=problems, max_turns=3)
+    options = {"max_turns": 3, "final_tests": TRAINING_FINAL_TESTS}
+    return lambda: gym.make("CodeFeedback/CodeFeedback-v0", dataset=problems, **options)
 
 
 def train(
