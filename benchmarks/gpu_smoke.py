@@ -101,7 +101,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         vllm_mode="colocate",
         vllm_gpu_memory_utilization=0.3,
     )
-    make_env = lambda: gym.make("CodeFeedback/CodeFeedback-v0", dataset=training, max_turns=config.max_turns)  # noqa: E731
+    make_env = lambda: gym.make("CodeFeedback/CodeFeedback-v0", dataset=training, **config.env_kwargs())  # noqa: E731
     timer = StepTimer()
     prompts = Dataset.from_dict({"prompt": [p.id for p in training]})
     trainer = RLEFTrainer(model, make_env, config, prompts, processing_class=tokenizer, callbacks=[timer])
