@@ -32,8 +32,8 @@ def test_feedback_is_a_dataset_wrong_solution_of_another_problem_on_its_tests():
         obs, _, terminated, _, info = env.step(WRONG)
         assert not terminated
         assert info["random_feedback"] == {"source": DATASET_SOLUTION, "problem_id": "mul", "solution_index": 1}
-        assert "input `2 3` failed:" in obs["feedback"]
-        assert "Expected output `6` but got `5`" in obs["feedback"]
+        assert "input `2 3\n` failed:" in obs["feedback"]
+        assert "Expected output `6\n` but got `5\n`" in obs["feedback"]
         assert "`2 2" not in obs["feedback"]  # the passing public test of mul is not listed
         assert obs["feedback"] == info["messages"][-1]["content"]
         assert "`3`" not in obs["feedback"] and "but got `4`" not in obs["feedback"]  # nothing of add's own run
@@ -56,7 +56,7 @@ def test_without_wrong_solutions_of_other_problems_it_falls_back_to_the_agents_f
     env.reset(seed=0, options={"problem_id": "mul"})
     obs, *_, info = env.step(WRONG)
     assert info["random_feedback"]["source"] == AGENT_PROGRAM and info["random_feedback"]["problem_id"] == "echo"
-    assert "input `x` failed:" in obs["feedback"] and "Expected output `x` but got `4`" in obs["feedback"]
+    assert "input `x\n` failed:" in obs["feedback"] and "Expected output `x\n` but got `4\n`" in obs["feedback"]
 
 
 def test_execution_feedback_mode_reports_no_random_source():
