@@ -271,7 +271,16 @@ def _is_invalid_reward(reward: float) -> bool:
 def trajectories_to_rollout(trajectories: Sequence[Trajectory]) -> dict[str, Any]:
     """The dict a TRL `rollout_func` returns (plus per-episode fields that reach reward functions).
 
-    Episodes with a `judge_error` get an all-zero `env_mask`: none of their tokens enters a loss."""
+    Episodes with a `judge_error` get an all-zero `env_mask`: none of their tokens enters a loss. An episode
+    still running has no final reward to train on, so it is refused (the environment allows more turns than
+    the rollout played)."""
+    running = [traj.problem_id for traj in trajectories if not traj.done]
+    if running:
+        raise ValueError(
+            f"{len(running)} episode(s) had not ended after {max(t.num_turns for t in trajectories)} turn(s) "
+            f"(first: {running[0]!r}): the environment allows more turns than the rollout plays; "
+            "give the rollout the environment's max_turns"
+        )
     has_logprobs = all(not math.isnan(lp) for traj in trajectories for lp in traj.logprobs)
     return {
         "prompt_ids": [traj.prompt_ids for traj in trajectories],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from transformers import GenerationConfig
 
@@ -78,3 +79,12 @@ def test_sampler_logprobs_match_a_forward_pass(tokenizer, policy) -> None:
     logps = logps[len(traj.prompt_ids) - 1 :]
     for start, end in traj.turn_spans:
         assert torch.allclose(logps[start:end], torch.tensor(traj.logprobs[start:end]), atol=1e-4)
+
+
+def test_an_episode_still_running_is_refused_as_training_data(tokenizer) -> None:
+    """An environment allowing more turns than the rollout plays leaves episodes without a final reward."""
+    tt = TurnTokenizer(tokenizer)
+    trajs = run_episodes([SecretWordEnv(max_turns=3)], ["secret/apple"], scripted(tokenizer, ["river", "stone"]), tt, 2)
+    assert not trajs[0].done
+    with pytest.raises(ValueError, match=r"had not ended after 2 turn\(s\).*environment's max_turns"):
+        trajectories_to_rollout(trajs)
