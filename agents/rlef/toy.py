@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -56,18 +57,23 @@ def _template_phrases() -> list[str]:
     return sorted({p for p in pieces if len(p) > 1}, key=len, reverse=True)
 
 
-def build_tokenizer(corpus: tuple[str, ...] = CORPUS, phrases: bool = True) -> PreTrainedTokenizerFast:
+def build_tokenizer(
+    corpus: tuple[str, ...] = CORPUS, phrases: bool = True, extra_phrases: tuple[str, ...] = ()
+) -> PreTrainedTokenizerFast:
     """A word-level tokenizer over `corpus` whose decode is exact for in-vocabulary text.
 
     With `phrases`, each fixed stretch of the prompt and feedback templates is one token (as a real
     tokenizer's merges shorten common text), so a tiny model sees short contexts in which the word a
-    feedback reveals sits a few tokens from where it answers.
+    feedback reveals sits a few tokens from where it answers. `extra_phrases` are more such tokens (for
+    example common stretches of code); every piece of them is also in the vocabulary on its own.
     """
-    fixed = [re.escape(p) for p in _template_phrases()] if phrases else []
+    chosen = (_template_phrases() if phrases else []) + list(extra_phrases)
+    fixed = [re.escape(p) for p in sorted(set(chosen), key=lambda p: (-len(p), p))]
     pattern = "|".join([*fixed, _PIECES])
     split = pre_tokenizers.Split(Regex(pattern), behavior="isolated")
     vocab: dict[str, int] = {tok: i for i, tok in enumerate(SPECIALS)}
-    for text in corpus:  # the phrases, and every piece also on its own (the phrases may swallow some)
+    # the phrases, and every piece also on its own (the phrases may swallow some)
+    for text in (*corpus, *extra_phrases):
         for piece in re.findall(pattern, text) + re.findall(_PIECES, text):
             vocab.setdefault(piece, len(vocab))
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
@@ -157,6 +163,40 @@ def warm_start(
         wrong guess again (an LLM that mostly repeats its mistake and only sometimes reads the feedback).
     With `feedback_use=0` no example maps feedback to the word it reveals: using it is left to RL.
     """
+
+    def sample(rng: random.Random) -> tuple[list[dict[str, str]], str]:
+        target = rng.choice(words)
+        draw = rng.random()
+        if draw < instruction_fraction:
+            prompt = _PROMPT.format(problem=f"Print the word `{target}`.")
+            return [{"role": "user", "content": prompt}], secret_response(target)
+        messages = [{"role": "user", "content": _PROMPT.format(problem=SECRET_STATEMENT)}]
+        if draw < instruction_fraction + feedback_fraction:
+            secret = target
+            guess = rng.choice([w for w in words if w != secret])
+            for _ in range(rng.randrange(1, 3)):
+                messages += [
+                    {"role": "assistant", "content": secret_response(guess)},
+                    {"role": "user", "content": _feedback(secret, guess)},
+                ]
+            target = secret if rng.random() < feedback_use else guess
+        return messages, secret_response(target)
+
+    return supervised_fit(model, tokenizer, sample, steps=steps, batch_size=batch_size, lr=lr, seed=seed)
+
+
+def supervised_fit(
+    model: Qwen2ForCausalLM,
+    tokenizer: PreTrainedTokenizerFast,
+    sample: Callable[[random.Random], tuple[list[dict[str, str]], str]],
+    *,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+) -> float:
+    """Teacher-forced fine-tuning on chat examples `sample(rng) -> (messages, answer)`; the loss covers the
+    answer and its end of turn only. Returns the last batch's loss."""
     rng = random.Random(seed)
     optim = torch.optim.AdamW(model.parameters(), lr=lr)
     model.train()
@@ -164,28 +204,11 @@ def warm_start(
     for _ in range(steps):
         rows, labels = [], []
         for _ in range(batch_size):
-            target = rng.choice(words)
-            draw = rng.random()
-            if draw < instruction_fraction:
-                messages = [{"role": "user", "content": _PROMPT.format(problem=f"Print the word `{target}`.")}]
-            else:
-                messages = [{"role": "user", "content": _PROMPT.format(problem=SECRET_STATEMENT)}]
-                if draw < instruction_fraction + feedback_fraction:
-                    secret = target
-                    guess = rng.choice([w for w in words if w != secret])
-                    for _ in range(rng.randrange(1, 3)):
-                        messages += [
-                            {"role": "assistant", "content": secret_response(guess)},
-                            {"role": "user", "content": _feedback(secret, guess)},
-                        ]
-                    target = secret if rng.random() < feedback_use else guess
+            messages, response = sample(rng)
             prompt = tokenizer.apply_chat_template(
                 messages, add_generation_prompt=True, tokenize=True, return_dict=False
             )
-            answer = [
-                *tokenizer(secret_response(target), add_special_tokens=False)["input_ids"],
-                tokenizer.eos_token_id,
-            ]
+            answer = [*tokenizer(response, add_special_tokens=False)["input_ids"], tokenizer.eos_token_id]
             rows.append(list(prompt) + answer)
             labels.append([-100] * len(prompt) + answer)
         width = max(len(r) for r in rows)
