@@ -19,10 +19,12 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import get_args
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agents.rlef.repair_demo import DemoSettings  # noqa: E402
+from agents.rlef.repair_task import PriorKind  # noqa: E402
 
 TARGET = "trained multi-turn 1@3 >= 0.8, >= 0.3 above trained independent and above the initial policy"
 
@@ -59,7 +61,9 @@ def main() -> None:
     parser.add_argument("--out", default="repair_demo_runs")
     for field in dataclasses.fields(DemoSettings):
         if field.name != "seed":
-            parser.add_argument(f"--{field.name.replace('_', '-')}", type=type(field.default), default=field.default)
+            choices = list(get_args(PriorKind)) if field.name == "prior" else None
+            flag = f"--{field.name.replace('_', '-')}"
+            parser.add_argument(flag, type=type(field.default), default=field.default, choices=choices)
     args = parser.parse_args()
     base = {f.name: getattr(args, f.name) for f in dataclasses.fields(DemoSettings) if f.name != "seed"}
     runs = [DemoSettings(seed=seed, **base) for seed in args.seeds]

@@ -56,14 +56,16 @@ class DemoSettings:
     """RLEF optimiser steps."""
     batch: int = 32
     """Episodes per step (8 problems x 4 generations)."""
-    lr: float = 3e-4
+    lr: float = 1e-3
     prior_steps: int = 600
     """Warm-start steps on generic instructions only (the instruct prior), before the mixed warm start."""
     warm_steps: int = 600
     """Mixed warm-start steps: instructions, the task's prompt, failed turns with feedback (random answers)."""
-    prior: PriorKind = "explicit"
+    prior: PriorKind = "example"
     instruction_fraction: float = 0.3
     feedback_fraction: float = 0.4
+    repeat_fraction: float = 0.5
+    """Of the warm start's answers after feedback, the fraction that repeats the last wrong program."""
     eval_per_problem: int = 2
     """Episodes per held-out problem in each evaluation (60 problems)."""
     hidden: int = 64
@@ -98,7 +100,8 @@ def run_demo(settings: DemoSettings, output_dir: str | Path) -> dict[str, Any]:
     warm = {"steps": settings.prior_steps, "inputs": TRAIN_INPUTS, "prior": settings.prior}
     warm_start(policy, tokenizer, **warm, instruction_fraction=1.0, seed=settings.seed + 1)
     warm |= {"steps": settings.warm_steps, "instruction_fraction": settings.instruction_fraction}
-    warm_start(policy, tokenizer, **warm, feedback_fraction=settings.feedback_fraction, seed=settings.seed + 2)
+    mixed = {"feedback_fraction": settings.feedback_fraction, "repeat_fraction": settings.repeat_fraction}
+    warm_start(policy, tokenizer, **warm, **mixed, seed=settings.seed + 2)
 
     eval_env = env_factory(eval_problems)
     eval_ids = [p.id for p in eval_problems] * settings.eval_per_problem

@@ -119,6 +119,7 @@ def warm_start_example(
     prior: PriorKind = "explicit",
     instruction_fraction: float = 0.4,
     feedback_fraction: float = 0.3,
+    repeat_fraction: float = 0.0,
 ) -> tuple[list[dict[str, str]], str]:
     """One warm-start example (messages, answer); it never teaches the repair.
 
@@ -127,7 +128,8 @@ def warm_start_example(
         the word and the side; "example": one input/output pair, in the statement) -> its program;
       * otherwise the task's turn-1 prompt for one of `problems`, with probability `feedback_fraction`
         followed by 1-2 failed turns and the environment's feedback for them -> a uniformly random variant,
-        drawn independently of the problem and of the feedback.
+        drawn independently of the problem and of the feedback, or with probability `repeat_fraction` (after
+        feedback) the last wrong program again, as LLMs often do.
     """
     word, order = rng.choice(variants())
     draw = rng.random()
@@ -146,6 +148,8 @@ def warm_start_example(
                 {"role": "assistant", "content": program_response(*guess)},
                 {"role": "user", "content": _failed_feedback(problem, expected_output(*guess, given))},
             ]
+        if rng.random() < repeat_fraction:
+            return messages, program_response(*guess)
     return messages, program_response(word, order)
 
 
@@ -158,6 +162,7 @@ def warm_start(
     prior: PriorKind = "explicit",
     instruction_fraction: float = 0.4,
     feedback_fraction: float = 0.3,
+    repeat_fraction: float = 0.0,
     batch_size: int = 16,
     lr: float = 3e-3,
     seed: int = 0,
@@ -168,7 +173,7 @@ def warm_start(
     problems = repair_problems(inputs)
 
     def sample(rng: random.Random) -> tuple[list[dict[str, str]], str]:
-        return warm_start_example(rng, problems, prior, instruction_fraction, feedback_fraction)
+        return warm_start_example(rng, problems, prior, instruction_fraction, feedback_fraction, repeat_fraction)
 
     return supervised_fit(model, tokenizer, sample, steps=steps, batch_size=batch_size, lr=lr, seed=seed)
 

@@ -70,19 +70,23 @@ def test_independent_ceiling_is_the_best_any_feedback_free_policy_can_do() -> No
         assert sum(1 - (1 - pk) ** 3 for pk in p) / k <= independent_ceiling(3)[2] + 1e-12
 
 
-def test_warm_start_answers_ignore_the_feedback() -> None:
-    """After feedback the warm start's answer is the revealed program no more often than chance (1/K)."""
+@pytest.mark.parametrize("repeat", [0.0, 0.5])
+def test_warm_start_answers_ignore_the_feedback(repeat: float) -> None:
+    """After feedback the warm start's answer is the revealed program no more often than chance: 1/K for
+    its random answers, never when it repeats the last wrong program."""
     problems, rng = repair_problems(TRAIN_INPUTS), random.Random(0)
     hits = total = 0
     for _ in range(3000):
-        messages, answer = warm_start_example(rng, problems, instruction_fraction=0.0, feedback_fraction=1.0)
+        messages, answer = warm_start_example(
+            rng, problems, instruction_fraction=0.0, feedback_fraction=1.0, repeat_fraction=repeat
+        )
         assert len(messages) in (3, 5) and messages[-1]["content"].startswith("Your code failed")
         feedback = messages[-1]["content"]
         revealed = feedback.split("Expected output `")[1].split("`")[0].strip()
         given = feedback.split("input `")[1].split("`")[0].strip()
         hits += answer == program_response(*_variant_of(revealed, given))
         total += 1
-    assert hits / total == pytest.approx(1 / len(variants()), abs=0.02)
+    assert hits / total == pytest.approx((1 - repeat) / len(variants()), abs=0.02)
 
 
 def _variant_of(expected: str, given: str) -> tuple[str, str]:
