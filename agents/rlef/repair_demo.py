@@ -73,8 +73,10 @@ class DemoSettings:
     log_every: int = 5
 
 
-def env_factory(problems: list[Problem]):
-    return lambda: gym.make("CodeFeedback/CodeFeedback-v0", dataset=problems, max_turns=MAX_TURNS)
+def env_factory(problems: list[Problem], **options: Any):
+    """Environments on `problems`: by default as evaluated (3 turns); training passes `config.env_kwargs()`."""
+    options = {"max_turns": MAX_TURNS} | options
+    return lambda: gym.make("CodeFeedback/CodeFeedback-v0", dataset=problems, **options)
 
 
 def _evaluate(model, tokenizer, make_env, ids: list[str], stage: str) -> dict[str, list[float]]:
@@ -125,7 +127,11 @@ def run_demo(settings: DemoSettings, output_dir: str | Path) -> dict[str, Any]:
     prompts = [train_ids[i % len(train_ids)] for i in range(settings.rl_steps * settings.batch)]
     random.Random(settings.seed).shuffle(prompts)
     trainer = RLEFTrainer(
-        policy, env_factory(train_problems), config, Dataset.from_dict({"prompt": prompts}), processing_class=tokenizer
+        policy,
+        env_factory(train_problems, **config.env_kwargs()),
+        config,
+        Dataset.from_dict({"prompt": prompts}),
+        processing_class=tokenizer,
     )
     trainer.train()
     results |= _evaluate(trainer.model, tokenizer, eval_env, eval_ids, "trained")
