@@ -46,10 +46,10 @@ class AgentSettings:
     batch_size: int = 8
     """Prompts generated together (local models)."""
     dtype: str = "best"
-    """Weights dtype of local models: "best" (bfloat16 where the CPU computes it natively, else float32),
-    "bfloat16", "float32" or "auto"."""
+    """Weights dtype of local models: "best" (on a CPU, float32 or bfloat16, whichever a short timing of the
+    model finds faster), "bfloat16", "float32" or "auto"."""
     model_cache: str | None = None
-    """Where converted model copies are kept; None converts every time (local models)."""
+    """Where converted model copies and "best" dtype decisions are kept; None redoes both every time."""
     base_url: str | None = None
     """API root of an OpenAI-compatible server."""
     api_key: str | None = None

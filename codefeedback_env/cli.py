@@ -396,6 +396,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if dtype is not None:
         identity["dtype"] = dtype
         print(f"model loaded with {dtype} weights (--dtype {args.dtype})", flush=True)
+    probe = _dtype_probe(agent)
+    if probe is not None:
+        identity["dtype_probe"] = probe
+        how = "stored decision for this CPU, torch, thread count and model" if probe["cached"] else "measured now"
+        print(
+            f"dtype probe ({how}): float32 {probe['float32_seconds']:.2f} s, "
+            f"bfloat16 {probe['bfloat16_seconds']:.2f} s per probe batch -> {probe['dtype']}",
+            flush=True,
+        )
     if not args.quiet:
         _print_estimate(agent, problems, args, len(modes))
     try:
@@ -441,6 +450,13 @@ def _print_estimate(agent: Any, problems: list[Any], args: argparse.Namespace, m
     responses, tokens, seconds = timer((prompts * batch_size)[:batch_size])
     batches = planned_batches(len(problems) * args.rollouts, args.turns, batch_size, modes)
     print(describe_estimate(responses, tokens, seconds, batches), flush=True)
+
+
+def _dtype_probe(agent: Any) -> dict[str, Any] | None:
+    """The timings behind `--dtype best`'s choice (an agent's local model loaded with it), as a record."""
+    probe = getattr(getattr(agent, "model", None), "dtype_probe", None)
+    record = getattr(probe, "as_record", None)
+    return record() if callable(record) else None
 
 
 def _loaded_dtype(agent: Any) -> str | None:
@@ -702,13 +718,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--dtype",
         choices=("best", "auto", "bfloat16", "float32"),
         default="best",
-        help="weights dtype; best: bfloat16 where the CPU computes it natively (AVX512-BF16, AMX), else float32",
+        help="weights dtype; best: time the model in float32 and bfloat16 on this CPU and keep the faster "
+        "(float32 unless bfloat16 is >10%% faster; the decision is kept in --model-cache)",
     )
     local.add_argument(
         "--model-cache",
         default=str(_user_cache() / "models"),
         metavar="DIR",
-        help="where a .gguf model's converted copy is kept for later runs ('none': convert every time)",
+        help="where a .gguf model's converted copy and --dtype best's decision are kept for later runs "
+        "('none': convert and time every time)",
     )
     remote = ev.add_argument_group("openai agent (an OpenAI-compatible server)")
     remote.add_argument("--base-url", help="API root, e.g. http://127.0.0.1:8000/v1")

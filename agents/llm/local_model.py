@@ -25,7 +25,6 @@ __all__ = [
     "Dtype",
     "ModelNotFoundError",
     "align_tokenizer_eos",
-    "best_cpu_dtype",
     "export_servable_copy",
     "find_smollm2_gguf",
     "load_causal_lm",
@@ -40,27 +39,6 @@ SMOLLM2_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 Dtype = Literal["auto", "best", "bfloat16", "float32"]
 _DTYPES: tuple[str, ...] = ("auto", "best", "bfloat16", "float32")
-
-
-def best_cpu_dtype() -> Literal["bfloat16", "float32"]:
-    """The faster weights dtype for generating on this CPU: bfloat16 only where it is computed natively.
-
-    Native means the CPU has AVX512-BF16 or AMX tiles and torch and oneDNN use their AVX512 kernels (so an
-    `ATEN_CPU_CAPABILITY=avx2` or `ONEDNN_MAX_CPU_ISA=AVX2` limit counts as no native bfloat16). Without it,
-    bfloat16 is converted to and from float32 around each product and generates slower than float32 itself
-    (`benchmarks/cpu_dtype.py` measures both).
-    """
-    import torch
-
-    onednn_limit = os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL").upper()
-    if torch.backends.cpu.get_cpu_capability() != "AVX512" or not onednn_limit.startswith(("ALL", "AVX512", "AMX")):
-        return "float32"
-    cpu = torch.cpu
-    native = (
-        getattr(cpu, "_is_avx512_bf16_supported", lambda: False)()
-        or getattr(cpu, "_is_amx_tile_supported", lambda: False)()
-    )
-    return "bfloat16" if native else "float32"
 
 
 class ModelNotFoundError(FileNotFoundError):
@@ -132,11 +110,13 @@ def load_causal_lm(
     Args:
         model: a local folder, a Hugging Face hub id (``"owner/repo"`` or ``"owner/repo:file.gguf"``),
             a ``.gguf`` file, or ``"smollm2"`` for the offline SmolLM2-135M-Instruct.
-        dtype: ``"auto"`` keeps the checkpoint's dtype (GGUF dequantizes to float32); ``"best"`` is
-            :func:`best_cpu_dtype` on a CPU (bfloat16 only where the CPU computes it natively) and
-            ``"auto"`` elsewhere.
+        dtype: ``"auto"`` keeps the checkpoint's dtype (GGUF dequantizes to float32); ``"best"`` on a CPU
+            times the model in float32 and bfloat16 and keeps the faster
+            (:func:`~agents.llm.dtype_probe.probe_cpu_dtype`; the decision and its timings are on the
+            returned model as ``model.dtype_probe``), and is ``"auto"`` elsewhere.
         device: torch device to move the model to.
-        cache_dir: for GGUF models only: keep a dequantized copy here and load it on later calls.
+        cache_dir: for GGUF models: keep a dequantized copy here and load it on later calls; for
+            ``dtype="best"``: keep the dtype decision here so later loads skip the timing.
 
     Returns:
         ``(model, tokenizer)``; the model is in eval mode, the tokenizer pads on the left and has a
@@ -144,12 +124,14 @@ def load_causal_lm(
     """
     if dtype not in _DTYPES:
         raise ValueError(f"dtype must be one of {_DTYPES}, got {dtype!r}")
+    probe = dtype == "best" and str(device).startswith("cpu")
     if dtype == "best":
-        dtype = best_cpu_dtype() if str(device).startswith("cpu") else "auto"
+        dtype = "float32" if probe else "auto"
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     name, gguf_file = _resolve(model)
+    identity = _model_identity(name, gguf_file)
     cached: Path | None = None
     if gguf_file is not None and cache_dir is not None and Path(name).is_dir():
         cached = _cached_copy_folder(Path(cache_dir), name, gguf_file, dtype)
@@ -173,7 +155,32 @@ def load_causal_lm(
             os.replace(staging, cached)  # atomic: a half-written copy is never picked up
         except OSError:  # another process stored the same copy first
             shutil.rmtree(staging, ignore_errors=True)
+    if probe:
+        from agents.llm.dtype_probe import probe_cpu_dtype
+
+        decision = probe_cpu_dtype(lm, identity, cache_dir)
+        logger.info(
+            "dtype probe: float32 %.2f s, bfloat16 %.2f s -> %s%s", decision.float32_seconds,
+            decision.bfloat16_seconds, decision.dtype, " (stored decision)" if decision.cached else "",
+        )  # fmt: skip
+        if decision.dtype != "float32":
+            lm.to(getattr(torch, decision.dtype))
+        lm.dtype_probe = decision
     return lm, tokenizer
+
+
+def _model_identity(name: str, gguf_file: str | None) -> str:
+    """A model's name plus, for local files, the size and modification time of its config and weights
+    (a replaced checkpoint gets a new identity)."""
+    folder = Path(name)
+    if not folder.is_dir():
+        return f"{name}|{gguf_file or ''}"
+    names = [gguf_file] if gguf_file else sorted(
+        p.name for p in folder.iterdir() if p.suffix in (".json", ".safetensors", ".bin")
+    )  # fmt: skip
+    stats = [(n, (folder / n).stat()) for n in names if (folder / n).is_file()]
+    parts = [f"{folder.resolve()}|{gguf_file or ''}", *(f"{n}:{s.st_size}:{s.st_mtime_ns}" for n, s in stats)]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16] + f" {folder.name}/{gguf_file or ''}"
 
 
 def align_tokenizer_eos(tokenizer: PreTrainedTokenizerBase, generation_config: GenerationConfig) -> None:

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["RunProgress", "format_duration"]
+__all__ = ["RunProgress", "format_duration", "format_rate"]
 
 
 def format_duration(seconds: float) -> str:
@@ -15,6 +15,13 @@ def format_duration(seconds: float) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def format_rate(per_second: float) -> str:
+    """A rate with two significant digits below 10 (a slow CPU's 0.4 tok/s must not print as 0)."""
+    if per_second >= 10:
+        return f"{per_second:.0f}"
+    return f"{per_second:.2g}" if per_second >= 0.01 else f"{per_second:.1g}"
 
 
 class RunProgress:
@@ -61,7 +68,7 @@ class RunProgress:
         answered = self.answered + done
         per_response = (now - self.started) / answered if answered else 0.0
         run_eta = per_response * (total - done + self.remaining_responses)
-        rate = f", {self._turn_tokens / turn_elapsed:.0f} tok/s" if self._turn_tokens else ""
+        rate = f", {format_rate(self._turn_tokens / turn_elapsed)} tok/s" if self._turn_tokens else ""
         self._show(
             f"generating {done}/{total}{rate}, turn ETA {format_duration(turn_eta)}, "
             f"run ETA <= {format_duration(run_eta)}"

@@ -1,47 +1,77 @@
-"""The default dtype follows the CPU's native bfloat16 support; the speed probe leaves the run's samples alone."""
+"""The default dtype is the faster one a short timing of the model finds; timing a batch leaves samples alone."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("torch")
 
-from agents.llm.local_model import best_cpu_dtype, load_causal_lm  # noqa: E402
+from agents.llm import dtype_probe  # noqa: E402
+from agents.llm.dtype_probe import choose_dtype, probe_cpu_dtype  # noqa: E402
+from agents.llm.local_model import load_causal_lm  # noqa: E402
 from agents.llm.sampling import SamplingConfig  # noqa: E402
 from agents.llm.transformers_agent import TransformersAgent  # noqa: E402
 from codefeedback_env.evaluation.plan import describe_estimate, describe_plan, planned_batches  # noqa: E402
 
-PROBE = "from agents.llm.local_model import best_cpu_dtype; print(best_cpu_dtype())"
+
+def test_the_decision_keeps_float32_unless_bfloat16_is_clearly_faster():
+    assert choose_dtype(1.0, 0.5) == "bfloat16"
+    assert choose_dtype(1.0, 0.89) == "bfloat16"
+    assert choose_dtype(1.0, 0.91) == "float32"  # within the 10% margin: exact arithmetic wins
+    assert choose_dtype(1.0, 2.4) == "float32"  # bfloat16 without native kernels (emulated AVX2 here)
+    assert choose_dtype(1.0, 0.95, margin=0.0) == "bfloat16"
+    with pytest.raises(ValueError, match="positive"):
+        choose_dtype(0.0, 1.0)
+    with pytest.raises(ValueError, match="margin"):
+        choose_dtype(1.0, 1.0, margin=1.5)
 
 
-def _dtype_in_subprocess(**env: str) -> str:
-    root = str(Path(__file__).resolve().parents[2])
-    environment = os.environ | env | {"PYTHONPATH": root}
-    return subprocess.run(
-        [sys.executable, "-c", PROBE], env=environment, capture_output=True, text=True, check=True, timeout=120
-    ).stdout.strip()
+def _count_timings(monkeypatch) -> list[float]:
+    calls: list[float] = []
+    real = dtype_probe.time_decode
+
+    def counted(*args, **kwargs):
+        calls.append(real(*args, **kwargs))
+        return calls[-1]
+
+    monkeypatch.setattr(dtype_probe, "time_decode", counted)
+    return calls
 
 
-def test_bfloat16_only_where_the_cpu_computes_it_natively():
+def test_best_times_both_dtypes_and_keeps_the_decision(tiny_model_dir: Path, tmp_path: Path, monkeypatch):
     import torch
 
-    native = torch.backends.cpu.get_cpu_capability() == "AVX512" and (
-        torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-    )
-    assert best_cpu_dtype() == ("bfloat16" if native else "float32")
-    # An AVX2-only CPU, as torch's and oneDNN's kernel limits emulate it here.
-    assert _dtype_in_subprocess(ATEN_CPU_CAPABILITY="avx2") == "float32"
-    assert _dtype_in_subprocess(ONEDNN_MAX_CPU_ISA="AVX2") == "float32"
+    calls = _count_timings(monkeypatch)
+    model, _ = load_causal_lm(str(tiny_model_dir), dtype="best", cache_dir=tmp_path)
+    probe = model.dtype_probe
+    assert probe.dtype in ("float32", "bfloat16") and model.dtype == getattr(torch, probe.dtype)
+    assert probe.float32_seconds > 0 and probe.bfloat16_seconds > 0 and not probe.cached
+    assert probe.dtype == choose_dtype(probe.float32_seconds, probe.bfloat16_seconds)
+    assert probe.key["threads"] == torch.get_num_threads() and probe.key["torch"] == torch.__version__
+    assert len(calls) == 2 + 2 * 2  # a warm-up per dtype, then two rounds of both
+    assert len(list((tmp_path / dtype_probe.PROBE_FOLDER).glob("*.json"))) == 1
+
+    calls.clear()
+    again, _ = load_causal_lm(str(tiny_model_dir), dtype="best", cache_dir=tmp_path)
+    assert calls == [] and again.dtype_probe.cached  # the stored decision, no timing
+    assert (again.dtype, again.dtype_probe.float32_seconds) == (model.dtype, probe.float32_seconds)
+
+    fp32, _ = load_causal_lm(str(tiny_model_dir), dtype="float32")
+    probe_cpu_dtype(fp32, "another model", tmp_path)
+    assert len(calls) == 6  # another model: timed again
+    calls.clear()
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 97)
+    moved = probe_cpu_dtype(fp32, "another model", tmp_path)
+    assert len(calls) == 6 and not moved.cached and moved.key["threads"] == 97  # another thread count
+    assert len(list((tmp_path / dtype_probe.PROBE_FOLDER).glob("*.json"))) == 3
 
 
-def test_best_dtype_loads_the_model_in_that_dtype(tiny_model_dir: Path):
-    model, _ = load_causal_lm(str(tiny_model_dir), dtype="best")
-    assert str(model.dtype) == f"torch.{best_cpu_dtype()}"
+def test_the_probe_needs_a_float32_model(tiny_model_dir: Path):
+    half, _ = load_causal_lm(str(tiny_model_dir), dtype="bfloat16")
+    with pytest.raises(ValueError, match="float32"):
+        probe_cpu_dtype(half, "tiny")
 
 
 def test_timing_a_batch_does_not_change_the_agents_samples(tiny_model_dir: Path):
@@ -75,10 +105,14 @@ def test_eval_says_what_will_run_and_how_long_it_takes(tiny_model_dir: Path, tmp
 
     output = tmp_path / "run"
     argv = ["eval", "--model", str(tiny_model_dir), "--rollouts", "1", "--turns", "1", "--no-independent"]
+    argv += ["--model-cache", str(tmp_path / "cache")]
     assert main([*argv, "--max-new-tokens", "8", "--batch-size", "4", "--output", str(output)]) == 0
     out = capsys.readouterr().out
     assert f"will run transformers {tiny_model_dir} on demo-quick (10 problems)" in out
-    assert f"model loaded with {best_cpu_dtype()} weights (--dtype best)" in out
+    assert "dtype probe (measured now): float32 " in out
     assert "speed: a batch of 4 turn-1 responses took" in out and "at most 3 such batches" in out
     config = json.loads((output / "multi_turn" / "config.json").read_text())
-    assert config["dtype"] == best_cpu_dtype() and config["dataset"] == "demo-quick"
+    probe = config["dtype_probe"]
+    assert config["dtype"] == probe["dtype"] and config["dataset"] == "demo-quick"
+    assert f"model loaded with {probe['dtype']} weights (--dtype best)" in out
+    assert probe["float32_seconds"] > 0 and probe["bfloat16_seconds"] > 0

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from agents.baselines import ReferenceAgent
 from codefeedback_env.evaluation import EvalConfig, run_evaluation
-from codefeedback_env.evaluation.progress import RunProgress, format_duration
+from codefeedback_env.evaluation.progress import RunProgress, format_duration, format_rate
 
 
 class FakeBar:
@@ -61,3 +63,38 @@ def test_the_runner_hears_every_batch_and_unhooks_after(demo, judge, tmp_path: P
     quiet = BatchReportingAgent(demo[:3])
     run_evaluation(quiet, demo[:3], tmp_path / "off", EvalConfig(rollouts=1, max_turns=1, progress=False), judge=judge)
     assert quiet.reports == []  # --quiet: no hook, no bar
+
+
+def test_a_slow_generation_rate_does_not_print_as_zero() -> None:
+    now = [0.0]
+    bar = FakeBar()
+    progress = RunProgress(bar, clock=lambda: now[0])
+    progress.turn(8, remaining_after=0)
+    now[0] += 148.0
+    progress.batch(8, 8, 60)  # 0.41 tok/s: a loaded CPU without native bfloat16
+    assert bar.postfixes[-1].startswith("generating 8/8, 0.41 tok/s,")
+    assert [format_rate(r) for r in (0.004, 0.96, 2.83, 12.4, 263.2)] == ["0.004", "0.96", "2.8", "12", "263"]
+
+
+def test_a_local_models_tokens_reach_the_bar_in_both_modes(demo, judge, tmp_path: Path, monkeypatch) -> None:
+    pytest.importorskip("torch")
+    from agents.llm.sampling import SamplingConfig
+    from agents.llm.transformers_agent import TransformersAgent
+    from codefeedback_env.evaluation import runner
+    from tests.agents.conftest import build_tiny_chat_model
+
+    bars: list[FakeBar] = []
+
+    def recording(bar, *args, **kwargs):  # type: ignore[no-untyped-def]
+        bars.append(FakeBar())
+        return RunProgress(bars[-1], *args, **kwargs)
+
+    monkeypatch.setattr(runner, "RunProgress", recording)
+    model = build_tiny_chat_model(tmp_path / "model")
+    agent = TransformersAgent(str(model), SamplingConfig(temperature=1.0, max_new_tokens=6, seed=1), batch_size=2)
+    for independent in (False, True):
+        config = EvalConfig(rollouts=2, max_turns=1, independent=independent)
+        run_evaluation(agent, demo[:2], tmp_path / str(independent), config, judge=judge)
+    rates = [[text for text in bar.postfixes if "tok/s" in text] for bar in bars]
+    assert len(rates) == 2 and all(len(shown) == 2 for shown in rates)  # two batches of 2 in each mode
+    assert all(" 0 tok/s" not in text for shown in rates for text in shown)
