@@ -7,10 +7,12 @@ AVX2-only CPU through `ATEN_CPU_CAPABILITY=avx2` and `ONEDNN_MAX_CPU_ISA=AVX2`, 
 oneDNN's kernels; the CPU itself is unchanged). In a process, the model is loaded once in float32 and
 copied to bfloat16, then the two generate in alternating order for `--rounds` rounds: a batch of demo
 turn-1 prompts, greedy, exactly `--new-tokens` tokens per row. Prints tokens/s per dtype per round, the
-median per dtype, the bfloat16/float32 ratio (measured side by side, so a loaded host affects both), the
-dtype `best_cpu_dtype()` picks under that instruction set, and the load average. `--threads` sets torch's
-thread count (default: torch's own, one per core); on a host loaded by other processes, one thread can be
-several times faster than two, so give the same count to every run that is compared.
+median per dtype, the bfloat16/float32 ratio (measured side by side, so a loaded host affects both),
+what `--dtype best`'s probe (`agents.llm.dtype_probe.probe_cpu_dtype`, run first, nothing stored) measured
+and chose under that instruction set, how long the probe took, and the load average. `--rounds 0` runs the
+probe alone. `--threads` sets torch's thread count (default: torch's own, one per core); on a host loaded
+by other processes, one thread can be several times faster than two, so give the same count to every run
+that is compared.
 """
 
 from __future__ import annotations
@@ -33,13 +35,17 @@ def measure(args: argparse.Namespace) -> dict:
 
     import torch
 
-    from agents.llm.local_model import best_cpu_dtype, load_causal_lm
+    from agents.llm.dtype_probe import probe_cpu_dtype
+    from agents.llm.local_model import load_causal_lm
     from codefeedback_env.feedback import initial_prompt
     from codefeedback_env.problems import load_problems
 
     if args.threads:
         torch.set_num_threads(args.threads)
     model, tokenizer = load_causal_lm(args.model, dtype="float32", cache_dir=args.model_cache)
+    started = time.perf_counter()
+    probe = probe_cpu_dtype(model, args.model)
+    probe_wall = time.perf_counter() - started
     models = {"float32": model, "bfloat16": copy.deepcopy(model).to(torch.bfloat16)}
     prompts = [
         tokenizer.apply_chat_template(
@@ -69,7 +75,12 @@ def measure(args: argparse.Namespace) -> dict:
     return {
         "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "threads": torch.get_num_threads(),
-        "best_cpu_dtype": best_cpu_dtype(),
+        "probe": {
+            "float32_seconds": probe.float32_seconds,
+            "bfloat16_seconds": probe.bfloat16_seconds,
+            "dtype": probe.dtype,
+            "wall_seconds": probe_wall,
+        },
         "tokens_per_s": rates,
     }
 
@@ -80,7 +91,7 @@ def main() -> None:
     parser.add_argument("--model-cache", default=str(Path.home() / ".cache" / "codefeedback" / "models"))
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--new-tokens", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3, help="generation rounds per dtype (0: the probe only)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--isa", choices=tuple(ISAS), action="append", help="default: all")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -96,18 +107,21 @@ def main() -> None:
         argv += ["--rounds", str(args.rounds), "--threads", str(args.threads)]
         done = subprocess.run(argv, env=os.environ | ISAS[isa], stdout=subprocess.PIPE, text=True, check=True)
         result = json.loads(done.stdout.strip().splitlines()[-1])
-        median = {name: statistics.median(values) for name, values in result["tokens_per_s"].items()}
-        rows.append(
-            {"isa": isa, "load_average": round(os.getloadavg()[0], 1)}
-            | result
-            | {"median_tokens_per_s": median, "bf16_over_fp32": median["bfloat16"] / median["float32"]}
-        )
-        row = rows[-1]
+        rows.append({"isa": isa, "load_average": round(os.getloadavg()[0], 1)} | result)
+        row, probe = rows[-1], result["probe"]
+        line = f"{isa} (torch {row['torch_cpu_capability']}, {row['threads']} threads): "
+        if args.rounds:
+            median = {name: statistics.median(values) for name, values in result["tokens_per_s"].items()}
+            row |= {"median_tokens_per_s": median, "bf16_over_fp32": median["bfloat16"] / median["float32"]}
+            line += (
+                f"generate: float32 {median['float32']:.1f} tok/s, bfloat16 {median['bfloat16']:.1f} tok/s, "
+                f"bf16/fp32 x{row['bf16_over_fp32']:.2f}; "
+            )
         print(
-            f"{isa} (torch {row['torch_cpu_capability']}, {row['threads']} threads): "
-            f"float32 {median['float32']:.1f} tok/s, "
-            f"bfloat16 {median['bfloat16']:.1f} tok/s, bf16/fp32 x{row['bf16_over_fp32']:.2f}; "
-            f"best_cpu_dtype -> {row['best_cpu_dtype']}; load average {row['load_average']}"
+            line + f"probe ({probe['wall_seconds']:.1f} s): float32 {probe['float32_seconds']:.2f} s, "
+            f"bfloat16 {probe['bfloat16_seconds']:.2f} s, time ratio bf16/fp32 "
+            f"{probe['bfloat16_seconds'] / probe['float32_seconds']:.2f} -> {probe['dtype']}; "
+            f"load average {row['load_average']}"
         )
     print(json.dumps(rows))
 
