@@ -58,12 +58,31 @@ def prepare_model(folder: Path, tiny: bool) -> str:
     return "SmolLM2-135M-Instruct"
 
 
+def _step_timer() -> Any:
+    """A trainer callback that records each optimizer step's wall time in `.times`."""
+    import time
+
+    from transformers import TrainerCallback
+
+    class StepTimer(TrainerCallback):
+        def __init__(self) -> None:
+            self.times: list[float] = []
+            self._start = 0.0
+
+        def on_step_begin(self, args, state, control, **kwargs):  # noqa: ANN001, ANN202
+            self._start = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN202
+            self.times.append(time.perf_counter() - self._start)
+
+    return StepTimer()
+
+
 def train(args: argparse.Namespace) -> dict[str, Any]:
     """RLEF steps on one generation path, then 1@3 of the trained policy on held-out problems."""
     import gymnasium as gym
     import torch
     from datasets import Dataset
-    from trainer_step import StepTimer  # benchmarks/ is on sys.path when this runs as a script
 
     import codefeedback_env  # noqa: F401  (registers the environments)
     from agents.rlef import RLEFConfig, RLEFTrainer
@@ -102,7 +121,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         vllm_gpu_memory_utilization=0.3,
     )
     make_env = lambda: gym.make("CodeFeedback/CodeFeedback-v0", dataset=training, **config.env_kwargs())  # noqa: E731
-    timer = StepTimer()
+    timer = _step_timer()
     prompts = Dataset.from_dict({"prompt": [p.id for p in training]})
     trainer = RLEFTrainer(model, make_env, config, prompts, processing_class=tokenizer, callbacks=[timer])
     if trainer.use_vllm != (args.generation == "vllm"):

@@ -28,7 +28,7 @@ BAD_CALLS = [
     ((ECHO, bytearray(b"print(1)")), {}, TypeError, "got bytearray; decode it first"),
     ((ECHO, None), {}, TypeError, "code must be the program's text"),
     ((ECHO.id, PROGRAM), {}, TypeError, "problem must be a codefeedback_env.problems.Problem, got str"),
-    ((ECHO, PROGRAM, "publik"), {}, ValueError, r"tests must be one of \('public', 'hidden', 'all'\)"),
+    ((ECHO, PROGRAM, "publik"), {}, ValueError, r"tests must be one of \('public', 'hidden', 'generated', 'all'\)"),
     ((ECHO, PROGRAM, 5), {}, TypeError, "tests must be one of .* got int"),
     ((ECHO, PROGRAM, b"public"), {}, TypeError, "got bytes"),
     ((ECHO, PROGRAM, ["1\n"]), {}, TypeError, r"tests\[0\] must be a TestCase, got str"),

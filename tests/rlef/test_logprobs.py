@@ -43,7 +43,7 @@ def test_fused_log_probs_and_gradients_equal_the_full_logits_ones(policy) -> Non
 
 
 MEMORY_PROBE = """
-import json, resource, sys, torch
+import json, sys, torch
 import trl.kernels.chunked_logprob as kernel, trl.trainer.utils as utils
 from transformers import Qwen2Config, Qwen2ForCausalLM
 from trl.trainer.utils import add_fused_lm_head, selective_log_softmax
@@ -67,14 +67,19 @@ def plain():
     logits = model(input_ids=ids, attention_mask=mask).logits[:, -width - 1 : -1]
     selective_log_softmax(logits, ids[:, -width:]).sum().backward()
 
-def peak_kib():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def status_kib(field):
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(field + ":"))
 
-start = peak_kib()
-fused()  # first: the process's peak can only grow, so the plain run's excess shows after it
-after_fused = peak_kib()
-plain()
-print(json.dumps({"fused": after_fused - start, "plain": peak_kib() - start}))
+def growth_kib(run):  # peak RSS during `run` above the RSS before it (5 in clear_refs resets the peak, VmHWM)
+    with open("/proc/self/clear_refs", "w") as clear:
+        clear.write("5")
+    start = status_kib("VmRSS")
+    run()
+    return status_kib("VmHWM") - start
+
+fused()  # warm-up: first-call allocations (kernels, autograd state) are not the logits
+print(json.dumps({"fused": growth_kib(fused), "plain": growth_kib(plain)}))
 """
 
 
