@@ -16,12 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
-import subprocess
-import sys
-import tempfile
 import time
-import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -32,6 +27,7 @@ import gymnasium as gym
 from codefeedback_env import REMOTE_ENV_ID, Judge, load_problems
 from codefeedback_env.envs.code_feedback_env import CodeFeedbackEnv
 from codefeedback_env.problems import Problem
+from tests.server.process import CLI, Server
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "codecontests_train_sample.jsonl"
@@ -75,36 +71,6 @@ def measure(make_env: Callable[[], gym.Env], problems: list[Problem], episodes: 
     }
 
 
-class ServerProcess:
-    """`codefeedback serve DATASET --port 0` in a subprocess; `url` once it answers /health."""
-
-    def __init__(self, dataset: str) -> None:
-        handle, self.log = tempfile.mkstemp(prefix="codefeedback-bench-server-", suffix=".log")
-        env = os.environ | {"PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-        with os.fdopen(handle, "a") as log:
-            command = [sys.executable, "-m", "codefeedback_env.cli", "serve", dataset, "--port", "0"]
-            self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-        deadline, self.url = time.monotonic() + 300, ""
-        while time.monotonic() < deadline and self.process.poll() is None:
-            found = re.search(r" at (http://\S+)", Path(self.log).read_text(errors="replace"))
-            if found:
-                try:
-                    with urllib.request.urlopen(f"{found.group(1)}/health", timeout=5):
-                        self.url = found.group(1)
-                        return
-                except OSError:
-                    pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"the server did not start:\n{Path(self.log).read_text(errors='replace')}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=60)
-        Path(self.log).unlink(missing_ok=True)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", default=str(DATA) if DATA.exists() else "demo", help="dataset name or file")
@@ -113,7 +79,8 @@ def main() -> None:
     args = parser.parse_args()
 
     problems = [p for p in load_problems(args.dataset) if p.solutions]
-    server = ServerProcess(args.dataset)
+    dataset = str(Path(args.dataset).resolve()) if Path(args.dataset).exists() else args.dataset  # a name, e.g. demo
+    server = Server([*CLI, dataset], start_timeout=300)
     try:
         with Judge() as judge:  # no verdict cache (the server's has one, and every program here is new)
             local = measure(lambda: CodeFeedbackEnv(problems, judge=judge), problems, args.episodes, args.threads)

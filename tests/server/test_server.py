@@ -29,6 +29,7 @@ from codefeedback_env.errors import (
 )
 from tests.conftest import shared_file
 from tests.failing_backend import LOST_REASON
+from tests.server.process import CLI, Server
 from tests.server.tight_server import IDLE_TIMEOUT, LOSE_MARK, MAX_SESSIONS, failing_judge
 
 pytestmark = pytest.mark.xdist_group("server")
@@ -378,8 +379,6 @@ def test_an_unreachable_server_is_a_clear_error():
 
 
 def test_a_lost_server_mid_episode_truncates_the_step_unscored(demo_problems):
-    from tests.server.conftest import CLI, Server
-
     server = Server([*CLI, "demo"])
     env = remote(server)
     try:
