@@ -23,6 +23,7 @@ INFO_KEYS = (
     "public_passed",
     "public_results",
     "hidden",
+    "random_feedback",
     "judge_error",
 )
 HIDDEN_COUNT_KEYS = ("passed", "failed", "skipped", "total")
@@ -53,6 +54,13 @@ def wire_info(info: Mapping[str, Any]) -> dict[str, Any]:
             value = [{"index": int(r["index"]), "verdict": str(r["verdict"]), "time": float(r["time"])} for r in value]
         elif key == "hidden":
             value = {k: int(value[k]) for k in HIDDEN_COUNT_KEYS} | {"all_passed": bool(value["all_passed"])}
+        elif key == "random_feedback":
+            problem_id, index = value["problem_id"], value["solution_index"]
+            value = {
+                "source": str(value["source"]),
+                "problem_id": None if problem_id is None else str(problem_id),
+                "solution_index": None if index is None else int(index),
+            }
         elif key == "turn":
             value = int(value)
         elif key in ("valid_response", "public_passed"):

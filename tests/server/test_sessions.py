@@ -117,3 +117,18 @@ def test_the_wire_sends_only_allow_listed_fields(caplog):
     assert "hidden_tests" in caplog.text
     observation = {"problem": "s", "feedback": "", "turn": 0, "hidden": "SECRET"}
     assert wire_observation(observation) == {"problem": "s", "feedback": "", "turn": 0}
+
+
+def test_the_wire_sends_where_random_feedback_came_from(judge, caplog):
+    """`feedback="random"` adds `info["random_feedback"]`: it crosses the wire as the in-process env has it."""
+    from codefeedback_env import load_problems
+    from codefeedback_env.envs.code_feedback_env import CodeFeedbackEnv
+
+    env = CodeFeedbackEnv(load_problems("demo"), feedback="random", judge=judge)
+    env.reset(seed=0, options={"problem_id": "demo/sum-two"})
+    info = env.step("```python\nprint('WRONG ANSWER 918273')\n```")[-1]
+    assert set(info["random_feedback"]) == {"source", "problem_id", "solution_index"}
+    with caplog.at_level(logging.WARNING):
+        sent = wire_info(info)
+    assert sent["random_feedback"] == info["random_feedback"]
+    assert "random_feedback" not in caplog.text
