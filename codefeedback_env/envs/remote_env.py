@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -148,7 +149,7 @@ class CodeFeedbackRemoteEnv(gym.Env[dict[str, Any], str]):
                 f"step() expects the response text as str (or UTF-8 bytes), got {type(action).__name__}"
             )
         try:
-            answer = self._http.post("/step", json={"episode_id": self.episode_id, "action": {"response": action}})
+            answer = self._send("/step", {"episode_id": self.episode_id, "action": {"response": action}})
         except httpx.TransportError as error:
             return self._unserved(f"the environment server did not answer the step: {type(error).__name__}: {error}")
         if answer.status_code >= 500:
@@ -172,9 +173,14 @@ class CodeFeedbackRemoteEnv(gym.Env[dict[str, Any], str]):
         info = self._info | {"judge_error": reason, "episode_id": self.episode_id}
         return observation, UNJUDGED_REWARD, False, True, info
 
+    def _send(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        """POST `body` as ASCII JSON: a lone surrogate in a response travels as a `\\ud800` escape, so the server's
+        environment makes it the invalid turn it is in-process (UTF-8 JSON cannot encode it at all)."""
+        return self._http.post(path, content=json.dumps(body), headers={"content-type": "application/json"})
+
     def _post(self, path: str, body: dict[str, Any]) -> httpx.Response:
         try:
-            return self._http.post(path, json=body)
+            return self._send(path, body)
         except httpx.TransportError as error:
             raise RemoteEnvError(f"the environment server at {self.base_url} did not answer {path}: {error}") from error
 
@@ -208,7 +214,7 @@ class CodeFeedbackRemoteEnv(gym.Env[dict[str, Any], str]):
         """Close the server session (its environment) and the connection."""
         if self.episode_id is not None:
             try:
-                self._http.post("/close", json={"episode_id": self.episode_id})
+                self._send("/close", {"episode_id": self.episode_id})
             except httpx.TransportError as error:
                 logger.info("could not close session %s: %s", self.episode_id, error)
             self.episode_id = None

@@ -436,3 +436,14 @@ def test_an_overlong_response_is_an_invalid_turn_as_in_process(demo_server, demo
     finally:
         env.close()
     assert expected[-1][1] == -0.2 and "longer than 200000 characters" in expected[-1][0]["feedback"]
+
+
+def test_a_response_with_a_lone_surrogate_is_an_invalid_turn_as_in_process(demo_server, demo_problems, judge):
+    broken = ["```python\nprint('\ud800')\n```"]
+    expected = play(CodeFeedbackEnv(list(demo_problems.values()), judge=judge), "demo/sum-two", broken)
+    env = remote(demo_server)
+    try:
+        assert play(env, "demo/sum-two", broken) == expected
+    finally:
+        env.close()
+    assert expected[-1][1] == -0.2 and "not valid UTF-8" in expected[-1][0]["feedback"]
