@@ -337,7 +337,7 @@ class Worker:
         following = channel.peek()
         return following is not None and following.get("mode") == "stdio" and following.get("key") == key
 
-    def run_with_zygote(self, message: dict, fds: list[int], channel: Channel) -> dict | child_runtime.Program | None:
+    def run_with_zygote(self, message: dict, fds: list[int], channel: Channel) -> dict | child_runtime.Program:
         """Fork a zygote for `message`'s program and let it serve this run and the following runs of that
         program. Returns its last reply, which it hands over when it exits (so the parent has every reply of a
         zygote only once the zygote is gone); a run's own reply if the zygote could not compile within the
@@ -606,12 +606,8 @@ def main(argv: list[str]) -> child_runtime.Program | None:
             for fd in fds:
                 os.close(fd)
             continue
-        if worker.wants_zygote(message, channel):
-            reply = worker.run_with_zygote(message, fds, channel)
-            if reply is None:
-                continue
-        else:
-            reply = worker.run(message, fds, channel)
+        run = worker.run_with_zygote if worker.wants_zygote(message, channel) else worker.run
+        reply = run(message, fds, channel)
         if isinstance(reply, child_runtime.Program):
             return reply  # in the child: leave every worker frame before the program runs
         try:
