@@ -332,10 +332,7 @@ class Worker:
         """Whether `message` starts a zygote: a stdio run whose program key the next queued request shares (so
         at least two tests of that program come in a row)."""
         key = message.get("key") if message.get("mode") == "stdio" else None
-        if not isinstance(key, str) or self.zygote is not None or not channel.clean:
-            return False
-        following = channel.peek()
-        return following is not None and following.get("mode") == "stdio" and following.get("key") == key
+        return isinstance(key, str) and self.zygote is None and _queued_run(channel, key) is not None
 
     def run_with_zygote(self, message: dict, fds: list[int], channel: Channel) -> dict | child_runtime.Program:
         """Fork a zygote for `message`'s program and let it serve this run and the following runs of that
@@ -416,10 +413,7 @@ class Worker:
         assert self.zygote is not None
         if not channel.clean:  # bytes of a request beyond this one: the worker could not read it any more
             os._exit(ZYGOTE_BROKEN)
-        following = channel.peek()
-        if following is None or following.get("mode") != "stdio" or following.get("key") != self.zygote.key:
-            return None
-        return following
+        return _queued_run(channel, self.zygote.key)
 
     def _child(
         self, function_mode: bool, rlimits: child_runtime.RlimitSettings, fds: list[int], channel: Channel
@@ -493,6 +487,15 @@ def _compile_within_limits(message: dict, program_fd: int) -> _Zygote:
     gc.collect()
     gc.freeze()  # the children's collections skip the zygote's objects
     return _Zygote(message["key"], code, time.process_time() - cpu_before if code is not None else 0.0)
+
+
+def _queued_run(channel: Channel, key: str) -> dict | None:
+    """The next request, left unread, if it has fully arrived and is a stdio run of the program `key`; else None
+    (also when `channel` holds bytes of a request beyond the last one received: see `Channel.peek`)."""
+    following = channel.peek()
+    if following is None or following.get("mode") != "stdio" or following.get("key") != key:
+        return None
+    return following
 
 
 def _read_all(fd: int) -> bytes:
