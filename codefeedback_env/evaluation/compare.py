@@ -12,8 +12,9 @@ run is left out and counted.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from codefeedback_env.evaluation.metrics import (
     default_n_at_k,
     group_by_problem,
     n_at_k_problem,
+    solved_within,
 )
 from codefeedback_env.evaluation.runner import EPISODES_FILE, RESULTS_FILE, describe_run, read_episodes
 
@@ -156,16 +158,9 @@ def compare_runs(a: LoadedRun, b: LoadedRun, *, resamples: int = BOOTSTRAP_RESAM
 
     metrics: list[tuple[str, Any, Any]] = []
     for turn in range(1, min(a.max_turns, b.max_turns) + 1):
-
-        def solved_by(rolls: Sequence[RolloutOutcome], t: int = turn) -> float:
-            return sum(o.solved and o.num_turns <= t for o in rolls) / len(rolls)
-
+        solved_by = partial(solved_within, turn=turn)
         metrics.append((f"solved by turn {turn}", solved_by, solved_by))
-
-    def solved(rolls: Sequence[RolloutOutcome]) -> float:
-        return sum(o.solved for o in rolls) / len(rolls)
-
-    metrics.append(("solved (any turn)", solved, solved))
+    metrics.append(("solved (any turn)", solved_within, solved_within))
     pairs = dict.fromkeys(default_n_at_k(a.max_turns, rollouts_a) + default_n_at_k(b.max_turns, rollouts_b))
     for n, k in pairs:
         if all(1 <= k // run.max_turns <= fewest for run, fewest in ((a, rollouts_a), (b, rollouts_b))):

@@ -134,8 +134,18 @@ def solve_rate_by_turn(outcomes: Sequence[RolloutOutcome], max_turns: int) -> li
     return [float(x) for x in per_problem.mean(axis=0)] if len(per_problem) else [0.0] * max_turns
 
 
+def solved_within(rolls: Sequence[RolloutOutcome], turn: int | None = None) -> float:
+    """The fraction of one problem's rollouts solved by turn `turn` (any turn when None)."""
+    return sum(o.solved and (turn is None or o.num_turns <= turn) for o in rolls) / len(rolls)
+
+
+def rollouts_pass_at_k(rolls: Sequence[RolloutOutcome], k: int) -> float:
+    """pass@k of one problem, each rollout's final program being one sample."""
+    return pass_at_k(len(rolls), sum(o.solved for o in rolls), k)
+
+
 def _turn_rates(rolls: Sequence[RolloutOutcome], max_turns: int) -> list[float]:
-    return [sum(o.solved and o.num_turns <= t for o in rolls) / len(rolls) for t in range(1, max_turns + 1)]
+    return [solved_within(rolls, t) for t in range(1, max_turns + 1)]
 
 
 def _per_problem(outcomes: Sequence[RolloutOutcome], metric: Callable[[list[RolloutOutcome]], object]) -> np.ndarray:
@@ -263,8 +273,8 @@ def summarize(
     pk: dict[str, dict] = {}
     for k in ks:
         if 1 <= k <= fewest:
-            values = np.array([pass_at_k(len(r), sum(o.solved for o in r), k) for r in rollouts])
-            pk[f"pass@{k}"] = estimate(values, lambda r, k=k: pass_at_k(len(r), sum(o.solved for o in r), k))
+            values = np.array([rollouts_pass_at_k(r, k) for r in rollouts])
+            pk[f"pass@{k}"] = estimate(values, lambda r, k=k: rollouts_pass_at_k(r, k))
     return {
         "problems": len(groups),
         "episodes": len(outcomes),
@@ -287,6 +297,6 @@ def samples_curve(outcomes: Sequence[RolloutOutcome], max_turns: int) -> list[di
     points = [{"samples": t + 1, "solve_rate": rate} for t, rate in enumerate(solve_rate_by_turn(outcomes, max_turns))]
     fewest = min(len(rolls) for rolls in groups.values())
     for m in range(2, fewest + 1):
-        rate = float(np.mean([pass_at_k(len(r), sum(o.solved for o in r), m) for r in groups.values()]))
+        rate = float(np.mean([rollouts_pass_at_k(r, m) for r in groups.values()]))
         points.append({"samples": m * max_turns, "solve_rate": rate})
     return points
