@@ -357,21 +357,27 @@ def _identity(args: argparse.Namespace) -> dict[str, Any]:
     return identity
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
+def _evaluation_inputs(args: argparse.Namespace) -> tuple[list[Any], Path]:
+    """What `eval` and `sweep` check before anything slow: the problems (loaded, held out, selected), the
+    sampling options, and the output folder."""
     problems = _load(args.dataset, args)
     if not problems:
         raise CliError(f"{args.dataset} has no problem to evaluate (see the warnings above for skipped rows)")
-    problems = _held_out(problems, args.exclude_problems)
-    problems = _select(problems, args)
+    problems = _select(_held_out(problems, args.exclude_problems), args)
     _sampling(args)
+    output = Path(args.output)
+    if output.exists() and not output.is_dir():
+        raise CliError(f"--output {args.output!r} is a file; give a folder (it is created if absent)")
+    return problems, output
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    problems, output = _evaluation_inputs(args)
     from codefeedback_env.agent import AgentError
     from codefeedback_env.evaluation import evaluate_with_baseline, format_summary
     from codefeedback_env.evaluation.identity import RunIdentityError
     from codefeedback_env.evaluation.runner import check_run_folder
 
-    output = Path(args.output)
-    if output.exists() and not output.is_dir():
-        raise CliError(f"--output {args.output!r} is a file; give a folder (it is created if absent)")
     config = EvalConfig(
         rollouts=args.rollouts,
         max_turns=args.turns,
@@ -494,27 +500,18 @@ def _feedback_list(text: str) -> list[str]:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    problems = _load(args.dataset, args)
-    if not problems:
-        raise CliError(f"{args.dataset} has no problem to evaluate (see the warnings above for skipped rows)")
-    problems = _select(_held_out(problems, args.exclude_problems), args)
-    _sampling(args)
+    problems, output = _evaluation_inputs(args)
     from codefeedback_env.agent import AgentError
     from codefeedback_env.evaluation.identity import RunIdentityError
     from codefeedback_env.evaluation.sweep import check_sweep_folders, format_sweep, run_sweep
 
-    output = Path(args.output)
-    if output.exists() and not output.is_dir():
-        raise CliError(f"--output {args.output!r} is a file; give a folder (it is created if absent)")
     config = EvalConfig(rollouts=args.rollouts, seed=args.seed, progress=not args.quiet, bootstrap=args.bootstrap)
     identity = _identity(args)
     settings = {"turn_limits": args.turns, "feedbacks": args.feedback, "independent": not args.no_independent}
     try:  # before a model is loaded or a server asked: the agent is None, so only the identity is compared
         check_sweep_folders(output, None, problems, config, identity=identity, **settings)
         agent = _make_agent(args, problems)
-    except RunIdentityError as error:
-        raise CliError(_one_line(error)) from error
-    except (ImportError, OSError, ValueError, TypeError) as error:  # a missing extra or model, a bad setting
+    except (RunIdentityError, ImportError, OSError, ValueError, TypeError) as error:  # also a missing extra or model
         raise CliError(_one_line(error)) from error
     try:
         sweep = run_sweep(agent, problems, output, config, identity=identity, **settings)
