@@ -176,11 +176,12 @@ class OpenAICompatibleAgent:
         workers = min(self.max_concurrency, len(conversations))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="openai-agent") as pool:
             futures = [pool.submit(self._complete, conv, seed) for conv, seed in zip(conversations, seeds, strict=True)]
-            if self.progress_callback is not None:
-                for done, future in enumerate(as_completed(futures), start=1):
-                    if future.exception() is None:
-                        self.progress_callback(done, len(futures), future.result()[1])
             try:
+                if self.progress_callback is not None:
+                    for done, future in enumerate(as_completed(futures), start=1):
+                        if future.exception() is not None:
+                            break  # raised below, and the requests not sent yet are cancelled
+                        self.progress_callback(done, len(futures), future.result()[1])
                 results = [future.result() for future in futures]
                 self.last_generation = [{"generated_tokens": tokens, "stop_reason": why} for _, tokens, why in results]
                 return [text for text, _, _ in results]

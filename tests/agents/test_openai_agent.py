@@ -88,6 +88,19 @@ def test_client_errors_are_not_retried(transformers_server: Server, flaky_proxy:
     assert caught.value.status_code == 400 and proxy.posts == 1
 
 
+def test_a_failed_request_cancels_the_queued_ones_with_a_progress_callback(
+    transformers_server: Server, flaky_proxy: Callable[..., FlakyProxy]
+) -> None:
+    proxy = flaky_proxy()
+    with _agent(proxy.base_url, "no-such-model", max_concurrency=1) as agent:
+        calls: list[tuple[int, int, int]] = []
+        agent.progress_callback = lambda *args: calls.append(args)
+        with pytest.raises(ServerRequestError, match="HTTP 400"):
+            agent.act(*_batch(4))
+    # as without a callback: the one worker may have taken the next request before the cancel, no more
+    assert proxy.posts <= 2 and calls == []
+
+
 def test_a_slow_server_times_out_with_a_clear_error(
     transformers_server: Server, flaky_proxy: Callable[..., FlakyProxy]
 ) -> None:
