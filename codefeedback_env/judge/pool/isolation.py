@@ -50,13 +50,30 @@ _SYS_CAPSET = {"x86_64": 126, "aarch64": 91}
 def drop_capabilities() -> None:
     """Give up every capability (effective, permitted, inheritable; ambient ones go with the permitted): for a
     child that keeps the worker's uid, root's included, when there is no slot uid to switch to."""
+    syscall, number, header, data = _capset_arguments()
+    if syscall(number, header, data) != 0:
+        raise OSError(ctypes.get_errno(), f"capset: {os.strerror(ctypes.get_errno())}")
+
+
+def prepare_to_drop_capabilities() -> None:
+    """Build what `drop_capabilities` needs now, in the worker before it forks, instead of in every child
+    (where building it costs several times the call itself). Where it cannot be built, each child's
+    `drop_capabilities` raises the reason."""
+    try:
+        _capset_arguments()
+    except OSError:
+        pass
+
+
+@cache
+def _capset_arguments() -> tuple:
+    """capset's function, number and (constant) arguments."""
     number = _SYS_CAPSET.get(os.uname().machine)
     if number is None:
         raise OSError(f"capset: unknown system call number on {os.uname().machine}")
     header = _CapHeader(_CAPABILITY_VERSION_3, 0)
     data = (ctypes.c_uint32 * 6)()  # two __user_cap_data_struct of (effective, permitted, inheritable), all 0
-    if _libc().syscall(number, ctypes.byref(header), ctypes.byref(data)) != 0:
-        raise OSError(ctypes.get_errno(), f"capset: {os.strerror(ctypes.get_errno())}")
+    return _libc().syscall, number, ctypes.byref(header), ctypes.byref(data)
 
 
 def can_switch_uid() -> bool:

@@ -134,6 +134,10 @@ class Worker:
                 self.switch_uid = False
                 self._make_scratch()
                 self.missing["uid"] = f"uid {self.uid} cannot read the interpreter's standard library {os.__file__}"
+        # Root without the uid layer: each child drops every capability instead (they would pass every check).
+        self.drop_capabilities = not self.switch_uid and os.geteuid() == 0
+        if self.drop_capabilities:
+            isolation.prepare_to_drop_capabilities()
         self.private_proc = False
         if self.pid_namespace and self.switch_uid and self.scratch_mounted:
             try:  # children see only their own processes in /proc, and none of the host's kernel files
@@ -438,7 +442,7 @@ class Worker:
             child_runtime.apply_rlimits(rlimits)
             if self.switch_uid:
                 isolation.drop_privileges(self.uid)
-            elif os.geteuid() == 0:  # root without the uid layer: no capability (they would pass every check)
+            elif self.drop_capabilities:
                 isolation.drop_capabilities()
             isolation.prctl(isolation.PR_SET_DUMPABLE, 1)  # its own /proc/self/mem as in a plain run (not its parent's)
             if self.seccomp is not None:
