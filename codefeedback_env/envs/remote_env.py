@@ -93,13 +93,14 @@ class CodeFeedbackRemoteEnv(gym.Env[dict[str, Any], str]):
                 f"cannot reach an environment server at {self.base_url} ({error}); start one with "
                 "`codefeedback serve DATASET --port PORT` or check base_url"
             ) from error
-        if server.status_code != 200 or server.json().get("contract") != CONTRACT:
+        metadata = _body(server)
+        if server.status_code != 200 or metadata.get("contract") != CONTRACT:
             self._http.close()
             raise RemoteEnvError(
                 f"{self.base_url}/metadata did not describe a codefeedback server (HTTP {server.status_code}); "
                 "check base_url"
             )
-        self.server_metadata: dict[str, Any] = server.json()
+        self.server_metadata: dict[str, Any] = metadata
         self.max_turns: int = self.server_metadata["max_turns"]
         self.max_response_chars: int = self.server_metadata["max_response_chars"]
         self.problem_ids: tuple[str, ...] = tuple(self.server_metadata["problem_ids"])
@@ -125,7 +126,7 @@ class CodeFeedbackRemoteEnv(gym.Env[dict[str, Any], str]):
         body: dict[str, Any] = {"seed": seed, "options": _plain(options)}
         if self.episode_id is not None:
             answer = self._post("/reset", body | {"episode_id": self.episode_id})
-            if answer.status_code == 404 and answer.json().get("code") == "unknown_session":
+            if answer.status_code == 404 and _body(answer).get("code") == "unknown_session":
                 logger.info("the server dropped session %s (%s); opening a new one", self.episode_id, _detail(answer))
                 self.episode_id = None
         if self.episode_id is None:
@@ -188,7 +189,7 @@ class CodeFeedbackRemoteEnv(gym.Env[dict[str, Any], str]):
         """The answer's body, or the server's error raised as this package's exception for it."""
         if answer.status_code == 200:
             return answer.json()
-        detail, code = _detail(answer), _code(answer)
+        detail, code = _detail(answer), _body(answer).get("code")
         if code == "unknown_problem":
             raise UnknownProblemError(detail)
         if code in ("invalid_options", "invalid_request") and answer.request.url.path.endswith("/reset"):
@@ -229,15 +230,14 @@ def _plain(options: Mapping[str, Any] | None) -> Any:
     return {key: value.item() if hasattr(value, "item") else value for key, value in options.items()}
 
 
+def _body(answer: httpx.Response) -> dict[str, Any]:
+    """The answer's JSON object; empty when the body is not one (e.g. another server's HTML page)."""
+    try:
+        body = answer.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
 def _detail(answer: httpx.Response) -> str:
-    try:
-        return str(answer.json().get("detail", answer.text))
-    except ValueError:
-        return answer.text
-
-
-def _code(answer: httpx.Response) -> str | None:
-    try:
-        return answer.json().get("code")
-    except ValueError:
-        return None
+    return str(_body(answer).get("detail", answer.text))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import socket
 import subprocess
@@ -376,6 +377,25 @@ def test_an_unreachable_server_is_a_clear_error():
         gym.make(REMOTE_ENV_ID, base_url="http://127.0.0.1:9", connect_retries=0)
     with pytest.raises(ValueError, match="base_url"):
         gym.make(REMOTE_ENV_ID, base_url="127.0.0.1:8000")
+
+
+def test_another_http_server_is_a_clear_error():
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # an ordinary web page, not JSON
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"<html>a web page</html>")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page) as page:
+        threading.Thread(target=page.serve_forever, daemon=True).start()
+        try:
+            with pytest.raises(RemoteEnvError, match="did not describe a codefeedback server"):
+                gym.make(REMOTE_ENV_ID, base_url=f"http://127.0.0.1:{page.server_address[1]}")
+        finally:
+            page.shutdown()
 
 
 def test_a_lost_server_mid_episode_truncates_the_step_unscored(demo_problems):
