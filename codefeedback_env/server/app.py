@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
 import anyio.to_thread
-from fastapi import Body, FastAPI, Request
+from fastapi import Body, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from gymnasium.error import ResetNeeded
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
@@ -84,6 +84,51 @@ class CloseRequest(_Strict):
     episode_id: StrictStr = Field(max_length=255)
 
 
+class _BodyTooLarge(HTTPException):
+    """A request body over the server's limit (FastAPI passes an HTTPException raised while reading it through)."""
+
+    def __init__(self, size: str) -> None:
+        super().__init__(413)
+        self.size = size
+
+
+class _BodyLimit:
+    """Refuses a request body over `max_body` bytes: by its Content-Length before reading it, and, for a body
+    sent without one (chunked), as soon as the bytes read pass the limit, so no body is ever held whole."""
+
+    def __init__(self, app: Callable[..., Awaitable[None]], max_body: int) -> None:
+        self.app = app
+        self.max_body = max_body
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable[[], Awaitable[dict]], send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.max_body:
+            receive = _refuse(length.decode())
+        received = 0
+
+        async def counted() -> dict:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_body:
+                raise _BodyTooLarge(f"more than {self.max_body}")
+            return message
+
+        await self.app(scope, counted, send)
+
+
+def _refuse(size: str) -> Callable[[], Awaitable[dict]]:
+    """A `receive` that refuses the body (of `size` bytes, by its header) without reading any of it."""
+
+    async def receive() -> dict:
+        raise _BodyTooLarge(size)
+
+    return receive
+
+
 def _error(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"detail": detail, "code": code}, status_code=status, headers=headers)
 
@@ -125,16 +170,18 @@ def create_app(
     # JSON, as an escaped surrogate pair), so it is refused before it is read.
     max_body = JSON_BYTES_PER_CHAR * metadata["max_response_chars"] + BODY_SLACK_BYTES
 
-    @app.middleware("http")
-    async def refuse_huge_bodies(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        length = request.headers.get("content-length", "")
-        if length.isdigit() and int(length) > max_body:
-            detail = (
-                f"the request body has {int(length)} bytes, more than this server reads ({max_body}): a response "
-                f"is at most {metadata['max_response_chars']} characters (GET /metadata); send a shorter one"
-            )
-            return _error(413, "body_too_large", detail)
-        return await call_next(request)
+    def too_large(size: str) -> JSONResponse:
+        detail = (
+            f"the request body has {size} bytes, more than this server reads ({max_body}): a response "
+            f"is at most {metadata['max_response_chars']} characters (GET /metadata); send a shorter one"
+        )
+        return _error(413, "body_too_large", detail)
+
+    app.add_middleware(_BodyLimit, max_body=max_body)
+
+    @app.exception_handler(_BodyTooLarge)
+    async def body_too_large(request: Request, error: _BodyTooLarge) -> JSONResponse:
+        return too_large(error.size)
 
     @app.exception_handler(RequestValidationError)
     async def bad_body(request: Request, error: RequestValidationError) -> JSONResponse:

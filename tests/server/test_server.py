@@ -291,6 +291,10 @@ def test_bad_requests_get_4xx_json_naming_the_problem_and_the_fix(demo_server):
             huge = "x" * (12 * 200_000 + 70_000)
             too_long = client.post("/step", json={"episode_id": episode_id, "action": {"response": huge}})
             assert too_long.status_code == 413 and "at most 200000 characters" in too_long.json()["detail"]
+            start = f'{{"episode_id": "{episode_id}", "action": {{"response": "'.encode()
+            chunks = [start, *[b"x" * (1 << 20)] * 3, b'"}}']  # sent chunked: no Content-Length to refuse by
+            streamed = client.post("/step", content=iter(chunks), headers={"content-type": "application/json"})
+            assert streamed.status_code == 413 and streamed.json()["code"] == "body_too_large", streamed.text
             broken = client.post("/reset", content=b"{not json", headers={"content-type": "application/json"})
             assert broken.status_code == 422 and "not valid JSON" in broken.json()["detail"]
         finally:
