@@ -20,7 +20,13 @@ import os, string, sys
 CONSTANT = "ORIGINAL-CONSTANT-OF-THE-PROGRAM"
 print(CONSTANT, string.ascii_lowercase, flush=True)
 offset = sys.getsizeof("") - 1
-for pid in sorted({os.getppid(), 2}):  # the zygote or the worker (pid 2 in the worker's pid namespace)
+others = sorted(int(p) for p in os.listdir('/proc') if p.isdigit() and int(p) != os.getpid())
+for pid in others:  # the zygote, the worker, and any other process it can see
+    try:  # any process's memory, wherever its strings are (bubblewrap's init has none of ours)
+        os.close(os.open(f"/proc/{pid}/mem", os.O_RDWR))
+        print("opened the memory of", pid)
+    except OSError:
+        pass
     for text in (CONSTANT, string.ascii_lowercase):  # at the same address in every fork
         try:
             with open(f"/proc/{pid}/mem", "r+b", buffering=0) as memory:
@@ -84,3 +90,20 @@ def test_a_child_cannot_aim_a_descriptors_signal_at_the_worker(same_uid):
     outcome = same_uid.run_stdio(SIGNAL_BY_DESCRIPTOR, "", LIMITS)
     assert outcome.stdout == b"True 1\n", outcome.stderr  # O_ASYNC set, FD_CLOEXEC read: fcntl works
     assert same_uid.run_stdio("print(7)\n", "", LIMITS).stdout == b"7\n"
+
+
+def test_no_signal_of_a_child_reaches_the_worker_even_without_seccomp():
+    """The worker is its pid namespace's init, the only other process a child sees there: the kernel drops a
+    signal init has no handler for when it comes from inside the namespace, SIGSTOP and SIGKILL included."""
+    program = (
+        "import os, signal\nothers = [int(p) for p in os.listdir('/proc') if p.isdigit() and int(p) != os.getpid()]\n"
+        "for sig in (signal.SIGSTOP, signal.SIGKILL):\n    for pid in others:\n        os.kill(pid, sig)\n"
+        "print(input())\n"
+    )
+    with WorkerPoolBackend(1, options=PoolOptions(separate_uids=False, seccomp=False)) as backend:
+        if not backend.isolation_layers()["pid_namespace"]:
+            pytest.skip("needs the pool's pid namespace")
+        workers = backend.worker_pids()
+        outcome = backend.run_stdio(program, "x\n", LIMITS)
+        assert (outcome.stdout, outcome.exit_code) == (b"x\n", 0), outcome.stderr
+        assert backend.worker_pids() == workers

@@ -80,15 +80,15 @@ def test_a_test_cannot_change_what_the_next_test_of_its_program_sees(solo):
             assert rest == [], rest
             served[parent] += 1
         assert _below_worker(solo) == idle, "a zygote outlived its program's requests"
-        if not solo.isolation_layers()["pid_namespace"] or any(n > 1 for p, n in served.items() if p != "2"):
-            break  # (the worker is pid 2 there: another parent is a zygote that served two tests or more)
+        if not solo.isolation_layers()["pid_namespace"] or any(n > 1 for p, n in served.items() if p != "1"):
+            break  # (the worker is pid 1 there: another parent is a zygote that served two tests or more)
     else:
         pytest.fail(f"no zygote served two tests of the program: {served}")
 
 
 def test_the_zygote_is_gone_once_its_programs_requests_are_answered(solo):
     idle = _below_worker(solo)
-    echo = "import os\nprint(input(), os.getppid() > 2)"
+    echo = "import os\nprint(input(), os.getppid() > 1)"
     for letter in "ab":
         outcomes = _queued(solo, [(echo, f"{letter}{k}\n", LIMITS) for k in range(8)])
         assert [o.stdout.split()[0] for o in outcomes] == [f"{letter}{k}".encode() for k in range(8)]
@@ -102,9 +102,9 @@ def test_the_zygote_is_gone_once_its_programs_requests_are_answered(solo):
 
 def test_another_program_is_never_forked_from_a_zygote(solo):
     """Two programs queued in turn and in runs: each test's child comes from its own program's zygote or the
-    worker (pid 2 in its namespace), never from the other program's zygote."""
+    worker (pid 1 in its namespace), never from the other program's zygote."""
     if not solo.isolation_layers()["pid_namespace"]:
-        pytest.skip("needs the pool's pid namespace to tell the worker (pid 2) from a zygote")
+        pytest.skip("needs the pool's pid namespace to tell the worker (pid 1) from a zygote")
     probe = "import os, sys\nprint({name!r}, os.getppid(), open('/proc/self/stat').read().split()[3])"
     jobs = [(probe.format(name=name), "", LIMITS) for name in "aabbbababbaa"]
     outcomes = _queued(solo, jobs)
@@ -112,7 +112,7 @@ def test_another_program_is_never_forked_from_a_zygote(solo):
     for outcome in outcomes:
         name, parent, _ = outcome.stdout.decode().split()
         parents[name].add(parent)
-    assert not (parents["a"] & parents["b"]) - {"2"}, parents
+    assert not (parents["a"] & parents["b"]) - {"1"}, parents
 
 
 PROGRAMS = {
@@ -200,3 +200,31 @@ def test_nothing_a_test_leaves_reaches_the_next_test_of_its_program(solo, name):
     writer, reader = STATE_CHANNELS[name]
     outcomes = _queued(solo, [(f"{reader}\n{writer}", "", LIMITS)] * 6)
     assert [o.stdout.split(b"\n")[0] for o in outcomes] == [b"0"] * 6, [o.stderr for o in outcomes]
+
+
+OPEN_FDS = """
+import os
+def is_open(fd):
+    try:
+        os.fstat(fd)
+        return True
+    except OSError:
+        return False
+print([fd for fd in range(1024) if is_open(fd)], os.getppid() > 1)
+"""
+
+
+@pytest.mark.parametrize("queued", [False, True], ids=["from_the_worker", "from_a_zygote"])
+def test_a_child_holds_only_its_standard_streams(solo, queued):
+    """Whoever forked it, a test's child holds fds 0-2 only: no pipe to the worker, no connection, no other
+    run's files (the zygote's own descriptors stay in the zygote)."""
+    zygote = solo.isolation_layers()["pid_namespace"]  # the worker is pid 1 there: a zygote has another pid
+    for _ in range(3):  # a batch whose tests did not queue (a very busy host) proves nothing: send another
+        outcomes = _queued(solo, [(OPEN_FDS, "", LIMITS)] * 6) if queued else [solo.run_stdio(OPEN_FDS, "", LIMITS)]
+        for outcome in outcomes:
+            assert outcome.stdout.split(b"]")[0] == b"[0, 1, 2", outcome.stderr
+        forked_by_zygote = any(outcome.stdout.split()[-1] == b"True" for outcome in outcomes)
+        if not zygote or forked_by_zygote == queued:
+            break
+    else:
+        pytest.fail(f"{'no' if queued else 'a'} test's child was forked by a zygote")

@@ -242,7 +242,9 @@ def bubblewrap_arguments(files: SandboxFiles, *, mount_scratch: bool) -> list[st
     arguments += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
     arguments += ["--remount-ro", "/"]
     arguments += ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--hostname", "sandbox"]
-    arguments += ["--die-with-parent"]
+    # The worker is the namespace's pid 1, with no bubblewrap init beside it: that init keeps the worker's uid, is
+    # dumpable and has no seccomp filter, so a child of the same uid (no uid layer) could write its memory.
+    arguments += ["--die-with-parent", "--as-pid-1"]
     if os.geteuid() == 0:  # bubblewrap keeps every capability of a root caller unless told to drop them
         arguments += ["--cap-drop", "ALL"]
         for capability in (*WORKER_CAPABILITIES, *((MOUNT_CAPABILITY,) if mount_scratch else ())):

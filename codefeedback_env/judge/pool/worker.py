@@ -117,8 +117,8 @@ class Worker:
         # /proc/<pid>/mem, or open their fds through /proc/<pid>/fd.
         isolation.prctl(isolation.PR_SET_DUMPABLE, 0)
         self.missing: dict[str, str] = {}
-        # A private pid namespace (bubblewrap: its init is pid 1, we are pid 2): kill(-1) reaches only our own.
-        self.pid_namespace = bool(config["namespaces"]) and os.getpid() == 2 and os.getppid() == 1
+        # A private pid namespace whose init we are (bubblewrap's `--as-pid-1`): kill(-1) reaches only our own.
+        self.pid_namespace = bool(config["namespaces"]) and os.getpid() == 1
         if config["namespaces"] and not self.pid_namespace:
             self.missing["pid namespace"] = "the worker is not in a private pid namespace"
         self.switch_uid = bool(config["separate_uids"]) and isolation.can_switch_uid()

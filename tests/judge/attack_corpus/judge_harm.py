@@ -52,7 +52,7 @@ def judge_stall() -> list[Attack]:
     many_dirs = "import os\nfor i in range(80000):\n    os.mkdir(f'd{i}')\nprint(0)\n"
     # The kernel sends the owner of an O_ASYNC descriptor its signal (SIGKILL here) when data arrives.
     descriptor_signal = (
-        "import fcntl, os, signal\nr, w = os.pipe()\nfor target in sorted({os.getppid(), 2}):\n    try:\n"
+        "import fcntl, os, signal\nr, w = os.pipe()\nfor target in sorted({os.getppid(), 1, 2}):\n    try:\n"
         "        fcntl.fcntl(r, fcntl.F_SETOWN, target)\n        fcntl.fcntl(r, fcntl.F_SETSIG, signal.SIGKILL)\n"
         "        fcntl.fcntl(r, fcntl.F_SETFL, os.O_ASYNC)\n        os.write(w, b'x')\n        os.read(r, 1)\n"
         "    except OSError:\n        pass\nprint(0)\n"

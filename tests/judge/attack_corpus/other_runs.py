@@ -256,7 +256,7 @@ _STATE = {
     ),
     "forking_process_memory": (
         "import os, string, sys\nwhere = id(string.hexdigits) + sys.getsizeof('') - 1\n"
-        "for pid in {{os.getppid(), 2}}:\n    try:\n"
+        "for pid in [p for p in os.listdir('/proc') if p.isdigit()]:\n    try:\n"
         "        with open(f'/proc/{{pid}}/mem', 'r+b', buffering=0) as memory:\n"
         "            memory.seek(where)\n            memory.write({secret!r}.encode())\n"
         "    except OSError:\n        pass\n",
