@@ -144,7 +144,7 @@ class Worker:
                 isolation.mount_private_proc()
                 self.private_proc = True
             except OSError as error:
-                self.missing["private /proc"] = f"{error}; children can list the worker and bubblewrap in /proc"
+                self.missing["private /proc"] = f"{error}; children can list the worker in /proc"
         self.seccomp: isolation.SeccompFilter | None = None
         if config["seccomp_bpf"]:
             try:
@@ -316,7 +316,7 @@ class Worker:
             give_up = time.monotonic() + REAP_SECONDS
             while time.monotonic() < give_up:
                 try:
-                    os.kill(-1, signal.SIGKILL)  # everything in our namespace but us and its init
+                    os.kill(-1, signal.SIGKILL)  # everything in our namespace but us (its init)
                 except ProcessLookupError:
                     pass
                 if _reap():
