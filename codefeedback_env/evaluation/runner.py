@@ -212,11 +212,16 @@ def check_run_folder(
 
 
 def _record_identity(
-    output_dir: Path, wanted: dict[str, Any], config: EvalConfig, digests: Mapping[str, str], finished: int
+    output_dir: Path,
+    wanted: dict[str, Any],
+    config: EvalConfig,
+    digests: Mapping[str, str],
+    finished: int,
+    recorded: Mapping[str, Any],
 ) -> dict[str, Any]:
+    """Write the run's `config.json` (`recorded` is the one the folder held, or empty)."""
     from codefeedback_env import __version__
 
-    recorded = _read_config(output_dir) or {}
     payload = wanted | {
         "rollouts": config.rollouts,
         "problems": len(digests),
@@ -267,8 +272,9 @@ def run_evaluation(
     episodes_path = output_dir / EPISODES_FILE
     digests = {p.id: problem_sha256(p) for p in problems}
     previous = read_episodes(episodes_path)
-    check_identity(output_dir, _read_config(output_dir), wanted, previous, digests)
-    run_identity = _record_identity(output_dir, wanted, config, digests, len(previous))
+    recorded = _read_config(output_dir)
+    check_identity(output_dir, recorded, wanted, previous, digests)
+    run_identity = _record_identity(output_dir, wanted, config, digests, len(previous), recorded or {})
     done = {(r["problem_id"], r["rollout"]) for r in previous if not r.get("judge_error")}
     pending = [
         (index, problem, rollout, 0)
@@ -277,12 +283,12 @@ def run_evaluation(
         if (problem.id, rollout) not in done
     ]
     logger.info("%s: %d episodes to run, %d already finished", output_dir, len(pending), len(done))
-    new = _run_pending(agent, problems, pending, episodes_path, config, judge, digests) if pending else 0
+    written = _run_pending(agent, problems, pending, episodes_path, config, judge, digests) if pending else []
 
-    wanted = {p.id for p in problems}
+    ids = {p.id for p in problems}
     latest: dict[tuple[str, int], dict[str, Any]] = {}
-    for record in read_episodes(episodes_path):
-        if record["problem_id"] in wanted and record["rollout"] < config.rollouts:
+    for record in previous + written:  # the file's records, in order: a later record of an episode wins
+        if record["problem_id"] in ids and record["rollout"] < config.rollouts:
             latest[(record["problem_id"], record["rollout"])] = record
     records = list(latest.values())
     unjudged = [r for r in records if r.get("judge_error")]
@@ -311,7 +317,7 @@ def run_evaluation(
     except ImportError as error:  # matplotlib is a dependency, but keep a run's data if it is broken
         logger.warning("no plot: %s", error)
     (output_dir / RESULTS_FILE).write_text(json.dumps(summary, indent=2) + "\n")
-    return RunResult(output_dir, records, summary, new)
+    return RunResult(output_dir, records, summary, len(written))
 
 
 def _run_pending(
@@ -322,8 +328,9 @@ def _run_pending(
     config: EvalConfig,
     judge: Judge | None,
     digests: Mapping[str, str],
-) -> int:
-    """Play the pending episodes through an `EpisodeDriver` (pipelined) and write each as it ends."""
+) -> list[dict[str, Any]]:
+    """Play the pending episodes through an `EpisodeDriver` (pipelined), append each record to
+    `episodes_path` as it ends, and return the records written."""
     from tqdm.auto import tqdm
 
     env_kwargs = dict(config.env_kwargs) | {"max_turns": config.max_turns, "feedback": config.feedback}
@@ -331,7 +338,7 @@ def _run_pending(
         env_kwargs["judge"] = judge
     slots = min(config.max_active, len(pending))
     envs = [CodeFeedbackEnv(problems, **env_kwargs) for _ in range(slots)]
-    finished = 0
+    written: list[dict[str, Any]] = []
     reset = getattr(agent, "reset", None)
     if callable(reset):
         reset()
@@ -381,16 +388,17 @@ def _run_pending(
                     retry = _Run(run.problem, run.index, run.rollout, run.attempt + 1)
                     driver.submit(retry, seed=episode.seed, options={"problem_id": run.problem.id})
                     continue
-                out.write(json.dumps(_record(episode, config, digests[run.problem.id]), ensure_ascii=False) + "\n")
+                line = json.dumps(_record(episode, config, digests[run.problem.id]), ensure_ascii=False)
+                out.write(line + "\n")
                 out.flush()
                 os.fsync(out.fileno())
-                finished += 1
+                written.append(json.loads(line))  # the record as a later read of the file gives it
                 bar.update(1)
     finally:
         if hooked:
             reporter.progress_callback = None
         bar.close()
-    return finished
+    return written
 
 
 def _turn_record(run: _Run, response: str, obs: dict[str, Any], reward: float, info: dict[str, Any]) -> dict:
