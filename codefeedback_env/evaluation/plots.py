@@ -78,15 +78,9 @@ def plot_solve_rate_by_turn(
         if not rows:
             continue
         turns = [r["turn"] for r in rows]
-        axes.plot(turns, [r["value"] for r in rows], marker="o", label=_label(mode, summary))
-        axes.fill_between(turns, [r["low"] for r in rows], [r["high"] for r in rows], alpha=0.2)
+        _line_with_band(axes, turns, rows, _label(mode, summary), alpha=0.2)
         axes.set_xticks(turns)
-    axes.set_title("Solve rate by turn")
-    axes.set_xlabel("turn")
-    axes.set_ylabel("solved within the turn (hidden tests)")
-    axes.set_ylim(-0.02, 1.02)
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=8)
+    _rate_axes(axes, "Solve rate by turn", "turn", "solved within the turn (hidden tests)")
     return _save(figure, plt, path, caption_text)
 
 
@@ -105,12 +99,7 @@ def plot_solve_rate_by_samples(
                 marker="o",
                 label=_label(mode, summary),
             )
-    axes.set_title("Solve rate by samples drawn")
-    axes.set_xlabel("samples (turns)")
-    axes.set_ylabel("solve rate (hidden tests)")
-    axes.set_ylim(-0.02, 1.02)
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=8)
+    _rate_axes(axes, "Solve rate by samples drawn", "samples (turns)", "solve rate (hidden tests)")
     return _save(figure, plt, path, caption_text)
 
 
@@ -208,19 +197,9 @@ def plot_sweep(rows: Sequence[Mapping[str, Any]], path: str | Path, *, caption_t
         settings.setdefault(row["setting"], []).append(row)
     for setting, points in settings.items():
         points = sorted(points, key=lambda r: r["turns"])
-        limits = [p["turns"] for p in points]
-        axes.plot(limits, [p["solve_rate"]["value"] for p in points], marker="o", label=setting)
-        axes.fill_between(
-            limits, [p["solve_rate"]["low"] for p in points], [p["solve_rate"]["high"] for p in points], alpha=0.15
-        )
-    limits = sorted({row["turns"] for row in rows})
-    axes.set_xticks(limits)
-    axes.set_title("Solve rate against the turn limit")
-    axes.set_xlabel("turn limit")
-    axes.set_ylabel("solved within the limit (hidden tests)")
-    axes.set_ylim(-0.02, 1.02)
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=8)
+        _line_with_band(axes, [p["turns"] for p in points], [p["solve_rate"] for p in points], setting, alpha=0.15)
+    axes.set_xticks(sorted({row["turns"] for row in rows}))
+    _rate_axes(axes, "Solve rate against the turn limit", "turn limit", "solved within the limit (hidden tests)")
     return _save(figure, plt, path, caption_text)
 
 
@@ -250,6 +229,24 @@ def write_comparison_plots(summaries: Mapping[str, Mapping[str, Any]], output_di
         plot_fixes_and_changes(summaries, Path(output_dir) / FIXES_AND_CHANGES, caption_text=plain)
         names.append(FIXES_AND_CHANGES)
     return names
+
+
+def _line_with_band(
+    axes: Any, xs: Sequence[float], estimates: Sequence[Mapping[str, float]], label: str, *, alpha: float
+) -> None:
+    """A line of `estimates`' values with their 95% interval (`low`..`high`) as a band."""
+    axes.plot(xs, [e["value"] for e in estimates], marker="o", label=label)
+    axes.fill_between(xs, [e["low"] for e in estimates], [e["high"] for e in estimates], alpha=alpha)
+
+
+def _rate_axes(axes: Any, title: str, xlabel: str, ylabel: str) -> None:
+    """Title, labels, a 0..1 y axis, grid and legend of a solve-rate line plot."""
+    axes.set_title(title)
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    axes.set_ylim(-0.02, 1.02)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
 
 
 def _save(figure: Any, plt: Any, path: str | Path, caption_text: str | None = None) -> Path:
