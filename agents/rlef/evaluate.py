@@ -12,6 +12,7 @@ from agents.llm import SamplingConfig, TransformersAgent
 from agents.llm.local_model import load_causal_lm
 from codefeedback_env.evaluation.runner import EvalConfig, run_evaluation
 from codefeedback_env.problems import Problem
+from codefeedback_env.problems.overlap import ProblemList, leave_out
 
 from .rollout import generation_mode
 
@@ -62,8 +63,8 @@ def load_trained_policy(folder: str | os.PathLike[str], device: Any, dtype: str 
 def held_out_problems(training: Sequence[Problem], candidates: Sequence[Problem], limit: int) -> list[Problem]:
     """The first `limit` problems of `candidates` that are not among `training` (by id): evaluation on problems
     the policy did not train on."""
-    seen = {problem.id for problem in training}
-    held_out = [problem for problem in candidates if problem.id not in seen][:limit]
+    seen = ProblemList("the training problems", frozenset(problem.id for problem in training))
+    held_out = leave_out(candidates, seen).kept[:limit]
     if limit > 0 and not held_out:
         raise ValueError(
             f"no evaluation problems left: all {len(candidates)} candidates are training problems; pass an "
