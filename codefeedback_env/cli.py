@@ -31,6 +31,7 @@ from typing import Any, NoReturn
 from codefeedback_env import __version__
 from codefeedback_env.evaluation.metrics import BOOTSTRAP_RESAMPLES, BOOTSTRAP_UNITS
 from codefeedback_env.evaluation.runner import EvalConfig
+from codefeedback_env.feedback import FeedbackMode
 from codefeedback_env.server import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_SESSIONS
 
 USAGE_ERROR = 2
@@ -674,7 +675,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--rollouts", type=_int_at_least(1), default=EVAL_ROLLOUTS, help="episodes per problem")
     ev.add_argument(
         "--feedback",
-        choices=("execution", "none", "random"),
+        choices=[mode.value for mode in FeedbackMode],
         default=_default(EvalConfig, "feedback"),
         help="what the model sees after a failed turn (none / random: the paper's ablations)",
     )
@@ -792,7 +793,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=_int_at_least(0), default=8000, help="TCP port (0: a free one, printed)")
     serve.add_argument("--max-turns", type=_int_at_least(1), default=_default(EvalConfig, "max_turns"), help="attempts")
     serve.add_argument(
-        "--feedback", choices=("execution", "none", "random"), default="execution", help="what follows a failed turn"
+        "--feedback",
+        choices=[mode.value for mode in FeedbackMode],
+        default=FeedbackMode.EXECUTION.value,
+        help="what follows a failed turn",
     )
     serve.add_argument(
         "--max-sessions", type=_int_at_least(1), default=DEFAULT_MAX_SESSIONS, help="live sessions at most (then 503)"
