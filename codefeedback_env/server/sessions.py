@@ -119,10 +119,7 @@ class SessionStore:
     def use(self, session_id: str) -> Iterator[Session]:
         """Hold `session_id` for one request: `UnknownSessionError`, or `SessionBusyError` if it is in use."""
         with self._lock:
-            self._expire_idle()
-            session = self._sessions.get(session_id)
-            if session is None or session.env is None:
-                raise UnknownSessionError(self._unknown_message(session_id))
+            session = self._live(session_id)
             if not session.lock.acquire(blocking=False):
                 raise SessionBusyError(
                     f"session {session_id!r} is still serving another request; send one request at a time per "
@@ -138,11 +135,7 @@ class SessionStore:
     def get(self, session_id: str) -> Session:
         """A live session without holding it (for reading its state); `UnknownSessionError` if there is none."""
         with self._lock:
-            self._expire_idle()
-            session = self._sessions.get(session_id)
-            if session is None or session.env is None:
-                raise UnknownSessionError(self._unknown_message(session_id))
-            return session
+            return self._live(session_id)
 
     def close(self, session_id: str) -> None:
         """Close a session (`UnknownSessionError` if there is none by this id)."""
@@ -159,6 +152,15 @@ class SessionStore:
             sessions, self._sessions = list(self._sessions.values()), {}
         for session in sessions:
             _close_env(session)
+
+    def _live(self, session_id: str) -> Session:
+        """The live session `session_id`, after closing idle ones (the caller holds `_lock`); else
+        `UnknownSessionError` (a session still being opened has no environment yet: not live)."""
+        self._expire_idle()
+        session = self._sessions.get(session_id)
+        if session is None or session.env is None:
+            raise UnknownSessionError(self._unknown_message(session_id))
+        return session
 
     def _expire_idle(self) -> None:
         """Close sessions idle for longer than `idle_timeout` (the caller holds `_lock`)."""
