@@ -359,7 +359,12 @@ class CodeFeedbackEnv(gym.Env[dict[str, Any], str]):
         """The transcript as text ("ansi" mode)."""
         if self.render_mode != "ansi":
             return None
-        return "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in self.messages)
+        return render_transcript(self.messages)
+
+
+def render_transcript(messages: Sequence[Mapping[str, str]]) -> str:
+    """A chat transcript as text, one `[role]` header per message (the "ansi" render of the environments)."""
+    return "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in messages)
 
 
 def checked_final_tests(final_tests: Any) -> tuple[str, ...]:

@@ -12,7 +12,7 @@ import httpx
 from gymnasium import spaces
 from gymnasium.error import ResetNeeded
 
-from codefeedback_env.envs.code_feedback_env import MAX_TEXT_CHARS
+from codefeedback_env.envs.code_feedback_env import MAX_TEXT_CHARS, render_transcript
 from codefeedback_env.errors import (
     InvalidActionError,
     InvalidOptionsError,
@@ -209,7 +209,7 @@ class CodeFeedbackRemoteEnv(gym.Env[dict[str, Any], str]):
         """The transcript as text ("ansi" mode)."""
         if self.render_mode != "ansi":
             return None
-        return "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in self._info.get("messages", ()))
+        return render_transcript(self._info.get("messages", ()))
 
     def close(self) -> None:
         """Close the server session (its environment) and the connection."""

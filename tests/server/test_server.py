@@ -333,6 +333,18 @@ def test_the_client_is_a_gymnasium_env_made_by_id(demo_server):
         env.close()
 
 
+def test_the_ansi_render_is_the_in_process_one(demo_server, demo_problems, judge):
+    local = CodeFeedbackEnv(list(demo_problems.values()), judge=judge, render_mode="ansi")
+    env = gym.make(REMOTE_ENV_ID, base_url=demo_server.url, render_mode="ansi")
+    try:
+        for each in (local, env):
+            each.reset(options={"problem_id": "demo/sum-two"})
+            each.step(WRONG)
+        assert env.render() == local.render() and "[assistant]\n" + WRONG in local.render()
+    finally:
+        env.close()
+
+
 PLAIN_CLIENT = r"""
 import json, sys, urllib.error, urllib.request
 
