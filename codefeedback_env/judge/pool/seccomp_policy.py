@@ -26,6 +26,7 @@ architectures (x32, i386 entry points) kill the process.
 from __future__ import annotations
 
 import errno
+import os
 from functools import cache
 
 CLONE_THREAD = 0x00010000
@@ -132,8 +133,6 @@ def seccomp_program() -> bytes:
 
 
 def _export(policy) -> bytes:  # type: ignore[no-untyped-def]
-    import os
-
     fd = os.memfd_create("seccomp-bpf", os.MFD_CLOEXEC)
     try:
         with open(fd, "w+b", closefd=False) as handle:
