@@ -17,7 +17,8 @@ from codefeedback_env.judge.subprocess_backend import MAX_REPLY_BYTES, MAX_REPLY
 from tests.judge.function_judges import assert_still_serving, function_problem
 
 TIME_LIMIT = 5.0
-PROBLEM = function_problem(["assert f(0) == 1\n", "assert f(1) == 1\n"], time_limit=TIME_LIMIT)
+TESTS = ["assert f(0) == 1\n", "assert f(1) == 1\n"]
+PROBLEM = function_problem(TESTS, time_limit=TIME_LIMIT)
 COLLIDING = [i * (2**61 - 1) for i in range(1, 40_001)]
 
 SEND_RAW = """
@@ -115,7 +116,7 @@ def test_a_maximal_reply_grows_the_judge_by_a_bounded_amount(judge_and_processes
     count = MAX_REPLY_NODES // 2 - 10  # '[' and ',' per empty list
     code = crafted(f"'[' + ','.join(['[]'] * {count}) + ']'")
     # A roomy limit: this test is about memory, and decoding a maximal reply on a busy host can take seconds.
-    problem = function_problem(["assert f(0) == 1\n", "assert f(1) == 1\n"], time_limit=20.0)
+    problem = function_problem(TESTS, time_limit=20.0)
     before = _peak_rss_kb()
     first, _ = judge.judge(problem, code, "hidden").results
     assert first.verdict is Verdict.WRONG_ANSWER  # decoded (a list of empty lists is not 1)
