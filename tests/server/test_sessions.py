@@ -132,3 +132,34 @@ def test_the_wire_sends_where_random_feedback_came_from(judge, caplog):
         sent = wire_info(info)
     assert sent["random_feedback"] == info["random_feedback"]
     assert "random_feedback" not in caplog.text
+
+
+def test_every_info_key_the_environment_returns_is_on_the_wire():
+    """Episodes of every feedback mode, ending solved, failed and unjudged: the allow-list holds each info key the
+    environment returns, so a key added to the environment without the wire fails here, not silently on a server."""
+    from codefeedback_env import load_problems
+    from codefeedback_env.envs.code_feedback_env import CodeFeedbackEnv
+    from codefeedback_env.server.wire import INFO_KEYS
+    from tests.server.tight_server import LOSE_MARK, failing_judge
+
+    problems = load_problems("demo")
+    solution = next(p for p in problems if p.id == "demo/sum-two").solutions[0]
+    wrong = "```python\nprint('WRONG ANSWER 918273')\n```"
+    episodes = [
+        ["no code", wrong, f"```python\n{solution}\n```"],
+        [wrong] * 3,
+        [f"```python\n# {LOSE_MARK}\n{solution}\n```"],
+    ]
+    keys: set[str] = set()
+    with failing_judge() as judge:
+        for mode in ("execution", "none", "random"):
+            env = CodeFeedbackEnv(problems, feedback=mode, judge=judge)
+            for responses in episodes:
+                keys |= set(env.reset(seed=0, options={"problem_id": "demo/sum-two"})[1])
+                for response in responses:
+                    *_, terminated, truncated, info = env.step(response)
+                    keys |= set(info)
+                    if terminated or truncated:
+                        break
+    assert {"hidden", "judge_error", "random_feedback", "public_results"} <= keys
+    assert sorted(keys - set(INFO_KEYS)) == []
