@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import random
 import tempfile
@@ -35,7 +34,15 @@ from pathlib import Path
 from typing import Any
 
 from agents.baselines import ReplayAgent, fenced
-from agents.rlef.rollout import ChatEnv, Generator, Trajectory, TurnTokenizer, _is_invalid_reward, run_episodes
+from agents.rlef.rollout import (
+    ChatEnv,
+    Generator,
+    Trajectory,
+    TurnTokenizer,
+    append_response,
+    append_step_result,
+    run_episodes,
+)
 from codefeedback_env.envs.code_feedback_env import CodeFeedbackEnv
 from codefeedback_env.evaluation import EvalConfig, run_evaluation
 from codefeedback_env.judge import Judge
@@ -54,40 +61,21 @@ def serial_run_episodes(
     turn_tokenizer: TurnTokenizer,
     max_turns: int,
 ) -> list[Trajectory]:
-    """The rollout loop as it was before the episode driver: generation batched, every step run in turn."""
+    """The rollout loop as it was before the episode driver: generation batched, every step run in turn. The
+    per-turn bookkeeping is the rollout's own (`append_response`, `append_step_result`: the old loop did the
+    same), so the two paths differ only in how the steps are run."""
     trajectories: list[Trajectory] = []
     for i, problem_id in enumerate(problem_ids):
         _, info = envs[i].reset(seed=None, options={"problem_id": problem_id})
         trajectories.append(Trajectory(problem_id, turn_tokenizer.prompt_ids(info["messages"])))
-    eos = turn_tokenizer.end_of_turn_id
     for _ in range(max_turns):
         active = [i for i, traj in enumerate(trajectories) if not traj.done]
         contexts = [trajectories[i].context_ids() for i in active] or [trajectories[0].prompt_ids]
         sampled, logprobs = generate(contexts)
         for k, i in enumerate(active):
-            traj, ids = trajectories[i], list(sampled[k])
-            lps = list(logprobs[k]) if logprobs is not None else [math.nan] * len(ids)
-            start = len(traj.completion_ids)
-            traj.completion_ids += ids
-            traj.env_mask += [1] * len(ids)
-            traj.logprobs += lps
-            traj.turn_spans.append((start, start + len(ids)))
-            text = turn_tokenizer.decode(ids)
-            traj.responses.append(text)
-            _, reward, terminated, truncated, info = envs[i].step(text)
-            traj.turn_rewards.append(float(reward))
-            traj.invalid_turns += int(not info.get("valid_response", not _is_invalid_reward(float(reward))))
-            if terminated or truncated:
-                traj.done = True
-                traj.judge_error = info.get("judge_error")
-                traj.solved = traj.judge_error is None and bool(info.get("hidden", {}).get("all_passed", False))
-                continue
-            suffix = turn_tokenizer.feedback_ids(info["messages"][-1]["content"])
-            if not ids or ids[-1] != eos:
-                suffix = [eos, *suffix]
-            traj.completion_ids += suffix
-            traj.env_mask += [0] * len(suffix)
-            traj.logprobs += [0.0] * len(suffix)
+            lps = logprobs[k] if logprobs is not None else None
+            text = append_response(trajectories[i], sampled[k], lps, turn_tokenizer)
+            append_step_result(trajectories[i], envs[i].step(text), turn_tokenizer)
     return trajectories
 
 

@@ -212,7 +212,6 @@ def run_episodes(
     """
     if len(envs) < len(problem_ids):
         raise ValueError(f"Need one environment per episode: got {len(envs)} for {len(problem_ids)} episodes.")
-    eos = turn_tokenizer.end_of_turn_id
     trajectories: list[Trajectory] = []
 
     def act(episodes: list[Episode]) -> list[str]:
@@ -222,36 +221,13 @@ def run_episodes(
                 traj.prompt_ids = turn_tokenizer.prompt_ids(episode.info["messages"])
         contexts = [t.prompt_ids if independent else t.context_ids() for t in trajs] or [trajectories[0].prompt_ids]
         sampled, logprobs = generate(contexts)
-        texts = []
-        for k, traj in enumerate(trajs):
-            ids = list(sampled[k])
-            lps = list(logprobs[k]) if logprobs is not None else [math.nan] * len(ids)
-            start = len(traj.completion_ids)
-            traj.completion_ids += ids
-            traj.env_mask += [1] * len(ids)
-            traj.logprobs += lps
-            traj.turn_spans.append((start, start + len(ids)))
-            texts.append(turn_tokenizer.decode(ids))
-            traj.responses.append(texts[-1])
-        return texts
+        return [
+            append_response(traj, sampled[k], logprobs[k] if logprobs is not None else None, turn_tokenizer)
+            for k, traj in enumerate(trajs)
+        ]
 
     def on_step(episode: Episode, text: str, result: tuple) -> None:
-        traj: Trajectory = episode.data
-        _, reward, terminated, truncated, info = result
-        traj.turn_rewards.append(float(reward))
-        traj.invalid_turns += int(not info.get("valid_response", not _is_invalid_reward(float(reward))))
-        if terminated or truncated:
-            traj.done = True
-            traj.judge_error = info.get("judge_error")
-            traj.solved = traj.judge_error is None and bool(info.get("hidden", {}).get("all_passed", False))
-            return
-        suffix = turn_tokenizer.feedback_ids(info["messages"][-1]["content"])
-        ids = traj.completion_ids[traj.turn_spans[-1][0] :]
-        if not ids or ids[-1] != eos:  # truncated response: close the turn with an env-side end of turn
-            suffix = [eos, *suffix]
-        traj.completion_ids += suffix
-        traj.env_mask += [0] * len(suffix)
-        traj.logprobs += [0.0] * len(suffix)
+        append_step_result(episode.data, result, turn_tokenizer)
 
     driver = EpisodeDriver(envs[: len(problem_ids)], act, max_turns=max_turns, on_step=on_step, lock_step=True)
     for i, problem_id in enumerate(problem_ids):
@@ -261,6 +237,42 @@ def run_episodes(
     for _ in driver.run():
         pass
     return trajectories
+
+
+def append_response(
+    traj: Trajectory, ids: Sequence[int], logprobs: Sequence[float] | None, turn_tokenizer: TurnTokenizer
+) -> str:
+    """Add a sampled response (its ids and sampler log-probs, NaN when the sampler gave none) to `traj` as its
+    next turn; returns the response's text, the action the environment is stepped with."""
+    ids = list(ids)
+    start = len(traj.completion_ids)
+    traj.completion_ids += ids
+    traj.env_mask += [1] * len(ids)
+    traj.logprobs += list(logprobs) if logprobs is not None else [math.nan] * len(ids)
+    traj.turn_spans.append((start, start + len(ids)))
+    traj.responses.append(turn_tokenizer.decode(ids))
+    return traj.responses[-1]
+
+
+def append_step_result(traj: Trajectory, result: tuple, turn_tokenizer: TurnTokenizer) -> None:
+    """Add the environment's answer (`env.step`'s 5-tuple) to the response `append_response` added last: its
+    reward, then the end of the episode or the feedback turn's tokens (masked out of the loss)."""
+    _, reward, terminated, truncated, info = result
+    traj.turn_rewards.append(float(reward))
+    traj.invalid_turns += int(not info.get("valid_response", not _is_invalid_reward(float(reward))))
+    if terminated or truncated:
+        traj.done = True
+        traj.judge_error = info.get("judge_error")
+        traj.solved = traj.judge_error is None and bool(info.get("hidden", {}).get("all_passed", False))
+        return
+    eos = turn_tokenizer.end_of_turn_id
+    suffix = turn_tokenizer.feedback_ids(info["messages"][-1]["content"])
+    ids = traj.completion_ids[traj.turn_spans[-1][0] :]
+    if not ids or ids[-1] != eos:  # truncated response: close the turn with an env-side end of turn
+        suffix = [eos, *suffix]
+    traj.completion_ids += suffix
+    traj.env_mask += [0] * len(suffix)
+    traj.logprobs += [0.0] * len(suffix)
 
 
 def _is_invalid_reward(reward: float) -> bool:
