@@ -21,7 +21,6 @@ per-run folders under OUTPUT_DIR/evaluations/, every problem by default).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import gymnasium as gym
 from accelerate import PartialState
@@ -31,32 +30,15 @@ from trl import GRPOConfig
 
 import codefeedback_env  # noqa: F401  (registers the environments)
 from agents.grpo import make_grpo_trainer
-from agents.rlef.evaluate import evaluate_policy, load_trained_policy, run_evaluation_folder, split_problems
+from agents.rlef.evaluate import BeforeAndAfter, ProblemArguments
 from agents.rlef.pretrained import is_vllm_available, load_policy
 from codefeedback_env.envs import TRAINING_FINAL_TESTS
-from codefeedback_env.problems import load_problems
-from codefeedback_env.problems.overlap import PROBLEM_LIST_NAME, write_problem_list
 
 
 @dataclass
-class ScriptArguments:
-    model: str | None = field(default=None, metadata={"help": "Hub id or folder; default: SmolLM2-135M GGUF."})
-    dataset: str = field(default="demo", metadata={"help": "demo, codecontests, humaneval, mbpp or a .jsonl path."})
-    max_problems: int | None = field(
-        default=None,
-        metadata={"help": "Problems trained on, the dataset's first ones (default: all but the --eval_split)."},
-    )
-    eval_dataset: str | None = field(
-        default=None, metadata={"help": "Problems to evaluate on (default: --dataset); training problems are removed."}
-    )
-    eval_split: float = field(
-        default=0.2,
-        metadata={"help": "Without --max_problems and --eval_dataset: the fraction of --dataset (its last problems) "
-                  "held out of training for evaluation."},
-    )  # fmt: skip
-    eval_max_problems: int | None = field(
-        default=None, metadata={"help": "Problems evaluated on, before and after (default: all held-out ones)."}
-    )
+class ScriptArguments(ProblemArguments):
+    """The policy, the problems trained on and evaluated on, and the episodes' options."""
+
     max_turns: int = field(default=3, metadata={"help": "Turns per episode (paper: 3)."})
     feedback: str = field(
         default="execution", metadata={"help": "Feedback between training turns: execution, random or none."}
@@ -64,9 +46,6 @@ class ScriptArguments:
     final_tests: list[str] = field(
         default_factory=lambda: list(TRAINING_FINAL_TESTS),
         metadata={"help": "Test sets deciding the training reward (paper: public hidden)."},
-    )
-    eval_rollouts: int = field(
-        default=2, metadata={"help": "Evaluation episodes per problem, before and after (runner); 0 skips them."}
     )
 
 
@@ -95,36 +74,22 @@ def main() -> None:
     if config.use_vllm and not is_vllm_available():
         raise SystemExit("--use_vllm needs vLLM, which is GPU-only (pip install vllm==0.31.0 on a CUDA machine).")
     state = PartialState()
-    dataset = load_problems(script.dataset)
-    eval_candidates = load_problems(script.eval_dataset) if script.eval_dataset else None
-    problems, eval_problems = split_problems(
-        dataset, script.max_problems, eval_candidates, script.eval_max_problems, script.eval_split
-    )
-    if state.is_main_process:  # for `codefeedback eval --exclude-problems`
-        write_problem_list(Path(config.output_dir) / PROBLEM_LIST_NAME, problems)
+    problems, eval_problems = script.problems(config.output_dir, state.is_main_process)
     env_kwargs = dict(max_turns=script.max_turns, feedback=script.feedback, final_tests=tuple(script.final_tests))
     make_env = lambda: gym.make("CodeFeedback/CodeFeedback-v0", dataset=problems, **env_kwargs)  # noqa: E731
     make_env()  # a bad --feedback or --final_tests fails here, before the model loads
     model, tokenizer = load_policy(script.model)
-    evaluate = script.eval_rollouts > 0 and state.is_main_process
-    evaluation = dict(
-        rollouts=script.eval_rollouts, max_turns=script.max_turns, max_new_tokens=config.max_completion_length
+    evaluation = BeforeAndAfter(
+        script, eval_problems, config.output_dir, state, script.max_turns, config.max_completion_length
     )
-    folder = run_evaluation_folder(config.output_dir)
-    if evaluate and not config.resume_from_checkpoint:  # the initial policy, on this process's training device
-        model.to(state.device)
-        before = evaluate_policy(model, tokenizer, eval_problems, folder / "before", **evaluation)
-        print(f"solve rate by turn  before: {[round(x, 3) for x in before]}  ({folder / 'before'})")
+    evaluation.before(model, tokenizer, resuming=bool(config.resume_from_checkpoint))
     state.wait_for_everyone()
     trainer = make_grpo_trainer(
         model, make_env, config, Dataset.from_dict({"prompt": [p.id for p in problems]}), tokenizer, script.max_turns
     )
     trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)  # a path; TRL's own checkpoint format
     trainer.save_model(config.output_dir)
-    if evaluate:  # the saved policy: whole on this process, whatever the distribution
-        trained = load_trained_policy(config.output_dir, state.device)
-        after = evaluate_policy(trained, tokenizer, eval_problems, folder / "after", **evaluation)
-        print(f"solve rate by turn  after: {[round(x, 3) for x in after]}  ({folder / 'after'})")
+    evaluation.after(tokenizer)
 
 
 if __name__ == "__main__":

@@ -35,8 +35,7 @@ training reward; evaluation always uses the private and generated tests).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import gymnasium as gym
 from accelerate import PartialState
@@ -44,35 +43,14 @@ from datasets import Dataset
 
 import codefeedback_env  # noqa: F401  (registers the environments)
 from agents.rlef import ResumeError, RLEFTrainer
-from agents.rlef.evaluate import evaluate_policy, load_trained_policy, run_evaluation_folder, split_problems
+from agents.rlef.evaluate import BeforeAndAfter, ProblemArguments
 from agents.rlef.parser import parse_rlef_args
 from agents.rlef.pretrained import load_policy
-from codefeedback_env.problems import load_problems
-from codefeedback_env.problems.overlap import PROBLEM_LIST_NAME, write_problem_list
 
 
 @dataclass
-class ScriptArguments:
-    model: str | None = field(default=None, metadata={"help": "Hub id or folder; default: SmolLM2-135M GGUF."})
-    dataset: str = field(default="demo", metadata={"help": "demo, codecontests, humaneval, mbpp or a .jsonl path."})
-    max_problems: int | None = field(
-        default=None,
-        metadata={"help": "Problems trained on, the dataset's first ones (default: all but the --eval_split)."},
-    )
-    eval_dataset: str | None = field(
-        default=None, metadata={"help": "Problems to evaluate on (default: --dataset); training problems are removed."}
-    )
-    eval_split: float = field(
-        default=0.2,
-        metadata={"help": "Without --max_problems and --eval_dataset: the fraction of --dataset (its last problems) "
-                  "held out of training for evaluation."},
-    )  # fmt: skip
-    eval_max_problems: int | None = field(
-        default=None, metadata={"help": "Problems evaluated on, before and after (default: all held-out ones)."}
-    )
-    eval_rollouts: int = field(
-        default=2, metadata={"help": "Evaluation episodes per problem, before and after (runner); 0 skips them."}
-    )
+class ScriptArguments(ProblemArguments):
+    """The policy, the problems trained on and the problems evaluated on."""
 
 
 CPU_DEFAULTS = dict(
@@ -92,24 +70,13 @@ CPU_DEFAULTS = dict(
 def main() -> None:
     script, config = parse_rlef_args(ScriptArguments, **CPU_DEFAULTS)
     state = PartialState()
-    dataset = load_problems(script.dataset)
-    eval_candidates = load_problems(script.eval_dataset) if script.eval_dataset else None
-    problems, eval_problems = split_problems(
-        dataset, script.max_problems, eval_candidates, script.eval_max_problems, script.eval_split
-    )
-    if state.is_main_process:  # for `codefeedback eval --exclude-problems`
-        write_problem_list(Path(config.output_dir) / PROBLEM_LIST_NAME, problems)
+    problems, eval_problems = script.problems(config.output_dir, state.is_main_process)
     model, tokenizer = load_policy(script.model)
     make_env = lambda: gym.make("CodeFeedback/CodeFeedback-v0", dataset=problems, **config.env_kwargs())  # noqa: E731
-    evaluate = script.eval_rollouts > 0 and state.is_main_process
-    evaluation = dict(
-        rollouts=script.eval_rollouts, max_turns=config.max_turns, max_new_tokens=config.max_completion_length
+    evaluation = BeforeAndAfter(
+        script, eval_problems, config.output_dir, state, config.max_turns, config.max_completion_length
     )
-    folder = run_evaluation_folder(config.output_dir)
-    if evaluate and not config.resume_from_checkpoint:  # the initial policy, on this process's training device
-        model.to(state.device)
-        before = evaluate_policy(model, tokenizer, eval_problems, folder / "before", **evaluation)
-        print(f"solve rate by turn  before: {[round(x, 3) for x in before]}  ({folder / 'before'})")
+    evaluation.before(model, tokenizer, resuming=bool(config.resume_from_checkpoint))
     state.wait_for_everyone()
     run = {"model": script.model or "smollm2", "dataset": script.dataset, "max_problems": len(problems)}
     trainer = RLEFTrainer(
@@ -122,10 +89,7 @@ def main() -> None:
         raise SystemExit(f"train_rlef.py: error: {error}") from None
     trainer.train(resume_from_checkpoint=checkpoint)
     trainer.save_model(config.output_dir)  # the policy alone, loadable by from_pretrained (value net beside it)
-    if evaluate:  # the saved policy: whole on this process, whatever the distribution
-        trained = load_trained_policy(config.output_dir, state.device)
-        after = evaluate_policy(trained, tokenizer, eval_problems, folder / "after", **evaluation)
-        print(f"solve rate by turn  after: {[round(x, 3) for x in after]}  ({folder / 'after'})")
+    evaluation.after(tokenizer)
 
 
 if __name__ == "__main__":

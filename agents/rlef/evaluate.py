@@ -5,14 +5,15 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from agents.llm import SamplingConfig, TransformersAgent
 from agents.llm.local_model import load_causal_lm
 from codefeedback_env.evaluation.runner import EvalConfig, run_evaluation
-from codefeedback_env.problems import Problem
-from codefeedback_env.problems.overlap import ProblemList, leave_out
+from codefeedback_env.problems import Problem, load_problems
+from codefeedback_env.problems.overlap import PROBLEM_LIST_NAME, ProblemList, leave_out, write_problem_list
 
 from .rollout import generation_mode
 
@@ -97,3 +98,79 @@ def evaluate_policy(
         agent = TransformersAgent(model, sampling=sampling, batch_size=batch_size, tokenizer=tokenizer)
         result = run_evaluation(agent, problems, output_dir, EvalConfig(rollouts=rollouts, max_turns=max_turns))
     return [row["value"] for row in result.summary["solve_rate_by_turn"]]
+
+
+@dataclass
+class ProblemArguments:
+    """The options of the example training scripts (`examples/train_*.py`): the policy, the problems trained on
+    and the problems the policy is evaluated on, before and after training."""
+
+    model: str | None = field(default=None, metadata={"help": "Hub id or folder; default: SmolLM2-135M GGUF."})
+    dataset: str = field(default="demo", metadata={"help": "demo, codecontests, humaneval, mbpp or a .jsonl path."})
+    max_problems: int | None = field(
+        default=None,
+        metadata={"help": "Problems trained on, the dataset's first ones (default: all but the --eval_split)."},
+    )
+    eval_dataset: str | None = field(
+        default=None, metadata={"help": "Problems to evaluate on (default: --dataset); training problems are removed."}
+    )
+    eval_split: float = field(
+        default=0.2,
+        metadata={"help": "Without --max_problems and --eval_dataset: the fraction of --dataset (its last problems) "
+                  "held out of training for evaluation."},
+    )  # fmt: skip
+    eval_max_problems: int | None = field(
+        default=None, metadata={"help": "Problems evaluated on, before and after (default: all held-out ones)."}
+    )
+    eval_rollouts: int = field(
+        default=2, metadata={"help": "Evaluation episodes per problem, before and after (runner); 0 skips them."}
+    )
+
+    def problems(
+        self, output_dir: str | os.PathLike[str], is_main_process: bool
+    ) -> tuple[list[Problem], list[Problem]]:
+        """(training problems, evaluation problems) by `split_problems`; the main process writes the training
+        problems' ids to `output_dir` (for `codefeedback eval --exclude-problems`)."""
+        dataset = load_problems(self.dataset)
+        eval_candidates = load_problems(self.eval_dataset) if self.eval_dataset else None
+        training, evaluation = split_problems(
+            dataset, self.max_problems, eval_candidates, self.eval_max_problems, self.eval_split
+        )
+        if is_main_process:
+            write_problem_list(Path(output_dir) / PROBLEM_LIST_NAME, training)
+        return training, evaluation
+
+
+class BeforeAndAfter:
+    """An example script's evaluation of its policy before and after training: on the main process only (none
+    with `eval_rollouts` 0), on its training device, into this run's own folder (`run_evaluation_folder`), and
+    printed as per-turn solve rates."""
+
+    def __init__(
+        self,
+        script: ProblemArguments,
+        problems: Sequence[Problem],
+        output_dir: str | os.PathLike[str],
+        state: Any,
+        max_turns: int,
+        max_new_tokens: int,
+    ) -> None:
+        self.enabled = script.eval_rollouts > 0 and state.is_main_process
+        self.problems, self.output_dir, self.device = problems, output_dir, state.device
+        self.folder = run_evaluation_folder(output_dir)
+        self.options = dict(rollouts=script.eval_rollouts, max_turns=max_turns, max_new_tokens=max_new_tokens)
+
+    def before(self, model: Any, tokenizer: Any, resuming: bool) -> None:
+        """The initial policy (moved to the training device); skipped when resuming a run."""
+        if self.enabled and not resuming:
+            model.to(self.device)
+            self._evaluate("before", model, tokenizer)
+
+    def after(self, tokenizer: Any) -> None:
+        """The policy the trainer saved in `output_dir`, loaded whole on this process whatever the distribution."""
+        if self.enabled:
+            self._evaluate("after", load_trained_policy(self.output_dir, self.device), tokenizer)
+
+    def _evaluate(self, stage: str, model: Any, tokenizer: Any) -> None:
+        rates = evaluate_policy(model, tokenizer, self.problems, self.folder / stage, **self.options)
+        print(f"solve rate by turn  {stage}: {[round(x, 3) for x in rates]}  ({self.folder / stage})")
