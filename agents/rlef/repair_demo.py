@@ -137,7 +137,7 @@ def run_demo(settings: DemoSettings, output_dir: str | Path) -> dict[str, Any]:
     results |= _evaluate(trainer.model, tokenizer, eval_env, eval_ids, "trained")
     results["independent_ceiling"] = independent_ceiling(MAX_TURNS)
     results["train_log"] = [
-        {k: v for k, v in row.items() if k.startswith(("rollout/", "rlef/", "policy/", "step"))}
+        {k: v for k, v in row.items() if k.startswith(("rollout/", "rlef/", "policy/", "losses/", "step"))}
         for row in trainer.state.log_history
     ]
     logger.info("repair demo results: %s", json.dumps({k: v for k, v in results.items() if k != "train_log"}))

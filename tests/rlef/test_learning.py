@@ -29,6 +29,7 @@ def test_repair_demo_smoke_on_real_environment(tmp_path) -> None:
     results = run_demo(settings, tmp_path)
     row = results["train_log"][0]
     assert all(math.isfinite(v) for v in row.values() if isinstance(v, float) and not math.isnan(v))
+    assert math.isfinite(row["losses/policy"]) and math.isfinite(row["losses/value"])  # NaN included
     assert "rollout/solve_rate_turn_3" in row and len(results["trained_multi_turn"]) == 3
     assert json.loads((tmp_path / "repair_demo.json").read_text())["settings"]["rl_steps"] == 2
 
