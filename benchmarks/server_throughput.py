@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -24,12 +25,14 @@ from typing import Any
 
 import gymnasium as gym
 
-from codefeedback_env import REMOTE_ENV_ID, Judge, load_problems
-from codefeedback_env.envs.code_feedback_env import CodeFeedbackEnv
-from codefeedback_env.problems import Problem
-from tests.server.process import CLI, Server
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the server helper lives in tests/server, and the package comes from this checkout
+
+from codefeedback_env import REMOTE_ENV_ID, Judge, load_problems  # noqa: E402
+from codefeedback_env.envs.code_feedback_env import CodeFeedbackEnv  # noqa: E402
+from codefeedback_env.problems import Problem  # noqa: E402
+from tests.server.process import CLI, Server  # noqa: E402
+
 DATA = ROOT.parent / "shared" / "data" / "codecontests_train_sample.jsonl"
 
 
