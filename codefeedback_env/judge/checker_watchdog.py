@@ -4,7 +4,8 @@ Checker code is trusted, but the values it works on come from the program: a che
 `for i in range(candidate(n))` would let a returned 10**12 hold a judge thread for hours. The watchdog
 raises `CheckerTimeout` in the checker's thread if it is still inside the guarded block at the
 deadline (delivered at the next bytecode, so one long C call such as sorting a big list finishes first;
-values are capped in size, so such calls are short). One watchdog thread per process serves every block.
+replies are capped in size and refused when their values are crafted to share a hash value, so such calls
+on returned values are short). One watchdog thread per process serves every block.
 """
 
 from __future__ import annotations

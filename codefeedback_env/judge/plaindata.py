@@ -7,8 +7,10 @@ parent only ever compares plain values. This module imports nothing outside the 
 the sandbox child imports it too.
 
 Decoding a message from the program costs time and memory bounded by its size: `loads` can refuse a
-message with more than `max_nodes` values before parsing it, and refuses sets and dicts whose keys
-share a hash too often (crafted to collide, they would make building them quadratic).
+message with more than `max_nodes` values before parsing it, and refuses any container (list, tuple,
+set, dict keys or values) holding more than `MAX_SAME_HASH` distinct values with one hash value: crafted
+to collide, they would make building a set or dict of them quadratic, in the decoder or in checker code
+that does `set(candidate(x))` or `Counter(candidate(x))` in one C call no deadline can interrupt.
 """
 
 from __future__ import annotations
@@ -20,8 +22,13 @@ from typing import Any
 
 MAX_DEPTH = 200
 MAX_SAME_HASH = 8
-"""Most keys of one set or dict that may share a hash value: legitimate data has almost none, while
-keys crafted to collide (ints congruent modulo 2**61 - 1) make each insertion scan all the others."""
+"""Most distinct values of one container that may share a hash value: legitimate data has almost none,
+while values crafted to collide (ints congruent modulo 2**61 - 1) make each insertion into a set or dict
+of them scan all the others."""
+CHECKED_TUPLE_RUN = 4
+"""Tuples nested directly in more than this many tuples are not checked for colliding items themselves:
+hashing a tuple hashes everything inside it, so checking every level of a deep nest of wide tuples would
+cost the reply's size times its depth. Their items are still hashed (as parts of the enclosing tuples)."""
 INT_DIGITS = 5000
 """Most digits of an integer in a message (the interpreter's own default bound is 4300); longer ones
 would take quadratic time to parse."""
@@ -82,27 +89,30 @@ _SPECIAL_FLOATS = {"nan": float("nan"), "inf": float("inf"), "-inf": float("-inf
 _SCALARS = frozenset({type(None), bool, int, float, str})
 
 
-def _decode(node: Any, depth: int) -> Any:
+def _decode(node: Any, depth: int, run: int = 0) -> Any:
+    """The value of `node`, directly inside `run` nested tuples."""
     if depth > MAX_DEPTH:
         raise PlainDataError(f"value nested deeper than {MAX_DEPTH} levels")
     kind = type(node)
     if kind in _SCALARS:
         return node
     if kind is list:
-        return _decode_items(node, depth + 1)
+        return _spread_out(_decode_items(node, depth + 1, 0))
     if kind is not dict or len(node) != 1:
         raise PlainDataError(f"malformed plain-data node of type {kind.__name__}")
     ((tag, body),) = node.items()
     try:
         if tag == "t":
-            return tuple(_decode_items(body, depth + 1))
+            items = _decode_items(body, depth + 1, run + 1)
+            return tuple(_spread_out(items) if run < CHECKED_TUPLE_RUN else items)
         if tag == "s":
-            return set(_hashable(_decode_items(body, depth + 1)))
+            return set(_spread_out(_decode_items(body, depth + 1, 0)))
         if tag == "f":
-            return frozenset(_hashable(_decode_items(body, depth + 1)))
+            return frozenset(_spread_out(_decode_items(body, depth + 1, 0)))
         if tag == "d":
             pairs = [(_decode(k, depth + 1), _decode(v, depth + 1)) for k, v in body]
-            _hashable([key for key, _ in pairs])
+            _spread_out([key for key, _ in pairs])
+            _spread_out([value for _, value in pairs])
             return dict(pairs)
         if tag == "b":
             return base64.b64decode(body.encode("ascii"), validate=True)
@@ -118,28 +128,60 @@ def _decode(node: Any, depth: int) -> Any:
     raise PlainDataError(f"unknown plain-data tag {tag!r}")
 
 
-def _decode_items(items: list[Any], depth: int) -> list[Any]:
+def _decode_items(items: list[Any], depth: int, run: int) -> list[Any]:
     if type(items) is not list:
         raise PlainDataError(f"malformed plain-data node: expected a list, got {type(items).__name__}")
     scalars = _SCALARS
-    return [item if type(item) in scalars else _decode(item, depth) for item in items]
+    return [item if type(item) in scalars else _decode(item, depth, run) for item in items]
 
 
-def _hashable(keys: list[Any]) -> list[Any]:
-    """`keys`, once it is known that putting them in one set or dict takes linear time.
+_UNHASHABLE = frozenset({list, dict, set})
+
+
+def _hash_or_none(value: Any) -> int | None:
+    try:
+        return hash(value)
+    except TypeError:  # a tuple holding a list
+        return None
+
+
+def _spread_out(values: list[Any]) -> list[Any]:
+    """`values`, once it is known that putting them in one set or dict takes linear time.
 
     Hash values are computed once each (linear) and counted in a table keyed by them; distinct hash
-    values spread over a table whatever their low bits, so only equal ones are costly.
+    values spread over a table whatever their low bits, so only equal ones are costly, and only between
+    distinct values (equal ones stop at the first comparison).
     """
-    if len(keys) > MAX_SAME_HASH:
-        from collections import Counter  # imported here: the sandbox child rarely needs it
+    if len(values) <= MAX_SAME_HASH:
+        return values
+    try:
+        hashes = list(map(hash, values))
+    except TypeError:  # some values cannot be set members: only the others count
+        hashes = [None if type(value) in _UNHASHABLE else _hash_or_none(value) for value in values]
+    if len(set(hashes)) == len(hashes):  # hash values are below 2**61: as ints, none collide with another
+        return values
+    from collections import Counter  # imported here: the sandbox child rarely needs them
+    from itertools import compress
+    from operator import xor
 
-        if max(Counter(map(hash, keys)).values()) > MAX_SAME_HASH:
-            raise PlainDataError(
-                f"a set or dict has more than {MAX_SAME_HASH} keys with the same hash value "
-                "(keys crafted to collide would make building it quadratic)"
-            )
-    return keys
+    counts = Counter(hashes)
+    counts.pop(None, None)
+    if not counts or max(counts.values()) <= MAX_SAME_HASH:
+        return values
+    crowded = {key for key, count in counts.items() if count > MAX_SAME_HASH}
+    in_crowd = list(map(crowded.__contains__, hashes))
+    crowd_hashes = list(compress(hashes, in_crowd))
+    # Equal values have equal reprs, and distinct colliding values distinct ones, whose str hashes (keyed per
+    # process) a program cannot aim: a value's hash XOR its repr's hash tells distinct values of one hash
+    # value apart without comparing them, so counting them costs linear time.
+    marks = map(xor, crowd_hashes, map(hash, map(repr, compress(values, in_crowd))))
+    distinct = Counter(dict(zip(marks, crowd_hashes, strict=True)).values())
+    if max(distinct.values()) > MAX_SAME_HASH:
+        raise PlainDataError(
+            f"a container has more than {MAX_SAME_HASH} distinct values with the same hash value "
+            "(values crafted to collide would make a set or dict of them quadratic to build)"
+        )
+    return values
 
 
 def _parse_int() -> Any:

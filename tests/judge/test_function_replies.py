@@ -149,3 +149,72 @@ def test_checker_work_driven_by_a_returned_value_ends_at_the_deadline(judge_and_
     assert first.verdict is Verdict.TIME_LIMIT and "checker" in first.detail, first
     assert second.verdict is Verdict.ACCEPTED
     assert_still_serving(judge, processes)
+
+
+# Checker code that builds a set or dict from what the program returned does so in one C call, which the
+# checker's deadline cannot interrupt: a returned list of values crafted to share a hash value would hold
+# the judge's process (every thread: the call holds the GIL) for minutes. Such replies are refused wherever
+# the colliding values sit (list, tuple, dict values, inside tuples), and ordinary repeats still cross.
+P61 = "(2**61 - 1)"
+COLLIDING_RETURNS = {
+    "list_into_set": ("assert len(set(f(0))) == 3\n", f"[i * {P61} for i in range(1, 40_001)]"),
+    "list_into_counter": (
+        "from collections import Counter\nassert Counter(f(0)) == Counter([1, 2])\n",
+        f"[i * {P61} + 7 for i in range(1, 40_001)]",
+    ),
+    "tuples_into_set": ("assert sorted(set(f(0))) == [(1,)]\n", f"[(i * {P61},) for i in range(1, 40_001)]"),
+    "tuple_into_dict_keys": ("assert dict.fromkeys(f(0)) == {}\n", f"tuple(-i * {P61} for i in range(1, 40_001))"),
+    "dict_values_into_set": ("assert set(f(0).values()) == {1}\n", f"{{i: i * {P61} for i in range(1, 40_001)}}"),
+    "nested_in_tuples": ("assert set(f(0)[0][0][0]) == {1}\n", f"((([i * {P61} for i in range(1, 40_001)],),),)"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(COLLIDING_RETURNS))
+def test_returned_values_crafted_to_collide_are_refused(judge_and_processes, name):
+    judge, processes = judge_and_processes
+    check, value = COLLIDING_RETURNS[name]
+    problem = function_problem([check, "assert f(1) == 1\n"], time_limit=TIME_LIMIT)
+    code = f"def f(x):\n    return {value} if x == 0 else 1\n"
+    first, second = judge.judge(problem, code, "hidden").results
+    assert first.verdict is Verdict.RUNTIME_ERROR, first
+    assert "same hash" in first.detail, first.detail
+    assert first.time < TIME_LIMIT
+    assert second.verdict is Verdict.ACCEPTED
+    assert_still_serving(judge, processes)
+
+
+def test_repeated_and_mixed_values_still_cross(judge_and_processes):
+    judge, processes = judge_and_processes
+    problem = function_problem(
+        [
+            "assert f(0) == [0] * 100_000\n",
+            f"assert f(1) == [10**30] * 1000 + [-1, -2] * 4 + [{P61}, 2 * {P61}]\n",
+            "assert set(f(2)) == {(i % 7, str(i % 7)) for i in range(50_000)}\n",
+            "assert f(3) == [[i, i] for i in range(20_000)] + [(1, [2])] * 20\n",
+        ]
+    )
+    code = (
+        "def f(x):\n"
+        "    if x == 0:\n        return [0] * 100_000\n"
+        f"    if x == 1:\n        return [10**30] * 1000 + [-1, -2] * 4 + [{P61}, 2 * {P61}]\n"
+        "    if x == 2:\n        return [(i % 7, str(i % 7)) for i in range(50_000)]\n"
+        "    return [[i, i] for i in range(20_000)] + [(1, [2])] * 20\n"
+    )
+    result = judge.judge(problem, code, "hidden")
+    assert result.passed, result.results
+    assert_still_serving(judge, processes)
+
+
+def test_decoder_refuses_colliding_values_in_any_container():
+    colliding = COLLIDING[:9]
+    for tree in (
+        colliding,
+        {"t": colliding},
+        {"d": [[i, c] for i, c in enumerate(colliding)]},
+        [{"t": [{"t": colliding}]}],
+    ):
+        with pytest.raises(plaindata.PlainDataError, match="same hash"):
+            plaindata.loads(json.dumps(tree).encode())
+    assert plaindata.loads(json.dumps(COLLIDING[:8] + [COLLIDING[0]] * 100).encode())[-1] == COLLIDING[0]
+    deep = [{"t": [{"t": [{"t": [{"t": [{"t": [{"t": colliding}]}]}]}]}]}]  # beyond the checked run: decoded
+    assert plaindata.loads(json.dumps(deep).encode())[0][0][0][0][0][0] == tuple(colliding)

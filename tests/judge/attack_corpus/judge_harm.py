@@ -57,7 +57,37 @@ def judge_stall() -> list[Attack]:
         "        fcntl.fcntl(r, fcntl.F_SETFL, os.O_ASYNC)\n        os.write(w, b'x')\n        os.read(r, 1)\n"
         "    except OSError:\n        pass\nprint(0)\n"
     )
+    # Plain returned values crafted to share a hash value, which trusted checker code puts in a set or dict:
+    # one C call the checker's deadline cannot interrupt, holding the judge's process.
+    colliders = f"[((1 << 61) - 1) * k for k in range(1, {COLLIDING + 1})]"
+    into_set = Target(
+        "function", entry_point="solve", checks=("assert len(set(solve())) == 1",), cases=(((), [1]),), time_limit=2.0
+    )
+    into_counter = Target(
+        "function",
+        entry_point="solve",
+        setup="from collections import Counter",
+        checks=("assert Counter(solve()) == Counter([(1,)])",),
+        cases=(((), [(1,)]),),
+        time_limit=2.0,
+    )
     return [
+        Attack(
+            "colliding_list_into_checker_set",
+            "judge_stall",
+            f"def solve():\n    return {colliders}\n",
+            into_set,
+            Harm.STALL,
+            stall_bound=REPLY_BOUND,
+        ),
+        Attack(
+            "colliding_tuples_into_checker_counter",
+            "judge_stall",
+            f"def solve():\n    return [(value,) for value in {colliders}]\n",
+            into_counter,
+            Harm.STALL,
+            stall_bound=REPLY_BOUND,
+        ),
         Attack(
             "huge_reply",
             "judge_stall",
