@@ -41,6 +41,9 @@ class RunOutcome:
     timed_out: bool
     """The time limit (wall time net of waiting for a CPU) or the CPU limit was reached."""
     output_exceeded: bool
+    memory_exceeded: bool = False
+    """The kernel ended the program for holding more memory than its limit (with the pool's memory cgroup:
+    memory it allocated and the files it wrote together)."""
 
 
 class BackendFailure(RuntimeError):

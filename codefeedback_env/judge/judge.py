@@ -58,6 +58,8 @@ def failure_verdict(outcome: RunOutcome) -> Verdict | None:
     """The verdict for a run that did not finish normally, or None if it exited with status 0."""
     if outcome.timed_out:
         return Verdict.TIME_LIMIT
+    if outcome.memory_exceeded:
+        return Verdict.MEMORY_LIMIT
     if outcome.output_exceeded:
         return Verdict.OUTPUT_LIMIT
     if outcome.exit_code == 0 and outcome.signal is None:

@@ -45,6 +45,7 @@ from typing import Any
 
 from codefeedback_env.judge import cpu_wait, forksafe
 from codefeedback_env.judge.backend import BackendFailure, Limits, RunOutcome
+from codefeedback_env.judge.pool import memory_cgroup as cgroup_layer
 from codefeedback_env.judge.pool import namespaces, seccomp_policy
 from codefeedback_env.judge.pool.protocol import Channel, ChannelClosed
 from codefeedback_env.judge.subprocess_backend import STDERR_TAIL_BYTES, SubprocessFunctionSession, child_environment
@@ -71,6 +72,9 @@ PIPELINE_DEPTH = 2
 UID_BASE = 100_000
 MAX_SLOTS = 256
 
+_NO_CGROUP = (
+    "files a program writes in its scratch folder are capped by the folder's own size, outside its memory limit"
+)
 _warned: set[str] = set()
 _pool_counter = itertools.count()
 
@@ -124,6 +128,11 @@ class PoolOptions:
     limit does not count, so they get a cap of their own."""
     scratch_files: int = 4096
     """Files and folders each run's scratch tmpfs may hold."""
+    memory_cgroup: bool = True
+    """Put each slot's worker in a memory cgroup of its own, so that files and shared memory a program holds
+    count against its memory limit (`memory_cgroup.py`); False keeps only the scratch tmpfs's own cap."""
+    memory_allowance: int = cgroup_layer.ALLOWANCE_BYTES
+    """Bytes a run's memory cgroup allows beyond its memory limit (kernel memory, page tables, file cache)."""
     start_timeout: float = 60.0
     """Seconds a worker may take to start and report ready."""
 
@@ -160,6 +169,7 @@ class _Files:
             cpu_time=float(reply.get("cpu_time", 0.0)),
             timed_out=bool(reply.get("timed_out")),
             output_exceeded=len(stdout) > limits.output or stderr_size > limits.output,
+            memory_exceeded=bool(reply.get("memory_exceeded")),
         )
 
     def close(self) -> None:
@@ -220,6 +230,8 @@ class _Slot:
     """(generation, ticket in progress) of the latest worker lost: its later tickets never started."""
     key: str | None = None
     """The program key of the latest run given to this slot (its worker may hold a zygote for it)."""
+    oom_kills: int = 0
+    """The OOM kills in the slot's memory cgroup its worker has accounted for (in its hello and replies)."""
 
     @property
     def alive(self) -> bool:
@@ -266,6 +278,7 @@ class _Slot:
             self.fail(generation)
             raise
         with self.turn:
+            self.oom_kills = max(self.oom_kills, int(reply.get("oom_kills", 0)))
             self.answered += 1
             self.turn.notify_all()
         return reply
@@ -345,11 +358,13 @@ class _Spawner:
 _SPAWNER = _Spawner()
 
 
-def _shutdown(slots: list[_Slot], temp_root: str | None) -> None:
+def _shutdown(slots: list[_Slot], temp_root: str | None, cgroups: cgroup_layer.PoolCgroups | None) -> None:
     for slot in slots:
         slot.stop(wait=2.0)
     if temp_root:
         shutil.rmtree(temp_root, ignore_errors=True)
+    if cgroups is not None:
+        cgroups.remove()
 
 
 class WorkerPoolBackend:
@@ -390,7 +405,8 @@ class WorkerPoolBackend:
         self._exclusive_waiting = 0
         self._served = False
         """A worker of these slots started once: from then on, a worker that cannot start loses runs (`WorkerLost`)."""
-        self._finalizer = weakref.finalize(self, _shutdown, self._slots, self._temp_root)
+        self._cgroups = self._memory_cgroups()
+        self._finalizer = weakref.finalize(self, _shutdown, self._slots, self._temp_root, self._cgroups)
 
     def _after_fork_in_child(self) -> None:
         """Start over in a forked child with new slots, uids and folders; the parent's workers stay untouched.
@@ -445,6 +461,16 @@ class WorkerPoolBackend:
             self._sandbox_command, self._sandbox_python = (bwrap, files, options), python
         return self._sandbox_command
 
+    def _memory_cgroups(self) -> cgroup_layer.PoolCgroups | None:
+        """This pool's memory cgroups, or None (with a warning) where the machine has none to give."""
+        if not self.options.memory_cgroup:
+            return None
+        try:
+            return cgroup_layer.PoolCgroups(cgroup_layer.own_memory_cgroup())
+        except OSError as error:
+            _warn_once("memory cgroup", f"memory cgroup layer unavailable ({error}); {_NO_CGROUP}")
+            return None
+
     def _seccomp_program(self) -> bytes | None:
         if not self.options.seccomp:
             return None
@@ -473,6 +499,7 @@ class WorkerPoolBackend:
             "max_processes": self.options.max_processes,
             "max_open_files": self.options.max_open_files,
             "environment": child_environment(slot.scratch),
+            "memory_allowance": self.options.memory_allowance,
         }
         popen: dict[str, Any] = {
             "stdin": subprocess.DEVNULL,
@@ -497,18 +524,27 @@ class WorkerPoolBackend:
         finally:
             child_sock.close()
         slot.channel = Channel(parent_sock)
+        cgroup_fds: list[int] = []
         try:
-            slot.channel.send(config)
+            if self._cgroups is not None:
+                cgroup_fds = self._cgroups.slot_fds(slot.index)
+            slot.channel.send(config, cgroup_fds)
             hello = slot.receive(self.options.start_timeout)
         except (ChannelClosed, OSError) as error:
             slot.stop()
             # A pool that has served is only short of one worker: the runs that needed it are lost, not the pool.
             failure = WorkerLost if self._served else WorkerError
             raise failure(f"worker {slot.index} did not start: {error} (command: {command})") from None
+        finally:
+            for fd in cgroup_fds:
+                os.close(fd)
         self._served = True
+        slot.oom_kills = int(hello.get("oom_kills", 0))
         slot.layers = dict(hello.get("layers", {}))
         for layer, reason in dict(hello.get("missing", {})).items():
             _warn_once(layer, f"{layer} layer unavailable ({reason}); the other layers still apply")
+        if self._cgroups is None:
+            slot.layers["memory_cgroup"] = False
 
     @property
     def concurrency(self) -> int:
@@ -599,6 +635,8 @@ class WorkerPoolBackend:
                 request.files.close()
                 continue
             except (ChannelClosed, OSError) as error:
+                if self._oom_killed(slot):
+                    return request.files.outcome({"signal": int(signal.SIGKILL), "memory_exceeded": True}, limits)
                 request.files.close()
                 raise WorkerLost(f"worker {slot.index} was lost during the run: {error}") from None
             finally:
@@ -608,6 +646,18 @@ class WorkerPoolBackend:
                 raise WorkerError(f"worker {slot.index}: {reply['error']}")
             return request.files.outcome(reply, limits)
         raise WorkerLost(f"the run was queued {MAX_RESENDS} times and each time its worker was lost before it started")
+
+    def _oom_killed(self, slot: _Slot) -> bool:
+        """Whether the OOM killer ended a process in the slot's memory cgroup that its worker did not report: the
+        worker or a zygote, taken instead of a program that lowered its own OOM score while filling the cgroup
+        (only a run's child can fill it). That run's verdict is then the memory limit, not a lost worker."""
+        if self._cgroups is None:
+            return False
+        kills = self._cgroups.oom_kills(slot.index)
+        if kills <= slot.oom_kills:
+            return False
+        slot.oom_kills = kills
+        return True
 
     def open_function_session(self, program: str, limits: Limits) -> SubprocessFunctionSession:
         request_read, request_write = os.pipe()
@@ -680,8 +730,10 @@ class _PoolRun:
             reply = slot.receive_reply(request.generation, request.ticket, reply_timeout(self.limits))
         except (ChannelClosed, OSError) as error:
             slot.fail(request.generation)
-            request.files.close()
-            raise WorkerLost(f"worker {slot.index} was lost during a function session: {error}") from None
+            if not self._pool._oom_killed(slot):
+                request.files.close()
+                raise WorkerLost(f"worker {slot.index} was lost during a function session: {error}") from None
+            reply = {"signal": int(signal.SIGKILL), "memory_exceeded": True}
         finally:
             for fd in self.extra_fds:
                 os.close(fd)

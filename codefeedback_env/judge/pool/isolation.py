@@ -164,3 +164,77 @@ def mount_private_proc() -> None:
         if _libc().mount(b"proc", b"/proc", b"proc", flags, options) == 0:
             return
     raise OSError(ctypes.get_errno(), f"mount proc with hidepid: {os.strerror(ctypes.get_errno())}")
+
+
+# ---------------------------------------------------------------------------------------------------
+# The memory cgroup (worker side; the parent made it and passes descriptors: `memory_cgroup.py`)
+# ---------------------------------------------------------------------------------------------------
+
+OOM_SCORE_ADJ = "/proc/self/oom_score_adj"
+UNLIMITED = b"-1"
+
+
+class MemoryCgroup:
+    """The slot's memory cgroup as the worker uses it, through descriptors of `cgroup.procs`,
+    `memory.limit_in_bytes`, `memory.usage_in_bytes` and `memory.oom_control` the parent opened.
+
+    `enter` moves the worker in, once (its zygotes and children follow by fork: nothing per test), and notes
+    what the cgroup then holds (`base`). Around each child: `limit` caps the cgroup at `base` plus the run's
+    memory limit plus `allowance`; the child makes itself the OOM killer's first choice (`mark_child`: its
+    score then exceeds any other process's in the cgroup); `release` lifts the cap once the child is gone, so
+    the worker's own clean-up never meets a full cgroup, and says whether the OOM killer ended the child."""
+
+    def __init__(self, fds: list[int], allowance: int) -> None:
+        self.procs, self.limit_fd, self.usage_fd, self.oom_fd = fds
+        self.allowance = allowance
+        self.base = 0
+        self.kills = 0
+
+    def enter(self) -> None:
+        """Join the cgroup (OSError if the kernel refuses)."""
+        os.write(self.procs, b"0")
+        os.write(self.limit_fd, UNLIMITED)
+        self.base = int(os.pread(self.usage_fd, 32, 0))
+        self.kills = self.oom_kills()
+
+    def limit(self, memory: int) -> None:
+        """Cap the cgroup for the next child at `base` plus `memory` plus the allowance."""
+        try:
+            os.write(self.limit_fd, b"%d" % (self.base + memory + self.allowance))
+        except OSError:  # EBUSY: the cgroup holds more than that and the kernel could not reclaim it
+            pass  # (cannot happen: what a run leaves is released before the next) - the run is uncapped
+
+    def release(self, killed: bool) -> bool:
+        """Lift the cap; True if the OOM killer ended a process here since the last call (checked only when
+        the child was `killed` by SIGKILL)."""
+        os.write(self.limit_fd, UNLIMITED)
+        if not killed:
+            return False
+        kills = self.oom_kills()
+        exceeded, self.kills = kills > self.kills, kills
+        return exceeded
+
+    def oom_kills(self) -> int:
+        """How many processes the OOM killer ended in this cgroup so far."""
+        for line in os.pread(self.oom_fd, 512, 0).split(b"\n"):
+            if line.startswith(b"oom_kill "):
+                return int(line.split()[1])
+        return 0
+
+    def close(self) -> None:
+        for fd in (self.procs, self.limit_fd, self.usage_fd, self.oom_fd):
+            os.close(fd)
+
+    @staticmethod
+    def mark_child() -> None:
+        """In a child: the highest OOM score (raising one's own needs no privilege), so that when its run
+        fills the cgroup the OOM killer ends the child, not the worker or a zygote."""
+        _write_oom_score(1000)
+
+
+def _write_oom_score(score: int) -> None:
+    fd = os.open(OOM_SCORE_ADJ, os.O_WRONLY)
+    try:
+        os.write(fd, b"%d" % score)
+    finally:
+        os.close(fd)

@@ -100,7 +100,7 @@ def _fork_and_check(check: Callable[[], bool]) -> bool:
 class Worker:
     """Forks and supervises one child at a time, with every isolation layer this machine allows."""
 
-    def __init__(self, config: dict) -> None:
+    def __init__(self, config: dict, cgroup_fds: list[int]) -> None:
         self.zygote: _Zygote | None = None
         """Set only in a zygote: its program's key and compiled code."""
         self.uid: int = config["uid"]
@@ -154,10 +154,26 @@ class Worker:
             except (OSError, AttributeError) as error:
                 self.seccomp = None
                 self.missing["seccomp"] = str(error)
+        self.cgroup = self._enter_cgroup(cgroup_fds, config.get("memory_allowance", 0))
         import gc
 
         gc.collect()
         gc.freeze()  # fewer copy-on-write page faults in every child
+
+    def _enter_cgroup(self, fds: list[int], allowance: int) -> isolation.MemoryCgroup | None:
+        """Join the slot's memory cgroup (descriptors from the parent), or None with the reason in `missing`."""
+        if not fds:
+            return None
+        cgroup = isolation.MemoryCgroup(fds, allowance)
+        try:
+            cgroup.enter()
+            if not _fork_and_check(lambda: cgroup.mark_child() is None):
+                raise OSError("a child cannot make itself the OOM killer's first choice")
+        except OSError as error:
+            cgroup.close()
+            self.missing["memory cgroup"] = f"{error}; files count only against the scratch folder's own cap"
+            return None
+        return cgroup
 
     def _make_scratch(self) -> None:
         """A fresh, empty scratch folder, which is also the worker's (and so every child's) working folder.
@@ -235,6 +251,7 @@ class Worker:
             "seccomp": self.seccomp is not None,
             "scratch_tmpfs": self.scratch_mounted,
             "private_proc": self.private_proc,
+            "memory_cgroup": self.cgroup is not None,
         }
 
     # -- one test -------------------------------------------------------------------------------------
@@ -258,6 +275,8 @@ class Worker:
         # A zygote compiled the program before this run: its compile time counts, as in a child compiling it.
         debt = self.zygote.compile_seconds if self.zygote is not None else 0.0
         started = time.monotonic() - debt
+        if self.cgroup is not None:
+            self.cgroup.limit(message["memory"])
         pid = os.fork()
         if pid == 0:
             return self._child(function_mode, rlimits, fds, channel)
@@ -287,6 +306,8 @@ class Worker:
             os.close(pidfd)
         _kill(pid)
         _, status, usage = os.wait4(pid, 0)
+        killed = os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+        memory_exceeded = self.cgroup is not None and self.cgroup.release(killed)
         self._clean_up()
         while function_mode and not stopped and not parent_gone:
             try:
@@ -304,6 +325,8 @@ class Worker:
             "wall_time": time.monotonic() - started,
             "cpu_time": cpu,
             "timed_out": timed_out,
+            "memory_exceeded": memory_exceeded,
+            **({"oom_kills": self.cgroup.kills} if memory_exceeded else {}),
         }
 
     def _clean_up(self) -> None:
@@ -375,6 +398,8 @@ class Worker:
         for fd in fds:
             os.close(fd)
         _, status = os.waitpid(pid, 0)
+        if self.cgroup is not None:  # the zygote's children counted the cgroup's OOM kills in its own copy
+            self.cgroup.kills = self.cgroup.oom_kills()
         handed = _read_all(pipe_read)
         os.chdir(self.scratch)  # the zygote may have mounted a new scratch folder: never stay in the old one
         self._clean_up()
@@ -439,6 +464,8 @@ class Worker:
             for target, fd in enumerate(keep):
                 os.dup2(fd, target)
             os.closerange(len(keep), 1 << 20)
+            if self.cgroup is not None:
+                self.cgroup.mark_child()
             child_runtime.apply_rlimits(rlimits)
             if self.switch_uid:
                 isolation.drop_privileges(self.uid)
@@ -596,14 +623,17 @@ def main(argv: list[str]) -> child_runtime.Program | None:
     sys.argv = [child_runtime.PROGRAM_FILENAME]  # set once here rather than in every child
     channel = Channel(_socket.socket(fileno=int(argv[0])))
     try:
-        config = channel.receive()[0]
+        config, cgroup_fds = channel.receive()
     except ChannelClosed:
         return None
     os.environ.clear()
     os.environ.update(config["environment"])
-    worker = Worker(config)
+    worker = Worker(config, cgroup_fds)
     _LONG_LIVED.extend([config, channel, worker])
-    channel.send({"ready": True, "layers": worker.layers, "missing": worker.missing, "pid": os.getpid()})
+    kills = worker.cgroup.kills if worker.cgroup is not None else 0
+    channel.send(
+        {"ready": True, "layers": worker.layers, "missing": worker.missing, "pid": os.getpid(), "oom_kills": kills}
+    )
     while True:
         try:
             message, fds = channel.receive()

@@ -1,0 +1,156 @@
+"""The memory cgroup layer: files and shared memory a program holds count against its memory limit (issue class 5).
+
+Real sandboxes on this machine's cgroup v1 memory controller. Under a 32 MB limit the cgroup allows 32 MB plus
+the 16 MB allowance, below the scratch tmpfs's own 64 MB: a program keeping more in files than that is a
+`memory_limit`, as if it had allocated it; a program writing a few MB of files is not.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import pytest
+
+from codefeedback_env.judge import Judge, Limits, Verdict
+from codefeedback_env.judge.pool import PoolOptions, WorkerPoolBackend
+from codefeedback_env.judge.pool import memory_cgroup as cgroup_layer
+from codefeedback_env.problems.records import Problem, TestCase
+from tests.judge.test_attacks import FUNCTION_PROBLEM
+from tests.judge.test_pool_backend import machine_has_all_layers
+
+
+def _cgroup_available() -> bool:
+    try:
+        cgroup_layer.own_memory_cgroup()
+    except OSError:
+        return False
+    return machine_has_all_layers()
+
+
+pytestmark = pytest.mark.skipif(
+    not _cgroup_available(), reason="needs root, bubblewrap and a cgroup v1 memory controller"
+)
+
+SMALL = 32 << 20
+PROBLEM = Problem("three", "print 3", (TestCase("", "3\n"),), (), time_limit=5.0, memory_limit=SMALL)
+LIMITS = Limits(time=5.0, memory=SMALL, output=1 << 20)
+
+
+def _files(count: int, size: int, *, folders: bool = False) -> str:
+    """A program writing `count` files of `size` bytes in its scratch folder, then printing 3."""
+    target = "os.path.join(str(i // 100), str(i))" if folders else "str(i)"
+    return (
+        "import os\n"
+        f"for i in range({count}):\n"
+        + ("    os.makedirs(str(i // 100), exist_ok=True)\n" if folders else "")
+        + f"    with open({target}, 'wb') as f:\n        f.write(b'x' * {size})\nprint(3)\n"
+    )
+
+
+MEMFD = (
+    "import os\nfds = []\nfor i in range(60):\n    fd = os.memfd_create('m')\n"
+    "    os.write(fd, b'x' * (1 << 20))\n    fds.append(fd)\nprint(3)\n"
+)
+LOWERED_SCORE = (
+    "fd = open('/proc/self/oom_score_adj', 'w')\nfd.write('0')\nfd.close()\n"
+    "print(open('/proc/self/oom_score_adj').read().strip(), flush=True)\n" + _files(60, 1 << 20)
+)
+
+
+@pytest.fixture(scope="module")
+def judge():
+    with Judge(backend=WorkerPoolBackend(1), max_workers=1) as judge:
+        judge.backend.start()
+        yield judge
+
+
+def _verdict(judge: Judge, program: str, problem: Problem = PROBLEM) -> Verdict:
+    return judge.judge(problem, program).results[0].verdict
+
+
+def test_the_layer_is_on_and_reported(judge):
+    assert judge.backend.isolation_layers()["memory_cgroup"] is True
+
+
+@pytest.mark.parametrize(
+    "program",
+    [_files(60, 1 << 20), _files(3000, 16 << 10, folders=True), _files(1, 60 << 20)],
+    ids=["60_files_of_1MB", "3000_files_of_16KB", "one_60MB_file"],
+)
+def test_files_beyond_the_memory_limit_are_a_memory_limit(judge, program):
+    workers = judge.backend.worker_pids()
+    assert _verdict(judge, program) is Verdict.MEMORY_LIMIT
+    assert judge.backend.worker_pids() == workers, "the program was killed, not its worker"
+    assert judge.judge(PROBLEM, "print(3)").passed
+
+
+def test_the_same_files_within_a_larger_limit_pass(judge):
+    assert judge.judge(dataclasses.replace(PROBLEM, memory_limit=256 << 20), _files(60, 1 << 20)).passed
+
+
+@pytest.mark.parametrize("megabytes", [1, 4, 16])
+def test_legitimate_programs_writing_a_few_MB_of_files_pass(judge, megabytes):
+    assert judge.judge(PROBLEM, _files(megabytes * 4, 256 << 10)).passed
+
+
+def test_no_charge_carries_over_to_the_next_run(judge):
+    """After a run that filled its cgroup, the next program gets its whole limit: 40 MB of files and memory."""
+    assert _verdict(judge, _files(60, 1 << 20)) is Verdict.MEMORY_LIMIT
+    for _ in range(3):
+        assert judge.judge(PROBLEM, "data = bytearray(8 << 20)\n" + _files(32, 1 << 20)).passed
+
+
+def test_memory_and_files_count_together(judge):
+    """12 MB allocated (near what the address-space limit leaves of 32 MB) plus 38 MB of files: each fits in
+    32 MB plus the allowance, together they do not."""
+    allocate = "data = bytearray(12 << 20)\n"
+    assert judge.judge(PROBLEM, allocate + "print(3)").passed
+    assert judge.judge(PROBLEM, _files(38, 1 << 20)).passed
+    assert _verdict(judge, allocate + _files(38, 1 << 20)) is Verdict.MEMORY_LIMIT
+
+
+def test_a_program_that_lowers_its_oom_score_is_still_a_memory_limit(judge):
+    """The child makes itself the OOM killer's first choice; a program that gives that up can make the kernel take
+    its worker instead: the verdict is still the memory limit (not a lost worker), and the pool serves on."""
+    for _ in range(2):
+        assert _verdict(judge, LOWERED_SCORE) is Verdict.MEMORY_LIMIT
+        assert judge.judge(PROBLEM, "print(3)").passed
+
+
+def test_memfds_count_when_seccomp_allows_them():
+    """memfd_create is denied by seccomp; without that layer the pages still count against the limit."""
+    with Judge(backend=WorkerPoolBackend(1, options=PoolOptions(seccomp=False)), max_workers=1) as judge:
+        assert _verdict(judge, MEMFD) is Verdict.MEMORY_LIMIT
+        assert judge.judge(dataclasses.replace(PROBLEM, memory_limit=256 << 20), MEMFD).passed
+
+
+def test_function_programs_holding_files_beyond_the_limit_fail(judge):
+    problem = dataclasses.replace(FUNCTION_PROBLEM, memory_limit=SMALL)
+    hoarder = _files(60, 1 << 20).replace("print(3)\n", "") + "def add(a, b):\n    return a + b\n"
+    result = judge.judge(problem, hoarder)
+    assert result.results[0].verdict in (Verdict.MEMORY_LIMIT, Verdict.RUNTIME_ERROR), result
+    assert judge.judge(problem, "def add(a, b):\n    return a + b\n").passed
+
+
+def test_nothing_is_left_under_the_cgroup_root_after_close():
+    parent = cgroup_layer.own_memory_cgroup()
+    before = {name for name in os.listdir(parent) if name.startswith(cgroup_layer.PREFIX)}
+    pool = WorkerPoolBackend(2)
+    assert pool.run_stdio(_files(60, 1 << 20), "", LIMITS).memory_exceeded
+    assert pool.run_stdio("print(1)", "", LIMITS).stdout == b"1\n"
+    folder = pool._cgroups.folder
+    assert os.path.isdir(os.path.join(folder, "slot0"))
+    pool.close()
+    assert not os.path.exists(folder)
+    assert {name for name in os.listdir(parent) if name.startswith(cgroup_layer.PREFIX)} <= before
+
+
+def test_without_the_layer_files_are_capped_by_the_scratch_folder_only():
+    """`memory_cgroup=False` (as on a machine without a writable memory cgroup): today's behaviour, the 64 MB
+    scratch tmpfs, and the pool says the layer is off."""
+    with WorkerPoolBackend(1, options=PoolOptions(memory_cgroup=False)) as pool:
+        assert pool.isolation_layers()["memory_cgroup"] is False
+        assert pool._cgroups is None
+        outcome = pool.run_stdio(_files(60, 1 << 20), "", LIMITS)
+        assert (outcome.stdout, outcome.memory_exceeded) == (b"3\n", False)
