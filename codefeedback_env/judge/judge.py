@@ -304,5 +304,7 @@ def _session_results(session: FunctionSession, tests: list[tuple[int, CheckOutco
         verdict = checked.verdict
         if verdict is Verdict.RUNTIME_ERROR and outcome.timed_out and index == tests[-1][0]:
             verdict = Verdict.TIME_LIMIT  # the CPU limit killed the program mid-call: its channel just closed
+        if verdict is Verdict.RUNTIME_ERROR and outcome.memory_exceeded and checked is tests[-1][1]:
+            verdict = Verdict.MEMORY_LIMIT  # the memory cgroup's OOM killer ended it (mid-call, or while loading)
         results.append(TestResult(index, verdict, checked.returned, stderr, checked.detail[-EXCERPT_CHARS:], seconds))
     return results

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -16,6 +18,7 @@ from codefeedback_env.judge import Judge, Limits, Verdict
 from codefeedback_env.judge.pool import PoolOptions, WorkerPoolBackend
 from codefeedback_env.judge.pool import memory_cgroup as cgroup_layer
 from codefeedback_env.problems.records import Problem, TestCase
+from tests.judge.processes import wait_until
 from tests.judge.test_attacks import FUNCTION_PROBLEM
 from tests.judge.test_pool_backend import machine_has_all_layers
 
@@ -116,6 +119,10 @@ def test_a_program_that_lowers_its_oom_score_is_still_a_memory_limit(judge):
     for _ in range(2):
         assert _verdict(judge, LOWERED_SCORE) is Verdict.MEMORY_LIMIT
         assert judge.judge(PROBLEM, "print(3)").passed
+    problem = dataclasses.replace(FUNCTION_PROBLEM, memory_limit=SMALL)
+    function = LOWERED_SCORE.replace("print(3)\n", "") + "def add(a, b):\n    return a + b\n"
+    assert _verdict(judge, function, problem) is Verdict.MEMORY_LIMIT
+    assert judge.judge(problem, "def add(a, b):\n    return a + b\n").passed
 
 
 def test_memfds_count_when_seccomp_allows_them():
@@ -125,12 +132,21 @@ def test_memfds_count_when_seccomp_allows_them():
         assert judge.judge(dataclasses.replace(PROBLEM, memory_limit=256 << 20), MEMFD).passed
 
 
-def test_function_programs_holding_files_beyond_the_limit_fail(judge):
-    problem = dataclasses.replace(FUNCTION_PROBLEM, memory_limit=SMALL)
-    hoarder = _files(60, 1 << 20).replace("print(3)\n", "") + "def add(a, b):\n    return a + b\n"
-    result = judge.judge(problem, hoarder)
-    assert result.results[0].verdict in (Verdict.MEMORY_LIMIT, Verdict.RUNTIME_ERROR), result
-    assert judge.judge(problem, "def add(a, b):\n    return a + b\n").passed
+def test_function_programs_holding_files_beyond_the_limit_are_a_memory_limit(judge):
+    """While loading (every test gets the verdict) and in a call (that test; the next gets a new session)."""
+    tests = (TestCase("assert add(1, 2) == 3"), TestCase("assert add(5, 5) == 10"))
+    problem = dataclasses.replace(FUNCTION_PROBLEM, public_tests=tests, memory_limit=SMALL)
+    add = "def add(a, b):\n    return a + b\n"
+    loading = _files(60, 1 << 20).replace("print(3)\n", "") + add
+    verdicts = [r.verdict for r in judge.judge(problem, loading).results]
+    assert verdicts == [Verdict.MEMORY_LIMIT, Verdict.MEMORY_LIMIT], verdicts
+    in_call = "def add(a, b):\n    if a == 1:\n" + "".join(
+        "        " + line + "\n" for line in _files(60, 1 << 20).splitlines()[1:]
+    )
+    in_call += "    return a + b\n"
+    verdicts = [r.verdict for r in judge.judge(problem, "import os\n" + in_call).results]
+    assert verdicts == [Verdict.MEMORY_LIMIT, Verdict.ACCEPTED], verdicts
+    assert judge.judge(problem, add).passed
 
 
 def test_nothing_is_left_under_the_cgroup_root_after_close():
@@ -154,3 +170,23 @@ def test_without_the_layer_files_are_capped_by_the_scratch_folder_only():
         assert pool._cgroups is None
         outcome = pool.run_stdio(_files(60, 1 << 20), "", LIMITS)
         assert (outcome.stdout, outcome.memory_exceeded) == (b"3\n", False)
+
+
+def test_cgroups_of_a_killed_judge_are_removed_by_the_next_pool():
+    script = (
+        "import time\nfrom codefeedback_env.judge.pool import WorkerPoolBackend\n"
+        "pool = WorkerPoolBackend(1)\npool.start()\nprint(pool._cgroups.folder, flush=True)\ntime.sleep(120)\n"
+    )
+    judge = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    folder = judge.stdout.readline().strip()
+    assert os.path.isdir(os.path.join(folder, "slot0"))
+    judge.kill()
+    judge.wait()
+    judge.stdout.close()
+    parent = os.path.dirname(folder)
+
+    def swept() -> bool:  # its worker sees its socket close and exits; then the next pool's sweep removes it
+        cgroup_layer.PoolCgroups(parent).remove()
+        return not os.path.exists(folder)
+
+    assert wait_until(swept, 20.0)

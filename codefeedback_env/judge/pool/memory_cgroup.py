@@ -12,7 +12,8 @@ worker and its zygotes are exempt), which the worker reports as a memory-limit v
 Only the cgroup v1 memory controller is used (its files are named `memory.*_in_bytes`); where the judge is
 not root, the controller is not mounted, only cgroup v2 is, or the judge's cgroup is not writable, the layer is
 missing (`CgroupUnavailable` says why) and files are capped by the scratch tmpfs's own size alone.
-`remove` takes every cgroup away when the pool closes.
+`remove` takes every cgroup away when the pool closes; a pool's cgroups left by a judge that was killed are
+removed by the next pool made in the same cgroup.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ class PoolCgroups:
     """The cgroups of one pool: `<parent>/codefeedback-<pid>-<n>/slot<i>`, made on demand, removed by `remove`."""
 
     def __init__(self, parent: str) -> None:
+        _remove_stale(parent)
         self.folder = os.path.join(parent, f"{PREFIX}{os.getpid()}-{next(_counter)}")
         try:
             os.mkdir(self.folder, 0o700)
@@ -121,6 +123,33 @@ class PoolCgroups:
             return
         for folder in [*slots, self.folder]:
             _remove(folder)
+
+
+def _remove_stale(parent: str) -> None:
+    """Remove the empty cgroups of judges that died without closing their pools (SIGKILL): those whose pid is gone."""
+    try:
+        names = [entry.name for entry in os.scandir(parent) if entry.name.startswith(PREFIX) and entry.is_dir()]
+    except OSError:
+        return
+    for name in names:
+        try:
+            os.kill(int(name[len(PREFIX) :].split("-")[0]), 0)
+            continue  # a live process (or a reused pid): leave it
+        except ProcessLookupError:
+            pass
+        except (OSError, ValueError):
+            continue
+        folder = os.path.join(parent, name)
+        for slot in os.scandir(folder) if os.path.isdir(folder) else ():
+            if slot.is_dir():
+                try:
+                    os.rmdir(slot.path)
+                except OSError:
+                    pass
+        try:
+            os.rmdir(folder)
+        except OSError:
+            pass
 
 
 def _remove(folder: str) -> None:

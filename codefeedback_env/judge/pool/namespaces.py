@@ -33,12 +33,9 @@ from typing import Any, NamedTuple
 
 JUDGE_MOUNT = "/judge"
 """Where the judge's own modules appear inside the sandbox (`/judge/pool/worker.py`, ...)."""
-WORKER_CAPABILITIES = (
-    "CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_SYS_RESOURCE",
-)  # fmt: skip
-"""Kept by the worker inside the sandbox (as root) to switch children to slot uids and clean up after them,
-and (CAP_SYS_RESOURCE) to exempt itself from the OOM killer and make each child its first choice for good
-(the memory cgroup layer). Children lose every capability when they switch uid."""
+WORKER_CAPABILITIES = ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER")
+"""Kept by the worker inside the sandbox (as root) to switch children to slot uids and clean up after them.
+Children lose every capability when they switch uid."""
 MOUNT_CAPABILITY = "CAP_SYS_ADMIN"
 """Also kept when children switch uid: the worker mounts a fresh sized tmpfs as each run's scratch folder
 (in its own mount namespace) and detaches it afterwards, rather than walking what a program left."""
