@@ -151,7 +151,8 @@ def test_function_programs_holding_files_beyond_the_limit_are_a_memory_limit(jud
 
 def test_nothing_is_left_under_the_cgroup_root_after_close():
     parent = cgroup_layer.own_memory_cgroup()
-    before = {name for name in os.listdir(parent) if name.startswith(cgroup_layer.PREFIX)}
+    mine = f"{cgroup_layer.PREFIX}{os.getpid()}-"  # other processes (pytest workers) may make pools meanwhile
+    before = {name for name in os.listdir(parent) if name.startswith(mine)}
     pool = WorkerPoolBackend(2)
     assert pool.run_stdio(_files(60, 1 << 20), "", LIMITS).memory_exceeded
     assert pool.run_stdio("print(1)", "", LIMITS).stdout == b"1\n"
@@ -159,7 +160,7 @@ def test_nothing_is_left_under_the_cgroup_root_after_close():
     assert os.path.isdir(os.path.join(folder, "slot0"))
     pool.close()
     assert not os.path.exists(folder)
-    assert {name for name in os.listdir(parent) if name.startswith(cgroup_layer.PREFIX)} <= before
+    assert {name for name in os.listdir(parent) if name.startswith(mine)} <= before
 
 
 def test_without_the_layer_files_are_capped_by_the_scratch_folder_only():

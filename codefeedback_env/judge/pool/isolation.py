@@ -179,8 +179,9 @@ class MemoryCgroup:
     `memory.limit_in_bytes`, `memory.usage_in_bytes` and `memory.oom_control` the parent opened.
 
     `enter` moves the worker in, once (its zygotes and children follow by fork: nothing per test), and notes
-    what the cgroup then holds (`base`). Around each child: `limit` caps the cgroup at `base` plus the run's
-    memory limit plus `allowance`; the child makes itself the OOM killer's first choice (`mark_child`: its
+    what the cgroup then holds (`base`). Around each child: `limit` caps the cgroup at `base` plus the bytes
+    the run may hold (its memory limit, and its output limit twice: stdout and stderr are memory files the
+    child writes) plus `allowance`; the child makes itself the OOM killer's first choice (`mark_child`: its
     score then exceeds any other process's in the cgroup); `release` lifts the cap once the child is gone, so
     the worker's own clean-up never meets a full cgroup, and says whether the OOM killer ended the child."""
 
@@ -197,12 +198,12 @@ class MemoryCgroup:
         self.base = int(os.pread(self.usage_fd, 32, 0))
         self.kills = self.oom_kills()
 
-    def limit(self, memory: int) -> None:
-        """Cap the cgroup for the next child at `base` plus `memory` plus the allowance."""
+    def limit(self, nbytes: int) -> None:
+        """Cap the cgroup for the next child at `base` plus `nbytes` plus the allowance."""
         try:
-            os.write(self.limit_fd, b"%d" % (self.base + memory + self.allowance))
-        except OSError:  # EBUSY: the cgroup holds more than that and the kernel could not reclaim it
-            pass  # (cannot happen: what a run leaves is released before the next) - the run is uncapped
+            os.write(self.limit_fd, b"%d" % (self.base + nbytes + self.allowance))
+        except OSError:  # EBUSY: the cgroup holds more that the kernel cannot reclaim (what a run leaves is freed
+            pass  # before the next, so only the worker's own growth could): this run has its scratch tmpfs's cap only
 
     def release(self, killed: bool) -> bool:
         """Lift the cap; True if the OOM killer ended a process here since the last call (checked only when

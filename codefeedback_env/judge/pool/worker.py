@@ -276,7 +276,7 @@ class Worker:
         debt = self.zygote.compile_seconds if self.zygote is not None else 0.0
         started = time.monotonic() - debt
         if self.cgroup is not None:
-            self.cgroup.limit(message["memory"])
+            self.cgroup.limit(message["memory"] + 2 * message["file_bytes"])  # stdout and stderr are its files too
         pid = os.fork()
         if pid == 0:
             return self._child(function_mode, rlimits, fds, channel)
