@@ -14,6 +14,8 @@ Layers (outermost first):
    space, file size, open files, processes, no core dumps. Always available.
 4. **seccomp** (`SeccompFilter`): a BPF program built once by the parent with libseccomp
    (`seccomp_policy.py`: an allow-list, anything else fails), passed to the worker and installed in every child.
+5. **memory cgroup** (`MemoryCgroup`; the parent side is `memory_cgroup.py`): the worker joins its slot's memory
+   cgroup once, and each run is capped there, so files and shared memory count against its memory limit.
 
 This module imports only the standard library: the worker (started with `-s -S`) imports it as a
 top-level module. It must not import `threading` (directly or through `subprocess`/`queue`): on the
