@@ -155,6 +155,7 @@ def test_nothing_is_left_under_the_cgroup_root_after_close():
     mine = f"{cgroup_layer.PREFIX}{os.getpid()}-"  # other processes (pytest workers) may make pools meanwhile
     before = {name for name in os.listdir(parent) if name.startswith(mine)}
     pool = WorkerPoolBackend(2)
+    assert {name for name in os.listdir(parent) if name.startswith(mine)} == before, "made before it is used"
     assert pool.run_stdio(_files(60, 1 << 20), "", LIMITS).memory_exceeded
     assert pool.run_stdio("print(1)", "", LIMITS).stdout == b"1\n"
     folder = pool._cgroups.folder

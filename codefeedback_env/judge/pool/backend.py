@@ -358,13 +358,14 @@ class _Spawner:
 _SPAWNER = _Spawner()
 
 
-def _shutdown(slots: list[_Slot], temp_root: str | None, cgroups: cgroup_layer.PoolCgroups | None) -> None:
+def _shutdown(slots: list[_Slot], temp_root: str | None, cgroups: list[cgroup_layer.PoolCgroups | None]) -> None:
     for slot in slots:
         slot.stop(wait=2.0)
     if temp_root:
         shutil.rmtree(temp_root, ignore_errors=True)
-    if cgroups is not None:
-        cgroups.remove()
+    for made in cgroups:
+        if made is not None:
+            made.remove()
 
 
 class WorkerPoolBackend:
@@ -405,8 +406,11 @@ class WorkerPoolBackend:
         self._exclusive_waiting = 0
         self._served = False
         """A worker of these slots started once: from then on, a worker that cannot start loses runs (`WorkerLost`)."""
-        self._cgroups = self._memory_cgroups()
-        self._finalizer = weakref.finalize(self, _shutdown, self._slots, self._temp_root, self._cgroups)
+        self._cgroup_holder: list[cgroup_layer.PoolCgroups | None] = []
+        """The pool's memory cgroups (or None where unavailable), made when the first worker starts: a process
+        forked from the judge that never uses its pool makes none."""
+        self._cgroup_lock = threading.Lock()
+        self._finalizer = weakref.finalize(self, _shutdown, self._slots, self._temp_root, self._cgroup_holder)
 
     def _after_fork_in_child(self) -> None:
         """Start over in a forked child with new slots, uids and folders; the parent's workers stay untouched.
@@ -461,8 +465,15 @@ class WorkerPoolBackend:
             self._sandbox_command, self._sandbox_python = (bwrap, files, options), python
         return self._sandbox_command
 
+    @property
+    def _cgroups(self) -> cgroup_layer.PoolCgroups | None:
+        """This pool's memory cgroups (made on first use), or None (with a warning) where the machine has none."""
+        with self._cgroup_lock:
+            if not self._cgroup_holder:
+                self._cgroup_holder.append(self._memory_cgroups())
+            return self._cgroup_holder[0]
+
     def _memory_cgroups(self) -> cgroup_layer.PoolCgroups | None:
-        """This pool's memory cgroups, or None (with a warning) where the machine has none to give."""
         if not self.options.memory_cgroup:
             return None
         try:
@@ -526,8 +537,9 @@ class WorkerPoolBackend:
         slot.channel = Channel(parent_sock)
         cgroup_fds: list[int] = []
         try:
-            if self._cgroups is not None:
-                cgroup_fds = self._cgroups.slot_fds(slot.index)
+            cgroups = self._cgroups
+            if cgroups is not None:
+                cgroup_fds = cgroups.slot_fds(slot.index)
             slot.channel.send(config, cgroup_fds)
             hello = slot.receive(self.options.start_timeout)
         except (ChannelClosed, OSError) as error:
@@ -543,7 +555,7 @@ class WorkerPoolBackend:
         slot.layers = dict(hello.get("layers", {}))
         for layer, reason in dict(hello.get("missing", {})).items():
             _warn_once(layer, f"{layer} layer unavailable ({reason}); the other layers still apply")
-        if self._cgroups is None:
+        if cgroups is None:
             slot.layers["memory_cgroup"] = False
 
     @property
@@ -651,9 +663,10 @@ class WorkerPoolBackend:
         """Whether the OOM killer ended a process in the slot's memory cgroup that its worker did not report: the
         worker or a zygote, taken instead of a program that lowered its own OOM score while filling the cgroup
         (only a run's child can fill it). That run's verdict is then the memory limit, not a lost worker."""
-        if self._cgroups is None:
+        cgroups = self._cgroups
+        if cgroups is None:
             return False
-        kills = self._cgroups.oom_kills(slot.index)
+        kills = cgroups.oom_kills(slot.index)
         if kills <= slot.oom_kills:
             return False
         slot.oom_kills = kills
