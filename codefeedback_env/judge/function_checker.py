@@ -23,7 +23,6 @@ import hashlib
 import logging
 import random
 import reprlib
-import threading
 import types
 from dataclasses import dataclass
 from functools import lru_cache
@@ -32,6 +31,7 @@ from typing import Any
 from codefeedback_env.judge.backend import FunctionSession, RemoteError, RemoteFailure, RemoteTimeout
 from codefeedback_env.judge.checker_watchdog import CheckerDeadline, CheckerTimeout
 from codefeedback_env.judge.results import Verdict
+from codefeedback_env.judge.syntax_check import PARSE_LOCK
 from codefeedback_env.problems.function_tests import free_names
 from codefeedback_env.problems.records import Problem
 
@@ -116,15 +116,10 @@ def _compiled(source: str, filename: str) -> types.CodeType:
     return compile(source, filename, "exec", dont_inherit=True)
 
 
-_PARSE_LOCK = threading.Lock()
-"""`ast.parse` is not thread-safe in CPython 3.11 (its AST-to-object depth counter is shared: concurrent
-calls can fail with "AST constructor recursion depth mismatch"), and judge threads check concurrently."""
-
-
 @lru_cache(maxsize=512)
 def _program_names(test_code: str) -> frozenset[str]:
     """Names the test code reads without defining them: besides the set-up's, these come from the program."""
-    with _PARSE_LOCK:
+    with PARSE_LOCK:
         return frozenset(free_names(test_code))
 
 

@@ -25,29 +25,16 @@ from codefeedback_env.judge.cache import VerdictCache, cache_key
 from codefeedback_env.judge.compare import outputs_match
 from codefeedback_env.judge.function_checker import CheckOutcome, is_memory_error, run_checker
 from codefeedback_env.judge.results import JudgeResult, TestResult, Verdict
+from codefeedback_env.judge.syntax_check import syntax_error
 from codefeedback_env.problems.records import Problem, ProblemKind, TestCase
 
 logger = logging.getLogger(__name__)
 
-PROGRAM_FILENAME = "solution.py"
 MIN_OUTPUT_LIMIT = 1 << 20
 """Bytes of output always allowed; a test may allow more (twice its expected output)."""
 EXCERPT_CHARS = 4096
 RUN_ATTEMPTS = 2
 """Runs of a test the backend may lose (`BackendFailure`) before the test is a judge error."""
-
-
-def syntax_error(program: str) -> str | None:
-    """The interpreter's message for a program that does not compile, else None."""
-    import traceback
-
-    try:
-        compile(program, PROGRAM_FILENAME, "exec", dont_inherit=True)
-    except (SyntaxError, ValueError) as error:  # ValueError: null bytes in the source
-        return "".join(traceback.format_exception_only(type(error), error))
-    except (RecursionError, MemoryError) as error:
-        return f"SyntaxError: the program is too deeply nested to compile ({type(error).__name__})\n"
-    return None
 
 
 def _decode(data: bytes) -> str:

@@ -105,6 +105,15 @@ def judge_stall() -> list[Attack]:
             stall_bound=REPLY_BOUND,
         ),
         Attack("stop_own_group", "judge_stall", stop, Target("stdio", expected="0\n"), Harm.STALL),
+        # A 200 kB program of int literals sharing one hash value: compiling it as is (the judge's syntax check,
+        # in the judge's own process) takes seconds; the program's own compile is its own time.
+        Attack(
+            "colliding_literals_for_the_syntax_check",
+            "judge_stall",
+            "x = {" + ",".join(str(((1 << 61) - 1) * k) for k in range(1, 9000)) + "}\nprint(3)\n",
+            THREE,
+            Harm.STALL,
+        ),
         Attack(
             "kill_worker_through_descriptor_owner",
             "judge_stall",
