@@ -26,6 +26,7 @@ import numpy as np
 from codefeedback_env.feedback import DEFAULT_MAX_CHARS, execution_feedback, retry_only_feedback
 from codefeedback_env.judge import Judge
 from codefeedback_env.problems import Problem
+from codefeedback_env.problems.store import ProblemStore, problem_ids
 from codefeedback_env.templates import PAPER_TEMPLATES, Templates
 
 MAX_DRAWS = 8
@@ -51,6 +52,14 @@ class RandomMessage:
     """Which of that problem's `incorrect_solutions` ran (`DATASET_SOLUTION` only)."""
 
 
+def _donors(problems: Sequence[Problem]) -> Sequence[Problem]:
+    """The problems with wrong solutions and public tests to run them on (a store's found without decoding)."""
+    if isinstance(problems, ProblemStore):
+        counts = zip(problems.list_lengths("incorrect_solutions"), problems.list_lengths("public_tests"), strict=True)
+        return problems.select(i for i, (wrong, public) in enumerate(counts) if wrong and public)
+    return [p for p in problems if p.incorrect_solutions and p.public_tests]
+
+
 class RandomFeedback:
     """Draws random-feedback messages for the problems of one environment (see the module docstring)."""
 
@@ -62,7 +71,8 @@ class RandomFeedback:
         templates: Templates = PAPER_TEMPLATES,
         max_chars: int = DEFAULT_MAX_CHARS,
     ) -> None:
-        self.donors = [p for p in problems if p.incorrect_solutions and p.public_tests]
+        self.donors = _donors(problems)
+        self._donor_ids = problem_ids(self.donors)
         self.judge = judge
         self.templates = templates
         self.max_chars = max_chars
@@ -73,9 +83,9 @@ class RandomFeedback:
         """A message for a failed turn on `problem`; `real_feedback` (that turn's own) feeds the fallback pool."""
         others = [(pid, text) for pid, text in self._pool if pid != problem.id]
         self._pool.append((problem.id, real_feedback))
-        donors = [p for p in self.donors if p.id != problem.id]
+        donors = [i for i, donor_id in enumerate(self._donor_ids) if donor_id != problem.id]
         for _ in range(MAX_DRAWS if donors else 0):
-            donor = donors[int(rng.integers(len(donors)))]
+            donor = self.donors[donors[int(rng.integers(len(donors)))]]
             index = int(rng.integers(len(donor.incorrect_solutions)))
             text = self._failing_run(donor, index)
             if text is not None:

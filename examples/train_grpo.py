@@ -33,6 +33,7 @@ from agents.grpo import make_grpo_trainer
 from agents.rlef.evaluate import BeforeAndAfter, ProblemArguments
 from agents.rlef.pretrained import is_vllm_available, load_policy
 from codefeedback_env.envs import TRAINING_FINAL_TESTS
+from codefeedback_env.problems.store import problem_ids
 
 
 @dataclass
@@ -74,7 +75,7 @@ def main() -> None:
     if config.use_vllm and not is_vllm_available():
         raise SystemExit("--use_vllm needs vLLM, which is GPU-only (pip install vllm==0.31.0 on a CUDA machine).")
     state = PartialState()
-    problems, eval_problems = script.problems(config.output_dir, state.is_main_process)
+    problems, eval_problems = script.problems(config.output_dir, state)
     env_kwargs = dict(max_turns=script.max_turns, feedback=script.feedback, final_tests=tuple(script.final_tests))
     make_env = lambda: gym.make("CodeFeedback/CodeFeedback-v0", dataset=problems, **env_kwargs)  # noqa: E731
     make_env()  # a bad --feedback or --final_tests fails here, before the model loads
@@ -85,7 +86,7 @@ def main() -> None:
     evaluation.before(model, tokenizer, resuming=bool(config.resume_from_checkpoint))
     state.wait_for_everyone()
     trainer = make_grpo_trainer(
-        model, make_env, config, Dataset.from_dict({"prompt": [p.id for p in problems]}), tokenizer, script.max_turns
+        model, make_env, config, Dataset.from_dict({"prompt": problem_ids(problems)}), tokenizer, script.max_turns
     )
     trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)  # a path; TRL's own checkpoint format
     trainer.save_model(config.output_dir)

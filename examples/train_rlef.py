@@ -46,6 +46,7 @@ from agents.rlef import ResumeError, RLEFTrainer
 from agents.rlef.evaluate import BeforeAndAfter, ProblemArguments
 from agents.rlef.parser import parse_rlef_args
 from agents.rlef.pretrained import load_policy
+from codefeedback_env.problems.store import problem_ids
 
 
 @dataclass
@@ -70,7 +71,7 @@ CPU_DEFAULTS = dict(
 def main() -> None:
     script, config = parse_rlef_args(ScriptArguments, **CPU_DEFAULTS)
     state = PartialState()
-    problems, eval_problems = script.problems(config.output_dir, state.is_main_process)
+    problems, eval_problems = script.problems(config.output_dir, state)
     model, tokenizer = load_policy(script.model)
     make_env = lambda: gym.make("CodeFeedback/CodeFeedback-v0", dataset=problems, **config.env_kwargs())  # noqa: E731
     evaluation = BeforeAndAfter(
@@ -80,7 +81,7 @@ def main() -> None:
     state.wait_for_everyone()
     run = {"model": script.model or "smollm2", "dataset": script.dataset, "max_problems": len(problems)}
     trainer = RLEFTrainer(
-        model, make_env, config, Dataset.from_dict({"prompt": [p.id for p in problems]}), processing_class=tokenizer,
+        model, make_env, config, Dataset.from_dict({"prompt": problem_ids(problems)}), processing_class=tokenizer,
         run_info=run,
     )  # fmt: skip
     try:

@@ -12,8 +12,9 @@ from typing import Any
 from agents.llm import SamplingConfig, TransformersAgent
 from agents.llm.local_model import load_causal_lm
 from codefeedback_env.evaluation.runner import EvalConfig, run_evaluation
-from codefeedback_env.problems import Problem, load_problems
+from codefeedback_env.problems import Problem
 from codefeedback_env.problems.overlap import PROBLEM_LIST_NAME, ProblemList, leave_out, write_problem_list
+from codefeedback_env.problems.store import problem_ids, problem_store
 
 from .rollout import generation_mode
 
@@ -24,8 +25,9 @@ def split_problems(
     eval_dataset: Sequence[Problem] | None,
     eval_max_problems: int | None,
     eval_split: float,
-) -> tuple[list[Problem], list[Problem]]:
-    """(training problems, evaluation problems), disjoint by id.
+) -> tuple[Sequence[Problem], Sequence[Problem]]:
+    """(training problems, evaluation problems), disjoint by id; views of `dataset` and `eval_dataset` when
+    those are `ProblemStore`s.
 
     Training takes the first `max_problems` of `dataset` (None: all of them, except, when no `eval_dataset` is
     given, its last `eval_split` fraction, held out for evaluation). Evaluation takes the first
@@ -39,7 +41,7 @@ def split_problems(
     if max_problems is None:
         held = round(len(dataset) * eval_split) if eval_dataset is None else 0
         max_problems = len(dataset) - held
-    training = list(dataset[:max_problems])
+    training = dataset[:max_problems]
     candidates = dataset if eval_dataset is None else eval_dataset
     limit = len(candidates) if eval_max_problems is None else eval_max_problems
     return training, held_out_problems(training, candidates, limit)
@@ -61,10 +63,10 @@ def load_trained_policy(folder: str | os.PathLike[str], device: Any, dtype: str 
     return model
 
 
-def held_out_problems(training: Sequence[Problem], candidates: Sequence[Problem], limit: int) -> list[Problem]:
+def held_out_problems(training: Sequence[Problem], candidates: Sequence[Problem], limit: int) -> Sequence[Problem]:
     """The first `limit` problems of `candidates` that are not among `training` (by id): evaluation on problems
     the policy did not train on."""
-    seen = ProblemList("the training problems", frozenset(problem.id for problem in training))
+    seen = ProblemList("the training problems", frozenset(problem_ids(training)))
     held_out = leave_out(candidates, seen).kept[:limit]
     if limit > 0 and not held_out:
         raise ValueError(
@@ -111,8 +113,16 @@ class ProblemArguments:
         default=None,
         metadata={"help": "Problems trained on, the dataset's first ones (default: all but the --eval_split)."},
     )
+    split: str | None = field(
+        default=None,
+        metadata={"help": "CodeContests split of --dataset (train, valid, test): the hub's, or a local folder's "
+                  "(train-*.parquet, valid.jsonl, a saved DatasetDict). Default: the hub's train split, a file whole."},
+    )  # fmt: skip
     eval_dataset: str | None = field(
         default=None, metadata={"help": "Problems to evaluate on (default: --dataset); training problems are removed."}
+    )
+    eval_dataset_split: str | None = field(
+        default=None, metadata={"help": "CodeContests split of --eval_dataset (e.g. valid), as --split."}
     )
     eval_split: float = field(
         default=0.2,
@@ -122,23 +132,40 @@ class ProblemArguments:
     eval_max_problems: int | None = field(
         default=None, metadata={"help": "Problems evaluated on, before and after (default: all held-out ones)."}
     )
+    problem_cache: str | None = field(
+        default=None,
+        metadata={"help": "Folder of the problems converted to Arrow files, memory-mapped by every process (held "
+                  "once per node, not once per process); reused while the dataset is unchanged. Default: "
+                  "OUTPUT_DIR/problem_cache."},
+    )  # fmt: skip
     eval_rollouts: int = field(
         default=2, metadata={"help": "Evaluation episodes per problem, before and after (runner); 0 skips them."}
     )
 
-    def problems(
-        self, output_dir: str | os.PathLike[str], is_main_process: bool
-    ) -> tuple[list[Problem], list[Problem]]:
-        """(training problems, evaluation problems) by `split_problems`; the main process writes the training
-        problems' ids to `output_dir` (for `codefeedback eval --exclude-problems`)."""
-        dataset = load_problems(self.dataset)
-        eval_candidates = load_problems(self.eval_dataset) if self.eval_dataset else None
+    def problems(self, output_dir: str | os.PathLike[str], state: Any) -> tuple[Sequence[Problem], Sequence[Problem]]:
+        """(training problems, evaluation problems) by `split_problems`, as views of `ProblemStore`s: each node's
+        main process (`state`, accelerate's) converts the datasets once into the `problem_cache` folder while
+        the node's other processes wait, then every process memory-maps them. The main process writes the
+        training problems' ids to `output_dir` (for `codefeedback eval --exclude-problems`)."""
+        folder = Path(self.problem_cache or Path(output_dir) / "problem_cache")
+        with state.local_main_process_first():
+            build = state.is_local_main_process
+            dataset = problem_store(self.dataset, folder, build=build, **_split_option(self.split))
+            eval_candidates = (
+                problem_store(self.eval_dataset, folder, build=build, **_split_option(self.eval_dataset_split))
+                if self.eval_dataset
+                else None
+            )
         training, evaluation = split_problems(
             dataset, self.max_problems, eval_candidates, self.eval_max_problems, self.eval_split
         )
-        if is_main_process:
+        if state.is_main_process:
             write_problem_list(Path(output_dir) / PROBLEM_LIST_NAME, training)
         return training, evaluation
+
+
+def _split_option(split: str | None) -> dict[str, str]:
+    return {} if split is None else {"split": split}
 
 
 class BeforeAndAfter:

@@ -25,6 +25,7 @@ from codefeedback_env.feedback import (
 from codefeedback_env.judge import Judge, JudgeResult, TestResult, VerdictCache
 from codefeedback_env.judge.judge import syntax_error
 from codefeedback_env.problems import Problem, load_problems
+from codefeedback_env.problems.store import ProblemStore, problem_ids
 from codefeedback_env.random_feedback import RandomFeedback
 from codefeedback_env.rewards import UNJUDGED_REWARD, RewardConfig, turn_reward
 from codefeedback_env.spaces import UnicodeText
@@ -106,6 +107,7 @@ class CodeFeedbackEnv(gym.Env[dict[str, Any], str]):
 
     ## Arguments
     - `dataset`: a dataset name (`demo`, `codecontests`, `humaneval`, `mbpp`, `mbpp+`), a file, or problems
+      (a `ProblemStore` is used as is: its problems stay memory-mapped, decoded when an episode starts)
     - `dataset_options`: keyword arguments for the loader (e.g. `{"path": ...}` for `codecontests`)
     - `max_turns` (3), `feedback` ("execution", "none", "random"), `rewards`, `templates`,
       `feedback_max_chars` (cap per shown input/output/traceback), `max_response_chars`,
@@ -144,11 +146,11 @@ class CodeFeedbackEnv(gym.Env[dict[str, Any], str]):
         if isinstance(dataset, (str, Path)):
             problems = load_problems(dataset, **(dataset_options or {}))
         else:
-            problems = list(dataset)
+            problems = dataset if isinstance(dataset, ProblemStore) else list(dataset)
         if not problems:
             raise ValueError(f"dataset {dataset!r} holds no judgeable problems")
-        self.problems: list[Problem] = problems
-        self._index = {problem.id: i for i, problem in enumerate(problems)}
+        self.problems: Sequence[Problem] = problems
+        self._index = {problem_id: i for i, problem_id in enumerate(problem_ids(problems))}
         self.max_turns = max_turns
         self.feedback_mode = FeedbackMode(feedback)
         self.rewards = rewards or RewardConfig()

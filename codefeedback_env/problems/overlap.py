@@ -14,6 +14,7 @@ from pathlib import Path
 
 from codefeedback_env.problems.errors import DatasetError
 from codefeedback_env.problems.records import Problem
+from codefeedback_env.problems.store import ProblemStore, problem_ids
 
 PROBLEM_LIST_NAME = "training_problems.txt"
 """The file a training run writes its problem ids to (see `write_problem_list`)."""
@@ -45,7 +46,7 @@ class ProblemList:
 class Overlap:
     """The outcome of leaving a problem list out of an evaluation set."""
 
-    kept: list[Problem]
+    kept: Sequence[Problem]
     by_id: list[str]
     """Ids of evaluation problems whose id is in the list."""
     by_statement: list[str]
@@ -84,21 +85,25 @@ def read_problem_list(path: str | Path) -> ProblemList:
 
 
 def leave_out(problems: Sequence[Problem], excluded: ProblemList) -> Overlap:
-    """`problems` without those in `excluded` (same id, or same statement when the list has statements)."""
+    """`problems` without those in `excluded` (same id, or same statement when the list has statements).
+
+    A `ProblemStore` gives a view of the same store, its problems decoded only to compare statements.
+    """
     kept, by_id, by_statement = [], [], []
-    for problem in problems:
-        if problem.id in excluded.ids:
-            by_id.append(problem.id)
-        elif excluded.statements and statement_digest(problem.statement) in excluded.statements:
-            by_statement.append(problem.id)
+    for position, problem_id in enumerate(problem_ids(problems)):
+        if problem_id in excluded.ids:
+            by_id.append(problem_id)
+        elif excluded.statements and statement_digest(problems[position].statement) in excluded.statements:
+            by_statement.append(problem_id)
         else:
-            kept.append(problem)
-    return Overlap(kept, by_id, by_statement)
+            kept.append(position)
+    chosen = problems.select(kept) if isinstance(problems, ProblemStore) else [problems[i] for i in kept]
+    return Overlap(chosen, by_id, by_statement)
 
 
 def write_problem_list(path: str | Path, problems: Iterable[Problem]) -> Path:
     """Write the problems' ids, one per line (a training run's record of what it trained on)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(f"{p.id}\n" for p in problems), encoding="utf-8")
+    path.write_text("".join(f"{problem_id}\n" for problem_id in problem_ids(problems)), encoding="utf-8")
     return path
