@@ -31,7 +31,7 @@ from trl import GRPOConfig
 import codefeedback_env  # noqa: F401  (registers the environments)
 from agents.grpo import make_grpo_trainer
 from agents.rlef.evaluate import BeforeAndAfter, ProblemArguments
-from agents.rlef.pretrained import is_vllm_available, load_policy
+from agents.rlef.pretrained import is_vllm_available, load_policy, policy_dtype
 from codefeedback_env.envs import TRAINING_FINAL_TESTS
 from codefeedback_env.problems.store import problem_ids
 
@@ -79,9 +79,10 @@ def main() -> None:
     env_kwargs = dict(max_turns=script.max_turns, feedback=script.feedback, final_tests=tuple(script.final_tests))
     make_env = lambda: gym.make("CodeFeedback/CodeFeedback-v0", dataset=problems, **env_kwargs)  # noqa: E731
     make_env()  # a bad --feedback or --final_tests fails here, before the model loads
-    model, tokenizer = load_policy(script.model)
+    dtype = policy_dtype(script.dtype, config)
+    model, tokenizer = load_policy(script.model, dtype)
     evaluation = BeforeAndAfter(
-        script, eval_problems, config.output_dir, state, script.max_turns, config.max_completion_length
+        script, eval_problems, config.output_dir, state, script.max_turns, config.max_completion_length, dtype
     )
     evaluation.before(model, tokenizer, resuming=bool(config.resume_from_checkpoint))
     state.wait_for_everyone()

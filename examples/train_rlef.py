@@ -45,7 +45,7 @@ import codefeedback_env  # noqa: F401  (registers the environments)
 from agents.rlef import ResumeError, RLEFTrainer
 from agents.rlef.evaluate import BeforeAndAfter, ProblemArguments
 from agents.rlef.parser import parse_rlef_args
-from agents.rlef.pretrained import load_policy
+from agents.rlef.pretrained import load_policy, policy_dtype
 from codefeedback_env.problems.store import problem_ids
 
 
@@ -72,14 +72,15 @@ def main() -> None:
     script, config = parse_rlef_args(ScriptArguments, **CPU_DEFAULTS)
     state = PartialState()
     problems, eval_problems = script.problems(config.output_dir, state)
-    model, tokenizer = load_policy(script.model)
+    dtype = policy_dtype(script.dtype, config)
+    model, tokenizer = load_policy(script.model, dtype)
     make_env = lambda: gym.make("CodeFeedback/CodeFeedback-v0", dataset=problems, **config.env_kwargs())  # noqa: E731
     evaluation = BeforeAndAfter(
-        script, eval_problems, config.output_dir, state, config.max_turns, config.max_completion_length
+        script, eval_problems, config.output_dir, state, config.max_turns, config.max_completion_length, dtype
     )
     evaluation.before(model, tokenizer, resuming=bool(config.resume_from_checkpoint))
     state.wait_for_everyone()
-    run = {"model": script.model or "smollm2", "dataset": script.dataset, "max_problems": len(problems)}
+    run = {"model": script.model or "smollm2", "dataset": script.dataset, "max_problems": len(problems), "dtype": dtype}
     trainer = RLEFTrainer(
         model, make_env, config, Dataset.from_dict({"prompt": problem_ids(problems)}), processing_class=tokenizer,
         run_info=run,

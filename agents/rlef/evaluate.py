@@ -16,6 +16,7 @@ from codefeedback_env.problems import Problem
 from codefeedback_env.problems.overlap import PROBLEM_LIST_NAME, ProblemList, leave_out, write_problem_list
 from codefeedback_env.problems.store import problem_ids, problem_store
 
+from .pretrained import POLICY_DTYPES
 from .rollout import generation_mode
 
 
@@ -108,6 +109,14 @@ class ProblemArguments:
     and the problems the policy is evaluated on, before and after training."""
 
     model: str | None = field(default=None, metadata={"help": "Hub id or folder; default: SmolLM2-135M GGUF."})
+    dtype: str | None = field(
+        default=None,
+        metadata={"help": "Dtype of the policy's weights on every process (value network, KL reference and "
+                  "evaluation copies follow): float32, bfloat16 or auto (the checkpoint's). Default: float32 (TRL's), "
+                  "bfloat16 under DeepSpeed with --bf16 true on a GPU with bfloat16. Saved with the run: a resume "
+                  "with another dtype is refused.",
+                  "choices": list(POLICY_DTYPES)},
+    )  # fmt: skip
     dataset: str = field(default="demo", metadata={"help": "demo, codecontests, humaneval, mbpp or a .jsonl path."})
     max_problems: int | None = field(
         default=None,
@@ -170,8 +179,8 @@ def _split_option(split: str | None) -> dict[str, str]:
 
 class BeforeAndAfter:
     """An example script's evaluation of its policy before and after training: on the main process only (none
-    with `eval_rollouts` 0), on its training device, into this run's own folder (`run_evaluation_folder`), and
-    printed as per-turn solve rates."""
+    with `eval_rollouts` 0), on its training device and in the training dtype, into this run's own folder
+    (`run_evaluation_folder`), and printed as per-turn solve rates."""
 
     def __init__(
         self,
@@ -181,8 +190,10 @@ class BeforeAndAfter:
         state: Any,
         max_turns: int,
         max_new_tokens: int,
+        dtype: str = "float32",
     ) -> None:
         self.enabled = script.eval_rollouts > 0 and state.is_main_process
+        self.dtype = dtype
         self.problems, self.output_dir, self.device = problems, output_dir, state.device
         self.folder = run_evaluation_folder(output_dir)
         self.options = dict(rollouts=script.eval_rollouts, max_turns=max_turns, max_new_tokens=max_new_tokens)
@@ -196,7 +207,7 @@ class BeforeAndAfter:
     def after(self, tokenizer: Any) -> None:
         """The policy the trainer saved in `output_dir`, loaded whole on this process whatever the distribution."""
         if self.enabled:
-            self._evaluate("after", load_trained_policy(self.output_dir, self.device), tokenizer)
+            self._evaluate("after", load_trained_policy(self.output_dir, self.device, self.dtype), tokenizer)
 
     def _evaluate(self, stage: str, model: Any, tokenizer: Any) -> None:
         rates = evaluate_policy(model, tokenizer, self.problems, self.folder / stage, **self.options)

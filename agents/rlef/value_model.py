@@ -66,7 +66,8 @@ class ValueModel(nn.Module):
 
 
 def build_value_model(policy: PreTrainedModel, share_backbone: bool = False) -> ValueModel:
-    """Value network initialised from the policy's weights (a copy of its backbone) with a fresh head.
+    """Value network initialised from the policy's weights (a copy of its backbone) with a fresh head, on the
+    policy's device and in its dtype.
 
     `share_backbone=True` keeps only the head and reads the policy's last hidden state: half the memory,
     but the value loss then also moves the policy's weights.
@@ -75,7 +76,7 @@ def build_value_model(policy: PreTrainedModel, share_backbone: bool = False) -> 
     backbone = None if share_backbone else copy.deepcopy(getattr(policy, policy.base_model_prefix))
     value = ValueModel(backbone, hidden_size)
     param = next(policy.parameters())
-    return value.to(device=param.device)
+    return value.to(device=param.device, dtype=param.dtype)  # one dtype in one engine (ZeRO-3 needs it)
 
 
 def attach_value_model(policy: PreTrainedModel, value: ValueModel) -> None:

@@ -115,3 +115,22 @@ def test_no_held_out_problems_is_an_error() -> None:
     assert [p.id for p in held_out_problems(DEMO[:3], DEMO[:5], 8)] == [p.id for p in DEMO[3:5]]
     with pytest.raises(ValueError, match="no evaluation problems left: all 3 candidates are training problems"):
         held_out_problems(DEMO[:3], DEMO[:3], 2)
+
+
+def test_train_rlef_trains_in_the_dtype_asked_for_and_refuses_a_resume_in_another(tiny_model_folder, tmp_path) -> None:
+    from safetensors import safe_open
+
+    common = ("--model", str(tiny_model_folder), "--eval_rollouts", "0", "--max_steps", "1", "--save_steps", "1")
+    done = run_script("train_rlef.py", tmp_path, *common, "--dtype", "bfloat16", "--output_dir", str(tmp_path / "a"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    checkpoint = tmp_path / "a" / "checkpoint-1"
+    for weights in (checkpoint / "model.safetensors", checkpoint / "rlef_value" / "model.safetensors"):
+        with safe_open(weights, "pt") as tensors:  # the policy and its value network, as trained
+            assert {str(tensors.get_tensor(name).dtype) for name in tensors.keys()} == {"torch.bfloat16"}
+    assert json.loads((checkpoint / "rlef_run.json").read_text())["run.dtype"] == "bfloat16"
+    resumed = run_script(
+        "train_rlef.py", tmp_path, *common, "--output_dir", str(tmp_path / "b"), "--resume_from_checkpoint",
+        str(checkpoint),
+    )  # fmt: skip
+    assert resumed.returncode != 0
+    assert "settings differ (run.dtype 'bfloat16' -> 'float32')" in resumed.stderr.strip().splitlines()[-1]
