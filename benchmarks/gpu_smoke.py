@@ -32,7 +32,8 @@ def fail(message: str) -> None:
 
 def prepare_model(folder: Path, tiny: bool) -> str:
     """Write a model folder (bfloat16, as vLLM serves it) that vLLM and transformers both load; returns which
-    model it is. Training loads it in float32 (with bf16 autocast on GPUs that have it)."""
+    model it is. Training loads it in the dtype the example scripts choose (`policy_dtype`: float32 without
+    DeepSpeed, with bf16 autocast on GPUs that have it)."""
     import torch
 
     from agents.llm.local_model import ModelNotFoundError, export_servable_copy, find_smollm2_gguf
@@ -87,20 +88,19 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     import codefeedback_env  # noqa: F401  (registers the environments)
     from agents.rlef import RLEFConfig, RLEFTrainer
     from agents.rlef.evaluate import evaluate_policy, held_out_problems
-    from agents.rlef.pretrained import load_policy
-    from codefeedback_env.problems import load_problems
+    from agents.rlef.pretrained import load_policy, policy_dtype
+    from codefeedback_env.problems.store import problem_ids, problem_store
 
     if args.device == "cuda" and not torch.cuda.is_available():
         fail("no CUDA device is visible to torch; the GPU check needs one (--device cpu runs the transformers path).")
     if args.generation == "vllm" and args.device != "cuda":
         fail("vLLM generation needs a CUDA device; --generation vllm runs only with --device cuda.")
-    problems = load_problems("demo")
+    run_dir = args.out.with_suffix("")
+    problems = problem_store("demo", run_dir / "problem_cache")  # memory-mapped, as the example scripts hold them
     training = problems[:TRAIN_PROBLEMS]
     evaluation = held_out_problems(training, problems, args.eval_problems)
     if len(evaluation) < args.eval_problems:
         fail(f"only {len(evaluation)} held-out demo problems for --eval-problems {args.eval_problems}.")
-    model, tokenizer = load_policy(str(args.model))
-    run_dir = args.out.with_suffix("")
     config = RLEFConfig(
         output_dir=str(run_dir / "trainer"),
         use_cpu=args.device == "cpu",
@@ -120,9 +120,11 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         vllm_mode="colocate",
         vllm_gpu_memory_utilization=0.3,
     )
+    dtype = policy_dtype(None, config)
+    model, tokenizer = load_policy(str(args.model), dtype)
     make_env = lambda: gym.make("CodeFeedback/CodeFeedback-v0", dataset=training, **config.env_kwargs())  # noqa: E731
     timer = _step_timer()
-    prompts = Dataset.from_dict({"prompt": [p.id for p in training]})
+    prompts = Dataset.from_dict({"prompt": problem_ids(training)})
     trainer = RLEFTrainer(model, make_env, config, prompts, processing_class=tokenizer, callbacks=[timer])
     if trainer.use_vllm != (args.generation == "vllm"):
         fail(f"the trainer's use_vllm is {trainer.use_vllm} for --generation {args.generation}.")
@@ -146,6 +148,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "generation": "vllm_colocate" if args.generation == "vllm" else "transformers",
         "device": args.device,
+        "dtype": dtype,
         "step_times_s": [round(t, 3) for t in timer.times],
         "losses": losses,
         "solve_rate_by_turn": rates,

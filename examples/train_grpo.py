@@ -14,8 +14,9 @@ GPU recipe (vLLM server on GPU 7, DeepSpeed ZeRO-3 on GPUs 0-6; vLLM is GPU-only
         --per_device_train_batch_size 8 --num_generations 8 --max_completion_length 1024 --max_steps 2000 \\
         --eval_dataset code_contests_valid.jsonl --ddp_timeout 7200
 
-Problems, evaluation and episode options as in `examples/train_rlef.py` (evaluation on the main process only,
-per-run folders under OUTPUT_DIR/evaluations/, every problem by default).
+Problems, policy dtype, evaluation and episode options as in `examples/train_rlef.py` (problems memory-mapped
+once per node, evaluation on the main process only, per-run folders under OUTPUT_DIR/evaluations/, every problem
+by default).
 """
 
 from __future__ import annotations

@@ -29,6 +29,10 @@ runs only on the main process, on its training device, over problems not trained
 the last `--eval_split` of `--dataset`), into a new folder per run, `OUTPUT_DIR/evaluations/<time>-<pid>/`.
 The other processes wait for the "before" evaluation at their first collective: raise `--ddp_timeout` (seconds)
 above its duration. The "after" evaluation loads the saved policy (`OUTPUT_DIR`), so it also works under ZeRO-3.
+Problems are held once per node: the node's main process converts them into an Arrow file (`--problem_cache`,
+default OUTPUT_DIR/problem_cache) that every process memory-maps (`--split` / `--eval_dataset_split` pick a
+CodeContests split). The policy loads in `--dtype` (default float32 as TRL; bfloat16 under DeepSpeed with
+`--bf16 true` on a bfloat16 GPU, as in the recipe above), saved with the run (a resume in another is refused).
 Episodes: `--feedback execution|random|none` (the paper's ablations), `--final_tests public hidden` (the paper's
 training reward; evaluation always uses the private and generated tests).
 """

@@ -85,7 +85,7 @@ def test_cpu_dry_run(tmp_path) -> None:
     summary = json.loads(lines[0])
     assert summary["model"] == "tiny-random (cpu dry run: vLLM not run)"
     run = summary["transformers"]
-    assert run["device"] == "cpu" and run["eval_problems"] == 10
+    assert run["device"] == "cpu" and run["eval_problems"] == 10 and run["dtype"] == "float32"
     assert len(run["step_times_s"]) == 2 and all(t > 0 for t in run["step_times_s"])
     assert len(run["losses"]) == 2 and all(math.isfinite(x) for x in run["losses"])
     assert len(run["solve_rate_by_turn"]) == 3 and 0 <= run["solve_rate_1at3"] <= 1
