@@ -125,8 +125,9 @@ class Program(NamedTuple):
 
 
 def compile_program(source: str) -> types.CodeType:
-    """The program compiled as the interpreter compiles a script (raises what `compile` raises)."""
-    return compile(source, PROGRAM_FILENAME, "exec", dont_inherit=True)
+    """The program compiled as `python3 program.py` compiles a script, asserts kept whatever flags started this
+    interpreter (raises what `compile` raises)."""
+    return compile(source, PROGRAM_FILENAME, "exec", dont_inherit=True, optimize=0)
 
 
 def read_program(fd: int) -> str:

@@ -113,7 +113,9 @@ def checker_builtins(seed: int) -> dict[str, Any]:
 
 @lru_cache(maxsize=512)
 def _compiled(source: str, filename: str) -> types.CodeType:
-    return compile(source, filename, "exec", dont_inherit=True)
+    # optimize=0: checks are `assert` statements, which `python -O` (or PYTHONOPTIMIZE) in the judge's own
+    # process would otherwise strip, accepting every program.
+    return compile(source, filename, "exec", dont_inherit=True, optimize=0)
 
 
 @lru_cache(maxsize=512)

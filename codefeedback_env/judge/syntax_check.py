@@ -39,12 +39,12 @@ def syntax_error(program: str) -> str | None:
     originals: dict[str, str] = {}
     try:
         if len(_NUMBER_MAKERS.findall(program)) < MANY_NUMBERS:
-            compile(program, PROGRAM_FILENAME, "exec", dont_inherit=True)
+            compile(program, PROGRAM_FILENAME, "exec", dont_inherit=True, optimize=0)
             return None
         with PARSE_LOCK:
             tree = compile(program, PROGRAM_FILENAME, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
             originals = _neutralise_numbers(tree)
-            compile(tree, PROGRAM_FILENAME, "exec", dont_inherit=True)
+            compile(tree, PROGRAM_FILENAME, "exec", dont_inherit=True, optimize=0)
     except (SyntaxError, ValueError) as error:  # ValueError: null bytes in the source
         if isinstance(error, SyntaxError) and error.msg.startswith("mapping pattern checks duplicate key ("):
             key = error.msg.removeprefix("mapping pattern checks duplicate key (").removesuffix(")")
