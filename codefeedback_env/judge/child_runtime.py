@@ -33,7 +33,9 @@ else:  # a top-level module: the worker's import, or this file run as the bootst
 
     del sys.path[0]
 
+import atexit  # noqa: E402
 import builtins  # noqa: E402
+import gc  # noqa: E402
 import resource  # noqa: E402
 import signal  # noqa: E402
 import types  # noqa: E402
@@ -220,8 +222,6 @@ def finish(status: int, module: list[types.ModuleType]) -> int:
     except BaseException:  # noqa: B036
         pass
     try:
-        import atexit
-
         atexit._run_exitfuncs()  # reports a failing handler as the interpreter does
     except BaseException:  # noqa: B036
         pass
@@ -233,8 +233,6 @@ def finish(status: int, module: list[types.ModuleType]) -> int:
             pass
     module.clear()
     try:
-        import gc
-
         gc.collect()
     except BaseException:  # noqa: B036
         pass

@@ -515,7 +515,7 @@ class WorkerPoolBackend:
         popen: dict[str, Any] = {
             "stdin": subprocess.DEVNULL,
             "stdout": subprocess.DEVNULL,
-            "env": child_environment(slot.scratch),
+            "env": {**child_environment(slot.scratch), "LD_BIND_NOW": "1"},
             "pass_fds": (child_sock.fileno(),),
             "start_new_session": True,
             "close_fds": True,

@@ -113,13 +113,20 @@ class SeccompFilter:
         self._program = _SockFprog(len(code) // 8, ctypes.addressof(self._buffer))
         self._prctl = _prctl_function()
 
-    def install(self) -> None:
-        """Set no_new_privs and install the filter; raises OSError when the kernel refuses."""
+    def install(self, *, no_new_privs: bool = True) -> None:
+        """Set no_new_privs (unless the caller says this process already has it) and install the filter; raises
+        OSError when the kernel refuses (without no_new_privs, it refuses a process lacking CAP_SYS_ADMIN)."""
         prctl = self._prctl
-        if prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
+        if no_new_privs:
+            set_no_new_privs()
         if prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(self._program), 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_SECCOMP) failed")
+
+
+def set_no_new_privs() -> None:
+    """Set no_new_privs for this process and every process it forks later (it is inherited and cannot be unset)."""
+    if _prctl_function()(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
 
 
 @cache

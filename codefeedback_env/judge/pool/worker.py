@@ -107,6 +107,8 @@ class Worker:
         self.scratch: str = config["scratch"]
         self.max_processes: int = config["max_processes"]
         self.max_open_files: int = config["max_open_files"]
+        self._rlimits_key: tuple = ()
+        self._rlimits_settings: child_runtime.RlimitSettings = []
         _preload()
         child_runtime.install_site_builtins()  # exit()/quit() as under SubprocessBackend (no `site` with -S)
         if "threading" in sys.modules:  # the worker has no logging setup: its stderr is the judge's
@@ -149,6 +151,9 @@ class Worker:
         if config["seccomp_bpf"]:
             try:
                 self.seccomp = isolation.SeccompFilter(bytes.fromhex(config["seccomp_bpf"]))
+                # Once here rather than in every child (which inherits it): no child can gain privileges by
+                # exec, and each may install the filter without privileges of its own.
+                isolation.set_no_new_privs()
                 if not _fork_and_check(self._seccomp_check):
                     raise OSError("the kernel refused the filter or it did not take effect")
             except (OSError, AttributeError) as error:
@@ -266,12 +271,7 @@ class Worker:
             for fd in fds:
                 os.close(fd)
             return {"error": f"expected {6 if function_mode else 4} fds, got {len(fds)}"}
-        rlimits = child_runtime.rlimit_settings(
-            child_runtime.ChildLimits(
-                message["cpu_seconds"], message["memory"], message["file_bytes"],
-                self.max_processes, self.max_open_files,
-            )
-        )  # fmt: skip
+        rlimits = self._rlimits(message["cpu_seconds"], message["memory"], message["file_bytes"])
         # A zygote compiled the program before this run: its compile time counts, as in a child compiling it.
         debt = self.zygote.compile_seconds if self.zygote is not None else 0.0
         started = time.monotonic() - debt
@@ -329,6 +329,14 @@ class Worker:
             **({"oom_kills": self.cgroup.kills} if memory_exceeded else {}),
         }
 
+    def _rlimits(self, cpu_seconds: int, memory: int, file_bytes: int) -> child_runtime.RlimitSettings:
+        """The child's rlimits, built once for a run of tests under the same limits."""
+        key = (cpu_seconds, memory, file_bytes)
+        if key != self._rlimits_key:
+            limits = child_runtime.ChildLimits(cpu_seconds, memory, file_bytes, self.max_processes, self.max_open_files)
+            self._rlimits_key, self._rlimits_settings = key, child_runtime.rlimit_settings(limits)
+        return self._rlimits_settings
+
     def _clean_up(self) -> None:
         """Kill and reap anything the child left (detached grandchildren); a new scratch folder if the child
         changed anything about it (contents, mode, times, extended attributes)."""
@@ -336,14 +344,14 @@ class Worker:
             if not _reap():
                 child_runtime.end_children(time.monotonic() + REAP_SECONDS)
         elif self.pid_namespace:
+            # Every process of the namespace descends from its init (us), and the child's orphans were handed to
+            # us before it could be reaped: with no child of ours left, nothing else is left either.
             give_up = time.monotonic() + REAP_SECONDS
-            while time.monotonic() < give_up:
+            while not _reap() and time.monotonic() < give_up:
                 try:
                     os.kill(-1, signal.SIGKILL)  # everything in our namespace but us (its init)
                 except ProcessLookupError:
                     pass
-                if _reap():
-                    break
                 time.sleep(0.001)
         elif self.switch_uid and self.seccomp is None:
             _kill_uid(self.uid)
@@ -473,7 +481,7 @@ class Worker:
                 isolation.drop_capabilities()
             isolation.prctl(isolation.PR_SET_DUMPABLE, 1)  # its own /proc/self/mem as in a plain run (not its parent's)
             if self.seccomp is not None:
-                self.seccomp.install()
+                self.seccomp.install(no_new_privs=False)  # set once in the worker, inherited
             return child_runtime.Program("function" if function_mode else "stdio", source, 3, 4, code)
         except BaseException as error:  # noqa: B036 - a setup failure must never run the program unconfined
             try:
