@@ -9,7 +9,10 @@ Workloads, measured in one run on this machine:
       (pool, fresh interpreter, pool, ...): the ratio is the median of the rounds' ratios, so a change of
       load during the run hits both sides. Twice: the same program on every test (as a judge runs one
       program's tests), and a different program on every test (nothing shared between tests: a comment
-      with the test's number makes each program new);
+      with the test's number makes each program new). Over the pool's rounds it also counts what one test
+      costs: minor page faults and CPU time of the workers' process trees (each worker with every zygote
+      and child it reaped, from /proc), and CPU time of this process (the judge's side, its callers
+      included). The fault count hardly moves with the host's load, unlike times and throughputs;
   (b) a CPU-heavy program (a 10^6-iteration loop), run one at a time, interleaved: median wall time,
       median CPU time (the child's rusage; robust when other jobs load the machine) and the fastest CPU
       time (the program's own cost, least touched by a noisy host). The bare
@@ -49,6 +52,7 @@ TRIVIAL = "print(input())\n"
 HEAVY = "s = 0\nfor i in range(10 ** 6):\n    s += i * i % 7\nprint(s)\n"
 LIMITS = Limits(time=10.0, memory=1 << 30, output=1 << 20)
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "codecontests_train_sample.jsonl"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def fresh_interpreter(program: str, stdin: str, *, stdin_file: bool = False) -> bytes:
@@ -81,18 +85,60 @@ def throughput(run, count: int, threads: int, *, distinct: bool = False) -> floa
     return per_second
 
 
-def alternating(pooled, count: int, rounds: int, threads: int, *, distinct: bool = False) -> dict:  # type: ignore[no-untyped-def]
-    """Trivial-test throughput of the pool and of a fresh interpreter per test, alternated round by round."""
-    pool_rates, base_rates = [], []
+def process_counts(pid: int) -> tuple[int, float]:
+    """Minor page faults and CPU seconds of `pid` and of every child it has reaped, and the same for its live
+    children (a worker under bubblewrap is the bubblewrap process's child), from /proc."""
+    faults, cpu = 0, 0.0
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as listing:
+            children = [int(child) for child in listing.read().split()]
+    except OSError:
+        children = []
+    for process in (pid, *children):
+        with open(f"/proc/{process}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        faults += int(fields[7]) + int(fields[8])  # minflt, cminflt
+        cpu += sum(int(ticks) for ticks in fields[11:15]) / CLOCK_TICKS  # utime, stime, cutime, cstime
+    return faults, cpu
+
+
+def cost_counters(pool: WorkerPoolBackend):  # type: ignore[no-untyped-def]
+    """A function returning (page faults, CPU seconds) of the pool's worker process trees and the CPU seconds
+    of this process so far. Between runs no test's child is alive: each is reaped before its reply."""
+    pids = pool.worker_pids()
+
+    def read() -> tuple[int, float, float]:
+        faults, cpu = 0, 0.0
+        for pid in pids:
+            pid_faults, pid_cpu = process_counts(pid)
+            faults, cpu = faults + pid_faults, cpu + pid_cpu
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return faults, cpu, usage.ru_utime + usage.ru_stime
+
+    return read
+
+
+def alternating(pooled, count: int, rounds: int, threads: int, counters, *, distinct: bool = False) -> dict:  # type: ignore[no-untyped-def]
+    """Trivial-test throughput of the pool and of a fresh interpreter per test, alternated round by round, and
+    the pool's cost per test (see `cost_counters`)."""
+    pool_rates, base_rates, costs = [], [], [0.0, 0.0, 0.0]
     for _ in range(rounds):
+        before = counters()
         pool_rates.append(throughput(pooled, count, threads, distinct=distinct))
+        costs = [total + after - start for total, start, after in zip(costs, before, counters(), strict=True)]
         base_rates.append(throughput(fresh_interpreter, max(40, count // 4), threads, distinct=distinct))
     ratios = [p / b for p, b in zip(pool_rates, base_rates, strict=True)]
+    tests = count * rounds
     return {
         "pool_tests_per_s": round(statistics.median(pool_rates), 1),
         "subprocess_tests_per_s": round(statistics.median(base_rates), 1),
         "ratio": round(statistics.median(ratios), 2),
         "round_ratios": [round(r, 2) for r in ratios],
+        "per_test": {
+            "worker_page_faults": round(costs[0] / tests, 1),
+            "worker_cpu_ms": round(1000 * costs[1] / tests, 3),
+            "judge_process_cpu_ms": round(1000 * costs[2] / tests, 3),
+        },
     }
 
 
@@ -161,8 +207,9 @@ def main() -> None:
             return pool.run_stdio(program, stdin, LIMITS).stdout
 
         throughput(pooled, 50, args.threads)  # warm-up
-        trivial = alternating(pooled, args.trivial, args.rounds, args.threads)
-        distinct = alternating(pooled, args.trivial, args.rounds, args.threads, distinct=True)
+        counters = cost_counters(pool)
+        trivial = alternating(pooled, args.trivial, args.rounds, args.threads, counters)
+        distinct = alternating(pooled, args.trivial, args.rounds, args.threads, counters, distinct=True)
         pool_times, bare_times, pool_cpu, bare_cpu = [], [], [], []
         expected = fresh_interpreter(HEAVY, "")
         for _ in range(args.heavy):  # interleaved, one at a time, so load changes hit both alike
@@ -201,6 +248,11 @@ def main() -> None:
         note = f"   (median of {args.rounds} alternating rounds: {' '.join(map(str, rates['round_ratios']))})"
         print(f"{label:<26}{rates['pool_tests_per_s']:>14.1f}{rates['subprocess_tests_per_s']:>22.1f}"
               f"{rates['ratio']:>10.2f}{note}")  # fmt: skip
+    for label, rates in (("same program", trivial), ("new program each", distinct)):
+        cost = rates["per_test"]
+        print(f"  per trivial test, {label}: {cost['worker_page_faults']:.0f} page faults and "
+              f"{cost['worker_cpu_ms']:.2f} ms CPU in the workers' process trees, {cost['judge_process_cpu_ms']:.2f} "
+              "ms CPU in this process (callers included)")  # fmt: skip
     row("10^6-loop wall s/run", pool_heavy, bare_heavy, 4)
     row("10^6-loop CPU s/run", pool_heavy_cpu, bare_heavy_cpu, 4)
     row("10^6-loop CPU s/run (min)", pool_best_cpu, bare_best_cpu, 4)

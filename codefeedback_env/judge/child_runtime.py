@@ -211,10 +211,11 @@ def finish(status: int, module: list[types.ModuleType]) -> int:
     """What the interpreter does at exit (Py_FinalizeEx), in its order; the final exit status.
 
     `module` holds the only reference to the program's module (the runtime drops it from `sys.modules`).
-    The module's globals are in a cycle with the program's functions, so the collector runs every finalizer
-    while the globals are still intact, as at interpreter exit: e.g. a fast-IO wrapper whose `__del__`
-    writes its buffer. The original standard streams are restored first, as the interpreter does, and
-    flushed last: output buffered in `sys.__stdout__` is written, not lost."""
+    As the interpreter does, the collector first runs the finalizers of the program's garbage (the module
+    still in place); then the original standard streams are restored and the module is dropped. Its globals
+    are in a cycle with the program's functions, so a second collection runs every remaining finalizer while
+    the globals are still intact, as at interpreter exit: e.g. a fast-IO wrapper whose `__del__` writes its
+    buffer. The streams are flushed last: output buffered in `sys.__stdout__` is written, not lost."""
     threading = sys.modules.get("threading")
     try:
         if threading is not None:
@@ -226,17 +227,22 @@ def finish(status: int, module: list[types.ModuleType]) -> int:
     except BaseException:  # noqa: B036
         pass
     status = _flush_standard_streams(status)
+    _collect()
     for name in ("stdin", "stdout", "stderr"):
         try:
             setattr(sys, name, getattr(sys, f"__{name}__"))
         except BaseException:  # noqa: B036
             pass
     module.clear()
+    _collect()
+    return _flush_standard_streams(status)
+
+
+def _collect() -> None:
     try:
         gc.collect()
     except BaseException:  # noqa: B036
         pass
-    return _flush_standard_streams(status)
 
 
 def _new_module(name: str) -> types.ModuleType:

@@ -43,6 +43,8 @@ def test_judge_throughput():
         assert trivial["pool_tests_per_s"] > 0 and trivial["subprocess_tests_per_s"] > 0
         assert len(trivial["round_ratios"]) == 2
         assert math.isclose(trivial["ratio"], statistics.median(trivial["round_ratios"]), abs_tol=0.01)
+        cost = trivial["per_test"]  # every test forks at least one child: it faults and uses CPU
+        assert cost["worker_page_faults"] > 10 and cost["worker_cpu_ms"] > 0 and cost["judge_process_cpu_ms"] > 0
     assert_ratio(1 / heavy["pool_runs_per_s"], 1 / heavy["bare_interpreter_runs_per_s"], heavy["time_ratio"])
     assert_ratio(real["pool_runs_per_s"], real["subprocess_runs_per_s"], real["ratio"])
     assert real["runs"] >= 2
