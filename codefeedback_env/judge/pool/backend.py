@@ -137,6 +137,10 @@ class PoolOptions:
     """Seconds a worker may take to start and report ready."""
 
 
+FIRST_READ_BYTES = 1 << 14
+"""Bytes of a run's stdout read before asking for its size."""
+
+
 class _Files:
     """The memfds of one run: program and stdin going in, stdout and stderr coming out."""
 
@@ -145,20 +149,22 @@ class _Files:
         for name, text in (("stdin", stdin), ("stdout", ""), ("stderr", ""), ("program", program)):
             fd = os.memfd_create(name, os.MFD_CLOEXEC)
             self.fds.append(fd)
-            data = text.encode("utf-8", "surrogatepass")
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.lseek(fd, 0, os.SEEK_SET)
+            view, written = memoryview(text.encode("utf-8", "surrogatepass")), 0
+            while written < len(view):  # pwrite: the file offset stays at 0, where the child starts reading
+                written += os.pwrite(fd, view[written:], written)
 
     def outcome(self, reply: dict[str, Any], limits: Limits) -> RunOutcome:
         """Read the outputs and combine them with the worker's facts; closes the memfds."""
         stdout_fd, stderr_fd = self.fds[1], self.fds[2]
         # Read what is there, not `limits.output + 1` bytes: a 1 MB buffer per run costs an mmap/munmap pair,
-        # and munmap in a threaded process interrupts every other CPU (TLB shootdown).
-        stdout = os.pread(stdout_fd, min(os.fstat(stdout_fd).st_size, limits.output + 1), 0)
+        # and munmap in a threaded process interrupts every other CPU (TLB shootdown). Most outputs fit in the
+        # first read, which then needs no fstat.
+        cap = limits.output + 1
+        stdout = os.pread(stdout_fd, min(FIRST_READ_BYTES, cap), 0)
+        if len(stdout) == FIRST_READ_BYTES < cap:
+            stdout += os.pread(stdout_fd, min(os.fstat(stdout_fd).st_size, cap) - len(stdout), len(stdout))
         stderr_size = os.fstat(stderr_fd).st_size
-        stderr = os.pread(stderr_fd, STDERR_TAIL_BYTES, max(0, stderr_size - STDERR_TAIL_BYTES))
+        stderr = os.pread(stderr_fd, STDERR_TAIL_BYTES, max(0, stderr_size - STDERR_TAIL_BYTES)) if stderr_size else b""
         self.close()
         return RunOutcome(
             stdout=stdout[: limits.output],
@@ -241,7 +247,8 @@ class _Slot:
         channel = channel or self.channel
         if channel is None:
             raise ChannelClosed("the worker is stopped")
-        channel.sock.settimeout(timeout)
+        if channel.sock.gettimeout() != timeout:  # a system call each time, and most runs share their limits
+            channel.sock.settimeout(timeout)
         message, fds = channel.receive()
         for fd in fds:
             os.close(fd)
