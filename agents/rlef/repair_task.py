@@ -19,7 +19,7 @@ from typing import Literal
 
 from transformers import PreTrainedTokenizerFast, Qwen2ForCausalLM
 
-from agents.rlef.toy import CORPUS, SECRET_WORDS, build_tokenizer, supervised_fit
+from agents.rlef.toy import CORPUS, SECRET_WORDS, build_tokenizer, supervised_fit, template_phrases
 from codefeedback_env.feedback import execution_feedback, initial_prompt
 from codefeedback_env.judge.results import JudgeResult, TestResult, Verdict
 from codefeedback_env.problems.records import Problem, TestCase
@@ -188,4 +188,6 @@ def build_repair_tokenizer() -> PreTrainedTokenizerFast:
         words,
     )
     phrases = tuple(piece for pair in (*_CODE.values(), _COPY) for piece in pair)
+    # feedback fields keep their trailing newline: the newline and the template text after a field are one token
+    phrases += tuple("\n" + p for p in template_phrases() if p.startswith("`"))
     return build_tokenizer(corpus=CORPUS + texts, extra_phrases=phrases)

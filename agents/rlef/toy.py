@@ -51,7 +51,7 @@ CORPUS = (
 REWARD_PASS, REWARD_FAIL, REWARD_INVALID = 1.0, -1.0, -0.2
 
 
-def _template_phrases() -> list[str]:
+def template_phrases() -> list[str]:
     """The fixed text between the placeholders of the prompt and feedback templates, longest first."""
     pieces = re.split(r"\{\w+\}", _PROMPT) + re.split(r"\{\w+\}", _FEEDBACK) + [_NO_CODE]
     return sorted({p for p in pieces if len(p) > 1}, key=len, reverse=True)
@@ -67,7 +67,7 @@ def build_tokenizer(
     feedback reveals sits a few tokens from where it answers. `extra_phrases` are more such tokens (for
     example common stretches of code); every piece of them is also in the vocabulary on its own.
     """
-    chosen = (_template_phrases() if phrases else []) + list(extra_phrases)
+    chosen = (template_phrases() if phrases else []) + list(extra_phrases)
     fixed = [re.escape(p) for p in sorted(set(chosen), key=lambda p: (-len(p), p))]
     pattern = "|".join([*fixed, _PIECES])
     split = pre_tokenizers.Split(Regex(pattern), behavior="isolated")
