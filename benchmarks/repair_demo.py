@@ -50,6 +50,8 @@ def summary(results: dict, seconds: float) -> dict:
     row["gap_vs_independent"] = round(multi - results["trained_independent"][-1], 3)
     row["gap_vs_initial"] = round(multi - results["initial_multi_turn"][-1], 3)
     row["independent_ceiling"] = round(results["independent_ceiling"][-1], 3)
+    for stage in ("initial", "trained"):
+        row[f"{stage}_after_failure"] = results.get(f"{stage}_after_failure")
     row["target_met"] = multi >= 0.8 and row["gap_vs_independent"] >= 0.3 and row["gap_vs_initial"] >= 0.3
     return row
 

@@ -21,20 +21,23 @@ from typing import Any
 import gymnasium as gym
 import torch
 from datasets import Dataset
+from transformers import GenerationConfig
 
 import codefeedback_env  # noqa: F401  (registers the environments)
 from agents.rlef.repair_task import (
     HELD_OUT_INPUTS,
     TRAIN_INPUTS,
     PriorKind,
+    answer_variant,
     build_repair_tokenizer,
     independent_ceiling,
+    instance_variant,
     repair_problems,
     warm_start,
 )
 from agents.rlef.rlef_config import RLEFConfig
 from agents.rlef.rlef_trainer import RLEFTrainer
-from agents.rlef.rollout import solve_rates
+from agents.rlef.rollout import TurnTokenizer, generation_mode, model_generator, run_episodes, solve_rates
 from agents.rlef.toy import build_policy, cpu_run_settings
 from codefeedback_env.problems.records import Problem
 
@@ -89,6 +92,43 @@ def _evaluate(model, tokenizer, make_env, ids: list[str], stage: str) -> dict[st
     return rates
 
 
+def repair_breakdown(model, tokenizer, make_env, ids: list[str]) -> dict[str, float]:
+    """What the policy answers after a failed turn, at the training temperature: the fractions of those
+    answers (turns 2 and 3 of multi-turn episodes on `ids`) that write the revealed secret word, the revealed
+    order, both, the previous answer's word, and none of the K program forms. Tells which half of the repair
+    a policy has learned when it has not learned both."""
+    turn_tokenizer = TurnTokenizer(tokenizer)
+    end = turn_tokenizer.end_of_turn_id
+    config = GenerationConfig(
+        do_sample=True,
+        temperature=1.0,
+        top_k=0,
+        max_new_tokens=8,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=end,
+    )
+    counts = dict.fromkeys(("word", "order", "both", "previous_word", "other_program"), 0)
+    answers = 0
+    generate = model_generator(model, tokenizer.pad_token_id, config, [end])
+    with generation_mode(model), torch.random.fork_rng():  # leaves the run's random stream as it was
+        for lo in range(0, len(ids), 32):
+            chunk = ids[lo : lo + 32]
+            envs = [make_env() for _ in chunk]
+            for traj in run_episodes(envs, chunk, generate, turn_tokenizer, MAX_TURNS):
+                word, order = instance_variant(traj.problem_id)
+                parsed = [answer_variant(r) for r in traj.responses]
+                for before, now in zip(parsed, parsed[1:], strict=False):
+                    answers += 1
+                    if now is None:
+                        counts["other_program"] += 1
+                        continue
+                    counts["word"] += now[0] == word
+                    counts["order"] += now[1] == order
+                    counts["both"] += now == (word, order)
+                    counts["previous_word"] += before is not None and now[0] == before[0]
+    return {key: round(n / max(answers, 1), 3) for key, n in counts.items()} | {"answers": answers}
+
+
 def run_demo(settings: DemoSettings, output_dir: str | Path) -> dict[str, Any]:
     """Warm start, evaluate, train, evaluate; returns (and writes to `output_dir/repair_demo.json`) the solve
     rates within 1..3 turns by stage, mode and sampling, the independent-sampling ceiling, the settings
@@ -109,6 +149,7 @@ def run_demo(settings: DemoSettings, output_dir: str | Path) -> dict[str, Any]:
     eval_ids = [p.id for p in eval_problems] * settings.eval_per_problem
     results: dict[str, Any] = {"settings": dataclasses.asdict(settings)}
     results |= _evaluate(policy, tokenizer, eval_env, eval_ids, "initial")
+    results["initial_after_failure"] = repair_breakdown(policy, tokenizer, eval_env, eval_ids)
 
     config = RLEFConfig(
         **cpu_run_settings(
@@ -135,9 +176,10 @@ def run_demo(settings: DemoSettings, output_dir: str | Path) -> dict[str, Any]:
     )
     trainer.train()
     results |= _evaluate(trainer.model, tokenizer, eval_env, eval_ids, "trained")
+    results["trained_after_failure"] = repair_breakdown(trainer.model, tokenizer, eval_env, eval_ids)
     results["independent_ceiling"] = independent_ceiling(MAX_TURNS)
     results["train_log"] = [
-        {k: v for k, v in row.items() if k.startswith(("rollout/", "rlef/", "policy/", "losses/", "step"))}
+        {k: v for k, v in row.items() if k.startswith(("rollout/", "rlef/", "policy/", "losses/", "value/", "step"))}
         for row in trainer.state.log_history
     ]
     logger.info("repair demo results: %s", json.dumps({k: v for k, v in results.items() if k != "train_log"}))

@@ -49,6 +49,21 @@ def program(word: str, order: str) -> str:
     return program_response(word, order).removeprefix("```python\n").removesuffix("```")
 
 
+def answer_variant(response: str) -> tuple[str, str] | None:
+    """The (word, order) of a response that is exactly one of the K program forms around a single word, else None."""
+    for order, (head, tail) in _CODE.items():
+        word = response.strip().removeprefix(head).removesuffix(tail)
+        if response.strip() == f"{head}{word}{tail}" and word.isalpha():
+            return word, order
+    return None
+
+
+def instance_variant(problem_id: str) -> tuple[str, str]:
+    """The (secret word, order) a `repair_problems` instance asks for, from its id."""
+    order, _, word = problem_id.split("/")[1].partition("-")
+    return word, order
+
+
 def copy_response(text: str) -> str:
     """The fenced answer whose program prints `text` whatever the input."""
     return f"{_COPY[0]}{text}{_COPY[1]}"

@@ -31,6 +31,10 @@ def test_repair_demo_smoke_on_real_environment(tmp_path) -> None:
     assert all(math.isfinite(v) for v in row.values() if isinstance(v, float) and not math.isnan(v))
     assert math.isfinite(row["losses/policy"]) and math.isfinite(row["losses/value"])  # NaN included
     assert "rollout/solve_rate_turn_3" in row and len(results["trained_multi_turn"]) == 3
+    assert "value/explained_variance" in row
+    after = results["trained_after_failure"]
+    assert after["answers"] > 0 and all(0.0 <= after[k] <= 1.0 for k in ("word", "order", "both", "previous_word"))
+    assert after["both"] <= min(after["word"], after["order"])
     assert json.loads((tmp_path / "repair_demo.json").read_text())["settings"]["rl_steps"] == 2
 
 

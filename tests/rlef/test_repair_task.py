@@ -12,10 +12,13 @@ import codefeedback_env  # noqa: F401
 from agents.rlef.repair_task import (
     HELD_OUT_INPUTS,
     TRAIN_INPUTS,
+    answer_variant,
     build_repair_tokenizer,
     copy_response,
     expected_output,
     independent_ceiling,
+    instance_variant,
+    program,
     program_response,
     repair_problems,
     variants,
@@ -101,3 +104,14 @@ def test_tokenizer_writes_every_program_and_decodes_exactly() -> None:
         assert len(ids) == 3 and tokenizer.decode(ids) == text
     copy = copy_response("apple elk")
     assert tokenizer.decode(tokenizer(copy, add_special_tokens=False)["input_ids"]) == copy
+
+
+def test_answers_are_read_back_as_the_variant_they_write() -> None:
+    """The demo's breakdown of answers after feedback reads (word, order) back from a response and an instance."""
+    for word, order in variants():
+        assert answer_variant(program_response(word, order)) == (word, order)
+        assert answer_variant(program_response(word, order) + "\n") == (word, order)
+    for response in (copy_response("apple elk"), copy_response("apple"), "print('apple',input())", ""):
+        assert answer_variant(response) is None
+    for problem in repair_problems(HELD_OUT_INPUTS):
+        assert (program(*instance_variant(problem.id)),) == problem.solutions
