@@ -14,6 +14,15 @@ problems and responses:
 Serial, driver and runner run `--repeats` times each, in rotating order; each keeps its best run (a loaded host
 only ever slows a run down).
 
+Each path's CPU is accounted too, so the table says where the time goes and how much concurrency can give: CPU
+seconds of this process (`parent`: the rollout's bookkeeping and tokenisation, `env.step`, the judge's client
+side, all threads) and of its process tree (`judge`: the pool's workers and the programs they run, exited ones
+included), per episode, and the share of the machine's cores they kept busy (`busy`). Judge calls and tests
+are counted (the same on every path: the same programs on the same tests). `ceiling_vs_serial` is the rate at
+which every core would be busy at the lowest CPU cost per episode measured, over the serial path's rate: no path
+that does the same work can beat it on this machine. It is meaningful on a quiet host (on a loaded one, other
+jobs take cores this run does not account for).
+
 The tokenizer is the offline SmolLM2 one (its chat template and end-of-turn token), so the rollout pays its
 real per-turn tokenisation cost. Prints a table; the last line is one JSON object with the ratios.
 
@@ -27,9 +36,12 @@ import argparse
 import json
 import os
 import random
+import resource
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +132,76 @@ class ReplayGenerator:
         return sampled, [[-0.5] * len(ids) for ids in sampled]
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def descendants_cpu_seconds() -> float:
+    """CPU seconds of this process's live descendants, each with its own reaped children (from /proc)."""
+    children: defaultdict[int, list[int]] = defaultdict(list)
+    cpu: dict[int, float] = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        children[int(fields[1])].append(int(pid))
+        cpu[int(pid)] = sum(int(f) for f in fields[11:15]) / CLOCK_TICKS  # utime stime cutime cstime
+    total, stack = 0.0, list(children[os.getpid()])
+    while stack:
+        pid = stack.pop()
+        total += cpu.get(pid, 0.0)
+        stack += children[pid]
+    return total
+
+
+def cpu_seconds() -> tuple[float, float]:
+    """(this process, all threads; its process tree: descendants alive now and every exited one reaped)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime, reaped.ru_utime + reaped.ru_stime + descendants_cpu_seconds()
+
+
+class JudgeCounter:
+    """Counts the judge calls and tests of `judge` (its `judge` method wrapped on the instance)."""
+
+    def __init__(self, judge: Judge) -> None:
+        self.calls = self.tests = 0
+        self.small = 0  # calls of at most 3 tests: in the serial loop, a 4-worker pool idles through them
+        inner = judge.judge
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            result = inner(*args, **kwargs)
+            self.calls += 1
+            self.tests += len(result.results)
+            self.small += len(result.results) <= 3
+            return result
+
+        judge.judge = counted  # type: ignore[method-assign]
+
+
+@contextmanager
+def accounted(row: dict[str, Any], episodes: int, counter: JudgeCounter) -> Iterator[Callable[[], None]]:
+    """Adds to `row` the CPU per episode of the process and of its tree while the block ran (or until it called
+    the callable it got), and the judge calls and tests it made. The block sets `row["wall_s"]`."""
+    calls, tests, small = counter.calls, counter.tests, counter.small
+    before, after = cpu_seconds(), []
+
+    def stop() -> None:
+        if not after:
+            after.append(cpu_seconds())
+
+    yield stop
+    stop()
+    parent, judge = (a - b for a, b in zip(after[0], before, strict=True))
+    row["parent_cpu_ms"] = round(1000 * parent / episodes, 1)
+    row["judge_cpu_ms"] = round(1000 * judge / episodes, 1)
+    row["busy"] = round((parent + judge) / (row["wall_s"] * (os.cpu_count() or 1)), 3)
+    row["judge_calls"] = counter.calls - calls
+    row["tests"] = counter.tests - tests
+    row["small_calls"] = counter.small - small
+
+
 def smollm2_turn_tokenizer() -> TurnTokenizer:
     from transformers import AutoConfig, AutoTokenizer, GenerationConfig
 
@@ -138,17 +220,19 @@ def measure_rollout(
     envs = [CodeFeedbackEnv(problems, judge=judge, max_turns=TURNS) for _ in range(min(batch, len(episode_ids)))]
     replay.calls = 0
     trajectories: list[Trajectory] = []
-    started = time.monotonic()
-    for lo in range(0, len(episode_ids), batch):
-        trajectories += run(envs, episode_ids[lo : lo + batch], replay, replay.turn_tokenizer, TURNS)
-    wall = time.monotonic() - started
+    row: dict[str, Any] = {}
+    with accounted(row, len(episode_ids), counter_of(judge)):
+        started = time.monotonic()
+        for lo in range(0, len(episode_ids), batch):
+            trajectories += run(envs, episode_ids[lo : lo + batch], replay, replay.turn_tokenizer, TURNS)
+        wall = time.monotonic() - started
+        row["wall_s"] = round(wall, 3)
     return {
-        "wall_s": round(wall, 3),
         "episodes_per_s": round(len(trajectories) / wall, 4),
         "solved": sum(t.solved for t in trajectories),
         "turns": sum(t.num_turns for t in trajectories),
         "unjudged": sum(t.judge_error is not None for t in trajectories),
-    }
+    } | row
 
 
 def measure_runner(
@@ -156,16 +240,58 @@ def measure_runner(
 ) -> dict[str, Any]:
     records = {(pid, rollout, turn): text for (pid, turn), text in texts.items() for rollout in range(group)}
     config = EvalConfig(rollouts=group, max_turns=TURNS, max_active=batch, progress=False)
-    with tempfile.TemporaryDirectory() as folder:
-        run = run_evaluation(ReplayAgent(records), problems, folder, config, judge=judge)
-    wall = run.summary["wall_seconds"]  # the run itself, not the plots written after it
+    row: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as folder, accounted(row, len(records) // TURNS, counter_of(judge)) as stop:
+        with plots_after(stop):
+            run = run_evaluation(ReplayAgent(records), problems, folder, config, judge=judge)
+        wall = run.summary["wall_seconds"]  # the run itself, not the plots written after it
+        row["wall_s"] = round(wall, 3)
     return {
-        "wall_s": round(wall, 3),
         "episodes_per_s": round(len(run.records) / wall, 4),
         "solved": sum(bool(r["solved"]) for r in run.records),
         "turns": sum(r["num_turns"] for r in run.records),
         "unjudged": len(run.unjudged),
+    } | row
+
+
+@contextmanager
+def plots_after(stop: Callable[[], None]) -> Iterator[None]:
+    """Calls `stop` when the runner starts writing its plots (after the run its wall time covers)."""
+    from codefeedback_env.evaluation import plots
+
+    write = plots.write_run_plots
+
+    def stopped_first(*args: Any, **kwargs: Any) -> Any:
+        stop()
+        return write(*args, **kwargs)
+
+    plots.write_run_plots = stopped_first
+    try:
+        yield
+    finally:
+        plots.write_run_plots = write
+
+
+def cpu_ceiling(rows: dict[str, dict[str, Any]], serial_rate: float) -> dict[str, float]:
+    """The rate with every core busy at the lowest CPU cost per episode among `rows`, and its ratio to the
+    serial path's rate: the most any path doing the same work can reach on this machine."""
+    cpu_ms = min(row["parent_cpu_ms"] + row["judge_cpu_ms"] for row in rows.values())
+    rate = (os.cpu_count() or 1) * 1000 / cpu_ms
+    return {
+        "cpu_ms_per_episode": round(cpu_ms, 1),
+        "rate": round(rate, 3),
+        "ceiling_vs_serial": round(rate / serial_rate, 3),
     }
+
+
+_COUNTERS: dict[int, JudgeCounter] = {}
+
+
+def counter_of(judge: Judge) -> JudgeCounter:
+    """The call counter of `judge`, set up on first use."""
+    if id(judge) not in _COUNTERS:
+        _COUNTERS[id(judge)] = JudgeCounter(judge)
+    return _COUNTERS[id(judge)]
 
 
 def warm(judge: Judge, problem: Problem) -> None:
@@ -239,11 +365,15 @@ def main() -> None:
         finally:
             ray.shutdown()
 
-    print(f"\n{'path':<18} {'episodes/s':>10} {'wall s':>8} {'solved':>7} {'turns':>6} {'unjudged':>8}")
+    print(
+        f"\n{'path':<18} {'episodes/s':>10} {'wall s':>8} {'solved':>7} {'turns':>6} {'unjudged':>8} "
+        f"{'parent ms/ep':>12} {'judge ms/ep':>11} {'busy':>5} {'calls':>6} {'tests':>6}"
+    )
     for name, row in rows.items():
         print(
             f"{name:<18} {row['episodes_per_s']:>10.3f} {row['wall_s']:>8.2f} {row['solved']:>7} {row['turns']:>6} "
-            f"{row['unjudged']:>8}"
+            f"{row['unjudged']:>8} {row['parent_cpu_ms']:>12.1f} {row['judge_cpu_ms']:>11.1f} {row['busy']:>5.0%} "
+            f"{row['judge_calls']:>6} {row['tests']:>6}"
         )
     rate = {name: row["episodes_per_s"] for name, row in rows.items()}
     ratios = {
@@ -253,7 +383,18 @@ def main() -> None:
     }
     if "driver, ray" in rate:
         ratios["ray_vs_local"] = round(rate["driver, ray"] / rate["driver"], 3)
+    ceiling = cpu_ceiling({name: rows[name] for name in paths}, rate["serial (before)"])
+    ratios["ceiling_vs_serial"] = ceiling["ceiling_vs_serial"]
     print("\n" + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items()))
+    serial = rows["serial (before)"]
+    print(
+        f"judge calls per episode {serial['judge_calls'] / len(episode_ids):.1f}, tests per call "
+        f"{serial['tests'] / max(serial['judge_calls'], 1):.1f} ({serial['small_calls']} of {serial['judge_calls']} "
+        f"calls have at most 3 tests); serial path kept {serial['busy']:.0%} of {os.cpu_count()} cores busy; all "
+        f"cores busy at {ceiling['cpu_ms_per_episode']:.0f} ms CPU per episode (lowest measured) would be "
+        f"{ceiling['rate']:.2f} episodes/s = {ceiling['ceiling_vs_serial']:.2f}x the serial path (the ceiling, on a "
+        "quiet host)"
+    )
     print(
         "targets: driver_vs_serial >= 1.8 "
         f"({'met' if ratios['driver_vs_serial'] >= 1.8 else 'NOT met'}), driver_vs_runner >= 0.9 "
@@ -270,6 +411,7 @@ def main() -> None:
         "load_average": round(os.getloadavg()[0], 2),
         "paths": rows,
         "ratios": ratios,
+        "ceiling": ceiling,
     }
     print(json.dumps(summary))
 

@@ -93,6 +93,14 @@ def check_rollout_summary(summary: dict[str, Any], paths: set[str]) -> None:
     assert_ratio(rate["driver"], rate["serial (before)"], ratios["driver_vs_serial"])
     assert_ratio(rate["driver"], rate["runner"], ratios["driver_vs_runner"])
     assert_ratio(rate["driver, cache on"], rate["driver"], ratios["cache_on_vs_off"])
+    work = {name: (row["judge_calls"], row["tests"]) for name, row in rows.items()}
+    assert len(set(work.values())) == 1 and work["driver"][0] > 0, f"paths judged different work: {work}"
+    for name, row in rows.items():  # the judge's workers and programs run in the process tree: they are counted
+        assert row["judge_cpu_ms"] > 0 and row["parent_cpu_ms"] > 0 and row["busy"] > 0, (name, row)
+    ceiling = summary["ceiling"]
+    lowest = min(rows[n]["parent_cpu_ms"] + rows[n]["judge_cpu_ms"] for n in ("serial (before)", "driver", "runner"))
+    assert ceiling["cpu_ms_per_episode"] == pytest.approx(lowest, abs=0.1)
+    assert_ratio(ceiling["rate"], rate["serial (before)"], ratios["ceiling_vs_serial"])
 
 
 def test_trainer_step():
