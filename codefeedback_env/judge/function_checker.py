@@ -31,7 +31,7 @@ from typing import Any
 from codefeedback_env.judge.backend import FunctionSession, RemoteError, RemoteFailure, RemoteTimeout
 from codefeedback_env.judge.checker_watchdog import CheckerDeadline, CheckerTimeout
 from codefeedback_env.judge.results import Verdict
-from codefeedback_env.judge.syntax_check import PARSE_LOCK
+from codefeedback_env.judge.syntax_check import PARSE_LOCK, compile_as_python3
 from codefeedback_env.problems.function_tests import free_names
 from codefeedback_env.problems.records import Problem
 
@@ -113,9 +113,9 @@ def checker_builtins(seed: int) -> dict[str, Any]:
 
 @lru_cache(maxsize=512)
 def _compiled(source: str, filename: str) -> types.CodeType:
-    # optimize=0: checks are `assert` statements, which `python -O` (or PYTHONOPTIMIZE) in the judge's own
-    # process would otherwise strip, accepting every program.
-    return compile(source, filename, "exec", dont_inherit=True, optimize=0)
+    # Asserts kept: checks are `assert` statements, which `python -O` (or PYTHONOPTIMIZE) in the judge's own
+    # process would otherwise strip, accepting every program; and warnings never errors.
+    return compile_as_python3(source, filename)
 
 
 @lru_cache(maxsize=512)

@@ -22,16 +22,32 @@ import re
 import secrets
 import threading
 import traceback
+import warnings
+from typing import Any
 
 PROGRAM_FILENAME = "solution.py"
 PARSE_LOCK = threading.Lock()
 """Held while converting between source, syntax trees and code: the conversion is not thread-safe in
 CPython 3.11 (its recursion-depth counter is shared: concurrent calls can fail with "AST constructor
 recursion depth mismatch"), and judge threads check programs concurrently."""
+_WARNINGS_LOCK = threading.Lock()
 _NUMBERS = (int, float, complex)
 MANY_NUMBERS = 1000
 """From this many number-making tokens on, a program is compiled with its numbers replaced (see above)."""
 _NUMBER_MAKERS = re.compile(r"\d+|\bTrue\b|\bFalse\b")
+
+
+def compile_as_python3(source: str | ast.AST, filename: str, flags: int = 0) -> Any:
+    """`compile(source, filename, "exec")` as a fresh `python3` compiles a script: asserts kept whatever the
+    judge's optimization level, and warnings never errors whatever warning filters the judge's process set
+    (`-W error`, `PYTHONWARNINGS`, a test runner's): under those, an invalid escape such as `"\\d"` in a
+    regular expression raised SyntaxError here, while `python3` only warns."""
+    try:
+        return compile(source, filename, "exec", flags, dont_inherit=True, optimize=0)
+    except SyntaxError:
+        with _WARNINGS_LOCK, warnings.catch_warnings():  # the filters are process-wide: one thread at a time
+            warnings.simplefilter("ignore")
+            return compile(source, filename, "exec", flags, dont_inherit=True, optimize=0)
 
 
 def syntax_error(program: str) -> str | None:
@@ -39,12 +55,12 @@ def syntax_error(program: str) -> str | None:
     originals: dict[str, str] = {}
     try:
         if len(_NUMBER_MAKERS.findall(program)) < MANY_NUMBERS:
-            compile(program, PROGRAM_FILENAME, "exec", dont_inherit=True, optimize=0)
+            compile_as_python3(program, PROGRAM_FILENAME)
             return None
         with PARSE_LOCK:
-            tree = compile(program, PROGRAM_FILENAME, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+            tree = compile_as_python3(program, PROGRAM_FILENAME, ast.PyCF_ONLY_AST)
             originals = _neutralise_numbers(tree)
-            compile(tree, PROGRAM_FILENAME, "exec", dont_inherit=True, optimize=0)
+            compile_as_python3(tree, PROGRAM_FILENAME)
     except (SyntaxError, ValueError) as error:  # ValueError: null bytes in the source
         if isinstance(error, SyntaxError) and error.msg.startswith("mapping pattern checks duplicate key ("):
             key = error.msg.removeprefix("mapping pattern checks duplicate key (").removesuffix(")")
