@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from codefeedback_env.judge import Judge, Limits, Verdict
-from codefeedback_env.judge.pool import PoolOptions, WorkerPoolBackend
+from codefeedback_env.judge.pool import PoolOptions, WorkerPoolBackend, isolation
 from codefeedback_env.judge.pool import memory_cgroup as cgroup_layer
 from codefeedback_env.problems.records import Problem, TestCase
 from tests.judge.processes import wait_until
@@ -212,3 +212,34 @@ def test_tests_of_one_program_in_a_row_each_get_their_own_verdict(hoard):
         else:
             pytest.fail("no test was forked by a zygote")
         assert pool.run_stdio("print(3)", "", LIMITS).stdout == b"3\n"
+
+
+def test_a_cap_below_what_the_cgroup_holds_becomes_a_cap_above_it():
+    """The kernel refuses a limit below what it cannot reclaim (EBUSY): the run is then capped at what the
+    cgroup holds plus its bytes, not left uncapped. A process holding 24 MB stands in for a grown worker."""
+    cgroups = cgroup_layer.PoolCgroups(cgroup_layer.own_memory_cgroup())
+    fds = cgroups.slot_fds(0)
+    ready_read, ready_write = os.pipe()
+    holder = os.fork()
+    if holder == 0:  # joins the cgroup, holds 24 MB, and waits to be killed
+        try:
+            os.write(fds[0], b"0")
+            data = bytearray(24 << 20)
+            data[::4096] = b"x" * len(data[::4096])
+            os.write(ready_write, b"1")
+            os.read(ready_read, 1)
+        finally:
+            os._exit(0)
+    try:
+        assert os.read(ready_read, 1) == b"1"
+        cgroup = isolation.MemoryCgroup(fds, allowance=0)
+        cgroup.limit(1 << 20)  # base 0: 1 MB, far below the 24 MB held
+        limit = int(open(os.path.join(cgroups.folder, "slot0", "memory.limit_in_bytes")).read())
+        assert 24 << 20 <= limit < 64 << 20, limit
+    finally:
+        os.kill(holder, 9)
+        os.waitpid(holder, 0)
+        for fd in (*fds, ready_read, ready_write):
+            os.close(fd)
+        cgroups.remove()
+    assert not os.path.exists(cgroups.folder)

@@ -212,7 +212,11 @@ class MemoryCgroup:
         try:
             os.write(self.limit_fd, b"%d" % (self.base + nbytes + self.allowance))
         except OSError:  # EBUSY: the cgroup holds more that the kernel cannot reclaim (what a run leaves is freed
-            pass  # before the next, so only the worker's own growth could): this run has its scratch tmpfs's cap only
+            # before the next, so only the worker's own growth could): cap the run at what is there now instead
+            try:
+                os.write(self.limit_fd, b"%d" % (int(os.pread(self.usage_fd, 32, 0)) + nbytes + self.allowance))
+            except OSError:  # still more (it grew meanwhile): this run has its scratch tmpfs's cap only
+                pass
 
     def release(self, killed: bool) -> bool:
         """Lift the cap; True if the OOM killer ended a process here since the last call (checked only when
