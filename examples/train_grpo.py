@@ -83,16 +83,18 @@ def main() -> None:
     dtype = policy_dtype(script.dtype, config)
     model, tokenizer = load_policy(script.model, dtype)
     evaluation = BeforeAndAfter(
-        script, eval_problems, config.output_dir, state, script.max_turns, config.max_completion_length, dtype
-    )
+        script, eval_problems, config.output_dir, state, script.max_turns, config.max_completion_length, dtype,
+        through_server=config.use_vllm and config.vllm_mode == "server",
+    )  # fmt: skip
     evaluation.before(model, tokenizer, resuming=bool(config.resume_from_checkpoint))
     state.wait_for_everyone()
     trainer = make_grpo_trainer(
         model, make_env, config, Dataset.from_dict({"prompt": problem_ids(problems)}), tokenizer, script.max_turns
     )
+    evaluation.before_on_server(trainer, tokenizer, resuming=bool(config.resume_from_checkpoint))  # vLLM server
     trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)  # a path; TRL's own checkpoint format
     trainer.save_model(config.output_dir)
-    evaluation.after(tokenizer)
+    evaluation.after(tokenizer, trainer)
 
 
 if __name__ == "__main__":

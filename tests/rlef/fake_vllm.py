@@ -43,6 +43,8 @@ class FakeServerClient:
     def __init__(self) -> None:
         self.calls: list[int] = []
         self.syncs: list[dict[str, torch.Tensor]] = []
+        self.sampling: list[dict[str, Any]] = []
+        """The sampling keywords of each `generate` call."""
 
     def get_server_info(self) -> dict[str, Any]:
         return {"model_config": {"logprobs_mode": "processed_logprobs"}}
@@ -55,9 +57,10 @@ class FakeServerClient:
     def reset_prefix_cache(self) -> None:
         pass
 
-    def generate(self, prompts: list[list[int]], n: int = 1, **_: Any) -> dict[str, Any]:
+    def generate(self, prompts: list[list[int]], n: int = 1, **sampling: Any) -> dict[str, Any]:
         assert n == 1
         self.calls.append(len(prompts))
+        self.sampling.append(sampling)
         outputs = [engine_output(p) for p in prompts]
         return {
             "prompt_ids": prompts,
