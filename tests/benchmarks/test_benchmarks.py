@@ -167,3 +167,17 @@ def test_server_throughput():
     assert summary["episodes"] == 4 and summary["solved"] == 4, "the third turn is the reference solution"
     assert summary["returns_differ"] == 0
     assert_ratio(summary["served_episodes_per_s"], summary["in_process_episodes_per_s"], summary["ratio"])
+
+
+def test_rank_memory():
+    shared_file("codecontests_train_sample.jsonl")
+    summary = run_benchmark("rank_memory.py", "--scale", "1")
+    assert summary["nproc"] == 2 and set(summary["results"]) == {"per-rank", "store"}
+    for rows in summary["results"].values():
+        assert [row["rank"] for row in rows] == [0, 1]
+        assert len({row["digest"] for row in rows}) == 1 and all(row["problems"] == 199 for row in rows)
+    assert_ratio(
+        statistics.mean(r["growth_kb"]["Anonymous"] for r in summary["results"]["store"]),
+        statistics.mean(r["growth_kb"]["Anonymous"] for r in summary["results"]["per-rank"]),
+        summary["ratio"],
+    )
