@@ -111,6 +111,7 @@ class SeccompFilter:
             raise OSError(f"not a BPF program ({len(code)} bytes)")
         self._buffer = ctypes.create_string_buffer(code, len(code))
         self._program = _SockFprog(len(code) // 8, ctypes.addressof(self._buffer))
+        self._program_pointer = ctypes.byref(self._program)
         self._prctl = _prctl_function()
 
     def install(self, *, no_new_privs: bool = True) -> None:
@@ -119,7 +120,7 @@ class SeccompFilter:
         prctl = self._prctl
         if no_new_privs:
             set_no_new_privs()
-        if prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(self._program), 0, 0) != 0:
+        if prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, self._program_pointer, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_SECCOMP) failed")
 
 
@@ -132,6 +133,12 @@ def set_no_new_privs() -> None:
 @cache
 def _prctl_function():  # type: ignore[no-untyped-def]
     return ctypes.CDLL(None, use_errno=True).prctl
+
+
+def prctl_function():  # type: ignore[no-untyped-def]
+    """The C library's prctl(option, arg2, arg3, arg4, arg5), for a caller that keeps it (a forked child then
+    calls it without looking it up)."""
+    return _prctl_function()
 
 
 def prctl(option: int, value: int) -> bool:

@@ -107,6 +107,7 @@ class Worker:
         self.scratch: str = config["scratch"]
         self.max_processes: int = config["max_processes"]
         self.max_open_files: int = config["max_open_files"]
+        self._prctl = isolation.prctl_function()  # looked up once, not in every child
         self._rlimits_key: tuple = ()
         self._rlimits_settings: child_runtime.RlimitSettings = []
         _preload()
@@ -479,7 +480,7 @@ class Worker:
                 isolation.drop_privileges(self.uid)
             elif self.drop_capabilities:
                 isolation.drop_capabilities()
-            isolation.prctl(isolation.PR_SET_DUMPABLE, 1)  # its own /proc/self/mem as in a plain run (not its parent's)
+            self._prctl(isolation.PR_SET_DUMPABLE, 1, 0, 0, 0)  # its own /proc/self/mem as in a plain run
             if self.seccomp is not None:
                 self.seccomp.install(no_new_privs=False)  # set once in the worker, inherited
             return child_runtime.Program("function" if function_mode else "stdio", source, 3, 4, code)
