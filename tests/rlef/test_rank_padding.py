@@ -122,6 +122,15 @@ def test_training_on_the_vllm_path(trained, mode, kind) -> None:
 def test_weight_sync_pushes_the_current_policy_and_nothing_else(trained, mode, kind) -> None:
     # One sync per step, before its rollouts: the initial weights, then the weights after step 1; the names
     # are the policy's own (RLEF's value network, a submodule of the policy, is not pushed to the engine).
+    # In server mode a third sync follows training: the evaluation's, with the weights after step 2.
     sync = {"names_are_the_policy's": True, "equal_to_weights_before_generation": True}
     for rank in trained[mode, kind] if mode == "colocate" else trained[mode, kind][:1]:
-        assert rank["syncs"] == [sync] * 2
+        assert rank["syncs"] == [sync] * (3 if mode == "server" else 2)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_evaluation_after_training_through_the_server(trained, kind) -> None:
+    # Both ranks take part in the sync; only the main process evaluates, every response the server's own.
+    rank0, rank1 = trained["server", kind]
+    assert rank0["evaluation"] == {"evaluated": True, "episodes": 2, "turns": 4, "wrong_responses": 0}
+    assert rank1["evaluation"] == {"evaluated": False}

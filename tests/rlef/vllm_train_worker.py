@@ -26,8 +26,10 @@ from trl.generation import vllm_generation
 
 from agents.grpo import make_grpo_config, make_grpo_trainer
 from agents.rlef import RLEFConfig, RLEFTrainer
+from agents.rlef.evaluate import BeforeAndAfter, ProblemArguments
 from agents.rlef.toy import SECRET_STATEMENT, SECRET_WORDS, build_policy, cpu_run_settings
-from tests.rlef.fake_vllm import TOKENIZER, InProcessVLLMGeneration, check_rollout
+from codefeedback_env.problems import load_problems
+from tests.rlef.fake_vllm import TOKENIZER, InProcessVLLMGeneration, check_rollout, engine_output
 
 
 class RankStopEnv:
@@ -91,6 +93,9 @@ def run(kind: str, mode: str, out: str) -> dict[str, Any]:
         "losses_finite": len(losses) == 2 and all(math.isfinite(x) for x in losses),
     }
     engine = trainer.vllm_generation.engine
+    training_calls = list(engine.calls) if engine is not None else None
+    if mode == "server":  # then the example scripts' evaluation after training, through the server
+        result["evaluation"] = evaluate_after_training(trainer)
     if engine is not None:  # compare each sync with the weights it should carry
         policy_names = {n for n, _ in build_policy(TOKENIZER, hidden=32, layers=1).named_parameters()}
         expected = [initial, *weights.after]
@@ -103,8 +108,30 @@ def run(kind: str, mode: str, out: str) -> dict[str, Any]:
             }
             for i, pushed in enumerate(engine.syncs)
         ]
-        result["generate_calls"] = engine.calls
+        result["generate_calls"] = training_calls
     return result
+
+
+def evaluate_after_training(trainer: Any) -> dict[str, Any]:
+    """`BeforeAndAfter.after` through the server on every rank: whether this rank wrote an evaluation and whether
+    each recorded response is the server's completion of that turn's transcript."""
+    problems = load_problems("demo")[:2]
+    state = trainer.accelerator.state
+    output_dir = trainer.args.output_dir
+    evaluation = BeforeAndAfter(
+        ProblemArguments(eval_rollouts=1), problems, output_dir, state, 2, 8, through_server=True
+    )
+    evaluation.after(TOKENIZER, trainer)
+    folder = evaluation.folder / "after"
+    if not folder.exists():
+        return {"evaluated": False}
+    turns = [t for line in (folder / "episodes.jsonl").read_text().splitlines() for t in json.loads(line)["turns"]]
+    wrong = 0
+    for turn in turns:
+        prompt = TOKENIZER.apply_chat_template(turn["messages"], add_generation_prompt=True, return_dict=False)
+        wrong += turn["response"] != TOKENIZER.decode(engine_output(list(prompt))[0], skip_special_tokens=True)
+    episodes = json.loads((folder / "results.json").read_text())["episodes"]
+    return {"evaluated": True, "episodes": episodes, "turns": len(turns), "wrong_responses": wrong}
 
 
 def main(out: str) -> None:
