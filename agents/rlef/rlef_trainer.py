@@ -54,6 +54,8 @@ logger = logging.getLogger(__name__)
 
 RUN_SETTINGS_NAME = "rlef_run.json"
 ROLLOUT_BUFFER_NAME = "rlef_rollouts_rank{rank}.pt"
+SETTINGS_OLDER_CHECKPOINTS_HAD = {"run.dtype": "float32"}
+"""Settings recorded only since a later version, with the value every run had before (the policy was float32)."""
 # Settings a resumed run must share with the checkpoint: the objective, the batch geometry, sampling, optimiser.
 RESUME_KEYS = (
     "max_turns",
@@ -212,9 +214,8 @@ class RLEFTrainer(GRPOTrainer):
         path = os.path.join(checkpoint, RUN_SETTINGS_NAME)
         if not os.path.isfile(path):
             raise ResumeError(f"cannot resume from {checkpoint}: no {RUN_SETTINGS_NAME} (not saved by RLEFTrainer)")
-        with open(path) as f:
-            saved = json.load(f)
         now = self.run_settings()
+        saved = saved_run_settings(path, now)
         keys = sorted(set(saved) | set(now))
         changed = [f"{k} {saved.get(k)!r} -> {now.get(k)!r}" for k in keys if saved.get(k) != now.get(k)]
         if changed:
@@ -391,6 +392,14 @@ class RLEFTrainer(GRPOTrainer):
                 reduce(masked_mean(factor if weights is None else weights, mask))
             )
         return loss
+
+
+def saved_run_settings(path: str, now: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's settings; a setting this run records that the checkpoint predates gets the value it had."""
+    with open(path) as f:
+        saved = json.load(f)
+    older = {key: value for key, value in SETTINGS_OLDER_CHECKPOINTS_HAD.items() if key in now and key not in saved}
+    return older | saved
 
 
 def check_env_settings(env_factory: Callable[[], Any], args: RLEFConfig) -> None:

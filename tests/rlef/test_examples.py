@@ -134,3 +134,14 @@ def test_train_rlef_trains_in_the_dtype_asked_for_and_refuses_a_resume_in_anothe
     )  # fmt: skip
     assert resumed.returncode != 0
     assert "settings differ (run.dtype 'bfloat16' -> 'float32')" in resumed.stderr.strip().splitlines()[-1]
+
+
+def test_a_checkpoint_older_than_the_dtype_setting_resumes_as_float32_only(tmp_path) -> None:
+    from agents.rlef.rlef_trainer import saved_run_settings
+
+    older = tmp_path / "rlef_run.json"
+    older.write_text(json.dumps({"max_turns": 3, "run.model": "m"}))
+    now = {"max_turns": 3, "run.model": "m", "run.dtype": "float32"}
+    assert saved_run_settings(str(older), now) == now  # saved before the policy's dtype was a setting: float32
+    assert saved_run_settings(str(older), now | {"run.dtype": "bfloat16"})["run.dtype"] == "float32"  # refused
+    assert saved_run_settings(str(older), {"max_turns": 3}) == {"max_turns": 3, "run.model": "m"}  # not recorded
