@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from agents.llm import SamplingConfig
+from agents.llm.vllm_agent import vllm_chat_request
 from codefeedback_env.agent import conversations_from_infos
 
 
@@ -35,14 +36,9 @@ class ServerAgent:
             list(self.tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=True, return_dict=False))
             for c in conversations
         ]
-        sampling = self.sampling
-        output = self.client.generate(
-            prompts=prompts,
-            n=1,
-            temperature=0.0 if sampling.greedy else sampling.temperature,
-            top_p=sampling.top_p,
-            max_tokens=sampling.max_new_tokens,
-        )
+        # The same sampling keywords as VLLMAgent's engine requests (n, temperature, top_p, max_tokens).
+        params = vllm_chat_request(conversations, self.sampling).sampling_params
+        output = self.client.generate(prompts=prompts, **params)
         completions = output["completion_ids"]
         if len(completions) != len(prompts):
             raise RuntimeError(f"the vLLM server returned {len(completions)} completions for {len(prompts)} prompts")
