@@ -112,7 +112,7 @@ class SeccompFilter:
         self._buffer = ctypes.create_string_buffer(code, len(code))
         self._program = _SockFprog(len(code) // 8, ctypes.addressof(self._buffer))
         self._program_pointer = ctypes.byref(self._program)
-        self._prctl = _prctl_function()
+        self._prctl = prctl_function()
 
     def install(self, *, no_new_privs: bool = True) -> None:
         """Set no_new_privs (unless the caller says this process already has it) and install the filter; raises
@@ -126,26 +126,22 @@ class SeccompFilter:
 
 def set_no_new_privs() -> None:
     """Set no_new_privs for this process and every process it forks later (it is inherited and cannot be unset)."""
-    if _prctl_function()(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+    if prctl_function()(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
 
 
 @cache
-def _prctl_function():  # type: ignore[no-untyped-def]
-    return ctypes.CDLL(None, use_errno=True).prctl
-
-
 def prctl_function():  # type: ignore[no-untyped-def]
-    """The C library's prctl(option, arg2, arg3, arg4, arg5), for a caller that keeps it (a forked child then
-    calls it without looking it up)."""
-    return _prctl_function()
+    """The C library's prctl(option, arg2, arg3, arg4, arg5), looked up once, for a caller that keeps it (a forked
+    child then calls it without looking it up)."""
+    return ctypes.CDLL(None, use_errno=True).prctl
 
 
 def prctl(option: int, value: int) -> bool:
     """A plain prctl call (PDEATHSIG, CHILD_SUBREAPER); True on success.
 
     The libc handle is looked up once (in the worker, before it forks), not in every child."""
-    return _prctl_function()(option, value, 0, 0, 0) == 0
+    return prctl_function()(option, value, 0, 0, 0) == 0
 
 
 MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
