@@ -233,10 +233,7 @@ class MemoryCgroup:
 
     def oom_kills(self) -> int:
         """How many processes the OOM killer ended in this cgroup so far."""
-        for line in os.pread(self.oom_fd, 512, 0).split(b"\n"):
-            if line.startswith(b"oom_kill "):
-                return int(line.split()[1])
-        return 0
+        return oom_kill_count(os.pread(self.oom_fd, 512, 0))
 
     def close(self) -> None:
         for fd in (self.procs, self.limit_fd, self.usage_fd, self.oom_fd):
@@ -247,6 +244,14 @@ class MemoryCgroup:
         """In a child: the highest OOM score (raising one's own needs no privilege), so that when its run
         fills the cgroup the OOM killer ends the child, not the worker or a zygote."""
         _write_oom_score(1000)
+
+
+def oom_kill_count(oom_control: bytes) -> int:
+    """The `oom_kill` count of a cgroup's `memory.oom_control` text (0 if the kernel does not report it)."""
+    for line in oom_control.split(b"\n"):
+        if line.startswith(b"oom_kill "):
+            return int(line.split()[1])
+    return 0
 
 
 def _write_oom_score(score: int) -> None:

@@ -23,6 +23,8 @@ import os
 import signal
 import time
 
+from codefeedback_env.judge.pool.isolation import oom_kill_count
+
 ALLOWANCE_BYTES = 16 << 20
 """Added to a run's memory limit: the kernel memory, page tables and file cache a run's child is charged for
 beside the memory its address-space limit counts (which alone it can never take past the cgroup's limit)."""
@@ -107,12 +109,9 @@ class PoolCgroups:
         """How many processes the OOM killer ended in slot `index`'s cgroup so far (0 if it cannot be read)."""
         try:
             with open(os.path.join(self.folder, f"slot{index}", "memory.oom_control"), "rb") as handle:
-                for line in handle:
-                    if line.startswith(b"oom_kill "):
-                        return int(line.split()[1])
+                return oom_kill_count(handle.read())
         except OSError:
-            pass
-        return 0
+            return 0
 
     def remove(self) -> None:
         """Remove every slot's cgroup and the pool's (after its workers stopped); processes still in one (a
