@@ -562,8 +562,6 @@ class WorkerPoolBackend:
         slot.layers = dict(hello.get("layers", {}))
         for layer, reason in dict(hello.get("missing", {})).items():
             _warn_once(layer, f"{layer} layer unavailable ({reason}); the other layers still apply")
-        if cgroups is None:
-            slot.layers["memory_cgroup"] = False
 
     @property
     def concurrency(self) -> int:
