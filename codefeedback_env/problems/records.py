@@ -102,6 +102,9 @@ class Problem:
     difficulty: str = ""
     generated_tests: tuple[TestCase, ...] = ()
     """Extra hidden tests generated for the dataset (CodeContests' `generated_tests`); may be empty."""
+    prompt_tests: tuple[TestCase, ...] = ()
+    """The public tests written into a function problem's first prompt (the paper's MBPP+ `${test}` is the
+    first of several base tests); empty: every public test."""
 
     def __post_init__(self) -> None:
         if not self.id:
@@ -118,6 +121,8 @@ class Problem:
             raise ValueError(f"Problem {self.id!r}: float_tolerance: {float_tolerance_error(self.float_tolerance)}")
         if self.kind is ProblemKind.FUNCTION and not self.entry_point:
             raise ValueError(f"Problem {self.id!r}: a function problem needs an entry_point")
+        if self.prompt_tests and not set(self.prompt_tests) <= set(self.public_tests):
+            raise ValueError(f"Problem {self.id!r}: prompt_tests must be public tests (the prompt never shows others)")
 
     def tests(self, which: str) -> tuple[TestCase, ...]:
         """The tests of one split: "public", "hidden", "generated" or "all" (the three in that order)."""

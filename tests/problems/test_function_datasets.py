@@ -57,11 +57,11 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def judge_references(judge: Judge, problems: list[Problem]) -> dict[str, list]:
-    """Failures of each problem's first reference solution on its hidden tests, by problem id."""
+def judge_references(judge: Judge, problems: list[Problem], which: str = "hidden") -> dict[str, list]:
+    """Failures of each problem's first reference solution on its `which` tests, by problem id."""
 
     def run(problem: Problem):
-        return problem.id, judge.judge(problem, problem.solutions[0], "hidden")
+        return problem.id, judge.judge(problem, problem.solutions[0], which)
 
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(run, problems))
@@ -140,7 +140,7 @@ def test_humaneval_loads_164_problems_with_public_tests_among_hidden():
     for problem in problems:
         assert problem.kind is ProblemKind.FUNCTION
         assert problem.code_prefix == problem.statement and problem.statement in problem.test_setup
-        assert len(problem.public_tests) == 1 and problem.public_tests[0] == problem.hidden_tests[0]
+        assert problem.public_tests == problem.hidden_tests and problem.prompt_tests == problem.hidden_tests[:1]
         for case in problem.hidden_tests:
             compile(case.input, problem.id, "exec")
             assert "candidate" in case.input
@@ -214,7 +214,9 @@ def test_mbpp_loads_with_entry_points_and_skips_object_based_rows(caplog):
     assert "MBPP/367" not in by_id and "MBPP/927" not in by_id
     first = by_id["MBPP/1"]
     assert first.entry_point == "min_cost" and first.statement.startswith("Write a function to find the minimum")
-    assert first.public_tests == first.hidden_tests[:1] and len(first.hidden_tests) == 3
+    assert first.public_tests == first.hidden_tests and len(first.hidden_tests) == 3 and not first.prompt_tests
+    challenge = by_id["MBPP/20"]  # three test_list asserts and three challenge asserts (hidden only)
+    assert len(challenge.hidden_tests) == 6 and challenge.public_tests == challenge.hidden_tests[:3]
     assert "import sys" in by_id["MBPP/596"].test_setup  # its asserts call sys.getsizeof
     assert sum(len(p.hidden_tests) for p in problems) == 2932  # test_list plus challenge_test_list
     for problem in problems:
@@ -291,7 +293,8 @@ def test_mbpp_plus_without_plus_tests_uses_the_assertions():
     two = by_id["Mbpp/2"]
     assert two.statement == "Write a function to find the shared elements from the given two lists."
     assert two.public_tests[0].input == "assert similar_elements((3, 4, 5, 6),(5, 7, 4, 10)) == (4, 5)\n"
-    assert len(two.hidden_tests) == 3 and two.public_tests == two.hidden_tests[:1]
+    assert len(two.hidden_tests) == 3 and two.public_tests == two.hidden_tests
+    assert two.prompt_tests == two.hidden_tests[:1]
     assert by_id["Mbpp/124"].public_tests[0].input.startswith("import math\nassert math.isclose(angle_complex(0,1j)")
 
 
@@ -316,7 +319,8 @@ def test_mbpp_plus_extra_tests_are_prepared_then_loaded_without_running_code(tmp
     assert "_cf_not_none(check_str(" in by_id["Mbpp/737"].hidden_tests[-1].input
     for problem in problems:
         assert all(case.input.count("assert") <= 7 for case in problem.hidden_tests)
-        assert problem.public_tests == problem.hidden_tests[:1]
+        base = mbpp_plus_rows(problem.id)[0]["assertion"].count("assert ")
+        assert problem.public_tests == problem.hidden_tests[:base] and problem.prompt_tests == problem.hidden_tests[:1]
     # The grouping is decided at load time: the same preparation serves any tests_per_case.
     coarse = {p.id: p for p in load_mbpp_plus(path, cache_dir=cache_dir, tests_per_case=50)}
     for pid, problem in by_id.items():
@@ -426,6 +430,11 @@ def test_mbpp_plus_references_fail_only_where_known(judge2, mbpp_plus_cache):  #
     assert set(failures) == set(MBPP_PLUS_KNOWN_FAILURES)
     for pid, why in MBPP_PLUS_KNOWN_FAILURES.items():
         assert all(why in r.detail for r in failures[pid]), (pid, [r.detail for r in failures[pid]])
+    # Every base assert is public: the same problems fail there, for the same reasons.
+    public = judge_references(judge2, problems, "public")
+    assert set(public) == set(MBPP_PLUS_KNOWN_FAILURES)
+    for pid, why in MBPP_PLUS_KNOWN_FAILURES.items():
+        assert all(why in r.detail for r in public[pid]), (pid, [r.detail for r in public[pid]])
 
 
 @pytest.mark.slow

@@ -37,6 +37,7 @@ FULL = Problem(
     source="unit",
     difficulty="7",
     generated_tests=(TestCase("5 5\n", "10\n"),),
+    prompt_tests=(TestCase("1 2\n", "3\n"),),
 )
 FUNCTION = Problem(
     id="f/1",
