@@ -199,9 +199,10 @@ def public_split(
     tests"); the prompt shows them all when `prompt_shows_all`, else the first. "first": only the first base
     test is public and shown, the others are graded but never reach the model.
     """
-    if checked_public_tests(public_tests) == "first" or prompt_shows_all:
-        return tuple(base[:1]) if public_tests == "first" else tuple(base), ()
-    return tuple(base), tuple(base[:1])
+    first_only = checked_public_tests(public_tests) == "first"
+    public = tuple(base[:1]) if first_only else tuple(base)
+    shown = () if first_only or prompt_shows_all else tuple(base[:1])
+    return public, shown
 
 
 def _structural(value: Any) -> Any:
