@@ -21,7 +21,6 @@ from typing import Any
 import gymnasium as gym
 import torch
 from datasets import Dataset
-from transformers import GenerationConfig
 
 import codefeedback_env  # noqa: F401  (registers the environments)
 from agents.rlef.repair_task import (
@@ -37,7 +36,7 @@ from agents.rlef.repair_task import (
 )
 from agents.rlef.rlef_config import RLEFConfig
 from agents.rlef.rlef_trainer import RLEFTrainer
-from agents.rlef.rollout import TurnTokenizer, generation_mode, model_generator, run_episodes, solve_rates
+from agents.rlef.rollout import sampled_episodes, solve_rates
 from agents.rlef.toy import build_policy, cpu_run_settings
 from codefeedback_env.problems.records import Problem
 
@@ -97,35 +96,21 @@ def repair_breakdown(model, tokenizer, make_env, ids: list[str]) -> dict[str, fl
     answers (turns 2 and 3 of multi-turn episodes on `ids`) that write the revealed secret word, the revealed
     order, both, the previous answer's word, and none of the K program forms. Tells which half of the repair
     a policy has learned when it has not learned both."""
-    turn_tokenizer = TurnTokenizer(tokenizer)
-    end = turn_tokenizer.end_of_turn_id
-    config = GenerationConfig(
-        do_sample=True,
-        temperature=1.0,
-        top_k=0,
-        max_new_tokens=8,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=end,
-    )
     counts = dict.fromkeys(("word", "order", "both", "previous_word", "other_program"), 0)
     answers = 0
-    generate = model_generator(model, tokenizer.pad_token_id, config, [end])
-    with generation_mode(model), torch.random.fork_rng():  # leaves the run's random stream as it was
-        for lo in range(0, len(ids), 32):
-            chunk = ids[lo : lo + 32]
-            envs = [make_env() for _ in chunk]
-            for traj in run_episodes(envs, chunk, generate, turn_tokenizer, MAX_TURNS):
-                word, order = instance_variant(traj.problem_id)
-                parsed = [answer_variant(r) for r in traj.responses]
-                for before, now in zip(parsed, parsed[1:], strict=False):
-                    answers += 1
-                    if now is None:
-                        counts["other_program"] += 1
-                        continue
-                    counts["word"] += now[0] == word
-                    counts["order"] += now[1] == order
-                    counts["both"] += now == (word, order)
-                    counts["previous_word"] += before is not None and now[0] == before[0]
+    with torch.random.fork_rng():  # leaves the run's random stream as it was
+        for traj in sampled_episodes(model, tokenizer, make_env, ids, MAX_TURNS, max_new_tokens=8):
+            word, order = instance_variant(traj.problem_id)
+            parsed = [answer_variant(r) for r in traj.responses]
+            for before, now in zip(parsed, parsed[1:], strict=False):
+                answers += 1
+                if now is None:
+                    counts["other_program"] += 1
+                    continue
+                counts["word"] += now[0] == word
+                counts["order"] += now[1] == order
+                counts["both"] += now == (word, order)
+                counts["previous_word"] += before is not None and now[0] == before[0]
     return {key: round(n / max(answers, 1), 3) for key, n in counts.items()} | {"answers": answers}
 
 

@@ -372,7 +372,7 @@ def generation_mode(model: PreTrainedModel) -> Iterator[None]:
             model.gradient_checkpointing_enable()
 
 
-def solve_rates(
+def sampled_episodes(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     env_factory: Callable[[], ChatEnv],
@@ -383,12 +383,10 @@ def solve_rates(
     max_new_tokens: int = 64,
     batch_size: int = 32,
     top_p: float = 1.0,
-) -> list[float]:
-    """Solve rate (hidden tests) within 1..max_turns turns, sampling from `model`: the evaluation runner's
-    `solve_rate_by_turn` (averaged per problem) over one episode per entry of `problem_ids`.
-
-    Episodes the judge could not judge are left out (all of them: NaN rates)."""
-    turn_tokenizer, outcomes = TurnTokenizer(tokenizer), []
+) -> Iterator[Trajectory]:
+    """One episode per entry of `problem_ids`, sampled from `model` (in `generation_mode`), `batch_size` at a time
+    on environments from `env_factory`."""
+    turn_tokenizer = TurnTokenizer(tokenizer)
     end = turn_tokenizer.end_of_turn_id
     config = GenerationConfig(
         do_sample=True,
@@ -404,10 +402,34 @@ def solve_rates(
     with generation_mode(model):
         for lo in range(0, len(problem_ids), batch_size):
             chunk = list(problem_ids[lo : lo + batch_size])
-            for traj in run_episodes(envs, chunk, generate, turn_tokenizer, max_turns, independent=independent):
-                if traj.judge_error is None:
-                    outcome = RolloutOutcome(traj.problem_id, traj.num_turns, public_passed=False, solved=traj.solved)
-                    outcomes.append(outcome)
+            yield from run_episodes(envs, chunk, generate, turn_tokenizer, max_turns, independent=independent)
+
+
+def solve_rates(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    env_factory: Callable[[], ChatEnv],
+    problem_ids: Sequence[str],
+    max_turns: int = 3,
+    independent: bool = False,
+    temperature: float = 1.0,
+    max_new_tokens: int = 64,
+    batch_size: int = 32,
+    top_p: float = 1.0,
+) -> list[float]:
+    """Solve rate (hidden tests) within 1..max_turns turns, sampling from `model`: the evaluation runner's
+    `solve_rate_by_turn` (averaged per problem) over one episode per entry of `problem_ids` (`sampled_episodes`).
+
+    Episodes the judge could not judge are left out (all of them: NaN rates)."""
+    episodes = sampled_episodes(
+        model, tokenizer, env_factory, problem_ids, max_turns, independent, temperature, max_new_tokens, batch_size,
+        top_p,
+    )  # fmt: skip
+    outcomes = [
+        RolloutOutcome(traj.problem_id, traj.num_turns, public_passed=False, solved=traj.solved)
+        for traj in episodes
+        if traj.judge_error is None
+    ]
     if not outcomes:
         logger.warning("solve_rates: the judge could not judge any of %d episodes", len(problem_ids))
         return [math.nan] * max_turns
