@@ -77,6 +77,7 @@ def transformers(problems: Sequence[Any], settings: AgentSettings) -> Any:
         batch_size=settings.batch_size,
         dtype=settings.dtype,
         cache_dir=settings.model_cache,
+        reprobe_dtype=settings.reprobe_dtype,
     )
 
 

@@ -50,6 +50,8 @@ class AgentSettings:
     model finds faster), "bfloat16", "float32" or "auto"."""
     model_cache: str | None = None
     """Where converted model copies and "best" dtype decisions are kept; None redoes both every time."""
+    reprobe_dtype: bool = False
+    """With dtype "best": time the dtypes again instead of reading the decision kept in `model_cache`."""
     base_url: str | None = None
     """API root of an OpenAI-compatible server."""
     api_key: str | None = None

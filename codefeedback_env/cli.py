@@ -277,6 +277,7 @@ def _make_agent(args: argparse.Namespace, problems: list[Any]) -> Any:
         batch_size=args.batch_size,
         dtype=args.dtype,
         model_cache=None if args.model_cache == "none" else args.model_cache,
+        reprobe_dtype=args.reprobe_dtype,
         base_url=args.base_url,
         api_key=args.api_key,
         timeout=args.timeout,
@@ -407,13 +408,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if probe is not None:
         identity["dtype_probe"] = probe
         how = "stored decision for this CPU, torch, thread count and model" if probe["cached"] else "measured now"
+        if not probe.get("agreed", True):
+            how += "; its rounds disagreed (a busy machine?), so float32 and not stored"
         print(
             f"dtype probe ({how}): float32 {probe['float32_seconds']:.2f} s, "
             f"bfloat16 {probe['bfloat16_seconds']:.2f} s per probe batch -> {probe['dtype']}",
             flush=True,
         )
     if not args.quiet:
-        _print_estimate(agent, problems, args, len(modes))
+        _print_estimate(agent, problems, args, list(modes))
     try:
         runs = evaluate_with_baseline(
             agent, problems, output, config, independent=not args.no_independent, identity=identity
@@ -443,20 +446,35 @@ def _print_plan(args: argparse.Namespace, problems: list[Any], modes: list[str])
     )  # fmt: skip
 
 
-def _print_estimate(agent: Any, problems: list[Any], args: argparse.Namespace, modes: int) -> None:
-    """Time one batch of the run's own first prompts, where the agent can (`time_one_batch`), and say how
-    long the run's generation takes at that speed."""
-    from codefeedback_env.evaluation.plan import describe_estimate, planned_batches
+def _print_estimate(agent: Any, problems: list[Any], args: argparse.Namespace, modes: list[str]) -> None:
+    """Time the agent's model briefly, where it can (`measure_speed`), and say how long the run's generation
+    takes at that speed: typically, and at most."""
+    from codefeedback_env.evaluation.plan import TYPICAL_PROGRAM_TOKENS, describe_estimate, estimate_generation_seconds
     from codefeedback_env.feedback import initial_prompt
 
-    timer, batch_size = getattr(agent, "time_one_batch", None), getattr(agent, "batch_size", None)
-    if timer is None or not isinstance(batch_size, int):
+    measure, count = getattr(agent, "measure_speed", None), getattr(agent, "prompt_tokens", None)
+    batch_size = getattr(agent, "batch_size", None)
+    if not callable(measure) or not callable(count) or not isinstance(batch_size, int):
         return
-    print("measuring the generation speed on one batch ...", flush=True)
-    prompts = [[{"role": "user", "content": initial_prompt(problem)}] for problem in problems]
-    responses, tokens, seconds = timer((prompts * batch_size)[:batch_size])
-    batches = planned_batches(len(problems) * args.rollouts, args.turns, batch_size, modes)
-    print(describe_estimate(responses, tokens, seconds, batches), flush=True)
+    prompts = count([[{"role": "user", "content": initial_prompt(problem)}] for problem in problems])
+    speed = measure(min(batch_size, len(problems) * args.rollouts))
+    typical = min(TYPICAL_PROGRAM_TOKENS, args.max_new_tokens) if not args.full_responses else args.max_new_tokens
+    seconds = {
+        tokens: estimate_generation_seconds(
+            speed,
+            prompts,
+            rollouts=args.rollouts,
+            max_turns=args.turns,
+            batch_size=batch_size,
+            modes=modes,
+            response_tokens=tokens,
+        )  # fmt: skip
+        for tokens in (typical, args.max_new_tokens)
+    }
+    print(
+        describe_estimate(seconds[typical], seconds[args.max_new_tokens], speed, typical, args.max_new_tokens),
+        flush=True,
+    )
 
 
 def _dtype_probe(agent: Any) -> dict[str, Any] | None:
@@ -725,6 +743,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="where a .gguf model's converted copy and --dtype best's decision are kept for later runs "
         "('none': convert and time every time)",
+    )
+    local.add_argument(
+        "--reprobe-dtype",
+        action="store_true",
+        help="with --dtype best: time float32 and bfloat16 again instead of using the decision kept in --model-cache",
     )
     remote = ev.add_argument_group("openai agent (an OpenAI-compatible server)")
     remote.add_argument("--base-url", help="API root, e.g. http://127.0.0.1:8000/v1")

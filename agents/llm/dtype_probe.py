@@ -5,7 +5,7 @@ AVX512-BF16/AMX kernels, oneDNN's conversion paths, the memory bandwidth a small
 :func:`probe_cpu_dtype` measures it: a short prefill and a few decode steps of the loaded model at batch 8,
 in each dtype, after a warm-up. float32 is kept unless bfloat16 is clearly faster (exact arithmetic is worth a
 small loss). The decision is stored on disk, keyed by the CPU, torch, the thread count and the model, so
-later runs skip the measurement.
+later runs skip the measurement; a decision whose rounds disagree (a busy machine) is float32 and is not stored.
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ class DtypeProbe:
     """True when read from the model cache instead of measured in this process."""
     key: dict[str, Any]
     """What the decision depends on (CPU, torch, threads, model)."""
+    agreed: bool = True
+    """False when the timing rounds disagreed on the faster dtype (then the choice is float32, not stored)."""
 
     def as_record(self) -> dict[str, Any]:
         """The JSON-ready form recorded in a run's config."""
@@ -116,7 +118,7 @@ def _stored(path: Path, key: dict[str, Any]) -> DtypeProbe | None:
         if record["key"] != key or record["dtype"] not in ("bfloat16", "float32"):
             return None
         return DtypeProbe(
-            record["dtype"], float(record["float32_seconds"]), float(record["bfloat16_seconds"]), True, key
+            record["dtype"], float(record["float32_seconds"]), float(record["bfloat16_seconds"]), True, key, True
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -126,7 +128,7 @@ def _store(path: Path, probe: DtypeProbe) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = path.with_name(f"{path.name}.partial-{os.getpid()}")
     record = probe.as_record()
-    del record["cached"]
+    del record["cached"], record["agreed"]
     staging.write_text(json.dumps(record, indent=1), encoding="utf-8")
     os.replace(staging, path)  # atomic: a half-written decision is never read
 
@@ -138,35 +140,50 @@ def probe_cpu_dtype(
     *,
     rounds: int = 2,
     margin: float = BFLOAT16_MARGIN,
+    attempts: int = 2,
+    reprobe: bool = False,
 ) -> DtypeProbe:
     """Time ``model`` (loaded in float32, on the CPU) in float32 and in a bfloat16 copy and pick the faster.
 
     Each dtype is timed ``rounds`` times, alternating, and its best time kept (a loaded machine slows some
-    rounds, never speeds one up). With ``cache_dir``, a decision stored there under the same
-    :func:`probe_key` is returned without measuring, and a new one is stored.
+    rounds, never speeds one up). Each round also makes its own choice; when the rounds disagree (other work
+    slowed one dtype's rounds), all rounds are timed again, up to ``attempts`` times, and if they still
+    disagree the result is float32 with ``agreed`` False, and nothing is stored. With ``cache_dir``, a decision
+    stored there under the same :func:`probe_key` is returned without measuring (unless ``reprobe``: then it
+    is measured again, and replaced, or removed when the new rounds disagree), and an agreed one is stored.
     """
     import torch
 
     if model.dtype != torch.float32:
         raise ValueError(f"the dtype probe needs the model in float32, got {model.dtype}; load it with dtype='float32'")
+    if rounds < 1 or attempts < 1:
+        raise ValueError(f"rounds and attempts must be at least 1, got {rounds!r} and {attempts!r}")
     key = probe_key(model_identity)
     path = None
     if cache_dir is not None:
         digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
         path = Path(cache_dir) / PROBE_FOLDER / f"{digest}.json"
-        stored = _stored(path, key)
+        stored = None if reprobe else _stored(path, key)
         if stored is not None:
             return stored
     half = copy.deepcopy(model).to(torch.bfloat16)
     for warming in (model, half):
         time_decode(warming, prompt_tokens=4, steps=1)
-    timings: dict[str, list[float]] = {"float32": [], "bfloat16": []}
-    for _ in range(rounds):
-        timings["float32"].append(time_decode(model))
-        timings["bfloat16"].append(time_decode(half))
+    for _ in range(attempts):
+        timings: dict[str, list[float]] = {"float32": [], "bfloat16": []}
+        for _ in range(rounds):
+            timings["float32"].append(time_decode(model))
+            timings["bfloat16"].append(time_decode(half))
+        choices = {choose_dtype(f, b, margin) for f, b in zip(timings["float32"], timings["bfloat16"], strict=True)}
+        if len(choices) == 1:
+            break
     del half
     fp32, bf16 = min(timings["float32"]), min(timings["bfloat16"])
-    probe = DtypeProbe(choose_dtype(fp32, bf16, margin), fp32, bf16, False, key)  # type: ignore[arg-type]
-    if path is not None:
+    agreed = len(choices) == 1
+    dtype = choices.pop() if agreed else "float32"
+    probe = DtypeProbe(dtype, fp32, bf16, False, key, agreed)  # type: ignore[arg-type]
+    if path is not None and agreed:
         _store(path, probe)
+    elif path is not None and reprobe:
+        path.unlink(missing_ok=True)  # the decision asked to be replaced is not kept either
     return probe

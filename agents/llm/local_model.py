@@ -104,6 +104,7 @@ def load_causal_lm(
     dtype: Dtype = "auto",
     device: str = "cpu",
     cache_dir: str | os.PathLike[str] | None = None,
+    reprobe_dtype: bool = False,
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Load a causal LM and its tokenizer, ready for left-padded batched generation.
 
@@ -117,6 +118,7 @@ def load_causal_lm(
         device: torch device to move the model to.
         cache_dir: for GGUF models: keep a dequantized copy here and load it on later calls; for
             ``dtype="best"``: keep the dtype decision here so later loads skip the timing.
+        reprobe_dtype: with ``dtype="best"``, time the dtypes again even if a decision is stored.
 
     Returns:
         ``(model, tokenizer)``; the model is in eval mode, the tokenizer pads on the left and has a
@@ -155,10 +157,14 @@ def load_causal_lm(
             os.replace(staging, cached)  # atomic: a half-written copy is never picked up
         except OSError:  # another process stored the same copy first
             shutil.rmtree(staging, ignore_errors=True)
+    if str(device).startswith("cpu"):
+        from agents.llm.attention import use_gqa_attention
+
+        use_gqa_attention(lm)  # no copy of the KV cache per layer and step in padded batches
     if probe:
         from agents.llm.dtype_probe import probe_cpu_dtype
 
-        decision = probe_cpu_dtype(lm, identity, cache_dir)
+        decision = probe_cpu_dtype(lm, identity, cache_dir, reprobe=reprobe_dtype)
         logger.info(
             "dtype probe: float32 %.2f s, bfloat16 %.2f s -> %s%s", decision.float32_seconds,
             decision.bfloat16_seconds, decision.dtype, " (stored decision)" if decision.cached else "",

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+    from codefeedback_env.evaluation.plan import GenerationSpeed
+
 __all__ = ["Completion", "TransformersAgent"]
 
 logger = logging.getLogger(__name__)
@@ -62,6 +64,8 @@ class TransformersAgent:
             token as pad token.
         cache_dir: for a ``.gguf`` model (``"smollm2"`` included): keep its converted copy here, so later
             loads skip the conversion.
+        reprobe_dtype: with ``dtype="best"``, time float32 and bfloat16 again instead of reading the decision
+            stored in ``cache_dir``.
     """
 
     def __init__(
@@ -73,6 +77,7 @@ class TransformersAgent:
         device: str = "cpu",
         tokenizer: PreTrainedTokenizerBase | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
+        reprobe_dtype: bool = False,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
@@ -82,7 +87,9 @@ class TransformersAgent:
                     "tokenizer is only accepted with an already loaded model; for a model reference "
                     "the tokenizer is loaded from the same place"
                 )
-            model, tokenizer = load_causal_lm(model, dtype=dtype, device=device, cache_dir=cache_dir)
+            model, tokenizer = load_causal_lm(
+                model, dtype=dtype, device=device, cache_dir=cache_dir, reprobe_dtype=reprobe_dtype
+            )
         elif tokenizer is None:
             raise ValueError("an already loaded model needs its tokenizer: pass tokenizer=...")
         if tokenizer.chat_template is None:
@@ -103,7 +110,9 @@ class TransformersAgent:
         self._seeds = SeedStream(sampling.seed, bits=63)
         self._stop_ids = _stop_token_ids(model, tokenizer)
         self.progress_callback: Callable[[int, int, int], None] | None = None
-        """Called after each generated batch with (responses done, responses asked for, batch tokens)."""
+        """Called after each generated batch with (responses done, responses asked for, batch tokens), and
+        every `progress_interval` seconds while a batch generates (with the tokens generated since)."""
+        self.progress_interval = 2.0
 
     def act(self, observations: Sequence[Mapping[str, Any]], infos: Sequence[Mapping[str, Any]]) -> list[str]:
         """Return the assistant response to each ``info["messages"]``."""
@@ -113,16 +122,40 @@ class TransformersAgent:
         ]
         return [c.text for c in completions]
 
-    def time_one_batch(self, conversations: Sequence[Sequence[Mapping[str, str]]]) -> tuple[int, int, float]:
-        """Generate one batch (up to `batch_size` of `conversations`) and time it: (responses, tokens, seconds).
+    def prompt_tokens(self, conversations: Sequence[Sequence[Mapping[str, str]]]) -> list[int]:
+        """The number of prompt tokens of each chat transcript, as `generate` would feed them."""
+        prompts = [self.render_prompt(messages) for messages in conversations]
+        return [len(ids) for ids in self.tokenizer(prompts, add_special_tokens=False)["input_ids"]] if prompts else []
 
-        A copy of this agent generates it (same model, tokenizer, sampling and batch size, its own seed
-        stream), so this agent's later responses are those it would give without the measurement.
+    def measure_speed(self, rows: int, prompt_tokens: int = 128, steps: int = 4) -> GenerationSpeed:
+        """Time this model's prefill and decode steps on random tokens (a few seconds on a CPU).
+
+        The prefill is timed on up to 4 rows of `prompt_tokens` tokens; a decode step on `rows` rows (a batch
+        of the size the run generates) with a short context. Samples of this agent are unaffected (greedy
+        steps, no random numbers drawn).
         """
-        probe = TransformersAgent(self.model, self.sampling, batch_size=self.batch_size, tokenizer=self.tokenizer)
-        started = time.perf_counter()
-        completions = probe.generate(list(conversations[: self.batch_size]))
-        return len(completions), sum(len(c.token_ids) for c in completions), time.perf_counter() - started
+        import torch
+
+        from codefeedback_env.evaluation.plan import GenerationSpeed
+
+        if rows < 1 or prompt_tokens < 1 or steps < 1:
+            raise ValueError(f"rows, prompt_tokens and steps must be at least 1, got {rows}, {prompt_tokens}, {steps}")
+        model, vocab = self.model, int(self.model.config.vocab_size)
+        ids = torch.randint(0, vocab, (max(rows, 4), prompt_tokens), generator=torch.Generator().manual_seed(0))
+        ids = ids.to(model.device)
+        with torch.inference_mode():
+            model(input_ids=ids[:1, :8])  # warm-up: kernel choice, allocator growth
+            prefill_rows = min(4, rows)
+            started = time.perf_counter()
+            model(input_ids=ids[:prefill_rows], use_cache=False, logits_to_keep=1)
+            prefill = (time.perf_counter() - started) / (prefill_rows * prompt_tokens)
+            output = model(input_ids=ids[:rows, :16], use_cache=True, logits_to_keep=1)
+            started = time.perf_counter()
+            for _ in range(steps):
+                token = output.logits[:, -1:].argmax(-1)
+                output = model(input_ids=token, past_key_values=output.past_key_values, use_cache=True)
+            decode = (time.perf_counter() - started) / steps
+        return GenerationSpeed(prefill_token_seconds=prefill, decode_step_seconds=decode, rows=rows)
 
     def render_prompt(self, messages: Sequence[Mapping[str, str]]) -> str:
         """Return the prompt text the model continues for one chat transcript."""
@@ -134,20 +167,47 @@ class TransformersAgent:
         return prompt
 
     def generate(self, conversations: Sequence[Sequence[Mapping[str, str]]]) -> list[Completion]:
-        """Generate one completion per chat transcript, in order."""
+        """Generate one completion per chat transcript, in order.
+
+        Prompts are batched in order of length (shortest first), so that a batch pads its prompts as little
+        as possible; the completions come back in the order of `conversations`.
+        """
         import torch
 
         prompts = [self.render_prompt(messages) for messages in conversations]
         if not prompts:
             return []
-        completions: list[Completion] = []
+        lengths = [len(ids) for ids in self.tokenizer(prompts, add_special_tokens=False)["input_ids"]]
+        order = sorted(range(len(prompts)), key=lengths.__getitem__)
+        completions: list[Completion | None] = [None] * len(prompts)
+        done = 0
         with torch.inference_mode(), self._seeded():
             for start in range(0, len(prompts), self.batch_size):
-                batch = self._generate_batch(prompts[start : start + self.batch_size])
-                completions.extend(batch)
+                rows = order[start : start + self.batch_size]
+                reported = [0]
+                batch = self._generate_batch(
+                    [prompts[i] for i in rows], self._step_reporter(done, len(prompts), reported)
+                )
+                for row, completion in zip(rows, batch, strict=True):
+                    completions[row] = completion
+                done += len(batch)
                 if self.progress_callback is not None:
-                    self.progress_callback(len(completions), len(prompts), sum(len(c.token_ids) for c in batch))
-        return completions
+                    tokens = sum(len(c.token_ids) for c in batch)
+                    self.progress_callback(done, len(prompts), max(0, tokens - reported[0]))
+        return [c for c in completions if c is not None]
+
+    def _step_reporter(self, done: int, total: int, reported: list[int]) -> Callable[[int], None] | None:
+        """While a batch generates: pass its new tokens to `progress_callback` (`done` responses so far), and
+        count them in `reported[0]`."""
+        callback = self.progress_callback
+        if callback is None:
+            return None
+
+        def report(tokens: int) -> None:
+            reported[0] += tokens
+            callback(done, total, tokens)
+
+        return report
 
     @contextlib.contextmanager
     def _seeded(self) -> Iterator[None]:
@@ -177,10 +237,16 @@ class TransformersAgent:
         if sampling.greedy:
             kwargs["do_sample"] = False
         else:
-            kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=0)
+            kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=1.0, top_k=0)
+            if sampling.top_p < 1:
+                from transformers import LogitsProcessorList
+
+                from agents.llm.top_p import TopPFromCandidates
+
+                kwargs["logits_processor"] = LogitsProcessorList([TopPFromCandidates(sampling.top_p)])
         return kwargs
 
-    def _generate_batch(self, prompts: list[str]) -> list[Completion]:
+    def _generate_batch(self, prompts: list[str], report: Callable[[int], None] | None = None) -> list[Completion]:
         started = time.perf_counter()
         encoded = self.tokenizer(
             prompts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False
@@ -188,11 +254,18 @@ class TransformersAgent:
         prompt_length = encoded["input_ids"].shape[1]
         kwargs = self._generation_kwargs()
         criteria = None
+        stopping: list[Any] = []
         if self.sampling.stop_at_program_end:
             from agents.llm.stopping import ProgramEndCriteria
 
             criteria = ProgramEndCriteria(self.tokenizer, prompt_length, len(prompts))
-            kwargs["stopping_criteria"] = [criteria]
+            stopping.append(criteria)
+        if report is not None:
+            from agents.llm.stopping import TokenProgress
+
+            stopping.append(TokenProgress(report, self._stop_ids, criteria, interval=self.progress_interval))
+        if stopping:
+            kwargs["stopping_criteria"] = stopping
         output: torch.Tensor = self.model.generate(**encoded, **kwargs)
         new_tokens = output[:, prompt_length:].tolist()  # (batch, generated)
         ends = criteria.ends if criteria is not None else [None] * len(new_tokens)

@@ -34,7 +34,9 @@ __all__ = [
     "problems_sha256",
 ]
 
-COMPARED_KEYS = ("agent", "agent_class", "model", "sampling", "max_turns", "feedback", "independent", "seed")
+COMPARED_KEYS = (
+    "agent", "agent_class", "model", "sampling", "max_turns", "feedback", "final_tests", "independent", "seed",
+)  # fmt: skip
 """Identity keys that must be equal (when recorded on both sides) for a run folder to be resumed."""
 
 

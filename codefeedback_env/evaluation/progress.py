@@ -60,19 +60,22 @@ class RunProgress:
         self._show(f"generating {responses} responses ({self.answered} answered)")
 
     def batch(self, done: int, total: int, tokens: int) -> None:
-        """The agent finished a batch: ``done`` of ``total`` responses of this turn, ``tokens`` more generated."""
+        """The agent finished a batch, or reports a batch still generating: ``done`` of ``total`` responses of
+        this turn are finished, ``tokens`` more were generated."""
         now = self.clock()
         self._turn_tokens += tokens
         turn_elapsed = max(now - self._turn_started, 1e-9)
-        turn_eta = turn_elapsed / done * (total - done) if done else 0.0
-        answered = self.answered + done
-        per_response = (now - self.started) / answered if answered else 0.0
-        run_eta = per_response * (total - done + self.remaining_responses)
         rate = f", {format_rate(self._turn_tokens / turn_elapsed)} tok/s" if self._turn_tokens else ""
-        self._show(
-            f"generating {done}/{total}{rate}, turn ETA {format_duration(turn_eta)}, "
-            f"run ETA <= {format_duration(run_eta)}"
-        )
+        answered = self.answered + done
+        if not answered:  # nothing finished yet: no ETA to give
+            self._show(
+                f"generating {done}/{total}{rate}, {self._turn_tokens} tokens in {format_duration(turn_elapsed)}"
+            )
+            return
+        per_response = (now - self.started) / answered
+        run_eta = per_response * (total - done + self.remaining_responses)
+        turn_eta = f"turn ETA {format_duration(turn_elapsed / done * (total - done))}, " if done else ""
+        self._show(f"generating {done}/{total}{rate}, {turn_eta}run ETA <= {format_duration(run_eta)}")
 
     def answered_turn(self, responses: int) -> None:
         """The agent answered the whole turn (also for agents that report no batches)."""

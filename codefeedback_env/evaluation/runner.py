@@ -45,7 +45,7 @@ from typing import Any
 
 from codefeedback_env.agent import IndependentSampling
 from codefeedback_env.driver import Episode, EpisodeDriver
-from codefeedback_env.envs.code_feedback_env import CodeFeedbackEnv
+from codefeedback_env.envs.code_feedback_env import EVALUATION_FINAL_TESTS, CodeFeedbackEnv, checked_final_tests
 from codefeedback_env.evaluation.analyses import analyze, format_analyses
 from codefeedback_env.evaluation.identity import (
     RunIdentityError,
@@ -191,8 +191,13 @@ def _wanted_identity(agent: Any, config: EvalConfig, identity: Mapping[str, Any]
         (agent_identity(agent) if agent is not None else {})
         | dict(identity or {})
         | {"max_turns": config.max_turns, "feedback": config.feedback, "independent": config.independent}
-        | {"seed": config.seed}
+        | {"final_tests": _final_tests(config), "seed": config.seed}
     )
+
+
+def _final_tests(config: EvalConfig) -> list[str]:
+    """The test sets that decide the run's episodes (`env_kwargs["final_tests"]`, else the env's default)."""
+    return list(checked_final_tests(config.env_kwargs.get("final_tests", EVALUATION_FINAL_TESTS)))
 
 
 def check_run_folder(

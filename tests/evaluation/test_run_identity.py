@@ -36,6 +36,17 @@ def test_resuming_with_another_agent_is_refused(demo: list[Problem], judge: Judg
     assert again.new_episodes == 0 and again.summary["solve_rate_by_turn"] == first.summary["solve_rate_by_turn"]
 
 
+def test_resuming_with_other_final_tests_is_refused(demo: list[Problem], judge: Judge, tmp_path: Path) -> None:
+    problems = demo[:2]
+    public = dataclasses.replace(CONFIG, env_kwargs={"final_tests": ["public"]})
+    run_evaluation(ReferenceAgent(problems), problems, tmp_path, public, judge=judge)
+    assert json.loads((tmp_path / "config.json").read_text())["final_tests"] == ["public"]
+    with pytest.raises(RunIdentityError, match=r"final_tests=\['public'\] \(now \['hidden', 'generated'\]\)"):
+        run_evaluation(ReferenceAgent(problems), problems, tmp_path, CONFIG, judge=judge)  # the env's default
+    again = run_evaluation(ReferenceAgent(problems), problems, tmp_path, public, judge=judge)
+    assert again.new_episodes == 0
+
+
 def test_a_changed_problem_is_refused(demo: list[Problem], judge: Judge, tmp_path: Path) -> None:
     problems = demo[:2]
     run_evaluation(ReferenceAgent(problems), problems, tmp_path, CONFIG, judge=judge)
