@@ -43,6 +43,8 @@ EVAL_ROLLOUTS = 2
 EVAL_TEMPERATURE = 0.2  # the paper's 1@3 setting
 EVAL_TOP_P = 0.95  # the paper's setting
 EVAL_MAX_NEW_TOKENS = 256
+QUICK_MAX_NEW_TOKENS = 128  # demo-quick's programs are a few lines: a smaller cap bounds a response that never closes
+EVAL_BATCH_SIZE = 32  # a turn of the default run (20 episodes) in one batch: one decode loop instead of three
 
 
 class CliError(Exception):
@@ -362,6 +364,8 @@ def _identity(args: argparse.Namespace) -> dict[str, Any]:
 def _evaluation_inputs(args: argparse.Namespace) -> tuple[list[Any], Path]:
     """What `eval` and `sweep` check before anything slow: the problems (loaded, held out, selected), the
     sampling options, and the output folder."""
+    if args.max_new_tokens is None:
+        args.max_new_tokens = QUICK_MAX_NEW_TOKENS if args.dataset == EVAL_DATASET else EVAL_MAX_NEW_TOKENS
     problems = _load(args.dataset, args)
     if not problems:
         raise CliError(f"{args.dataset} has no problem to evaluate (see the warnings above for skipped rows)")
@@ -722,14 +726,20 @@ def build_parser() -> argparse.ArgumentParser:
     llm = ev.add_argument_group("sampling (transformers, openai, vllm)")
     llm.add_argument("--temperature", type=float, default=EVAL_TEMPERATURE, help="0 decodes greedily")
     llm.add_argument("--top-p", type=float, default=EVAL_TOP_P, help="nucleus sampling mass")
-    llm.add_argument("--max-new-tokens", type=_int_at_least(1), default=EVAL_MAX_NEW_TOKENS, help="response cap")
+    llm.add_argument(
+        "--max-new-tokens",
+        type=_int_at_least(1),
+        help=f"response cap (default: {QUICK_MAX_NEW_TOKENS} on {EVAL_DATASET}, else {EVAL_MAX_NEW_TOKENS})",
+    )
     llm.add_argument(
         "--full-responses",
         action="store_true",
         help="generate each response to its end (the paper) instead of stopping after its first ```python block",
     )
     local = ev.add_argument_group("transformers agent")
-    local.add_argument("--batch-size", type=_int_at_least(1), default=8, help="prompts generated together")
+    local.add_argument(
+        "--batch-size", type=_int_at_least(1), default=EVAL_BATCH_SIZE, help="prompts generated together"
+    )
     local.add_argument(
         "--dtype",
         choices=("best", "auto", "bfloat16", "float32"),

@@ -160,7 +160,7 @@ def test_eval_says_what_will_run_and_how_long_it_takes(tiny_model_dir: Path, tmp
     argv += ["--model-cache", str(tmp_path / "cache")]
     assert main([*argv, "--max-new-tokens", "8", "--batch-size", "4", "--output", str(output)]) == 0
     out = capsys.readouterr().out
-    assert f"will run transformers {tiny_model_dir} on demo-quick (10 problems)" in out
+    assert f"will run transformers {tiny_model_dir} on demo-quick (8 problems)" in out
     assert "dtype probe (measured now): float32 " in out
     assert "estimate: at most " in out and "per decode step of 4 rows" in out  # 8 tokens: no "typical" length
     config = json.loads((output / "multi_turn" / "config.json").read_text())

@@ -59,7 +59,7 @@ def test_clear_errors_exit_with_code_two(tmp_path: Path) -> None:
 
 def test_problems_lists_and_shows_public_tests_only() -> None:
     listing = cli("problems", "demo")
-    assert listing.returncode == 0 and "demo/sum-two" in listing.stdout and "30 problems" in listing.stdout
+    assert listing.returncode == 0 and "demo/sum-two" in listing.stdout and "35 problems" in listing.stdout
     shown = cli("problems", "demo", "--show", "sum-two")
     assert shown.returncode == 0 and "public test 1" in shown.stdout and "hidden" not in shown.stdout.lower()
 

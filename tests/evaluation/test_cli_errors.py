@@ -48,7 +48,7 @@ def closed_port() -> int:
         (("--temperature", "-1"), "temperature must be >= 0"),
         (("--top-p", "0"), "top_p must be in (0, 1]"),
         (("--problems", "sum-tow"), "did you mean 'sum-two'"),
-        (("--sample", "11"), "--sample 11 is more than the 10 problems"),
+        (("--sample", "9"), "--sample 9 is more than the 8 problems"),
     ],
 )
 def test_bad_eval_settings(
@@ -159,7 +159,7 @@ def test_play_takes_a_fenced_answer_and_keeps_blank_lines(
 def test_validate_reports_failing_references(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, out, err = run(capsys, "validate", "demo")
     assert code == 0, err
-    assert out.strip().splitlines()[-1] == "30 problems checked: 0 errors, 0 warnings"
+    assert out.strip().splitlines()[-1] == "35 problems checked: 0 errors, 0 warnings"
     rows = [
         {"id": "x/add", "statement": "add", "public_tests": [{"input": "1 2\n", "output": "3\n"}],
          "hidden_tests": [{"input": "2 2\n", "output": "4\n"}], "solutions": ["print(sum(map(int, input().split())))"]},

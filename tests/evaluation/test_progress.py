@@ -92,6 +92,7 @@ def test_a_local_models_tokens_reach_the_bar_in_both_modes(demo, judge, tmp_path
     monkeypatch.setattr(runner, "RunProgress", recording)
     model = build_tiny_chat_model(tmp_path / "model")
     agent = TransformersAgent(str(model), SamplingConfig(temperature=1.0, max_new_tokens=6, seed=1), batch_size=2)
+    agent.progress_interval = float("inf")  # one report per batch, none while a batch runs
     for independent in (False, True):
         config = EvalConfig(rollouts=2, max_turns=1, independent=independent)
         run_evaluation(agent, demo[:2], tmp_path / str(independent), config, judge=judge)

@@ -67,9 +67,9 @@ def test_cli_leaves_them_out_and_reports_it(tmp_path, capsys):
     argv = ["eval", "--agent", "reference", "--no-independent", "--quiet", "--rollouts", "1"]
     assert main([*argv, "--exclude-problems", str(ids), "--output", str(output)]) == 0
     out = capsys.readouterr().out
-    assert f"left out 2 of 10 problems found in {ids} (2 by id, 0 by statement" in out
+    assert f"left out 2 of 8 problems found in {ids} (2 by id, 0 by statement" in out
     episodes = [json.loads(line) for line in (output / "multi_turn" / "episodes.jsonl").read_text().splitlines()]
-    assert len(episodes) == 8 and not {"demo/hello-world", "demo/sum-two"} & {e["problem_id"] for e in episodes}
+    assert len(episodes) == 6 and not {"demo/hello-world", "demo/sum-two"} & {e["problem_id"] for e in episodes}
     config = json.loads((output / "multi_turn" / "config.json").read_text())
     assert str(ids) in json.dumps(config)
     everything = tmp_path / "all.txt"
@@ -85,6 +85,6 @@ def test_sweep_leaves_them_out_too(tmp_path, capsys):
     argv += ["--rollouts", "1", "--quiet", "--limit", "3", "--exclude-problems", str(ids)]
     argv += ["--output", str(tmp_path / "s")]
     assert main(argv) == 0
-    assert f"left out 1 of 10 problems found in {ids} (1 by id" in capsys.readouterr().out
+    assert f"left out 1 of 8 problems found in {ids} (1 by id" in capsys.readouterr().out
     episodes = [json.loads(line) for path in (tmp_path / "s").rglob("episodes.jsonl") for line in path.open()]
     assert len(episodes) == 3 and "demo/hello-world" not in {e["problem_id"] for e in episodes}

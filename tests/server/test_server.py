@@ -433,7 +433,7 @@ def test_health_metadata_and_schema_describe_the_server(demo_server):
         assert client.get("/health").json()["status"] == "healthy"
         metadata = client.get("/metadata").json()
         assert metadata["contract"] == "openenv-http" and metadata["name"] == "CodeFeedback"
-        assert (metadata["max_turns"], len(metadata["problem_ids"])) == (3, 30)
+        assert (metadata["max_turns"], len(metadata["problem_ids"])) == (3, 35)
         schema = client.get("/schema").json()
         assert schema["action"]["required"] == ["response"]
         assert set(schema["observation"]["properties"]) == {"problem", "feedback", "turn"}
