@@ -304,12 +304,19 @@ def _sampling(args: argparse.Namespace) -> Any:
         return SamplingConfig(
             temperature=args.temperature,
             top_p=args.top_p,
-            max_new_tokens=args.max_new_tokens,
+            max_new_tokens=_max_new_tokens(args),
             seed=args.seed,
             stop_at_program_end=not args.full_responses,
         )
     except (TypeError, ValueError) as error:
         raise CliError(str(error)) from error
+
+
+def _max_new_tokens(args: argparse.Namespace) -> int:
+    """`--max-new-tokens`, or its default for the dataset (smaller on the default dataset, whose programs are short)."""
+    if args.max_new_tokens is not None:
+        return int(args.max_new_tokens)
+    return QUICK_MAX_NEW_TOKENS if args.dataset == EVAL_DATASET else EVAL_MAX_NEW_TOKENS
 
 
 def _select(problems: list[Any], args: argparse.Namespace) -> list[Any]:
@@ -364,8 +371,7 @@ def _identity(args: argparse.Namespace) -> dict[str, Any]:
 def _evaluation_inputs(args: argparse.Namespace) -> tuple[list[Any], Path]:
     """What `eval` and `sweep` check before anything slow: the problems (loaded, held out, selected), the
     sampling options, and the output folder."""
-    if args.max_new_tokens is None:
-        args.max_new_tokens = QUICK_MAX_NEW_TOKENS if args.dataset == EVAL_DATASET else EVAL_MAX_NEW_TOKENS
+    args.max_new_tokens = _max_new_tokens(args)
     problems = _load(args.dataset, args)
     if not problems:
         raise CliError(f"{args.dataset} has no problem to evaluate (see the warnings above for skipped rows)")

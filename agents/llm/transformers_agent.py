@@ -20,7 +20,11 @@ if TYPE_CHECKING:
 
     from codefeedback_env.evaluation.plan import GenerationSpeed
 
-__all__ = ["Completion", "TransformersAgent"]
+__all__ = ["MAX_BATCH_TOKENS", "Completion", "TransformersAgent"]
+
+MAX_BATCH_TOKENS = 16384
+"""Default cap on a batch's padded prompt tokens: 32 short prompts, or 8 of 2,048 tokens (the KV cache and the
+prefill's activations grow with it)."""
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +117,8 @@ class TransformersAgent:
         """Called after each generated batch with (responses done, responses asked for, batch tokens), and
         every `progress_interval` seconds while a batch generates (with the tokens generated since)."""
         self.progress_interval = 2.0
+        self.max_batch_tokens = MAX_BATCH_TOKENS
+        """Padded prompt tokens a batch may hold (rows x its longest prompt); a single prompt always fits."""
 
     def act(self, observations: Sequence[Mapping[str, Any]], infos: Sequence[Mapping[str, Any]]) -> list[str]:
         """Return the assistant response to each ``info["messages"]``."""
@@ -170,7 +176,8 @@ class TransformersAgent:
         """Generate one completion per chat transcript, in order.
 
         Prompts are batched in order of length (shortest first), so that a batch pads its prompts as little
-        as possible; the completions come back in the order of `conversations`.
+        as possible, at most `batch_size` of them and, past the first, at most `max_batch_tokens` padded prompt
+        tokens (long prompts go in smaller batches); the completions come back in the order of `conversations`.
         """
         import torch
 
@@ -182,8 +189,7 @@ class TransformersAgent:
         completions: list[Completion | None] = [None] * len(prompts)
         done = 0
         with torch.inference_mode(), self._seeded():
-            for start in range(0, len(prompts), self.batch_size):
-                rows = order[start : start + self.batch_size]
+            for rows in _length_batches(order, lengths, self.batch_size, self.max_batch_tokens):
                 reported = [0]
                 batch = self._generate_batch(
                     [prompts[i] for i in rows], self._step_reporter(done, len(prompts), reported)
@@ -287,6 +293,19 @@ class TransformersAgent:
         token_ids = tuple(row if stop is None else row[: stop + 1])
         text = self.tokenizer.decode(token_ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
         return Completion(text=text, token_ids=token_ids, finish_reason="length" if stop is None else "stop")
+
+
+def _length_batches(order: list[int], lengths: list[int], rows: int, tokens: int) -> list[list[int]]:
+    """Split `order` (indices sorted by `lengths`, shortest first) into batches of at most `rows` indices and
+    at most `tokens` padded tokens (the count times the batch's longest length), each holding at least one."""
+    batches: list[list[int]] = []
+    for index in order:
+        batch = batches[-1] if batches else None
+        if batch is None or len(batch) >= rows or (len(batch) + 1) * lengths[index] > tokens:
+            batches.append([index])
+        else:
+            batch.append(index)
+    return batches
 
 
 def _stop_token_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> frozenset[int]:

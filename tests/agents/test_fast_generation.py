@@ -160,3 +160,13 @@ def test_prompt_tokens_are_what_smollm2_is_fed_and_demo_quick_prompts_are_short(
     templated = [tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=True) for c in conversations]
     assert counts == [len(getattr(ids, "input_ids", ids)) for ids in templated]  # rendered text re-tokenizes exactly
     assert max(counts) <= 160 and sum(counts) <= 8 * 110  # the default run's prompts: one short prefill per turn
+
+
+def test_long_prompts_go_in_smaller_batches():
+    from agents.llm.transformers_agent import _length_batches
+
+    lengths = [10, 10, 10, 10, 300, 500, 2000]
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    assert _length_batches(order, lengths, rows=3, tokens=10_000) == [[0, 1, 2], [3, 4, 5], [6]]
+    assert _length_batches(order, lengths, rows=32, tokens=1_000) == [[0, 1, 2, 3], [4, 5], [6]]  # 2,000 alone
+    assert _length_batches([], [], rows=4, tokens=100) == []
