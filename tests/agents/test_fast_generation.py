@@ -39,6 +39,18 @@ def test_gqa_attention_gives_sdpa_s_logits_and_greedy_tokens(tiny_model_dir: Pat
     assert not use_gqa_attention(model)  # already switched: nothing to do
 
 
+def test_gqa_attention_trains_like_sdpa(tiny_model_dir: Path):
+    """A policy loaded by `load_causal_lm` on a CPU trains through the same attention: equal gradients."""
+    grads = []
+    for implementation in ("sdpa_gqa", "sdpa"):
+        model, tokenizer = load_causal_lm(str(tiny_model_dir), dtype="float32")
+        model.set_attn_implementation(implementation)
+        batch = _padded_batch(tokenizer)
+        model(**batch, labels=batch["input_ids"]).loss.backward()
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
+    assert torch.allclose(grads[0], grads[1], atol=1e-5)
+
+
 def test_gqa_attention_leaves_models_without_grouped_heads_alone(tiny_model_dir: Path):
     model, _ = load_causal_lm(str(tiny_model_dir), dtype="float32")
     model.set_attn_implementation("sdpa")
