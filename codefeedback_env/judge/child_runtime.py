@@ -4,12 +4,16 @@ One runtime for both backends. The pool's worker imports this module (as a top-l
 `python -s -S -P`) and calls `run` in each forked child once it is locked down. The portable backend runs
 this file as its child bootstrap:
 
-    child_runtime.py stdio    PROGRAM CPU_SECONDS MEMORY_BYTES FILE_BYTES
-    child_runtime.py function PROGRAM CPU_SECONDS MEMORY_BYTES FILE_BYTES REQUEST_FD REPLY_FD
+    child_runtime.py stdio    PROGRAM CPU_SECONDS MEMORY_BYTES FILE_BYTES [ENDED_FD]
+    child_runtime.py function PROGRAM CPU_SECONDS MEMORY_BYTES FILE_BYTES REQUEST_FD REPLY_FD [ENDED_FD]
 
 The bootstrap is a small init (`main`): it becomes a child subreaper, runs the program in a forked process,
 and when that process ends, or the parent asks with SIGTERM, kills and reaps every process the program left,
-then exits with the program's status.
+then exits with the program's status. The process that reaps the program first writes its wait status to
+ENDED_FD (4 bytes, little-endian) while it is still an unreaped zombie: the parent's time limit then never
+reads the process tree after the program's waiting for a CPU has vanished with it (see `cpu_wait`), and the
+bootstrap's clean-up after the program ended never counts against the program. The program never holds
+ENDED_FD.
 
 The program ends as under `python3 program.py`: an uncaught exception goes to `sys.excepthook`, `SystemExit`
 gives the interpreter's status (its message printed), then threads are joined, atexit handlers run, the
@@ -475,6 +479,24 @@ def _close_fds_except(keep: set[int]) -> None:
     os.closerange(low, 1 << 20)
 
 
+def _wait_status(info: os.waitid_result) -> int:
+    """The wait status (as `os.waitpid` gives it) of the ended child `info` describes."""
+    if info.si_code == os.CLD_EXITED:
+        return (info.si_status & 0xFF) << 8
+    return info.si_status | (0x80 if info.si_code == os.CLD_DUMPED else 0)
+
+
+def _announce_end(pid: int, announce_to: int) -> None:
+    """Wait for the child `pid` to end without reaping it, and write its wait status to `announce_to`: the
+    parent learns that the program ended while its scheduler statistics are still readable."""
+    info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+    try:
+        os.write(announce_to, _wait_status(info).to_bytes(4, "little"))
+    except OSError:
+        pass  # the parent stopped listening: it goes by this process's exit instead
+    os.close(announce_to)
+
+
 def _supervise(
     start: Callable[[], NoReturn],
     close_after_fork: list[int],
@@ -482,11 +504,13 @@ def _supervise(
     report_to: int = -1,
     reported_by: int = -1,
     namespace_init: bool = False,
+    announce_to: int = -1,
 ) -> NoReturn:
     """Fork a child that calls `start`, wait for it (a SIGTERM from the parent kills it), end every other
     descendant, and exit as the child did. The first process of a pid namespace (`namespace_init`) cannot end
     itself by a signal, so it writes the wait status to `report_to`, and its parent reads it (`reported_by`);
-    the kernel ends the rest of the namespace when it exits."""
+    the kernel ends the rest of the namespace when it exits. With `announce_to`, the child's wait status goes
+    there as soon as it has ended, before it is reaped (`_announce_end`)."""
     import time
 
     global _program_pid
@@ -501,6 +525,8 @@ def _supervise(
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     for fd in close_after_fork:
         os.close(fd)  # e.g. the parent sees the call channel close when the program ends
+    if announce_to >= 0:
+        _announce_end(pid, announce_to)
     _, status = os.waitpid(pid, 0)
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     _program_pid = 0
@@ -524,7 +550,9 @@ def main(argv: list[str]) -> NoReturn:
     a first process that only waits for it: when that exits, the kernel kills everything else in the
     namespace, which the program can neither leave nor signal out of (killing this bootstrap included)."""
     mode, path, cpu, memory, file_size = argv[:5]
-    fds = [int(fd) for fd in argv[5:7]]
+    fds = [int(fd) for fd in argv[5:7]] if mode == "function" else []
+    rest = argv[5 + len(fds) :]
+    ended = int(rest[0]) if rest else -1
     with open(path, "rb") as program_file:
         source = program_file.read().decode("utf-8", "surrogatepass")
     settings = rlimit_settings(ChildLimits(int(cpu), int(memory), int(file_size)))
@@ -542,15 +570,16 @@ def main(argv: list[str]) -> NoReturn:
 
     prctl(PR_SET_CHILD_SUBREAPER, 1)
     if not enter_pid_namespace():
-        _supervise(start_program, fds)
+        _supervise(start_program, fds, announce_to=ended)
     status_read, status_write = os.pipe()
 
     def start_namespace() -> NoReturn:
         os.close(status_read)
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        _supervise(start_program, fds, report_to=status_write, namespace_init=True)
+        _supervise(start_program, fds, report_to=status_write, namespace_init=True, announce_to=ended)
 
-    _supervise(start_namespace, [*fds, status_write], reported_by=status_read)
+    after_fork = [*fds, status_write, *([ended] if ended >= 0 else [])]
+    _supervise(start_namespace, after_fork, reported_by=status_read)
 
 
 if __name__ == "__main__":

@@ -107,55 +107,82 @@ class _Run:
     limits: Limits
     started: float
     pidfd: int | None
+    ended_fd: int | None
+    """Where the program's reaper announces its wait status once it ended (`child_runtime`); None once read."""
     finished: RunOutcome | None = None
+    program_status: int | None = None
     extra_fds: list[int] = field(default_factory=list)
 
     @property
     def deadline(self) -> float:
         return self.started + self.limits.time
 
-    def _wait_for_exit(self, timeout: float) -> bool:
-        """Whether the child exited within `timeout` seconds (it is not reaped here)."""
-        if self.pidfd is not None:
-            ready, _, _ = select.select([self.pidfd], [], [], max(0.0, timeout))
-            return bool(ready)
+    def _wait_for_exit(self, timeout: float, *, program: bool = True) -> bool:
+        """Whether, within `timeout` seconds, the program ended (its reaper said so: `program`) or the
+        bootstrap exited (it is not reaped here)."""
         end, pause = time.monotonic() + timeout, 0.0005
-        while True:  # no pidfd (not Linux): poll without reaping
-            try:
-                if os.waitid(os.P_PID, self.process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
-                    return True
-            except ChildProcessError:
+        while True:
+            watched = [fd for fd in (self.pidfd, self.ended_fd if program else None) if fd is not None]
+            left = max(0.0, end - time.monotonic())
+            ready, _, _ = select.select(watched, [], [], left if self.pidfd is not None else min(left, pause))
+            if self.ended_fd is not None and self.ended_fd in ready and self._read_program_status():
                 return True
+            if self.pidfd is not None:
+                if self.pidfd in ready:
+                    return True
+            else:  # no pidfd (not Linux): poll without reaping
+                try:
+                    if os.waitid(os.P_PID, self.process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                        return True
+                except ChildProcessError:
+                    return True
+                pause = min(pause * 2, 0.01)
             if time.monotonic() >= end:
                 return False
-            time.sleep(pause)
-            pause = min(pause * 2, 0.01)
+
+    def _read_program_status(self) -> bool:
+        """Read the program's wait status its reaper announced; False if the reaper ended without one."""
+        assert self.ended_fd is not None
+        announced = os.read(self.ended_fd, 4)
+        os.close(self.ended_fd)
+        self.ended_fd = None
+        if len(announced) != 4:
+            return False
+        self.program_status = int.from_bytes(announced, "little")
+        return True
 
     def _wait_within_limit(self) -> bool:
-        """Whether the child exited within its time limit, counted net of waiting for a CPU (`cpu_wait`)."""
+        """Whether the program ended within its time limit, counted net of waiting for a CPU (`cpu_wait`).
+
+        Every reading of the process tree is followed by a look at the announcement: the program is reaped
+        only after it announced its end, so a reading that missed its waiting (it was reaped) is never
+        taken for a time-out."""
         time_limit = cpu_wait.TimeLimit(self.process.pid, self.started, self.limits.time)
-        while remaining := time_limit.remaining():
+        while True:
+            remaining = time_limit.remaining()
             if self._wait_for_exit(remaining):
                 return True
-        return False
+            if not remaining:
+                return False
 
     def wait(self, *, kill_now: bool = False) -> RunOutcome:
-        """Wait for exit or the deadline (or not at all), kill the whole group, collect the facts."""
+        """Wait for the program's end or the deadline (or not at all), kill the whole group, collect the facts."""
         if self.finished is not None:
             return self.finished
         exited = self._wait_for_exit(0.0) if kill_now else self._wait_within_limit()
         deadline_hit = not exited and not kill_now
         if not exited:  # the bootstrap kills the program and everything it started, then exits
             _signal(self.process.pid, signal.SIGTERM)
-            self._wait_for_exit(STOP_GRACE_SECONDS)
+        self._wait_for_exit(STOP_GRACE_SECONDS, program=False)  # its clean-up: never counted as the program's
         _signal(self.process.pid, signal.SIGKILL, group=True)  # a backstop: the bootstrap's group
         _, status, usage = os.wait4(self.process.pid, 0)
         self.process.returncode = os.waitstatus_to_exitcode(status)
+        if self.program_status is not None:  # the same as the bootstrap's, unless the backstop had to kill it
+            status = self.program_status
         wall = time.monotonic() - self.started
-        if self.pidfd is not None:
-            os.close(self.pidfd)
-        for fd in self.extra_fds:
-            os.close(fd)
+        for fd in (self.pidfd, self.ended_fd, *self.extra_fds):
+            if fd is not None:
+                os.close(fd)
         cpu = usage.ru_utime + usage.ru_stime
         exit_code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
         sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
@@ -210,6 +237,28 @@ class SubprocessBackend:
         program_path = folder / "program.py"
         program_path.write_text(program, encoding="utf-8", errors="surrogatepass")
         (folder / "stdin").write_text(stdin, encoding="utf-8", errors="surrogatepass")
+        ended_read, ended_write = os.pipe()
+        try:
+            process = self._popen(folder, mode, program_path, limits, (*pass_fds, ended_write))
+        except BaseException:
+            os.close(ended_read)
+            raise
+        finally:
+            os.close(ended_write)
+        try:
+            pidfd = os.pidfd_open(process.pid) if hasattr(os, "pidfd_open") else None
+        except BaseException:  # no descriptor left to supervise it with: it must not run unsupervised
+            os.close(ended_read)
+            _signal(process.pid, signal.SIGKILL, group=True)
+            process.wait()
+            raise
+        return _Run(process, folder, limits, time.monotonic(), pidfd, ended_read)
+
+    def _popen(
+        self, folder: Path, mode: str, program_path: Path, limits: Limits, pass_fds: tuple[int, ...]
+    ) -> subprocess.Popen:
+        """Start the bootstrap; the last of `pass_fds` is where the program's end is announced."""
+        work = folder / "work"
         command = [
             self.python, "-s", "-S", "-P", CHILD_SCRIPT, mode, str(program_path),
             str(cpu_wait.cpu_seconds(limits.time)), str(limits.memory), str(limits.output + 1),
@@ -231,13 +280,7 @@ class SubprocessBackend:
                 close_fds=True,
                 pass_fds=pass_fds,
             )
-        try:
-            pidfd = os.pidfd_open(process.pid) if hasattr(os, "pidfd_open") else None
-        except BaseException:  # no descriptor left to supervise it with: it must not run unsupervised
-            _signal(process.pid, signal.SIGKILL, group=True)
-            process.wait()
-            raise
-        return _Run(process, folder, limits, time.monotonic(), pidfd)
+        return process
 
     def run_stdio(self, program: str, stdin: str, limits: Limits) -> RunOutcome:
         with _host_shortage_is_a_lost_run():
