@@ -89,4 +89,3 @@ def test_a_program_cannot_announce_its_own_end(each_backend):
     )
     outcome = each_backend.run_stdio(program, "", LIMITS)
     assert outcome.stdout == b"wrote\n" and outcome.timed_out and outcome.exit_code is None
-
