@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import select
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -223,15 +225,19 @@ def test_a_cap_below_what_the_cgroup_holds_becomes_a_cap_above_it():
     holder = os.fork()
     if holder == 0:  # joins the cgroup, holds 24 MB, and waits to be killed
         try:
+            os.close(ready_read)
             os.write(fds[0], b"0")
             data = bytearray(24 << 20)
             data[::4096] = b"x" * len(data[::4096])
             os.write(ready_write, b"1")
-            os.read(ready_read, 1)
+            while True:
+                time.sleep(60)
         finally:
             os._exit(0)
+    os.close(ready_write)  # the holder's end only: a holder that dies before writing is seen as end of file
     try:
-        assert os.read(ready_read, 1) == b"1"
+        ready, _, _ = select.select([ready_read], [], [], 120)
+        assert ready and os.read(ready_read, 1) == b"1", "the holder did not join the cgroup with 24 MB"
         cgroup = isolation.MemoryCgroup(fds, allowance=0)
         cgroup.limit(1 << 20)  # base 0: 1 MB, far below the 24 MB held
         limit = int(open(os.path.join(cgroups.folder, "slot0", "memory.limit_in_bytes")).read())
@@ -239,7 +245,7 @@ def test_a_cap_below_what_the_cgroup_holds_becomes_a_cap_above_it():
     finally:
         os.kill(holder, 9)
         os.waitpid(holder, 0)
-        for fd in (*fds, ready_read, ready_write):
+        for fd in (*fds, ready_read):
             os.close(fd)
         cgroups.remove()
     assert not os.path.exists(cgroups.folder)
