@@ -14,6 +14,7 @@ import dataclasses
 import json
 import logging
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ from agents.rlef.repair_task import (
 )
 from agents.rlef.rlef_config import RLEFConfig
 from agents.rlef.rlef_trainer import RLEFTrainer
-from agents.rlef.rollout import sampled_episodes, solve_rates
+from agents.rlef.rollout import Trajectory, sampled_episodes, solve_rates
 from agents.rlef.toy import build_policy, cpu_run_settings
 from codefeedback_env.problems.records import Problem
 
@@ -92,25 +93,31 @@ def _evaluate(model, tokenizer, make_env, ids: list[str], stage: str) -> dict[st
 
 
 def repair_breakdown(model, tokenizer, make_env, ids: list[str]) -> dict[str, float]:
-    """What the policy answers after a failed turn, at the training temperature: the fractions of those
-    answers (turns 2 and 3 of multi-turn episodes on `ids`) that write the revealed secret word, the revealed
-    order, both, the previous answer's word, and none of the K program forms. Tells which half of the repair
-    a policy has learned when it has not learned both."""
+    """What the policy answers after a failed turn, at the training temperature (`after_failure_breakdown` of
+    multi-turn episodes on `ids`). Tells which half of the repair a policy has learned when it has not learned
+    both."""
+    with torch.random.fork_rng():  # leaves the run's random stream as it was
+        return after_failure_breakdown(sampled_episodes(model, tokenizer, make_env, ids, MAX_TURNS, max_new_tokens=8))
+
+
+def after_failure_breakdown(episodes: Iterable[Trajectory]) -> dict[str, float]:
+    """The fractions of the answers after a failed turn (each response but an episode's first) that write the
+    revealed secret word, the revealed order, both, the previous answer's word, and none of the K program
+    forms; and how many such answers there were."""
     counts = dict.fromkeys(("word", "order", "both", "previous_word", "other_program"), 0)
     answers = 0
-    with torch.random.fork_rng():  # leaves the run's random stream as it was
-        for traj in sampled_episodes(model, tokenizer, make_env, ids, MAX_TURNS, max_new_tokens=8):
-            word, order = instance_variant(traj.problem_id)
-            parsed = [answer_variant(r) for r in traj.responses]
-            for before, now in zip(parsed, parsed[1:], strict=False):
-                answers += 1
-                if now is None:
-                    counts["other_program"] += 1
-                    continue
-                counts["word"] += now[0] == word
-                counts["order"] += now[1] == order
-                counts["both"] += now == (word, order)
-                counts["previous_word"] += before is not None and now[0] == before[0]
+    for traj in episodes:
+        word, order = instance_variant(traj.problem_id)
+        parsed = [answer_variant(r) for r in traj.responses]
+        for before, now in zip(parsed, parsed[1:], strict=False):
+            answers += 1
+            if now is None:
+                counts["other_program"] += 1
+                continue
+            counts["word"] += now[0] == word
+            counts["order"] += now[1] == order
+            counts["both"] += now == (word, order)
+            counts["previous_word"] += before is not None and now[0] == before[0]
     return {key: round(n / max(answers, 1), 3) for key, n in counts.items()} | {"answers": answers}
 
 

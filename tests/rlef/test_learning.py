@@ -18,7 +18,9 @@ import math
 
 import pytest
 
-from agents.rlef.repair_demo import DemoSettings, run_demo
+from agents.rlef.repair_demo import DemoSettings, after_failure_breakdown, run_demo
+from agents.rlef.repair_task import HELD_OUT_INPUTS, instance_variant, program_response, repair_problems, variants
+from agents.rlef.rollout import Trajectory
 
 
 def test_repair_demo_smoke_on_real_environment(tmp_path) -> None:
@@ -36,6 +38,24 @@ def test_repair_demo_smoke_on_real_environment(tmp_path) -> None:
     assert after["answers"] > 0 and all(0.0 <= after[k] <= 1.0 for k in ("word", "order", "both", "previous_word"))
     assert after["both"] <= min(after["word"], after["order"])
     assert json.loads((tmp_path / "repair_demo.json").read_text())["settings"]["rl_steps"] == 2
+
+
+def test_the_after_failure_breakdown_counts_each_half_of_the_repair() -> None:
+    """The smoke run's policy answers no program form after feedback (every fraction 0): here known answers
+    after a failed turn, each half of the repair apart, both, a repeat of the previous word, and prose."""
+    problem = repair_problems(HELD_OUT_INPUTS)[0]
+    word, order = instance_variant(problem.id)
+    other_word, other_order = next((w, o) for w, o in variants() if w != word and o != order)
+    episodes = [
+        Trajectory(problem.id, [], responses=[
+            program_response(other_word, order), program_response(word, other_order), program_response(word, order),
+        ]),
+        Trajectory(problem.id, [], responses=[program_response(other_word, other_order), "I cannot"]),
+        Trajectory(problem.id, [], responses=[program_response(word, order)]),  # solved at once: no answer after
+    ]  # fmt: skip
+    assert after_failure_breakdown(episodes) == {
+        "word": 0.667, "order": 0.333, "both": 0.333, "previous_word": 0.333, "other_program": 0.333, "answers": 3,
+    }  # fmt: skip
 
 
 @pytest.fixture(scope="module")
