@@ -60,6 +60,8 @@ class DemoSettings:
     batch: int = 32
     """Episodes per step (8 problems x 4 generations)."""
     lr: float = 1e-3
+    kl_coef: float = 0.05
+    """Per-response KL penalty to the warm-started policy (`RLEFConfig.kl_coef`; the paper's 0.05)."""
     prior_steps: int = 600
     """Warm-start steps on generic instructions only (the instruct prior), before the mixed warm start."""
     warm_steps: int = 600
@@ -151,6 +153,7 @@ def run_demo(settings: DemoSettings, output_dir: str | Path) -> dict[str, Any]:
             num_generations=4,
             max_completion_length=8,
             learning_rate=settings.lr,
+            kl_coef=settings.kl_coef,
             lr_scheduler_type="constant",
             logging_steps=settings.log_every,
             seed=settings.seed,
