@@ -20,6 +20,7 @@ from typing import Literal
 from transformers import PreTrainedTokenizerFast, Qwen2ForCausalLM
 
 from agents.rlef.toy import CORPUS, SECRET_WORDS, build_tokenizer, supervised_fit, template_phrases
+from codefeedback_env.extraction import extract_code
 from codefeedback_env.feedback import execution_feedback, initial_prompt
 from codefeedback_env.judge.results import JudgeResult, TestResult, Verdict
 from codefeedback_env.problems.records import Problem, TestCase
@@ -50,10 +51,13 @@ def program(word: str, order: str) -> str:
 
 
 def answer_variant(response: str) -> tuple[str, str] | None:
-    """The (word, order) of a response that is exactly one of the K program forms around a single word, else None."""
+    """The (word, order) of the program the environment would run for `response` (its code block, as the
+    environment extracts it) when that program is one of the K forms around a single word, else None."""
+    code = extract_code(response)
     for order, (head, tail) in _CODE.items():
-        word = response.strip().removeprefix(head).removesuffix(tail)
-        if response.strip() == f"{head}{word}{tail}" and word.isalpha():
+        word = (code or "").strip().removeprefix(head.removeprefix("```python\n"))
+        word = word.removesuffix(tail.removesuffix("\n```").strip())
+        if word.isalpha() and code is not None and code.strip() == program(word, order).strip():
             return word, order
     return None
 

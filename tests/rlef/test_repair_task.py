@@ -111,6 +111,7 @@ def test_answers_are_read_back_as_the_variant_they_write() -> None:
     for word, order in variants():
         assert answer_variant(program_response(word, order)) == (word, order)
         assert answer_variant(program_response(word, order) + "\n") == (word, order)
+        assert answer_variant(f"Here:\n{program_response(word, order)} done") == (word, order)  # the env runs it
     for response in (copy_response("apple elk"), copy_response("apple"), "print('apple',input())", ""):
         assert answer_variant(response) is None
     for problem in repair_problems(HELD_OUT_INPUTS):
