@@ -100,7 +100,9 @@ def test_problems_default_to_all_with_a_held_out_evaluation_split() -> None:
     from agents.rlef.evaluate import split_problems
 
     train, held = split_problems(DEMO, None, None, None, 0.2)
-    assert train == DEMO[:24] and held == DEMO[24:]  # every problem is used, none in both
+    cut = len(DEMO) - round(len(DEMO) * 0.2)
+    assert len(DEMO) == 35 and cut == 28
+    assert train == DEMO[:cut] and held == DEMO[cut:]  # every problem is used, none in both
     train, held = split_problems(DEMO, 4, None, 2, 0.2)
     assert train == DEMO[:4] and held == DEMO[4:6]
     train, held = split_problems(DEMO[:20], None, DEMO[15:], None, 0.2)  # an evaluation set: train on everything
