@@ -463,23 +463,19 @@ def test_serve_on_a_taken_port_is_a_one_line_error():
     assert run.stderr.count("\n") == 1 and f"cannot listen on 127.0.0.1:{port}" in run.stderr
 
 
-def test_an_overlong_response_is_an_invalid_turn_as_in_process(demo_server, demo_problems, judge):
-    long = ["```python\n" + "#" * 250_000 + "\nprint(1)\n```"]
-    expected = play(CodeFeedbackEnv(list(demo_problems.values()), judge=judge), "demo/sum-two", long)
+@pytest.mark.parametrize(
+    ("response", "reason"),
+    [
+        ("```python\n" + "#" * 250_000 + "\nprint(1)\n```", "longer than 200000 characters"),
+        ("```python\nprint('\ud800')\n```", "not valid UTF-8"),
+    ],
+    ids=["overlong", "lone-surrogate"],
+)
+def test_an_unsendable_response_is_an_invalid_turn_as_in_process(demo_server, demo_problems, judge, response, reason):
+    expected = play(CodeFeedbackEnv(list(demo_problems.values()), judge=judge), "demo/sum-two", [response])
     env = remote(demo_server)
     try:
-        assert play(env, "demo/sum-two", long) == expected
+        assert play(env, "demo/sum-two", [response]) == expected
     finally:
         env.close()
-    assert expected[-1][1] == -0.2 and "longer than 200000 characters" in expected[-1][0]["feedback"]
-
-
-def test_a_response_with_a_lone_surrogate_is_an_invalid_turn_as_in_process(demo_server, demo_problems, judge):
-    broken = ["```python\nprint('\ud800')\n```"]
-    expected = play(CodeFeedbackEnv(list(demo_problems.values()), judge=judge), "demo/sum-two", broken)
-    env = remote(demo_server)
-    try:
-        assert play(env, "demo/sum-two", broken) == expected
-    finally:
-        env.close()
-    assert expected[-1][1] == -0.2 and "not valid UTF-8" in expected[-1][0]["feedback"]
+    assert expected[-1][1] == -0.2 and reason in expected[-1][0]["feedback"]
