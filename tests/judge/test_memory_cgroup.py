@@ -249,3 +249,41 @@ def test_a_cap_below_what_the_cgroup_holds_becomes_a_cap_above_it():
             os.close(fd)
         cgroups.remove()
     assert not os.path.exists(cgroups.folder)
+
+
+_CGROUP_FOLDER = (
+    "import os\n"
+    "line = [l for l in open('/proc/self/cgroup').read().splitlines() if ':memory:' in l][0]\n"
+    "folder = line.split(':', 2)[2]\n"
+)
+RAISE_THE_CAP = {
+    "through_sys": _CGROUP_FOLDER + "for root in ('/sys/fs/cgroup/memory', '/sys/fs/cgroup/memory,cpu'):\n"
+    "    for name, value in (('memory.limit_in_bytes', '-1'), ('memory.oom_control', '1')):\n"
+    "        try:\n            open(root + folder + '/' + name, 'w').write(value)\n"
+    "        except OSError:\n            pass\n",
+    "leave_the_cgroup": _CGROUP_FOLDER
+    + "for target in ('/sys/fs/cgroup/memory/cgroup.procs', '/sys/fs/cgroup/memory' + folder + '/../cgroup.procs'):\n"
+    "    try:\n        open(target, 'w').write('0')\n    except OSError:\n        pass\n",
+    "mount_cgroupfs": "import ctypes, os\nos.makedirs('c', exist_ok=True)\n"
+    "libc = ctypes.CDLL(None, use_errno=True)\n"
+    "if libc.mount(b'cgroup', b'c', b'cgroup', 0, b'memory') == 0:\n"
+    "    for root, dirs, files in os.walk('c'):\n"
+    "        for name in ('memory.limit_in_bytes',):\n"
+    "            try:\n                open(os.path.join(root, name), 'w').write('-1')\n"
+    "            except OSError:\n                pass\n",
+    "inherited_fds": "import os\nfor fd in range(3, 1024):\n"
+    "    for value in (b'-1', b'0'):\n"
+    "        try:\n            os.write(fd, value)\n        except OSError:\n            pass\n",
+    "oom_exempt": "try:\n    open('/proc/self/oom_score_adj', 'w').write('-1000')\nexcept OSError:\n    pass\n"
+    "try:\n    open('/proc/self/oom_adj', 'w').write('-17')\nexcept OSError:\n    pass\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(RAISE_THE_CAP))
+def test_a_program_cannot_raise_or_leave_its_memory_cap(judge, name):
+    """Whatever path a program tries to its cgroup's limit (the cgroup filesystem, a mount of its own, a
+    descriptor it inherited, an OOM exemption), its files still count: 60 MB under a 32 MB limit is a memory
+    limit, and the next run's cap is the same."""
+    assert _verdict(judge, RAISE_THE_CAP[name] + _files(60, 1 << 20)) is Verdict.MEMORY_LIMIT
+    assert _verdict(judge, _files(60, 1 << 20)) is Verdict.MEMORY_LIMIT
+    assert judge.judge(PROBLEM, "print(3)").passed
