@@ -25,7 +25,8 @@ import traceback
 import warnings
 from typing import Any
 
-PROGRAM_FILENAME = "solution.py"
+from codefeedback_env.judge.child_runtime import PROGRAM_FILENAME  # the name the program runs under
+
 PARSE_LOCK = threading.Lock()
 """Held while converting between source, syntax trees and code: the conversion is not thread-safe in
 CPython 3.11 (its recursion-depth counter is shared: concurrent calls can fail with "AST constructor
