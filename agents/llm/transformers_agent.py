@@ -130,8 +130,15 @@ class TransformersAgent:
 
     def prompt_tokens(self, conversations: Sequence[Sequence[Mapping[str, str]]]) -> list[int]:
         """The number of prompt tokens of each chat transcript, as `generate` would feed them."""
-        prompts = [self.render_prompt(messages) for messages in conversations]
-        return [len(ids) for ids in self.tokenizer(prompts, add_special_tokens=False)["input_ids"]] if prompts else []
+        return self._prompt_lengths([self.render_prompt(messages) for messages in conversations])
+
+    def _prompt_lengths(self, prompts: Sequence[str]) -> list[int]:
+        """The token count of each rendered prompt (no special tokens: the chat template holds them)."""
+        return (
+            [len(ids) for ids in self.tokenizer(list(prompts), add_special_tokens=False)["input_ids"]]
+            if prompts
+            else []
+        )
 
     def measure_speed(self, rows: int, prompt_tokens: int = 128, steps: int = 4) -> GenerationSpeed:
         """Time this model's prefill and decode steps on random tokens (a few seconds on a CPU).
@@ -184,7 +191,7 @@ class TransformersAgent:
         prompts = [self.render_prompt(messages) for messages in conversations]
         if not prompts:
             return []
-        lengths = [len(ids) for ids in self.tokenizer(prompts, add_special_tokens=False)["input_ids"]]
+        lengths = self._prompt_lengths(prompts)
         order = sorted(range(len(prompts)), key=lengths.__getitem__)
         completions: list[Completion | None] = [None] * len(prompts)
         done = 0
