@@ -5,9 +5,10 @@ tmpfs and shared-memory pages are charged to the memory cgroup of the process th
 address space, so the address-space rlimit never sees them. Each slot gets `<the judge's memory cgroup>/
 codefeedback-<pid>-<n>/slot<i>`; the parent opens four of its files and passes the descriptors to the worker
 with its configuration, and the worker moves itself in (its children follow by fork: nothing per test) and,
-for each run, sets the limit to what the cgroup holds before the fork plus the run's memory limit plus
-`ALLOWANCE_BYTES` (`isolation.MemoryCgroup`). Going over it makes the kernel's OOM killer end the program (the
-worker and its zygotes are exempt), which the worker reports as a memory-limit verdict.
+for each run, sets the limit to what the cgroup held when the worker joined it plus the run's memory limit,
+twice its output limit and `ALLOWANCE_BYTES` (`isolation.MemoryCgroup`). Going over it makes the kernel's
+OOM killer end the program (each child makes itself its first choice, before the worker and its zygotes),
+which the worker reports as a memory-limit verdict.
 
 Only the cgroup v1 memory controller is used (its files are named `memory.*_in_bytes`); where the judge is
 not root, the controller is not mounted, only cgroup v2 is, or the judge's cgroup is not writable, the layer is
