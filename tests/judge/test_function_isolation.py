@@ -183,3 +183,29 @@ def test_no_humaneval_problem_passes_with_return_zero_and_shadowed_builtins():
             if judge.judge(p, f"def {p.entry_point}(*args):\n    return 0\n" + SHADOWED_BUILTINS, "hidden").passed
         ]
     assert passed == []
+
+
+OPEN_FDS = """
+import fcntl, os, stat
+def kind(fd):
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        return None
+    access = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE
+    return "pipe-" + {os.O_RDONLY: "r", os.O_WRONLY: "w"}.get(access, "rw") if stat.S_ISFIFO(mode) else oct(mode)
+FDS = sorted(kind(fd) for fd in range(3, 4096) if kind(fd) is not None)
+def f(x):
+    return FDS
+"""
+
+
+def test_a_function_program_holds_only_its_call_pipes(judge_and_processes):
+    """Beside its standard streams, a function-mode program holds exactly two descriptors: the pipe its calls
+    come in on (read) and the one its replies go out on (write). No cgroup file, no end-announcement pipe, no
+    descriptor of the worker or the bootstrap, in every test of the program."""
+    judge, processes = judge_and_processes
+    problem = function_problem([f"assert f({i}) == ['pipe-r', 'pipe-w']" for i in range(4)])
+    result = judge.judge(problem, OPEN_FDS, "hidden")
+    assert result.passed, [r.stderr for r in result.results]
+    assert_still_serving(judge, processes)
