@@ -19,11 +19,17 @@ class FakeBar:
         self.postfixes.append(text)
 
 
-def test_batches_show_responses_tokens_per_second_and_etas() -> None:
-    now = [100.0]
+def started_turn(start: float, rows: int, remaining_after: int) -> tuple[list[float], FakeBar, RunProgress]:
+    """A progress display on a fake clock (`now[0]`, at `start`), its first turn of `rows` responses begun."""
+    now = [start]
     bar = FakeBar()
     progress = RunProgress(bar, clock=lambda: now[0])
-    progress.turn(4, remaining_after=8)
+    progress.turn(rows, remaining_after=remaining_after)
+    return now, bar, progress
+
+
+def test_batches_show_responses_tokens_per_second_and_etas() -> None:
+    now, bar, progress = started_turn(100.0, 4, remaining_after=8)
     now[0] += 10.0
     progress.batch(2, 4, 50)  # 2 responses and 50 tokens in 10 s
     assert bar.postfixes[-1] == "generating 2/4, 5 tok/s, turn ETA 0:10, run ETA <= 0:50"  # 5 s x (2 + 8)
@@ -66,10 +72,7 @@ def test_the_runner_hears_every_batch_and_unhooks_after(demo, judge, tmp_path: P
 
 
 def test_a_slow_generation_rate_does_not_print_as_zero() -> None:
-    now = [0.0]
-    bar = FakeBar()
-    progress = RunProgress(bar, clock=lambda: now[0])
-    progress.turn(8, remaining_after=0)
+    now, bar, progress = started_turn(0.0, 8, remaining_after=0)
     now[0] += 148.0
     progress.batch(8, 8, 60)  # 0.41 tok/s: a loaded CPU without native bfloat16
     assert bar.postfixes[-1].startswith("generating 8/8, 0.41 tok/s,")
