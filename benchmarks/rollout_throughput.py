@@ -163,7 +163,8 @@ def cpu_seconds() -> tuple[float, float]:
 
 
 class JudgeCounter:
-    """Counts the judge calls and tests of `judge` (its `judge` method wrapped on the instance)."""
+    """Counts the judge calls and tests of `judge` from now on (its `judge` method wrapped on the instance,
+    until `close`)."""
 
     def __init__(self, judge: Judge) -> None:
         self.calls = self.tests = 0
@@ -178,28 +179,32 @@ class JudgeCounter:
             return result
 
         judge.judge = counted  # type: ignore[method-assign]
+        self.close = lambda: delattr(judge, "judge")  # the class's method again
 
 
 @contextmanager
-def accounted(row: dict[str, Any], episodes: int, counter: JudgeCounter) -> Iterator[Callable[[], None]]:
+def accounted(row: dict[str, Any], episodes: int, judge: Judge) -> Iterator[Callable[[], None]]:
     """Adds to `row` the CPU per episode of the process and of its tree while the block ran (or until it called
-    the callable it got), and the judge calls and tests it made. The block sets `row["wall_s"]`."""
-    calls, tests, small = counter.calls, counter.tests, counter.small
+    the callable it got), and the calls and tests it made to `judge`. The block sets `row["wall_s"]`."""
+    counter = JudgeCounter(judge)
     before, after = cpu_seconds(), []
 
     def stop() -> None:
         if not after:
             after.append(cpu_seconds())
 
-    yield stop
+    try:
+        yield stop
+    finally:
+        counter.close()
     stop()
     parent, judge = (a - b for a, b in zip(after[0], before, strict=True))
     row["parent_cpu_ms"] = round(1000 * parent / episodes, 1)
     row["judge_cpu_ms"] = round(1000 * judge / episodes, 1)
     row["busy"] = round((parent + judge) / (row["wall_s"] * (os.cpu_count() or 1)), 3)
-    row["judge_calls"] = counter.calls - calls
-    row["tests"] = counter.tests - tests
-    row["small_calls"] = counter.small - small
+    row["judge_calls"] = counter.calls
+    row["tests"] = counter.tests
+    row["small_calls"] = counter.small
 
 
 def smollm2_turn_tokenizer() -> TurnTokenizer:
@@ -221,7 +226,7 @@ def measure_rollout(
     replay.calls = 0
     trajectories: list[Trajectory] = []
     row: dict[str, Any] = {}
-    with accounted(row, len(episode_ids), counter_of(judge)):
+    with accounted(row, len(episode_ids), judge):
         started = time.monotonic()
         for lo in range(0, len(episode_ids), batch):
             trajectories += run(envs, episode_ids[lo : lo + batch], replay, replay.turn_tokenizer, TURNS)
@@ -241,7 +246,7 @@ def measure_runner(
     records = {(pid, rollout, turn): text for (pid, turn), text in texts.items() for rollout in range(group)}
     config = EvalConfig(rollouts=group, max_turns=TURNS, max_active=batch, progress=False)
     row: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory() as folder, accounted(row, len(records) // TURNS, counter_of(judge)) as stop:
+    with tempfile.TemporaryDirectory() as folder, accounted(row, len(records) // TURNS, judge) as stop:
         with plots_after(stop):
             run = run_evaluation(ReplayAgent(records), problems, folder, config, judge=judge)
         wall = run.summary["wall_seconds"]  # the run itself, not the plots written after it
@@ -282,16 +287,6 @@ def cpu_ceiling(rows: dict[str, dict[str, Any]], serial_rate: float) -> dict[str
         "rate": round(rate, 3),
         "ceiling_vs_serial": round(rate / serial_rate, 3),
     }
-
-
-_COUNTERS: dict[int, JudgeCounter] = {}
-
-
-def counter_of(judge: Judge) -> JudgeCounter:
-    """The call counter of `judge`, set up on first use."""
-    if id(judge) not in _COUNTERS:
-        _COUNTERS[id(judge)] = JudgeCounter(judge)
-    return _COUNTERS[id(judge)]
 
 
 def warm(judge: Judge, problem: Problem) -> None:
