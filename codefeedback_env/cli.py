@@ -44,7 +44,7 @@ EVAL_TEMPERATURE = 0.2  # the paper's 1@3 setting
 EVAL_TOP_P = 0.95  # the paper's setting
 EVAL_MAX_NEW_TOKENS = 256
 QUICK_MAX_NEW_TOKENS = 128  # demo-quick's programs are a few lines: a smaller cap bounds a response that never closes
-EVAL_BATCH_SIZE = 32  # a turn of the default run (20 episodes) in one batch: one decode loop instead of three
+EVAL_BATCH_SIZE = 32  # a turn of the default run (16 episodes: 8 problems x 2 rollouts) in one batch: one decode loop
 
 
 class CliError(Exception):
