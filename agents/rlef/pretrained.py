@@ -39,8 +39,7 @@ def policy_dtype(requested: str | None, config: Any) -> str:
     directly, and an update much smaller than a weight (the paper's learning rate is 2e-7) rounds away.
     """
     dtype = default_policy_dtype(config) if requested is None else requested
-    if dtype not in POLICY_DTYPES:
-        raise ValueError(f"dtype={dtype!r} is invalid: use one of {', '.join(POLICY_DTYPES)} (or leave it unset).")
+    _check_dtype(dtype, " (or leave it unset)")
     if dtype == "bfloat16" and not uses_deepspeed(config):
         logger.warning(
             "the policy's weights are bfloat16 and no DeepSpeed optimizer keeps float32 master weights: updates much "
@@ -49,14 +48,19 @@ def policy_dtype(requested: str | None, config: Any) -> str:
     return dtype
 
 
+def _check_dtype(dtype: str, hint: str = "") -> None:
+    """Raise ValueError naming `POLICY_DTYPES` when `dtype` is not one of them."""
+    if dtype not in POLICY_DTYPES:
+        raise ValueError(f"dtype={dtype!r} is invalid: use one of {', '.join(POLICY_DTYPES)}{hint}.")
+
+
 def load_policy(name: str | None = None, dtype: str = "float32") -> tuple[Any, Any]:
     """(model, tokenizer) in train mode, weights in `dtype` (`POLICY_DTYPES`): a hub id or folder, or the
     offline SmolLM2 GGUF when `name` is None.
 
     GGUF weights are de-quantized on load; the quantizer flags are dropped so TRL treats the model as trainable.
     """
-    if dtype not in POLICY_DTYPES:
-        raise ValueError(f"dtype={dtype!r} is invalid: use one of {', '.join(POLICY_DTYPES)}.")
+    _check_dtype(dtype)
     model, tokenizer = load_causal_lm(name or SMOLLM2_ALIAS, dtype=dtype)
     model.hf_quantizer = None
     model.is_quantized = False

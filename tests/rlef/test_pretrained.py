@@ -29,7 +29,7 @@ def test_use_vllm_without_vllm_fails_clearly(tmp_path) -> None:
 def test_the_policy_dtype_defaults_to_float32_except_under_deepspeed_with_bf16_on_a_bf16_gpu(monkeypatch) -> None:
     import torch
 
-    from agents.rlef.pretrained import policy_dtype
+    from agents.rlef.pretrained import load_policy, policy_dtype
 
     monkeypatch.delenv("ACCELERATE_USE_DEEPSPEED", raising=False)
     plain, zero = SimpleNamespace(bf16=True, deepspeed=None), SimpleNamespace(bf16=True, deepspeed="zero3.json")
@@ -46,6 +46,8 @@ def test_the_policy_dtype_defaults_to_float32_except_under_deepspeed_with_bf16_o
     assert policy_dtype("float32", zero) == "float32" and policy_dtype("auto", zero) == "auto"
     with pytest.raises(ValueError, match="dtype='float16' is invalid: use one of float32, bfloat16, auto"):
         policy_dtype("float16", plain)
+    with pytest.raises(ValueError, match="dtype='float16' is invalid: use one of float32, bfloat16, auto"):
+        load_policy(None, "float16")  # refused before loading (load_causal_lm itself would take float16)
 
 
 def test_a_bfloat16_policy_outside_deepspeed_is_warned_about(monkeypatch, caplog) -> None:
