@@ -167,6 +167,21 @@ def detach_mount(path: str) -> None:
         raise OSError(ctypes.get_errno(), f"umount {path}: {os.strerror(ctypes.get_errno())}")
 
 
+LAST_PID_FILE = "/proc/sys/kernel/ns_last_pid"
+
+
+def open_last_pid() -> int:
+    """A descriptor of this pid namespace's `ns_last_pid` (the pid it allocated last), opened for writing on
+    a fresh /proc mounted over bubblewrap's (whose /proc/sys is read-only); `mount_private_proc` then hides it.
+
+    Writing `1` before each fork gives every child the same pid whatever earlier runs did: otherwise a program
+    starting N threads moves the counter by N, and the next program, reading its own pid, learns N."""
+    flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
+    if _libc().mount(b"proc", b"/proc", b"proc", flags, None) != 0:
+        raise OSError(ctypes.get_errno(), f"mount proc: {os.strerror(ctypes.get_errno())}")
+    return os.open(LAST_PID_FILE, os.O_WRONLY | os.O_CLOEXEC)
+
+
 def mount_private_proc() -> None:
     """Mount a new /proc for this pid namespace over the old one: processes of other uids are invisible
     (`hidepid=invisible`) except to group 0 (the worker, which reads its children's scheduler statistics),

@@ -142,7 +142,12 @@ class Worker:
         if self.drop_capabilities:
             isolation.prepare_to_drop_capabilities()
         self.private_proc = False
+        self.last_pid: int | None = None
         if self.pid_namespace and self.switch_uid and self.scratch_mounted:
+            try:  # every child gets the same pid: no run can pass a number to the next through the pid counter
+                self.last_pid = isolation.open_last_pid()
+            except OSError as error:
+                self.missing["pid counter"] = f"{error}; a run's pids depend on how many threads earlier runs made"
             try:  # children see only their own processes in /proc, and none of the host's kernel files
                 isolation.mount_private_proc()
                 self.private_proc = True
@@ -278,6 +283,7 @@ class Worker:
         started = time.monotonic() - debt
         if self.cgroup is not None:
             self.cgroup.limit(message["memory"] + 2 * message["file_bytes"])  # stdout and stderr are its files too
+        self._same_pid_every_run()
         pid = os.fork()
         if pid == 0:
             return self._child(function_mode, rlimits, fds, channel)
@@ -330,6 +336,11 @@ class Worker:
             **({"oom_kills": self.cgroup.kills} if memory_exceeded else {}),
         }
 
+    def _same_pid_every_run(self) -> None:
+        """Reset the pid namespace's counter before a fork: the pids a run sees say nothing of earlier runs."""
+        if self.last_pid is not None:
+            os.pwrite(self.last_pid, b"1", 0)
+
     def _rlimits(self, cpu_seconds: int, memory: int, file_bytes: int) -> child_runtime.RlimitSettings:
         """The child's rlimits, built once for a run of tests under the same limits."""
         key = (cpu_seconds, memory, file_bytes)
@@ -377,6 +388,7 @@ class Worker:
         run's limits (the run is then made as without a zygote); in a test's child, its `Program`."""
         pipe_read, pipe_write = os.pipe()
         started = time.monotonic()
+        self._same_pid_every_run()
         pid = os.fork()
         if pid == 0:
             os.close(pipe_read)
