@@ -13,11 +13,16 @@ compiled with every number replaced by the zero of its type: compiling sees the 
 all the compiler's own errors (`return` outside a function, `nonlocal` without a binding, ...) depend on.
 The one check that depends on values, duplicate keys in a `match` mapping pattern, gets distinct random
 stand-ins there, equal where the originals are equal, and its message names the original key.
+
+The verdict depends on the text alone, so `syntax_error` remembers it for the last programs checked: an
+environment step asks it for its program once for `valid_response` and again in each judge call (public
+tests, then final tests), and a GRPO group often submits one program several times.
 """
 
 from __future__ import annotations
 
 import ast
+import hashlib
 import re
 import secrets
 import threading
@@ -36,6 +41,13 @@ _NUMBERS = (int, float, complex)
 MANY_NUMBERS = 1000
 """From this many number-making tokens on, a program is compiled with its numbers replaced (see above)."""
 _NUMBER_MAKERS = re.compile(r"\d+|\bTrue\b|\bFalse\b")
+REMEMBERED = 256
+"""How many programs' verdicts `syntax_error` keeps (then it forgets them all and starts again)."""
+REMEMBERED_MESSAGE_CHARS = 4096
+"""Longer messages (they quote the offending line) are not kept: the memory stays bounded."""
+_checked: dict[bytes, str | None] = {}
+"""Content hash of a program -> its verdict. Plain dict operations, atomic under the interpreter's lock: no
+lock to be left held in a forked child."""
 
 
 def compile_as_python3(source: str | ast.AST, filename: str, flags: int = 0) -> Any:
@@ -52,7 +64,23 @@ def compile_as_python3(source: str | ast.AST, filename: str, flags: int = 0) -> 
 
 
 def syntax_error(program: str) -> str | None:
-    """The interpreter's message for a program that does not compile, else None."""
+    """The interpreter's message for a program that does not compile, else None (`compile_error`, remembered
+    by the program's content hash for the last `REMEMBERED` programs)."""
+    key = hashlib.blake2b(program.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    try:
+        return _checked[key]
+    except KeyError:
+        pass
+    error = compile_error(program)
+    if error is None or len(error) <= REMEMBERED_MESSAGE_CHARS:
+        if len(_checked) >= REMEMBERED:
+            _checked.clear()
+        _checked[key] = error
+    return error
+
+
+def compile_error(program: str) -> str | None:
+    """The interpreter's message for a program that does not compile, else None (computed every time)."""
     originals: dict[str, str] = {}
     try:
         if len(_NUMBER_MAKERS.findall(program)) < MANY_NUMBERS:

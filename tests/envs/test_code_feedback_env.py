@@ -8,6 +8,7 @@ from gymnasium.error import ResetNeeded
 
 from codefeedback_env.envs.code_feedback_env import CodeFeedbackEnv
 from codefeedback_env.errors import InvalidActionError, InvalidOptionsError, UnknownProblemError
+from codefeedback_env.judge import syntax_check
 from codefeedback_env.problems import Problem, TestCase
 from codefeedback_env.templates import CODE_FORMAT_REMINDER
 
@@ -72,6 +73,22 @@ def test_passing_public_tests_ends_the_episode_with_the_hidden_outcome_as_counts
     obs, reward, terminated, _, info = env.step(CORRECT)
     assert terminated and reward == 1.0 and info["turn"] == 1
     assert info["hidden"] == {"passed": 2, "failed": 0, "skipped": 0, "total": 2, "all_passed": True}
+
+
+def test_a_step_compiles_its_program_once(monkeypatch, judge):
+    """The step's own validity check, its public-test call and its final-test call share one compilation."""
+    compiled: list[str] = []
+    check = syntax_check.compile_error
+    monkeypatch.setattr(syntax_check, "compile_error", lambda program: compiled.append(program) or check(program))
+    monkeypatch.setattr(syntax_check, "_checked", {})
+    env = make(judge=judge)
+    env.reset(options={"problem_id": "add"})
+    env.step(WRONG)  # public tests, then feedback
+    assert compiled == ["print(4)\n"]
+    solution = "a, b = map(int, input().split())\nprint(b + a)\n"
+    _, reward, terminated, _, info = env.step(f"```python\n{solution}```")  # public tests, then the final ones
+    assert terminated and reward == 1.0 and info["hidden"]["total"] == 2
+    assert compiled == ["print(4)\n", solution]
 
 
 def test_overfitting_the_public_tests_fails_the_hidden_tests():

@@ -14,8 +14,8 @@ import traceback
 
 import pytest
 
-from codefeedback_env.judge import Judge, Verdict, syntax_error
-from codefeedback_env.judge.syntax_check import MANY_NUMBERS
+from codefeedback_env.judge import Judge, Verdict, syntax_check, syntax_error
+from codefeedback_env.judge.syntax_check import MANY_NUMBERS, compile_error
 from codefeedback_env.problems import Problem, TestCase
 from tests.judge.function_judges import ECHO, ECHO_CODE
 
@@ -46,7 +46,7 @@ ATTACKS = {
 
 def _cpu_seconds(program: str) -> float:
     started = time.thread_time()
-    syntax_error(program)
+    compile_error(program)  # not `syntax_error`: it remembers the verdict, and a repeat would cost nothing
     return time.thread_time() - started
 
 
@@ -118,8 +118,28 @@ def test_the_check_gives_exactly_what_compile_gives(prefix, program):
     if program == "\x00" and prefix:
         program = "x = '\x00'\n"
     source = prefix + program
+    assert compile_error(source) == _compile_message(source)
+    assert syntax_error(source) == _compile_message(source)  # checked, then remembered
     assert syntax_error(source) == _compile_message(source)
     assert (syntax_error(source) is None) == (program in VALID)
+
+
+def test_each_program_is_compiled_once_and_the_memory_stays_bounded(monkeypatch):
+    compiled: list[str] = []
+    check = syntax_check.compile_error
+    monkeypatch.setattr(syntax_check, "compile_error", lambda program: compiled.append(program) or check(program))
+    monkeypatch.setattr(syntax_check, "_checked", {})
+    programs = [f"print({i})\n" for i in range(syntax_check.REMEMBERED - 1)] + ["print(1\n"]
+    for program in programs * 3:
+        syntax_error(program)
+    assert compiled == programs
+    for i in range(3 * syntax_check.REMEMBERED):
+        syntax_error(f"x = {i}\n")
+        assert len(syntax_check._checked) <= syntax_check.REMEMBERED
+    assert syntax_error("print(1\n") == _compile_message("print(1\n")
+    long_line = "x = (" + "1, " * 3000 + "\n"  # its message quotes the line: too long to keep
+    assert syntax_error(long_line) == syntax_error(long_line) == _compile_message(long_line)
+    assert compiled.count(long_line) == 2
 
 
 def test_a_response_of_colliding_numbers_is_judged_as_python3_would_and_the_judge_keeps_serving():
