@@ -22,6 +22,9 @@ modes:
   empty list once every episode has ended, so processes that share a generation engine (one collective call per
   turn) stay aligned. All submitted episodes play at once (no more episodes than environments); episodes still
   running after `max_turns` turns are yielded at the end with `ended` False.
+
+`step_concurrently` is the lock-step round on its own, for callers that hold the loop themselves: the vector
+environment (`codefeedback_env.envs.vector`, Gymnasium's `step(actions)` API) steps its copies with it.
 """
 
 from __future__ import annotations
@@ -29,11 +32,11 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["Episode", "EpisodeDriver", "StepEnv", "StepResult"]
+__all__ = ["Episode", "EpisodeDriver", "StepEnv", "StepResult", "step_concurrently"]
 
 StepResult = tuple[Any, float, bool, bool, dict[str, Any]]
 """What `env.step` returns: observation, reward, terminated, truncated, info."""
@@ -45,6 +48,21 @@ class StepEnv(Protocol):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]: ...
 
     def step(self, action: Any) -> StepResult: ...
+
+
+def step_concurrently(threads: Executor, steps: Sequence[tuple[StepEnv, Any]]) -> Iterator[tuple[int, StepResult]]:
+    """`env.step(action)` for every `(env, action)` of `steps`, each in one of `threads`; yields `(position in
+    steps, result)` as each finishes, so the caller's work on one result overlaps the others' judging.
+
+    A step that raised raises when its turn comes. Whenever the iteration stops (exhausted, an exception, the
+    caller leaving early), it first waits for every step still running: no step of this round is left running
+    behind the caller's back, on an environment the caller may step again."""
+    futures = {threads.submit(env.step, action): i for i, (env, action) in enumerate(steps)}
+    try:
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+    finally:
+        wait(futures)
 
 
 @dataclass
@@ -150,11 +168,10 @@ class EpisodeDriver:
         for _ in range(self.max_turns):
             active = [e for e in episodes if not e.ended]
             actions = self._actions(active)  # called even when empty: every round is one collective call
-            futures = {threads.submit(e.env.step, a): (e, a) for e, a in zip(active, actions, strict=True)}
-            for future in as_completed(futures):  # the caller's work on a step overlaps the others' judging
-                episode, action = futures[future]
-                if self._conclude(episode, action, future.result()):
-                    yield episode
+            steps = [(e.env, a) for e, a in zip(active, actions, strict=True)]
+            for i, result in step_concurrently(threads, steps):  # on_step's work overlaps the others' judging
+                if self._conclude(active[i], actions[i], result):
+                    yield active[i]
         yield from (e for e in episodes if not e.ended)
 
     def _pipelined(self, threads: ThreadPoolExecutor) -> Iterator[Episode]:

@@ -1,4 +1,9 @@
-"""A vector environment whose sub-environments are judged concurrently, sharing one judge."""
+"""A vector environment whose sub-environments are judged concurrently, sharing one judge.
+
+Gymnasium's own vector environments step their copies one after another (`SyncVectorEnv`) or in processes
+that each need a judge of their own (`AsyncVectorEnv`); this one steps them in threads of this process, with
+the episode driver's round (`codefeedback_env.driver.step_concurrently`).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space, concatenate, create_empty_array
 
+from codefeedback_env.driver import StepResult, step_concurrently
 from codefeedback_env.envs.code_feedback_env import CodeFeedbackEnv
 from codefeedback_env.problems import Problem, load_problems
 
@@ -64,17 +70,17 @@ class CodeFeedbackVectorEnv(VectorEnv):
             infos = self._add_info(infos, info, i)
         return self._batch([obs for obs, _ in results]), infos
 
-    def _step_one(self, index: int, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
-        env = self.envs[index]
-        if self._needs_reset[index]:
-            obs, info = env.reset()
-            return obs, 0.0, False, False, info
-        return env.step(action)
-
     def step(self, actions: Sequence[Any]) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         if len(actions) != self.num_envs:
             raise ValueError(f"expected {self.num_envs} actions, got {len(actions)}")
-        results = list(self._threads.map(self._step_one, range(self.num_envs), actions))
+        by_index: dict[int, StepResult] = {}
+        for i in np.flatnonzero(self._needs_reset):  # the copies whose episode ended: reset, the action ignored
+            obs, info = self.envs[i].reset()
+            by_index[int(i)] = (obs, 0.0, False, False, info)
+        stepped = [int(i) for i in np.flatnonzero(~self._needs_reset)]
+        for k, result in step_concurrently(self._threads, [(self.envs[i], actions[i]) for i in stepped]):
+            by_index[stepped[k]] = result
+        results = [by_index[i] for i in range(self.num_envs)]
         rewards = np.array([r[1] for r in results], dtype=np.float64)
         terminated = np.array([r[2] for r in results], dtype=bool)
         truncated = np.array([r[3] for r in results], dtype=bool)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
-from codefeedback_env.driver import Episode, EpisodeDriver
+from codefeedback_env.driver import Episode, EpisodeDriver, step_concurrently
 from codefeedback_env.envs.code_feedback_env import CodeFeedbackEnv
 from codefeedback_env.problems import load_problems
 
@@ -132,6 +133,48 @@ def test_a_last_step_is_judged_while_the_next_batch_is_answered() -> None:
     infos = {e.data: e.info for e in driver.run()}
     assert calls == [["a", "b"], ["b", "c"], ["c"]]
     assert infos["b"] == {"overlapped": True}
+
+
+class BlockedEnv:
+    """A step that raises (`error`) or waits for `release` and then records that it finished."""
+
+    def __init__(self, release: threading.Event | None = None, error: Exception | None = None) -> None:
+        self.release, self.error, self.finished = release, error, False
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
+        if self.error is not None:
+            raise self.error
+        assert self.release is None or self.release.wait(timeout=30)
+        self.finished = True
+        return action, 0.0, False, False, {}
+
+
+def test_a_round_yields_each_step_as_it_finishes() -> None:
+    release = threading.Event()
+    with ThreadPoolExecutor(2) as threads:
+        round_ = step_concurrently(threads, [(BlockedEnv(release), "slow"), (BlockedEnv(), "fast")])
+        assert next(round_)[0] == 1  # the second step first: the first one waits for the caller
+        release.set()
+        assert next(round_) == (0, ("slow", 0.0, False, False, {}))
+
+
+@pytest.mark.parametrize("leave", ["error", "break"])
+def test_a_round_never_leaves_a_step_running_behind_the_caller(leave: str) -> None:
+    release = threading.Event()
+    slow = BlockedEnv(release)
+    other = BlockedEnv(error=RuntimeError("boom")) if leave == "error" else BlockedEnv()
+    timer = threading.Timer(0.3, release.set)  # the slow step ends only after the other one is reported
+    timer.start()
+    with ThreadPoolExecutor(2) as threads:
+        round_ = step_concurrently(threads, [(slow, "a"), (other, "b")])
+        if leave == "error":
+            with pytest.raises(RuntimeError, match="boom"):
+                list(round_)
+        else:
+            assert next(round_)[0] == 1
+            round_.close()  # the caller stops iterating
+        assert slow.finished  # before the error reached the caller, or before close returned
+    timer.join()
 
 
 def test_bad_arguments_are_refused() -> None:

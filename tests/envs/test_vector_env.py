@@ -6,8 +6,10 @@ import time
 
 import gymnasium as gym
 import numpy as np
+import pytest
 
 from codefeedback_env.envs.vector import CodeFeedbackVectorEnv
+from codefeedback_env.errors import InvalidActionError
 
 SLEEPY = "```python\nimport time\ntime.sleep(2)\nprint({})\n```"
 """Two different programs (the shared judge's verdict cache would run two identical ones once)."""
@@ -42,4 +44,15 @@ def test_finished_sub_environment_resets_on_the_next_step():
     obs, rewards, terminated, _, infos = envs.step(["ignored", "no code"])
     assert obs["turn"][0] == 0 and rewards[0] == 0.0  # reset, the action was ignored
     assert obs["turn"][1] == 2
+    envs.close()
+
+
+def test_a_bad_action_raises_after_the_other_copies_stepped_and_keeps_its_episode():
+    envs = CodeFeedbackVectorEnv(2, "demo", max_turns=3)
+    envs.reset(options=[{"problem_id": "demo/hello-world"}] * 2)
+    with pytest.raises(InvalidActionError, match="expects the response text as str"):
+        envs.step([42, "no code"])
+    assert [env.turn for env in envs.envs] == [0, 1]  # the other copy's step had finished
+    _, rewards, terminated, _, _ = envs.step(["```python\nprint('Hello, World!')\n```", "no code"])
+    assert list(terminated) == [True, False] and rewards[0] == 1.0
     envs.close()
