@@ -213,8 +213,8 @@ def exit_status(exit: SystemExit) -> int:
     code = exit.code
     if code is None:
         return 0
-    if isinstance(code, int):
-        return code & 0xFF
+    if isinstance(code, int):  # a C long (beyond one: -1, as PyLong_AsLong fails), cut to the low byte
+        return code & 0xFF if -(1 << 63) <= code < 1 << 63 else 0xFF
     try:
         sys.stderr.write(f"{code}\n")
     except BaseException:  # noqa: B036

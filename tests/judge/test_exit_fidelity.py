@@ -52,6 +52,9 @@ IDIOMS = {
     "sys_exit_none_and_true": "import sys\nprint('a')\nraise SystemExit(True)\n",
     "sys_exit_wraps_status": "import sys\nsys.exit(256 + 4)\n",
     "sys_exit_negative": "import sys\nsys.exit(-1)\n",
+    "sys_exit_beyond_a_c_long": "import sys\nprint('answer')\nsys.exit(2**70)\n",  # python3: status 255
+    "sys_exit_beyond_a_c_int": "import sys\nprint('answer')\nsys.exit(2**40 + 3)\n",
+    "sys_exit_most_negative_c_long": "import sys\nsys.exit(-(2**63))\n",
     "exit_builtin": "print(input())\nexit(0)\n",
     "quit_builtin_with_code": "print(input())\nquit(2)\n",
     "os_exit_loses_buffered_output": "import os\nprint('lost')\nos._exit(5)\n",
