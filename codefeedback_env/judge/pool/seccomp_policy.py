@@ -14,7 +14,8 @@ every common way of reading stdin, large outputs, the error paths), plus the oth
 operations that another C library or architecture uses (marked "same operation"). Arguments are checked
 where one call does both a legitimate and a dangerous thing: clone only for threads, socketpair only for
 AF_UNIX, ioctl only for the terminal and descriptor queries `isatty` and friends make, fcntl without the
-commands that aim signals at another process, prctl only to name threads.
+commands that aim signals at another process, prctl only to name threads, fadvise64 without dropping pages
+from the shared page cache (that advice succeeds and does nothing).
 
 `DENIED` are refused with EPERM, so a program gets the usual PermissionError: other processes (ptrace,
 signals to anyone but itself through the kernel's own delivery), new programs and processes, sockets, IPC
@@ -42,6 +43,11 @@ FILE_CONTROLS = (0, 1, 2, 3, 4, 5, 6, 7, 9, 11, 16, 36, 37, 38, 1030, 1032, 1034
 open-file), read the owner or signal, F_DUPFD_CLOEXEC, F_GETPIPE_SZ, F_GET_SEALS. Not F_SETOWN(_EX),
 F_SETSIG or F_NOTIFY: they make the kernel send a signal to a process of the program's choice when a
 descriptor becomes ready, which a child of the worker's uid could aim at the worker."""
+POSIX_FADV_DONTNEED = 4
+"""The file advice that drops a file's pages from the host's page cache. Every child can read the interpreter's
+files, whose page cache all processes share: evicting some and reading others wrote bits that the next run,
+on any worker, read back by timing a read (40 bits per run, exactly). Advice is only advice, so this one
+succeeds without doing anything (`fadvise64` is otherwise allowed: other advice only reads ahead)."""
 THREAD_NAMES = (15, 16)
 """The prctl options a program may use: PR_SET_NAME and PR_GET_NAME (newer interpreters name their threads)."""
 
@@ -53,7 +59,7 @@ ALLOWED = (
     "open", "stat", "fstat", "lstat", "statx", "dup2", "readlink", "access", "getdents",  # same operation
     # files in the scratch folder (a tmpfs of the run's own; the rest of the file system is read-only)
     "unlink", "unlinkat", "mkdir", "mkdirat", "rmdir", "rename", "renameat", "renameat2", "ftruncate",
-    "fsync", "fdatasync", "fchmod", "fchmodat", "chmod", "utimensat", "umask", "chdir", "fchdir", "fadvise64",
+    "fsync", "fdatasync", "fchmod", "fchmodat", "chmod", "utimensat", "umask", "chdir", "fchdir",
     "symlink", "symlinkat", "link", "linkat", "truncate", "creat",
     # memory
     "brk", "mmap", "munmap", "mremap", "mprotect", "madvise",
@@ -125,6 +131,8 @@ def seccomp_program() -> bytes:
     policy.add_rule(seccomp.ERRNO(errno.EPERM), "socketpair", seccomp.Arg(0, seccomp.NE, AF_UNIX))
     for command in FILE_CONTROLS:
         policy.add_rule(seccomp.ALLOW, "fcntl", seccomp.Arg(1, seccomp.EQ, command))
+    policy.add_rule(seccomp.ALLOW, "fadvise64", seccomp.Arg(3, seccomp.NE, POSIX_FADV_DONTNEED))
+    policy.add_rule(seccomp.ERRNO(0), "fadvise64", seccomp.Arg(3, seccomp.EQ, POSIX_FADV_DONTNEED))
     for option in THREAD_NAMES:
         policy.add_rule(seccomp.ALLOW, "prctl", seccomp.Arg(0, seccomp.EQ, option))
     for request in TERMINAL_QUERIES:

@@ -1,0 +1,109 @@
+"""A program cannot evict the interpreter's files from the host's page cache (issue 10, class 4: nothing a
+run does reaches another run).
+
+Every child reads the interpreter's files, and all processes on the host share their page cache. A program
+that dropped some files' pages (`posix_fadvise(..., POSIX_FADV_DONTNEED)`) and read others wrote bits that any
+later run, on any worker, read back by timing a read: cached in 2-7 us, evicted in 50 us or more; 40 bits per
+run came through exactly. Dropping pages is now a no-op that succeeds (advice is only advice). Residency is
+checked here from outside the sandbox with `mincore`, not by timing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import mmap
+import os
+
+import pytest
+
+from codefeedback_env.judge import Limits
+from codefeedback_env.judge.pool import WorkerPoolBackend
+from tests.judge.test_pool_backend import machine_has_all_layers
+
+pytestmark = pytest.mark.skipif(not machine_has_all_layers(), reason="needs the pool's seccomp layer")
+
+LIMITS = Limits(time=5.0, memory=256 << 20, output=1 << 20)
+LIBRARY = os.path.dirname(os.__file__)
+FILES = [os.path.join(LIBRARY, name) for name in ("this.py", "colorsys.py", "wave.py", "sched.py")]
+
+EVICTIONS = {
+    "whole_file": "fd = os.open(path, os.O_RDONLY)\nos.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)\n",
+    "first_page": "fd = os.open(path, os.O_RDONLY)\nos.posix_fadvise(fd, 0, 4096, os.POSIX_FADV_DONTNEED)\n",
+    "open_file_object": (
+        "with open(path, 'rb') as handle:\n"
+        "    handle.read()\n    os.posix_fadvise(handle.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)\n"
+    ),
+    "by_number_after_other_advice": (
+        "fd = os.open(path, os.O_RDONLY)\nos.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)\n"
+        "os.posix_fadvise(fd, 0, 0, 4)\n"
+    ),
+}
+
+
+def _resident_pages(path: str) -> int:
+    """Pages of `path` in the page cache (mincore over a shared read-only mapping), from this process."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
+    size = os.path.getsize(path)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        address = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+        pages = ctypes.create_string_buffer((size + mmap.PAGESIZE - 1) // mmap.PAGESIZE)
+        assert libc.mincore(address, size, pages) == 0, os.strerror(ctypes.get_errno())
+        libc.munmap(address, size)
+    finally:
+        os.close(fd)
+    return sum(byte & 1 for byte in pages.raw)
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with WorkerPoolBackend(1) as pool:
+        yield pool
+
+
+@pytest.mark.parametrize("name", sorted(EVICTIONS))
+def test_a_program_cannot_drop_shared_files_from_the_page_cache(pool, name):
+    for path in FILES:
+        with open(path, "rb") as handle:
+            handle.read()
+    cached = [_resident_pages(path) for path in FILES]
+    assert all(cached), cached
+    program = (
+        f"import os\nfor path in {FILES!r}:\n"
+        + "".join(f"    {line}\n" for line in EVICTIONS[name].splitlines())
+        + "print('advised')\n"
+    )
+    outcome = pool.run_stdio(program, "", LIMITS)
+    assert (outcome.exit_code, outcome.stdout) == (0, b"advised\n"), outcome.stderr.decode()[-500:]
+    assert [_resident_pages(path) for path in FILES] == cached
+
+
+def test_other_file_advice_still_works(pool):
+    program = (
+        "import os\nfd = os.open(os.__file__, os.O_RDONLY)\n"
+        "for advice in ('NORMAL', 'SEQUENTIAL', 'RANDOM', 'WILLNEED', 'NOREUSE', 'DONTNEED'):\n"
+        "    os.posix_fadvise(fd, 0, 0, getattr(os, 'POSIX_FADV_' + advice))\n"
+        "print(len(os.read(fd, 10)))\n"
+    )
+    outcome = pool.run_stdio(program, "", LIMITS)
+    assert (outcome.exit_code, outcome.stdout) == (0, b"10\n"), outcome.stderr.decode()[-500:]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="remaining: reading a shared file caches it for every later run (a write-once bit per file, read back "
+    "by timing); the root fix is an in-memory copy of the allow-listed files for the sandbox",
+)
+def test_a_program_cannot_load_shared_files_into_the_page_cache(pool):
+    for path in FILES:  # evicted from outside the sandbox, where dropping pages is allowed
+        fd = os.open(path, os.O_RDONLY)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        os.close(fd)
+    evicted = [_resident_pages(path) for path in FILES]
+    program = f"for path in {FILES!r}:\n    open(path, 'rb').read()\nprint('read')\n"
+    assert pool.run_stdio(program, "", LIMITS).stdout == b"read\n"
+    assert [_resident_pages(path) for path in FILES] == evicted
