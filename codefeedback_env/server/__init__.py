@@ -15,6 +15,10 @@ multi-turn episode needs a session:
   starts the next episode in that session. `POST /step` must name it; `POST /close` ends it.
 - Responses also carry Gymnasium's `terminated`, `truncated` (`done` is their "or") and `info`.
 
+OpenEnv's WebSocket session is served too: `/ws`, one connection per session, OpenEnv's message types
+(`reset`, `step`, `state`, `close`), `data` envelopes and error codes, with the HTTP endpoints' answers (see
+`codefeedback_env.server.websocket`).
+
 NeMo Gym's resources servers (`POST /seed_session`, tool endpoints, `POST /verify`, a session cookie) fit
 tool-calling agents that the server scores once at the end; this environment answers every turn with
 feedback and a reward, which is OpenEnv's reset/step.
@@ -27,6 +31,8 @@ feedback and a reward, which is OpenEnv's reset/step.
     POST /close {"episode_id": "..."}
     GET /health, GET /metadata (max_turns, max_response_chars, problem ids, limits), GET /schema
     GET /state?episode_id=... -> {"episode_id", "step_count", "problem_id", "done"}
+    /ws: {"type": "reset" | "step" | "state" | "close", "data": ...} -> {"type": "observation" | "state" | "error",
+         "data": ...}
 
 Observations, rewards and info are the in-process `CodeFeedbackEnv`'s, including a judge error (truncated,
 reward 0, `info["judge_error"]`). Only an allow-list of observation and info fields is sent

@@ -17,12 +17,22 @@ from fastapi import Body, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from gymnasium.error import ResetNeeded
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from codefeedback_env import __version__
 from codefeedback_env.envs.code_feedback_env import CodeFeedbackEnv
 from codefeedback_env.errors import InvalidOptionsError, UnknownProblemError
 from codefeedback_env.server import CONTRACT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_SESSIONS
+from codefeedback_env.server.messages import (
+    Action,
+    CloseRequest,
+    Observation,
+    ResetRequest,
+    StepRequest,
+    reset_answer,
+    state_answer,
+    step_answer,
+    validation_problems,
+)
 from codefeedback_env.server.sessions import (
     CapacityError,
     SessionBusyError,
@@ -30,7 +40,7 @@ from codefeedback_env.server.sessions import (
     SessionStore,
     UnknownSessionError,
 )
-from codefeedback_env.server.wire import wire_info, wire_observation
+from codefeedback_env.server.websocket import add_websocket
 
 logger = logging.getLogger(__name__)
 
@@ -45,43 +55,6 @@ _BODIES = {
     "/close": '{"episode_id": "..."}',
     "/state": "GET /state?episode_id=...",
 }
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ResetRequest(_Strict):
-    """OpenEnv's ResetRequest fields (`seed`, `episode_id`), plus Gymnasium's reset `options`."""
-
-    seed: StrictInt | None = Field(default=None, ge=0)
-    episode_id: StrictStr | None = Field(default=None, max_length=255)
-    options: dict[str, Any] | None = None
-
-
-class Action(_Strict):
-    """The action: the model's response text, as `CodeFeedbackEnv.step` takes it."""
-
-    response: StrictStr
-
-
-class Observation(_Strict):
-    """The observation, as `CodeFeedbackEnv` returns it (for GET /schema)."""
-
-    problem: str
-    feedback: str
-    turn: int
-
-
-class StepRequest(_Strict):
-    """OpenEnv's StepRequest (`action`), plus the session's `episode_id`."""
-
-    episode_id: StrictStr = Field(max_length=255)
-    action: Action
-
-
-class CloseRequest(_Strict):
-    episode_id: StrictStr = Field(max_length=255)
 
 
 class _BodyTooLarge(HTTPException):
@@ -178,6 +151,8 @@ def create_app(
         return _error(413, "body_too_large", detail)
 
     app.add_middleware(_BodyLimit, max_body=max_body)
+    app.state.max_body = max_body
+    add_websocket(app, store, max_body)
 
     @app.exception_handler(_BodyTooLarge)
     async def body_too_large(request: Request, error: _BodyTooLarge) -> JSONResponse:
@@ -185,14 +160,7 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def bad_body(request: Request, error: RequestValidationError) -> JSONResponse:
-        problems = []
-        for item in error.errors():
-            if item["type"] == "json_invalid":
-                problems.append(f"the body is not valid JSON ({item.get('ctx', {}).get('error', 'unparsable')})")
-                continue
-            where = ".".join(str(part) for part in item["loc"] if part != "body") or "body"
-            got = "" if item["type"] == "missing" else f" (got {type(item.get('input')).__name__})"
-            problems.append(f"{where}: {item['msg']}{got}")
+        problems = validation_problems(error.errors())
         expected = _BODIES.get(request.url.path, "a JSON object")
         detail = f"bad request: {'; '.join(problems)}; send {expected}"
         return _error(422, "invalid_request", detail)
@@ -232,14 +200,7 @@ def create_app(
 
     @app.get("/state")
     async def state(episode_id: str) -> dict[str, Any]:
-        env = store.get(episode_id).env  # read without waiting for a step in progress
-        problem = env.problem
-        return {
-            "episode_id": episode_id,
-            "step_count": env.turn,
-            "problem_id": problem.id if problem is not None else None,
-            "done": env.done,
-        }
+        return state_answer(episode_id, store.get(episode_id).env)  # read without waiting for a step in progress
 
     @app.post("/reset")
     def reset(request: Annotated[ResetRequest, Body(default_factory=ResetRequest)]) -> dict[str, Any]:
@@ -254,27 +215,13 @@ def create_app(
         else:
             with store.use(request.episode_id) as session:
                 observation, info = session.env.reset(seed=request.seed, options=request.options)
-        return {
-            "episode_id": session.id,
-            "observation": wire_observation(observation),
-            "reward": None,
-            "done": False,
-            "info": wire_info(info),
-        }
+        return reset_answer(session.id, observation, info)
 
     @app.post("/step")
     def step(request: StepRequest) -> dict[str, Any]:
         with store.use(request.episode_id) as session:
-            observation, reward, terminated, truncated, info = session.env.step(request.action.response)
-        return {
-            "episode_id": session.id,
-            "observation": wire_observation(observation),
-            "reward": float(reward),
-            "done": bool(terminated or truncated),
-            "terminated": bool(terminated),
-            "truncated": bool(truncated),
-            "info": wire_info(info),
-        }
+            result = session.env.step(request.action.response)
+        return step_answer(session.id, result)
 
     @app.post("/close")
     def close(request: CloseRequest) -> dict[str, Any]:
@@ -309,4 +256,7 @@ def serve(
     import uvicorn
 
     app = create_app(make_env, max_sessions=max_sessions, idle_timeout=idle_timeout)
-    uvicorn.Server(uvicorn.Config(app, log_level=log_level)).run(sockets=[sock])
+    # A /ws message over max_body characters gets an error naming the limit; far longer ones (in bytes) end the
+    # connection at the protocol level (close code 1009) before they are held whole.
+    config = uvicorn.Config(app, log_level=log_level, ws_max_size=2 * app.state.max_body)
+    uvicorn.Server(config).run(sockets=[sock])
