@@ -23,6 +23,13 @@ which every core would be busy at the lowest CPU cost per episode measured, over
 that does the same work can beat it on this machine. It is meaningful on a quiet host (on a loaded one, other
 jobs take cores this run does not account for).
 
+Because a loaded host hides how busy the serial loop would keep an idle one, the serial path is also modelled
+from CPU times alone, which load barely changes (`model`): each test's program CPU as the backend measured it,
+plus the rest of the judging CPU spread evenly over the tests, scheduled on the cores call by call (a call's tests
+run side by side, the next call waits for the last one), plus this thread's own work (tokenisation, env logic)
+between them. The modelled wall time gives the share of the cores the serial loop keeps busy on an idle machine,
+and so the most any concurrent path doing the same work could gain over it (`model.ceiling_vs_serial`).
+
 The tokenizer is the offline SmolLM2 one (its chat template and end-of-turn token), so the rollout pays its
 real per-turn tokenisation cost. Prints a table; the last line is one JSON object with the ratios.
 
@@ -33,6 +40,7 @@ real per-turn tokenisation cost. Prints a table; the last line is one JSON objec
 from __future__ import annotations
 
 import argparse
+import heapq
 import json
 import os
 import random
@@ -169,17 +177,35 @@ class JudgeCounter:
     def __init__(self, judge: Judge) -> None:
         self.calls = self.tests = 0
         self.small = 0  # calls of at most 3 tests: in the serial loop, a 4-worker pool idles through them
+        self.program_cpu: list[list[float]] = []
+        """CPU seconds of each program run, grouped by the call that started last (by call only when calls do not
+        overlap, as in the serial loop)."""
         inner = judge.judge
+        run_stdio = getattr(judge.backend, "run_stdio", None)  # a backend judging whole programs (Ray) has none
 
         def counted(*args: Any, **kwargs: Any) -> Any:
+            self.program_cpu.append([])
             result = inner(*args, **kwargs)
             self.calls += 1
             self.tests += len(result.results)
             self.small += len(result.results) <= 3
             return result
 
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            outcome = run_stdio(*args, **kwargs)
+            self.program_cpu[-1].append(outcome.cpu_time)
+            return outcome
+
         judge.judge = counted  # type: ignore[method-assign]
-        self.close = lambda: delattr(judge, "judge")  # the class's method again
+        if run_stdio is not None:
+            judge.backend.run_stdio = timed  # type: ignore[attr-defined]
+
+        def close() -> None:  # the classes' methods again
+            delattr(judge, "judge")
+            if run_stdio is not None:
+                delattr(judge.backend, "run_stdio")
+
+        self.close = close
 
 
 @contextmanager
@@ -188,10 +214,12 @@ def accounted(row: dict[str, Any], episodes: int, judge: Judge) -> Iterator[Call
     the callable it got), and the calls and tests it made to `judge`. The block sets `row["wall_s"]`."""
     counter = JudgeCounter(judge)
     before, after = cpu_seconds(), []
+    thread_before = time.thread_time()
 
     def stop() -> None:
         if not after:
             after.append(cpu_seconds())
+            row["thread_cpu_ms"] = round(1000 * (time.thread_time() - thread_before) / episodes, 1)
 
     try:
         yield stop
@@ -205,6 +233,8 @@ def accounted(row: dict[str, Any], episodes: int, judge: Judge) -> Iterator[Call
     row["judge_calls"] = counter.calls
     row["tests"] = counter.tests
     row["small_calls"] = counter.small
+    row["program_cpu_ms"] = round(1000 * sum(map(sum, counter.program_cpu)) / episodes, 1)
+    row["_program_cpu"] = counter.program_cpu  # per call, for the model (not printed)
 
 
 def smollm2_turn_tokenizer() -> TurnTokenizer:
@@ -287,6 +317,31 @@ def cpu_ceiling(rows: dict[str, dict[str, Any]], serial_rate: float) -> dict[str
         "rate": round(rate, 3),
         "ceiling_vs_serial": round(rate / serial_rate, 3),
     }
+
+
+def modelled_serial(row: dict[str, Any], episodes: int, cores: int) -> dict[str, float]:
+    """The serial loop on an idle machine with `cores` cores, from its CPU times only (see the module): its wall
+    time per episode, the share of the cores it keeps busy, and the most a path doing the same work can gain."""
+    calls: list[list[float]] = row["_program_cpu"]
+    tests = sum(map(len, calls))
+    own = row["thread_cpu_ms"] / 1000 * episodes  # this thread's work, which no test overlaps in the serial loop
+    total = (row["parent_cpu_ms"] + row["judge_cpu_ms"]) / 1000 * episodes
+    overhead = max(0.0, (total - own - sum(map(sum, calls))) / max(tests, 1))  # the pool's and the client's share
+    wall = own + sum(makespan([cpu + overhead for cpu in call], cores) for call in calls)
+    return {
+        "wall_ms_per_episode": round(1000 * wall / episodes, 1),
+        "overhead_ms_per_test": round(1000 * overhead, 2),
+        "busy": round(total / (cores * wall), 3),
+        "ceiling_vs_serial": round(cores * wall / total, 3),
+    }
+
+
+def makespan(costs: list[float], cores: int) -> float:
+    """When the last of `costs` ends, each started in order on the first free core."""
+    free = [0.0] * cores
+    for cost in costs:
+        heapq.heappush(free, heapq.heappop(free) + cost)
+    return max(free)
 
 
 def warm(judge: Judge, problem: Problem) -> None:
@@ -380,6 +435,10 @@ def main() -> None:
         ratios["ray_vs_local"] = round(rate["driver, ray"] / rate["driver"], 3)
     ceiling = cpu_ceiling({name: rows[name] for name in paths}, rate["serial (before)"])
     ratios["ceiling_vs_serial"] = ceiling["ceiling_vs_serial"]
+    model = modelled_serial(rows["serial (before)"], len(episode_ids), os.cpu_count() or 1)
+    ratios["model_ceiling_vs_serial"] = model["ceiling_vs_serial"]
+    for row in rows.values():
+        del row["_program_cpu"]
     print("\n" + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items()))
     serial = rows["serial (before)"]
     print(
@@ -389,6 +448,12 @@ def main() -> None:
         f"cores busy at {ceiling['cpu_ms_per_episode']:.0f} ms CPU per episode (lowest measured) would be "
         f"{ceiling['rate']:.2f} episodes/s = {ceiling['ceiling_vs_serial']:.2f}x the serial path (the ceiling, on a "
         "quiet host)"
+    )
+    print(
+        f"model (CPU times only, an idle machine): the serial loop's programs take {serial['program_cpu_ms']:.0f} ms "
+        f"CPU per episode, the rest of judging {model['overhead_ms_per_test']:.1f} ms per test, this thread "
+        f"{serial['thread_cpu_ms']:.0f} ms per episode; it would keep {model['busy']:.0%} of {os.cpu_count()} cores "
+        f"busy, so no path doing the same work gains more than {model['ceiling_vs_serial']:.2f}x over it"
     )
     print(
         "targets: driver_vs_serial >= 1.8 "
@@ -407,6 +472,7 @@ def main() -> None:
         "paths": rows,
         "ratios": ratios,
         "ceiling": ceiling,
+        "model": model,
     }
     print(json.dumps(summary))
 

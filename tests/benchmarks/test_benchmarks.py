@@ -101,6 +101,12 @@ def check_rollout_summary(summary: dict[str, Any], paths: set[str]) -> None:
     lowest = min(rows[n]["parent_cpu_ms"] + rows[n]["judge_cpu_ms"] for n in ("serial (before)", "driver", "runner"))
     assert ceiling["cpu_ms_per_episode"] == pytest.approx(lowest, abs=0.1)
     assert_ratio(ceiling["rate"], rate["serial (before)"], ratios["ceiling_vs_serial"])
+    for name in ("serial (before)", "driver", "runner"):  # the programs run in the tree: their CPU is part of it
+        assert 0 < rows[name]["program_cpu_ms"] <= rows[name]["judge_cpu_ms"], (name, rows[name])
+        assert 0 < rows[name]["thread_cpu_ms"] <= rows[name]["parent_cpu_ms"], (name, rows[name])
+    model = summary["model"]  # the serial loop on an idle machine: never more than every core busy
+    assert 0 < model["busy"] <= 1 and model["ceiling_vs_serial"] == pytest.approx(1 / model["busy"], rel=0.01)
+    assert ratios["model_ceiling_vs_serial"] == model["ceiling_vs_serial"]
 
 
 def test_trainer_step():
