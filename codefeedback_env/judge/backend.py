@@ -94,6 +94,11 @@ class FunctionSession(Protocol):
         """Call `name` in the program; raises RemoteError, RemoteTimeout or RemoteCrash."""
         ...
 
+    def call_encoded(self, payload: bytes) -> Any:
+        """`call` with its message already encoded (`plaindata` of {"call", "args", "kwargs"}): the judge
+        passes a checker process's calls on without decoding them."""
+        ...
+
     def close(self) -> RunOutcome:
         """Stop the program (killing what is left) and report its outcome."""
         ...

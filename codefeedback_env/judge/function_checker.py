@@ -1,9 +1,9 @@
-"""Run a function problem's trusted checker code in the parent, calling the program through a session.
+"""Run one test's trusted checker code against a program, calling the program through a link.
 
-The checker (for example `assert add(1, 2) == 3`) executes here, in the judge's process; every call
-to a function the program defines is forwarded to the sandboxed program and only its plain-data
-result comes back. Expected values never enter the program's process, and a returned object cannot
-fake equality because only built-in values cross the boundary.
+This code runs in the checker process (`checker_host`), never in the judge's own process: the judge passes
+each call the checker makes to the sandboxed program and only its plain-data result comes back. Expected
+values never enter the program's process, and a returned object cannot fake equality because only built-in
+values cross the boundary.
 
 What the checker sees is decided by the problem alone, never by the program:
 - the problem's `test_setup` runs in a namespace of its own, with the real builtins, so its helpers
@@ -13,7 +13,7 @@ What the checker sees is decided by the problem alone, never by the program:
   that call the program. A program that defines `abs` or `set` changes nothing the checker uses, and
   checker values reach the program only as arguments of the calls the test code makes;
 - `import random` gives the checker a private generator seeded from the test code, so checks that
-  draw random inputs are reproducible and never touch the judge process's global `random` state.
+  draw random inputs are reproducible and never touch any process's global `random` state.
 """
 
 from __future__ import annotations
@@ -26,14 +26,13 @@ import reprlib
 import types
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
-from codefeedback_env.judge.backend import FunctionSession, RemoteError, RemoteFailure, RemoteTimeout
+from codefeedback_env.judge.backend import RemoteError, RemoteFailure, RemoteTimeout
 from codefeedback_env.judge.checker_watchdog import CheckerDeadline, CheckerTimeout
 from codefeedback_env.judge.results import Verdict
 from codefeedback_env.judge.syntax_check import PARSE_LOCK, compile_as_python3
 from codefeedback_env.problems.function_tests import free_names
-from codefeedback_env.problems.records import Problem
 
 logger = logging.getLogger(__name__)
 
@@ -43,15 +42,37 @@ _short_repr.maxother = 200
 
 TIME_OUT_MESSAGE = "Execution took too long."
 CHECKER_TIME_OUT_MESSAGE = "The checker ran out of time on what the program returned."
-CHECKER_GRACE_SECONDS = 2.0
-"""How long past a test's deadline the checker's own work may go on (its calls to the program end at
-the deadline); beyond it the test is a time-out, e.g. a check looping `range(candidate(n))` times."""
+CHECKER_MEMORY_MESSAGE = "The checker ran out of memory on what the program returned."
+
+
+class Link(Protocol):
+    """How checker code reaches the program (`checker_host.JudgeLink`)."""
+
+    failure: RemoteFailure | None
+    """The time-out or crash that ended the program's session; later calls raise it again."""
+
+    def call(self, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        """Call `name` in the program; raises RemoteError, RemoteTimeout or RemoteCrash."""
+        ...
+
+
+@dataclass(frozen=True)
+class CheckTask:
+    """One test for the checker process: the problem's trusted code and the test's deadline."""
+
+    problem_id: str
+    test_setup: str
+    entry_point: str
+    test_code: str
+    deadline: float
+    """The `time.monotonic()` at which checker code is interrupted (at its next bytecode; the judge kills
+    the checker process a little later if a C call holds it)."""
 
 
 class RemoteFunction:
     """Stands for a function of the sandboxed program inside checker code."""
 
-    def __init__(self, session: FunctionSession, name: str, returned: list[str]) -> None:
+    def __init__(self, session: Link, name: str, returned: list[str]) -> None:
         self._session = session
         self._name = name
         self._returned = returned
@@ -72,6 +93,10 @@ class CheckOutcome:
     detail: str = ""
     returned: str = ""
     """Repr of the last value the program returned, for feedback."""
+    overran: bool = False
+    """The checker's deadline interrupted checker code (the judge decides whose fault that was)."""
+    out_of_memory: bool = False
+    """Checker code ran out of the checker process's address space."""
 
 
 def is_memory_error(text: str) -> bool:
@@ -125,51 +150,46 @@ def _program_names(test_code: str) -> frozenset[str]:
         return frozenset(free_names(test_code))
 
 
-def _test_seed(problem: Problem, test_code: str) -> int:
-    digest = hashlib.sha256(f"{problem.id}\0{test_code}".encode("utf-8", "surrogatepass")).digest()
+def _test_seed(problem_id: str, test_code: str) -> int:
+    digest = hashlib.sha256(f"{problem_id}\0{test_code}".encode("utf-8", "surrogatepass")).digest()
     return int.from_bytes(digest[:8], "little")
 
 
-def _failure_outcome(failure: RemoteFailure) -> CheckOutcome:
+def failure_outcome(failure: RemoteFailure) -> CheckOutcome:
     if isinstance(failure, RemoteTimeout):
         return CheckOutcome(Verdict.TIME_LIMIT, TIME_OUT_MESSAGE)
     return CheckOutcome(Verdict.RUNTIME_ERROR, str(failure))
 
 
-def run_checker(session: FunctionSession, problem: Problem, test_code: str) -> CheckOutcome:
-    """Execute one test's checker code against the program behind `session`."""
-    if session.load_error is not None:
-        if session.load_error.startswith(TIME_OUT_MESSAGE):
-            return CheckOutcome(Verdict.TIME_LIMIT, session.load_error)
-        verdict = Verdict.MEMORY_LIMIT if is_memory_error(session.load_error) else Verdict.RUNTIME_ERROR
-        return CheckOutcome(verdict, session.load_error)
+def run_checker(link: Link, task: CheckTask) -> CheckOutcome:
+    """Execute one test's checker code against the program behind `link`."""
     returned: list[str] = []
-    seed = _test_seed(problem, test_code)
-    setup: dict[str, Any] = {"__name__": "codefeedback_checker", "__builtins__": checker_builtins(seed)}
+    test_code = task.test_code
+    setup: dict[str, Any] = {
+        "__name__": "codefeedback_checker",
+        "__builtins__": checker_builtins(_test_seed(task.problem_id, test_code)),
+    }
     try:
-        exec(_compiled(problem.test_setup, "<test setup>"), setup)
-    except Exception as error:  # the dataset's own code is broken: say so rather than crash the judge
-        logger.warning("problem %s: test setup failed: %s", problem.id, error)
+        exec(_compiled(task.test_setup, "<test setup>"), setup)
+    except Exception as error:  # the dataset's own code is broken: say so rather than crash the checker
+        logger.warning("problem %s: test setup failed: %s", task.problem_id, error)
         return CheckOutcome(Verdict.RUNTIME_ERROR, f"The test setup failed ({type(error).__name__}: {error}).")
     namespace = dict(setup)  # the set-up's helpers keep `setup` as their globals: no proxy reaches them
     for name in _program_names(test_code) - setup.keys():
-        namespace[name] = RemoteFunction(session, name, returned)
-    assert problem.entry_point is not None  # guaranteed by Problem.__post_init__
-    entry = RemoteFunction(session, problem.entry_point, returned)
-    namespace[problem.entry_point] = entry
+        namespace[name] = RemoteFunction(link, name, returned)
+    entry = RemoteFunction(link, task.entry_point, returned)
+    namespace[task.entry_point] = entry
     namespace["candidate"] = entry
-    deadline = CheckerDeadline(session.deadline + CHECKER_GRACE_SECONDS)
+    deadline = CheckerDeadline(task.deadline)
     try:
         with deadline:
             outcome = _execute(test_code, namespace, returned)
     except CheckerTimeout:
         pass
     if deadline.fired:  # even if checker code caught CheckerTimeout itself and carried on
-        if session.failure is None:  # the deadline may have hit mid-message: the channel is out of step
-            session.failure = RemoteTimeout(TIME_OUT_MESSAGE)
-        return CheckOutcome(Verdict.TIME_LIMIT, CHECKER_TIME_OUT_MESSAGE)
-    if session.failure is not None:  # the checker caught a time-out or crash itself (a bare `except:`)
-        return _failure_outcome(session.failure)
+        return CheckOutcome(Verdict.TIME_LIMIT, CHECKER_TIME_OUT_MESSAGE, overran=True)
+    if link.failure is not None:  # the checker caught a time-out or crash itself (a bare `except:`)
+        return failure_outcome(link.failure)
     return outcome
 
 
@@ -178,10 +198,14 @@ def _execute(test_code: str, namespace: dict[str, Any], returned: list[str]) -> 
     try:
         exec(_compiled(test_code, "<test>"), namespace)
     except RemoteFailure as failure:
-        return _failure_outcome(failure)
+        return failure_outcome(failure)
     except RemoteError as error:
         verdict = Verdict.MEMORY_LIMIT if is_memory_error(error.traceback) else Verdict.RUNTIME_ERROR
         return CheckOutcome(verdict, error.traceback)
+    except MemoryError:
+        return CheckOutcome(
+            Verdict.MEMORY_LIMIT, CHECKER_MEMORY_MESSAGE, returned[-1] if returned else "", out_of_memory=True
+        )
     except AssertionError as failure:
         message = f"AssertionError: {failure}" if str(failure) else "AssertionError"
         return CheckOutcome(Verdict.WRONG_ANSWER, message, returned[-1] if returned else "")

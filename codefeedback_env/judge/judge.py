@@ -22,8 +22,9 @@ from codefeedback_env.judge.backend import (
     RunOutcome,
 )
 from codefeedback_env.judge.cache import VerdictCache, cache_key
+from codefeedback_env.judge.checker_process import CheckerPool, CheckerProcess, run_checker
 from codefeedback_env.judge.compare import outputs_match
-from codefeedback_env.judge.function_checker import CheckOutcome, is_memory_error, run_checker
+from codefeedback_env.judge.function_checker import CheckOutcome, is_memory_error
 from codefeedback_env.judge.results import JudgeResult, TestResult, Verdict
 from codefeedback_env.judge.syntax_check import syntax_error
 from codefeedback_env.problems.records import Problem, ProblemKind, TestCase
@@ -125,6 +126,7 @@ class Judge:
         # A backend may say how many runs it takes at once (the pool: two per worker, so none idles).
         self.max_workers = max_workers or getattr(self.backend, "concurrency", None) or os.cpu_count() or 1
         self._executor = self._new_executor()
+        self._checkers = CheckerPool()
         forksafe.register(self)
 
     def _new_executor(self) -> ThreadPoolExecutor:
@@ -134,6 +136,11 @@ class Judge:
         # The copied executor counts the parent's idle threads, which do not exist here: it would queue
         # every test forever.
         self._executor = self._new_executor()
+        self._checkers.after_fork_in_child()
+
+    def checker_pids(self) -> list[int]:
+        """Process ids of the running checker processes (function problems' checker code runs there)."""
+        return self._checkers.pids()
 
     def judge(
         self,
@@ -223,11 +230,18 @@ class Judge:
         reply or a memory error the session is replaced, so each later test still gets its own verdict. A
         program that fails to load (or to load in time) gets that verdict on every test.
         """
+        with self._checkers.lease() as checker:
+            return self._run_function_tests_with(checker, problem, program, cases, stop_on_failure)
+
+    def _run_function_tests_with(
+        self, checker: CheckerProcess, problem: Problem, program: str, cases: Sequence[TestCase], stop_on_failure: bool
+    ) -> list[TestResult]:
         results: list[TestResult] = []
         session: FunctionSession | None = None
         pending: list[tuple[int, CheckOutcome, float]] = []  # tests of the open session
         try:
             for index, case in enumerate(cases):
+                checker.ensure_started()  # a checker killed in the previous test restarts before this one's time starts
                 if session is None:
                     budget = problem.time_limit * (len(cases) - index)
                     session = self.backend.open_function_session(
@@ -238,7 +252,7 @@ class Judge:
                 else:
                     session.limit_time(problem.time_limit)
                     started = time.monotonic()
-                checked = run_checker(session, problem, case.input)
+                checked = run_checker(checker, session, problem, case.input)
                 pending.append((index, checked, time.monotonic() - started))
                 if session.load_error is not None:  # the program never became callable: no test can pass
                     pending += [(i, checked, 0.0) for i in range(index + 1, len(cases))]
@@ -257,6 +271,7 @@ class Judge:
         """Stop the worker threads and release the backend."""
         forksafe.unregister(self)
         self._executor.shutdown(wait=True, cancel_futures=True)
+        self._checkers.close()
         self.backend.close()
 
     def __enter__(self) -> Judge:

@@ -425,11 +425,13 @@ class SubprocessFunctionSession:
         return message
 
     def call(self, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        return self.call_encoded(plaindata.dumps({"call": name, "args": list(args), "kwargs": dict(kwargs)}))
+
+    def call_encoded(self, payload: bytes) -> Any:
         if self.failure is not None:
             raise type(self.failure)(str(self.failure))
         if self.load_error is not None:
             raise RemoteCrash(self.load_error)
-        payload = plaindata.dumps({"call": name, "args": list(args), "kwargs": dict(kwargs)})
         self._send(len(payload).to_bytes(8, "little") + payload)
         reply = self._receive()
         if "raise" in reply:

@@ -47,7 +47,13 @@ def start_judge(backend: str) -> tuple[Judge, set[int]]:
 
 
 def assert_still_serving(judge: Judge, allowed: set[int]) -> None:
-    """The judge accepts a correct program, and no process beyond `allowed` is left running."""
+    """The judge accepts a correct program, and no process beyond `allowed` and the judge's checker processes
+    (one per judge thread at most; a killed one is replaced) is left running."""
     result = judge.judge(ECHO, ECHO_CODE, "all")
     assert [r.verdict for r in result.results] == [Verdict.ACCEPTED] * 2
-    assert wait_until(lambda: set(descendants()) <= allowed), set(descendants()) - allowed
+    assert len(judge.checker_pids()) <= judge.max_workers
+
+    def only_allowed() -> bool:
+        return set(descendants()) <= allowed | set(judge.checker_pids())
+
+    assert wait_until(only_allowed), set(descendants()) - allowed - set(judge.checker_pids())
