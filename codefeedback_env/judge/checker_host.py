@@ -26,6 +26,9 @@ from typing import Any
 
 from codefeedback_env.judge import plaindata
 from codefeedback_env.judge.backend import RemoteCrash, RemoteError, RemoteFailure, RemoteTimeout
+from codefeedback_env.judge.checker_watchdog import CheckerTimeout
+from codefeedback_env.judge.function_checker import CHECKER_TIME_OUT_MESSAGE, CheckOutcome, CheckTask, run_checker
+from codefeedback_env.judge.results import Verdict
 
 TEST, CALL, REPLY, OUTCOME, READY = b"T", b"C", b"R", b"O", b"Y"
 HEADER_BYTES = 9
@@ -113,8 +116,6 @@ def _die_with_the_judge(judge_pid: int) -> None:
 
 def serve(sock: socket.socket) -> None:
     """Run tests until the judge closes the socket."""
-    from codefeedback_env.judge.function_checker import CheckTask, run_checker
-
     _limit_memory()
     send_frame(sock, READY, b"")
     while True:
@@ -125,7 +126,10 @@ def serve(sock: socket.socket) -> None:
         if tag != TEST:
             raise ValueError(f"checker process: unexpected frame {tag!r}")
         task = plaindata.loads(body)
-        outcome = run_checker(JudgeLink(sock), CheckTask(**task))
+        try:
+            outcome = run_checker(JudgeLink(sock), CheckTask(**task))
+        except CheckerTimeout:  # delivered outside checker code, as it ended
+            outcome = CheckOutcome(Verdict.TIME_LIMIT, CHECKER_TIME_OUT_MESSAGE, overran=True)
         send_frame(
             sock,
             OUTCOME,

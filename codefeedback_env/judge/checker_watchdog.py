@@ -1,11 +1,12 @@
-"""A deadline for trusted checker code running in the judge's own thread.
+"""A deadline for trusted checker code, raised in the checker process's own thread.
 
 Checker code is trusted, but the values it works on come from the program: a check such as
-`for i in range(candidate(n))` would let a returned 10**12 hold a judge thread for hours. The watchdog
+`for i in range(candidate(n))` would let a returned 10**12 hold the checker for hours. The watchdog
 raises `CheckerTimeout` in the checker's thread if it is still inside the guarded block at the
-deadline (delivered at the next bytecode, so one long C call such as sorting a big list finishes first;
-replies are capped in size and refused when their values are crafted to share a hash value, so such calls
-on returned values are short). One watchdog thread per process serves every block.
+deadline. It is delivered at the next bytecode, so one long C call (sorting a big list, `'x' * n`)
+finishes first: for those the judge kills the whole checker process a little later
+(`checker_process`); this watchdog ends the common Python-level overruns without a new process.
+One watchdog thread per process serves every block.
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ def _set_async_exception(thread_id: int, exception: type[BaseException] | None) 
 class CheckerDeadline:
     """`with CheckerDeadline(deadline): ...` raises CheckerTimeout inside the block at `deadline`
     (a `time.monotonic()` value), and again every `REPEAT_SECONDS` until the block is left. Leaving
-    the block disarms it; an exception raised but not yet delivered is dropped, and one delivered while
-    leaving propagates from the `with` statement. `fired` tells whether the deadline was reached."""
+    the block disarms it, even when an exception is delivered while leaving (it is dropped); one not yet
+    delivered is dropped too. `fired` tells whether the deadline was reached."""
 
     def __init__(self, deadline: float) -> None:
         self.due = deadline
@@ -51,7 +52,12 @@ class CheckerDeadline:
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
     ) -> None:
-        _WATCHDOG.disarm(self)
+        while True:
+            try:
+                _WATCHDOG.disarm(self)
+                return
+            except CheckerTimeout:  # delivered while leaving, before the block was disarmed: disarm it still
+                continue
 
 
 class _Watchdog:
@@ -77,7 +83,7 @@ class _Watchdog:
 
     def disarm(self, block: CheckerDeadline) -> None:
         with self._condition:
-            del self._armed[id(block)]
+            self._armed.pop(id(block), None)
             if block.fired:
                 _set_async_exception(block.thread_id, None)
 
