@@ -73,7 +73,7 @@ PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 """The folder holding the `codefeedback_env` package, put first on the checker process's import path."""
 BOOTSTRAP = f"""
 import sys, types
-for name in ("codefeedback_env", "codefeedback_env.judge", "codefeedback_env.problems"):
+for name in ("codefeedback_env", "codefeedback_env.judge", "codefeedback_env.judge.pool", "codefeedback_env.problems"):
     package = types.ModuleType(name)
     package.__path__ = [{PACKAGE_ROOT!r} + "/" + name.replace(".", "/")]
     sys.modules[name] = package
