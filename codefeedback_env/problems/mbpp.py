@@ -124,9 +124,7 @@ def mbpp_problem(row: dict[str, Any], source: str, number: int, public_tests: st
     test_names: set[str] = set()
     for chunk in chunks:
         test_names |= free_names(chunk)
-    cases = tuple(TestCase(chunk) for chunk in chunks)
-    base = cases[: len(tests)] or cases[:1]  # a row with only challenge asserts shows its first
-    public, shown = public_split(base, public_tests, prompt_shows_all=True)
+    cases, public, shown = _split_tests(chunks, len(tests), public_tests, prompt_shows_all=True)
     return Problem(
         id=f"MBPP/{task_id}",
         statement=text,
@@ -139,6 +137,16 @@ def mbpp_problem(row: dict[str, Any], source: str, number: int, public_tests: st
         test_setup=_stdlib_imports(test_names - defined) + setup,
         source="mbpp",
     )
+
+
+def _split_tests(
+    chunks: list[str], base_count: int, public_tests: str, *, prompt_shows_all: bool
+) -> tuple[tuple[TestCase, ...], tuple[TestCase, ...], tuple[TestCase, ...]]:
+    """(every test, public tests, prompt tests) of a row whose first `base_count` test chunks are its base tests
+    (`public_split`); a row with no base test (only challenge asserts or extra tests) has its first stand in."""
+    cases = tuple(TestCase(chunk) for chunk in chunks)
+    public, shown = public_split(cases[:base_count] or cases[:1], public_tests, prompt_shows_all=prompt_shows_all)
+    return cases, public, shown
 
 
 def _mbpp_hub_rows() -> list[tuple[int, dict[str, Any]]]:
@@ -490,10 +498,7 @@ def load_mbpp_plus(
             logger.warning("%s, row %d (%s): no tests; skipped", source, row.number, row.task_id)
             skipped += 1
             continue
-        cases = tuple(TestCase(chunk) for chunk in chunks)
-        public, shown = public_split(
-            cases[: len(row.assertion_tests)] or cases[:1], public_tests, prompt_shows_all=False
-        )
+        cases, public, shown = _split_tests(chunks, len(row.assertion_tests), public_tests, prompt_shows_all=False)
         problems.append(
             Problem(
                 id=row.task_id,

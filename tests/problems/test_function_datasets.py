@@ -263,6 +263,17 @@ def test_mbpp_rows_without_tests_are_skipped_and_counted(tmp_path, caplog):
     assert "MBPP/5" in caplog.text and "skipped 1 row(s)" in caplog.text
 
 
+def test_an_mbpp_row_with_only_challenge_asserts_has_its_first_as_the_public_test(tmp_path):
+    from codefeedback_env.problems.mbpp import load_mbpp
+
+    row = {"text": "Add one.", "code": "def f(x):\n    return x + 1\n", "task_id": 7, "test_setup_code": "",
+           "test_list": [], "challenge_test_list": ["assert f(1) == 2", "assert f(2) == 3"]}  # fmt: skip
+    for public_tests in ("base", "first"):
+        (problem,) = load_mbpp(write_jsonl(tmp_path / "m.jsonl", [row]), public_tests=public_tests)
+        assert [t.input for t in problem.hidden_tests] == ["assert f(1) == 2\n", "assert f(2) == 3\n"]
+        assert problem.public_tests == problem.hidden_tests[:1] and problem.prompt_tests == ()
+
+
 def test_mbpp_hub_failure_says_how_to_pass_a_local_file(monkeypatch):
     datasets = pytest.importorskip("datasets")
     from codefeedback_env.problems.mbpp import load_mbpp
