@@ -21,7 +21,7 @@ by default).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import gymnasium as gym
 from accelerate import PartialState
@@ -31,24 +31,15 @@ from trl import GRPOConfig
 
 import codefeedback_env  # noqa: F401  (registers the environments)
 from agents.grpo import make_grpo_trainer
+from agents.rlef.episode_arguments import EpisodeArguments
 from agents.rlef.evaluate import BeforeAndAfter, ProblemArguments
 from agents.rlef.pretrained import is_vllm_available, load_policy, policy_dtype
-from codefeedback_env.envs import TRAINING_FINAL_TESTS
 from codefeedback_env.problems.store import problem_ids
 
 
 @dataclass
 class ScriptArguments(ProblemArguments):
-    """The policy, the problems trained on and evaluated on, and the episodes' options."""
-
-    max_turns: int = field(default=3, metadata={"help": "Turns per episode (paper: 3)."})
-    feedback: str = field(
-        default="execution", metadata={"help": "Feedback between training turns: execution, random or none."}
-    )
-    final_tests: list[str] = field(
-        default_factory=lambda: list(TRAINING_FINAL_TESTS),
-        metadata={"help": "Test sets deciding the training reward (paper: public hidden)."},
-    )
+    """The policy, the problems trained on and the problems evaluated on."""
 
 
 CPU_DEFAULTS = dict(
@@ -70,26 +61,25 @@ CPU_DEFAULTS = dict(
 
 
 def main() -> None:
-    parser = HfArgumentParser((ScriptArguments, GRPOConfig))
+    parser = HfArgumentParser((ScriptArguments, EpisodeArguments, GRPOConfig))
     parser.set_defaults(**CPU_DEFAULTS)
-    script, config = parser.parse_args_into_dataclasses()
+    script, episode, config = parser.parse_args_into_dataclasses()
     if config.use_vllm and not is_vllm_available():
         raise SystemExit("--use_vllm needs vLLM, which is GPU-only (pip install vllm==0.31.0 on a CUDA machine).")
     state = PartialState()
     problems, eval_problems = script.problems(config.output_dir, state)
-    env_kwargs = dict(max_turns=script.max_turns, feedback=script.feedback, final_tests=tuple(script.final_tests))
-    make_env = lambda: gym.make("CodeFeedback/CodeFeedback-v0", dataset=problems, **env_kwargs)  # noqa: E731
-    make_env()  # a bad --feedback or --final_tests fails here, before the model loads
+    make_env = lambda: gym.make("CodeFeedback/CodeFeedback-v0", dataset=problems, **episode.env_kwargs())  # noqa: E731
+    make_env().close()  # an environment that cannot be built fails here, before the model loads
     dtype = policy_dtype(script.dtype, config)
     model, tokenizer = load_policy(script.model, dtype)
     evaluation = BeforeAndAfter(
-        script, eval_problems, config.output_dir, state, script.max_turns, config.max_completion_length, dtype,
+        script, eval_problems, config.output_dir, state, episode.max_turns, config.max_completion_length, dtype,
         through_server=config.use_vllm and config.vllm_mode == "server",
     )  # fmt: skip
     evaluation.before(model, tokenizer, resuming=bool(config.resume_from_checkpoint))
     state.wait_for_everyone()
     trainer = make_grpo_trainer(
-        model, make_env, config, Dataset.from_dict({"prompt": problem_ids(problems)}), tokenizer, script.max_turns
+        model, make_env, config, Dataset.from_dict({"prompt": problem_ids(problems)}), tokenizer, episode.max_turns
     )
     evaluation.before_on_server(trainer, tokenizer, resuming=bool(config.resume_from_checkpoint))  # vLLM server
     trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)  # a path; TRL's own checkpoint format

@@ -4,24 +4,22 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass, field
-from typing import Any
 
 from trl import GRPOConfig
 
-from codefeedback_env.envs import TRAINING_FINAL_TESTS
-from codefeedback_env.envs.code_feedback_env import checked_final_tests
-from codefeedback_env.feedback import FeedbackMode
+from .episode_arguments import EpisodeArguments
 
 VALUE_MODES = ("separate", "shared")
 IMPORTANCE_RATIOS = ("paper", "truncated", "none")
 
 
 @dataclass
-class RLEFConfig(GRPOConfig):
+class RLEFConfig(GRPOConfig, EpisodeArguments):
     """Settings of `RLEFTrainer`.
 
     Inherits every generation, distribution, logging and checkpoint option of TRL's `GRPOConfig`
-    (`use_vllm`, `vllm_mode`, `report_to`, `save_steps`, ...). The defaults below are the paper's
+    (`use_vllm`, `vllm_mode`, `report_to`, `save_steps`, ...) and the episode options of `EpisodeArguments`
+    (`max_turns`, `feedback`, `final_tests`, `env_kwargs()`). The defaults below are the paper's
     (AdamW lr 2e-7, weight decay 0.1, 50 warm-up steps, temperature 1.0) with batch sizes scaled down
     from 1024 rollouts / 4 x 256 updates to something a single machine can run.
 
@@ -41,23 +39,6 @@ class RLEFConfig(GRPOConfig):
         metadata={"help": "Episodes sampled per problem in a batch (grouping only; RLEF whitens over the batch)."},
     )
     bf16: bool | None = field(default=False, metadata={"help": "bfloat16 mixed precision (off by default: CPU-safe)."})
-    # --- episode ---
-    max_turns: int = field(default=3, metadata={"help": "Maximum turns per episode (paper: 3)."})
-    feedback: str = field(
-        default="execution",
-        metadata={
-            "help": "Feedback between training turns: 'execution' (the failing public tests, paper), 'random' "
-            "(another problem's failing run) or 'none' (only 'Give it another try.'), the paper's ablations. "
-            "Evaluation always shows execution feedback."
-        },
-    )
-    final_tests: list[str] = field(
-        default_factory=lambda: list(TRAINING_FINAL_TESTS),
-        metadata={
-            "help": "Test sets that decide the final reward in training, among public, hidden (private) and "
-            "generated (paper: public hidden). Evaluation uses the environment's default, hidden generated."
-        },
-    )
     # --- RLEF PPO ---
     kl_coef: float = field(
         default=0.05,
@@ -111,7 +92,6 @@ class RLEFConfig(GRPOConfig):
             self.steps_per_generation = self.updates_per_generation * self.gradient_accumulation_steps
         super().__post_init__()
         checks = [
-            ("max_turns", self.max_turns >= 1, "use at least 1 (paper: 3)"),
             ("kl_coef", self.kl_coef >= 0.0, "use a non-negative penalty (paper: 0.05)"),
             ("cliprange", 0.0 < self.cliprange < 1.0, "use a value in (0, 1) (paper: 0.2)"),
             ("cliprange_value", self.cliprange_value > 0.0, "use a positive value (paper: 0.2)"),
@@ -119,11 +99,7 @@ class RLEFConfig(GRPOConfig):
             ("importance_cap", self.importance_cap >= 1.0, "use a cap of at least 1.0 (e.g. 2.0)"),
             ("temperature", self.temperature > 0.0, "use a positive temperature (paper: 1.0)"),
         ]
-        if self.feedback not in tuple(FeedbackMode):
-            raise ValueError(
-                f"feedback={self.feedback!r} is invalid: use one of {', '.join(FeedbackMode)} (paper: execution)."
-            )
-        self.final_tests = list(checked_final_tests(self.final_tests))
+        EpisodeArguments.__post_init__(self)  # not reached through TRL's __post_init__
         for name, ok, fix in checks:
             if not ok:
                 raise ValueError(f"{name}={getattr(self, name)!r} is invalid: {fix}.")
@@ -139,7 +115,3 @@ class RLEFConfig(GRPOConfig):
             raise ValueError(
                 f"loss_type={self.loss_type!r} is ignored by RLEF's clipped PPO loss; leave it at its default."
             )
-
-    def env_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of the training environment: `CodeFeedbackEnv(problems, **config.env_kwargs())`."""
-        return {"max_turns": self.max_turns, "feedback": self.feedback, "final_tests": tuple(self.final_tests)}

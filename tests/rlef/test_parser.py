@@ -65,3 +65,20 @@ def test_episode_options_feedback_mode_and_final_tests(tmp_path, capsys) -> None
     check_env_settings(lambda: CodeFeedbackEnv(problems, **config.env_kwargs()), config)
     with pytest.raises(ValueError, match=r"feedback_mode='execution' \(config: 'random'\).*final_tests=\('hidden', "):
         check_env_settings(lambda: CodeFeedbackEnv(problems, max_turns=3), config)
+
+
+def test_episode_arguments_are_checked_alone_and_in_the_rlef_config(tmp_path, capsys) -> None:
+    from agents.rlef.episode_arguments import EpisodeArguments
+
+    episode = EpisodeArguments(final_tests=("hidden", "public"))
+    assert episode.env_kwargs() == {"max_turns": 3, "feedback": "execution", "final_tests": ("hidden", "public")}
+    assert episode.final_tests == ["hidden", "public"]
+    for bad, message in (({"max_turns": 0}, "max_turns=0 is invalid: use at least 1 (paper: 3)."),
+                         ({"feedback": "noisy"}, "feedback='noisy' is invalid: use one of execution, none, random"),
+                         ({"final_tests": ["private"]}, "final_tests=['private'] is invalid")):  # fmt: skip
+        with pytest.raises(ValueError) as error:
+            EpisodeArguments(**bad)
+        assert message in str(error.value)
+    with pytest.raises(SystemExit):  # the RLEF config runs the same checks
+        parse_rlef_args(Script, ["--max_turns", "0", "--output_dir", str(tmp_path), "--use_cpu", "true"])
+    assert "max_turns=0 is invalid: use at least 1 (paper: 3)." in capsys.readouterr().err
