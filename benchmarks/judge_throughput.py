@@ -45,16 +45,19 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
-from codefeedback_env.judge import Judge
-from codefeedback_env.judge.backend import Limits
-from codefeedback_env.judge.pool import WorkerPoolBackend
-from codefeedback_env.problems import load_problems
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the /proc helper lives in tests/, and the package comes from this checkout
+
+from codefeedback_env.judge import Judge  # noqa: E402
+from codefeedback_env.judge.backend import Limits  # noqa: E402
+from codefeedback_env.judge.pool import WorkerPoolBackend  # noqa: E402
+from codefeedback_env.problems import load_problems  # noqa: E402
+from tests.process_table import live_children, process_stat  # noqa: E402
 
 TRIVIAL = "print(input())\n"
 HEAVY = "s = 0\nfor i in range(10 ** 6):\n    s += i * i % 7\nprint(s)\n"
 LIMITS = Limits(time=10.0, memory=1 << 30, output=1 << 20)
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "codecontests_train_sample.jsonl"
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def fresh_interpreter(program: str, stdin: str, *, stdin_file: bool = False) -> bytes:
@@ -90,18 +93,8 @@ def throughput(run, count: int, threads: int, *, distinct: bool = False) -> floa
 def process_counts(pid: int) -> tuple[int, float]:
     """Minor page faults and CPU seconds of `pid` and of every child it has reaped, and the same for its live
     children (a worker under bubblewrap is the bubblewrap process's child), from /proc."""
-    faults, cpu = 0, 0.0
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as listing:
-            children = [int(child) for child in listing.read().split()]
-    except OSError:
-        children = []
-    for process in (pid, *children):
-        with open(f"/proc/{process}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        faults += int(fields[7]) + int(fields[8])  # minflt, cminflt
-        cpu += sum(int(ticks) for ticks in fields[11:15]) / CLOCK_TICKS  # utime, stime, cutime, cstime
-    return faults, cpu
+    stats = [process_stat(process) for process in (pid, *live_children(pid))]
+    return sum(stat.minor_faults for stat in stats), sum(stat.cpu_seconds for stat in stats)
 
 
 def cost_counters(pool: WorkerPoolBackend):  # type: ignore[no-untyped-def]

@@ -45,16 +45,19 @@ import json
 import os
 import random
 import resource
+import sys
 import tempfile
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from agents.baselines import ReplayAgent, fenced
-from agents.rlef.rollout import (
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the /proc helper lives in tests/, and the package comes from this checkout
+
+from agents.baselines import ReplayAgent, fenced  # noqa: E402
+from agents.rlef.rollout import (  # noqa: E402
     ChatEnv,
     Generator,
     Trajectory,
@@ -63,11 +66,12 @@ from agents.rlef.rollout import (
     append_step_result,
     run_episodes,
 )
-from codefeedback_env.envs.code_feedback_env import CodeFeedbackEnv
-from codefeedback_env.evaluation import EvalConfig, run_evaluation
-from codefeedback_env.judge import Judge
-from codefeedback_env.judge.cache import VerdictCache
-from codefeedback_env.problems import Problem, load_problems
+from codefeedback_env.envs.code_feedback_env import CodeFeedbackEnv  # noqa: E402
+from codefeedback_env.evaluation import EvalConfig, run_evaluation  # noqa: E402
+from codefeedback_env.judge import Judge  # noqa: E402
+from codefeedback_env.judge.cache import VerdictCache  # noqa: E402
+from codefeedback_env.problems import Problem, load_problems  # noqa: E402
+from tests.process_table import ProcessTable  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "codecontests_train_sample.jsonl"
 TURNS = 3
@@ -140,27 +144,10 @@ class ReplayGenerator:
         return sampled, [[-0.5] * len(ids) for ids in sampled]
 
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
 def descendants_cpu_seconds() -> float:
-    """CPU seconds of this process's live descendants, each with its own reaped children (from /proc)."""
-    children: defaultdict[int, list[int]] = defaultdict(list)
-    cpu: dict[int, float] = {}
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as handle:
-                fields = handle.read().rsplit(b")", 1)[1].split()
-        except OSError:
-            continue
-        children[int(fields[1])].append(int(pid))
-        cpu[int(pid)] = sum(int(f) for f in fields[11:15]) / CLOCK_TICKS  # utime stime cutime cstime
-    total, stack = 0.0, list(children[os.getpid()])
-    while stack:
-        pid = stack.pop()
-        total += cpu.get(pid, 0.0)
-        stack += children[pid]
-    return total
+    """CPU seconds of this process's descendants, running or not reaped yet, each with its own reaped children."""
+    table = ProcessTable.read()
+    return table.cpu_seconds(table.descendants(zombies=True))
 
 
 def cpu_seconds() -> tuple[float, float]:

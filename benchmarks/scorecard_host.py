@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 
 from tests.judge.attack_corpus import Tags
+from tests.process_table import ProcessTable
 
 IPC_RMID = 0
 
@@ -53,44 +54,6 @@ def reset_peak_memory() -> bool:
         return False
 
 
-@dataclass(frozen=True)
-class Processes:
-    """One reading of /proc: each live process's parent and name (zombies waiting for a reaper left out)."""
-
-    parents: dict[int, int]
-    names: dict[int, str]
-
-    @classmethod
-    def read(cls) -> Processes:
-        parents, names = {}, {}
-        for pid in filter(str.isdigit, os.listdir("/proc")):
-            try:
-                with open(f"/proc/{pid}/stat", "rb") as handle:
-                    head, tail = handle.read().rsplit(b")", 1)
-            except OSError:
-                continue
-            fields = tail.split()
-            if fields[0] != b"Z":
-                parents[int(pid)] = int(fields[1])
-                names[int(pid)] = head.split(b"(", 1)[1].decode(errors="replace")
-        return cls(parents, names)
-
-    def descendants(self, root: int) -> int:
-        """How many processes descend from `root`."""
-        children: dict[int, list[int]] = {}
-        for pid, parent in self.parents.items():
-            children.setdefault(parent, []).append(pid)
-        count, frontier = 0, [root]
-        while frontier:
-            below = children.get(frontier.pop(), [])
-            count += len(below)
-            frontier += below
-        return count
-
-    def named(self, name: str) -> list[int]:
-        return [pid for pid, own in self.names.items() if own == name]
-
-
 def temp_entries(temp: str) -> set[str]:
     """Paths in the temporary folder, two levels deep (backends keep their scratch folders one level down)."""
     found = set()
@@ -116,7 +79,7 @@ class Snapshot:
 
 def snapshot(temp: str) -> Snapshot:
     reset_peak_memory()
-    processes = Processes.read().descendants(os.getpid())
+    processes = len(ProcessTable.read().descendants())
     return Snapshot(processes, open_fds(), shared_memory_bytes(), _status_bytes("VmRSS"), temp_entries(temp))
 
 
@@ -124,11 +87,11 @@ def left_behind(before: Snapshot, temp: str, tags: Tags, allocated: int, settle:
     """What the run left: processes, fds, shared memory (when it tried to hold some), judge memory, files."""
     found = []
     end = time.monotonic() + settle
-    processes = Processes.read()
-    while processes.descendants(os.getpid()) > before.processes and time.monotonic() < end:
+    processes = ProcessTable.read()
+    while len(processes.descendants()) > before.processes and time.monotonic() < end:
         time.sleep(0.05)
-        processes = Processes.read()
-    if (extra := processes.descendants(os.getpid()) - before.processes) > 0:
+        processes = ProcessTable.read()
+    if (extra := len(processes.descendants()) - before.processes) > 0:
         found.append(f"{extra} process(es) still running")
     if detached := processes.named(tags.process_name):
         found.append(f"{len(detached)} detached process(es) still running")
@@ -176,7 +139,7 @@ def remove_key(description: str) -> None:
 def clean_up(tags: Tags, extra_globs: tuple[str, ...], temp: str, keep: set[str]) -> None:
     """Kill the corpus's detached processes and remove every object and file it may have left on the host
     (in the temporary folder: every path but `keep`)."""
-    for pid in Processes.read().named(tags.process_name):
+    for pid in ProcessTable.read().named(tags.process_name):
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:

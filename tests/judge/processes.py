@@ -1,5 +1,5 @@
-"""Process helpers for tests: find processes (by command line, by ancestry) and open fds from /proc (no psutil
-dependency), wait, pin to one CPU, fork."""
+"""Process helpers for tests: count processes (by command line, by ancestry; `tests.process_table`) and open fds,
+wait, pin to one CPU, fork."""
 
 from __future__ import annotations
 
@@ -13,20 +13,14 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from tests.process_table import ProcessTable, running
+
 CHILD_SECONDS = 120.0
 
 
 def sleepers(marker: str) -> int:
     """How many processes have `marker` in their command line."""
-    count = 0
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                if marker.encode() in handle.read():
-                    count += 1
-        except OSError:
-            continue
-    return count
+    return len(running(marker))
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
@@ -93,22 +87,7 @@ def in_child(work: Callable[[], dict]) -> dict:
 
 def descendants(root: int | None = None) -> list[int]:
     """Pids of every live process descending from `root` (default: this process), from /proc."""
-    parents: dict[int, int] = {}
-    for name in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{name}/stat", "rb") as handle:
-                fields = handle.read().rsplit(b")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != b"Z":
-            parents[int(name)] = int(fields[1])
-    found, frontier = [], [root or os.getpid()]
-    while frontier:
-        parent = frontier.pop()
-        children = [pid for pid, ppid in parents.items() if ppid == parent]
-        found += children
-        frontier += children
-    return found
+    return ProcessTable.read().descendants(root)
 
 
 def open_fds() -> int:

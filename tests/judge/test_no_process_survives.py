@@ -19,6 +19,7 @@ from codefeedback_env.judge import Judge, Limits, Verdict
 from codefeedback_env.judge.subprocess_backend import SubprocessBackend
 from codefeedback_env.problems.records import Problem, ProblemKind, TestCase
 from tests.judge.processes import sleepers, wait_until
+from tests.process_table import running
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts processes in /proc")
 
@@ -112,11 +113,9 @@ def test_the_escape_is_real_without_the_subreaper():
     try:
         assert wait_until(lambda: sleepers(marker) == 1, timeout=2.0)
     finally:
-        for pid in filter(str.isdigit, os.listdir("/proc")):
+        for pid in running(marker):
             try:
-                with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                    if marker.encode() in handle.read():
-                        os.kill(int(pid), 9)
+                os.kill(pid, 9)
             except OSError:
                 continue
 

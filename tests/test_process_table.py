@@ -1,0 +1,51 @@
+"""The /proc reader shared by tests and benchmarks sees a real process tree: parents, zombies, names, CPU time."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from tests.judge.processes import wait_until
+from tests.process_table import ProcessTable, live_children, process_stat, running
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+
+CHILD = """
+import subprocess, sys, time
+end = time.process_time() + 0.3
+while time.process_time() < end:
+    pass
+sleeper = subprocess.Popen(["sleep", sys.argv[1]])
+print(sleeper.pid, flush=True)
+time.sleep(60)  # never reaps the sleeper
+"""
+
+
+def test_the_table_sees_a_tree_its_zombies_names_and_cpu_time() -> None:
+    seconds = f"61.{random.randrange(10**6):06d}"  # a unique command line
+    child = subprocess.Popen([sys.executable, "-c", CHILD, seconds], stdout=subprocess.PIPE, text=True)
+    try:
+        sleeper = int(child.stdout.readline())
+        table = ProcessTable.read()
+        assert {child.pid, sleeper} <= set(table.descendants()) and sleeper in table.descendants(child.pid)
+        assert process_stat(child.pid).parent == os.getpid() and child.pid in live_children(os.getpid())
+        assert table.stats[sleeper].name == "sleep" and sleeper in table.named("sleep")
+        assert sorted(running(seconds)) == sorted([child.pid, sleeper])  # both command lines hold it
+        assert 0.2 < table.cpu_seconds([child.pid]) == table.stats[child.pid].cpu_seconds < 30
+        assert table.cpu_seconds([sleeper, -1]) < 0.2  # an unknown pid counts 0
+        os.kill(sleeper, signal.SIGKILL)  # its parent never reaps it: a zombie
+        assert wait_until(lambda: not process_stat(sleeper).live, timeout=10.0)
+        table = ProcessTable.read()
+        assert sleeper not in table.descendants() and sleeper in table.descendants(zombies=True)
+        assert sleeper not in table.named("sleep") and child.pid in table.descendants()
+    finally:
+        child.kill()
+        child.wait()
+    with pytest.raises(OSError):
+        process_stat(child.pid)
+    assert live_children(child.pid) == []
