@@ -130,15 +130,15 @@ class TransformersAgent:
 
     def prompt_tokens(self, conversations: Sequence[Sequence[Mapping[str, str]]]) -> list[int]:
         """The number of prompt tokens of each chat transcript, as `generate` would feed them."""
-        return self._prompt_lengths([self.render_prompt(messages) for messages in conversations])
+        return [len(features["input_ids"]) for features in self._encode([self.render_prompt(m) for m in conversations])]
 
-    def _prompt_lengths(self, prompts: Sequence[str]) -> list[int]:
-        """The token count of each rendered prompt (no special tokens: the chat template holds them)."""
-        return (
-            [len(ids) for ids in self.tokenizer(list(prompts), add_special_tokens=False)["input_ids"]]
-            if prompts
-            else []
-        )
+    def _encode(self, prompts: Sequence[str]) -> list[dict[str, list[int]]]:
+        """Each rendered prompt's tokenizer features (`input_ids`, `attention_mask`, ...), unpadded; no special
+        tokens: the chat template holds them."""
+        if not prompts:
+            return []
+        encoded = self.tokenizer(list(prompts), add_special_tokens=False)
+        return [{key: values[row] for key, values in encoded.items()} for row in range(len(prompts))]
 
     def measure_speed(self, rows: int, prompt_tokens: int = 128, steps: int = 4) -> GenerationSpeed:
         """Time this model's prefill and decode steps on random tokens (a few seconds on a CPU).
@@ -188,10 +188,10 @@ class TransformersAgent:
         """
         import torch
 
-        prompts = [self.render_prompt(messages) for messages in conversations]
+        prompts = self._encode([self.render_prompt(messages) for messages in conversations])
         if not prompts:
             return []
-        lengths = self._prompt_lengths(prompts)
+        lengths = [len(features["input_ids"]) for features in prompts]
         order = sorted(range(len(prompts)), key=lengths.__getitem__)
         completions: list[Completion | None] = [None] * len(prompts)
         done = 0
@@ -259,11 +259,14 @@ class TransformersAgent:
                 kwargs["logits_processor"] = LogitsProcessorList([TopPFromCandidates(sampling.top_p)])
         return kwargs
 
-    def _generate_batch(self, prompts: list[str], report: Callable[[int], None] | None = None) -> list[Completion]:
+    def _generate_batch(
+        self, prompts: list[dict[str, list[int]]], report: Callable[[int], None] | None = None
+    ) -> list[Completion]:
+        """Completions of `prompts` (`_encode`'s features), padded on the left into one batch."""
         started = time.perf_counter()
-        encoded = self.tokenizer(
-            prompts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False
-        ).to(self.model.device)
+        encoded = self.tokenizer.pad(prompts, padding=True, padding_side="left", return_tensors="pt").to(
+            self.model.device
+        )
         prompt_length = encoded["input_ids"].shape[1]
         kwargs = self._generation_kwargs()
         criteria = None

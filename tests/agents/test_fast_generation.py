@@ -87,7 +87,8 @@ def test_batches_are_formed_by_prompt_length_and_answers_keep_their_order(tiny_m
     agent = TransformersAgent(str(tiny_model_dir), SamplingConfig(max_new_tokens=4), batch_size=2)
     batches: list[list[str]] = []
 
-    def echo(prompts: list[str], report=None) -> list[Completion]:
+    def echo(features: list[dict], report=None) -> list[Completion]:
+        prompts = [agent.tokenizer.decode(f["input_ids"]) for f in features]
         batches.append(prompts)
         return [Completion(text=prompt, token_ids=(1, 2), finish_reason="length") for prompt in prompts]
 
@@ -100,6 +101,25 @@ def test_batches_are_formed_by_prompt_length_and_answers_keep_their_order(tiny_m
     assert [agent.prompt_tokens([[{"role": "user", "content": text}]])[0] for text in asked] == lengths
     formed = [[lengths[[agent.render_prompt(c) for c in conversations].index(p)] for p in batch] for batch in batches]
     assert formed == [sorted(lengths)[:2], sorted(lengths)[2:]]
+
+
+def test_a_batch_is_fed_as_the_tokenizer_pads_its_prompts_on_the_left(tiny_model_dir: Path):
+    agent = TransformersAgent(str(tiny_model_dir), SamplingConfig(max_new_tokens=2, temperature=0.0), batch_size=4)
+    fed: list[dict] = []
+    generate = agent.model.generate
+
+    def spy(**kwargs):  # type: ignore[no-untyped-def]
+        fed.append(kwargs)
+        return generate(**kwargs)
+
+    agent.model.generate = spy
+    conversations = [[{"role": "user", "content": text}] for text in ("short", "a much longer question " * 4, "ok")]
+    agent.generate(conversations)
+    prompts, lengths = [agent.render_prompt(c) for c in conversations], agent.prompt_tokens(conversations)
+    in_batch = [prompts[i] for i in sorted(range(3), key=lengths.__getitem__)]
+    padded = agent.tokenizer(in_batch, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False)
+    assert len(fed) == 1 and padded["attention_mask"].min() == 0  # one batch, padded
+    assert all(torch.equal(fed[0][key], padded[key]) for key in padded) and "input_ids" in padded
 
 
 def test_token_progress_counts_unfinished_rows_and_stops_nothing():
