@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from agents.rlef.toy import build_policy
 from codefeedback_env.problems import load_problems
@@ -69,6 +70,9 @@ def straight_and_resumed(script: str, tmp_path: Path, common: tuple[str, ...]) -
         script, tmp_path, *common, "--output_dir", str(tmp_path / "b"), "--resume_from_checkpoint", first
     )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+    # The resumed run trained step 2 only: a run that ignored the checkpoint would also save a checkpoint-1 (and,
+    # being deterministic, reach the same step-2 loss from scratch).
+    assert sorted(p.name for p in (tmp_path / "b").glob("checkpoint-*")) == ["checkpoint-2"]
     return first, [json.loads((tmp_path / run / "checkpoint-2" / "trainer_state.json").read_text()) for run in "ab"]
 
 
@@ -117,6 +121,29 @@ def test_no_held_out_problems_is_an_error() -> None:
     assert [p.id for p in held_out_problems(DEMO[:3], DEMO[:5], 8)] == [p.id for p in DEMO[3:5]]
     with pytest.raises(ValueError, match="no evaluation problems left: all 3 candidates are training problems"):
         held_out_problems(DEMO[:3], DEMO[:3], 2)
+
+
+def test_evaluation_runs_on_the_main_process_only_into_a_folder_of_its_own(tmp_path, monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    from agents.rlef import evaluate
+    from agents.rlef.evaluate import BeforeAndAfter, ProblemArguments
+
+    calls, initial = [], torch.nn.Identity()
+    monkeypatch.setattr(evaluate, "load_trained_policy", lambda folder, device, dtype: ("trained", folder, device))
+    monkeypatch.setattr(evaluate, "evaluate_policy", lambda model, _, problems, folder, **options: calls.append(
+        (model, len(problems), folder, options)) or [0.0, 0.5])  # fmt: skip
+    for main in (False, True):
+        state = SimpleNamespace(is_main_process=main, device="cpu")
+        evaluation = BeforeAndAfter(ProblemArguments(eval_rollouts=2), DEMO[:3], tmp_path, state, 3, 8)
+        evaluation.before(initial, None, resuming=False)
+        evaluation.after(None)
+    folder = tmp_path / "evaluations" / f"{evaluation.folder.name.rsplit('-', 1)[0]}-{os.getpid()}"  # this run's
+    options = {"rollouts": 2, "max_turns": 3, "max_new_tokens": 8}
+    assert calls == [  # the main process alone: the other processes wait
+        (initial, 3, folder / "before", options),
+        (("trained", tmp_path, "cpu"), 3, folder / "after", options),
+    ]
 
 
 def test_train_rlef_trains_in_the_dtype_asked_for_and_refuses_a_resume_in_another(tiny_model_folder, tmp_path) -> None:

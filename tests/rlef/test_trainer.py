@@ -8,7 +8,7 @@ import pytest
 import torch
 from datasets import Dataset
 
-from agents.rlef import RLEFConfig, RLEFTrainer
+from agents.rlef import ResumeError, RLEFConfig, RLEFTrainer
 from agents.rlef.toy import SECRET_WORDS, SecretWordEnv, build_policy, cpu_run_settings
 from agents.rlef.value_model import get_value_model
 
@@ -113,14 +113,25 @@ def test_checkpoint_resume_is_exact(tokenizer, tmp_path) -> None:
     assert (checkpoint / "optimizer.pt").exists() and any(f.startswith("rng_state") for f in os.listdir(checkpoint))
     assert (checkpoint / "rlef_rollouts_rank0.pt").exists()  # taken inside a rollout batch (4 updates each)
     resumed = make_trainer(tokenizer, str(tmp_path / "c"), max_steps=2)
+    rollouts = []
+    rollout_func = resumed.rollout_func
+    resumed.rollout_func = lambda prompts, t: rollouts.append(len(prompts)) or rollout_func(prompts, t)
     resumed.train(resume_from_checkpoint=str(checkpoint))
     assert resumed.state.global_step == 2
+    assert rollouts == []  # step 2 trained on the checkpoint's pending rollout batch (a fresh run would generate)
     expected, got = _state(straight), _state(resumed)
     assert any(k.startswith("rlef_value.") for k in got)  # the value network is part of the checkpoint
     for key in expected:
         assert torch.allclose(expected[key], got[key], atol=1e-6), key
     losses = [[h["loss"] for h in t.state.log_history if "loss" in h] for t in (straight, resumed)]
     assert len(losses[0]) == 2 and losses[1] == pytest.approx(losses[0], abs=1e-6)  # step 1 restored, step 2 recomputed
+    # `resume_checkpoint` (the example scripts' `--resume_from_checkpoint`): `true` is the newest checkpoint.
+    assert first.resume_checkpoint("true") == str(tmp_path / "b" / "checkpoint-2")
+    assert first.resume_checkpoint(None) is None and first.resume_checkpoint("false") is None
+    with pytest.raises(ResumeError, match=r"no checkpoint to resume from in .*/a$"):
+        straight.resume_checkpoint(True)
+    with pytest.raises(ResumeError, match=r"cannot resume from .*/nowhere: no such folder"):
+        straight.resume_checkpoint(str(tmp_path / "nowhere"))
     changed = make_trainer(tokenizer, str(tmp_path / "d"), max_steps=2, kl_coef=0.1)
     with pytest.raises(ValueError, match=r"cannot resume from .*checkpoint-1: settings differ \(kl_coef 0.05 -> 0.1\)"):
         changed.train(resume_from_checkpoint=str(checkpoint))
