@@ -52,7 +52,10 @@ def main(out: str) -> None:
     judged = [None] * world
     dist.all_gather_object(judged, CountingEnv.judged)
     resumed = make(os.path.join(out, "resumed"), save_strategy="no")
+    judged_before = len(CountingEnv.judged)
     resumed.train(resume_from_checkpoint=os.path.join(out, "run", "checkpoint-1"))
+    judged_on_resume = [None] * world  # 0: step 2 trained on the rank's pending rollouts from the checkpoint
+    dist.all_gather_object(judged_on_resume, len(CountingEnv.judged) - judged_before)
     if rank == 0:
         summary = {
             "world_size": world,
@@ -61,6 +64,7 @@ def main(out: str) -> None:
             "judged_per_rank": [len(j) for j in judged],
             "resume_matches": bool(torch.allclose(flat(resumed), params, atol=1e-6)),
             "resumed_step": resumed.state.global_step,
+            "judged_on_resume": judged_on_resume,
         }
         with open(os.path.join(out, "summary.json"), "w") as f:
             json.dump(summary, f)

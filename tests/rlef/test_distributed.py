@@ -15,3 +15,4 @@ def test_two_process_cpu_training(tmp_path) -> None:
     assert summary["params_equal_across_ranks"] and summary["params_changed"]
     assert all(n > 0 for n in summary["judged_per_rank"])
     assert summary["resume_matches"] and summary["resumed_step"] == 2
+    assert summary["judged_on_resume"] == [0, 0]  # resumed, not retrained: no rank played a new episode
