@@ -313,13 +313,17 @@ def modelled_serial(row: dict[str, Any], episodes: int, cores: int) -> dict[str,
     tests = sum(map(len, calls))
     own = row["thread_cpu_ms"] / 1000 * episodes  # this thread's work, which no test overlaps in the serial loop
     total = (row["parent_cpu_ms"] + row["judge_cpu_ms"]) / 1000 * episodes
-    overhead = max(0.0, (total - own - sum(map(sum, calls))) / max(tests, 1))  # the pool's and the client's share
+    programs = sum(map(sum, calls))
+    overhead = max(0.0, (total - own - programs) / max(tests, 1))  # the pool's and the client's share
     wall = own + sum(makespan([cpu + overhead for cpu in call], cores) for call in calls)
+    bare = own + sum(makespan(call, cores) for call in calls)  # as if judging cost nothing beyond the programs
     return {
         "wall_ms_per_episode": round(1000 * wall / episodes, 1),
         "overhead_ms_per_test": round(1000 * overhead, 2),
         "busy": round(total / (cores * wall), 3),
         "ceiling_vs_serial": round(cores * wall / total, 3),
+        "busy_without_overhead": round((own + programs) / (cores * bare), 3),
+        "ceiling_vs_serial_without_overhead": round(cores * bare / (own + programs), 3),
     }
 
 
@@ -440,7 +444,9 @@ def main() -> None:
         f"model (CPU times only, an idle machine): the serial loop's programs take {serial['program_cpu_ms']:.0f} ms "
         f"CPU per episode, the rest of judging {model['overhead_ms_per_test']:.1f} ms per test, this thread "
         f"{serial['thread_cpu_ms']:.0f} ms per episode; it would keep {model['busy']:.0%} of {os.cpu_count()} cores "
-        f"busy, so no path doing the same work gains more than {model['ceiling_vs_serial']:.2f}x over it"
+        f"busy, so no path doing the same work gains more than {model['ceiling_vs_serial']:.2f}x over it (with no "
+        f"judging cost beyond the programs: {model['busy_without_overhead']:.0%} busy, at most "
+        f"{model['ceiling_vs_serial_without_overhead']:.2f}x)"
     )
     print(
         "targets: driver_vs_serial >= 1.8 "

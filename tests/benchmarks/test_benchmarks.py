@@ -107,6 +107,7 @@ def check_rollout_summary(summary: dict[str, Any], paths: set[str]) -> None:
     model = summary["model"]  # the serial loop on an idle machine: never more than every core busy
     assert 0 < model["busy"] <= 1 and model["ceiling_vs_serial"] == pytest.approx(1 / model["busy"], rel=0.01)
     assert ratios["model_ceiling_vs_serial"] == model["ceiling_vs_serial"]
+    assert 0 < model["busy_without_overhead"] <= 1
 
 
 def test_trainer_step():
