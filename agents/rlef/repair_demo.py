@@ -69,8 +69,10 @@ class DemoSettings:
     prior: PriorKind = "example"
     instruction_fraction: float = 0.3
     feedback_fraction: float = 0.4
-    repeat_fraction: float = 0.5
-    """Of the warm start's answers after feedback, the fraction that repeats the last wrong program."""
+    repeat_fraction: float = 0.0
+    """Of the warm start's answers after feedback, the fraction that repeats the last wrong program. 0: a
+    repeat-heavy warm start teaches a copy of the previous answer's word that competes with the copy of the
+    revealed word, and as the KL reference it holds some seeds on a plateau where only the order is learned."""
     eval_per_problem: int = 2
     """Episodes per held-out problem in each evaluation (60 problems)."""
     hidden: int = 64
