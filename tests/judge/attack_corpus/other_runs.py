@@ -192,6 +192,12 @@ libc.shmat.argtypes = (ctypes.c_int, ctypes.c_void_p, ctypes.c_int)
 libc.shmdt.argtypes = (ctypes.c_void_p,)
 BAD = ctypes.c_void_p(-1).value
 """
+_PAGE_FILES = """
+import glob, os
+_LIBRARY = os.path.dirname(os.__file__)
+FILES = sorted(glob.glob(_LIBRARY + '/lib2to3/fixes/fix_*.py')) or sorted(glob.glob(_LIBRARY + '/test/test_*.py'))
+FILES = FILES[:32]
+"""
 _STATE = {
     "sysv_shm": (
         "addr = libc.shmat(libc.shmget({key}, 4096, 0o1666), None, 0)\n"
@@ -254,6 +260,15 @@ _STATE = {
         "for path in ('cfstate', {tmp!r}, {vartmp!r}, {shm!r}, os.path.expanduser({home!r})):\n"
         "    try:\n        answer = open(path).read()\n        break\n    except OSError:\n        pass\n",
     ),
+    "page_cache": (
+        _PAGE_FILES + "import os\nfor path, bit in zip(FILES, format(int({secret!r}, 16), '032b')):\n"
+        "    fd = os.open(path, os.O_RDONLY)\n    os.read(fd, 1 << 20)\n"
+        "    if bit == '0':\n        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)\n    os.close(fd)\n",
+        _PAGE_FILES + "import os, time\nbits = ''\nfor path in FILES:\n    fd = os.open(path, os.O_RDONLY)\n"
+        "    start = time.perf_counter_ns()\n    os.pread(fd, 4096, 0)\n"
+        "    bits += '1' if time.perf_counter_ns() - start < 25000 else '0'\n    os.close(fd)\n"
+        "answer = format(int(bits, 2), '08x') if len(bits) == 32 else 'none'\n",
+    ),
     "forking_process_memory": (
         "import os, string, sys\nwhere = id(string.hexdigits) + sys.getsizeof('') - 1\n"
         "for pid in [p for p in os.listdir('/proc') if p.isdigit()]:\n    try:\n"
@@ -263,7 +278,9 @@ _STATE = {
         "import string\nanswer = string.hexdigits[:8]\n",
     ),
 }
-"""(plant, read) per channel; `forking_process_memory` writes into the memory of the process that forked it
+"""(plant, read) per channel; `page_cache` caches 32 of the interpreter's files and drops those of its 0 bits
+from the host's page cache, and the reader times a read of each (a miss takes tens of microseconds or more);
+`forking_process_memory` writes into the memory of the process that forked it
 (the worker, or the zygote of its program) through /proc/PID/mem, at the address a preloaded string has in
 every fork; the user keyring (add_key, keyctl search and read) outlives a uid's processes."""
 
