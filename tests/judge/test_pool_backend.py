@@ -135,11 +135,12 @@ def test_time_limit_does_not_count_waiting_for_a_cpu(make_backend):
             backend.start()
         results = _run_concurrently(lambda k: backend.run_stdio(busy, "", limits), 3)
         sleeper = backend.run_stdio("import time\ntime.sleep(30)", "", limits)
-    assert [r.stdout for r in results] == [b"done\n"] * 3
     # Only the wall-clock backstop may end them: on a host loaded beyond this core, sharing can outlast it.
     backstop = cpu_wait.wall_backstop(limits.time)
     assert [r for r in results if r.timed_out and r.wall_time < backstop] == []
-    assert max(r.wall_time for r in results) > limits.time, "the programs did not have to share the core"
+    finished = [r for r in results if not r.timed_out]
+    assert [r.stdout for r in finished] == [b"done\n"] * len(finished)
+    assert len(finished) < 3 or max(r.wall_time for r in finished) > limits.time, "the programs did not share the core"
     assert sleeper.timed_out and sleeper.wall_time < 2 * limits.time
 
 
