@@ -131,8 +131,11 @@ def seccomp_program() -> bytes:
     policy.add_rule(seccomp.ERRNO(errno.EPERM), "socketpair", seccomp.Arg(0, seccomp.NE, AF_UNIX))
     for command in FILE_CONTROLS:
         policy.add_rule(seccomp.ALLOW, "fcntl", seccomp.Arg(1, seccomp.EQ, command))
-    policy.add_rule(seccomp.ALLOW, "fadvise64", seccomp.Arg(3, seccomp.NE, POSIX_FADV_DONTNEED))
-    policy.add_rule(seccomp.ERRNO(0), "fadvise64", seccomp.Arg(3, seccomp.EQ, POSIX_FADV_DONTNEED))
+    try:  # (fd, offset, length, advice) on x86-64; elsewhere the call keeps the default ENOSYS
+        policy.add_rule(seccomp.ALLOW, "fadvise64", seccomp.Arg(3, seccomp.NE, POSIX_FADV_DONTNEED))
+        policy.add_rule(seccomp.ERRNO(0), "fadvise64", seccomp.Arg(3, seccomp.EQ, POSIX_FADV_DONTNEED))
+    except OSError:
+        pass
     for option in THREAD_NAMES:
         policy.add_rule(seccomp.ALLOW, "prctl", seccomp.Arg(0, seccomp.EQ, option))
     for request in TERMINAL_QUERIES:
