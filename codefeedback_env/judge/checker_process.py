@@ -6,9 +6,11 @@ process (`checker_host`), one per judge thread that needs one, started once and 
 
 - calls the checker makes go through the judge, which passes each to the program's session (under the
   session's deadline) and answers with the decoded, plain-data value;
-- checker code is interrupted at its deadline (the test's deadline plus `CHECKER_GRACE_SECONDS`) inside the
-  checker process; if one C call holds that process, the judge kills it `KILL_AFTER_SECONDS` later and a new
-  one is started for the next test, so the judge's own threads never wait longer than that;
+- checker code has its own time: what is left of the test's time when it starts plus `CHECKER_GRACE_SECONDS`,
+  counted only while the checker works (its calls to the program are bounded by the program's deadline, which
+  credits the program's waiting for a CPU). At its end checker code is interrupted inside the checker
+  process; if one C call holds that process, the judge kills it `KILL_AFTER_SECONDS` later and a new one is
+  started for the next test, so the judge's own threads never wait longer than that;
 - the checker process's address space is capped (`checker_host.MEMORY_HEADROOM_BYTES` beyond its start).
 
 Whose fault an incident is (the test's verdict):
@@ -62,8 +64,8 @@ from codefeedback_env.problems.records import Problem
 logger = logging.getLogger(__name__)
 
 CHECKER_GRACE_SECONDS = 2.0
-"""How long past a test's deadline the checker's own work may go on (its calls to the program end at
-the deadline); beyond it the test is a time-out, e.g. a check looping `range(candidate(n))` times."""
+"""How much longer than the test's time left the checker's own work may take; beyond it the test is a
+time-out, e.g. a check looping `range(candidate(n))` times."""
 KILL_AFTER_SECONDS = 1.0
 """How long past the checker's deadline the judge waits before killing a checker process that did not stop
 (one C call holds it: `'x' * candidate(n)`, `math.prod(candidate(n))`)."""
@@ -190,21 +192,22 @@ class CheckerProcess:
     def check(self, session: FunctionSession, problem: Problem, test_code: str) -> CheckOutcome:
         """Run one test's checker code here, passing its calls to `session`."""
         assert problem.entry_point is not None  # guaranteed by Problem.__post_init__
-        soft_deadline = session.deadline + CHECKER_GRACE_SECONDS
-        kill_at = soft_deadline + KILL_AFTER_SECONDS
+        self.ensure_started()
+        own_seconds = max(0.0, session.deadline - time.monotonic()) + CHECKER_GRACE_SECONDS
         task = {
             "problem_id": problem.id,
             "test_setup": problem.test_setup,
             "entry_point": problem.entry_point,
             "test_code": test_code,
-            "deadline": soft_deadline,
+            "seconds": own_seconds,
         }
-        self.ensure_started()
         answered = 0
         try:
             send_frame(self.sock, TEST, plaindata.dumps(task))
-            while True:
-                tag, body = self._receive(kill_at)
+            while True:  # the checker's own time runs only while the judge waits for it, not during its calls
+                waiting_since = time.monotonic()
+                tag, body = self._receive(waiting_since + own_seconds + KILL_AFTER_SECONDS)
+                own_seconds -= time.monotonic() - waiting_since
                 if tag == OUTCOME:
                     break
                 if tag != CALL:

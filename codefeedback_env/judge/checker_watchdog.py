@@ -11,9 +11,12 @@ One watchdog thread per process serves every block.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
 
 REPEAT_SECONDS = 0.05
@@ -48,6 +51,16 @@ class CheckerDeadline:
     def __enter__(self) -> CheckerDeadline:
         _WATCHDOG.arm(self)
         return self
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Stop the clock inside (before the deadline fired): time spent there, such as waiting for the
+        program's answer, is not the checker's own, and the deadline moves on by it."""
+        left = _WATCHDOG.pause(self)
+        try:
+            yield
+        finally:
+            _WATCHDOG.resume(self, left)
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
@@ -87,6 +100,21 @@ class _Watchdog:
             if block.fired:
                 _set_async_exception(block.thread_id, None)
 
+    def pause(self, block: CheckerDeadline) -> float | None:
+        """Stop `block`'s clock; the seconds it had left (None if it fired already: it keeps firing)."""
+        with self._condition:
+            if block.fired:
+                return None
+            left = block.due - time.monotonic()
+            block.due = math.inf
+            return left
+
+    def resume(self, block: CheckerDeadline, left: float | None) -> None:
+        with self._condition:
+            if left is not None and not block.fired:
+                block.due = time.monotonic() + left
+                self._condition.notify()
+
     def _run(self) -> None:
         condition = self._condition
         with condition:
@@ -97,7 +125,7 @@ class _Watchdog:
                         block.fired = True
                         _set_async_exception(block.thread_id, CheckerTimeout)
                         block.due = now + REPEAT_SECONDS
-                soonest = min((block.due for block in self._armed.values()), default=None)
+                soonest = min((block.due for block in self._armed.values() if block.due < math.inf), default=None)
                 condition.wait(None if soonest is None else soonest - now)
 
 

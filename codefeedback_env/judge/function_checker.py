@@ -23,6 +23,7 @@ import hashlib
 import logging
 import random
 import reprlib
+import time
 import types
 from dataclasses import dataclass
 from functools import lru_cache
@@ -58,28 +59,30 @@ class Link(Protocol):
 
 @dataclass(frozen=True)
 class CheckTask:
-    """One test for the checker process: the problem's trusted code and the test's deadline."""
+    """One test for the checker process: the problem's trusted code and the checker's time."""
 
     problem_id: str
     test_setup: str
     entry_point: str
     test_code: str
-    deadline: float
-    """The `time.monotonic()` at which checker code is interrupted (at its next bytecode; the judge kills
-    the checker process a little later if a C call holds it)."""
+    seconds: float
+    """Seconds of the checker's own time (its calls to the program not counted) after which checker code is
+    interrupted, at its next bytecode; the judge kills the checker process a little later if a C call holds it."""
 
 
 class RemoteFunction:
     """Stands for a function of the sandboxed program inside checker code."""
 
-    def __init__(self, session: Link, name: str, returned: list[str]) -> None:
+    def __init__(self, session: Link, name: str, returned: list[str], deadline: CheckerDeadline) -> None:
         self._session = session
         self._name = name
         self._returned = returned
+        self._deadline = deadline
         self.__name__ = name
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        value = self._session.call(self._name, list(args), kwargs)
+        with self._deadline.paused():  # the program's own time is bounded by its session's deadline
+            value = self._session.call(self._name, list(args), kwargs)
         self._returned.append(_short_repr.repr(value))
         return value
 
@@ -174,13 +177,13 @@ def run_checker(link: Link, task: CheckTask) -> CheckOutcome:
     except Exception as error:  # the dataset's own code is broken: say so rather than crash the checker
         logger.warning("problem %s: test setup failed: %s", task.problem_id, error)
         return CheckOutcome(Verdict.RUNTIME_ERROR, f"The test setup failed ({type(error).__name__}: {error}).")
+    deadline = CheckerDeadline(time.monotonic() + task.seconds)
     namespace = dict(setup)  # the set-up's helpers keep `setup` as their globals: no proxy reaches them
     for name in _program_names(test_code) - setup.keys():
-        namespace[name] = RemoteFunction(link, name, returned)
-    entry = RemoteFunction(link, task.entry_point, returned)
+        namespace[name] = RemoteFunction(link, name, returned, deadline)
+    entry = RemoteFunction(link, task.entry_point, returned, deadline)
     namespace[task.entry_point] = entry
     namespace["candidate"] = entry
-    deadline = CheckerDeadline(task.deadline)
     try:
         with deadline:
             outcome = _execute(test_code, namespace, returned)

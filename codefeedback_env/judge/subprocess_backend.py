@@ -305,7 +305,7 @@ class SubprocessBackend:
                 os.close(request_read)
                 os.close(reply_write)
         run.extra_fds = [request_write, reply_read]
-        return SubprocessFunctionSession(run, request_write, reply_read)
+        return SubprocessFunctionSession(run, request_write, reply_read, waiting_pid=run.process.pid)
 
     def close(self) -> None:
         forksafe.unregister(self)
@@ -318,6 +318,10 @@ class SubprocessBackend:
         self.close()
 
 
+FIRST_LOOK_SECONDS = 0.005
+"""How long a call may take before the program's waiting for a CPU is first read (most calls take less)."""
+
+
 class SubprocessFunctionSession:
     """Talks to a child started in function mode over two pipes, each exchange within a deadline.
 
@@ -326,19 +330,25 @@ class SubprocessFunctionSession:
     deadline: the program's greeting (its names, or the error that stopped it loading) is read on first
     use. After a time-out, a crash or a refused reply the channel is out of step, so every later call
     fails the same way (`failure`); the caller starts a new session.
+
+    As for stdio runs, a test's time does not count the program's waiting for a CPU (`cpu_wait`): when the
+    deadline passes, it moves on by what the processes under `waiting_pid` waited since the test's first
+    call that took over `FIRST_LOOK_SECONDS` (waiting before that is not credited), up to the wall-clock
+    backstop.
     """
 
-    def __init__(self, run: _Run, request_fd: int, reply_fd: int) -> None:
+    def __init__(self, run: _Run, request_fd: int, reply_fd: int, *, waiting_pid: int | None = None) -> None:
         self._run = run
         self._request_fd = request_fd
         self._reply_fd = reply_fd
+        self._waiting_pid = waiting_pid
         os.set_blocking(request_fd, False)
-        self.deadline = run.deadline
         self.failure: RemoteFailure | None = None
         """The time-out or crash that ended the conversation, if any."""
         self._greeted = False
         self._names: tuple[str, ...] = ()
         self._load_error: str | None = None
+        self.limit_time(run.limits.time, since_start=True)
 
     @property
     def started(self) -> float:
@@ -346,7 +356,43 @@ class SubprocessFunctionSession:
 
     def limit_time(self, seconds: float, *, since_start: bool = False) -> None:
         """Give the next exchanges `seconds` from now (or, `since_start`, from the session's start)."""
-        self.deadline = (self._run.started if since_start else time.monotonic()) + seconds
+        start = self._run.started if since_start else time.monotonic()
+        self.deadline = start + seconds
+        self._backstop = start + cpu_wait.wall_backstop(seconds)
+        self._waited_before: float | None = None  # the program's waiting when first read in this test
+        self._credited = 0.0
+
+    def _wait_for(self, fd: int, *, write: bool) -> bool:
+        """Whether `fd` became ready before the deadline (moved on by the program's waiting for a CPU)."""
+        watched = [fd]
+        while True:
+            remaining = self.deadline - time.monotonic()
+            first_look = self._waited_before is None and self._waiting_pid is not None
+            timeout = min(remaining, FIRST_LOOK_SECONDS) if first_look else remaining
+            ready = (
+                select.select([], watched, [], max(0.0, timeout))[1]
+                if write
+                else select.select(watched, [], [], max(0.0, timeout))[0]
+            )
+            if ready:
+                return True
+            if first_look and remaining > FIRST_LOOK_SECONDS:
+                self._waited_before = cpu_wait.seconds_waiting(self._waiting_pid)  # type: ignore[arg-type]
+            elif not self._credit_waiting():
+                return False
+
+    def _credit_waiting(self) -> bool:
+        """Move the deadline on by the program's waiting not yet credited; whether it moved."""
+        if self._waited_before is None or self._waiting_pid is None:
+            return False
+        waited = cpu_wait.seconds_waiting(self._waiting_pid) - self._waited_before
+        extra = waited - self._credited
+        moved = min(self.deadline + extra, self._backstop)
+        if extra < cpu_wait.MIN_WAIT_SECONDS or moved <= time.monotonic():
+            return False
+        self._credited += moved - self.deadline
+        self.deadline = moved
+        return True
 
     def _greet(self) -> None:
         if self._greeted:
@@ -382,9 +428,7 @@ class SubprocessFunctionSession:
     def _send(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
-            remaining = self.deadline - time.monotonic()
-            _, ready, _ = select.select([], [self._request_fd], [], max(0.0, remaining))
-            if not ready:
+            if not self._wait_for(self._request_fd, write=True):
                 raise self._fail(RemoteTimeout("Execution took too long."))
             try:
                 view = view[os.write(self._request_fd, view) :]
@@ -396,9 +440,7 @@ class SubprocessFunctionSession:
     def _read_exact(self, size: int) -> bytes:
         chunks, missing = [], size
         while missing:
-            remaining = self.deadline - time.monotonic()
-            ready, _, _ = select.select([self._reply_fd], [], [], max(0.0, remaining))
-            if not ready:
+            if not self._wait_for(self._reply_fd, write=False):
                 raise self._fail(RemoteTimeout("Execution took too long."))
             chunk = os.read(self._reply_fd, min(missing, 1 << 20))
             if not chunk:

@@ -64,3 +64,17 @@ def test_a_forked_child_gets_its_own_watchdog():
                 os._exit(status)
         _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_time_in_a_paused_block_is_not_counted():
+    """The checker's calls to the program are paused: waiting for an answer never spends the checker's time."""
+    started = time.monotonic()
+    deadline = CheckerDeadline(started + 0.2)
+    with pytest.raises(CheckerTimeout), deadline:
+        with deadline.paused():
+            time.sleep(0.5)  # past the deadline, paused: nothing fires
+        assert not deadline.fired
+        while True:  # the 0.2 s left when the pause began run out now
+            pass
+    assert deadline.fired and time.monotonic() - started >= 0.65
+    spin(0.3)

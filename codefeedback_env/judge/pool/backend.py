@@ -627,10 +627,10 @@ class WorkerPoolBackend:
             except BaseException:
                 files.close()
                 raise
-            started = time.monotonic()
             try:
                 generation, ticket = slot.send(_run_message(mode, limits, key), [*files.fds, *extra_fds], self._start)
-                return _Request(slot, files, started, generation, ticket)
+                # After the send, which starts the worker if it is not running: its start is not the program's time.
+                return _Request(slot, files, time.monotonic(), generation, ticket)
             except ChannelClosed:  # the worker died between runs: this one never reached it
                 files.close()
                 self._release(slot)
@@ -690,8 +690,11 @@ class WorkerPoolBackend:
             os.close(request_read)
             os.close(reply_write)
         run = _PoolRun(self, request, limits, [request_write, reply_read])
-        # The same session class as SubprocessBackend: it only needs `deadline` and `wait(kill_now=...)`.
-        return SubprocessFunctionSession(run, request_write, reply_read)  # type: ignore[arg-type]
+        # The same session class as SubprocessBackend: it only needs `started`, `limits` and `wait(kill_now=...)`.
+        # The program's waiting for a CPU is read below its worker (the session holds the worker alone).
+        process = request.slot.process
+        waiting_pid = process.pid if process is not None else None
+        return SubprocessFunctionSession(run, request_write, reply_read, waiting_pid=waiting_pid)  # type: ignore[arg-type]
 
     def close(self) -> None:
         """Stop every worker and remove temporary folders. Idempotent."""
