@@ -1,5 +1,6 @@
 """The machine's processes as /proc shows them (Linux, no psutil): each one's parent, state, name, CPU time and
-page faults, the tree below a process, and the processes whose command line holds a marker.
+page faults, whether one still runs, the tree below a process, and the processes whose command line holds a
+marker.
 
 Shared by the tests and the benchmarks that count or measure processes. Standard library only: a benchmark
 imports it as `tests.process_table` once it has put its checkout on `sys.path`.
@@ -45,6 +46,14 @@ def process_stat(pid: int) -> ProcessStat:
         minor_faults=int(fields[7]) + int(fields[8]),  # minflt, cminflt
         cpu_seconds=sum(int(ticks) for ticks in fields[11:15]) / CLOCK_TICKS,  # utime, stime, cutime, cstime
     )
+
+
+def alive(pid: int) -> bool:
+    """Whether `pid` runs: a zombie (ended, not reaped yet, e.g. by an init that does not reap) counts as gone."""
+    try:
+        return process_stat(pid).live
+    except OSError:
+        return False
 
 
 def live_children(pid: int) -> list[int]:

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from tests.judge.processes import wait_until
-from tests.process_table import ProcessTable, live_children, process_stat, running
+from tests.process_table import ProcessTable, alive, live_children, process_stat, running
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
@@ -38,8 +38,9 @@ def test_the_table_sees_a_tree_its_zombies_names_and_cpu_time() -> None:
         assert sorted(running(seconds)) == sorted([child.pid, sleeper])  # both command lines hold it
         assert 0.2 < table.cpu_seconds([child.pid]) == table.stats[child.pid].cpu_seconds < 30
         assert table.cpu_seconds([sleeper, -1]) < 0.2  # an unknown pid counts 0
+        assert alive(sleeper) and alive(child.pid)
         os.kill(sleeper, signal.SIGKILL)  # its parent never reaps it: a zombie
-        assert wait_until(lambda: not process_stat(sleeper).live, timeout=10.0)
+        assert wait_until(lambda: not alive(sleeper), timeout=10.0)
         table = ProcessTable.read()
         assert sleeper not in table.descendants() and sleeper in table.descendants(zombies=True)
         assert sleeper not in table.named("sleep") and child.pid in table.descendants()
@@ -48,4 +49,5 @@ def test_the_table_sees_a_tree_its_zombies_names_and_cpu_time() -> None:
         child.wait()
     with pytest.raises(OSError):
         process_stat(child.pid)
+    assert not alive(child.pid)
     assert live_children(child.pid) == []

@@ -10,6 +10,7 @@ import pytest
 from codefeedback_env.judge import Judge
 from codefeedback_env.problems.records import Problem, TestCase
 from tests.judge.processes import in_child, wait_until
+from tests.process_table import alive
 
 PROBLEM = Problem(
     id="echo-sum",
@@ -25,15 +26,6 @@ SLEEPY = "import time\ntime.sleep(0.5)\na, b = map(int, input().split())\nprint(
 
 def verdicts(judge: Judge, code: str) -> list[str]:
     return [r.verdict.value for r in judge.judge(PROBLEM, code).results]
-
-
-def alive(pid: int) -> bool:
-    """Whether `pid` runs (a zombie, e.g. one reparented to an init that does not reap, counts as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            return handle.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except OSError:
-        return False
 
 
 @pytest.mark.parametrize("close_in_child", [True, False], ids=["closed", "left-open"])

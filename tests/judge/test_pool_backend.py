@@ -15,6 +15,7 @@ from codefeedback_env.judge.pool import PoolOptions, WorkerLost, WorkerPoolBacke
 from codefeedback_env.judge.subprocess_backend import SubprocessBackend
 from codefeedback_env.problems.records import Problem, ProblemKind, TestCase
 from tests.judge.processes import descendants, open_fds, pinned_to_one_cpu, wait_until
+from tests.process_table import alive
 
 LIMITS = Limits(time=2.0, memory=512 << 20, output=1 << 20)
 
@@ -379,15 +380,7 @@ def test_workers_go_away_with_their_parent(how):
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and any(os.path.exists(f"/proc/{pid}") for pid in worker_trees):
         time.sleep(0.05)
-    assert not any(_alive(pid) for pid in worker_trees)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            return handle.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except OSError:
-        return False
+    assert not any(alive(pid) for pid in worker_trees)
 
 
 def _parity_cases(problems: list[Problem]) -> list[tuple[Problem, str]]:
