@@ -85,6 +85,8 @@ class _Watchdog:
         self._condition = threading.Condition()
         self._armed: dict[int, CheckerDeadline] = {}
         self._pid = 0
+        self._wakes_at = math.inf
+        """When the watchdog thread wakes next if nothing wakes it (guarded by the condition)."""
 
     def arm(self, block: CheckerDeadline) -> None:
         with self._condition:
@@ -110,10 +112,13 @@ class _Watchdog:
             return left
 
     def resume(self, block: CheckerDeadline, left: float | None) -> None:
+        # Wake the watchdog only if it would sleep past the new due (a wake-up per call would cost a thread switch,
+        # and the GIL, on every call); it usually sleeps until the older, sooner due, finds nothing and waits again.
         with self._condition:
             if left is not None and not block.fired:
                 block.due = time.monotonic() + left
-                self._condition.notify()
+                if block.due < self._wakes_at:
+                    self._condition.notify()
 
     def _run(self) -> None:
         condition = self._condition
@@ -125,8 +130,9 @@ class _Watchdog:
                         block.fired = True
                         _set_async_exception(block.thread_id, CheckerTimeout)
                         block.due = now + REPEAT_SECONDS
-                soonest = min((block.due for block in self._armed.values() if block.due < math.inf), default=None)
-                condition.wait(None if soonest is None else soonest - now)
+                soonest = min((block.due for block in self._armed.values() if block.due < math.inf), default=math.inf)
+                self._wakes_at = soonest
+                condition.wait(None if soonest == math.inf else soonest - now)
 
 
 _WATCHDOG = _Watchdog()

@@ -78,3 +78,16 @@ def test_time_in_a_paused_block_is_not_counted():
             pass
     assert deadline.fired and time.monotonic() - started >= 0.65
     spin(0.3)
+
+
+def test_a_deadline_resumed_after_a_long_pause_still_fires():
+    """The watchdog found every block paused and slept with nothing due: the resume must wake it."""
+    deadline = CheckerDeadline(time.monotonic() + 0.1)
+    started = time.monotonic()
+    with pytest.raises(CheckerTimeout), deadline:
+        with deadline.paused():
+            time.sleep(0.3)  # past the old due: the watchdog wakes, finds the block paused, sleeps indefinitely
+        while time.monotonic() - started < 5.0:
+            pass
+    assert deadline.fired and time.monotonic() - started < 2.0
+    spin(0.3)
