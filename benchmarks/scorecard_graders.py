@@ -17,6 +17,7 @@ import os
 import tempfile
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from textwrap import indent
 
@@ -82,6 +83,20 @@ def project_problem(target: Target, name: str) -> Problem:
     )
 
 
+_WARM_UP = Target("function", entry_point="solve", checks=("assert solve() == 1",), cases=(((), 1),))
+
+
+def _start_checker_processes(judge: Judge, count: int) -> None:
+    """Judge `count` function programs at once, so that the judge's checker processes (one per judge thread
+    that checks, kept for the judge's life) exist before an entry's snapshot and are not counted as its
+    leftovers (entries run at most two programs at once)."""
+    problem = project_problem(_WARM_UP, "warm-up")
+    program = "import time\ndef solve():\n    time.sleep(0.3)\n    return 1\n"
+    with ThreadPoolExecutor(count) as executor:
+        if not all(executor.map(lambda _: judge.judge(problem, program, "all").passed, range(count))):
+            raise RuntimeError(f"{judge.backend!r} failed the checker warm-up program")
+
+
 class ProjectGrader:
     """`Judge` on one of the project's backends; the pool with one worker, so a run's successor shares it
     (two while an entry runs a program beside another, see `widen`)."""
@@ -99,8 +114,11 @@ class ProjectGrader:
 
             backend = WorkerPoolBackend(self.workers)
             backend.start()
-            return Judge(backend)
-        return Judge("subprocess", max_workers=2)
+            judge = Judge(backend)
+        else:
+            judge = Judge("subprocess", max_workers=2)
+        _start_checker_processes(judge, 2)
+        return judge
 
     @property
     def sandboxed(self) -> bool:
@@ -146,6 +164,7 @@ class ProjectGrader:
                 logging.getLogger(__name__).warning("closing %s failed (%r); retrying", self.name, error)
                 time.sleep(1.0)
         self.judge._executor.shutdown(wait=False, cancel_futures=True)  # an abandoned call may still hold a thread
+        self.judge._checkers.close()  # its checker processes (a new judge starts its own)
 
 
 class _FunctionHarness:
