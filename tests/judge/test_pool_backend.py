@@ -115,9 +115,9 @@ def test_compile_time_warnings_reach_the_program_not_the_judge(capfd):
 
 
 def test_limits(pool):
-    started = time.monotonic()
     outcome = pool.run_stdio("while True: pass", "", Limits(1.0, 512 << 20, 1 << 20))
-    assert outcome.timed_out and time.monotonic() - started < 5
+    # At its limit net of waiting for a CPU, or at the wall backstop on a host loaded beyond the cores.
+    assert outcome.timed_out and outcome.wall_time < cpu_wait.wall_backstop(1.0) + 0.5
     outcome = pool.run_stdio("print('x' * 3000)", "", Limits(2.0, 512 << 20, 1000))
     assert outcome.output_exceeded and len(outcome.stdout) == 1000
     outcome = pool.run_stdio("x = bytearray(800 << 20)", "", LIMITS)
