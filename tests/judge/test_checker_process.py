@@ -21,8 +21,7 @@ import pytest
 from codefeedback_env.judge import Judge, Verdict
 from codefeedback_env.judge.checker_process import CHECKER_GRACE_SECONDS, KILL_AFTER_SECONDS
 from tests.judge.function_judges import ECHO, ECHO_CODE, assert_still_serving, function_problem
-from tests.judge.processes import wait_until
-from tests.judge.test_pool_backend import descendants
+from tests.judge.processes import descendants, wait_until
 
 TIME_LIMIT = 2.0
 PROGRAM = """
