@@ -27,6 +27,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+from collections.abc import Callable
 from functools import cache
 
 # ---------------------------------------------------------------------------------------------------
@@ -36,9 +37,13 @@ from functools import cache
 
 def drop_privileges(uid: int) -> None:
     """Become `uid` (and gid `uid`, no supplementary groups) for good; all capabilities are lost."""
-    os.setgroups([])
-    os.setresgid(uid, uid, uid)
-    os.setresuid(uid, uid, uid)
+    for call, arguments in privilege_drop_calls(uid):
+        call(*arguments)
+
+
+def privilege_drop_calls(uid: int) -> list[tuple[Callable[..., None], tuple]]:
+    """The calls of `drop_privileges`, in order, for a caller that makes them itself (each raises OSError)."""
+    return [(os.setgroups, ([],)), (os.setresgid, (uid, uid, uid)), (os.setresuid, (uid, uid, uid))]
 
 
 class _CapHeader(ctypes.Structure):
@@ -49,22 +54,12 @@ _CAPABILITY_VERSION_3 = 0x20080522
 _SYS_CAPSET = {"x86_64": 126, "aarch64": 91}
 
 
-def drop_capabilities() -> None:
-    """Give up every capability (effective, permitted, inheritable; ambient ones go with the permitted): for a
-    child that keeps the worker's uid, root's included, when there is no slot uid to switch to."""
+def capability_drop_call() -> tuple[Callable[..., int], tuple]:
+    """Giving up every capability (effective, permitted, inheritable; ambient ones go with the permitted) as one
+    C call and its arguments, which returns 0 on success: for a child that keeps the worker's uid, root's
+    included, when there is no slot uid to switch to. Raises OSError if it cannot be built on this machine."""
     syscall, number, header, data = _capset_arguments()
-    if syscall(number, header, data) != 0:
-        raise OSError(ctypes.get_errno(), f"capset: {os.strerror(ctypes.get_errno())}")
-
-
-def prepare_to_drop_capabilities() -> None:
-    """Build what `drop_capabilities` needs now, in the worker before it forks, instead of in every child
-    (where building it costs several times the call itself). Where it cannot be built, each child's
-    `drop_capabilities` raises the reason."""
-    try:
-        _capset_arguments()
-    except OSError:
-        pass
+    return syscall, (number, header, data)
 
 
 @cache
@@ -122,6 +117,11 @@ class SeccompFilter:
             set_no_new_privs()
         if prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, self._program_pointer, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_SECCOMP) failed")
+
+    def install_call(self) -> tuple[Callable[..., int], tuple]:
+        """`install(no_new_privs=False)` as one C call and its arguments, for a caller that makes it itself (0 on
+        success): a process that already has no_new_privs, as every child of the worker."""
+        return self._prctl, (PR_SET_SECCOMP, SECCOMP_MODE_FILTER, self._program_pointer, 0, 0)
 
 
 def set_no_new_privs() -> None:
@@ -198,6 +198,8 @@ def mount_private_proc() -> None:
 # ---------------------------------------------------------------------------------------------------
 
 OOM_SCORE_ADJ = "/proc/self/oom_score_adj"
+CHILD_OOM_SCORE = b"1000"
+"""What a child writes to its `OOM_SCORE_ADJ`: the highest score (see `MemoryCgroup.mark_child`)."""
 UNLIMITED = b"-1"
 
 
@@ -258,7 +260,11 @@ class MemoryCgroup:
     def mark_child() -> None:
         """In a child: the highest OOM score (raising one's own needs no privilege), so that when its run
         fills the cgroup the OOM killer ends the child, not the worker or a zygote."""
-        _write_oom_score(1000)
+        fd = os.open(OOM_SCORE_ADJ, os.O_WRONLY)
+        try:
+            os.write(fd, CHILD_OOM_SCORE)
+        finally:
+            os.close(fd)
 
 
 def oom_kill_count(oom_control: bytes) -> int:
@@ -267,11 +273,3 @@ def oom_kill_count(oom_control: bytes) -> int:
         if line.startswith(b"oom_kill "):
             return int(line.split()[1])
     return 0
-
-
-def _write_oom_score(score: int) -> None:
-    fd = os.open(OOM_SCORE_ADJ, os.O_WRONLY)
-    try:
-        os.write(fd, b"%d" % score)
-    finally:
-        os.close(fd)

@@ -71,6 +71,15 @@ FUNCTION_GRACE_SECONDS = 1.0
 """In function mode the parent enforces the deadline; the worker kills only this much later."""
 REAP_SECONDS = 2.0
 HIGH_FD = 100
+_RAISES, _TOLERANT, _ZERO, _IGNORED = range(4)
+"""How a child treats a lock-down step: it raises on failure (setup fails); failure is tolerated (an rlimit the
+machine does not allow); it must return 0 (a C call: setup fails otherwise); its result is ignored."""
+LockdownSteps = tuple[tuple[Callable[..., object], tuple, int], ...]
+
+
+def _refuse(reason: str) -> None:
+    """A lock-down step that cannot be made on this machine: the child's set-up fails."""
+    raise OSError(reason)
 
 
 def _preload() -> None:
@@ -108,8 +117,8 @@ class Worker:
         self.max_processes: int = config["max_processes"]
         self.max_open_files: int = config["max_open_files"]
         self._prctl = isolation.prctl_function()  # looked up once, not in every child
-        self._rlimits_key: tuple = ()
-        self._rlimits_settings: child_runtime.RlimitSettings = []
+        self._steps_key: tuple = ()
+        self._steps: LockdownSteps = ()
         _preload()
         child_runtime.install_site_builtins()  # exit()/quit() as under SubprocessBackend (no `site` with -S)
         child_runtime.one_malloc_arena()  # inherited by every child: threads reserve no address space of their own
@@ -140,8 +149,6 @@ class Worker:
                 self.missing["uid"] = f"uid {self.uid} cannot read the interpreter's standard library {os.__file__}"
         # Root without the uid layer: each child drops every capability instead (they would pass every check).
         self.drop_capabilities = not self.switch_uid and os.geteuid() == 0
-        if self.drop_capabilities:
-            isolation.prepare_to_drop_capabilities()
         self.private_proc = False
         self.last_pid: int | None = None
         if self.pid_namespace and self.switch_uid and self.scratch_mounted:
@@ -278,7 +285,7 @@ class Worker:
             for fd in fds:
                 os.close(fd)
             return {"error": f"expected {6 if function_mode else 4} fds, got {len(fds)}"}
-        rlimits = self._rlimits(message["cpu_seconds"], message["memory"], message["file_bytes"])
+        steps = self._lockdown_steps(message["cpu_seconds"], message["memory"], message["file_bytes"])
         # A zygote compiled the program before this run: its compile time counts, as in a child compiling it.
         debt = self.zygote.compile_seconds if self.zygote is not None else 0.0
         started = time.monotonic() - debt
@@ -287,7 +294,7 @@ class Worker:
         self._same_pid_every_run()
         pid = os.fork()
         if pid == 0:
-            return self._child(function_mode, rlimits, fds, channel)
+            return self._child(function_mode, steps, fds, channel)
         for fd in fds:
             os.close(fd)
         pidfd = os.pidfd_open(pid)
@@ -342,13 +349,30 @@ class Worker:
         if self.last_pid is not None:
             os.pwrite(self.last_pid, b"1", 0)
 
-    def _rlimits(self, cpu_seconds: int, memory: int, file_bytes: int) -> child_runtime.RlimitSettings:
-        """The child's rlimits, built once for a run of tests under the same limits."""
+    def _lockdown_steps(self, cpu_seconds: int, memory: int, file_bytes: int) -> LockdownSteps:
+        """What each child calls to lock itself down, in order, built once for a run of tests under the same
+        limits: its rlimits, then its uid (or no capabilities), dumpable again, then the seccomp filter."""
         key = (cpu_seconds, memory, file_bytes)
-        if key != self._rlimits_key:
+        if key != self._steps_key:
             limits = child_runtime.ChildLimits(cpu_seconds, memory, file_bytes, self.max_processes, self.max_open_files)
-            self._rlimits_key, self._rlimits_settings = key, child_runtime.rlimit_settings(limits)
-        return self._rlimits_settings
+            steps: list[tuple[Callable[..., object], tuple, int]] = []
+            if not self.pid_namespace:  # in one, the namespace ends with the worker and takes the child along
+                steps.append((self._prctl, (isolation.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), _IGNORED))
+            # Not allowed here: the time limit and the other layers still apply (as `apply_rlimits`).
+            steps += [(resource.setrlimit, setting, _TOLERANT) for setting in child_runtime.rlimit_settings(limits)]
+            if self.switch_uid:
+                steps += [(call, arguments, _RAISES) for call, arguments in isolation.privilege_drop_calls(self.uid)]
+            elif self.drop_capabilities:
+                try:
+                    steps.append((*isolation.capability_drop_call(), _ZERO))
+                except OSError as error:  # never run a program with root's capabilities: every child fails its set-up
+                    steps.append((_refuse, (f"cannot drop capabilities: {error}",), _RAISES))
+            # its own /proc/self/mem as in a plain run
+            steps.append((self._prctl, (isolation.PR_SET_DUMPABLE, 1, 0, 0, 0), _IGNORED))
+            if self.seccomp is not None:  # no_new_privs was set once in the worker, and is inherited
+                steps.append((*self.seccomp.install_call(), _ZERO))
+            self._steps_key, self._steps = key, tuple(steps)
+        return self._steps
 
     def _clean_up(self) -> None:
         """Kill and reap anything the child left (detached grandchildren); a new scratch folder if the child
@@ -467,18 +491,20 @@ class Worker:
         return _queued_run(channel, self.zygote.key)
 
     def _child(
-        self, function_mode: bool, rlimits: child_runtime.RlimitSettings, fds: list[int], channel: Channel
+        self, function_mode: bool, steps: LockdownSteps, fds: list[int], channel: Channel
     ) -> child_runtime.Program:
         """In the forked child: lock down and return the program to run. The worker never reads a program's
-        text: only this child does, so no other request's program is anywhere in its memory."""
+        text: only this child does, so no other request's program is anywhere in its memory.
+
+        One flat function over steps the worker prepared (`_lockdown_steps`): every object a child touches
+        costs it a copy-on-write page fault, so it touches as few as it can."""
         try:
             channel.sock.detach()  # the socket object must not close an fd number the child reuses
             # Its own process group, for the group kill. Not setsid(): a new session costs milliseconds (the
             # kernel makes it a scheduler autogroup), and the worker's session has no controlling terminal.
             os.setpgid(0, 0)
-            if not self.pid_namespace:  # in one, the namespace ends with the worker and takes the child along
-                isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
-            code = self.zygote.code if self.zygote is not None else None
+            zygote = self.zygote
+            code = zygote.code if zygote is not None else None
             source = "" if code is not None else child_runtime.read_program(fds[3])
             keep = fds[:3] + fds[4:]
             if min(keep) < len(keep):  # a target may be taken by a received fd: move them out of the way
@@ -486,17 +512,22 @@ class Worker:
             for target, fd in enumerate(keep):
                 os.dup2(fd, target)
             os.closerange(len(keep), 1 << 20)
-            if self.cgroup is not None:
-                self.cgroup.mark_child()
-            child_runtime.apply_rlimits(rlimits)
-            if self.switch_uid:
-                isolation.drop_privileges(self.uid)
-            elif self.drop_capabilities:
-                isolation.drop_capabilities()
-            self._prctl(isolation.PR_SET_DUMPABLE, 1, 0, 0, 0)  # its own /proc/self/mem as in a plain run
-            if self.seccomp is not None:
-                self.seccomp.install(no_new_privs=False)  # set once in the worker, inherited
-            return child_runtime.Program("function" if function_mode else "stdio", source, 3, 4, code)
+            if self.cgroup is not None:  # the OOM killer's first choice in the cgroup (see MemoryCgroup)
+                score = os.open(isolation.OOM_SCORE_ADJ, os.O_WRONLY)
+                os.write(score, isolation.CHILD_OOM_SCORE)
+                os.close(score)
+            for function, arguments, check in steps:
+                try:
+                    result = function(*arguments)
+                except (ValueError, OSError):
+                    if check != _TOLERANT:
+                        raise
+                    continue
+                if check == _ZERO and result != 0:
+                    raise OSError(f"{function.__name__}{arguments} failed")
+            return tuple.__new__(  # the namedtuple without its Python-level constructor
+                child_runtime.Program, ("function" if function_mode else "stdio", source, 3, 4, code)
+            )
         except BaseException as error:  # noqa: B036 - a setup failure must never run the program unconfined
             try:
                 os.write(2, f"codefeedback worker: child setup failed: {error!r}\n".encode())
