@@ -128,3 +128,64 @@ def test_every_child_has_no_new_privs_and_a_seccomp_filter(solo):
     outcomes.append(solo.run_stdio(STATUS_PROBE, "", LIMITS))
     for outcome in outcomes:
         assert outcome.stdout == b"1 2\n", (outcome.stdout, outcome.stderr)  # 2: SECCOMP_MODE_FILTER
+
+
+LOCKDOWN_PROBE = r"""
+import json, os, sys, types
+sys.path[:0] = [sys.argv[1]]
+import _socket
+import worker
+from protocol import Channel
+
+def refuse():
+    raise OSError("refused")
+
+STEPS = {
+    "nonzero_c_call": ((lambda: 1, (), worker._ZERO),),
+    "raising_call": ((refuse, (), worker._RAISES),),
+    "refused_after_tolerated": ((refuse, (), worker._TOLERANT), (lambda: -1, (), worker._ZERO)),
+    "tolerated_and_ignored": (
+        (refuse, (), worker._TOLERANT), (lambda: 5, (), worker._IGNORED), (lambda: 0, (), worker._ZERO)
+    ),
+}
+results = {}
+for name, steps in STEPS.items():
+    fds = [os.memfd_create(label) for label in ("stdin", "stdout", "stderr", "program")]
+    ours, theirs = _socket.socketpair()
+    pid = os.fork()
+    if pid == 0:
+        holder = types.SimpleNamespace(zygote=None, cgroup=None)
+        program = worker.Worker._child(holder, False, steps, fds, Channel(theirs))
+        os.write(1, b"would run " + program.source.encode())
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    output, errors = os.pread(fds[1], 100, 0).decode(), os.pread(fds[2], 500, 0).decode()
+    results[name] = [os.waitstatus_to_exitcode(status), output, errors]
+    for fd in fds:
+        os.close(fd)
+print(json.dumps(results))
+"""
+
+
+def test_a_lock_down_step_that_fails_ends_the_child_before_the_program():
+    """The child's lock-down runs the steps the worker prepared (rlimits, uid, dumpable, seccomp): a C call that
+    does not return 0, or a call that raises, ends the child with status 1 before anything of the program runs;
+    only the steps marked tolerant (an rlimit the machine refuses) or ignored may fail."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import codefeedback_env.judge.pool as pool_package
+
+    pool_dir = str(Path(pool_package.__file__).parent)
+    done = subprocess.run(
+        [sys.executable, "-s", "-S", "-c", LOCKDOWN_PROBE, pool_dir], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    results = json.loads(done.stdout)
+    for name in ("nonzero_c_call", "raising_call", "refused_after_tolerated"):
+        status, stdout, stderr = results[name]
+        assert (status, stdout) == (1, ""), results[name]
+        assert "child setup failed" in stderr, results[name]
+    assert results["tolerated_and_ignored"] == [0, "would run ", ""]
