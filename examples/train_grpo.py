@@ -3,6 +3,7 @@
 CPU default (offline SmolLM2-135M-Instruct GGUF, bundled demo set, a handful of steps):
 
     python examples/train_grpo.py
+    python examples/train_grpo.py --config run.yaml      # options as `name: value`; flags override them
 
 GPU recipe (vLLM server on GPU 7, DeepSpeed ZeRO-3 on GPUs 0-6; vLLM is GPU-only):
 
@@ -26,8 +27,7 @@ from dataclasses import dataclass
 import gymnasium as gym
 from accelerate import PartialState
 from datasets import Dataset
-from transformers import HfArgumentParser
-from trl import GRPOConfig
+from trl import GRPOConfig, TrlParser
 
 import codefeedback_env  # noqa: F401  (registers the environments)
 from agents.grpo import make_grpo_trainer
@@ -61,9 +61,9 @@ CPU_DEFAULTS = dict(
 
 
 def main() -> None:
-    parser = HfArgumentParser((ScriptArguments, EpisodeArguments, GRPOConfig))
+    parser = TrlParser((ScriptArguments, EpisodeArguments, GRPOConfig), usage="%(prog)s [--config YAML] [--option ...]")
     parser.set_defaults(**CPU_DEFAULTS)
-    script, episode, config = parser.parse_args_into_dataclasses()
+    script, episode, config = parser.parse_args_and_config()  # `--config run.yaml` (TRL's); flags override it
     if config.use_vllm and not is_vllm_available():
         raise SystemExit("--use_vllm needs vLLM, which is GPU-only (pip install vllm==0.31.0 on a CUDA machine).")
     state = PartialState()

@@ -29,12 +29,13 @@ def tiny_model_folder(tokenizer, tmp_path_factory) -> Path:
 @pytest.mark.parametrize("script", ["train_rlef.py", "train_grpo.py"])
 def test_example_trains_and_evaluates_with_the_runner(script, tiny_model_folder, tmp_path) -> None:
     output = tmp_path / "run"
+    config = tmp_path / "run.yaml"  # TRL's `--config` convention; flags override it (--max_problems here)
+    config.write_text("max_problems: 6\neval_max_problems: 2\nmax_steps: 1\nsave_steps: 1\n")
     command = [
-        sys.executable, str(ROOT / "examples" / script), "--model", str(tiny_model_folder),
-        "--max_problems", "4", "--eval_max_problems", "2", "--eval_rollouts", "1", "--max_steps", "1",
-        "--per_device_train_batch_size", "2",
+        sys.executable, str(ROOT / "examples" / script), "--config", str(config), "--model", str(tiny_model_folder),
+        "--max_problems", "4", "--eval_rollouts", "1", "--per_device_train_batch_size", "2",
         "--num_generations", "2", "--max_completion_length", "8", "--output_dir", str(output),
-        "--save_steps", "1", "--disable_tqdm", "true",
+        "--disable_tqdm", "true",
     ]  # fmt: skip
     env = os.environ | {"TRL_EXPERIMENTAL_SILENCE": "1", "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
