@@ -106,12 +106,10 @@ class CheckerProcess:
     def __init__(self) -> None:
         self.sock: socket.socket | None = None
         self.process: subprocess.Popen | None = None
-        self.starts = 0
         self._start()
 
     def _start(self) -> None:
         """Start a new process (the previous one, if any, was killed)."""
-        self.starts += 1
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         command = [sys.executable, "-c", BOOTSTRAP, str(theirs.fileno()), str(os.getpid())]
         try:
@@ -175,6 +173,8 @@ class CheckerProcess:
             chunk = self.sock.recv(min(missing, 1 << 20)) if ready else None
             if not chunk:
                 died = chunk is not None
+                pid = self.process.pid if self.process is not None else None
+                logger.warning("checker process %s %s; starting a new one", pid, "died" if died else "overran: killed")
                 self.kill()
                 raise _Overrun(died)
             chunks.append(chunk)
