@@ -15,7 +15,8 @@ import pytest
 from codefeedback_env.judge import Judge, Verdict, make_backend
 from codefeedback_env.judge.pool import WorkerPoolBackend
 from codefeedback_env.problems.records import Problem, TestCase
-from tests.judge.test_pool_backend import _alive, _assert_same_verdicts, _codecontests, _humaneval, _parity_cases
+from tests.judge.test_pool_backend import _assert_same_verdicts, _codecontests, _humaneval, _parity_cases
+from tests.process_table import alive
 
 ray = pytest.importorskip("ray", reason="the Ray judge backend needs the `ray` extra")
 from codefeedback_env.judge.distributed import RayBackend  # noqa: E402
@@ -140,9 +141,9 @@ def test_close_leaves_no_actor_or_worker_process(ray_cluster):
         pids = backend.processes()
     assert len(pids) >= 4  # two actors, each with its workers
     deadline = time.monotonic() + 30
-    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert [pid for pid in pids if _alive(pid)] == []
+    assert [pid for pid in pids if alive(pid)] == []
     assert ray.is_initialized()  # a connection the backend did not make is left open
 
 
