@@ -34,6 +34,8 @@ class Channel:
         self.sock = sock
         self._buffer = b""
         self._fds: list[int] = []
+        self.last_payload = b""
+        """The JSON bytes of the last message received."""
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -54,6 +56,15 @@ class Channel:
 
     def receive(self) -> tuple[dict[str, Any], list[int]]:
         """The next message and the fds that came with it; blocks (the socket's timeout applies)."""
+        payload, fds = self.receive_payload()
+        try:
+            return _decode(payload.decode()), fds
+        except ValueError as error:  # bad JSON or UTF-8
+            self._close_fds(fds)
+            raise ChannelClosed(f"malformed message: {error}") from None
+
+    def receive_payload(self) -> tuple[bytes, list[int]]:
+        """`receive` without decoding: the next message's JSON bytes and its fds (also kept in `last_payload`)."""
         while True:
             if len(self._buffer) >= HEADER.size:
                 (size,) = HEADER.unpack_from(self._buffer)
@@ -63,11 +74,8 @@ class Channel:
                     payload = self._buffer[HEADER.size : HEADER.size + size]
                     self._buffer = self._buffer[HEADER.size + size :]
                     fds, self._fds = self._fds, []
-                    try:
-                        return _decode(payload.decode()), fds
-                    except ValueError as error:  # bad JSON or UTF-8
-                        self._close_fds(fds)
-                        raise ChannelClosed(f"malformed message: {error}") from None
+                    self.last_payload = payload
+                    return payload, fds
             data, fds = _receive_with_fds(self.sock)
             self._fds.extend(fds)
             if not data:
@@ -84,6 +92,17 @@ class Channel:
     def peek(self) -> dict[str, Any] | None:
         """The next message if it has fully arrived, without consuming it (its fds stay queued); None if no
         complete message is waiting or this channel is not `clean`. Never blocks."""
+        payload = self.peek_payload()
+        if payload is None:
+            return None
+        try:
+            message = _decode(payload.decode())
+        except ValueError:
+            return None
+        return message if isinstance(message, dict) else None
+
+    def peek_payload(self) -> bytes | None:
+        """`peek` without decoding: the next message's JSON bytes, or None."""
         if not self.clean:
             return None
         try:  # no room for ancillary data: the kernel installs no copy of the message's fds
@@ -95,11 +114,7 @@ class Channel:
         (size,) = HEADER.unpack_from(data)
         if size > MAX_MESSAGE_BYTES or len(data) < HEADER.size + size:
             return None
-        try:
-            message = _decode(data[HEADER.size : HEADER.size + size].decode())
-        except ValueError:
-            return None
-        return message if isinstance(message, dict) else None
+        return data[HEADER.size : HEADER.size + size]
 
     @staticmethod
     def _close_fds(fds: list[int]) -> None:

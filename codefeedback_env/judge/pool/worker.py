@@ -19,7 +19,8 @@ Tests of one program in a row share its compilation through a zygote (`Worker.ru
 forked from the clean worker when the next queued request has the same program key (a keyed hash the parent
 computes over the program and its limits; the worker never sees the text). It reads and compiles that one
 program (under the test's limits), then serves the worker's connection itself, forking each test's child from
-the compiled state, for as long as the next request has already arrived and carries the same key. Then it
+the compiled state, for as long as the next request has already arrived and is byte for byte the request that
+started it (the same key and limits). Then it
 exits, leaving that request unread for the worker and handing its last reply to the worker, which sends it:
 when a caller has its replies, the zygote that made them is gone, and its memory with it. The worker never
 holds a program. A zygote never runs program code; each test's child still locks itself down and starts from
@@ -464,31 +465,33 @@ class Worker:
             isolation.prctl(isolation.PR_SET_CHILD_SUBREAPER, 1)  # a test's orphans come here, not to the worker
             if not self.pid_namespace:
                 isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
-            self.zygote = _compile_within_limits(message, fds[3])
+            self.zygote = _compile_within_limits(message, fds[3], channel.last_payload)
             os.write(pipe, b"1")
             while True:
                 reply = self.run(message, fds, channel)
                 if isinstance(reply, child_runtime.Program):
                     return reply
-                following = self._next_run(channel)
-                if following is None:
+                if not self._next_run_waiting(channel):
                     os.write(pipe, json.dumps(reply).encode())  # a few hundred bytes: the pipe holds them
                     os._exit(0)
                 channel.send(reply)
-                message, fds = channel.receive()
-                if message != following or not channel.clean:
+                # The same bytes as the request that started this zygote: the same message, so `message` stands.
+                payload, fds = channel.receive_payload()
+                if payload != self.zygote.request or not channel.clean:
                     os._exit(ZYGOTE_BROKEN)
         except ChannelClosed:
             os._exit(0)
         except BaseException:  # noqa: B036 - a zygote must never fall back into the worker's loop
             os._exit(ZYGOTE_BROKEN)
 
-    def _next_run(self, channel: Channel) -> dict | None:
-        """The next request, left unread, if it has arrived and is a run of this zygote's program; else None."""
+    def _next_run_waiting(self, channel: Channel) -> bool:
+        """Whether the next request has arrived (left unread) and is byte for byte the request that started this
+        zygote: another run of its program under the same limits. Compared undecoded: a zygote's every step
+        costs page copies, and decoding makes dozens of objects."""
         assert self.zygote is not None
         if not channel.clean:  # bytes of a request beyond this one: the worker could not read it any more
             os._exit(ZYGOTE_BROKEN)
-        return _queued_run(channel, self.zygote.key)
+        return channel.peek_payload() == self.zygote.request
 
     def _child(
         self, function_mode: bool, steps: LockdownSteps, fds: list[int], channel: Channel
@@ -537,14 +540,15 @@ class Worker:
 
 
 class _Zygote(NamedTuple):
-    key: str
+    request: bytes
+    """The JSON bytes of the request that started it: its program key and limits."""
     code: types.CodeType | None
     """None when compiling gave anything but plain code (an error, a warning): each child then compiles the
     program itself, so errors and warnings reach its stderr exactly as without a zygote."""
     compile_seconds: float
 
 
-def _compile_within_limits(message: dict, program_fd: int) -> _Zygote:
+def _compile_within_limits(message: dict, program_fd: int, request: bytes) -> _Zygote:
     """Read and compile the program under the run's memory and CPU limits (soft limits: the zygote raises
     them again afterwards); its CPU time is charged to every run of it."""
     source = child_runtime.read_program(program_fd)
@@ -570,7 +574,7 @@ def _compile_within_limits(message: dict, program_fd: int) -> _Zygote:
 
     gc.collect()
     gc.freeze()  # the children's collections skip the zygote's objects
-    return _Zygote(message["key"], code, time.process_time() - cpu_before if code is not None else 0.0)
+    return _Zygote(request, code, time.process_time() - cpu_before if code is not None else 0.0)
 
 
 def _queued_run(channel: Channel, key: str) -> dict | None:
@@ -632,11 +636,15 @@ def _remove_tree(path: str) -> None:
 
 
 def _kill(pid: int) -> None:
-    for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
-        try:
-            target()
-        except (ProcessLookupError, PermissionError):
-            pass
+    """SIGKILL the process group of `pid`, then `pid` itself (if it left the group)."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _reap() -> bool:
