@@ -10,6 +10,8 @@ sees; the reader's output must be the same after any writer as after a reader.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from codefeedback_env.judge import Judge, Limits
@@ -90,6 +92,18 @@ def test_tests_of_one_program_in_a_row_see_the_same_ids():
         for _ in range(2):
             outputs = {result.stdout for result in judge.judge(problem, program).results}
             assert len(outputs) == 1, outputs
+
+
+def test_a_run_alone_and_a_run_through_a_zygote_see_the_same_ids():
+    """A test's child has the same pid and thread ids whether the worker forked it (the test came alone) or a
+    zygote did (a test of the same program was queued behind it), so the tests of one program print the same
+    ids however they were routed. (Its parent's pid still differs: the worker is 1, a zygote 2.)"""
+    program = READERS["thread_ids"].replace("print(ids)", "import os\nprint(os.getpid(), ids)")
+    with WorkerPoolBackend(1) as pool:
+        alone = pool.run_stdio(program, "", LIMITS).stdout
+        with ThreadPoolExecutor(2) as executor:  # the second waits in the queue: a zygote forks most of them
+            queued = set(executor.map(lambda _: pool.run_stdio(program, "", LIMITS).stdout, range(8)))
+        assert queued == {alone}, (alone, queued)
 
 
 @pytest.mark.parametrize("name", ["pool", "subprocess"])

@@ -292,7 +292,9 @@ class Worker:
         started = time.monotonic() - debt
         if self.cgroup is not None:
             self.cgroup.limit(message["memory"] + 2 * message["file_bytes"])  # stdout and stderr are its files too
-        self._same_pid_every_run()
+        # A test's child is pid 3 whoever forks it: the worker is 1 and a zygote 2; the worker forking a child itself
+        # leaves 2 free. Otherwise whether a run came through a zygote (had a queued twin) would show in its pid.
+        self._same_pid_every_run(b"1" if self.zygote is not None else b"2")
         pid = os.fork()
         if pid == 0:
             return self._child(function_mode, steps, fds, channel)
@@ -345,10 +347,11 @@ class Worker:
             **({"oom_kills": self.cgroup.kills} if memory_exceeded else {}),
         }
 
-    def _same_pid_every_run(self) -> None:
-        """Reset the pid namespace's counter before a fork: the pids a run sees say nothing of earlier runs."""
+    def _same_pid_every_run(self, last: bytes) -> None:
+        """Reset the pid namespace's counter before a fork (the next pid is the first free one after `last`): the
+        pids a run sees say nothing of earlier runs."""
         if self.last_pid is not None:
-            os.pwrite(self.last_pid, b"1", 0)
+            os.pwrite(self.last_pid, last, 0)
 
     def _lockdown_steps(self, cpu_seconds: int, memory: int, file_bytes: int) -> LockdownSteps:
         """What each child calls to lock itself down, in order, built once for a run of tests under the same
@@ -414,7 +417,7 @@ class Worker:
         run's limits (the run is then made as without a zygote); in a test's child, its `Program`."""
         pipe_read, pipe_write = os.pipe()
         started = time.monotonic()
-        self._same_pid_every_run()
+        self._same_pid_every_run(b"1")  # the zygote is pid 2
         pid = os.fork()
         if pid == 0:
             os.close(pipe_read)
