@@ -9,8 +9,9 @@ process (`checker_host`), one per judge thread that needs one, started once and 
 - checker code has its own time: what is left of the test's time when it starts plus `CHECKER_GRACE_SECONDS`,
   counted only while the checker works (its calls to the program are bounded by the program's deadline, which
   credits the program's waiting for a CPU). At its end checker code is interrupted inside the checker
-  process; if one C call holds that process, the judge kills it `KILL_AFTER_SECONDS` later and a new one is
-  started for the next test, so the judge's own threads never wait longer than that;
+  process; if one C call holds that process, the judge kills it `KILL_AFTER_SECONDS` later, so the judge's own
+  threads never wait longer than that. Either way a new one is started for the next test (an interruption
+  can land inside a call, between a reply's header and its body);
 - the checker process's address space is capped (`checker_host.MEMORY_HEADROOM_BYTES` beyond its start).
 
 Whose fault an incident is (the test's verdict):
@@ -224,7 +225,10 @@ class CheckerProcess:
             self.kill()
             raise
         message = plaindata.loads(body)
-        if message["out_of_memory"]:  # a fresh process for the next test: this one may hold fragmented memory
+        # A fresh process for the next test after an overrun (an interruption delivered inside a call, when checker
+        # code carried on past its deadline, can leave part of a reply unread: the next test would read it as its
+        # frame) or running out of memory (this one may hold fragmented memory).
+        if message["overran"] or message["out_of_memory"]:
             self.kill()
         if session.failure is not None:  # the program timed out or crashed during a call (caught or not)
             return failure_outcome(session.failure)

@@ -5,7 +5,8 @@ Checker code is trusted, but the values it works on come from the program: a che
 raises `CheckerTimeout` in the checker's thread if it is still inside the guarded block at the
 deadline. It is delivered at the next bytecode, so one long C call (sorting a big list, `'x' * n`)
 finishes first: for those the judge kills the whole checker process a little later
-(`checker_process`); this watchdog ends the common Python-level overruns without a new process.
+(`checker_process`); this watchdog ends the common Python-level overruns at once, with their verdict from
+the checker process itself (which the judge then replaces: the interruption may have landed inside a call).
 One watchdog thread per process serves every block.
 """
 

@@ -19,7 +19,9 @@ import time
 import pytest
 
 from codefeedback_env.judge import Judge, Verdict
-from codefeedback_env.judge.checker_process import CHECKER_GRACE_SECONDS, KILL_AFTER_SECONDS
+from codefeedback_env.judge.backend import Limits
+from codefeedback_env.judge.checker_process import CHECKER_GRACE_SECONDS, KILL_AFTER_SECONDS, CheckerProcess
+from codefeedback_env.judge.subprocess_backend import SubprocessBackend
 from tests.judge.function_judges import ECHO, ECHO_CODE, assert_still_serving, function_problem
 from tests.judge.processes import descendants, wait_until
 
@@ -155,3 +157,40 @@ def test_closing_the_judge_stops_its_checker_processes():
     judge.close()
     assert wait_until(lambda: not checkers & set(descendants())), checkers & set(descendants())
     assert wait_until(lambda: set(descendants()) <= before)
+
+
+class ShortClock:
+    """A program's session whose deadline, as the checker process reads it, is `seconds` away: the checker's
+    own time runs out while the program still has time to answer."""
+
+    def __init__(self, session: object, seconds: float) -> None:
+        self._session = session
+        self.deadline = time.monotonic() + seconds
+        self.failure = None
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._session, name)
+
+
+def test_a_checker_that_carries_on_past_its_deadline_leaves_the_next_test_in_step():
+    # Checker code that catches CheckerTimeout (a bare `except`) and calls the program again is interrupted again
+    # in that call, after it read the reply's header and before its body: a checker process kept after that would
+    # read the rest of the reply as the next test's frame, and wait for bytes that never come (a judge error).
+    program = PROGRAM + "\nimport time\n\ndef g(x):\n    time.sleep(0.3)\n    return x\n"
+    carry_on = (
+        "try:\n    for _ in range(f(0)):\n        pass\nexcept BaseException:\n    pass\n"
+        "try:\n    g(1)\nexcept BaseException:\n    pass\n"
+    )
+    problem = function_problem([carry_on, "assert f(9) == 1\n"], time_limit=TIME_LIMIT)
+    checker = CheckerProcess()
+    backend = SubprocessBackend()
+    session = backend.open_function_session(program, Limits(60.0, problem.memory_limit, 1 << 20))
+    try:
+        first = checker.check(ShortClock(session, 0.0), problem, carry_on)
+        second = checker.check(ShortClock(session, 0.0), problem, "assert f(9) == 1\n")
+    finally:
+        session.close()
+        checker.kill()
+        backend.close()
+    assert first.verdict is Verdict.TIME_LIMIT and "checker" in first.detail, first
+    assert second.verdict is Verdict.ACCEPTED, second
