@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import os
-import select
 import signal
 import socket
 import subprocess
@@ -38,7 +37,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from codefeedback_env.judge import plaindata
+from codefeedback_env.judge import descriptors, plaindata
 from codefeedback_env.judge.backend import BackendFailure, FunctionSession, RemoteError, RemoteTimeout
 from codefeedback_env.judge.checker_host import (
     CALL,
@@ -170,7 +169,7 @@ class CheckerProcess:
     def _read_exact(self, size: int, kill_at: float) -> bytes:
         chunks, missing = [], size
         while missing:
-            ready, _, _ = select.select([self.sock], [], [], max(0.0, kill_at - time.monotonic()))
+            ready = descriptors.ready([self.sock.fileno()], kill_at - time.monotonic())
             chunk = self.sock.recv(min(missing, 1 << 20)) if ready else None
             if not chunk:
                 died = chunk is not None

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import select
 import shutil
 import signal
 import subprocess
@@ -27,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from codefeedback_env.judge import cpu_wait, forksafe, plaindata
+from codefeedback_env.judge import cpu_wait, descriptors, forksafe, plaindata
 from codefeedback_env.judge.backend import (
     BackendFailure,
     Limits,
@@ -124,7 +123,7 @@ class _Run:
         while True:
             watched = [fd for fd in (self.pidfd, self.ended_fd if program else None) if fd is not None]
             left = max(0.0, end - time.monotonic())
-            ready, _, _ = select.select(watched, [], [], left if self.pidfd is not None else min(left, pause))
+            ready = descriptors.ready(watched, left if self.pidfd is not None else min(left, pause))
             if self.ended_fd is not None and self.ended_fd in ready and self._read_program_status():
                 return True
             if self.pidfd is not None:
@@ -369,12 +368,7 @@ class SubprocessFunctionSession:
             remaining = self.deadline - time.monotonic()
             first_look = self._waited_before is None and self._waiting_pid is not None
             timeout = min(remaining, FIRST_LOOK_SECONDS) if first_look else remaining
-            ready = (
-                select.select([], watched, [], max(0.0, timeout))[1]
-                if write
-                else select.select(watched, [], [], max(0.0, timeout))[0]
-            )
-            if ready:
+            if descriptors.ready(watched, timeout, write=write):
                 return True
             if first_look and remaining > FIRST_LOOK_SECONDS:
                 self._waited_before = cpu_wait.seconds_waiting(self._waiting_pid)  # type: ignore[arg-type]

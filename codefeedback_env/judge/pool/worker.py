@@ -40,7 +40,6 @@ import _socket  # noqa: E402 - not `socket`: its enum classes make every fork sl
 import fcntl  # noqa: E402
 import json  # noqa: E402
 import resource  # noqa: E402
-import select  # noqa: E402
 import signal  # noqa: E402
 import time  # noqa: E402
 import types  # noqa: E402
@@ -49,6 +48,7 @@ from typing import NamedTuple  # noqa: E402
 
 import child_runtime  # noqa: E402
 import cpu_wait  # noqa: E402
+import descriptors  # noqa: E402
 import isolation  # noqa: E402
 from protocol import Channel, ChannelClosed  # noqa: E402
 
@@ -311,7 +311,7 @@ class Worker:
                 if not remaining:
                     deadline_hit = True
                     break
-                ready, _, _ = select.select(watched, [], [], remaining)
+                ready = descriptors.ready(watched, remaining)  # the channel's number is the judge's: maybe > 1023
                 if pidfd in ready:
                     break
                 if ready:
@@ -431,7 +431,7 @@ class Worker:
                 remaining = time_limit.remaining()
                 if not remaining:
                     break
-                waiting, _, _ = select.select([pidfd, pipe_read], [], [], remaining)
+                waiting = descriptors.ready([pidfd, pipe_read], remaining)
                 if pipe_read in waiting:
                     ready = os.read(pipe_read, 1) == b"1"
                     break
