@@ -83,8 +83,8 @@ from codefeedback_env.judge.checker_host import main
 main(sys.argv)
 """
 """The checker process's start: the checker's modules from this checkout, without running the packages'
-`__init__` (which imports the judge, the datasets and the environments' registration): a start costs less
-than half the CPU."""
+`__init__` (which imports the judge, the datasets and the environments' registration), which a start does
+not need."""
 CHECKER_FAULT = "The problem's checker ran out of {what} before the program answered any call: the checker is at fault."
 
 

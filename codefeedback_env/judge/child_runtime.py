@@ -121,9 +121,9 @@ def one_malloc_arena() -> bool:
 
     By default glibc gives each new thread that allocates an arena of its own, reserving 64 MB of address space
     that the address-space limit counts although the program never uses it: under a 256 MB limit a program
-    could not start a fifth allocating thread (`can't start new thread`, a `concurrent.futures` pool of 16
-    threads failed), where `python3 program.py` runs. Python allocates under its GIL, so one arena costs
-    nothing. Call it before any thread starts. False where there is no glibc `mallopt`."""
+    could not start a fifth allocating thread (`can't start new thread`) where `python3 program.py` runs.
+    Python allocates under its GIL, so one arena costs nothing. Call it before any thread starts. False where
+    there is no glibc `mallopt`."""
     if not sys.platform.startswith("linux"):
         return False
     try:

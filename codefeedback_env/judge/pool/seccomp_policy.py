@@ -45,9 +45,9 @@ F_SETSIG or F_NOTIFY: they make the kernel send a signal to a process of the pro
 descriptor becomes ready, which a child of the worker's uid could aim at the worker."""
 POSIX_FADV_DONTNEED = 4
 """The file advice that drops a file's pages from the host's page cache. Every child can read the interpreter's
-files, whose page cache all processes share: evicting some and reading others wrote bits that the next run,
-on any worker, read back by timing a read (40 bits per run, exactly). Advice is only advice, so this one
-succeeds without doing anything (`fadvise64` is otherwise allowed: other advice only reads ahead)."""
+files, whose page cache all processes share: evicting some and reading others would write bits that a later
+run, on any worker, reads back by timing a read. Advice is only advice, so this one succeeds without doing
+anything (`fadvise64` is otherwise allowed: other advice only reads ahead)."""
 THREAD_NAMES = (15, 16)
 """The prctl options a program may use: PR_SET_NAME and PR_GET_NAME (newer interpreters name their threads)."""
 
