@@ -172,14 +172,26 @@ class CheckerProcess:
             ready = descriptors.ready([self.sock.fileno()], kill_at - time.monotonic())
             chunk = self.sock.recv(min(missing, 1 << 20)) if ready else None
             if not chunk:
-                died = chunk is not None
-                pid = self.process.pid if self.process is not None else None
-                logger.warning("checker process %s %s; starting a new one", pid, "died" if died else "overran: killed")
-                self.kill()
-                raise _Overrun(died)
+                raise self._lost(died=chunk is not None)
             chunks.append(chunk)
             missing -= len(chunk)
         return b"".join(chunks)
+
+    def _send(self, tag: bytes, payload: bytes, kill_at: float) -> None:
+        """Send a frame, killing the process if it has not taken it all by `kill_at`: a checker interrupted inside
+        a call may stop reading mid-reply, and a send without a deadline would hold this judge thread for good."""
+        self.sock.settimeout(max(kill_at - time.monotonic(), 0.001))
+        try:
+            send_frame(self.sock, tag, payload)
+        except TimeoutError:
+            raise self._lost(died=False) from None
+
+    def _lost(self, *, died: bool) -> _Overrun:
+        """Kill the process that died or overran; the exception to raise."""
+        pid = self.process.pid if self.process is not None else None
+        logger.warning("checker process %s %s; starting a new one", pid, "died" if died else "overran: killed")
+        self.kill()
+        return _Overrun(died)
 
     def _receive(self, kill_at: float) -> tuple[bytes, bytes]:
         header = self._read_exact(HEADER_BYTES, kill_at)
@@ -203,7 +215,7 @@ class CheckerProcess:
         }
         answered = 0
         try:
-            send_frame(self.sock, TEST, plaindata.dumps(task))
+            self._send(TEST, plaindata.dumps(task), time.monotonic() + own_seconds + KILL_AFTER_SECONDS)
             while True:  # the checker's own time runs only while the judge waits for it, not during its calls
                 waiting_since = time.monotonic()
                 tag, body = self._receive(waiting_since + own_seconds + KILL_AFTER_SECONDS)
@@ -214,7 +226,7 @@ class CheckerProcess:
                     self.kill()
                     raise _Overrun(True)
                 reply, answered = self._answer(session, body, answered)
-                send_frame(self.sock, REPLY, plaindata.dumps(reply))
+                self._send(REPLY, plaindata.dumps(reply), time.monotonic() + own_seconds + KILL_AFTER_SECONDS)
         except OSError:  # the socket broke under a send: the process died
             self.kill()
             return _incident(session, answered, died=True, out_of_memory=False)

@@ -194,3 +194,32 @@ def test_a_checker_that_carries_on_past_its_deadline_leaves_the_next_test_in_ste
         backend.close()
     assert first.verdict is Verdict.TIME_LIMIT and "checker" in first.detail, first
     assert second.verdict is Verdict.ACCEPTED, second
+
+
+def test_a_checker_that_stops_reading_mid_reply_costs_the_judge_its_kill_time():
+    # Interrupted after a big reply's header, checker code that swallows every interruption never reads the rest:
+    # the judge's send of that reply must end at the checker's kill time, not hold the judge's thread for good.
+    program = PROGRAM + "\nimport time\n\ndef g(x):\n    time.sleep(0.3)\n    return 'x' * 4_000_000\n"
+    swallow = (
+        "try:\n    for _ in range(f(0)):\n        pass\nexcept BaseException:\n    pass\n"
+        "try:\n    g(1)\nexcept BaseException:\n    pass\n"
+        "while True:\n    try:\n        while True:\n            pass\n    except BaseException:\n        pass\n"
+    )
+    problem = function_problem([swallow], time_limit=TIME_LIMIT)
+    checker = CheckerProcess()
+    backend = SubprocessBackend()
+    session = backend.open_function_session(program, Limits(60.0, problem.memory_limit, 1 << 20))
+    outcomes: list = []
+    judging = threading.Thread(
+        target=lambda: outcomes.append(checker.check(ShortClock(session, 0.0), problem, swallow))
+    )
+    judging.start()
+    judging.join(CHECKER_GRACE_SECONDS + KILL_AFTER_SECONDS + 30)
+    try:
+        assert outcomes, "the judge's thread is still sending the reply"
+        assert outcomes[0].verdict is Verdict.TIME_LIMIT, outcomes[0]
+    finally:
+        checker.kill()  # ends a send still blocked, if any
+        judging.join(10)
+        session.close()
+        backend.close()
