@@ -411,20 +411,14 @@ def solve_rates(
     env_factory: Callable[[], ChatEnv],
     problem_ids: Sequence[str],
     max_turns: int = 3,
-    independent: bool = False,
-    temperature: float = 1.0,
-    max_new_tokens: int = 64,
-    batch_size: int = 32,
-    top_p: float = 1.0,
+    **sampling: Any,
 ) -> list[float]:
     """Solve rate (hidden tests) within 1..max_turns turns, sampling from `model`: the evaluation runner's
-    `solve_rate_by_turn` (averaged per problem) over one episode per entry of `problem_ids` (`sampled_episodes`).
+    `solve_rate_by_turn` (averaged per problem) over one episode per entry of `problem_ids` (`sampled_episodes`,
+    which takes the `sampling` options: independent, temperature, max_new_tokens, batch_size, top_p).
 
     Episodes the judge could not judge are left out (all of them: NaN rates)."""
-    episodes = sampled_episodes(
-        model, tokenizer, env_factory, problem_ids, max_turns, independent, temperature, max_new_tokens, batch_size,
-        top_p,
-    )  # fmt: skip
+    episodes = sampled_episodes(model, tokenizer, env_factory, problem_ids, max_turns, **sampling)
     outcomes = [
         RolloutOutcome(traj.problem_id, traj.num_turns, public_passed=False, solved=traj.solved)
         for traj in episodes
