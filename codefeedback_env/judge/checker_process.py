@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -59,6 +58,7 @@ from codefeedback_env.judge.function_checker import (
     is_memory_error,
 )
 from codefeedback_env.judge.results import Verdict
+from codefeedback_env.judge.subprocess_backend import kill_group
 from codefeedback_env.problems.records import Problem
 
 logger = logging.getLogger(__name__)
@@ -147,18 +147,14 @@ class CheckerProcess:
         return self.sock is not None and self.process is not None and self.process.poll() is None
 
     def kill(self) -> None:
-        """Kill the process (its whole group) and reap it. Idempotent."""
+        """Kill the process (its whole group) and reap it, then close the socket: closed first, it could break a
+        send under the still-running process, whose traceback would reach the judge's stderr. Idempotent."""
+        process, self.process = self.process, None
+        if process is not None:
+            kill_group(process)
         if self.sock is not None:
             self.sock.close()
             self.sock = None
-        process, self.process = self.process, None
-        if process is None:
-            return
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        process.wait()
 
     def detach(self) -> None:
         """In a forked child: forget the process (it is the parent's) without touching it."""

@@ -85,6 +85,12 @@ def _signal(pid: int, number: int, *, group: bool = False) -> None:
         pass
 
 
+def kill_group(process: subprocess.Popen) -> None:
+    """SIGKILL the process group `process` leads and reap `process`."""
+    _signal(process.pid, signal.SIGKILL, group=True)
+    process.wait()
+
+
 def _read_head(path: Path, limit: int) -> bytes:
     with open(path, "rb") as handle:
         return handle.read(limit)
@@ -248,8 +254,7 @@ class SubprocessBackend:
             pidfd = os.pidfd_open(process.pid) if hasattr(os, "pidfd_open") else None
         except BaseException:  # no descriptor left to supervise it with: it must not run unsupervised
             os.close(ended_read)
-            _signal(process.pid, signal.SIGKILL, group=True)
-            process.wait()
+            kill_group(process)
             raise
         return _Run(process, folder, limits, time.monotonic(), pidfd, ended_read)
 

@@ -48,7 +48,12 @@ from codefeedback_env.judge.backend import BackendFailure, Limits, RunOutcome
 from codefeedback_env.judge.pool import memory_cgroup as cgroup_layer
 from codefeedback_env.judge.pool import namespaces, seccomp_policy
 from codefeedback_env.judge.pool.protocol import Channel, ChannelClosed
-from codefeedback_env.judge.subprocess_backend import STDERR_TAIL_BYTES, SubprocessFunctionSession, child_environment
+from codefeedback_env.judge.subprocess_backend import (
+    STDERR_TAIL_BYTES,
+    SubprocessFunctionSession,
+    child_environment,
+    kill_group,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -331,11 +336,7 @@ class _Slot:
             process.wait(timeout=wait)
         except subprocess.TimeoutExpired:
             pass
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        process.wait()
+        kill_group(process)
 
 
 class _Spawner:
