@@ -10,6 +10,9 @@ program ends), so it is checked against `python3` too.
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -189,3 +192,61 @@ def test_a_lock_down_step_that_fails_ends_the_child_before_the_program():
         assert (status, stdout) == (1, ""), results[name]
         assert "child setup failed" in stderr, results[name]
     assert results["tolerated_and_ignored"] == [0, "would run ", ""]
+
+
+@pytest.mark.parametrize("program", ["import time\ntime.sleep(60)\n", "while True:\n    pass\n"])
+def test_without_a_pid_namespace_a_child_of_another_uid_dies_with_its_worker(program):
+    """Without the pool's pid namespace, a child's parent-death signal is what ends it when its worker dies. A
+    change of uid clears that signal, so it must be set after the child becomes its slot uid: else a program
+    outlives a killed worker for as long as it likes."""
+    import threading
+
+    from codefeedback_env.judge.pool import PoolOptions
+    from tests.judge.processes import descendants, wait_until
+
+    # an interpreter every uid can read (the test's own may sit in root's home), for the uid layer
+    python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+    with WorkerPoolBackend(1, python=python, options=PoolOptions(namespaces=False)) as backend:
+        backend.start()
+        if not backend.isolation_layers().get("uid"):
+            pytest.skip("needs the pool's uid layer")
+        (worker,) = backend.worker_pids()
+        limits = Limits(time=30.0, memory=256 << 20, output=1 << 20)
+        runner = threading.Thread(target=_run_until_lost, args=(backend, program, limits))
+        runner.start()
+        assert wait_until(lambda: any(_locked_down(pid) for pid in descendants(worker))), "the run never started"
+        children = descendants(worker)
+        os.kill(worker, signal.SIGKILL)
+        try:
+            assert wait_until(lambda: not any(_alive(pid) for pid in children)), "a program outlived its worker"
+        finally:
+            for pid in children:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            runner.join(timeout=40)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().split(b") ")[-1][:1] != b"Z"
+    except OSError:
+        return False
+
+
+def _run_until_lost(backend: WorkerPoolBackend, program: str, limits: Limits) -> None:
+    try:
+        backend.run_stdio(program, "", limits)
+    except Exception:  # noqa: BLE001 - the worker is killed under it: WorkerLost, or a run on a new worker
+        pass
+
+
+def _locked_down(pid: int) -> bool:
+    """Whether `pid` finished its lock-down (its seccomp filter is the last step)."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as status:
+            return b"Seccomp:\t2" in status.read()
+    except OSError:
+        return False

@@ -355,15 +355,14 @@ class Worker:
 
     def _lockdown_steps(self, cpu_seconds: int, memory: int, file_bytes: int) -> LockdownSteps:
         """What each child calls to lock itself down, in order, built once for a run of tests under the same
-        limits: its rlimits, then its uid (or no capabilities), dumpable again, then the seccomp filter."""
+        limits: its rlimits, then its uid (or no capabilities), its parent-death signal, dumpable again, then the
+        seccomp filter."""
         key = (cpu_seconds, memory, file_bytes)
         if key != self._steps_key:
             limits = child_runtime.ChildLimits(cpu_seconds, memory, file_bytes, self.max_processes, self.max_open_files)
-            steps: list[tuple[Callable[..., object], tuple, int]] = []
-            if not self.pid_namespace:  # in one, the namespace ends with the worker and takes the child along
-                steps.append((self._prctl, (isolation.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), _IGNORED))
             # Not allowed here: the time limit and the other layers still apply (as `apply_rlimits`).
-            steps += [(resource.setrlimit, setting, _TOLERANT) for setting in child_runtime.rlimit_settings(limits)]
+            steps: list[tuple[Callable[..., object], tuple, int]]
+            steps = [(resource.setrlimit, setting, _TOLERANT) for setting in child_runtime.rlimit_settings(limits)]
             if self.switch_uid:
                 steps += [(call, arguments, _RAISES) for call, arguments in isolation.privilege_drop_calls(self.uid)]
             elif self.drop_capabilities:
@@ -371,6 +370,9 @@ class Worker:
                     steps.append((*isolation.capability_drop_call(), _ZERO))
                 except OSError as error:  # never run a program with root's capabilities: every child fails its set-up
                     steps.append((_refuse, (f"cannot drop capabilities: {error}",), _RAISES))
+            if not self.pid_namespace:  # in one, the namespace ends with the worker and takes the child along
+                # after the uid: a change of uid clears the parent-death signal
+                steps.append((self._prctl, (isolation.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), _IGNORED))
             # its own /proc/self/mem as in a plain run
             steps.append((self._prctl, (isolation.PR_SET_DUMPABLE, 1, 0, 0, 0), _IGNORED))
             if self.seccomp is not None:  # no_new_privs was set once in the worker, and is inherited
