@@ -520,10 +520,8 @@ class Worker:
             for target, fd in enumerate(keep):
                 os.dup2(fd, target)
             os.closerange(len(keep), 1 << 20)
-            if self.cgroup is not None:  # the OOM killer's first choice in the cgroup (see MemoryCgroup)
-                score = os.open(isolation.OOM_SCORE_ADJ, os.O_WRONLY)
-                os.write(score, isolation.CHILD_OOM_SCORE)
-                os.close(score)
+            if self.cgroup is not None:  # the OOM killer's first choice in the cgroup (the call the worker probed)
+                self.cgroup.mark_child()
             for function, arguments, check in steps:
                 try:
                     result = function(*arguments)
