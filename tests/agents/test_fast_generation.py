@@ -75,6 +75,18 @@ def test_top_p_from_candidates_keeps_what_the_full_sort_keeps(temperature: float
         TopPFromCandidates(0.0)
 
 
+def test_top_p_from_candidates_filters_peaked_rows_without_the_full_sort():
+    """Rows whose nucleus lies among the candidates take the candidate path (no full sort) and keep the same set."""
+    generator = torch.Generator().manual_seed(7)
+    scores = torch.randn(8, 5000, generator=generator)
+    scores[:, :5] += torch.tensor([12.0, 11.0, 10.5, 10.0, 9.0])  # nucleus of a few tokens, a different set per top_p
+    for top_p in (0.5, 0.7, 0.9):
+        fast = TopPFromCandidates(top_p, candidates=64)
+        expected = TopPLogitsWarper(top_p)(None, scores.clone())
+        assert torch.equal(fast(None, scores.clone()).isinf(), expected.isinf())
+        assert fast.full_sorts == 0
+
+
 def test_sampling_with_top_p_uses_the_candidate_filter(tiny_model_dir: Path):
     agent = TransformersAgent(str(tiny_model_dir), SamplingConfig(temperature=0.5, top_p=0.9, max_new_tokens=4))
     kwargs = agent._generation_kwargs()
