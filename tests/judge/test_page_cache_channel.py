@@ -110,3 +110,31 @@ def test_a_program_cannot_load_shared_files_into_the_page_cache(pool):
     program = f"for path in {UNREAD_FILES!r}:\n    open(path, 'rb').read()\nprint('read')\n"
     assert pool.run_stdio(program, "", LIMITS).stdout == b"read\n"
     assert [_resident_pages(path) for path in UNREAD_FILES] == evicted
+
+
+PAGE_OUT_FILES = [os.path.join(LIBRARY, name) for name in ("fractions.py", "numbers.py", "bisect.py", "calendar.py")]
+"""This test's own files (see `UNREAD_FILES`)."""
+
+
+@pytest.mark.parametrize("layers", ["all", "without_namespaces"])
+def test_a_program_cannot_page_out_shared_files_it_maps(layers):
+    """`madvise(MADV_PAGEOUT)` over a mapping of a file drops its pages from the shared page cache where the
+    kernel lets the caller (it owns the file or may write it: a child that keeps root's uid without the uid
+    layer owns the interpreter's files). Like dropping pages by file advice, it succeeds and does nothing."""
+    from codefeedback_env.judge.pool import PoolOptions
+
+    options = None if layers == "all" else PoolOptions(namespaces=False)
+    for path in PAGE_OUT_FILES:
+        with open(path, "rb") as handle:
+            handle.read()
+    cached = [_resident_pages(path) for path in PAGE_OUT_FILES]
+    assert all(cached), cached
+    program = (
+        f"import mmap, os\nfor path in {PAGE_OUT_FILES!r}:\n"
+        "    fd = os.open(path, os.O_RDONLY)\n    pages = mmap.mmap(fd, 0, prot=mmap.PROT_READ)\n"
+        "    sum(pages[::4096])\n    pages.madvise(21)\nprint('advised')\n"
+    )
+    with WorkerPoolBackend(1, options=options) as pool:
+        outcome = pool.run_stdio(program, "", LIMITS)
+    assert (outcome.exit_code, outcome.stdout) == (0, b"advised\n"), outcome.stderr.decode()[-500:]
+    assert [_resident_pages(path) for path in PAGE_OUT_FILES] == cached

@@ -14,8 +14,8 @@ every common way of reading stdin, large outputs, the error paths), plus the oth
 operations that another C library or architecture uses (marked "same operation"). Arguments are checked
 where one call does both a legitimate and a dangerous thing: clone only for threads, socketpair only for
 AF_UNIX, ioctl only for the terminal and descriptor queries `isatty` and friends make, fcntl without the
-commands that aim signals at another process, prctl only to name threads, fadvise64 without dropping pages
-from the shared page cache (that advice succeeds and does nothing).
+commands that aim signals at another process, prctl only to name threads, fadvise64 and madvise without dropping
+pages from the shared page cache (that advice succeeds and does nothing).
 
 `DENIED` are refused with EPERM, so a program gets the usual PermissionError: other processes (ptrace,
 signals to anyone but itself through the kernel's own delivery), new programs and processes, sockets, IPC
@@ -48,6 +48,10 @@ POSIX_FADV_DONTNEED = 4
 files, whose page cache all processes share: evicting some and reading others would write bits that a later
 run, on any worker, reads back by timing a read. Advice is only advice, so this one succeeds without doing
 anything (`fadvise64` is otherwise allowed: other advice only reads ahead)."""
+MADV_PAGEOUT = 21
+"""The memory advice that reclaims a mapping's pages now: over a mapped file the caller owns (a child keeping
+root's uid without the uid layer owns the interpreter's files) it drops them from the shared page cache, the
+channel `POSIX_FADV_DONTNEED` opened. It too succeeds without doing anything (`madvise` is otherwise allowed)."""
 THREAD_NAMES = (15, 16)
 """The prctl options a program may use: PR_SET_NAME and PR_GET_NAME (newer interpreters name their threads)."""
 
@@ -62,7 +66,7 @@ ALLOWED = (
     "fsync", "fdatasync", "fchmod", "fchmodat", "chmod", "utimensat", "umask", "chdir", "fchdir",
     "symlink", "symlinkat", "link", "linkat", "truncate", "creat",
     # memory
-    "brk", "mmap", "munmap", "mremap", "mprotect", "madvise",
+    "brk", "mmap", "munmap", "mremap", "mprotect",
     # threads (clone is checked below: threads only) and waiting
     "futex", "set_robust_list", "get_robust_list", "rseq", "set_tid_address", "sched_yield", "sched_getaffinity",
     "clock_gettime", "clock_getres", "clock_nanosleep", "nanosleep", "gettimeofday", "time",
@@ -136,6 +140,8 @@ def seccomp_program() -> bytes:
         policy.add_rule(seccomp.ERRNO(0), "fadvise64", seccomp.Arg(3, seccomp.EQ, POSIX_FADV_DONTNEED))
     except OSError:
         pass
+    policy.add_rule(seccomp.ALLOW, "madvise", seccomp.Arg(2, seccomp.NE, MADV_PAGEOUT))  # (address, length, advice)
+    policy.add_rule(seccomp.ERRNO(0), "madvise", seccomp.Arg(2, seccomp.EQ, MADV_PAGEOUT))
     for option in THREAD_NAMES:
         policy.add_rule(seccomp.ALLOW, "prctl", seccomp.Arg(0, seccomp.EQ, option))
     for request in TERMINAL_QUERIES:
