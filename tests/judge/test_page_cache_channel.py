@@ -62,6 +62,16 @@ def _resident_pages(path: str) -> int:
     return sum(byte & 1 for byte in pages.raw)
 
 
+def _cached(paths: list[str]) -> list[int]:
+    """Read `paths` into the page cache; their resident pages (each file has some)."""
+    for path in paths:
+        with open(path, "rb") as handle:
+            handle.read()
+    cached = [_resident_pages(path) for path in paths]
+    assert all(cached), cached
+    return cached
+
+
 @pytest.fixture(scope="module")
 def pool():
     with WorkerPoolBackend(1) as pool:
@@ -70,11 +80,7 @@ def pool():
 
 @pytest.mark.parametrize("name", sorted(EVICTIONS))
 def test_a_program_cannot_drop_shared_files_from_the_page_cache(pool, name):
-    for path in FILES:
-        with open(path, "rb") as handle:
-            handle.read()
-    cached = [_resident_pages(path) for path in FILES]
-    assert all(cached), cached
+    cached = _cached(FILES)
     program = (
         f"import os\nfor path in {FILES!r}:\n"
         + "".join(f"    {line}\n" for line in EVICTIONS[name].splitlines())
@@ -124,11 +130,7 @@ def test_a_program_cannot_page_out_shared_files_it_maps(layers):
     from codefeedback_env.judge.pool import PoolOptions
 
     options = None if layers == "all" else PoolOptions(namespaces=False)
-    for path in PAGE_OUT_FILES:
-        with open(path, "rb") as handle:
-            handle.read()
-    cached = [_resident_pages(path) for path in PAGE_OUT_FILES]
-    assert all(cached), cached
+    cached = _cached(PAGE_OUT_FILES)
     program = (
         f"import mmap, os\nfor path in {PAGE_OUT_FILES!r}:\n"
         "    fd = os.open(path, os.O_RDONLY)\n    pages = mmap.mmap(fd, 0, prot=mmap.PROT_READ)\n"
