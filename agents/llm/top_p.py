@@ -3,7 +3,7 @@
 transformers' ``TopPLogitsWarper`` sorts every row's full vocabulary (49k entries for SmolLM2) at each step,
 about a tenth of a CPU decode step's time. The nucleus is almost always a handful of tokens, so
 :class:`TopPFromCandidates` looks at the ``candidates`` most likely tokens first and applies the same rule
-there; a row whose candidates hold less than ``top_p`` of the mass falls back to the full sort.
+there; a batch with a row whose candidates hold less than ``top_p`` of the mass falls back to the full sort.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ class TopPFromCandidates(LogitsProcessor):
 
     The rule is ``TopPLogitsWarper``'s: a token is kept when the tokens more likely than it hold less than
     ``top_p`` of the probability. When a row's ``candidates`` most likely tokens hold at least ``top_p``,
-    every other token is dropped by that rule, so only the candidates need ordering; other rows go through
-    ``TopPLogitsWarper`` itself. Results can differ from the full sort's only where a cumulative probability
-    is within float rounding of ``top_p``.
+    every other token is dropped by that rule, so only the candidates need ordering; a batch with any other row
+    goes through ``TopPLogitsWarper`` itself. Results can differ from the full sort's only where a cumulative
+    probability is within float rounding of ``top_p``.
     """
 
     def __init__(self, top_p: float, candidates: int = 64, filter_value: float = -float("inf")) -> None:
