@@ -84,7 +84,8 @@ main(sys.argv)
 """
 """The checker process's start: the checker's modules from this checkout, without running the packages'
 `__init__` (which imports the judge, the datasets and the environments' registration), which a start does
-not need."""
+not need. Run with `-P`: `python -c` would put the judge's working folder first on the import path, and a
+`json.py` there would run in the trusted checker."""
 CHECKER_FAULT = "The problem's checker ran out of {what} before the program answered any call: the checker is at fault."
 
 
@@ -111,7 +112,7 @@ class CheckerProcess:
     def _start(self) -> None:
         """Start a new process (the previous one, if any, was killed)."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        command = [sys.executable, "-c", BOOTSTRAP, str(theirs.fileno()), str(os.getpid())]
+        command = [sys.executable, "-P", "-c", BOOTSTRAP, str(theirs.fileno()), str(os.getpid())]
         try:
             self.process = subprocess.Popen(
                 command,

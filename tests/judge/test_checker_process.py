@@ -223,3 +223,15 @@ def test_a_checker_that_stops_reading_mid_reply_costs_the_judge_its_kill_time():
         judging.join(10)
         session.close()
         backend.close()
+
+
+@pytest.mark.parametrize("module", ["json", "hashlib", "base64", "logging", "dataclasses"])
+def test_modules_in_the_judges_working_folder_do_not_reach_the_checker_process(tmp_path, monkeypatch, module):
+    # `python -c` puts the working folder first on the import path: a module there named like one the checker
+    # process imports (its bootstrap, plaindata, the checker's own modules) would run in the trusted checker, and
+    # could pass every test. Here it refuses to load, so a checker process importing it never starts.
+    (tmp_path / f"{module}.py").write_text("raise SystemExit('the working folder reached the checker process')\n")
+    monkeypatch.chdir(tmp_path)
+    with Judge("subprocess") as judge:
+        results = judge.judge(ECHO, ECHO_CODE, "all").results
+    assert [r.verdict for r in results] == [Verdict.ACCEPTED] * len(results), results
