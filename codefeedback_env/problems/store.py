@@ -220,7 +220,8 @@ def problem_store(
 def _build_in_child(dataset: str, path: Path, options: dict[str, Any]) -> None:
     package_root = str(Path(__file__).resolve().parents[2])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
-    command = [sys.executable, "-c", _CHILD, dataset, str(path), json.dumps(options)]
+    # -P: `-c` would put the working folder first on the import path, and a `json.py` there would run here.
+    command = [sys.executable, "-P", "-c", _CHILD, dataset, str(path), json.dumps(options)]
     done = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     sys.stderr.write(done.stderr)  # the loaders' warnings (problems skipped, ...)
     if done.returncode != 0:

@@ -76,15 +76,19 @@ def find_bubblewrap() -> str | None:
 _ASK_INTERPRETER = (
     "import json, os, sys, sysconfig\n"
     "paths = sysconfig.get_paths()\n"
-    "print(json.dumps({'executable': os.path.realpath(sys.executable), 'path': sys.path[1:],"
+    "print(json.dumps({'executable': os.path.realpath(sys.executable), 'path': sys.path,"
     " 'packages': [paths.get('purelib'), paths.get('platlib')]}))\n"
 )
 
 
 @cache
 def interpreter_layout(python: str) -> dict:
-    """The real binary, import folders (as a `-s -S` interpreter sees them) and package folders of `python`."""
-    command = [python, "-E", "-s", "-S", "-c", _ASK_INTERPRETER]
+    """The real binary, import folders (as a `-s -S` interpreter sees them) and package folders of `python`.
+
+    Asked in isolated mode (`-I`: `-E -s -P`): with plain `-c` the working folder would come first on the import
+    path, and a `json.py` or `sysconfig.py` there would run in this trusted process and choose what the sandbox
+    mounts. So `sys.path` holds the interpreter's own folders only, whole."""
+    command = [python, "-I", "-S", "-c", _ASK_INTERPRETER]
     done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True, env={})
     return json.loads(done.stdout)
 
@@ -279,7 +283,7 @@ def run_in_sandbox(bwrap: str, options: Sequence[str], command: Sequence[str], *
 def probe_bubblewrap(bwrap: str, files: SandboxFiles, mount_scratch: bool) -> str | None:
     """None if bubblewrap can build this sandbox here and the interpreter starts in it, else why not."""
     options = bubblewrap_arguments(files, mount_scratch=mount_scratch)
-    command = [files.python, "-s", "-S", "-c", "import os"]
+    command = [files.python, "-s", "-S", "-P", "-c", "import os"]
     try:
         process = run_in_sandbox(bwrap, options, command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     except OSError as error:
