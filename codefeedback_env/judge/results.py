@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass
 from enum import StrEnum
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def valid_text(text: str) -> str:
+    """`text` with every lone surrogate (which no UTF-8 encoder takes) replaced by U+FFFD.
+
+    Text a program wrote reaches results through plain data, which carries `'\\ud800'` as it is; such a string
+    would make the tokenizer, a UTF-8 file or a JSON answer that receives the feedback raise.
+    """
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _LONE_SURROGATE.sub("\ufffd", text)
+    return text
 
 
 class Verdict(StrEnum):
@@ -40,6 +58,13 @@ class TestResult:
     """The traceback (runtime or syntax error) or the failed assertion (function tests)."""
     time: float = 0.0
     """Wall-clock seconds."""
+
+    def __post_init__(self) -> None:
+        # Valid Unicode whatever the program wrote (see `valid_text`): readers encode these as UTF-8.
+        for name in ("stdout", "stderr", "detail"):
+            text = getattr(self, name)
+            if not text.isascii():
+                object.__setattr__(self, name, valid_text(text))
 
     @property
     def passed(self) -> bool:
