@@ -68,6 +68,34 @@ class TestCase:
     input: str
     output: str = ""
 
+    def __post_init__(self) -> None:
+        if not (isinstance(self.input, str) and isinstance(self.output, str)):
+            for name in ("input", "output"):
+                value = getattr(self, name)
+                if not isinstance(value, str):
+                    raise TypeError(f"TestCase.{name} must be text (str), got {type(value).__name__} {value!r:.60}")
+
+
+TEST_FIELDS = ("public_tests", "hidden_tests", "generated_tests", "prompt_tests")
+TEXT_FIELDS = ("statement", "test_setup", "code_prefix", "source", "difficulty")
+PROGRAM_FIELDS = ("solutions", "incorrect_solutions")
+
+
+def _tuple_of(problem_id: str, field: str, value: Any, kind: type) -> tuple:
+    """`value` (a tuple or list of `kind`) as a tuple; TypeError naming the field and the first bad item."""
+    if not isinstance(value, (tuple, list)):
+        raise TypeError(
+            f"Problem {problem_id!r}: {field} must be a tuple of {kind.__name__}, "
+            f"got {type(value).__name__} {value!r:.60}"
+        )
+    for position, item in enumerate(value):
+        if not isinstance(item, kind):
+            raise TypeError(
+                f"Problem {problem_id!r}: {field}[{position}] must be a {kind.__name__}, got {type(item).__name__} "
+                f"{item!r:.60}"
+            )
+    return tuple(value)
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -107,8 +135,23 @@ class Problem:
     first of several base tests); empty: every public test."""
 
     def __post_init__(self) -> None:
-        if not self.id:
-            raise ValueError("Problem.id must be a non-empty string")
+        if not isinstance(self.id, str) or not self.id:
+            raise ValueError(f"Problem.id must be a non-empty string, got {self.id!r:.60}")
+        # Checked like a dataset row: `kind` was compared by identity, so kind="function" judged a function
+        # problem as stdio (its asserts as stdin, nothing expected on stdout: every silent program passed).
+        try:
+            object.__setattr__(self, "kind", ProblemKind(self.kind))
+        except ValueError:
+            raise ValueError(f"Problem {self.id!r}: kind must be 'stdio' or 'function', got {self.kind!r}") from None
+        for field in TEST_FIELDS:
+            object.__setattr__(self, field, _tuple_of(self.id, field, getattr(self, field), TestCase))
+        for field in PROGRAM_FIELDS:
+            object.__setattr__(self, field, _tuple_of(self.id, field, getattr(self, field), str))
+        for field in TEXT_FIELDS:
+            if not isinstance(getattr(self, field), str):
+                raise TypeError(f"Problem {self.id!r}: {field} must be a str, got {getattr(self, field)!r:.60}")
+        if self.entry_point is not None and not isinstance(self.entry_point, str):
+            raise TypeError(f"Problem {self.id!r}: entry_point must be a str, got {self.entry_point!r:.60}")
         for field, error in (
             ("time_limit", time_limit_error(self.time_limit)),
             ("memory_limit", memory_limit_error(self.memory_limit)),
