@@ -112,6 +112,26 @@ def prctl(option: int, value: int) -> bool:
         return False
 
 
+def die_with_parent(parent: int) -> None:
+    """Be killed when the parent, pid `parent` as this process sees it, dies; end now if it already has.
+
+    The parent-death signal covers only a death after it is set: a parent gone between the fork and the
+    `prctl` would leave this process running alone, with nobody to enforce its limits. A process whose
+    parent is in another pid namespace (its `getppid()` is 0) checks with `_reader_gone` instead."""
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _reader_gone(fd: int) -> bool:
+    """Whether every reader of the pipe that `fd` writes to has closed it (the write end then polls POLLERR)."""
+    import select
+
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & select.POLLERR for _, events in poller.poll(0))
+
+
 M_ARENA_MAX = -8
 """glibc's `mallopt` parameter for the most malloc arenas a process makes (`MALLOC_ARENA_MAX`)."""
 
@@ -520,7 +540,7 @@ def _announce_end(pid: int, announce_to: int) -> None:
 
 
 def _supervise(
-    start: Callable[[], NoReturn],
+    start: Callable[[int], NoReturn],
     close_after_fork: list[int],
     *,
     report_to: int = -1,
@@ -528,21 +548,23 @@ def _supervise(
     namespace_init: bool = False,
     announce_to: int = -1,
 ) -> NoReturn:
-    """Fork a child that calls `start`, wait for it (a SIGTERM from the parent kills it), end every other
-    descendant, and exit as the child did. The first process of a pid namespace (`namespace_init`) cannot end
-    itself by a signal, so it writes the wait status to `report_to`, and its parent reads it (`reported_by`);
-    the kernel ends the rest of the namespace when it exits. With `announce_to`, the child's wait status goes
-    there as soon as it has ended, before it is reaped (`_announce_end`)."""
+    """Fork a child that calls `start` with this process's pid (for `die_with_parent`), wait for it (a SIGTERM
+    from the parent kills it), end every other descendant, and exit as the child did. The first process of a
+    pid namespace (`namespace_init`) cannot end itself by a signal, so it writes the wait status to `report_to`,
+    and its parent reads it (`reported_by`); the kernel ends the rest of the namespace when it exits. With
+    `announce_to`, the child's wait status goes there as soon as it has ended, before it is reaped
+    (`_announce_end`)."""
     import time
 
     global _program_pid
     signal.signal(signal.SIGTERM, _on_sigterm)
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # until the handler knows the child's pid
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
-        start()
+        start(parent)
     _program_pid = pid
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     for fd in close_after_fork:
@@ -581,10 +603,10 @@ def main(argv: list[str]) -> NoReturn:
     install_site_builtins()
     one_malloc_arena()
 
-    def start_program() -> NoReturn:
+    def start_program(parent: int) -> NoReturn:
         try:
             _close_fds_except({0, 1, 2, *fds})  # e.g. the status pipe: the program must not write to it
-            prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+            die_with_parent(parent)
             apply_rlimits(settings)
             program = Program(mode, source, *fds)
         except BaseException:  # noqa: B036 - never run the program without its limits
@@ -596,9 +618,11 @@ def main(argv: list[str]) -> NoReturn:
         _supervise(start_program, fds, announce_to=ended)
     status_read, status_write = os.pipe()
 
-    def start_namespace() -> NoReturn:
+    def start_namespace(_parent: int) -> NoReturn:
         os.close(status_read)
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if _reader_gone(status_write):  # the bootstrap (outside this namespace) died before the signal was set
+            os._exit(1)
         _supervise(start_program, fds, report_to=status_write, namespace_init=True, announce_to=ended)
 
     after_fork = [*fds, status_write, *([ended] if ended >= 0 else [])]

@@ -113,6 +113,8 @@ class Worker:
     def __init__(self, config: dict, cgroup_fds: list[int]) -> None:
         self.zygote: _Zygote | None = None
         """Set only in a zygote: its program's key and compiled code."""
+        self.pid = os.getpid()
+        """The pid of the process that forks the children (the worker, or the zygote in a zygote)."""
         self.uid: int = config["uid"]
         self.scratch: str = config["scratch"]
         self.max_processes: int = config["max_processes"]
@@ -373,12 +375,19 @@ class Worker:
             if not self.pid_namespace:  # in one, the namespace ends with the worker and takes the child along
                 # after the uid: a change of uid clears the parent-death signal
                 steps.append((self._prctl, (isolation.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), _IGNORED))
+                steps.append((self._parent_alive, (), _RAISES))
             # its own /proc/self/mem as in a plain run
             steps.append((self._prctl, (isolation.PR_SET_DUMPABLE, 1, 0, 0, 0), _IGNORED))
             if self.seccomp is not None:  # no_new_privs was set once in the worker, and is inherited
                 steps.append((*self.seccomp.install_call(), _ZERO))
             self._steps_key, self._steps = key, tuple(steps)
         return self._steps
+
+    def _parent_alive(self) -> None:
+        """In a child that has set its parent-death signal: raise if the parent died before, which the signal
+        does not cover (the child would run alone, with nobody to enforce its limits)."""
+        if os.getppid() != self.pid:
+            raise OSError("the parent died before the child's parent-death signal was set")
 
     def _clean_up(self) -> None:
         """Kill and reap anything the child left (detached grandchildren); a new scratch folder if the child
@@ -470,6 +479,9 @@ class Worker:
             isolation.prctl(isolation.PR_SET_CHILD_SUBREAPER, 1)  # a test's orphans come here, not to the worker
             if not self.pid_namespace:
                 isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
+                if os.getppid() != self.pid:  # the worker died before the signal was set
+                    os._exit(ZYGOTE_BROKEN)
+            self.pid = os.getpid()
             self.zygote = _compile_within_limits(message, fds[3], channel.last_payload)
             os.write(pipe, b"1")
             while True:
