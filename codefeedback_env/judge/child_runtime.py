@@ -328,10 +328,24 @@ def _read_exact(fd: int, size: int) -> bytes:
 
 
 def _send(fd: int, message: object) -> None:
-    payload = plaindata.dumps(message)
+    _write(fd, plaindata.dumps(message))
+
+
+def _write(fd: int, payload: bytes) -> None:
     data = len(payload).to_bytes(8, "little") + payload
     while data:
         data = data[os.write(fd, data) :]
+
+
+def _reply(value: object) -> bytes:
+    """The encoded reply for a returned value: the value, or why it cannot cross."""
+    try:
+        return plaindata.dumps({"value": value})
+    except plaindata.PlainDataError as error:
+        reason = f"TypeError: the function returned a value that is not plain data ({error})\n"
+        return plaindata.dumps({"raise": reason})
+    except plaindata.ReturnedValueRaised as raised:  # a returned generator raised while its values were taken
+        return plaindata.dumps({"raise": format_exception(raised.error)})
 
 
 def _serve_calls(source: str, holder: list[types.ModuleType], request_fd: int, reply_fd: int) -> int:
@@ -360,10 +374,7 @@ def _serve_calls(source: str, holder: list[types.ModuleType], request_fd: int, r
         except BaseException as error:  # noqa: B036
             _send(reply_fd, {"raise": format_exception(error)})
             continue
-        try:
-            _send(reply_fd, {"value": value})
-        except plaindata.PlainDataError as error:
-            _send(reply_fd, {"raise": f"TypeError: the function returned a value that is not plain data ({error})\n"})
+        _write(reply_fd, _reply(value))
 
 
 def run(program: Program) -> NoReturn:

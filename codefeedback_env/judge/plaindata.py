@@ -3,7 +3,11 @@
 Function-style tests send call arguments into the sandboxed program and its return values back.
 Only built-in values cross: a subclass instance (a `Counter`, or an int whose `__eq__` always returns
 True) arrives as its plain base value, and any other object cannot be encoded, so the checker in the
-parent only ever compares plain values. This module imports nothing outside the standard library:
+parent only ever compares plain values. A function may also return what checker code commonly consumes
+(`tuple(candidate(x))`): a `range` crosses as the same range, a dict view as the same view of an equal dict,
+and any other iterator (a generator, `map`, `filter`, `zip`...) as an iterator over the values it yields,
+taken where it is encoded (in the sandbox, under the call's limits; an error the program's code raises
+meanwhile is `ReturnedValueRaised`). This module imports nothing outside the standard library:
 the sandbox child imports it too.
 
 Decoding a message from the program costs time and memory bounded by its size: `loads` can refuse a
@@ -36,6 +40,25 @@ would take quadratic time to parse."""
 
 class PlainDataError(ValueError):
     """A value is not plain built-in data, or an encoded message is malformed."""
+
+
+class ReturnedValueRaised(Exception):
+    """Taking the values of an iterator being encoded ran code that raised `error` (a generator's body)."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(f"{type(error).__name__}: {error}")
+        self.error = error
+
+
+_DICT_VIEWS = {type({}.keys()): "dk", type({}.values()): "dv", type({}.items()): "di"}
+"""Dict views by type, and their tags: each crosses as the same view of an equal dict."""
+
+
+def _values_of(iterator: Any) -> list[Any]:
+    try:
+        return list(iterator)
+    except Exception as error:  # the program's own code raised: its error, not a bad value
+        raise ReturnedValueRaised(error) from error
 
 
 # Subclasses of built-in types cross as their base value, converted without calling their own methods
@@ -80,6 +103,15 @@ def _encode(value: Any, depth: int) -> Any:
     for base, convert in _BASE_CONVERSIONS:
         if isinstance(value, base):  # a subclass (Counter, namedtuple, ...): send its plain base value
             return _encode(convert(value), depth + 1)
+    if kind is range:
+        return {"r": [value.start, value.stop, value.step]}
+    view = _DICT_VIEWS.get(kind)
+    if view == "di":
+        return {view: [[_encode(k, depth + 1), _encode(v, depth + 1)] for k, v in value]}
+    if view is not None:
+        return {view: [_encode(v, depth + 1) for v in value]}
+    if hasattr(kind, "__next__") and hasattr(kind, "__iter__"):  # an iterator: the values it yields
+        return {"it": [_encode(v, depth + 1) for v in _values_of(value)]}
     raise PlainDataError(f"a {kind.__module__}.{kind.__qualname__} is not plain built-in data")
 
 
@@ -110,10 +142,7 @@ def _decode(node: Any, depth: int, run: int = 0) -> Any:
         if tag == "f":
             return frozenset(_spread_out(_decode_items(body, depth + 1, 0)))
         if tag == "d":
-            pairs = [(_decode(k, depth + 1), _decode(v, depth + 1)) for k, v in body]
-            _spread_out([key for key, _ in pairs])
-            _spread_out([value for _, value in pairs])
-            return dict(pairs)
+            return _decode_pairs(body, depth)
         if tag == "b":
             return base64.b64decode(body.encode("ascii"), validate=True)
         if tag == "c":
@@ -121,11 +150,31 @@ def _decode(node: Any, depth: int, run: int = 0) -> Any:
             return complex(real, imag)
         if tag == "x":
             return _SPECIAL_FLOATS[body]
+        if tag == "r":
+            if type(body) is not list or len(body) != 3 or any(type(v) is not int for v in body):
+                raise PlainDataError(f"malformed range: {body!r:.60}")
+            return range(*body)
+        if tag == "it":
+            return iter(_spread_out(_decode_items(body, depth + 1, 0)))
+        if tag == "dk":
+            return dict.fromkeys(_spread_out(_decode_items(body, depth + 1, 0))).keys()
+        if tag == "dv":
+            return dict(enumerate(_spread_out(_decode_items(body, depth + 1, 0)))).values()
+        if tag == "di":
+            return _decode_pairs(body, depth).items()
     except PlainDataError:
         raise
     except (TypeError, ValueError, KeyError, AttributeError) as error:
         raise PlainDataError(f"malformed plain-data node tagged {tag!r}: {error}") from None
     raise PlainDataError(f"unknown plain-data tag {tag!r}")
+
+
+def _decode_pairs(body: Any, depth: int) -> dict[Any, Any]:
+    """A dict from `[[key, value], ...]`, once it is known that building it (or a set of its values) is linear."""
+    pairs = [(_decode(k, depth + 1), _decode(v, depth + 1)) for k, v in body]
+    _spread_out([key for key, _ in pairs])
+    _spread_out([value for _, value in pairs])
+    return dict(pairs)
 
 
 def _decode_items(items: list[Any], depth: int, run: int) -> list[Any]:

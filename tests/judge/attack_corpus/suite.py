@@ -187,9 +187,27 @@ _LEGITIMATE_FUNCTIONS = {
 }
 
 
+FIRST = Target(
+    "function",
+    entry_point="first",
+    checks=("assert tuple(first(3)) == (0, 1, 2)", "assert sorted(first(2)) == [0, 1]"),
+    cases=(((3,), (0, 1, 2)), ((2,), [0, 1])),
+)
+"""Checks that consume what the function returns, as HumanEval/33 and /37 do (`tuple(candidate(...))`)."""
+_LEGITIMATE_ITERABLES = {
+    "fn_returns_a_generator": "def first(n):\n    return (i for i in range(n))\n",
+    "fn_returns_a_map": "def first(n):\n    return map(int, range(n))\n",
+    "fn_returns_a_range": "def first(n):\n    return range(n)\n",
+    "fn_returns_dict_keys": "def first(n):\n    return dict.fromkeys(range(n)).keys()\n",
+}
+
+
 def legitimate_idioms() -> list[Attack]:
     entries = [Attack(name, "legitimate", program, THREE, Harm.FALSE_FAIL) for name, program in _IDIOMS.items()]
     entries += [
         Attack(name, "legitimate", program, ADD, Harm.FALSE_FAIL) for name, program in _LEGITIMATE_FUNCTIONS.items()
+    ]
+    entries += [
+        Attack(name, "legitimate", program, FIRST, Harm.FALSE_FAIL) for name, program in _LEGITIMATE_ITERABLES.items()
     ]
     return entries
