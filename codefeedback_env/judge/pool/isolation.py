@@ -25,8 +25,10 @@ machines measured, a worker that has imported it forks about 3 ms slower.
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import sys
+import time
 from collections.abc import Callable
 from functools import cache
 
@@ -165,6 +167,57 @@ def detach_mount(path: str) -> None:
     """Lazily unmount `path` (MNT_DETACH): its files go away with the last reference, nothing is walked."""
     if _libc().umount2(os.fsencode(path), MNT_DETACH) != 0:
         raise OSError(ctypes.get_errno(), f"umount {path}: {os.strerror(ctypes.get_errno())}")
+
+
+DEVICE_FILES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty", "/dev/pts", "/dev")
+"""The sandbox's /dev: bubblewrap binds the host's device nodes, whose inodes every process on the host shares, and a
+program may set their times to now (`os.utime('/dev/null')` needs only write access). A run would then change the
+host's files and leave a value any later run, on any worker, reads back in their times. `remount_read_only` makes
+each mount read-only, which refuses that and still lets programs read and write the devices."""
+_MOUNT_FLAGS_KEPT = 1 | 2 | 4 | 8 | 1024 | 2048 | 4096
+"""statvfs flags that are also mount flags of the same value: read-only, nosuid, nodev, noexec, noatime, nodiratime,
+relatime (a bind remount replaces them all, so the ones a mount has are passed again)."""
+MS_RDONLY, MS_REMOUNT, MS_BIND = 1, 32, 4096
+
+
+def remount_read_only(paths: tuple[str, ...]) -> None:
+    """Make the mount at each of `paths` read-only, keeping its other flags (OSError if the kernel refuses)."""
+    libc = _libc()
+    for path in paths:
+        flags = (os.statvfs(path).f_flag & _MOUNT_FLAGS_KEPT) | MS_RDONLY | MS_REMOUNT | MS_BIND
+        if libc.mount(None, os.fsencode(path), None, flags, None) != 0:
+            raise OSError(ctypes.get_errno(), f"remount {path} read-only: {os.strerror(ctypes.get_errno())}")
+
+
+AUTOGROUP_FILE = "/proc/self/autogroup"
+
+
+class Autogroup:
+    """The scheduler's autogroup of the worker's session, which every child shares (children do not start a session
+    of their own: that costs milliseconds). A child may set its nice value by writing `/proc/self/autogroup` (any
+    value from 0 to 19, no privilege needed) and the value outlives the child: a later run reads it back (a number
+    passed from run to run) and, at 19, every later run on this worker gets a sixtieth of its share of a busy CPU,
+    so a fast program hits the wall-clock backstop. `restore` puts the worker's value back after each run."""
+
+    def __init__(self) -> None:
+        self.fd = os.open(AUTOGROUP_FILE, os.O_RDWR | os.O_CLOEXEC)
+        self.initial = os.pread(self.fd, 128, 0)
+        self.nice = self.initial.rsplit(b" ", 1)[-1].strip()
+
+    def restore(self) -> None:
+        """Set the nice value back if a run changed it (one read otherwise). The kernel refuses a write made
+        within 0.1 s of another from a process without CAP_SYS_ADMIN (EAGAIN): retry until the value holds."""
+        give_up = None
+        while os.pread(self.fd, 128, 0) != self.initial:
+            try:
+                os.write(self.fd, self.nice)
+            except OSError as error:
+                if error.errno != errno.EAGAIN:
+                    raise
+                give_up = give_up or time.monotonic() + 2.0
+                if time.monotonic() > give_up:
+                    raise
+                time.sleep(0.02)
 
 
 LAST_PID_FILE = "/proc/sys/kernel/ns_last_pid"

@@ -14,8 +14,8 @@ every common way of reading stdin, large outputs, the error paths), plus the oth
 operations that another C library or architecture uses (marked "same operation"). Arguments are checked
 where one call does both a legitimate and a dangerous thing: clone only for threads, socketpair only for
 AF_UNIX, ioctl only for the terminal and descriptor queries `isatty` and friends make, fcntl without the
-commands that aim signals at another process, prctl only to name threads, fadvise64 and madvise without dropping
-pages from the shared page cache (that advice succeeds and does nothing).
+commands that aim signals at another process or lock files, prctl only to name threads, fadvise64 and madvise
+without dropping pages from the shared page cache (that advice succeeds and does nothing).
 
 `DENIED` are refused with EPERM, so a program gets the usual PermissionError: other processes (ptrace,
 signals to anyone but itself through the kernel's own delivery), new programs and processes, sockets, IPC
@@ -38,11 +38,17 @@ FIOCLEX, FIONCLEX. Any other
 request gets the default ENOSYS (Python's `isatty` and `get_terminal_size` treat any error as "not a
 terminal")."""
 
-FILE_CONTROLS = (0, 1, 2, 3, 4, 5, 6, 7, 9, 11, 16, 36, 37, 38, 1030, 1032, 1034)
-"""The fcntl commands a program may use: duplicate, descriptor and status flags, record locks (classic and
-open-file), read the owner or signal, F_DUPFD_CLOEXEC, F_GETPIPE_SZ, F_GET_SEALS. Not F_SETOWN(_EX),
-F_SETSIG or F_NOTIFY: they make the kernel send a signal to a process of the program's choice when a
-descriptor becomes ready, which a child of the worker's uid could aim at the worker."""
+FILE_CONTROLS = (0, 1, 2, 3, 4, 9, 11, 16, 1030, 1032, 1034)
+"""The fcntl commands a program may use: duplicate, descriptor and status flags, read the owner or signal,
+F_DUPFD_CLOEXEC, F_GETPIPE_SZ, F_GET_SEALS. Not F_SETOWN(_EX), F_SETSIG or F_NOTIFY: they make the kernel send a
+signal to a process of the program's choice when a descriptor becomes ready, which a child of the worker's uid
+could aim at the worker. Not the record locks (`RECORD_LOCKS`)."""
+RECORD_LOCKS = (5, 6, 7, 36, 37, 38)
+"""F_GETLK, F_SETLK, F_SETLKW and their open-file forms, refused with EPERM. A lock is held on the file itself,
+which every process on the host shares, and a read lock needs only read access: a program locking byte ranges
+of an interpreter file it can read, and another judged at the same time on another worker testing them with
+F_GETLK, passed the first one's stdin (a hidden test's input) to the second. The only files a program can lock
+alone are its scratch folder's, and contest code does not lock files."""
 POSIX_FADV_DONTNEED = 4
 """The file advice that drops a file's pages from the host's page cache. Every child can read the interpreter's
 files, whose page cache all processes share: evicting some and reading others would write bits that a later
@@ -135,6 +141,8 @@ def seccomp_program() -> bytes:
     policy.add_rule(seccomp.ERRNO(errno.EPERM), "socketpair", seccomp.Arg(0, seccomp.NE, AF_UNIX))
     for command in FILE_CONTROLS:
         policy.add_rule(seccomp.ALLOW, "fcntl", seccomp.Arg(1, seccomp.EQ, command))
+    for command in RECORD_LOCKS:
+        policy.add_rule(seccomp.ERRNO(errno.EPERM), "fcntl", seccomp.Arg(1, seccomp.EQ, command))
     try:  # (fd, offset, length, advice) on x86-64; elsewhere the call keeps the default ENOSYS
         policy.add_rule(seccomp.ALLOW, "fadvise64", seccomp.Arg(3, seccomp.NE, POSIX_FADV_DONTNEED))
         policy.add_rule(seccomp.ERRNO(0), "fadvise64", seccomp.Arg(3, seccomp.EQ, POSIX_FADV_DONTNEED))

@@ -164,6 +164,16 @@ class Worker:
                 self.private_proc = True
             except OSError as error:
                 self.missing["private /proc"] = f"{error}; children can list the worker in /proc"
+        if config["namespaces"]:
+            try:  # the host's device nodes, bound into /dev: no run may set their times (a value for later runs)
+                isolation.remount_read_only(isolation.DEVICE_FILES)
+            except OSError as error:
+                self.missing["read-only /dev"] = f"{error}; a run can set the times of the host's device files"
+        self.autogroup: isolation.Autogroup | None = None
+        try:  # a run may change its session's nice value, which outlives it: put it back after each run
+            self.autogroup = isolation.Autogroup()
+        except OSError:  # a kernel without autogroups (CONFIG_SCHED_AUTOGROUP): nothing to put back
+            pass
         self.seccomp: isolation.SeccompFilter | None = None
         if config["seccomp_bpf"]:
             try:
@@ -410,6 +420,8 @@ class Worker:
             _reap()
         else:
             _reap()
+        if self.autogroup is not None:
+            self.autogroup.restore()
         if not self._scratch_is_fresh():
             self._make_scratch()
 

@@ -1,0 +1,207 @@
+"""Kernel state a run can change that outlives it or that programs judged at the same time share must carry
+nothing from one program to another (issue 10, classes 3 and 4), and a run must not change the host.
+
+- The scheduler's autogroup: the pool's children share their worker's session, whose nice value any child may
+  set (`/proc/self/autogroup`, 0 to 19, no privilege needed). It outlived the run: the next program read the
+  number back and, at 19, got a sixtieth of its share of a busy core (the wall-clock backstop then ends a fast
+  program). The worker now puts its value back after every run.
+- The host's device files: the sandbox's `/dev/null`, `/dev/zero`, ... are the host's own inodes, and a program
+  could set their times to now (`os.utime` needs only write access), changing the host's files and leaving a
+  value every later run on any worker read back. The worker now mounts them read-only (they still read and write).
+- Record locks: a read lock needs only read access, and a lock is held on the file, which every process on the
+  host shares: a program locking byte ranges of an interpreter file passed its stdin (a hidden test's input) to
+  another program judged at the same time on another worker, which tested the ranges with F_GETLK. The seccomp
+  filter now refuses record locks.
+
+Each attack is checked on what it tried (the writer's own view), on what the next run or a run beside it sees,
+and from outside; after each the pool keeps serving and nothing is left running.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+
+import pytest
+
+from codefeedback_env.judge import Limits
+from codefeedback_env.judge.pool import WorkerPoolBackend
+from codefeedback_env.judge.subprocess_backend import SubprocessBackend
+from tests.judge.processes import descendants
+from tests.judge.test_pool_backend import machine_has_all_layers
+
+LIMITS = Limits(time=5.0, memory=256 << 20, output=1 << 20)
+
+_SET_NICE = (
+    "import os, time\nend = time.monotonic() + 2\nwhile True:\n    try:\n{write}\n        break\n"
+    "    except BlockingIOError:  # the kernel allows one such write per 0.1 s on the host\n"
+    "        if time.monotonic() > end:\n            raise\n        time.sleep(0.02)\n"
+    "print(open('/proc/self/autogroup').read().split()[-1])\n"
+)
+AUTOGROUP_WRITERS = {
+    "open_and_write": (
+        _SET_NICE.format(write="        with open('/proc/self/autogroup', 'w') as f:\n            f.write('7')"),
+        b"7\n",
+    ),
+    "lowest_priority": (
+        _SET_NICE.format(
+            write="        fd = os.open('/proc/self/autogroup', os.O_WRONLY)\n        os.write(fd, b'19')"
+        ),
+        b"19\n",
+    ),
+    "from_a_thread_then_crash": (
+        "import threading, time\nseen = []\ndef write():\n    end = time.monotonic() + 2\n    while True:\n"
+        "        try:\n            with open('/proc/self/autogroup', 'w') as f:\n                f.write('11')\n"
+        "            break\n        except BlockingIOError:\n"
+        "            if time.monotonic() > end:\n                raise\n"
+        "            time.sleep(0.02)\n    seen.append(open('/proc/self/autogroup').read().split()[-1])\n"
+        "thread = threading.Thread(target=write)\nthread.start()\nthread.join()\nprint(*seen)\nraise SystemExit(2)\n",
+        b"11\n",
+    ),
+}
+AUTOGROUP_READER = "print(open('/proc/self/autogroup').read().split()[-1])\n"
+
+
+@pytest.fixture(scope="module", params=["pool", "subprocess"])
+def backend(request):
+    made = WorkerPoolBackend(1) if request.param == "pool" else SubprocessBackend()
+    with made:
+        yield made
+
+
+def _run(backend, program: str, stdin: str = ""):
+    return backend.run_stdio(program, stdin, LIMITS)
+
+
+def _contained(backend, baseline: int) -> None:
+    assert _run(backend, "print(input())", "3\n").stdout == b"3\n", "the judge stopped serving"
+    assert len(descendants()) == baseline, "a process was left running"
+
+
+@pytest.mark.parametrize("writer", sorted(AUTOGROUP_WRITERS))
+def test_a_run_cannot_leave_its_nice_value_to_the_next(backend, writer):
+    program, sees = AUTOGROUP_WRITERS[writer]
+    before = _run(backend, AUTOGROUP_READER).stdout
+    baseline = len(descendants())
+    outcome = _run(backend, program)
+    assert outcome.stdout == sees, outcome  # the write took effect for the writer itself
+    assert _run(backend, AUTOGROUP_READER).stdout == before, f"{writer} changed what the next run sees"
+    _contained(backend, baseline)
+
+
+# -- the host's device files (pool: the portable backend runs programs as the judge's user, no boundary) --------
+
+DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
+_TOUCH = (
+    "import os\ntouched = []\nfor path in {paths!r}:\n    try:\n{call}\n        touched.append(path)\n"
+    "    except OSError:\n        pass\nprint(len(touched))\n"
+)
+DEVICE_WRITERS = {
+    "utime_now": _TOUCH.format(paths=DEVICES, call="        os.utime(path)"),
+    "utime_ns_now": _TOUCH.format(
+        paths=DEVICES, call="        fd = os.open(path, os.O_WRONLY)\n        os.utime(fd)\n        os.close(fd)"
+    ),
+    "private_pty_master": _TOUCH.format(
+        paths=("/dev/ptmx", "/dev/pts/ptmx", "/dev/pts", "/dev"), call="        os.utime(path)"
+    ),
+}
+DEVICE_READER = f"import os\nprint([os.stat(p).st_mtime_ns for p in {(*DEVICES, '/dev/pts/ptmx')!r}])\n"
+DEVICES_STILL_WORK = (
+    "import os\nwith open('/dev/null', 'w') as f:\n    f.write('x' * 1000)\n"
+    "print(len(os.urandom(8)) + len(open('/dev/urandom', 'rb').read(8)) + len(open('/dev/zero', 'rb').read(8)))\n"
+    "try:\n    os.write(os.open('/dev/full', os.O_WRONLY), b'x')\nexcept OSError as error:\n    print(error.errno)\n"
+)
+
+needs_pool_layers = pytest.mark.skipif(not machine_has_all_layers(), reason="needs root and bubblewrap")
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with WorkerPoolBackend(1) as made:
+        yield made
+
+
+@needs_pool_layers
+@pytest.mark.parametrize("writer", sorted(DEVICE_WRITERS))
+def test_a_run_cannot_set_the_times_of_device_files(pool, writer):
+    host_before = [os.stat(path).st_mtime_ns for path in DEVICES]
+    seen_before = _run(pool, DEVICE_READER).stdout
+    baseline = len(descendants())
+    outcome = _run(pool, DEVICE_WRITERS[writer])
+    assert outcome.exit_code == 0 and outcome.stdout == b"0\n", outcome  # every utime refused
+    assert [os.stat(path).st_mtime_ns for path in DEVICES] == host_before, "the host's device files changed"
+    assert _run(pool, DEVICE_READER).stdout == seen_before, "the next run sees other times"
+    _contained(pool, baseline)
+
+
+@needs_pool_layers
+def test_device_files_still_read_and_write(pool):
+    outcome = _run(pool, DEVICES_STILL_WORK)
+    assert outcome.exit_code == 0 and outcome.stdout == b"24\n28\n", outcome  # 28: ENOSPC, as on the host
+
+
+# -- record locks between programs judged at the same time (pool, two workers) --------------------------------
+
+_BITS = 64
+_LOCK_COMMON = (
+    "import fcntl, os, struct, sys, time\nfd = os.open({path!r}, os.O_RDONLY)\nBASE = 4000\n"
+    "def lock(command, kind, start):\n"
+    "    return fcntl.fcntl(fd, command, struct.pack('hhqqi', kind, 0, start, 1, 0))\n"
+    "def held(start):\n"
+    "    for command in (fcntl.F_GETLK, getattr(fcntl, 'F_OFD_GETLK', 36)):\n"
+    "        try:\n            answer = lock(command, fcntl.F_WRLCK, start)\n"
+    "            return struct.unpack('hhqqi', answer)[0] != fcntl.F_UNLCK\n"
+    "        except OSError:\n            continue\n"
+    "    return False\n"
+)
+LOCK_WRITER = _LOCK_COMMON + (
+    "value = int(sys.stdin.read())\nmade = 0\n"
+    "for i in range(-1, {bits}):\n    if i < 0 or value >> i & 1:\n"
+    "        for command in ({set_command}, fcntl.F_SETLK, getattr(fcntl, 'F_OFD_SETLK', 37)):\n"
+    "            try:\n                lock(command, fcntl.F_RDLCK, BASE + i)\n"
+    "                made += 1\n                break\n"
+    "            except OSError:\n                continue\n"
+    "end = time.monotonic() + 4\nwhile made and not held(BASE - 2) and time.monotonic() < end:\n    time.sleep(0.01)\n"
+    "print(made)\n"
+)
+LOCK_READER = _LOCK_COMMON + (
+    "end = time.monotonic() + 4\nwhile not held(BASE - 1) and time.monotonic() < end:\n    time.sleep(0.01)\n"
+    "value = sum(1 << i for i in range({bits}) if held(BASE + i))\n"
+    "try:\n    lock(fcntl.F_SETLK, fcntl.F_RDLCK, BASE - 2)\n    time.sleep(0.2)\nexcept OSError:\n    pass\n"
+    "print(value)\n"
+)
+LOCK_PAIRS = {
+    "interpreter_file_classic_locks": (os.__file__, "fcntl.F_SETLKW"),
+    "interpreter_file_open_file_locks": (os.__file__, "getattr(fcntl, 'F_OFD_SETLKW', 38)"),
+    "device_file": ("/dev/null", "fcntl.F_SETLK"),
+}
+
+
+@needs_pool_layers
+@pytest.mark.parametrize("pair", sorted(LOCK_PAIRS))
+def test_programs_judged_at_the_same_time_cannot_pass_data_through_locks(pair):
+    path, set_command = LOCK_PAIRS[pair]
+    writer = LOCK_WRITER.format(path=path, bits=_BITS, set_command=set_command)
+    reader = LOCK_READER.format(path=path, bits=_BITS)
+    value = secrets.randbits(_BITS) | 1
+    with WorkerPoolBackend(2) as pool:
+        pool.start()  # both workers
+        baseline = len(descendants())
+        outcomes = {}
+
+        def run(name: str, program: str, stdin: str) -> None:
+            outcomes[name] = _run(pool, program, stdin)
+
+        threads = [
+            threading.Thread(target=run, args=("writer", writer, f"{value}\n")),
+            threading.Thread(target=run, args=("reader", reader, "")),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert outcomes["reader"].stdout != f"{value}\n".encode(), "the reader got the writer's stdin"
+        assert outcomes["writer"].stdout == b"0\n", outcomes["writer"]  # no lock could be taken
+        assert outcomes["reader"].stdout == b"0\n", outcomes["reader"]  # and none seen
+        _contained(pool, baseline)
