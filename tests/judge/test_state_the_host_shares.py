@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import secrets
 import threading
+import time
 
 import pytest
 
@@ -205,3 +206,35 @@ def test_programs_judged_at_the_same_time_cannot_pass_data_through_locks(pair):
         assert outcomes["writer"].stdout == b"0\n", outcomes["writer"]  # no lock could be taken
         assert outcomes["reader"].stdout == b"0\n", outcomes["reader"]  # and none seen
         _contained(pool, baseline)
+
+
+# -- when the previous run ended, read from the scratch folder's times ------------------------------------------
+
+_END_AT_CHOSEN_MOMENT = (
+    "import time\n{change}\n"
+    "while abs(time.time_ns() % 1_000_000_000 - 700_000_000) > 300_000:  # end at .700 s of the clock\n    pass\n"
+)
+SCRATCH_CHANGERS = {
+    "writes_a_file": _END_AT_CHOSEN_MOMENT.format(change="open('notes.txt', 'w').write('x')"),
+    "changes_the_mode": _END_AT_CHOSEN_MOMENT.format(change="import os\nos.chmod('.', 0o750)"),
+    "changes_the_times": _END_AT_CHOSEN_MOMENT.format(change="import os\nos.utime('.', (0, 0))"),
+}
+SCRATCH_TIMES = "import os\nst = os.stat('.')\nprint(st.st_ctime_ns, st.st_mtime_ns)\n"
+CLOCK_TICK_NS = 20_000_000
+"""A file system's times come from the kernel's coarse clock, up to a tick behind the precise one."""
+
+
+@pytest.mark.parametrize("changer", sorted(SCRATCH_CHANGERS))
+def test_the_scratch_folder_does_not_tell_when_the_previous_run_ended(backend, changer):
+    """The pool replaced a changed scratch folder when the run that changed it ended, so the next run read that
+    moment (chosen by the program: about six bits) in the new folder's times, even long after. It is now made
+    just before the next run starts: its times are that run's own start."""
+    _run(backend, "print(1)")  # the pool's worker started
+    baseline = len(descendants())
+    for _ in range(2):
+        assert _run(backend, SCRATCH_CHANGERS[changer]).exit_code == 0
+        time.sleep(0.3)
+        sent = time.time_ns()
+        times = [int(value) for value in _run(backend, SCRATCH_TIMES).stdout.split()]
+        assert min(times) >= sent - CLOCK_TICK_NS, f"the folder's times are older than the run: {changer} left them"
+    _contained(backend, baseline)

@@ -142,6 +142,8 @@ class Worker:
         self.scratch_tmpfs: tuple[int, int] | None = (tmpfs[0], tmpfs[1]) if tmpfs else None
         self.scratch_mounted = False
         self._fresh_scratch: tuple = ()
+        self._scratch_stale = False
+        """A run changed the scratch folder: the next run gets a fresh one, made just before it starts."""
         self._make_scratch()
         if config["separate_uids"]:
             if not self.switch_uid:
@@ -231,6 +233,7 @@ class Worker:
             os.chown(self.scratch, owner, owner)
         os.chdir(self.scratch)
         self._fresh_scratch = self._scratch_state()
+        self._scratch_stale = False
 
     def _scratch_state(self) -> tuple:
         """What a program could observe of the scratch folder: its inode's metadata and extended attributes,
@@ -298,6 +301,10 @@ class Worker:
             for fd in fds:
                 os.close(fd)
             return {"error": f"expected {6 if function_mode else 4} fds, got {len(fds)}"}
+        if self._scratch_stale:
+            # Made now, not when the run that changed it ended: its times (and mount's) then tell this run only
+            # that an earlier run changed its folder, not when that run ended (a time the program chose).
+            self._make_scratch()
         steps = self._lockdown_steps(message["cpu_seconds"], message["memory"], message["file_bytes"])
         # A zygote compiled the program before this run: its compile time counts, as in a child compiling it.
         debt = self.zygote.compile_seconds if self.zygote is not None else 0.0
@@ -422,8 +429,7 @@ class Worker:
             _reap()
         if self.autogroup is not None:
             self.autogroup.restore()
-        if not self._scratch_is_fresh():
-            self._make_scratch()
+        self._scratch_stale = not self._scratch_is_fresh()
 
     # -- tests of one program in a row: the zygote ---------------------------------------------------
 

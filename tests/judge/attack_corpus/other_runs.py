@@ -179,7 +179,40 @@ def other_programs(secret: Callable[[], str]) -> list[Attack]:
         ("fn_running_program_beside", function, function_target, running + "def solve():\n    return 0\n"),
     ):
         entries.append(Attack(name, "other_programs", program, target, Harm.LEAK, plant=plant, concurrent=True))
+    value = secret()
+    stdio, function = probe_programs(_LOCK_READ)
+    stdio_target, function_target = (replace(t, time_limit=5.0) for t in secret_target(value))
+    planted = OPEN + _LOCK_PLANT.format(secret=value)
+    for name, program, target, plant in (
+        ("record_locks_beside", stdio, stdio_target, planted + "print(0)\n"),
+        ("fn_record_locks_beside", function, function_target, planted + "def solve():\n    return 0\n"),
+    ):
+        entries.append(Attack(name, "other_programs", program, target, Harm.LEAK, plant=plant, concurrent=True))
     return entries
+
+
+_LOCKS = """
+import fcntl, os, struct, time
+_fd = os.open(os.__file__, os.O_RDONLY)
+def lock(command, kind, start):
+    return fcntl.fcntl(_fd, command, struct.pack('hhqqi', kind, 0, start, 1, 0))
+def held(start):
+    try:
+        return struct.unpack('hhqqi', lock(fcntl.F_GETLK, fcntl.F_WRLCK, start))[0] != fcntl.F_UNLCK
+    except OSError:
+        return False
+"""
+_LOCK_PLANT = (
+    _LOCKS + "for i, bit in enumerate('1' + format(int({secret!r}, 16), '032b')):\n    if bit == '1':\n        try:\n"
+    "            lock(fcntl.F_SETLK, fcntl.F_RDLCK, 5000 + i)\n        except OSError:\n            pass\n"
+    "time.sleep(3)\n"
+)
+_LOCK_READ = (
+    _LOCKS + "end = time.monotonic() + 3\nwhile not held(5000) and time.monotonic() < end:\n    time.sleep(0.01)\n"
+    "answer = format(sum(1 << (32 - i) for i in range(1, 33) if held(5000 + i)), '08x') if held(5000) else 'none'\n"
+)
+"""A program judged at the same time on another worker takes read locks on byte ranges of an interpreter file (a
+lock is the file's, shared by the host; a read lock needs only read access); this one tests them with F_GETLK."""
 
 
 # -- 4. state between runs --------------------------------------------------------------------------------
@@ -332,7 +365,51 @@ def state_between_runs(tags: Tags, secret: Callable[[], str]) -> list[Attack]:
     entries.append(
         Attack("scratch_mode_breaks_next_run", "state_between_runs", writer, THREE, Harm.FALSE_FAIL, plant=locked)
     )
+    for name, (plant, read, value) in _narrow_state(secret).items():
+        stdio, function = probe_programs(read)
+        stdio_target, function_target = secret_target(value)
+        entries.append(Attack(name, "state_between_runs", stdio, stdio_target, Harm.LEAK, plant=plant + "print(0)\n"))
+        function_plant = plant + "def solve():\n    return 0\n"
+        entries.append(
+            Attack(f"fn_{name}", "state_between_runs", function, function_target, Harm.LEAK, plant=function_plant)
+        )
     return entries
+
+
+_DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
+_PERMUTATION = """
+import itertools, os, time
+DEVICES = {devices!r}
+ORDERS = list(itertools.permutations(range(len(DEVICES))))
+"""
+
+
+def _narrow_state(secret: Callable[[], str]) -> dict[str, tuple[str, str, str]]:
+    """(plant, read, value) for channels narrower than a secret: the session's nice value (1 to 19, written to
+    `/proc/self/autogroup`: the worker's session, which its children share, keeps it) and the order in which the
+    host's device files were last touched (`os.utime`, which needs only write access: one of 119 orders)."""
+    nice = 1 + int(secret(), 16) % 19
+    order = 1 + int(secret(), 16) % 119
+    set_nice = (
+        "import time\nend = time.monotonic() + 1\nwhile time.monotonic() < end:\n    try:\n"
+        f"        with open('/proc/self/autogroup', 'w') as f:\n            f.write('{nice}')\n        break\n"
+        "    except OSError:\n        time.sleep(0.02)\n"
+    )
+    read_nice = "answer = format(int(open('/proc/self/autogroup').read().split()[-1]), 'x')\n"
+    touch = _PERMUTATION.format(devices=_DEVICES) + (
+        f"for index in ORDERS[{order}]:\n    try:\n        os.utime(DEVICES[index])\n    except OSError:\n"
+        "        pass\n    time.sleep(0.005)\n"
+    )
+    read_order = _PERMUTATION.format(devices=_DEVICES) + (
+        "times = [os.stat(path).st_mtime_ns for path in DEVICES]\n"
+        "recent = max(times) - min(times) < 10 ** 9 and time.time_ns() - min(times) < 60 * 10 ** 9\n"
+        "order = tuple(sorted(range(len(DEVICES)), key=times.__getitem__))\n"
+        "answer = str(ORDERS.index(order)) if recent else 'none'\n"
+    )
+    return {
+        "session_nice": (OPEN + set_nice, read_nice, format(nice, "x")),
+        "device_file_times": (OPEN + touch, read_order, str(order)),
+    }
 
 
 # -- 5. memory outside the limit ------------------------------------------------------------------------
