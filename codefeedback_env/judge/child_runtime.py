@@ -78,7 +78,17 @@ RlimitSettings = list[tuple[int, tuple[int, int]]]
 
 
 def rlimit_settings(limits: ChildLimits) -> RlimitSettings:
-    """The program's rlimits as `setrlimit` arguments (soft and hard, so the program cannot raise them)."""
+    """The program's rlimits as `setrlimit` arguments (soft and hard, so the program cannot raise them).
+
+    The stack is the exception: its soft limit is the memory limit (deep recursion in the main thread may use
+    the memory budget rather than an 8 MB stack) and its hard limit stays what this process has, usually
+    unlimited, as under `python3`: contest templates raise it
+    (`resource.setrlimit(resource.RLIMIT_STACK, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))`), which
+    failed with "not allowed to raise maximum limit". The stack is memory: the address-space limit (and the
+    memory cgroup) still bound it, whatever the program sets.
+    """
+    _, stack_hard = resource.getrlimit(resource.RLIMIT_STACK)
+    stack_soft = limits.memory_bytes if stack_hard == resource.RLIM_INFINITY else min(limits.memory_bytes, stack_hard)
     return [
         (resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1)),
         (resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes)),
@@ -86,8 +96,7 @@ def rlimit_settings(limits: ChildLimits) -> RlimitSettings:
         (resource.RLIMIT_CORE, (0, 0)),
         (resource.RLIMIT_NOFILE, (limits.max_open_files, limits.max_open_files)),
         (resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes)),
-        # Deep recursion in the main thread may use the memory budget rather than an 8 MB stack.
-        (resource.RLIMIT_STACK, (limits.memory_bytes, limits.memory_bytes)),
+        (resource.RLIMIT_STACK, (stack_soft, stack_hard)),
     ]
 
 

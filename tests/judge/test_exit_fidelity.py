@@ -100,6 +100,27 @@ IDIOMS = {
     "stdout_fd_closed_flush_fails": "import os\nprint('never')\nos.close(1)\n",
     "keyboard_interrupt": "print('partial')\nraise KeyboardInterrupt\n",
     "stderr_output_and_status": "import sys\nsys.stderr.write('warn\\n')\nprint(input())\nsys.exit(0)\n",
+    # Contest templates raise the stack limit before deep recursion: "not allowed to raise maximum limit" was
+    # a runtime error where python3 (whose hard stack limit is unlimited) accepts.
+    "stack_limit_raised_to_unlimited": (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_STACK, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))\n"
+        "sys.setrecursionlimit(10**6)\n"
+        "print(int(input()) * 2)\n"
+    ),
+    "stack_soft_limit_raised": (
+        "import resource\nresource.setrlimit(resource.RLIMIT_STACK, (2**29, -1))\nprint(int(input()) * 2)\n"
+    ),
+    "stack_limit_raised_then_deep_c_recursion": (
+        "import resource, sys\n"
+        "from functools import lru_cache\n"
+        "resource.setrlimit(resource.RLIMIT_STACK, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))\n"
+        "sys.setrecursionlimit(10**6)\n"
+        "@lru_cache(None)\n"
+        "def depth(n):\n"
+        "    return 0 if n == 0 else depth(n - 1) + 1\n"
+        "print(depth(int(input()) * 5000))\n"
+    ),
 }
 
 
@@ -168,3 +189,11 @@ def test_atexit_output_counts_for_the_verdict():
         with Judge(backend=made, max_workers=1) as judge:
             result = judge.judge(problem, IDIOMS["atexit_writes_buffered_stdout"], problem.public_tests)
         assert [r.verdict for r in result.results] == [Verdict.ACCEPTED, Verdict.ACCEPTED]
+
+
+def test_a_raised_stack_limit_still_counts_against_the_memory_limit(each_backend):
+    """The stack is memory: raising its rlimit gives a program no memory beyond its memory limit."""
+    program = IDIOMS["stack_limit_raised_then_deep_c_recursion"].replace("* 5000", "* 10**6")  # 21M frames
+    outcome = each_backend.run_stdio(program, STDIN, LIMITS)
+    assert outcome.signal is not None or outcome.memory_exceeded or outcome.exit_code != 0, outcome
+    assert outcome.stdout == b""
