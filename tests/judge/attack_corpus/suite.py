@@ -177,6 +177,11 @@ _IDIOMS = {
         "threading.Thread(target=late).start()\n"
     ),
     "sys_exit_zero_after_answer": "import sys\nprint(3)\nsys.exit(0)\n",
+    "raise_the_stack_limit": (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_STACK, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))\n"
+        "sys.setrecursionlimit(10**6)\nprint(sum(map(int, input().split())))\n"
+    ),
 }
 _LEGITIMATE_FUNCTIONS = {
     "fn_plain_function": "def add(a, b):\n    return a + b\n",
