@@ -15,7 +15,8 @@ operations that another C library or architecture uses (marked "same operation")
 where one call does both a legitimate and a dangerous thing: clone only for threads, socketpair only for
 AF_UNIX, ioctl only for the terminal and descriptor queries `isatty` and friends make, fcntl without the
 commands that aim signals at another process or lock files, prctl only to name threads, fadvise64 and madvise
-without dropping pages from the shared page cache (that advice succeeds and does nothing).
+without dropping pages from the shared page cache or marking them for eviction (that advice succeeds and does
+nothing).
 
 `DENIED` are refused with EPERM, so a program gets the usual PermissionError: other processes (ptrace,
 signals to anyone but itself through the kernel's own delivery), new programs and processes, sockets, IPC
@@ -54,10 +55,21 @@ POSIX_FADV_DONTNEED = 4
 files, whose page cache all processes share: evicting some and reading others would write bits that a later
 run, on any worker, reads back by timing a read. Advice is only advice, so this one succeeds without doing
 anything (`fadvise64` is otherwise allowed: other advice only reads ahead)."""
-MADV_PAGEOUT = 21
-"""The memory advice that reclaims a mapping's pages now: over a mapped file the caller owns (a child keeping
-root's uid without the uid layer owns the interpreter's files) it drops them from the shared page cache, the
-channel `POSIX_FADV_DONTNEED` opened. It too succeeds without doing anything (`madvise` is otherwise allowed)."""
+MADV_COLD, MADV_PAGEOUT = 20, 21
+"""The memory advice that reclaims a mapping's pages now (PAGEOUT: over a mapped file the caller owns, and a child
+keeping root's uid without the uid layer owns the interpreter's files, it drops them from the shared page cache,
+the channel `POSIX_FADV_DONTNEED` opened), or marks them to go first at the next reclaim (COLD: it moves the
+shared pages to the inactive list, whoever owns the file, and any memory pressure on the host then evicts the
+files a program chose). Both succeed without doing anything (`madvise` is otherwise allowed)."""
+LOW_32_BITS = 0xFFFFFFFF
+"""Advice is a C `int`: the kernel reads the low 32 bits of the argument, so the rules compare only those (a rule
+on all 64 let `DONTNEED | 1 << 32` through as "not DONTNEED")."""
+FILE_ADVICE = ((0xFFFFFFFC, 0), (LOW_32_BITS, 5))
+"""(mask, value) of the file advice allowed: NORMAL, RANDOM, SEQUENTIAL, WILLNEED (0-3) and NOREUSE (5)."""
+MEMORY_ADVICE = ((0xFFFFFFF0, 0), (0xFFFFFFFC, 16), (0xFFFFFFFE, 22), (0xFFFFFFFE, 24))
+"""(mask, value) of the memory advice allowed: 0-15 (NORMAL ... NOHUGEPAGE, DONTNEED and FREE among them), 16-19
+(DONTDUMP ... KEEPONFORK), 22-23 (POPULATE_READ, POPULATE_WRITE), 24-25 (DONTNEED_LOCKED, COLLAPSE). Any other
+gets the default ENOSYS (the kernel refuses unknown advice anyway; HWPOISON needs a capability)."""
 THREAD_NAMES = (15, 16)
 """The prctl options a program may use: PR_SET_NAME and PR_GET_NAME (newer interpreters name their threads)."""
 
@@ -144,12 +156,16 @@ def seccomp_program() -> bytes:
     for command in RECORD_LOCKS:
         policy.add_rule(seccomp.ERRNO(errno.EPERM), "fcntl", seccomp.Arg(1, seccomp.EQ, command))
     try:  # (fd, offset, length, advice) on x86-64; elsewhere the call keeps the default ENOSYS
-        policy.add_rule(seccomp.ALLOW, "fadvise64", seccomp.Arg(3, seccomp.NE, POSIX_FADV_DONTNEED))
-        policy.add_rule(seccomp.ERRNO(0), "fadvise64", seccomp.Arg(3, seccomp.EQ, POSIX_FADV_DONTNEED))
+        for mask, value in FILE_ADVICE:
+            policy.add_rule(seccomp.ALLOW, "fadvise64", seccomp.Arg(3, seccomp.MASKED_EQ, mask, value))
+        dontneed = seccomp.Arg(3, seccomp.MASKED_EQ, LOW_32_BITS, POSIX_FADV_DONTNEED)
+        policy.add_rule(seccomp.ERRNO(0), "fadvise64", dontneed)
     except OSError:
         pass
-    policy.add_rule(seccomp.ALLOW, "madvise", seccomp.Arg(2, seccomp.NE, MADV_PAGEOUT))  # (address, length, advice)
-    policy.add_rule(seccomp.ERRNO(0), "madvise", seccomp.Arg(2, seccomp.EQ, MADV_PAGEOUT))
+    for mask, value in MEMORY_ADVICE:  # (address, length, advice)
+        policy.add_rule(seccomp.ALLOW, "madvise", seccomp.Arg(2, seccomp.MASKED_EQ, mask, value))
+    cold_or_pageout = seccomp.Arg(2, seccomp.MASKED_EQ, 0xFFFFFFFE, MADV_COLD)  # MADV_PAGEOUT is MADV_COLD + 1
+    policy.add_rule(seccomp.ERRNO(0), "madvise", cold_or_pageout)
     for option in THREAD_NAMES:
         policy.add_rule(seccomp.ALLOW, "prctl", seccomp.Arg(0, seccomp.EQ, option))
     for request in TERMINAL_QUERIES:
