@@ -27,7 +27,7 @@ import time
 import pytest
 
 from codefeedback_env.judge import Limits
-from codefeedback_env.judge.pool import WorkerPoolBackend
+from codefeedback_env.judge.pool import PoolOptions, WorkerPoolBackend
 from codefeedback_env.judge.subprocess_backend import SubprocessBackend
 from tests.judge.processes import descendants
 from tests.judge.test_pool_backend import machine_has_all_layers
@@ -238,3 +238,27 @@ def test_the_scratch_folder_does_not_tell_when_the_previous_run_ended(backend, c
         times = [int(value) for value in _run(backend, SCRATCH_TIMES).stdout.split()]
         assert min(times) >= sent - CLOCK_TICK_NS, f"the folder's times are older than the run: {changer} left them"
     _contained(backend, baseline)
+
+
+# -- files beside the scratch folder, for children that keep the worker's uid (no uid layer) ---------------------
+
+BESIDE_SCRATCH = ("/tmp/cfleft", "/dev/cfleft", "/tmp/slot0/../cfleft2")
+WRITE_BESIDE = (
+    f"made = 0\nfor path in {BESIDE_SCRATCH!r}:\n    try:\n        open(path, 'w').write('x' * 100000)\n"
+    "        made += 1\n    except OSError:\n        pass\nprint(made)\n"
+)
+READ_BESIDE = "import os\nprint(sorted(os.listdir('/tmp')), sorted(n for n in os.listdir('/dev') if 'cf' in n))\n"
+
+
+@needs_pool_layers
+def test_children_of_the_workers_uid_cannot_leave_files_beside_their_scratch_folder():
+    """Without the uid layer a child is uid 0 without capabilities, and owned the sandbox's /tmp and /dev: files it
+    wrote there outlived the run (the next runs read them; no limit counted them). /dev is now read-only and /tmp
+    belongs to nobody."""
+    with WorkerPoolBackend(1, options=PoolOptions(separate_uids=False)) as same_uid:
+        before = _run(same_uid, READ_BESIDE).stdout
+        baseline = len(descendants())
+        outcome = _run(same_uid, WRITE_BESIDE)
+        assert outcome.exit_code == 0 and outcome.stdout == b"0\n", outcome
+        assert _run(same_uid, READ_BESIDE).stdout == before == b"['slot0'] []\n"
+        _contained(same_uid, baseline)

@@ -244,7 +244,8 @@ def bubblewrap_arguments(files: SandboxFiles, *, mount_scratch: bool) -> list[st
     for folder in files.emptied:
         arguments += ["--tmpfs", folder, "--remount-ro", folder]
     arguments += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
-    arguments += ["--remount-ro", "/"]
+    # `/dev` read-only too (its device nodes are mounts of their own, still usable): no run leaves files there
+    arguments += ["--remount-ro", "/dev", "--remount-ro", "/"]
     arguments += ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--hostname", "sandbox"]
     # The worker is the namespace's pid 1, with no bubblewrap init beside it: that init keeps the worker's uid, is
     # dumpable and has no seccomp filter, so a child of the same uid (no uid layer) could write its memory.

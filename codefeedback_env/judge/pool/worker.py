@@ -71,6 +71,7 @@ ZYGOTE_BROKEN = 3
 FUNCTION_GRACE_SECONDS = 1.0
 """In function mode the parent enforces the deadline; the worker kills only this much later."""
 REAP_SECONDS = 2.0
+NOBODY = 65534
 HIGH_FD = 100
 _RAISES, _TOLERANT, _ZERO, _IGNORED = range(4)
 """How a child treats a lock-down step: it raises on failure (setup fails); failure is tolerated (an rlimit the
@@ -154,6 +155,11 @@ class Worker:
                 self.missing["uid"] = f"uid {self.uid} cannot read the interpreter's standard library {os.__file__}"
         # Root without the uid layer: each child drops every capability instead (they would pass every check).
         self.drop_capabilities = not self.switch_uid and os.geteuid() == 0
+        if self.drop_capabilities and config["namespaces"]:
+            # Such a child is still uid 0, the owner of the sandbox's /tmp: it could write files beside its scratch
+            # folder that the next runs find (and that no limit counts). Owned by nobody, /tmp is only the
+            # worker's to write (it keeps CAP_DAC_OVERRIDE).
+            os.chown("/tmp", NOBODY, NOBODY)
         self.private_proc = False
         self.last_pid: int | None = None
         if self.pid_namespace and self.switch_uid and self.scratch_mounted:
