@@ -6,6 +6,7 @@ A backend only runs programs and reports plain facts (`RunOutcome`); it never de
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -72,6 +73,32 @@ class RemoteError(Exception):
     def __init__(self, traceback: str) -> None:
         super().__init__(traceback.strip().splitlines()[-1] if traceback.strip() else "error")
         self.traceback = traceback
+
+
+NEVER_MIMICKED = frozenset({"StopIteration", "StopAsyncIteration"})
+"""Exceptions a `RemoteError` never is: one would silently end a checker's `map` or `next` loop."""
+_remote_classes: dict[str, type[RemoteError]] = {}
+
+
+def remote_error(traceback: str) -> RemoteError:
+    """The program's error as checker code sees it: a `RemoteError` that is also the built-in exception class
+    named on the traceback's last line (`ValueError: ...`), so `except ValueError` in checker code catches it as
+    it would in the program's process. A class of the program's own, or a built-in that cannot be made this way,
+    gives a plain `RemoteError`."""
+    lines = traceback.strip().splitlines()
+    name = lines[-1].split(":", 1)[0].strip() if lines else ""
+    kind = _remote_classes.get(name)
+    if kind is None:
+        builtin = getattr(builtins, name, None) if name.isidentifier() and name not in NEVER_MIMICKED else None
+        kind = RemoteError
+        if isinstance(builtin, type) and issubclass(builtin, Exception) and not issubclass(builtin, RemoteError):
+            kind = type(f"Remote{name}", (RemoteError, builtin), {"__module__": __name__})
+            try:
+                kind(traceback)
+            except TypeError:  # a built-in whose constructor needs more (UnicodeDecodeError's five arguments)
+                kind = RemoteError
+        _remote_classes[name] = kind
+    return kind(traceback)
 
 
 class FunctionSession(Protocol):

@@ -25,7 +25,7 @@ import sys
 from typing import Any
 
 from codefeedback_env.judge import plaindata
-from codefeedback_env.judge.backend import RemoteCrash, RemoteError, RemoteFailure, RemoteTimeout
+from codefeedback_env.judge.backend import RemoteCrash, RemoteFailure, RemoteTimeout, remote_error
 from codefeedback_env.judge.checker_watchdog import CheckerTimeout
 from codefeedback_env.judge.function_checker import CHECKER_TIME_OUT_MESSAGE, CheckOutcome, CheckTask, run_checker
 from codefeedback_env.judge.results import Verdict
@@ -89,8 +89,8 @@ class JudgeLink:
             kind = RemoteTimeout if reply["failure"] == "timeout" else RemoteCrash
             self.failure = kind(str(reply["message"]))
             raise self.failure
-        if "raise" in reply:
-            raise RemoteError(str(reply["raise"]))
+        if "raise" in reply:  # as the built-in class its traceback names: checker code may catch it
+            raise remote_error(str(reply["raise"]))
         return reply["value"]
 
 
