@@ -42,6 +42,11 @@ def _tests(row: dict[str, Any], field: str, source: str, number: int) -> tuple[T
         raise DatasetError(source, number, field, 'expected {"input": [str, ...], "output": [str, ...]}')
     if len(value["input"]) != len(value["output"]):
         raise DatasetError(source, number, field, f"{len(value['input'])} inputs but {len(value['output'])} outputs")
+    for part in ("input", "output"):
+        wrong = next((i for i, text in enumerate(value[part]) if not isinstance(text, str)), None)
+        if wrong is not None:
+            got = value[part][wrong]
+            raise DatasetError(source, number, f"{field}.{part}[{wrong}]", f"expected a string, got {got!r:.60}")
     return tuple(TestCase(i, o) for i, o in zip(value["input"], value["output"], strict=True))
 
 

@@ -9,10 +9,14 @@ what it says.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from codefeedback_env.judge import Judge, Verdict
 from codefeedback_env.problems import Problem, ProblemKind, TestCase
+from codefeedback_env.problems.codecontests import load_codecontests
+from codefeedback_env.problems.errors import DatasetError
 
 FUNCTION_TESTS = (TestCase("assert f(1) == 2\n"), TestCase("assert f(2) == 3\n"))
 
@@ -64,3 +68,15 @@ def test_a_malformed_problem_names_the_field(fields, message) -> None:
 def test_a_test_case_holds_text(given, field) -> None:
     with pytest.raises(TypeError, match=f"TestCase.{field}"):
         TestCase(*given)
+
+
+@pytest.mark.parametrize("part", ["input", "output"])
+def test_a_codecontests_test_that_is_not_text_names_the_row(tmp_path, part) -> None:
+    """An output written as a JSON number (`"output": [3]`) used to load and crash the judge at its first test."""
+    tests = {"input": ["1 2\n"], "output": ["3\n"]}
+    tests[part] = [3]
+    row = {"name": "p", "description": "add", "public_tests": tests, "private_tests": tests}
+    path = tmp_path / "rows.jsonl"
+    path.write_text(json.dumps(row) + "\n")
+    with pytest.raises(DatasetError, match=rf"row 1.*public_tests\.{part}\[0\]"):
+        load_codecontests(path)
