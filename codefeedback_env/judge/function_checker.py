@@ -37,7 +37,19 @@ from codefeedback_env.problems.function_tests import free_names
 
 logger = logging.getLogger(__name__)
 
-_short_repr = reprlib.Repr()
+
+class _ShortRepr(reprlib.Repr):
+    """`reprlib`'s short repr, which also shows an int too long for Python to print in decimal (its `repr`
+    raises ValueError past `sys.get_int_max_str_digits()`) instead of failing the test."""
+
+    def repr_int(self, x: int, level: int) -> str:
+        try:
+            return super().repr_int(x, level)
+        except ValueError:
+            return f"<an int of {x.bit_length()} bits, too long to print>"
+
+
+_short_repr = _ShortRepr()
 _short_repr.maxstring = 200
 _short_repr.maxother = 200
 

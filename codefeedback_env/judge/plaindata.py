@@ -34,8 +34,12 @@ CHECKED_TUPLE_RUN = 4
 hashing a tuple hashes everything inside it, so checking every level of a deep nest of wide tuples would
 cost the reply's size times its depth. Their items are still hashed (as parts of the enclosing tuples)."""
 INT_DIGITS = 5000
-"""Most digits of an integer in a message (the interpreter's own default bound is 4300); longer ones
-would take quadratic time to parse."""
+"""Most digits of a decimal integer in a message (the interpreter's own default bound is 4300); longer ones
+would take quadratic time to parse. `dumps` writes ints past `DECIMAL_BITS` in base 16 instead."""
+DECIMAL_BITS = 13_000
+"""Ints of up to this many bits (at most 3,914 decimal digits: under every bound above) cross as JSON numbers;
+longer ones as a tagged base-16 string, which converts both ways in linear time and is bounded only by the
+message's size, so a function may return or take an int of any length, as under `python3`."""
 
 
 class PlainDataError(ValueError):
@@ -82,8 +86,10 @@ def _encode(value: Any, depth: int) -> Any:
     if depth > MAX_DEPTH:
         raise PlainDataError(f"value nested deeper than {MAX_DEPTH} levels")
     kind = type(value)
-    if value is None or kind in (bool, int, str):
+    if value is None or kind in (bool, str):
         return value
+    if kind is int:
+        return value if value.bit_length() <= DECIMAL_BITS else {"i": format(value, "x")}
     if kind is float:
         return value if value == value and value not in (float("inf"), float("-inf")) else {"x": repr(value)}
     if kind is list:
@@ -104,7 +110,7 @@ def _encode(value: Any, depth: int) -> Any:
         if isinstance(value, base):  # a subclass (Counter, namedtuple, ...): send its plain base value
             return _encode(convert(value), depth + 1)
     if kind is range:
-        return {"r": [value.start, value.stop, value.step]}
+        return {"r": [_encode(value.start, depth + 1), _encode(value.stop, depth + 1), _encode(value.step, depth + 1)]}
     view = _DICT_VIEWS.get(kind)
     if view == "di":
         return {view: [[_encode(k, depth + 1), _encode(v, depth + 1)] for k, v in value]}
@@ -150,10 +156,15 @@ def _decode(node: Any, depth: int, run: int = 0) -> Any:
             return complex(real, imag)
         if tag == "x":
             return _SPECIAL_FLOATS[body]
+        if tag == "i":
+            if type(body) is not str:
+                raise PlainDataError("malformed integer: not a base-16 string")
+            return int(body, 16)  # linear in the length, whatever it is (a power-of-two base)
         if tag == "r":
-            if type(body) is not list or len(body) != 3 or any(type(v) is not int for v in body):
+            bounds = _decode_items(body, depth + 1, 0) if type(body) is list else None
+            if bounds is None or len(bounds) != 3 or any(type(v) is not int for v in bounds):
                 raise PlainDataError(f"malformed range: {body!r:.60}")
-            return range(*body)
+            return range(*bounds)
         if tag == "it":
             return iter(_spread_out(_decode_items(body, depth + 1, 0)))
         if tag == "dk":
