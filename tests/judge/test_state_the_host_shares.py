@@ -263,3 +263,67 @@ def test_children_of_the_workers_uid_cannot_leave_files_beside_their_scratch_fol
         assert outcome.exit_code == 0 and outcome.stdout == b"0\n", outcome
         assert _run(same_uid, READ_BESIDE).stdout == before == b"['slot0'] []\n"
         _contained(same_uid, baseline)
+
+
+# -- futex words on pages of files every process maps (pool, two workers) ------------------------------------
+
+_FUTEX_COMMON = (
+    "import ctypes, mmap, os, sys, threading, time\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+    "libc.syscall.restype = ctypes.c_long\n{where}\n"
+    "def futex(address, operation, value, count=0, other=0, bits=0xFFFFFFFF):\n"
+    "    return libc.syscall(ctypes.c_long(202), ctypes.c_void_p(address), ctypes.c_int(operation),\n"
+    "                        ctypes.c_uint32(value), ctypes.c_void_p(count), ctypes.c_void_p(other),\n"
+    "                        ctypes.c_uint32(bits))\n"
+    "def word(i):\n    return BASE + 4 * i\n"
+)
+_IN_LIBC = "BASE = (ctypes.cast(libc.printf, ctypes.c_void_p).value & ~0xFFF) + 256  # the C library's code"
+FUTEX_WRITER = _FUTEX_COMMON + (
+    "value = int(sys.stdin.read())\nthreading.stack_size(1 << 16)\nwaiting = 0\n"
+    "def wait(i):\n    futex(word(i), {wait}, ctypes.c_uint32.from_address(word(i)).value)\n"
+    "for i in range(-1, {bits}):\n    if i < 0 or value >> i & 1:\n"
+    "        threading.Thread(target=wait, args=(i + 1,), daemon=True).start()\n"
+    "time.sleep(2.5)\nprint(sum(thread.is_alive() for thread in threading.enumerate()) - 1)\n"
+)
+FUTEX_READER = _FUTEX_COMMON + (
+    "def waiters(i):  # {count}\n    return max(0, futex(word(i), {count_operation}, 0, 1 << 30, word(i)))\n"
+    "end = time.monotonic() + 2\nwhile not waiters(0) and time.monotonic() < end:\n    time.sleep(0.01)\n"
+    "print(sum(1 << i for i in range({bits}) if waiters(i + 1)))\n"
+)
+FUTEX_PAIRS = {
+    "wait_in_libc_count_by_requeue": (0, 3, "requeue every waiter onto its own word: wakes none, counts them"),
+    "wait_bitset_in_libc_count_by_wake": (9, 1, "wake them: the writer's threads end, the count is the answer"),
+}
+
+
+@needs_pool_layers
+@pytest.mark.parametrize("pair", sorted(FUTEX_PAIRS))
+def test_programs_judged_at_the_same_time_cannot_meet_on_a_futex(pair):
+    """A futex operation without the private flag names its word by the page behind it: on a page of a file every
+    process maps (the C library's code) two programs on two workers met on the same futex, and the number of
+    waiters the second counted passed the first one's stdin over (16 bits here). Shared futex operations now do
+    nothing (a wait returns at once), so no waiter is ever there to count."""
+    wait, count_operation, count = FUTEX_PAIRS[pair]
+    bits = 16
+    writer = FUTEX_WRITER.format(where=_IN_LIBC, wait=wait, bits=bits)
+    reader = FUTEX_READER.format(where=_IN_LIBC, count_operation=count_operation, count=count, bits=bits)
+    value = secrets.randbits(bits) | 1
+    with WorkerPoolBackend(2) as pool:
+        pool.start()
+        baseline = len(descendants())
+        outcomes = {}
+
+        def run(name: str, program: str, stdin: str) -> None:
+            outcomes[name] = _run(pool, program, stdin)
+
+        threads = [
+            threading.Thread(target=run, args=("writer", writer, f"{value}\n")),
+            threading.Thread(target=run, args=("reader", reader, "")),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert outcomes["reader"].stdout != f"{value}\n".encode(), "the reader got the writer's stdin"
+        assert outcomes["writer"].stdout == b"0\n", outcomes["writer"]  # no thread stayed waiting
+        assert outcomes["reader"].stdout == b"0\n", outcomes["reader"]
+        _contained(pool, baseline)

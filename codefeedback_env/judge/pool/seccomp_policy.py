@@ -70,6 +70,18 @@ MEMORY_ADVICE = ((0xFFFFFFF0, 0), (0xFFFFFFFC, 16), (0xFFFFFFFE, 22), (0xFFFFFFF
 """(mask, value) of the memory advice allowed: 0-15 (NORMAL ... NOHUGEPAGE, DONTNEED and FREE among them), 16-19
 (DONTDUMP ... KEEPONFORK), 22-23 (POPULATE_READ, POPULATE_WRITE), 24-25 (DONTNEED_LOCKED, COLLAPSE). Any other
 gets the default ENOSYS (the kernel refuses unknown advice anyway; HWPOISON needs a capability)."""
+FUTEX_PRIVATE_FLAG = 128
+FUTEX_OPERATIONS = 14
+FUTEX_WAITS = (0, 6, 8, 9, 11, 13)
+"""futex operations that block: WAIT, LOCK_PI, TRYLOCK_PI, WAIT_BITSET, WAIT_REQUEUE_PI, LOCK_PI2.
+
+A futex operation without FUTEX_PRIVATE_FLAG names its word by the page behind it: for a page of a file (a
+shared library's code, which every process on the host maps, or an interpreter file) every process mapping that
+file meets on the same futex. A program waiting there in some threads and one judged at the same time on another
+worker counting the waiters (FUTEX_REQUEUE onto the same word wakes none and returns their number) passed its
+stdin (a hidden input) over. Private operations (what the C library and Python's locks use between a process's
+own threads) are allowed; shared ones do nothing: a blocking one returns EAGAIN ("the word changed"), on which
+every caller checks its word again, so a shared wait only spins; the others return 0 (nobody woken or moved)."""
 THREAD_NAMES = (15, 16)
 """The prctl options a program may use: PR_SET_NAME and PR_GET_NAME (newer interpreters name their threads)."""
 
@@ -86,7 +98,7 @@ ALLOWED = (
     # memory
     "brk", "mmap", "munmap", "mremap", "mprotect",
     # threads (clone is checked below: threads only) and waiting
-    "futex", "set_robust_list", "get_robust_list", "rseq", "set_tid_address", "sched_yield", "sched_getaffinity",
+    "set_robust_list", "get_robust_list", "rseq", "set_tid_address", "sched_yield", "sched_getaffinity",
     "clock_gettime", "clock_getres", "clock_nanosleep", "nanosleep", "gettimeofday", "time",
     "poll", "ppoll", "select", "pselect6", "epoll_create1", "epoll_create", "epoll_ctl", "epoll_wait",
     "epoll_pwait", "epoll_pwait2", "pipe2", "pipe", "eventfd2",
@@ -166,6 +178,10 @@ def seccomp_program() -> bytes:
         policy.add_rule(seccomp.ALLOW, "madvise", seccomp.Arg(2, seccomp.MASKED_EQ, mask, value))
     cold_or_pageout = seccomp.Arg(2, seccomp.MASKED_EQ, 0xFFFFFFFE, MADV_COLD)  # MADV_PAGEOUT is MADV_COLD + 1
     policy.add_rule(seccomp.ERRNO(0), "madvise", cold_or_pageout)
+    policy.add_rule(seccomp.ALLOW, "futex", seccomp.Arg(1, seccomp.MASKED_EQ, FUTEX_PRIVATE_FLAG, FUTEX_PRIVATE_FLAG))
+    for operation in range(FUTEX_OPERATIONS):  # shared ones (the command is the low 7 bits; higher ones do not exist)
+        action = seccomp.ERRNO(errno.EAGAIN) if operation in FUTEX_WAITS else seccomp.ERRNO(0)
+        policy.add_rule(action, "futex", seccomp.Arg(1, seccomp.MASKED_EQ, 0xFF, operation))
     for option in THREAD_NAMES:
         policy.add_rule(seccomp.ALLOW, "prctl", seccomp.Arg(0, seccomp.EQ, option))
     for request in TERMINAL_QUERIES:

@@ -188,7 +188,43 @@ def other_programs(secret: Callable[[], str]) -> list[Attack]:
         ("fn_record_locks_beside", function, function_target, planted + "def solve():\n    return 0\n"),
     ):
         entries.append(Attack(name, "other_programs", program, target, Harm.LEAK, plant=plant, concurrent=True))
+    value = secret()
+    stdio, function = probe_programs(_FUTEX_READ)
+    stdio_target, function_target = (replace(t, time_limit=5.0) for t in secret_target(value))
+    planted = OPEN + _FUTEX_PLANT.format(secret=value)
+    for name, program, target, plant in (
+        ("shared_futex_beside", stdio, stdio_target, planted + "print(0)\n"),
+        ("fn_shared_futex_beside", function, function_target, planted + "def solve():\n    return 0\n"),
+    ):
+        entries.append(Attack(name, "other_programs", program, target, Harm.LEAK, plant=plant, concurrent=True))
     return entries
+
+
+_FUTEX = """
+import ctypes, threading, time
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+BASE = (ctypes.cast(libc.printf, ctypes.c_void_p).value & ~0xFFF) + 512
+def futex(address, operation, value, count=0, other=0):
+    return libc.syscall(ctypes.c_long(202), ctypes.c_void_p(address), ctypes.c_int(operation), ctypes.c_uint32(value),
+                        ctypes.c_void_p(count), ctypes.c_void_p(other), 0)
+def waiters(i):
+    return max(0, futex(BASE + 4 * i, 3, 0, 1 << 30, BASE + 4 * i))
+"""
+_FUTEX_PLANT = (
+    _FUTEX + "threading.stack_size(1 << 16)\n"
+    "def wait(i):\n    futex(BASE + 4 * i, 0, ctypes.c_uint32.from_address(BASE + 4 * i).value)\n"
+    "for i, bit in enumerate('1' + format(int({secret!r}, 16), '032b')):\n    if bit == '1':\n"
+    "        threading.Thread(target=wait, args=(i,), daemon=True).start()\n"
+    "time.sleep(3)\n"
+)
+_FUTEX_READ = (
+    _FUTEX + "end = time.monotonic() + 3\nwhile not waiters(0) and time.monotonic() < end:\n    time.sleep(0.01)\n"
+    "answer = format(sum(1 << (32 - i) for i in range(1, 33) if waiters(i)), '08x') if waiters(0) else 'none'\n"
+)
+"""A program judged at the same time waits in threads on futex words of the C library's code (a shared operation
+names its word by the file page, which every process maps); this one counts each word's waiters (FUTEX_REQUEUE
+onto the same word wakes none)."""
 
 
 _LOCKS = """
