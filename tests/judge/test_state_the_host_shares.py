@@ -211,9 +211,8 @@ def test_programs_judged_at_the_same_time_cannot_pass_data_through_locks(pair):
 
 # -- when the previous run ended, read from the scratch folder's times ------------------------------------------
 
-_END_AT_CHOSEN_MOMENT = (
-    "import time\n{change}\n"
-    "while abs(time.time_ns() % 1_000_000_000 - 700_000_000) > 300_000:  # end at .700 s of the clock\n    pass\n"
+_END_AT_CHOSEN_MOMENT = (  # end at .700 s of the clock
+    "import time\n{change}\ntime.sleep((700_000_000 - time.time_ns()) % 1_000_000_000 / 1e9)\n"
 )
 SCRATCH_CHANGERS = {
     "writes_a_file": _END_AT_CHOSEN_MOMENT.format(change="open('notes.txt', 'w').write('x')"),
