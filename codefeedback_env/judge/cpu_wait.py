@@ -3,11 +3,13 @@
 A program's time is its wall time minus the time it spent runnable but waiting for a CPU (the scheduler's
 `run_delay`, from /proc/<pid>/task/<tid>/schedstat), so a loaded machine (more programs than cores, a trainer
 next to the judge) does not turn a fast program into a time-limit verdict. Sleeping and blocking still count.
-A process's waiting is that of the thread of it that waited most: contest code often does all its work in a
-thread (for a bigger stack) while the main thread sleeps in `join`, and counting the main thread alone
-charged that thread's waiting to the program. Taking one thread (not the sum) never subtracts more than the
-run's wall time, so threads waiting on each other cannot buy time; the CPU-time rlimit bounds their work.
-Without scheduler statistics the limit is plain wall time. A plain wall-clock backstop ends every run.
+The waiting is read every `READ_EVERY_SECONDS` of a run (`WaitingMeter`), and each reading credits the most
+that any one thread of the run waited since the previous reading, never more than the time between them:
+contest code often does its work in threads (for a bigger stack), one after another, while the main thread
+sleeps in `join`, and a thread's waiting goes with it when it ends, so each is counted while it lives. Taking
+one thread per interval (not the sum) never credits more than the run's wall time, so threads waiting on each
+other cannot buy time; the CPU-time rlimit bounds their work. Without scheduler statistics the limit is plain
+wall time. A plain wall-clock backstop ends every run.
 
 Standard library only: the pool's worker imports this module too.
 """
@@ -26,9 +28,9 @@ MAX_PROCESSES_COUNTED = 8
 """Processes of one run whose waiting is counted (the bootstrap, the program, a few it started)."""
 MAX_THREADS_READ = 64
 """Threads of one process whose waiting is read (the pool caps a run's threads at 64 anyway)."""
-LOOK_FROM = 0.5
-"""Fraction of its limit (net of waiting) after which a run's waiting is read, every `READ_EVERY_SECONDS`."""
 READ_EVERY_SECONDS = 0.05
+"""How often a run's waiting is read, from this long after its start (most runs end before the first reading).
+A thread that ends loses at most its waiting since the last reading."""
 MIN_WAIT_SECONDS = 0.002
 """The shortest wait between two looks at a run near its limit (no busy loop while the limit moves on)."""
 
@@ -46,21 +48,12 @@ def timed_out(deadline_hit: bool, signal_number: int | None, cpu_time: float, cp
     )
 
 
-def _thread_delay(pid: int, tid: str) -> float:
+def _thread_delay(pid: int, tid: str) -> float | None:
     try:
         with open(f"/proc/{pid}/task/{tid}/schedstat", "rb") as stats:
             return int(stats.read().split()[1]) / 1e9
     except (OSError, IndexError, ValueError):
-        return 0.0
-
-
-def _run_delay(pid: int) -> float:
-    """Seconds the live thread of `pid` that waited most for a CPU has waited (see the module docstring)."""
-    try:
-        threads = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return 0.0
-    return max((_thread_delay(pid, tid) for tid in threads[:MAX_THREADS_READ]), default=0.0)
+        return None
 
 
 def _children(pid: int) -> list[int]:
@@ -71,16 +64,54 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def seconds_waiting(pid: int) -> float:
-    """Seconds `pid` and its descendants (the first `MAX_PROCESSES_COUNTED`) have spent runnable but waiting
-    for a CPU: the portable backend's program runs below its bootstrap. 0 where the kernel does not say."""
-    total, frontier, counted = 0.0, [pid], 0
+def thread_delays(pid: int) -> dict[tuple[int, str], float]:
+    """Seconds each thread of `pid` and of its descendants (the first `MAX_PROCESSES_COUNTED` processes, the
+    first `MAX_THREADS_READ` threads of each) has spent runnable but waiting for a CPU, by (pid, thread id): the
+    portable backend's program runs below its bootstrap. Empty where the kernel does not say."""
+    delays: dict[tuple[int, str], float] = {}
+    frontier, counted = [pid], 0
     while frontier and counted < MAX_PROCESSES_COUNTED:
         current = frontier.pop()
         counted += 1
-        total += _run_delay(current)
+        try:
+            threads = os.listdir(f"/proc/{current}/task")
+        except OSError:
+            continue
+        for tid in threads[:MAX_THREADS_READ]:
+            delay = _thread_delay(current, tid)
+            if delay is not None:
+                delays[current, tid] = delay
         frontier += _children(current)
-    return total
+    return delays
+
+
+class WaitingMeter:
+    """The waiting for a CPU of the processes under `pid` since `since` (monotonic), as `read` adds it up: at
+    each reading, the most any one thread waited since the previous reading (a thread seen for the first time:
+    since it started), at most the time between the two readings. So waiting in a thread that has since ended
+    stays counted, and threads waiting at the same time count once."""
+
+    def __init__(self, pid: int, since: float) -> None:
+        self.pid = pid
+        self.last = since
+        self.waited = 0.0
+        self._delays: dict[tuple[int, str], float] = {}
+
+    def start_here(self) -> None:
+        """Count only waiting from now on (what the threads waited so far is not credited)."""
+        self._delays = thread_delays(self.pid)
+        self.last = time.monotonic()
+
+    def read(self) -> float:
+        """Read the threads' waiting now; the seconds credited in all."""
+        now = time.monotonic()
+        delays = thread_delays(self.pid)
+        seen = self._delays
+        gained = max((delay - seen.get(key, 0.0) for key, delay in delays.items()), default=0.0)
+        self.waited += min(max(gained, 0.0), max(now - self.last, 0.0))
+        seen.update(delays)  # an ended thread's last reading stays: a thread id that comes back is not new
+        self.last = now
+        return self.waited
 
 
 def wall_backstop(limit: float) -> float:
@@ -90,27 +121,23 @@ def wall_backstop(limit: float) -> float:
 
 class TimeLimit:
     """The limit of one run started at `started` (monotonic): `limit` seconds net of waiting for a CPU, and
-    the wall-clock backstop. The scheduler statistics are read only from half the limit on: most runs end
-    long before."""
+    the wall-clock backstop. The scheduler statistics are read every `READ_EVERY_SECONDS` from then on, and
+    when the limit looks reached: most runs end before the first reading."""
 
     def __init__(self, pid: int, started: float, limit: float) -> None:
         self.pid, self.started, self.limit = pid, started, limit
         self.backstop = started + wall_backstop(limit)
-        self._waited = 0.0
+        self.waiting = WaitingMeter(pid, started)
+
+    def _left(self, now: float) -> float:
+        return min(self.limit - (now - self.started - self.waiting.waited), self.backstop - now)
 
     def remaining(self) -> float:
-        """How long to wait for the run before looking again; 0 once its limit is reached.
-
-        From half its limit on, a run's waiting is read every `READ_EVERY_SECONDS`: a thread's (or a process's)
-        waiting goes with it when it ends, so a thread that worked and ended between two far-apart readings
-        would have its waiting charged to the program."""
+        """How long to wait for the run before looking again; 0 once its limit is reached."""
         now = time.monotonic()
-        used = now - self.started - self._waited
-        if used >= self.limit * LOOK_FROM:  # waiting only grows: a lower reading lost a thread that ended
-            self._waited = max(self._waited, seconds_waiting(self.pid))
-            used = now - self.started - self._waited
-        left = min(self.limit - used, self.backstop - now)
+        if now - self.waiting.last >= READ_EVERY_SECONDS or self._left(now) <= 0:
+            self.waiting.read()
+        left = self._left(now)
         if left <= 0:
             return 0.0
-        until_next_look = max(self.limit * LOOK_FROM - used, READ_EVERY_SECONDS)
-        return max(min(left, until_next_look), MIN_WAIT_SECONDS)
+        return max(min(left, self.waiting.last + READ_EVERY_SECONDS - now), MIN_WAIT_SECONDS)

@@ -336,9 +336,9 @@ class SubprocessFunctionSession:
     fails the same way (`failure`); the caller starts a new session.
 
     As for stdio runs, a test's time does not count the program's waiting for a CPU (`cpu_wait`): when the
-    deadline passes, it moves on by what the processes under `waiting_pid` waited since the test's first
-    call that took over `FIRST_LOOK_SECONDS` (waiting before that is not credited), up to the wall-clock
-    backstop.
+    deadline passes, it moves on by what the processes under `waiting_pid` waited (`cpu_wait.WaitingMeter`,
+    read every `cpu_wait.READ_EVERY_SECONDS`) since the test's first call that took over `FIRST_LOOK_SECONDS`
+    (waiting before that is not credited), up to the wall-clock backstop.
     """
 
     def __init__(self, run: _Run, request_fd: int, reply_fd: int, *, waiting_pid: int | None = None) -> None:
@@ -363,29 +363,34 @@ class SubprocessFunctionSession:
         start = self._run.started if since_start else time.monotonic()
         self.deadline = start + seconds
         self._backstop = start + cpu_wait.wall_backstop(seconds)
-        self._waited_before: float | None = None  # the program's waiting when first read in this test
+        self._waiting: cpu_wait.WaitingMeter | None = None  # from the test's first look on
         self._credited = 0.0
 
     def _wait_for(self, fd: int, *, write: bool) -> bool:
         """Whether `fd` became ready before the deadline (moved on by the program's waiting for a CPU)."""
         watched = [fd]
         while True:
+            if self._waiting is not None and time.monotonic() - self._waiting.last >= cpu_wait.READ_EVERY_SECONDS:
+                self._credit_waiting()  # many short exchanges: still read every READ_EVERY_SECONDS
             remaining = self.deadline - time.monotonic()
-            first_look = self._waited_before is None and self._waiting_pid is not None
-            timeout = min(remaining, FIRST_LOOK_SECONDS) if first_look else remaining
+            first_look = self._waiting is None and self._waiting_pid is not None
+            if first_look:
+                timeout = min(remaining, FIRST_LOOK_SECONDS)
+            else:  # the waiting is read every READ_EVERY_SECONDS: a thread's goes with it when it ends
+                timeout = min(remaining, cpu_wait.READ_EVERY_SECONDS) if self._waiting is not None else remaining
             if descriptors.ready(watched, timeout, write=write):
                 return True
             if first_look and remaining > FIRST_LOOK_SECONDS:
-                self._waited_before = cpu_wait.seconds_waiting(self._waiting_pid)  # type: ignore[arg-type]
-            elif not self._credit_waiting():
+                self._waiting = cpu_wait.WaitingMeter(self._waiting_pid, time.monotonic())  # type: ignore[arg-type]
+                self._waiting.start_here()
+            elif time.monotonic() >= self.deadline and not self._credit_waiting():
                 return False
 
     def _credit_waiting(self) -> bool:
         """Move the deadline on by the program's waiting not yet credited; whether it moved."""
-        if self._waited_before is None or self._waiting_pid is None:
+        if self._waiting is None:
             return False
-        waited = cpu_wait.seconds_waiting(self._waiting_pid) - self._waited_before
-        extra = waited - self._credited
+        extra = self._waiting.read() - self._credited
         moved = min(self.deadline + extra, self._backstop)
         if extra < cpu_wait.MIN_WAIT_SECONDS or moved <= time.monotonic():
             return False
