@@ -73,6 +73,26 @@ IDIOMS = {
         "out = Flusher()\n"
         "out.parts.append(input() + '\\n')\n"
     ),
+    # Garbage cycles the final collections must find wherever they are: the program's own collections moved
+    # them to an older generation (a collection of the young generations alone would miss them).
+    "cycle_finalizer_in_the_oldest_generation": (
+        "import gc\n"
+        "class Node:\n"
+        "    def __del__(self):\n"
+        "        print('finalized', self.name)\n"
+        "keep = Node()\nkeep.name = 'oldest'\nkeep.me = keep\n"
+        "gc.collect()\n"  # survivors stay in the oldest generation
+        "del keep\nprint('main')\n"
+    ),
+    "cycle_finalizer_in_the_middle_generation": (
+        "import gc\n"
+        "class Node:\n"
+        "    def __del__(self):\n"
+        "        print('finalized', self.name)\n"
+        "keep = Node()\nkeep.name = 'middle'\nkeep.me = keep\n"
+        "gc.collect(0)\n"  # survivors move to the middle generation
+        "del keep\nprint('main')\n"
+    ),
     "fdopen_writer_never_flushed": "import os\nout = os.fdopen(1, 'w')\nout.write(input() + '!\\n')\n",
     "fast_io_wrapper": (
         "import io, os, sys\n"

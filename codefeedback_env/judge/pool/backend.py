@@ -24,13 +24,14 @@ a worker whose parent disappears (even by SIGKILL) sees its socket close and exi
 
 from __future__ import annotations
 
-import hmac
+import hashlib
 import itertools
 import logging
 import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -149,14 +150,14 @@ FIRST_READ_BYTES = 1 << 14
 class _Files:
     """The memfds of one run: program and stdin going in, stdout and stderr coming out."""
 
-    def __init__(self, program: str, stdin: str) -> None:
+    def __init__(self, program: bytes, stdin: str) -> None:
         self.fds: list[int] = []
-        for name, text in (("stdin", stdin), ("stdout", ""), ("stderr", ""), ("program", program)):
+        inputs = stdin.encode("utf-8", "surrogatepass")
+        for name, data in (("stdin", inputs), ("stdout", b""), ("stderr", b""), ("program", program)):
             fd = os.memfd_create(name, os.MFD_CLOEXEC)
             self.fds.append(fd)
-            view, written = memoryview(text.encode("utf-8", "surrogatepass")), 0
-            while written < len(view):  # pwrite: the file offset stays at 0, where the child starts reading
-                written += os.pwrite(fd, view[written:], written)
+            if data:
+                _write_at_start(fd, data)
 
     def outcome(self, reply: dict[str, Any], limits: Limits) -> RunOutcome:
         """Read the outputs and combine them with the worker's facts; closes the memfds."""
@@ -189,6 +190,25 @@ class _Files:
         self.fds = []
 
 
+def _write_at_start(fd: int, data: bytes) -> None:
+    """Write all of `data` from offset 0 with pwrite: the file offset stays at 0, where the child starts reading."""
+    written = os.pwrite(fd, data, 0)
+    if written < len(data):
+        view = memoryview(data)
+        while written < len(view):
+            written += os.pwrite(fd, view[written:], written)
+
+
+def _set_timeouts(sock: socket.socket, seconds: float) -> None:
+    """Bound every receive and send on the blocking `sock` (SO_RCVTIMEO, SO_SNDTIMEO: a call that runs out fails
+    with EAGAIN). Not `sock.settimeout`: a Python socket with a timeout polls before every call."""
+    whole = int(seconds)
+    micro = max(int((seconds - whole) * 1_000_000), 0 if whole else 1)  # 0 s would mean no bound at all
+    value = struct.pack("@ll", whole, micro)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
+
+
 def _run_message(mode: str, limits: Limits, key: str | None) -> dict[str, Any]:
     message = {
         "op": "run",
@@ -203,12 +223,15 @@ def _run_message(mode: str, limits: Limits, key: str | None) -> dict[str, Any]:
     return message
 
 
-def program_key(secret: bytes, program: str, limits: Limits) -> str:
-    """What a worker knows of a stdio program: a keyed hash of its text and limits (HMAC-SHA256 under the
-    pool's random `secret`), so equal keys mean the same program under the same limits, and a key says
-    nothing about the text. Workers share one compilation between the runs of one key (the zygote)."""
-    header = f"{limits.time!r} {limits.memory} {limits.output}\0".encode()
-    return hmac.digest(secret, header + program.encode("utf-8", "surrogatepass"), "sha256").hex()
+def program_key(secret: bytes, program: bytes, limits: Limits) -> str:
+    """What a worker knows of a stdio program: a keyed hash of its text (UTF-8) and limits (keyed BLAKE2b under
+    the pool's random `secret`, a MAC as HMAC is), so equal keys mean the same program under the same limits,
+    and a key says nothing about the text. Workers share one compilation between the runs of one key (the
+    zygote). BLAKE2b rather than HMAC-SHA256: the judge computes one per test, and OpenSSL's HMAC costs far more
+    per call on a small input."""
+    mac = hashlib.blake2b(f"{limits.time!r} {limits.memory} {limits.output}\0".encode(), key=secret)
+    mac.update(program)
+    return mac.hexdigest()
 
 
 @dataclass
@@ -243,6 +266,8 @@ class _Slot:
     """The program key of the latest run given to this slot (its worker may hold a zygote for it)."""
     oom_kills: int = 0
     """The OOM kills in the slot's memory cgroup its worker has accounted for (in its hello and replies)."""
+    timeouts: tuple[Channel, float] | None = None
+    """The channel whose socket's receive and send timeouts were set last, and to what."""
 
     @property
     def alive(self) -> bool:
@@ -252,17 +277,24 @@ class _Slot:
         channel = channel or self.channel
         if channel is None:
             raise ChannelClosed("the worker is stopped")
-        if channel.sock.gettimeout() != timeout:  # a system call each time, and most runs share their limits
-            channel.sock.settimeout(timeout)
-        message, fds = channel.receive()
+        if self.timeouts != (channel, timeout):  # two system calls, and most runs share their limits
+            _set_timeouts(channel.sock, timeout)
+            self.timeouts = (channel, timeout)
+        try:
+            message, fds = channel.receive()
+        except BlockingIOError:  # SO_RCVTIMEO ran out
+            raise ChannelClosed(f"no reply within {timeout:.1f} s") from None
         for fd in fds:
             os.close(fd)
         return message
 
     def send(self, message: dict[str, Any], fds: list[int], start: Callable[[_Slot], None]) -> tuple[int, int]:
-        """Send a request (starting the worker first if it is not running); returns its (generation, ticket)."""
+        """Send a request (starting the worker first if it is not running); returns its (generation, ticket).
+
+        A worker that died since its last reply is found by the send itself (its socket is closed), not by asking
+        the kernel about its process before every send."""
         with self.lock:
-            if not self.alive or self.broken:
+            if self.channel is None or self.process is None or self.process.returncode is not None or self.broken:
                 start(self)
             assert self.channel is not None
             ticket = self.sent
@@ -507,6 +539,7 @@ class WorkerPoolBackend:
         slot.stop()
         slot.starts += 1
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        parent_sock.settimeout(None)  # blocking, whatever the default: `_Slot.receive` bounds each call itself
         sandbox = self._sandbox_command is not None
         config = {
             "uid": slot.uid,
@@ -620,9 +653,10 @@ class WorkerPoolBackend:
     def _submit(self, mode: str, program: str, stdin: str, limits: Limits, extra_fds: tuple[int, ...] = ()) -> _Request:
         """Send a run to a worker (again on a fresh one if the send fails); the caller must `_release` its slot."""
         exclusive = mode == "function"
-        key = None if exclusive else program_key(self._program_secret, program, limits)
+        source = program.encode("utf-8", "surrogatepass")
+        key = None if exclusive else program_key(self._program_secret, source, limits)
         for _ in range(MAX_RESENDS):
-            files = _Files(program, stdin)
+            files = _Files(source, stdin)
             try:
                 slot = self._acquire(exclusive=exclusive, key=key)
             except BaseException:
