@@ -31,6 +31,7 @@ from codefeedback_env.judge.pool import PoolOptions, WorkerPoolBackend
 from codefeedback_env.judge.subprocess_backend import SubprocessBackend
 from tests.judge.processes import descendants, wait_until
 from tests.judge.test_pool_backend import machine_has_all_layers
+from tests.process_table import running
 
 LIMITS = Limits(time=5.0, memory=256 << 20, output=1 << 20)
 
@@ -326,3 +327,38 @@ def test_programs_judged_at_the_same_time_cannot_meet_on_a_futex(pair):
         assert outcomes["writer"].stdout == b"0\n", outcomes["writer"]  # no thread stayed waiting
         assert outcomes["reader"].stdout == b"0\n", outcomes["reader"]
         _contained(pool, baseline)
+
+
+# -- leaving a process behind through the host's /proc (class 9; the portable backend shows the host's /proc) ------
+
+_ANCESTORS = (
+    "import ctypes, os, signal, sys, time\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+    "libc.syscall.restype = ctypes.c_long\n"
+    "def parent(pid):\n    return int(open(f'/proc/{pid}/stat').read().rsplit(')', 1)[1].split()[1])\n"
+    "try:\n    me = int(os.readlink('/proc/self'))\n    outer = [parent(parent(me))]\n"
+    "    outer.append(parent(outer[0]))\nexcept (OSError, ValueError):\n    outer = []\n"
+    "def leave():\n    if os.fork() == 0:\n        os.setsid()\n"
+    "        os.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(60)', '{marker}'])\n"
+)
+LEAVERS = {
+    # enter the pid namespace of the bootstrap (outside the program's own), so children are not killed with it
+    "setns_to_an_outer_pid_namespace": _ANCESTORS
+    + "for pid in outer:\n    try:\n        fd = os.open(f'/proc/{pid}/ns/pid', os.O_RDONLY)\n"
+    "        if libc.setns(fd, 0x20000000) == 0:\n            break\n    except OSError:\n        pass\n"
+    "leave()\ntime.sleep(0.3)\nprint(3)\n",
+    # signal the bootstrap through a descriptor of its /proc folder (pidfd_send_signal accepts one)
+    "pidfd_of_a_proc_folder": _ANCESTORS
+    + "leave()\nfor pid in outer:\n    try:\n        fd = os.open(f'/proc/{pid}', os.O_RDONLY | os.O_DIRECTORY)\n"
+    "        libc.syscall(ctypes.c_long(424), fd, signal.SIGKILL, None, 0)\n    except OSError:\n        pass\n"
+    "time.sleep(0.3)\nprint(3)\n",
+}
+
+
+@pytest.mark.parametrize("leaver", sorted(LEAVERS))
+def test_no_process_outlives_the_run_through_the_hosts_proc(backend, leaver):
+    marker = f"cf-left-{secrets.token_hex(4)}"
+    _run(backend, "print(1)")
+    baseline = len(descendants())
+    _run(backend, LEAVERS[leaver].replace("{marker}", marker))
+    assert wait_until(lambda: not running(marker)), f"{leaver} left a process running"
+    _contained(backend, baseline)
