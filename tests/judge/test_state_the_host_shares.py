@@ -362,3 +362,45 @@ def test_no_process_outlives_the_run_through_the_hosts_proc(backend, leaver):
     _run(backend, LEAVERS[leaver].replace("{marker}", marker))
     assert wait_until(lambda: not running(marker)), f"{leaver} left a process running"
     _contained(backend, baseline)
+
+
+# -- the scratch tmpfs's inode counter (files without a name change nothing else there) -------------------------
+
+TMPFILE_WRITERS = {
+    "raw_o_tmpfile": (
+        "import os\nmade = 0\nfor _ in range(100):\n    try:\n"
+        "        os.close(os.open('.', os.O_TMPFILE | os.O_WRONLY, 0o600))\n        made += 1\n"
+        "    except OSError:\n        pass\nprint(made)\n"
+    ),
+    "o_tmpfile_written_then_closed": (
+        "import os\nmade = 0\nfor _ in range(37):\n    try:\n"
+        "        fd = os.open('.', os.O_TMPFILE | os.O_RDWR, 0o600)\n        os.write(fd, b'x' * 5000)\n"
+        "        os.close(fd)\n        made += 1\n    except OSError:\n        pass\nprint(made)\n"
+    ),
+    "temporary_files": (  # the standard library's way; it falls back to a named file, which the worker notices
+        "import tempfile\nfor _ in range(50):\n    with tempfile.TemporaryFile() as f:\n        f.write(b'x')\n"
+        "print(0)\n"
+    ),
+}
+INODE_READER = "import os\nopen('mine', 'w').close()\nprint(os.stat('mine').st_ino)\n"
+TEMPORARY_FILE_WORKS = (
+    "import tempfile\nwith tempfile.TemporaryFile() as f:\n    f.write(b'kept')\n    f.seek(0)\n    print(f.read())\n"
+)
+
+
+@needs_pool_layers
+@pytest.mark.parametrize("writer", sorted(TMPFILE_WRITERS))
+def test_a_run_cannot_move_the_scratch_folders_inode_counter(pool, writer):
+    """`O_TMPFILE` made files with no name: the scratch folder looked untouched (no entry, time or space once they
+    were closed), so the pool kept it, and the next run read how many were made from a new file's inode number
+    (any number, each run). The pool refuses `O_TMPFILE` (EOPNOTSUPP, as a file system without it does). (The
+    portable backend's folders are on the host's file system, whose inode numbers every process moves.)"""
+    _run(pool, INODE_READER)
+    before = _run(pool, INODE_READER).stdout
+    baseline = len(descendants())
+    outcome = _run(pool, TMPFILE_WRITERS[writer])
+    assert outcome.exit_code == 0, outcome
+    assert outcome.stdout == b"0\n", outcome  # no file without a name was made
+    assert _run(pool, INODE_READER).stdout == before, f"{writer} moved the inode counter the next run reads"
+    assert _run(pool, TEMPORARY_FILE_WORKS).stdout == b"b'kept'\n"
+    _contained(pool, baseline)

@@ -82,15 +82,21 @@ worker counting the waiters (FUTEX_REQUEUE onto the same word wakes none and ret
 stdin (a hidden input) over. Private operations (what the C library and Python's locks use between a process's
 own threads) are allowed; shared ones do nothing: a blocking one returns EAGAIN ("the word changed"), on which
 every caller checks its word again, so a shared wait only spins; the others return 0 (nobody woken or moved)."""
+O_TMPFILE_BIT = 0o20000000
+"""The flag bit of O_TMPFILE (with O_DIRECTORY): a file with no name in a folder. Opening one in the scratch folder
+changes nothing there that lasts (no entry, no time, no space once closed) except the tmpfs's inode counter, so the
+worker kept that folder for the next run, which read the count from a new file's inode number (any number each run).
+Refused with EOPNOTSUPP, as by a file system without it (`tempfile.TemporaryFile` then makes and unlinks a named
+file, which changes the folder: the next run gets a fresh one)."""
 THREAD_NAMES = (15, 16)
 """The prctl options a program may use: PR_SET_NAME and PR_GET_NAME (newer interpreters name their threads)."""
 
 ALLOWED = (
     # reading stdin and the standard library, writing stdout/stderr
-    "read", "write", "readv", "writev", "pread64", "pwrite64", "lseek", "close", "openat", "newfstatat",
+    "read", "write", "readv", "writev", "pread64", "pwrite64", "lseek", "close", "newfstatat",
     "getdents64", "getcwd", "dup", "dup3", "readlinkat", "faccessat", "faccessat2", "statfs", "fstatfs",
     "getxattr", "lgetxattr", "fgetxattr", "listxattr", "llistxattr", "flistxattr",
-    "open", "stat", "fstat", "lstat", "statx", "dup2", "readlink", "access", "getdents",  # same operation
+    "stat", "fstat", "lstat", "statx", "dup2", "readlink", "access", "getdents",  # same operation
     # files in the scratch folder (a tmpfs of the run's own; the rest of the file system is read-only)
     "unlink", "unlinkat", "mkdir", "mkdirat", "rmdir", "rename", "renameat", "renameat2", "ftruncate",
     "fsync", "fdatasync", "fchmod", "fchmodat", "chmod", "utimensat", "umask", "chdir", "fchdir",
@@ -182,6 +188,13 @@ def seccomp_program() -> bytes:
     for operation in range(FUTEX_OPERATIONS):  # shared ones (the command is the low 7 bits; higher ones do not exist)
         action = seccomp.ERRNO(errno.EAGAIN) if operation in FUTEX_WAITS else seccomp.ERRNO(0)
         policy.add_rule(action, "futex", seccomp.Arg(1, seccomp.MASKED_EQ, 0xFF, operation))
+    for name, flags in (("openat", 2), ("open", 1)):  # (dirfd, path, flags, mode) and (path, flags, mode)
+        try:
+            policy.add_rule(seccomp.ALLOW, name, seccomp.Arg(flags, seccomp.MASKED_EQ, O_TMPFILE_BIT, 0))
+            tmpfile = seccomp.Arg(flags, seccomp.MASKED_EQ, O_TMPFILE_BIT, O_TMPFILE_BIT)
+            policy.add_rule(seccomp.ERRNO(errno.EOPNOTSUPP), name, tmpfile)
+        except OSError:  # an architecture without `open`
+            continue
     for option in THREAD_NAMES:
         policy.add_rule(seccomp.ALLOW, "prctl", seccomp.Arg(0, seccomp.EQ, option))
     for request in TERMINAL_QUERIES:
