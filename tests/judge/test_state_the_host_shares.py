@@ -12,6 +12,11 @@ nothing from one program to another (issue 10, classes 3 and 4), and a run must 
   host shares: a program locking byte ranges of an interpreter file passed its stdin (a hidden test's input) to
   another program judged at the same time on another worker, which tested the ranges with F_GETLK. The seccomp
   filter now refuses record locks.
+- Futex words: a shared futex operation names its word by the file page behind it, so programs on two workers met
+  on a word of the C library's code; shared operations now do nothing.
+- The scratch folder: its times told when the previous run ended (it is now made just before the next run), and
+  files without a name (`O_TMPFILE`, now refused) moved its inode counter while it looked untouched.
+- Without the uid layer, files beside the scratch folder (`/tmp`, `/dev`); processes left through the host's /proc.
 
 Each attack is checked on what it tried (the writer's own view), on what the next run or a run beside it sees,
 and from outside; after each the pool keeps serving and nothing is left running.
