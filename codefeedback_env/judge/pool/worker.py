@@ -38,9 +38,9 @@ sys.path[:0] = [_POOL_DIR, _JUDGE_DIR]
 
 import _socket  # noqa: E402 - not `socket`: its enum classes make every fork slower
 import fcntl  # noqa: E402
-import json  # noqa: E402
 import resource  # noqa: E402
 import signal  # noqa: E402
+import struct  # noqa: E402
 import time  # noqa: E402
 import types  # noqa: E402
 from collections.abc import Callable  # noqa: E402
@@ -50,7 +50,7 @@ import child_runtime  # noqa: E402
 import cpu_wait  # noqa: E402
 import descriptors  # noqa: E402
 import isolation  # noqa: E402
-from protocol import Channel, ChannelClosed  # noqa: E402
+from protocol import HEADER, Channel, ChannelClosed  # noqa: E402
 
 del sys.path[:2]
 
@@ -77,6 +77,16 @@ _RAISES, _TOLERANT, _ZERO, _IGNORED = range(4)
 """How a child treats a lock-down step: it raises on failure (setup fails); failure is tolerated (an rlimit the
 machine does not allow); it must return 0 (a C call: setup fails otherwise); its result is ignored."""
 LockdownSteps = tuple[tuple[Callable[..., object], tuple, int], ...]
+_SECONDS = struct.Struct("<d")
+"""A zygote's first report: the CPU seconds its compilation took."""
+_PID = struct.Struct("<i")
+"""A zygote's report that it forked a run's child: its pid."""
+_REPORT = struct.Struct("<id")
+"""A zygote's report that a run's child ended: its wait status and CPU seconds (its own and its reaped children's)."""
+_RUN_FDS = struct.Struct("4i")
+"""The descriptors of a stdio run: stdin, stdout, stderr, the program."""
+_RUN_FDS_SPACE = _socket.CMSG_SPACE(_RUN_FDS.size)
+_RUN_FDS_MESSAGE = (_socket.SOL_SOCKET, _socket.SCM_RIGHTS)
 
 
 def _refuse(reason: str) -> None:
@@ -312,39 +322,21 @@ class Worker:
             # that an earlier run changed its folder, not when that run ended (a time the program chose).
             self._make_scratch()
         steps = self._lockdown_steps(message["cpu_seconds"], message["memory"], message["file_bytes"])
-        # A zygote compiled the program before this run: its compile time counts, as in a child compiling it.
-        debt = self.zygote.compile_seconds if self.zygote is not None else 0.0
-        started = time.monotonic() - debt
-        if self.cgroup is not None:
-            self.cgroup.limit(message["memory"] + 2 * message["file_bytes"])  # stdout and stderr are its files too
+        started = time.monotonic()
+        self._limit_memory(message)
         # A test's child is pid 3 whoever forks it: the worker is 1 and a zygote 2; the worker forking a child itself
         # leaves 2 free. Otherwise whether a run came through a zygote (had a queued twin) would show in its pid.
-        self._same_pid_every_run(b"1" if self.zygote is not None else b"2")
+        self._same_pid_every_run(b"2")
         pid = os.fork()
         if pid == 0:
             return self._child(function_mode, steps, fds, channel)
         for fd in fds:
             os.close(fd)
-        pidfd = os.pidfd_open(pid)
         grace = FUNCTION_GRACE_SECONDS if function_mode else 0.0
-        time_limit = cpu_wait.TimeLimit(pid, started, message["time"] + grace)
-        watched = [pidfd, channel.fileno()] if function_mode else [pidfd]
-        deadline_hit = stopped = parent_gone = False
+        pidfd = os.pidfd_open(pid)
         try:
-            while True:
-                remaining = time_limit.remaining()
-                if not remaining:
-                    deadline_hit = True
-                    break
-                ready = descriptors.ready(watched, remaining)  # the channel's number is the judge's: maybe > 1023
-                if pidfd in ready:
-                    break
-                if ready:
-                    try:
-                        stopped = channel.receive()[0].get("op") == "stop"
-                    except ChannelClosed:
-                        parent_gone = True
-                    break
+            watched = channel if function_mode else None
+            deadline_hit, stopped, parent_gone = self._watch(pid, pidfd, started, message["time"] + grace, watched)
         finally:
             os.close(pidfd)
         _kill(pid)
@@ -359,18 +351,47 @@ class Worker:
                 parent_gone = True
         if parent_gone:
             raise SystemExit(0)
-        cpu = usage.ru_utime + usage.ru_stime + debt
+        return self._facts(message, started, status, usage.ru_utime + usage.ru_stime, deadline_hit, memory_exceeded)
+
+    def _limit_memory(self, message: dict) -> None:
+        if self.cgroup is not None:
+            self.cgroup.limit(message["memory"] + 2 * message["file_bytes"])  # stdout and stderr are its files too
+
+    def _facts(
+        self, message: dict, started: float, status: int, cpu: float, deadline_hit: bool, memory_exceeded: bool
+    ) -> dict:
+        """The reply for a run that ended with wait status `status` after `cpu` seconds of CPU time."""
         sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
-        timed_out = cpu_wait.timed_out(deadline_hit, sig, cpu, message["cpu_seconds"])
         return {
             "exit_code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
             "signal": sig,
             "wall_time": time.monotonic() - started,
             "cpu_time": cpu,
-            "timed_out": timed_out,
+            "timed_out": cpu_wait.timed_out(deadline_hit, sig, cpu, message["cpu_seconds"]),
             "memory_exceeded": memory_exceeded,
-            **({"oom_kills": self.cgroup.kills} if memory_exceeded else {}),
+            **({"oom_kills": self.cgroup.kills} if memory_exceeded and self.cgroup is not None else {}),
         }
+
+    @staticmethod
+    def _watch(pid: int, ended: int, started: float, limit: float, channel: Channel | None) -> tuple[bool, ...]:
+        """Wait until the run of child `pid` ends (`ended` is readable: the child's pidfd, or the pipe of the zygote
+        that reaps it) or reaches its time limit (`limit` seconds from `started`, net of waiting for a CPU); with a
+        `channel` (function mode), also until the parent says stop or goes away. Returns whether the deadline was
+        hit, a stop came, the parent is gone."""
+        time_limit = cpu_wait.TimeLimit(pid, started, limit)
+        watched = [ended] if channel is None else [ended, channel.fileno()]
+        while True:
+            remaining = time_limit.remaining()
+            if not remaining:  # unless it ended meanwhile (its waiting for a CPU may have vanished with it)
+                return not descriptors.ready([ended], 0.0), False, False
+            ready = descriptors.ready(watched, remaining)  # the channel's number is the judge's: maybe > 1023
+            if ended in ready:
+                return False, False, False
+            if ready and channel is not None:
+                try:
+                    return False, channel.receive()[0].get("op") == "stop", False
+                except ChannelClosed:
+                    return False, False, True
 
     def _same_pid_every_run(self, last: bytes) -> None:
         """Reset the pid namespace's counter before a fork (the next pid is the first free one after `last`): the
@@ -445,60 +466,102 @@ class Worker:
         key = message.get("key") if message.get("mode") == "stdio" else None
         return isinstance(key, str) and self.zygote is None and _queued_run(channel, key) is not None
 
-    def run_with_zygote(self, message: dict, fds: list[int], channel: Channel) -> dict | child_runtime.Program:
-        """Fork a zygote for `message`'s program and let it serve this run and the following runs of that
-        program. Returns its last reply, which it hands over when it exits (so the parent has every reply of a
-        zygote only once the zygote is gone); a run's own reply if the zygote could not compile within the
-        run's limits (the run is then made as without a zygote); in a test's child, its `Program`."""
-        pipe_read, pipe_write = os.pipe()
+    def run_with_zygote(self, message: dict, fds: list[int], channel: Channel) -> dict | _ZygoteLoop:
+        """Fork a zygote for `message`'s program and supervise, from here, the children it forks for this run and
+        the following runs of that program. Returns the last run's reply once the zygote is gone (so the parent
+        has every reply of a zygote only once the zygote is gone); a run's own reply if the zygote could not
+        compile within the run's limits (the run is then made as without a zygote); in the zygote, its
+        `_ZygoteLoop`, which the module level runs."""
+        orders_read, orders = os.pipe()
+        reports, reports_write = os.pipe()
         started = time.monotonic()
         self._same_pid_every_run(b"1")  # the zygote is pid 2
-        pid = os.fork()
-        if pid == 0:
-            os.close(pipe_read)
-            return self._zygote(message, fds, channel, pipe_write)
-        os.close(pipe_write)
-        pidfd = os.pidfd_open(pid)
-        time_limit = cpu_wait.TimeLimit(pid, started, message["time"])
-        ready = False
+        zygote = os.fork()
+        if zygote == 0:
+            os.close(orders)
+            os.close(reports)
+            return self._zygote(message, fds, channel, orders_read, reports_write)
+        os.close(orders_read)
+        os.close(reports_write)
         try:
-            while not ready:
-                remaining = time_limit.remaining()
-                if not remaining:
-                    break
-                waiting = descriptors.ready([pidfd, pipe_read], remaining)
-                if pipe_read in waiting:
-                    ready = os.read(pipe_read, 1) == b"1"
-                    break
+            debt = self._compiled(zygote, started, message["time"], reports)
+            if debt is None:  # killed by a limit while compiling (or it died): this run goes the usual way
+                _kill(zygote)
+                os.waitpid(zygote, 0)
+                self._clean_up()
+                return self.run(message, fds, channel)
+            for fd in fds:
+                os.close(fd)
+            return self._serve_through(zygote, message, channel, orders, reports, debt)
+        finally:
+            os.close(reports)
+            try:
+                os.close(orders)
+            except OSError:  # closed already, to stop the zygote
+                pass
+
+    @staticmethod
+    def _compiled(zygote: int, started: float, limit: float, reports: int) -> float | None:
+        """Wait for the zygote to compile its program within the run's time limit: the CPU seconds that took (0.0
+        when the children compile it themselves), or None if it did not."""
+        pidfd = os.pidfd_open(zygote)
+        time_limit = cpu_wait.TimeLimit(zygote, started, limit)
+        try:
+            while remaining := time_limit.remaining():
+                waiting = descriptors.ready([pidfd, reports], remaining)
+                if reports in waiting:
+                    ready = os.read(reports, _SECONDS.size)
+                    return _SECONDS.unpack(ready)[0] if len(ready) == _SECONDS.size else None
                 if pidfd in waiting:
-                    break
+                    return None
+            return None
         finally:
             os.close(pidfd)
-        if not ready:  # killed by a limit while compiling (or it died): this run goes the usual way
-            os.close(pipe_read)
-            _kill(pid)
-            os.waitpid(pid, 0)
-            self._clean_up()
-            return self.run(message, fds, channel)
-        for fd in fds:
-            os.close(fd)
-        _, status = os.waitpid(pid, 0)
-        if self.cgroup is not None:  # the zygote's children counted the cgroup's OOM kills in its own copy
-            self.cgroup.kills = self.cgroup.oom_kills()
-        handed = _read_all(pipe_read)
-        os.chdir(self.scratch)  # the zygote may have mounted a new scratch folder: never stay in the old one
-        self._clean_up()
-        try:
-            if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
-                return json.loads(handed)
-        except ValueError:
-            pass
-        raise SystemExit(ZYGOTE_BROKEN)  # a run is unanswered: the parent retries it on a new worker
 
-    def _zygote(self, message: dict, fds: list[int], channel: Channel, pipe: int) -> child_runtime.Program:
-        """In the zygote: compile the program, then serve its runs (each forks a child) while the next request
-        is one of them; its last reply goes to the worker through `pipe` as it exits. Only a test's child
-        returns (its `Program`, up to the module level)."""
+    def _serve_through(
+        self, zygote: int, message: dict, channel: Channel, orders: int, reports: int, debt: float
+    ) -> dict:
+        """Supervise the runs the zygote forks, one per order, for as long as the next request waiting is byte for
+        byte the one that started it; then stop it and return the last run's reply. The zygote only forks, waits
+        and reports: everything else is done here, in the worker, which forks nothing meanwhile (so none of it
+        costs copy-on-write page faults)."""
+        request = channel.last_payload
+        order = b"g"
+        while True:
+            # A zygote compiled the program before its runs: the compile time counts, as in a child compiling it.
+            started = time.monotonic() - debt
+            self._limit_memory(message)
+            self._same_pid_every_run(b"1")  # the zygote is 2: its child is 3, as the worker's own child
+            os.write(orders, order)
+            pid = _read_struct(reports, _PID)[0]
+            deadline_hit = self._watch(pid, reports, started, message["time"], None)[0]
+            if deadline_hit:
+                _kill(pid)  # the zygote then reaps it, and ends anything it left
+            status, cpu = _read_struct(reports, _REPORT)  # the zygote reaped it, and anything it left
+            killed = os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+            memory_exceeded = self.cgroup is not None and self.cgroup.release(killed)
+            reply = self._facts(message, started, status, cpu + debt, deadline_hit, memory_exceeded)
+            order = b"g"
+            if not self._scratch_is_fresh():  # a new one; the zygote (and so its next child) moves into it
+                self._make_scratch()
+                order = b"c"
+            if channel.peek_payload() != request:  # nothing waiting, or another program's request, or not all of it
+                os.close(orders)  # the zygote exits
+                _, status = os.waitpid(zygote, 0)
+                self._clean_up()
+                if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
+                    raise SystemExit(ZYGOTE_BROKEN)  # a run may be half received: the parent retries it elsewhere
+                return reply
+            try:
+                channel.send(reply)
+            except ChannelClosed:
+                raise SystemExit(0) from None  # the parent is gone (the zygote goes with this worker)
+
+    def _zygote(
+        self, message: dict, fds: list[int], channel: Channel, orders: int, reports: int
+    ) -> _ZygoteLoop | child_runtime.Program:
+        """In the zygote: compile the program and return the loop the module level runs (each order there forks
+        one test's child)."""
         try:
             isolation.prctl(isolation.PR_SET_CHILD_SUBREAPER, 1)  # a test's orphans come here, not to the worker
             if not self.pid_namespace:
@@ -507,32 +570,13 @@ class Worker:
                     os._exit(ZYGOTE_BROKEN)
             self.pid = os.getpid()
             self.zygote = _compile_within_limits(message, fds[3], channel.last_payload)
-            os.write(pipe, b"1")
-            while True:
-                reply = self.run(message, fds, channel)
-                if isinstance(reply, child_runtime.Program):
-                    return reply
-                if not self._next_run_waiting(channel):
-                    os.write(pipe, json.dumps(reply).encode())  # a few hundred bytes: the pipe holds them
-                    os._exit(0)
-                channel.send(reply)
-                # The same bytes as the request that started this zygote: the same message, so `message` stands.
-                payload, fds = channel.receive_payload()
-                if payload != self.zygote.request or not channel.clean:
-                    os._exit(ZYGOTE_BROKEN)
-        except ChannelClosed:
-            os._exit(0)
+            steps = self._lockdown_steps(message["cpu_seconds"], message["memory"], message["file_bytes"])
+            frame = HEADER.pack(len(self.zygote.request)) + self.zygote.request
+            loop = _ZygoteLoop(self, steps, channel, frame, (orders, reports), fds)
+            os.write(reports, _SECONDS.pack(self.zygote.compile_seconds))
+            return loop
         except BaseException:  # noqa: B036 - a zygote must never fall back into the worker's loop
             os._exit(ZYGOTE_BROKEN)
-
-    def _next_run_waiting(self, channel: Channel) -> bool:
-        """Whether the next request has arrived (left unread) and is byte for byte the request that started this
-        zygote: another run of its program under the same limits. Compared undecoded: a zygote's every step
-        costs page copies, and decoding makes dozens of objects."""
-        assert self.zygote is not None
-        if not channel.clean:  # bytes of a request beyond this one: the worker could not read it any more
-            os._exit(ZYGOTE_BROKEN)
-        return channel.peek_payload() == self.zygote.request
 
     def _child(
         self, function_mode: bool, steps: LockdownSteps, fds: list[int], channel: Channel
@@ -587,6 +631,87 @@ class _Zygote(NamedTuple):
     compile_seconds: float
 
 
+class _ZygoteLoop:
+    """A zygote's fork loop and what it needs: the worker's code (for the lock-down steps and the children's
+    set-up), the connection, the exact bytes of its request, its pipes to the worker (orders in, reports out), a
+    descriptor of its list of children (-1 without one) and the first run's descriptors."""
+
+    __slots__ = ("worker", "steps", "channel", "frame", "orders", "reports", "children", "fds")
+
+    def __init__(
+        self, worker: Worker, steps: LockdownSteps, channel: Channel, frame: bytes, pipes: tuple[int, int], fds: list
+    ) -> None:
+        self.worker, self.steps, self.channel, self.frame = worker, steps, channel, frame
+        self.orders, self.reports = pipes
+        try:
+            self.children = os.open("/proc/thread-self/children", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            self.children = -1
+        self.fds = fds
+
+    def serve(self) -> child_runtime.Program:
+        """Fork a test's child for each order of the worker (b"g"; b"c": in the new scratch folder it made), report
+        its pid, reap it and anything it left, and report its wait status and CPU time; exit when the worker closes
+        the orders. Returns only in a test's child, its `Program` (one frame below the module level).
+
+        The worker does everything else (time limit, reply, clean-up, the next request's check): every page a
+        process writes after a fork costs it a copy-on-write fault, and this one forks for every test. So this
+        loop works on locals, touches few objects and makes few (no exception: the list of children says whether
+        a run left a process)."""
+        read, fork, close, write, waitpid, pread = os.read, os.fork, os.close, os.write, os.waitpid, os.pread
+        usage, pack_pid, pack_report, unpack_fds = resource.getrusage, _PID.pack, _REPORT.pack, _RUN_FDS.unpack
+        receive = self.channel.sock.recvmsg
+        frame, size, space, fds_message = self.frame, len(self.frame), _RUN_FDS_SPACE, _RUN_FDS_MESSAGE
+        orders, reports, children, fds = self.orders, self.reports, self.children, self.fds
+        reaped = usage(resource.RUSAGE_CHILDREN)  # CPU time of the children reaped so far (os.wait4 imports a module)
+        reaped_seconds = reaped[0] + reaped[1]
+        self.fds = None
+        try:
+            while order := read(orders, 1):
+                if order == b"c":
+                    os.chdir(self.worker.scratch)
+                if fds is None:  # the worker saw the zygote's own request waiting, byte for byte: nothing else will do
+                    data, ancillary, flags, _ = receive(size, space)
+                    if data != frame or flags or len(ancillary) != 1 or ancillary[0][:2] != fds_message:
+                        os._exit(ZYGOTE_BROKEN)
+                    fds = unpack_fds(ancillary[0][2])
+                pid = fork()
+                if pid == 0:
+                    return self.child(list(fds))
+                for fd in fds:
+                    close(fd)
+                fds = None
+                write(reports, pack_pid(pid))
+                status = waitpid(pid, 0)[1]
+                reaped = usage(resource.RUSAGE_CHILDREN)
+                seconds, reaped_seconds = reaped[0] + reaped[1] - reaped_seconds, reaped[0] + reaped[1]
+                if children < 0 or pread(children, 1, 0):
+                    self.end_orphans()
+                    reaped = usage(resource.RUSAGE_CHILDREN)
+                    reaped_seconds = reaped[0] + reaped[1]
+                write(reports, pack_report(status, seconds))
+        except BaseException:  # noqa: B036 - a zygote must never fall back into the worker's loop
+            os._exit(ZYGOTE_BROKEN)
+        os._exit(0)  # the worker closed its orders: the program's runs are over
+
+    def child(self, fds: list[int]) -> child_runtime.Program:
+        """In a test's child: lock down and return the program (see `Worker._child`)."""
+        return self.worker._child(False, self.steps, fds, self.channel)
+
+    def end_orphans(self) -> None:
+        """Kill and reap every process the last run left (they came to the zygote, a subreaper)."""
+        if self.worker.pid_namespace:  # from here, kill(-1) reaches all but the worker (the namespace's init) and us
+            give_up = time.monotonic() + REAP_SECONDS
+            while not _reap() and time.monotonic() < give_up:
+                try:
+                    os.kill(-1, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                time.sleep(0.001)
+        else:
+            child_runtime.end_children(time.monotonic() + REAP_SECONDS)
+
+
 def _compile_within_limits(message: dict, program_fd: int, request: bytes) -> _Zygote:
     """Read and compile the program under the run's memory and CPU limits (soft limits: the zygote raises
     them again afterwards); its CPU time is charged to every run of it."""
@@ -625,15 +750,13 @@ def _queued_run(channel: Channel, key: str) -> dict | None:
     return following
 
 
-def _read_all(fd: int) -> bytes:
-    """Everything left in a pipe whose writer has exited; closes it."""
-    chunks = []
-    try:
-        while chunk := os.read(fd, 1 << 16):
-            chunks.append(chunk)
-    finally:
-        os.close(fd)
-    return b"".join(chunks)
+def _read_struct(fd: int, layout: struct.Struct) -> tuple:
+    """One report of the zygote (written at once: a pipe never splits it); a zygote that died ends the worker, as
+    one of its runs may be unanswered (the parent retries it on a new worker)."""
+    data = os.read(fd, layout.size)
+    if len(data) != layout.size:
+        raise SystemExit(ZYGOTE_BROKEN)
+    return layout.unpack(data)
 
 
 def _remove_tree(path: str) -> None:
@@ -718,8 +841,9 @@ child leaving `main` does not free them: each object freed writes to a page shar
 costs the child a copy-on-write fault. They hold nothing of any request."""
 
 
-def main(argv: list[str]) -> child_runtime.Program | None:
-    """Serve requests until the parent closes the connection; in a forked child, return its program."""
+def main(argv: list[str]) -> child_runtime.Program | _ZygoteLoop | None:
+    """Serve requests until the parent closes the connection; in a forked child, return its program; in a
+    zygote, its fork loop."""
     sys.argv = [child_runtime.PROGRAM_FILENAME]  # set once here rather than in every child
     channel = Channel(_socket.socket(fileno=int(argv[0])))
     try:
@@ -745,8 +869,8 @@ def main(argv: list[str]) -> child_runtime.Program | None:
             continue
         run = worker.run_with_zygote if worker.wants_zygote(message, channel) else worker.run
         reply = run(message, fds, channel)
-        if isinstance(reply, child_runtime.Program):
-            return reply  # in the child: leave every worker frame before the program runs
+        if not isinstance(reply, dict):
+            return reply  # in a child (or a zygote): leave every worker frame before the program runs (or forks)
         try:
             channel.send(reply)
         except ChannelClosed:
@@ -754,6 +878,8 @@ def main(argv: list[str]) -> child_runtime.Program | None:
 
 
 if __name__ == "__main__":
-    program = main(sys.argv[1:])
-    if program is not None:
-        child_runtime.run(program)
+    ran = main(sys.argv[1:])
+    if isinstance(ran, _ZygoteLoop):
+        ran = ran.serve()  # in a zygote, which returns only in a test's child
+    if ran is not None:
+        child_runtime.run(ran)
