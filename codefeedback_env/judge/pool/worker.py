@@ -382,8 +382,8 @@ class Worker:
         watched = [ended] if channel is None else [ended, channel.fileno()]
         while True:
             remaining = time_limit.remaining()
-            if not remaining:  # unless it ended meanwhile (its waiting for a CPU may have vanished with it)
-                return not descriptors.ready([ended], 0.0), False, False
+            if not remaining:
+                return True, False, False
             ready = descriptors.ready(watched, remaining)  # the channel's number is the judge's: maybe > 1023
             if ended in ready:
                 return False, False, False
