@@ -526,8 +526,11 @@ class Worker:
         and reports: everything else is done here, in the worker, which forks nothing meanwhile (so none of it
         costs copy-on-write page faults)."""
         request = channel.last_payload
-        order = b"g"
         while True:
+            order = b"g"
+            if self._scratch_stale:  # made just before the run, as in `run`; the zygote (so its child) moves in
+                self._make_scratch()
+                order = b"c"
             # A zygote compiled the program before its runs: the compile time counts, as in a child compiling it.
             started = time.monotonic() - debt
             self._limit_memory(message)
@@ -541,10 +544,9 @@ class Worker:
             killed = os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
             memory_exceeded = self.cgroup is not None and self.cgroup.release(killed)
             reply = self._facts(message, started, status, cpu + debt, deadline_hit, memory_exceeded)
-            order = b"g"
-            if not self._scratch_is_fresh():  # a new one; the zygote (and so its next child) moves into it
-                self._make_scratch()
-                order = b"c"
+            if self.autogroup is not None:
+                self.autogroup.restore()
+            self._scratch_stale = not self._scratch_is_fresh()
             if channel.peek_payload() != request:  # nothing waiting, or another program's request, or not all of it
                 os.close(orders)  # the zygote exits
                 _, status = os.waitpid(zygote, 0)
