@@ -10,6 +10,7 @@ gets without a zygote: on program switches, under other limits, and when compili
 from __future__ import annotations
 
 import itertools
+import os
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -223,3 +224,24 @@ def test_a_child_holds_only_its_standard_streams(solo, queued):
             break
     else:
         pytest.fail(f"{'no' if queued else 'a'} test's child was forked by a zygote")
+
+
+NICE_WRITER = """
+value = open('/proc/self/autogroup').read().split()[-1]
+try:
+    with open('/proc/self/autogroup', 'w') as handle:
+        handle.write('7')
+except OSError:  # the kernel allows one write in 0.1 s without privilege: this run then changes nothing
+    pass
+print(value)
+"""
+
+
+def test_a_test_cannot_leave_its_nice_value_to_the_next_test_of_its_program(solo):
+    """The session's nice value (which any child may set, and which outlives it) is put back after every run a
+    zygote forks, as after the worker's own runs: each test reads the same value before setting its own."""
+    if not os.path.exists("/proc/self/autogroup"):
+        pytest.skip("no scheduler autogroups on this kernel")
+    first = solo.run_stdio(NICE_WRITER, "", LIMITS).stdout
+    outcomes = _queued(solo, [(NICE_WRITER, "", LIMITS)] * 8)
+    assert [outcome.stdout for outcome in outcomes] == [first] * 8, [outcome.stderr for outcome in outcomes]
