@@ -18,13 +18,15 @@ same for every child (building the rlimits, the working folder) is done once, be
 Tests of one program in a row share its compilation through a zygote (`Worker.run_with_zygote`): a process
 forked from the clean worker when the next queued request has the same program key (a keyed hash the parent
 computes over the program and its limits; the worker never sees the text). It reads and compiles that one
-program (under the test's limits), then serves the worker's connection itself, forking each test's child from
-the compiled state, for as long as the next request has already arrived and is byte for byte the request that
-started it (the same key and limits). Then it
-exits, leaving that request unread for the worker and handing its last reply to the worker, which sends it:
-when a caller has its replies, the zygote that made them is gone, and its memory with it. The worker never
-holds a program. A zygote never runs program code; each test's child still locks itself down and starts from
-the zygote's untouched state.
+program (under the test's limits), then forks each test's child from the compiled state, one per order of the
+worker, for as long as the next request has already arrived and is byte for byte the request that started it (the
+same key and limits): it receives that request's descriptors itself, forks, reaps the child and anything it left,
+and reports the child's pid, wait status and CPU time through a pipe (`_ZygoteLoop.serve`). The worker does the
+rest (time limit, reply, clean-up, checking the next request) without forking meanwhile, so none of that work costs
+copy-on-write faults. When the next request is another, the worker closes the orders: the zygote exits, and only
+then does the worker send the last reply, so when a caller has its replies, the zygote that made them is gone, and
+its memory with it. The worker never holds a program. A zygote never runs program code; each test's child still
+locks itself down and starts from the zygote's untouched state.
 """
 
 from __future__ import annotations
