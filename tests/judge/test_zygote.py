@@ -87,6 +87,28 @@ def test_a_test_cannot_change_what_the_next_test_of_its_program_sees(solo):
         pytest.fail(f"no zygote served two tests of the program: {served}")
 
 
+def test_other_programs_under_the_same_limits_share_a_zygote_and_nothing_else(solo):
+    """Programs queued in turn under the same limits are forked by one zygote that compiled none of them: each
+    child reads and compiles its own program, and what one changes (builtins, modules, its constants' memory, the
+    zygote) never reaches the next, another program."""
+    idle = _below_worker(solo)
+    served: Counter[str] = Counter()
+    for _ in range(3):  # a batch whose tests did not queue (a very busy host) proves nothing: send another
+        jobs = [(f"{TAMPERER}\n# program {k}\n", f"input of test {k}\n", LIMITS) for k in range(12)]
+        for outcome in _queued(solo, jobs):
+            assert outcome.exit_code == 0, outcome.stderr.decode(errors="replace")
+            first, *rest = outcome.stdout.decode().splitlines()
+            found, parent = first.rsplit(" ", 1)
+            assert found == "[None, 'ORIGINAL-CONSTANT-OF-THE-PROGRAM', False, ['solution.py']]"
+            assert rest == [], rest
+            served[parent] += 1
+        assert _below_worker(solo) == idle, "a zygote outlived the requests it served"
+        if not solo.isolation_layers()["pid_namespace"] or any(n > 1 for p, n in served.items() if p != "1"):
+            break
+    else:
+        pytest.fail(f"no zygote served two programs: {served}")
+
+
 def test_the_zygote_is_gone_once_its_programs_requests_are_answered(solo):
     idle = _below_worker(solo)
     echo = "import os\nprint(input(), os.getppid() > 1)"

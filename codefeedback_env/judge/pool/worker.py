@@ -75,6 +75,8 @@ FUNCTION_GRACE_SECONDS = 1.0
 REAP_SECONDS = 2.0
 NOBODY = 65534
 HIGH_FD = 100
+PROGRAM_KEY_LENGTH = 64
+"""A program key's characters: an HMAC-SHA256 in hex (`backend.program_key`)."""
 _RAISES, _TOLERANT, _ZERO, _IGNORED = range(4)
 """How a child treats a lock-down step: it raises on failure (setup fails); failure is tolerated (an rlimit the
 machine does not allow); it must return 0 (a C call: setup fails otherwise); its result is ignored."""
@@ -463,17 +465,21 @@ class Worker:
     # -- tests of one program in a row: the zygote ---------------------------------------------------
 
     def wants_zygote(self, message: dict, channel: Channel) -> bool:
-        """Whether `message` starts a zygote: a stdio run whose program key the next queued request shares (so
-        at least two tests of that program come in a row)."""
+        """Whether `message` starts a zygote: a stdio run under the limits of the next queued request, also a stdio
+        run (so at least two tests under those limits come in a row)."""
         key = message.get("key") if message.get("mode") == "stdio" else None
-        return isinstance(key, str) and self.zygote is None and _queued_run(channel, key) is not None
+        return isinstance(key, str) and self.zygote is None and _queued_run(channel, message) is not None
 
     def run_with_zygote(self, message: dict, fds: list[int], channel: Channel) -> dict | _ZygoteLoop:
-        """Fork a zygote for `message`'s program and supervise, from here, the children it forks for this run and
-        the following runs of that program. Returns the last run's reply once the zygote is gone (so the parent
-        has every reply of a zygote only once the zygote is gone); a run's own reply if the zygote could not
-        compile within the run's limits (the run is then made as without a zygote); in the zygote, its
-        `_ZygoteLoop`, which the module level runs."""
+        """Fork a zygote for `message`'s program (or, when the next queued request is another program under the same
+        limits, for any program under them: it compiles nothing and each child reads its own) and supervise, from
+        here, the children it forks for this run and the following runs it serves. Returns the last run's reply
+        once the zygote is gone (so the parent has every reply of a zygote only once the zygote is gone); a run's
+        own reply if the zygote could not compile within the run's limits (the run is then made as without a
+        zygote); in the zygote, its `_ZygoteLoop`, which the module level runs."""
+        following = _queued_run(channel, message)
+        same_program = following is not None and following.get("key") == message["key"]
+        served = _served_requests(channel.last_payload, None if same_program else message["key"])
         orders_read, orders = os.pipe()
         reports, reports_write = os.pipe()
         started = time.monotonic()
@@ -482,7 +488,7 @@ class Worker:
         if zygote == 0:
             os.close(orders)
             os.close(reports)
-            return self._zygote(message, fds, channel, orders_read, reports_write)
+            return self._zygote(message, fds, channel, (orders_read, reports_write), served, same_program)
         os.close(orders_read)
         os.close(reports_write)
         try:
@@ -494,7 +500,7 @@ class Worker:
                 return self.run(message, fds, channel)
             for fd in fds:
                 os.close(fd)
-            return self._serve_through(zygote, message, channel, orders, reports, debt)
+            return self._serve_through(zygote, message, channel, (orders, reports, debt), served)
         finally:
             os.close(reports)
             try:
@@ -521,13 +527,14 @@ class Worker:
             os.close(pidfd)
 
     def _serve_through(
-        self, zygote: int, message: dict, channel: Channel, orders: int, reports: int, debt: float
+        self, zygote: int, message: dict, channel: Channel, pipes: tuple[int, int, float], served: tuple[bytes, bytes]
     ) -> dict:
-        """Supervise the runs the zygote forks, one per order, for as long as the next request waiting is byte for
-        byte the one that started it; then stop it and return the last run's reply. The zygote only forks, waits
-        and reports: everything else is done here, in the worker, which forks nothing meanwhile (so none of it
-        costs copy-on-write page faults)."""
-        request = channel.last_payload
+        """Supervise the runs the zygote forks, one per order, for as long as the next request waiting is one it
+        serves (`served`: see `_served_requests`); then stop it and return the last run's reply. The zygote only
+        forks, waits and reports: everything else is done here, in the worker, which forks nothing meanwhile (so
+        none of it costs copy-on-write page faults)."""
+        orders, reports, debt = pipes
+        size = len(channel.last_payload)
         while True:
             order = b"g"
             if self._scratch_stale:  # made just before the run, as in `run`; the zygote (so its child) moves in
@@ -549,7 +556,7 @@ class Worker:
             if self.autogroup is not None:
                 self.autogroup.restore()
             self._scratch_stale = not self._scratch_is_fresh()
-            if channel.peek_payload() != request:  # nothing waiting, or another program's request, or not all of it
+            if not _serves(channel.peek_payload(), size, served):  # nothing waiting, another request, or not all of it
                 os.close(orders)  # the zygote exits
                 _, status = os.waitpid(zygote, 0)
                 self._clean_up()
@@ -562,10 +569,16 @@ class Worker:
                 raise SystemExit(0) from None  # the parent is gone (the zygote goes with this worker)
 
     def _zygote(
-        self, message: dict, fds: list[int], channel: Channel, orders: int, reports: int
+        self,
+        message: dict,
+        fds: list[int],
+        channel: Channel,
+        pipes: tuple[int, int],
+        served: tuple[bytes, bytes],
+        same_program: bool,
     ) -> _ZygoteLoop | child_runtime.Program:
-        """In the zygote: compile the program and return the loop the module level runs (each order there forks
-        one test's child)."""
+        """In the zygote: compile the program (for the runs of one program only) and return the loop the module
+        level runs (each order there forks one test's child)."""
         try:
             isolation.prctl(isolation.PR_SET_CHILD_SUBREAPER, 1)  # a test's orphans come here, not to the worker
             if not self.pid_namespace:
@@ -573,11 +586,15 @@ class Worker:
                 if os.getppid() != self.pid:  # the worker died before the signal was set
                     os._exit(ZYGOTE_BROKEN)
             self.pid = os.getpid()
-            self.zygote = _compile_within_limits(message, fds[3], channel.last_payload)
+            request = channel.last_payload
+            if same_program:
+                self.zygote = _compile_within_limits(message, fds[3], request)
+            else:  # each child reads and compiles its own program, as a child of the worker does
+                self.zygote = _Zygote(request, None, 0.0)
             steps = self._lockdown_steps(message["cpu_seconds"], message["memory"], message["file_bytes"])
-            frame = HEADER.pack(len(self.zygote.request)) + self.zygote.request
-            loop = _ZygoteLoop(self, steps, channel, frame, (orders, reports), fds)
-            os.write(reports, _SECONDS.pack(self.zygote.compile_seconds))
+            header = HEADER.pack(len(request))
+            loop = _ZygoteLoop(self, steps, channel, (header + served[0], served[1], len(header + request)), pipes, fds)
+            os.write(pipes[1], _SECONDS.pack(self.zygote.compile_seconds))
             return loop
         except BaseException:  # noqa: B036 - a zygote must never fall back into the worker's loop
             os._exit(ZYGOTE_BROKEN)
@@ -637,13 +654,20 @@ class _Zygote(NamedTuple):
 
 class _ZygoteLoop:
     """A zygote's fork loop and what it needs: the worker's code (for the lock-down steps and the children's
-    set-up), the connection, the exact bytes of its request, its pipes to the worker (orders in, reports out), a
-    descriptor of its list of children (-1 without one) and the first run's descriptors."""
+    set-up), the connection, what the requests it serves look like (their first bytes, header included, their last
+    bytes and their size), its pipes to the worker (orders in, reports out), a descriptor of its list of children
+    (-1 without one) and the first run's descriptors."""
 
     __slots__ = ("worker", "steps", "channel", "frame", "orders", "reports", "children", "fds")
 
     def __init__(
-        self, worker: Worker, steps: LockdownSteps, channel: Channel, frame: bytes, pipes: tuple[int, int], fds: list
+        self,
+        worker: Worker,
+        steps: LockdownSteps,
+        channel: Channel,
+        frame: tuple[bytes, bytes, int],
+        pipes: tuple[int, int],
+        fds: list,
     ) -> None:
         self.worker, self.steps, self.channel, self.frame = worker, steps, channel, frame
         self.orders, self.reports = pipes
@@ -665,7 +689,7 @@ class _ZygoteLoop:
         read, fork, close, write, waitpid, pread = os.read, os.fork, os.close, os.write, os.waitpid, os.pread
         usage, pack_pid, pack_report, unpack_fds = resource.getrusage, _PID.pack, _REPORT.pack, _RUN_FDS.unpack
         receive = self.channel.sock.recvmsg
-        frame, size, space, fds_message = self.frame, len(self.frame), _RUN_FDS_SPACE, _RUN_FDS_MESSAGE
+        (start, end, size), space, fds_message = self.frame, _RUN_FDS_SPACE, _RUN_FDS_MESSAGE
         orders, reports, children, fds = self.orders, self.reports, self.children, self.fds
         reaped = usage(resource.RUSAGE_CHILDREN)  # CPU time of the children reaped so far (os.wait4 imports a module)
         reaped_seconds = reaped[0] + reaped[1]
@@ -674,9 +698,11 @@ class _ZygoteLoop:
             while order := read(orders, 1):
                 if order == b"c":
                     os.chdir(self.worker.scratch)
-                if fds is None:  # the worker saw the zygote's own request waiting, byte for byte: nothing else will do
+                if fds is None:  # the worker saw a request this zygote serves waiting: nothing else will do
                     data, ancillary, flags, _ = receive(size, space)
-                    if data != frame or flags or len(ancillary) != 1 or ancillary[0][:2] != fds_message:
+                    if len(data) != size or not data.startswith(start) or not data.endswith(end):
+                        os._exit(ZYGOTE_BROKEN)
+                    if flags or len(ancillary) != 1 or ancillary[0][:2] != fds_message:
                         os._exit(ZYGOTE_BROKEN)
                     fds = unpack_fds(ancillary[0][2])
                 pid = fork()
@@ -745,13 +771,34 @@ def _compile_within_limits(message: dict, program_fd: int, request: bytes) -> _Z
     return _Zygote(request, code, time.process_time() - cpu_before if code is not None else 0.0)
 
 
-def _queued_run(channel: Channel, key: str) -> dict | None:
-    """The next request, left unread, if it has fully arrived and is a stdio run of the program `key`; else None
-    (also when `channel` holds bytes of a request beyond the last one received: see `Channel.peek`)."""
+def _queued_run(channel: Channel, message: dict) -> dict | None:
+    """The next request, left unread, if it has fully arrived and is a stdio run under the limits of `message` (any
+    program: its key may differ); else None (also when `channel` holds bytes of a request beyond the last one
+    received: see `Channel.peek`)."""
     following = channel.peek()
-    if following is None or following.get("mode") != "stdio" or following.get("key") != key:
+    if following is None or not isinstance(following.get("key"), str):
+        return None
+    if {**following, "key": message.get("key")} != message:
         return None
     return following
+
+
+def _served_requests(request: bytes, key: str | None) -> tuple[bytes, bytes]:
+    """What the requests a zygote started by `request` serves look like: (first bytes, last bytes), their size that
+    of `request`. Its own request byte for byte (`key` None: the runs of one program, which it compiled); or any
+    program's under the same limits: every byte but the program key, which comes last (`_run_message`) and whose
+    length is fixed."""
+    tail = f'{key}"}}'.encode() if key is not None else b""
+    if not tail or not request.endswith(tail) or len(key) != PROGRAM_KEY_LENGTH:  # type: ignore[arg-type]
+        return request, b""
+    return request[: -len(tail)], b'"}'
+
+
+def _serves(payload: bytes | None, size: int, served: tuple[bytes, bytes]) -> bool:
+    """Whether `payload` (of the next request) is one the zygote serves (see `_served_requests`)."""
+    return (
+        payload is not None and len(payload) == size and payload.startswith(served[0]) and payload.endswith(served[1])
+    )
 
 
 def _read_struct(fd: int, layout: struct.Struct) -> tuple:
