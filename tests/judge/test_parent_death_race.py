@@ -37,7 +37,8 @@ def hold():
     frame = sys._getframe(1)
     start = frame.f_locals.get("start")
     where = getattr(start, "__name__", None) or frame.f_code.co_name
-    if getattr(frame.f_locals.get("self"), "zygote", None) is not None:
+    owner = frame.f_locals.get("self")  # the worker, or in a zygote its fork loop (which holds the worker)
+    if getattr(getattr(owner, "worker", owner), "zygote", None) is not None:
         where += " in a zygote"
     try:
         with open(ARM) as armed:
@@ -84,7 +85,7 @@ class Window:
         return str(wrapper)
 
     def arm(self, where: str) -> None:
-        """Hold the next fork made in `where` (a function name; "run in a zygote")."""
+        """Hold the next fork made in `where` (a function name; "serve in a zygote")."""
         self.arm_file.write_text(where)
 
     def orphan(self, parent: int) -> int:
@@ -176,7 +177,7 @@ def test_a_child_whose_zygote_died_before_its_death_signal_ends(tmp_path):
                         return
 
         runner = threading.Thread(target=queue_pairs)
-        window.arm("run in a zygote")
+        window.arm("serve in a zygote")
         runner.start()
         try:
             assert wait_until(window.window.exists, timeout=90), "no test was forked by a zygote"
