@@ -26,7 +26,9 @@ rest (time limit, reply, clean-up, checking the next request) without forking me
 copy-on-write faults. When the next request is another, the worker closes the orders: the zygote exits, and only
 then does the worker send the last reply, so when a caller has its replies, the zygote that made them is gone, and
 its memory with it. The worker never holds a program. A zygote never runs program code; each test's child still
-locks itself down and starts from the zygote's untouched state.
+locks itself down and starts from the zygote's untouched state. Tests of different programs queued in turn under
+the same limits share a zygote too, one that compiles none of them (each child reads and compiles its own program,
+as a child of the worker): its requests are matched on every byte but the program key.
 """
 
 from __future__ import annotations
