@@ -409,3 +409,33 @@ def test_a_run_cannot_move_the_scratch_folders_inode_counter(pool, writer):
     assert _run(pool, INODE_READER).stdout == before, f"{writer} moved the inode counter the next run reads"
     assert _run(pool, TEMPORARY_FILE_WORKS).stdout == b"b'kept'\n"
     _contained(pool, baseline)
+
+
+# -- same-page merging (KSM) between programs judged at the same time ----------------------------------------------
+
+_OFFER_TO_MERGING = (
+    "import ctypes, mmap\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+    "region = mmap.mmap(-1, 1 << 20, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)\nregion.write(b'x' * (1 << 20))\n"
+    "address = ctypes.addressof(ctypes.c_char.from_buffer(region))\n"
+    "result = libc.madvise(ctypes.c_void_p(address), ctypes.c_size_t(1 << 20), ctypes.c_int({advice}))\n"
+    "flags, inside = [], False\nfor line in open('/proc/self/smaps'):\n    head = line.split()[0]\n"
+    "    if '-' in head and not head.endswith(':'):\n        start, end = (int(x, 16) for x in head.split('-'))\n"
+    "        inside = start <= address < end\n    elif inside and head == 'VmFlags:':\n"
+    "        flags = line.split()[1:]\n"
+    "print(result, 'mg' in flags)\n"
+)
+MERGING_OFFERS = {"mergeable": 12, "mergeable_high_bits_set": 12 | 1 << 32}
+
+
+@needs_pool_layers
+@pytest.mark.parametrize("offer", sorted(MERGING_OFFERS))
+def test_no_page_is_offered_to_same_page_merging(pool, offer):
+    """Where the kernel's same-page merging runs, pages of equal content in two processes become one, and a write
+    to it takes a copy-on-write fault: a program timing writes learns whether a program judged at the same time
+    holds a page it guessed. `madvise(MADV_MERGEABLE)` marked the region (`mg` in its VmFlags) whether or not the
+    host runs it; it now succeeds without doing anything."""
+    _run(pool, "print(1)")  # the pool's worker started
+    baseline = len(descendants())
+    outcome = _run(pool, _OFFER_TO_MERGING.format(advice=MERGING_OFFERS[offer]))
+    assert outcome.exit_code == 0 and outcome.stdout == b"0 False\n", outcome
+    _contained(pool, baseline)

@@ -66,10 +66,22 @@ LOW_32_BITS = 0xFFFFFFFF
 on all 64 let `DONTNEED | 1 << 32` through as "not DONTNEED")."""
 FILE_ADVICE = ((0xFFFFFFFC, 0), (LOW_32_BITS, 5))
 """(mask, value) of the file advice allowed: NORMAL, RANDOM, SEQUENTIAL, WILLNEED (0-3) and NOREUSE (5)."""
-MEMORY_ADVICE = ((0xFFFFFFF0, 0), (0xFFFFFFFC, 16), (0xFFFFFFFE, 22), (0xFFFFFFFE, 24))
-"""(mask, value) of the memory advice allowed: 0-15 (NORMAL ... NOHUGEPAGE, DONTNEED and FREE among them), 16-19
-(DONTDUMP ... KEEPONFORK), 22-23 (POPULATE_READ, POPULATE_WRITE), 24-25 (DONTNEED_LOCKED, COLLAPSE). Any other
+MEMORY_ADVICE = (
+    (0xFFFFFFF8, 0),
+    (0xFFFFFFFC, 8),
+    (0xFFFFFFFE, 14),
+    (0xFFFFFFFC, 16),
+    (0xFFFFFFFE, 22),
+    (0xFFFFFFFE, 24),
+)
+"""(mask, value) of the memory advice allowed: 0-11 and 14-15 (NORMAL ... NOHUGEPAGE, DONTNEED and FREE among them),
+16-19 (DONTDUMP ... KEEPONFORK), 22-23 (POPULATE_READ, POPULATE_WRITE), 24-25 (DONTNEED_LOCKED, COLLAPSE). Any other
 gets the default ENOSYS (the kernel refuses unknown advice anyway; HWPOISON needs a capability)."""
+MADV_MERGEABLE = 12
+"""MERGEABLE and UNMERGEABLE (12, 13) offer a region to the kernel's same-page merging (KSM), which, where it runs,
+shares pages of equal content between processes: a write to a merged page takes a copy-on-write fault, so a program
+timing writes learns whether a program judged at the same time holds a page it guessed. They succeed without doing
+anything (advice is only advice)."""
 FUTEX_PRIVATE_FLAG = 128
 FUTEX_OPERATIONS = 14
 FUTEX_WAITS = (0, 6, 8, 9, 11, 13)
@@ -184,6 +196,8 @@ def seccomp_program() -> bytes:
         policy.add_rule(seccomp.ALLOW, "madvise", seccomp.Arg(2, seccomp.MASKED_EQ, mask, value))
     cold_or_pageout = seccomp.Arg(2, seccomp.MASKED_EQ, 0xFFFFFFFE, MADV_COLD)  # MADV_PAGEOUT is MADV_COLD + 1
     policy.add_rule(seccomp.ERRNO(0), "madvise", cold_or_pageout)
+    merging = seccomp.Arg(2, seccomp.MASKED_EQ, 0xFFFFFFFE, MADV_MERGEABLE)  # MADV_UNMERGEABLE is MADV_MERGEABLE + 1
+    policy.add_rule(seccomp.ERRNO(0), "madvise", merging)
     policy.add_rule(seccomp.ALLOW, "futex", seccomp.Arg(1, seccomp.MASKED_EQ, FUTEX_PRIVATE_FLAG, FUTEX_PRIVATE_FLAG))
     for operation in range(FUTEX_OPERATIONS):  # shared ones (the command is the low 7 bits; higher ones do not exist)
         action = seccomp.ERRNO(errno.EAGAIN) if operation in FUTEX_WAITS else seccomp.ERRNO(0)
