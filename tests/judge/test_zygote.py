@@ -10,15 +10,21 @@ gets without a zygote: on program switches, under other limits, and when compili
 from __future__ import annotations
 
 import itertools
+import json
 import os
+import subprocess
+import sys
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
 from codefeedback_env.judge import Limits
-from codefeedback_env.judge.pool import WorkerPoolBackend
+from codefeedback_env.judge import pool as pool_package
+from codefeedback_env.judge.pool import WorkerPoolBackend, protocol
+from codefeedback_env.judge.pool import backend as pool_backend
 from tests.judge.processes import descendants
 from tests.judge.test_sandbox_state import STATE_CHANNELS
 
@@ -267,3 +273,37 @@ def test_a_test_cannot_leave_its_nice_value_to_the_next_test_of_its_program(solo
     first = solo.run_stdio(NICE_WRITER, "", LIMITS).stdout
     outcomes = _queued(solo, [(NICE_WRITER, "", LIMITS)] * 8)
     assert [outcome.stdout for outcome in outcomes] == [first] * 8, [outcome.stderr for outcome in outcomes]
+
+
+SERVES_PROBE = r"""
+import json, sys
+sys.path[:0] = [sys.argv[1]]
+import worker
+first, *others = [bytes.fromhex(payload) for payload in json.loads(sys.stdin.read())]
+key = json.loads(first)["key"]
+for same_program in (True, False):
+    served = worker._served_requests(first, None if same_program else key)
+    print(json.dumps([worker._serves(payload, len(first), served) for payload in others]))
+"""
+
+
+def test_a_zygote_for_any_program_serves_other_programs_under_its_limits_only():
+    """The worker matches the requests a zygote serves as bytes, the way the pool writes them: a program's zygote
+    its own requests only; a zygote for any program every program's under the same limits (the program key is
+    all that differs), never a request under other limits."""
+    secret = os.urandom(32)
+
+    def payload(program: str, limits: Limits) -> str:
+        key = pool_backend.program_key(secret, program.encode(), limits)
+        return protocol._encode(pool_backend._run_message("stdio", limits, key)).encode().hex()
+
+    others = [("print(1)", LIMITS), ("print(2)", LIMITS), ("print(1)  # a longer program", LIMITS)]
+    others += [("print(1)", Limits(time=4.0, memory=LIMITS.memory, output=LIMITS.output))]
+    payloads = [payload("print(1)", LIMITS)] + [payload(*other) for other in others]
+    pool_dir = str(Path(pool_package.__file__).parent)
+    probe = [sys.executable, "-s", "-S", "-c", SERVES_PROBE, pool_dir]
+    done = subprocess.run(probe, input=json.dumps(payloads), capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    own, any_program = (json.loads(line) for line in done.stdout.splitlines())
+    assert own == [True, False, False, False]
+    assert any_program == [True, True, True, False]

@@ -77,8 +77,6 @@ FUNCTION_GRACE_SECONDS = 1.0
 REAP_SECONDS = 2.0
 NOBODY = 65534
 HIGH_FD = 100
-PROGRAM_KEY_LENGTH = 64
-"""A program key's characters: an HMAC-SHA256 in hex (`backend.program_key`)."""
 _RAISES, _TOLERANT, _ZERO, _IGNORED = range(4)
 """How a child treats a lock-down step: it raises on failure (setup fails); failure is tolerated (an rlimit the
 machine does not allow); it must return 0 (a C call: setup fails otherwise); its result is ignored."""
@@ -482,6 +480,8 @@ class Worker:
         following = _queued_run(channel, message)
         same_program = following is not None and following.get("key") == message["key"]
         served = _served_requests(channel.last_payload, None if same_program else message["key"])
+        if served is None:  # not a request this worker can match without decoding it: no zygote
+            return self.run(message, fds, channel)
         orders_read, orders = os.pipe()
         reports, reports_write = os.pipe()
         started = time.monotonic()
@@ -785,15 +785,15 @@ def _queued_run(channel: Channel, message: dict) -> dict | None:
     return following
 
 
-def _served_requests(request: bytes, key: str | None) -> tuple[bytes, bytes]:
+def _served_requests(request: bytes, key: str | None) -> tuple[bytes, bytes] | None:
     """What the requests a zygote started by `request` serves look like: (first bytes, last bytes), their size that
     of `request`. Its own request byte for byte (`key` None: the runs of one program, which it compiled); or any
-    program's under the same limits: every byte but the program key, which comes last (`_run_message`) and whose
-    length is fixed."""
-    tail = f'{key}"}}'.encode() if key is not None else b""
-    if not tail or not request.endswith(tail) or len(key) != PROGRAM_KEY_LENGTH:  # type: ignore[arg-type]
+    program's under the same limits: every byte but the program key, which comes last (`_run_message`; keys are
+    all of one length, and the size is checked). None if `request` does not end with `key`."""
+    if key is None:
         return request, b""
-    return request[: -len(tail)], b'"}'
+    tail = f'{key}"}}'.encode()
+    return (request[: -len(tail)], b'"}') if request.endswith(tail) else None
 
 
 def _serves(payload: bytes | None, size: int, served: tuple[bytes, bytes]) -> bool:
