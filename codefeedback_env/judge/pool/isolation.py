@@ -206,18 +206,22 @@ class Autogroup:
 
     def restore(self) -> None:
         """Set the nice value back if a run changed it (one read otherwise). The kernel refuses a write made
-        within 0.1 s of another from a process without CAP_SYS_ADMIN (EAGAIN): retry until the value holds."""
-        give_up = None
-        while os.pread(self.fd, 128, 0) != self.initial:
+        within 0.1 s of another from a process without CAP_SYS_ADMIN (EAGAIN): retried for up to 2 s, then OSError
+        (the worker then ends, and a new one starts in a session of its own)."""
+        if os.pread(self.fd, 128, 0) == self.initial:
+            return
+        give_up = time.monotonic() + 2.0
+        while True:
             try:
                 os.write(self.fd, self.nice)
             except OSError as error:
                 if error.errno != errno.EAGAIN:
                     raise
-                give_up = give_up or time.monotonic() + 2.0
-                if time.monotonic() > give_up:
-                    raise
-                time.sleep(0.02)
+            if os.pread(self.fd, 128, 0) == self.initial:
+                return
+            if time.monotonic() > give_up:
+                raise OSError(errno.EAGAIN, "the session's autogroup could not be set back")
+            time.sleep(0.02)
 
 
 LAST_PID_FILE = "/proc/sys/kernel/ns_last_pid"
