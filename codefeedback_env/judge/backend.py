@@ -70,35 +70,38 @@ class RemoteCrash(RemoteFailure):
 class RemoteError(Exception):
     """The called function raised; `traceback` is the program's own traceback text."""
 
-    def __init__(self, traceback: str) -> None:
+    def __init__(self, traceback: str, kind: str = "") -> None:
         super().__init__(traceback.strip().splitlines()[-1] if traceback.strip() else "error")
         self.traceback = traceback
+        self.kind = kind
+        """The first built-in exception class the program's error is, as the program's process reported it."""
 
 
 NEVER_MIMICKED = frozenset({"StopIteration", "StopAsyncIteration"})
 """Exceptions a `RemoteError` never is: one would silently end a checker's `map` or `next` loop."""
 _remote_classes: dict[str, type[RemoteError]] = {}
+"""The classes made so far, by the built-in class name they mimic."""
 
 
-def remote_error(traceback: str) -> RemoteError:
+def remote_error(traceback: str, kind: str = "") -> RemoteError:
     """The program's error as checker code sees it: a `RemoteError` that is also the built-in exception class
-    named on the traceback's last line (`ValueError: ...`), so `except ValueError` in checker code catches it as
-    it would in the program's process. A class of the program's own, or a built-in that cannot be made this way,
-    gives a plain `RemoteError`."""
+    `kind` (the first built-in class of the program's error), else the one named on the traceback's last line
+    (`ValueError: ...`), so `except ValueError` in checker code catches it as it would in the program's process.
+    A built-in that cannot be made this way gives a plain `RemoteError`."""
     lines = traceback.strip().splitlines()
-    name = lines[-1].split(":", 1)[0].strip() if lines else ""
-    kind = _remote_classes.get(name)
-    if kind is None:
+    name = kind or (lines[-1].split(":", 1)[0].strip() if lines else "")
+    made = _remote_classes.get(name)
+    if made is None:
         builtin = getattr(builtins, name, None) if name.isidentifier() and name not in NEVER_MIMICKED else None
-        kind = RemoteError
+        made = RemoteError
         if isinstance(builtin, type) and issubclass(builtin, Exception) and not issubclass(builtin, RemoteError):
-            kind = type(f"Remote{name}", (RemoteError, builtin), {"__module__": __name__})
+            made = type(f"Remote{name}", (RemoteError, builtin), {"__module__": __name__})
             try:
-                kind(traceback)
+                made(traceback)
             except TypeError:  # a built-in whose constructor needs more (UnicodeDecodeError's five arguments)
-                kind = RemoteError
-        _remote_classes[name] = kind
-    return kind(traceback)
+                made = RemoteError
+        _remote_classes[name] = made
+    return made(traceback, kind)
 
 
 class FunctionSession(Protocol):

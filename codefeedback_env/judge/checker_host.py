@@ -90,7 +90,7 @@ class JudgeLink:
             self.failure = kind(str(reply["message"]))
             raise self.failure
         if "raise" in reply:  # as the built-in class its traceback names: checker code may catch it
-            raise remote_error(str(reply["raise"]))
+            raise remote_error(str(reply["raise"]), str(reply.get("kind", "")))
         return reply["value"]
 
 

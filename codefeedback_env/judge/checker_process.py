@@ -250,7 +250,7 @@ class CheckerProcess:
         try:
             value = session.call_encoded(payload)
         except RemoteError as error:
-            return {"raise": error.traceback}, answered + 1
+            return {"raise": error.traceback, "kind": error.kind}, answered + 1
         except RemoteTimeout as failure:
             return {"failure": "timeout", "message": str(failure)}, answered
         except BaseException as failure:  # RemoteCrash (or a refused reply): the session is over

