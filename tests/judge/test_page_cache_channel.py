@@ -1,11 +1,13 @@
-"""A program cannot evict the interpreter's files from the host's page cache (issue 10, class 4: nothing a
-run does reaches another run).
+"""A run leaves nothing in the host's shared caches for a later run to time (issue 10, class 4: nothing a run
+does reaches another run).
 
-Every child reads the interpreter's files, and all processes on the host share their page cache. A program
-that dropped some files' pages (`posix_fadvise(..., POSIX_FADV_DONTNEED)`) and read others wrote bits that any
-later run, on any worker, read back by timing a read: cached in 2-7 us, evicted in 50 us or more; 40 bits per
-run came through exactly. Dropping pages is now a no-op that succeeds (advice is only advice). Residency is
-checked here from outside the sandbox with `mincore`, not by timing.
+Every child reads the interpreter's files, and all processes on the host share their page cache and their
+directory-entry cache. Bound from the host, a program could drop some files' pages
+(`posix_fadvise(..., POSIX_FADV_DONTNEED)`, now a no-op that succeeds), load rarely read files into the cache,
+or look up absent names (the kernel remembers them): a later run, on any worker, read each back as a bit by
+timing a read or a `stat`. The sandbox's files are now served from one copy in memory (`memory_files.py`),
+whose pages are always resident and which keeps no entry for an absent name. Residency is checked here from
+outside the sandbox with `mincore`, and remembered absent names by the kernel's count of them, not by timing.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ from __future__ import annotations
 import ctypes
 import mmap
 import os
+import sys
 
 import pytest
 
 from codefeedback_env.judge import Limits
-from codefeedback_env.judge.pool import WorkerPoolBackend
+from codefeedback_env.judge.pool import PoolOptions, WorkerPoolBackend, memory_files, namespaces
+from codefeedback_env.judge.pool.backend import JUDGE_DIR
 from tests.judge.test_pool_backend import machine_has_all_layers
 
 pytestmark = pytest.mark.skipif(not machine_has_all_layers(), reason="needs the pool's seccomp layer")
@@ -102,20 +106,97 @@ def test_other_file_advice_still_works(pool):
     assert (outcome.exit_code, outcome.stdout) == (0, b"10\n"), outcome.stderr.decode()[-500:]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="remaining: reading a shared file caches it for every later run (a write-once bit per file, read back "
-    "by timing); the root fix is an in-memory copy of the allow-listed files for the sandbox",
-)
-def test_a_program_cannot_load_shared_files_into_the_page_cache(pool):
-    for path in UNREAD_FILES:  # evicted from outside the sandbox, where dropping pages is allowed
+@pytest.fixture(scope="module")
+def host_bound_pool():
+    """A pool binding the host's files (the fallback where no copy in memory can be made)."""
+    with WorkerPoolBackend(1, options=PoolOptions(files_in_memory=False)) as pool:
+        assert pool.isolation_layers()["files_in_memory"] is False
+        yield pool
+
+
+def _copy_root() -> str:
+    """The folder of this process's copy of the sandbox's files (the pools' copy: one per process and key)."""
+    copy, reason = memory_files.acquire(namespaces.sandbox_files(sys.executable, JUDGE_DIR))
+    assert copy is not None, reason
+    return copy.root
+
+
+def _evict(paths: list[str]) -> list[int]:
+    """Drop `paths` from the page cache (from outside the sandbox, where it is allowed); their resident pages."""
+    for path in paths:
         fd = os.open(path, os.O_RDONLY)
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
         os.close(fd)
-    evicted = [_resident_pages(path) for path in UNREAD_FILES]
-    program = f"for path in {UNREAD_FILES!r}:\n    open(path, 'rb').read()\nprint('read')\n"
-    assert pool.run_stdio(program, "", LIMITS).stdout == b"read\n"
+    return [_resident_pages(path) for path in paths]
+
+
+def _pages(path: str) -> int:
+    return (os.path.getsize(path) + mmap.PAGESIZE - 1) // mmap.PAGESIZE
+
+
+READ_PROGRAM = f"for path in {UNREAD_FILES!r}:\n    open(path, 'rb').read()\nprint('read')\n"
+
+
+def test_a_program_cannot_load_shared_files_into_the_page_cache(pool):
+    assert pool.isolation_layers()["files_in_memory"] is True
+    evicted = _evict(UNREAD_FILES)
+    copies = [_copy_root() + path for path in UNREAD_FILES]
+    assert [_resident_pages(path) for path in copies] == [_pages(path) for path in copies]
+    assert pool.run_stdio(READ_PROGRAM, "", LIMITS).stdout == b"read\n"
     assert [_resident_pages(path) for path in UNREAD_FILES] == evicted
+    assert [_resident_pages(path) for path in copies] == [_pages(path) for path in copies]
+
+
+def test_the_measurement_sees_a_program_load_host_files(host_bound_pool):
+    """Where the host's files are bound, the same program does load them: the check above can fail."""
+    evicted = _evict(UNREAD_FILES)
+    assert host_bound_pool.run_stdio(READ_PROGRAM, "", LIMITS).stdout == b"read\n"
+    assert [_resident_pages(path) for path in UNREAD_FILES] > evicted
+
+
+def test_every_file_the_sandbox_shows_is_in_memory(pool):
+    """Nothing to load and nothing to drop: every page of every file of the copy is resident."""
+    pool.isolation_layers()
+    root = _copy_root()
+    files = [os.path.join(folder, name) for folder, _, names in os.walk(root) for name in names]
+    files = [path for path in files if not os.path.islink(path) and os.path.getsize(path)]
+    assert len(files) > 500
+    missing = [(path, _resident_pages(path), _pages(path)) for path in files if _resident_pages(path) != _pages(path)]
+    assert missing == []
+
+
+LOOKUPS = 20_000
+"""Absent names a program looks up: each one the kernel keeps is a bit a later run can time (a lookup the
+kernel remembers answers in about half the time of one it does not)."""
+
+
+def _negative_dentries() -> int:
+    """The host's count of remembered absent names (`nr_negative` of /proc/sys/fs/dentry-state)."""
+    with open("/proc/sys/fs/dentry-state") as handle:
+        return int(handle.read().split()[4])
+
+
+def _look_up_absent_names(pool: WorkerPoolBackend, folder: str) -> int:
+    """How many remembered absent names the host gained while a program looked up `LOOKUPS` in `folder`."""
+    program = (
+        f"import os, secrets\ntag = secrets.token_hex(8)\nfor i in range({LOOKUPS}):\n"
+        f"    os.path.exists({folder!r} + f'/absent-{{tag}}-{{i}}.py')\nprint('looked')\n"
+    )
+    before = _negative_dentries()
+    assert pool.run_stdio(program, "", LIMITS).stdout == b"looked\n"
+    return _negative_dentries() - before
+
+
+@pytest.mark.parametrize(
+    "folder", [LIBRARY, os.path.join(LIBRARY, "encodings"), "/judge/pool", os.path.dirname(sys.executable), "/"]
+)
+def test_a_program_cannot_leave_remembered_absent_names(pool, folder):
+    """Other processes on the host add some meanwhile: far fewer than the program's lookups."""
+    assert _look_up_absent_names(pool, folder) < LOOKUPS // 4
+
+
+def test_the_measurement_sees_absent_names_in_host_folders(host_bound_pool):
+    assert _look_up_absent_names(host_bound_pool, LIBRARY) > LOOKUPS // 2
 
 
 PAGE_OUT_FILES = [os.path.join(LIBRARY, name) for name in ("fractions.py", "numbers.py", "bisect.py", "calendar.py")]

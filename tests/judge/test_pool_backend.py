@@ -149,7 +149,7 @@ def test_time_limit_does_not_count_waiting_for_a_cpu(make_backend):
 def test_all_layers_on(pool):
     assert pool.isolation_layers() == {
         "namespaces": True, "pid_namespace": True, "uid": True, "seccomp": True, "rlimits": True, "scratch_tmpfs": True,
-        "private_proc": True, "memory_cgroup": True,
+        "private_proc": True, "memory_cgroup": True, "files_in_memory": True,
     }  # fmt: skip
     outcome = pool.run_stdio("import os\nprint(os.getuid(), os.getcwd(), sorted(os.environ))", "", LIMITS)
     uid, cwd, env = outcome.stdout.decode().split(" ", 2)

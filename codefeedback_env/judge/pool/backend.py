@@ -47,7 +47,7 @@ from typing import Any
 from codefeedback_env.judge import cpu_wait, forksafe
 from codefeedback_env.judge.backend import BackendFailure, Limits, RunOutcome
 from codefeedback_env.judge.pool import memory_cgroup as cgroup_layer
-from codefeedback_env.judge.pool import namespaces, seccomp_policy
+from codefeedback_env.judge.pool import memory_files, namespaces, seccomp_policy
 from codefeedback_env.judge.pool.protocol import Channel, ChannelClosed
 from codefeedback_env.judge.subprocess_backend import (
     STDERR_TAIL_BYTES,
@@ -137,6 +137,9 @@ class PoolOptions:
     memory_cgroup: bool = True
     """Put each slot's worker in a memory cgroup of its own, so that files and shared memory a program holds
     count against its memory limit (`memory_cgroup.py`); False keeps only the scratch tmpfs's own cap."""
+    files_in_memory: bool = True
+    """Bind the sandbox's files from one copy in memory (`memory_files.py`) rather than from the host, so runs
+    leave nothing in the host's page and directory caches for later runs to time."""
     memory_allowance: int = cgroup_layer.ALLOWANCE_BYTES
     """Bytes a run's memory cgroup allows beyond its memory limit (kernel memory, page tables, file cache)."""
     start_timeout: float = 60.0
@@ -426,6 +429,7 @@ class WorkerPoolBackend:
             raise ValueError(f"workers must be between 1 and {MAX_SLOTS}, got {count}")
         self._sandbox_python = self.python
         self._mount_scratch = os.geteuid() == 0 and self.options.separate_uids
+        self._files_in_memory = False
         self._sandbox_command = self._sandbox()
         self._seccomp = self._seccomp_program()
         self._program_secret = os.urandom(32)
@@ -483,7 +487,8 @@ class WorkerPoolBackend:
         mount_scratch = self._mount_scratch
         try:
             files = namespaces.sandbox_files(self.python, JUDGE_DIR)
-            problem = namespaces.probe_bubblewrap(bwrap, files, mount_scratch)
+            copy_root = self._copy_root(files)
+            problem = namespaces.probe_bubblewrap(bwrap, files, mount_scratch, copy_root)
         except (OSError, subprocess.SubprocessError, ValueError) as error:
             problem = f"cannot list what the interpreter needs: {error}"
         if problem is not None:
@@ -493,7 +498,23 @@ class WorkerPoolBackend:
                 "ipc/mount namespaces (needs root or unprivileged user namespaces)",
             )
             return None
-        return bwrap, files, namespaces.bubblewrap_arguments(files, mount_scratch=mount_scratch)
+        return bwrap, files, namespaces.bubblewrap_arguments(files, mount_scratch=mount_scratch, copy_root=copy_root)
+
+    def _copy_root(self, files: namespaces.SandboxFiles) -> str | None:
+        """Where the copy of `files` in memory is (`memory_files.py`), or None (with a warning) without one."""
+        self._files_in_memory = False
+        if not self.options.files_in_memory:
+            return None
+        copy, reason = memory_files.acquire(files)
+        if copy is None:
+            _warn_once(
+                "files in memory",
+                f"cannot serve the sandbox's files from memory ({reason}): the host's files are bound, so a "
+                "program can leave marks in the host's page and directory caches that later runs can time",
+            )
+            return None
+        self._files_in_memory = True
+        return copy.root
 
     def _sandbox_for(self, python: str) -> tuple[str, namespaces.SandboxFiles, list[str]]:
         """The sandbox for `python` (the pool's `python` may be changed between worker starts)."""
@@ -501,7 +522,8 @@ class WorkerPoolBackend:
         bwrap, files, options = self._sandbox_command
         if python != self._sandbox_python:
             files = namespaces.sandbox_files(python, JUDGE_DIR)
-            options = namespaces.bubblewrap_arguments(files, mount_scratch=self._mount_scratch)
+            copy_root = self._copy_root(files)
+            options = namespaces.bubblewrap_arguments(files, mount_scratch=self._mount_scratch, copy_root=copy_root)
             self._sandbox_command, self._sandbox_python = (bwrap, files, options), python
         return self._sandbox_command
 
@@ -642,7 +664,9 @@ class WorkerPoolBackend:
     def isolation_layers(self) -> dict[str, bool]:
         """Which layers the started workers have (starting them if needed)."""
         self.start()
-        return {"namespaces": self._sandbox_command is not None, **self._slots[0].layers, "rlimits": True}
+        sandboxed = self._sandbox_command is not None
+        layers = {"namespaces": sandboxed, "files_in_memory": sandboxed and self._files_in_memory}
+        return {**layers, **self._slots[0].layers, "rlimits": True}
 
     def worker_pids(self) -> list[int]:
         """Process ids of the running workers (the bubblewrap process when namespaced)."""

@@ -7,14 +7,16 @@ whose root is an empty read-only tmpfs. Into it are bound, read-only and nothing
   (found with `ldd`), at their own paths;
 - the interpreter's standard library (the folders on a `python -s -S` interpreter's `sys.path`), with every
   `site-packages`/`dist-packages` folder inside it shown empty: no installed package is visible, a venv's
-  never is (the base interpreter runs, so its `pyvenv.cfg` and site-packages are never consulted);
+  never is (the base interpreter runs, so its `pyvenv.cfg` and site-packages are never consulted); the
+  stdlib folders no contest program imports (`LEFT_OUT`: its tests, IDLE, tkinter, ...) are left out;
 - the few judge modules the worker imports (`worker_files`), at `/judge`;
 - a fresh `/dev` (null, zero, full, random, urandom, tty, a private devpts and an empty read-only shm),
   a `/proc` of the worker's own pid namespace, and an empty tmpfs at `/tmp` (the worker's scratch).
 
 Everything else (the project, the data folders, the home folder, `/etc`, other interpreters and their
-packages) is absent. The command is passed to bubblewrap through a file descriptor (`--args`), so
-`/proc/1/cmdline` shows only `bwrap --args N`.
+packages) is absent. The pool binds these files from a copy in memory (`memory_files.py`), so that no run
+changes what the host's caches hold; the host paths are bound only where no copy can be made. The command
+is passed to bubblewrap through a file descriptor (`--args`), so `/proc/1/cmdline` shows only `bwrap --args N`.
 """
 
 from __future__ import annotations
@@ -40,6 +42,12 @@ MOUNT_CAPABILITY = "CAP_SYS_ADMIN"
 """Also kept when children switch uid: the worker mounts a fresh sized tmpfs as each run's scratch folder
 (in its own mount namespace) and detaches it afterwards, rather than walking what a program left."""
 PACKAGE_FOLDERS = ("site-packages", "dist-packages")
+LEFT_OUT = ("test", "idlelib", "tkinter", "turtledemo", "lib2to3", "ensurepip", "pydoc_data")
+"""Standard-library packages no contest program imports (tests, IDLE, GUI, migration and installer tools,
+help texts), left out with the `config-*` folders (the static library and build files): fewer files to serve,
+and `import tkinter` fails as it would where Tk is missing."""
+LEFT_OUT_EXTENSIONS = ("_tkinter.",)
+"""Extension modules of left-out packages: their shared libraries (Tk, Tcl, X11, ...) are not bound."""
 SYSTEM_LIBRARY_FOLDERS = (
     "/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib",
 )  # fmt: skip
@@ -53,6 +61,8 @@ class SandboxFiles(NamedTuple):
     """(host path, sandbox path) pairs, bound read-only."""
     emptied: tuple[str, ...]
     """Sandbox folders inside `binds` shown as empty read-only folders (installed packages)."""
+    left_out: tuple[str, ...]
+    """Sandbox folders inside `binds` not shown (`LEFT_OUT`; shown empty when the host paths are bound)."""
     python: str
     """The interpreter binary to run (its real path: a venv's symlink would reach the venv)."""
     worker_script: str
@@ -208,12 +218,18 @@ def sandbox_files(python: str, judge_dir: str) -> SandboxFiles:
         real = os.path.realpath(packages) if packages else ""
         if real and os.path.isdir(real) and any(_inside(real, f) for f in folders):
             emptied.add(real)
+    left_out = sorted(
+        entry.path
+        for folder in folders
+        for entry in os.scandir(folder)
+        if entry.is_dir(follow_symlinks=False) and (entry.name in LEFT_OUT or entry.name.startswith("config-"))
+    )
     extensions = [  # C extension modules sit directly in an import folder (lib-dynload)
         entry.path
         for path in layout["path"]
         if os.path.isdir(path) and os.path.basename(os.path.realpath(path)) not in PACKAGE_FOLDERS
         for entry in os.scandir(path)
-        if entry.name.endswith(".so") and entry.is_file()
+        if entry.name.endswith(".so") and entry.is_file() and not entry.name.startswith(LEFT_OUT_EXTENSIONS)
     ]
     libraries = shared_libraries([executable, *extensions])
     binds = [(executable, executable), *((f, f) for f in folders)]
@@ -222,13 +238,15 @@ def sandbox_files(python: str, judge_dir: str) -> SandboxFiles:
     return SandboxFiles(
         binds=tuple(binds),
         emptied=tuple(sorted(emptied)),
+        left_out=tuple(left_out),
         python=executable,
         worker_script=f"{JUDGE_MOUNT}/pool/worker.py",
     )
 
 
-def bubblewrap_arguments(files: SandboxFiles, *, mount_scratch: bool) -> list[str]:
-    """bubblewrap's options (everything after the binary, up to and including `--`) for `files`."""
+def bubblewrap_arguments(files: SandboxFiles, *, mount_scratch: bool, copy_root: str | None = None) -> list[str]:
+    """bubblewrap's options (everything after the binary, up to and including `--`) for `files`, bound from
+    their copy under `copy_root` (`memory_files.py`: what is emptied or left out is already so) or from the host."""
     arguments: list[str] = []
     targets = [target for _, target in files.binds]
     folders = set()
@@ -240,9 +258,10 @@ def bubblewrap_arguments(files: SandboxFiles, *, mount_scratch: bool) -> list[st
     for folder in sorted(folders, key=len):
         arguments += ["--perms", "0755", "--dir", folder]
     for source, target in sorted(files.binds, key=lambda bind: bind[1]):
-        arguments += ["--ro-bind", source, target]
-    for folder in files.emptied:
-        arguments += ["--tmpfs", folder, "--remount-ro", folder]
+        arguments += ["--ro-bind", source if copy_root is None else copy_root + target, target]
+    if copy_root is None:
+        for folder in (*files.emptied, *files.left_out):
+            arguments += ["--tmpfs", folder, "--remount-ro", folder]
     arguments += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
     # `/dev` read-only too (its device nodes are mounts of their own, still usable): no run leaves files there
     arguments += ["--remount-ro", "/dev", "--remount-ro", "/"]
@@ -281,9 +300,9 @@ def run_in_sandbox(bwrap: str, options: Sequence[str], command: Sequence[str], *
 
 
 @cache
-def probe_bubblewrap(bwrap: str, files: SandboxFiles, mount_scratch: bool) -> str | None:
+def probe_bubblewrap(bwrap: str, files: SandboxFiles, mount_scratch: bool, copy_root: str | None = None) -> str | None:
     """None if bubblewrap can build this sandbox here and the interpreter starts in it, else why not."""
-    options = bubblewrap_arguments(files, mount_scratch=mount_scratch)
+    options = bubblewrap_arguments(files, mount_scratch=mount_scratch, copy_root=copy_root)
     command = [files.python, "-s", "-S", "-P", "-c", "import os"]
     try:
         process = run_in_sandbox(bwrap, options, command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -264,7 +264,7 @@ BAD = ctypes.c_void_p(-1).value
 _PAGE_FILES = """
 import glob, os
 _LIBRARY = os.path.dirname(os.__file__)
-FILES = sorted(glob.glob(_LIBRARY + '/lib2to3/fixes/fix_*.py')) or sorted(glob.glob(_LIBRARY + '/test/test_*.py'))
+FILES = sorted(glob.glob(_LIBRARY + '/encodings/cp*.py'))
 FILES = FILES[:32]
 """
 _STATE = {

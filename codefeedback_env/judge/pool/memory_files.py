@@ -1,0 +1,294 @@
+"""The sandbox's files served from memory: one tmpfs copy of the allow-list, bound in place of the host paths.
+
+Every run reads the interpreter's files, and every process on the host shares their page cache and their
+directory-entry cache. Bound from the host, a file that no run had read stayed uncached until a program read
+it, and a name looked up once stayed in the cache as absent: a later run, on any worker, could tell both by
+timing a read or a `stat` (a write-once bit per file, and one per name: names are free). A copy on tmpfs has
+neither state: its pages are the files themselves (always resident, nothing to load or evict), and tmpfs
+keeps no entry for an absent name.
+
+The copy holds exactly what the sandbox shows (`namespaces.SandboxFiles`: its binds, without the folders it
+leaves out and without optimised bytecode, which the workers' interpreter never reads), at the sandbox's
+paths under one folder, files with their modes and times (bytecode stays valid). It lives in `/dev/shm` (or
+`$XDG_RUNTIME_DIR`), is named after the uid and a hash of every file's path, size, time and mode, and is
+shared: judge processes of one user reuse it (one copy per host, not per pool or worker). Each user holds a
+shared `flock` on the copy's lock file while it may start workers; the last one out removes the copy, and a
+copy left by a killed process is removed by the next process that uses another one.
+
+Where no such tmpfs exists, is mounted `noexec`, or has no room, `acquire` says why and the pool binds the
+host paths (with a warning and the `files_in_memory` layer off).
+"""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import errno
+import fcntl
+import hashlib
+import os
+import shutil
+import stat
+import threading
+from collections.abc import Iterator
+
+from codefeedback_env.judge.pool.namespaces import SandboxFiles
+
+BASES = ("/dev/shm", os.environ.get("XDG_RUNTIME_DIR", ""))
+"""Where a copy may live: the first that is a tmpfs (not `noexec`) with room for it."""
+MEMORY_FILESYSTEMS = (0x01021994, 0x858458F6)
+"""statfs magic numbers of tmpfs and ramfs."""
+LEFT_OUT_SUFFIXES = (".opt-1.pyc", ".opt-2.pyc")
+"""Bytecode of `-O` and `-OO` runs: the workers' interpreter runs without them and never reads these."""
+ROOM_MARGIN = 64 << 20
+"""Bytes a base must keep free beyond the copy."""
+FORMAT = b"codefeedback memory files 1\0"
+"""Part of every key: a change to what a copy holds changes its name."""
+
+
+def _walk(files: SandboxFiles) -> Iterator[tuple[str, str, os.stat_result]]:
+    """(host path, sandbox path, lstat) of every entry the copy holds, folders before what they hold."""
+    hidden = set(files.emptied) | set(files.left_out)
+    for source, target in sorted(files.binds, key=lambda bind: bind[1]):
+        info = os.stat(source)  # a bind shows what a symbolic link leads to
+        source = os.path.realpath(source)
+        yield source, target, info
+        if not stat.S_ISDIR(info.st_mode):
+            continue
+        pending = [(source, target)]
+        while pending:
+            host, inside = pending.pop()
+            if inside in hidden:
+                continue
+            with os.scandir(host) as entries:
+                for entry in sorted(entries, key=lambda e: e.name):
+                    if entry.name.endswith(LEFT_OUT_SUFFIXES):
+                        continue
+                    child, child_inside = entry.path, f"{inside}/{entry.name}"
+                    if child_inside in files.left_out:
+                        continue
+                    info = entry.stat(follow_symlinks=False)
+                    yield child, child_inside, info
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append((child, child_inside))
+
+
+def inventory(files: SandboxFiles) -> tuple[list[tuple[str, str, os.stat_result]], str, int]:
+    """Every entry of the copy, its key (a hash of paths, sizes, times and modes) and its size in bytes."""
+    entries = list(_walk(files))
+    digest = hashlib.sha256(FORMAT)
+    for source, target, info in entries:
+        digest.update(f"{source}\0{target}\0{info.st_mode}\0{info.st_size}\0{info.st_mtime_ns}\0".encode())
+    return entries, digest.hexdigest()[:24], sum(info.st_size for _, _, info in entries)
+
+
+def _filesystem_type(path: str) -> int:
+    libc = ctypes.CDLL(None, use_errno=True)
+    buffer = ctypes.create_string_buffer(256)  # struct statfs: f_type is its first field (a long)
+    if libc.statfs(os.fsencode(path), buffer) != 0:
+        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()), path)
+    return int.from_bytes(buffer.raw[: ctypes.sizeof(ctypes.c_long)], "little", signed=True)
+
+
+def choose_base(name: str, size: int) -> tuple[str | None, str]:
+    """A folder on a memory file system (exec allowed) that holds the copy `name` or has room for its `size`
+    bytes, or None and why there is none."""
+    reasons = []
+    for base in (b for b in BASES if b):
+        try:
+            if _filesystem_type(base) not in MEMORY_FILESYSTEMS:
+                reasons.append(f"{base} is not a tmpfs")
+                continue
+            status = os.statvfs(base)
+        except OSError as error:
+            reasons.append(f"{base}: {error.strerror}")
+            continue
+        free = status.f_bavail * status.f_frsize
+        if status.f_flag & os.ST_NOEXEC:
+            reasons.append(f"{base} is mounted noexec (the interpreter runs from the copy)")
+        elif not os.access(base, os.W_OK | os.X_OK):
+            reasons.append(f"{base} is not writable")
+        elif not os.path.isdir(os.path.join(base, name)) and free < size + ROOM_MARGIN:
+            reasons.append(f"{base} has {free >> 20} MB free, the copy needs {(size + ROOM_MARGIN) >> 20} MB")
+        else:
+            return base, ""
+    return None, "; ".join(reasons) or "no tmpfs found"
+
+
+def _copy(entries: list[tuple[str, str, os.stat_result]], root: str) -> None:
+    """Write `entries` under `root` at their sandbox paths, with their modes and times."""
+    folders = []
+    for source, target, info in entries:
+        path = root + target
+        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+        if stat.S_ISDIR(info.st_mode):
+            os.makedirs(path, mode=0o755, exist_ok=True)
+            folders.append((path, info))
+            continue
+        if stat.S_ISLNK(info.st_mode):
+            os.symlink(os.readlink(source), path)
+            continue
+        shutil.copyfile(source, path)
+        os.chmod(path, stat.S_IMODE(info.st_mode))
+        os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns))
+    for path, info in reversed(folders):  # after their contents, which would change their times
+        os.chmod(path, stat.S_IMODE(info.st_mode))
+        os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns))
+
+
+def _remove(root: str) -> None:
+    """Remove a copy (or a partial one), whose folders may have been copied without write permission."""
+    for folder, _, _ in os.walk(root):
+        os.chmod(folder, 0o755)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _owned_folder(path: str) -> bool:
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o022:
+        raise OSError(errno.EPERM, f"{path} exists but is not a folder only this user can write")
+    return True
+
+
+def _open_lock(path: str) -> int:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    if os.fstat(fd).st_uid != os.geteuid():
+        os.close(fd)
+        raise OSError(errno.EPERM, f"{path} belongs to another user")
+    return fd
+
+
+class MemoryCopy:
+    """A held copy: `root` is the folder whose subtree mirrors the sandbox. Released at interpreter exit."""
+
+    def __init__(self, root: str, entries: list[tuple[str, str, os.stat_result]]) -> None:
+        self.root = root
+        self.lock_path = root + ".lock"
+        self.owner = os.getpid()
+        self.for_child = -1
+        self.fd = self._hold(entries)
+        atexit.register(self.release)
+
+    def _hold(self, entries: list[tuple[str, str, os.stat_result]]) -> int:
+        """Hold a shared lock on the copy, (re)building it first if it is missing."""
+        fd = _open_lock(self.lock_path)
+        try:
+            while True:
+                fcntl.flock(fd, fcntl.LOCK_SH)  # waits only while a process builds or removes the copy
+                if _owned_folder(self.root):
+                    return fd
+                fcntl.flock(fd, fcntl.LOCK_EX)  # holders of a missing copy are only passing through
+                if not _owned_folder(self.root):
+                    self._build(entries)
+        except BaseException:
+            os.close(fd)
+            raise
+
+    def _build(self, entries: list[tuple[str, str, os.stat_result]]) -> None:
+        partial = f"{self.root}.partial"
+        _remove(partial)  # left by a process killed while building (the lock is ours now)
+        os.mkdir(partial, 0o755)
+        try:
+            _copy(entries, partial)
+            os.rename(partial, self.root)
+        except BaseException:
+            _remove(partial)
+            raise
+
+    def _before_fork(self) -> None:
+        """Take the lock a child of this fork will hold, before the parent can let go of its own."""
+        self.for_child = -1
+        if self.fd >= 0 and self.owner == os.getpid():
+            fd = _open_lock(self.lock_path)
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # this process holds it shared: never blocks
+            self.for_child = fd
+
+    def _after_fork(self, in_child: bool) -> None:
+        """The child keeps its own lock; the parent keeps its own (the child's stays held through the child)."""
+        if self.for_child < 0:
+            return
+        if in_child:
+            os.close(self.fd)  # the parent's file description (and lock) stays open in the parent
+            self.owner, self.fd = os.getpid(), self.for_child
+        else:
+            os.close(self.for_child)
+        self.for_child = -1
+
+    def release(self) -> None:
+        """Stop holding the copy; the last holder removes it."""
+        if self.owner != os.getpid() or self.fd < 0:
+            return
+        fd, self.fd = self.fd, -1
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # another process holds it
+            os.close(fd)
+            return
+        _remove(self.root)
+        os.close(fd)
+
+
+_held: dict[str, MemoryCopy] = {}
+_lock = threading.Lock()
+
+
+def _before_fork() -> None:
+    for copy in list(_held.values()):
+        try:
+            copy._before_fork()
+        except OSError:  # the child then shares the parent's lock: the copy may go when the parent exits
+            copy.for_child = -1
+
+
+os.register_at_fork(
+    before=_before_fork,
+    after_in_parent=lambda: [copy._after_fork(False) for copy in list(_held.values())],
+    after_in_child=lambda: [copy._after_fork(True) for copy in list(_held.values())],
+)
+
+
+def _sweep(base: str, keep: str) -> None:
+    """Remove this user's copies nobody holds (left by killed processes or older interpreters)."""
+    prefix = f"codefeedback-files-{os.geteuid()}-"
+    for name in os.listdir(base):
+        if not (name.startswith(prefix) and name.endswith(".lock")) or name == os.path.basename(keep):
+            continue
+        try:
+            fd = _open_lock(os.path.join(base, name))
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            root = os.path.join(base, name[: -len(".lock")])
+            if _owned_folder(root):
+                _remove(root)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+
+def acquire(files: SandboxFiles) -> tuple[MemoryCopy | None, str]:
+    """The copy of `files` held by this process (made if needed), or None and why it cannot be made."""
+    entries, key, size = inventory(files)
+    with _lock:
+        for held in _held.values():
+            if held.root.endswith(key) and held.fd >= 0:
+                return held, ""
+        name = f"codefeedback-files-{os.geteuid()}-{key}"
+        base, reason = choose_base(name, size)
+        if base is None:
+            return None, reason
+        try:
+            copy = MemoryCopy(os.path.join(base, name), entries)
+        except OSError as error:
+            return None, f"cannot make the copy in {base}: {error}"
+        _held[copy.root] = copy
+        try:
+            _sweep(base, copy.lock_path)
+        except OSError:
+            pass
+        return copy, ""
