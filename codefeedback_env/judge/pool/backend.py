@@ -428,6 +428,7 @@ class WorkerPoolBackend:
         if not 1 <= count <= MAX_SLOTS:
             raise ValueError(f"workers must be between 1 and {MAX_SLOTS}, got {count}")
         self._sandbox_python = self.python
+        self._sandbox_pid = os.getpid()
         self._mount_scratch = os.geteuid() == 0 and self.options.separate_uids
         self._files_in_memory = False
         self._sandbox_command = self._sandbox()
@@ -487,8 +488,8 @@ class WorkerPoolBackend:
         mount_scratch = self._mount_scratch
         try:
             files = namespaces.sandbox_files(self.python, JUDGE_DIR)
-            copy_root = self._copy_root(files)
-            problem = namespaces.probe_bubblewrap(bwrap, files, mount_scratch, copy_root)
+            copy = self._copy(files)
+            problem = namespaces.probe_bubblewrap(bwrap, files, mount_scratch, *copy)
         except (OSError, subprocess.SubprocessError, ValueError) as error:
             problem = f"cannot list what the interpreter needs: {error}"
         if problem is not None:
@@ -498,13 +499,18 @@ class WorkerPoolBackend:
                 "ipc/mount namespaces (needs root or unprivileged user namespaces)",
             )
             return None
-        return bwrap, files, namespaces.bubblewrap_arguments(files, mount_scratch=mount_scratch, copy_root=copy_root)
+        return (
+            bwrap,
+            files,
+            namespaces.bubblewrap_arguments(files, mount_scratch=mount_scratch, copy_root=copy[0], from_host=copy[1]),
+        )
 
-    def _copy_root(self, files: namespaces.SandboxFiles) -> str | None:
-        """Where the copy of `files` in memory is (`memory_files.py`), or None (with a warning) without one."""
+    def _copy(self, files: namespaces.SandboxFiles) -> tuple[str | None, tuple[str, ...]]:
+        """Where the copy of `files` in memory is (`memory_files.py`) and which binds stay on the host (their
+        pages locked in memory), or None (with a warning) without a copy."""
         self._files_in_memory = False
         if not self.options.files_in_memory:
-            return None
+            return None, ()
         copy, reason = memory_files.acquire(files)
         if copy is None:
             _warn_once(
@@ -512,19 +518,24 @@ class WorkerPoolBackend:
                 f"cannot serve the sandbox's files from memory ({reason}): the host's files are bound, so a "
                 "program can leave marks in the host's page and directory caches that later runs can time",
             )
-            return None
+            return None, ()
         self._files_in_memory = True
-        return copy.root
+        return copy.root, copy.from_host
 
     def _sandbox_for(self, python: str) -> tuple[str, namespaces.SandboxFiles, list[str]]:
-        """The sandbox for `python` (the pool's `python` may be changed between worker starts)."""
+        """The sandbox for `python` (the pool's `python` may be changed between worker starts), with the copy of
+        its files held by this process (a forked child holds its own: `memory_files.acquire`)."""
         assert self._sandbox_command is not None
         bwrap, files, options = self._sandbox_command
-        if python != self._sandbox_python:
-            files = namespaces.sandbox_files(python, JUDGE_DIR)
-            copy_root = self._copy_root(files)
-            options = namespaces.bubblewrap_arguments(files, mount_scratch=self._mount_scratch, copy_root=copy_root)
+        if python != self._sandbox_python or self._sandbox_pid != os.getpid():
+            if python != self._sandbox_python:
+                files = namespaces.sandbox_files(python, JUDGE_DIR)
+            copy_root, from_host = self._copy(files)
+            options = namespaces.bubblewrap_arguments(
+                files, mount_scratch=self._mount_scratch, copy_root=copy_root, from_host=from_host
+            )
             self._sandbox_command, self._sandbox_python = (bwrap, files, options), python
+            self._sandbox_pid = os.getpid()
         return self._sandbox_command
 
     @property

@@ -26,6 +26,7 @@ import ctypes
 import errno
 import fcntl
 import hashlib
+import mmap
 import os
 import shutil
 import stat
@@ -44,12 +45,15 @@ ROOM_MARGIN = 64 << 20
 """Bytes a base must keep free beyond the copy."""
 FORMAT = b"codefeedback memory files 1\0"
 """Part of every key: a change to what a copy holds changes its name."""
+MADV_DONTFORK = 10
 
 
-def _walk(files: SandboxFiles) -> Iterator[tuple[str, str, os.stat_result]]:
+def _walk(files: SandboxFiles, from_host: tuple[str, ...]) -> Iterator[tuple[str, str, os.stat_result]]:
     """(host path, sandbox path, lstat) of every entry the copy holds, folders before what they hold."""
     hidden = set(files.emptied) | set(files.left_out)
     for source, target in sorted(files.binds, key=lambda bind: bind[1]):
+        if target in from_host:
+            continue
         info = os.stat(source)  # a bind shows what a symbolic link leads to
         source = os.path.realpath(source)
         yield source, target, info
@@ -73,9 +77,12 @@ def _walk(files: SandboxFiles) -> Iterator[tuple[str, str, os.stat_result]]:
                         pending.append((child, child_inside))
 
 
-def inventory(files: SandboxFiles) -> tuple[list[tuple[str, str, os.stat_result]], str, int]:
-    """Every entry of the copy, its key (a hash of paths, sizes, times and modes) and its size in bytes."""
-    entries = list(_walk(files))
+def inventory(
+    files: SandboxFiles, from_host: tuple[str, ...] = ()
+) -> tuple[list[tuple[str, str, os.stat_result]], str, int]:
+    """Every entry of the copy of `files` but the binds `from_host`, its key (a hash of paths, sizes, times and
+    modes) and its size in bytes."""
+    entries = list(_walk(files, from_host))
     digest = hashlib.sha256(FORMAT)
     for source, target, info in entries:
         digest.update(f"{source}\0{target}\0{info.st_mode}\0{info.st_size}\0{info.st_mtime_ns}\0".encode())
@@ -153,6 +160,67 @@ def _owned_folder(path: str) -> bool:
     return True
 
 
+def executables(files: SandboxFiles) -> tuple[str, ...]:
+    """Sandbox paths of the ELF files bound one by one (the interpreter and its shared libraries)."""
+    found = []
+    for source, target in files.binds:
+        try:
+            with open(source, "rb") as handle:
+                if os.path.isfile(source) and handle.read(4) == b"\x7fELF":
+                    found.append(target)
+        except OSError:
+            continue
+    return tuple(sorted(found))
+
+
+def lock_in_memory(paths: list[str]) -> bool:
+    """Map every page of each file and lock it in memory (`mlock`) for this process's lifetime: the pages stay
+    resident whatever else the host does. False (nothing kept locked) where this process may not lock that much
+    (`RLIMIT_MEMLOCK` without `CAP_IPC_LOCK`) or a file cannot be mapped."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+    libc.mlock.argtypes = libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    mapped: list[tuple[int, int]] = []
+    locked = True
+    for path in paths:
+        try:
+            size = os.path.getsize(path)
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            locked = False
+            break
+        address = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0) if size else None
+        os.close(fd)
+        if address is None or address == ctypes.c_void_p(-1).value:
+            locked = not size
+            if locked:
+                continue
+            break
+        mapped.append((address, size))
+        libc.madvise(ctypes.c_void_p(address), size, MADV_DONTFORK)  # forks stay cheap; a child locks its own
+        if libc.mlock(ctypes.c_void_p(address), size) != 0:
+            locked = False
+            break
+    if not locked:
+        for address, size in mapped:
+            libc.munmap(ctypes.c_void_p(address), size)
+        return False
+    if _locked_in != [os.getpid()]:
+        _locked[:], _locked_in[:] = [], [os.getpid()]
+    _locked.extend(mapped)
+    return True
+
+
+_locked: list[tuple[int, int]] = []
+"""(address, size) of the mappings `lock_in_memory` keeps: they hold their files' pages for the process's life."""
+
+
+_locked_in: list[int] = []
+"""The process that holds `_locked` (a forked child inherits neither the mappings nor their locks)."""
+
+
 def _open_lock(path: str) -> int:
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     if os.fstat(fd).st_uid != os.geteuid():
@@ -162,10 +230,12 @@ def _open_lock(path: str) -> int:
 
 
 class MemoryCopy:
-    """A held copy: `root` is the folder whose subtree mirrors the sandbox. Released at interpreter exit."""
+    """A held copy: `root` is the folder whose subtree mirrors the sandbox but for the binds `from_host`, whose
+    host files this process keeps locked in memory. Released at interpreter exit."""
 
-    def __init__(self, root: str, entries: list[tuple[str, str, os.stat_result]]) -> None:
+    def __init__(self, root: str, entries: list[tuple[str, str, os.stat_result]], from_host: tuple[str, ...]) -> None:
         self.root = root
+        self.from_host = from_host
         self.lock_path = root + ".lock"
         self.owner = os.getpid()
         self.for_child = -1
@@ -272,9 +342,17 @@ def _sweep(base: str, keep: str) -> None:
 
 
 def acquire(files: SandboxFiles) -> tuple[MemoryCopy | None, str]:
-    """The copy of `files` held by this process (made if needed), or None and why it cannot be made."""
-    entries, key, size = inventory(files)
+    """The copy of `files` held by this process (made if needed), or None and why it cannot be made.
+
+    The ELF files bound one by one (`executables`) stay on the host, with every page locked in memory by this
+    process, where it may lock them: children map and fault them on every run, which costs less from the host's
+    page cache (large folios) than from tmpfs. Elsewhere they are copied like the rest."""
+    elf = executables(files)
+    sources = [os.path.realpath(source) for source, target in files.binds if target in elf]
     with _lock:
+        if elf and (_locked_in != [os.getpid()] or not any(held.from_host == elf for held in _held.values())):
+            elf = elf if lock_in_memory(sources) else ()
+        entries, key, size = inventory(files, elf)
         for held in _held.values():
             if held.root.endswith(key) and held.fd >= 0:
                 return held, ""
@@ -283,7 +361,7 @@ def acquire(files: SandboxFiles) -> tuple[MemoryCopy | None, str]:
         if base is None:
             return None, reason
         try:
-            copy = MemoryCopy(os.path.join(base, name), entries)
+            copy = MemoryCopy(os.path.join(base, name), entries, elf)
         except OSError as error:
             return None, f"cannot make the copy in {base}: {error}"
         _held[copy.root] = copy

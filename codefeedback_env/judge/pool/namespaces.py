@@ -244,9 +244,12 @@ def sandbox_files(python: str, judge_dir: str) -> SandboxFiles:
     )
 
 
-def bubblewrap_arguments(files: SandboxFiles, *, mount_scratch: bool, copy_root: str | None = None) -> list[str]:
+def bubblewrap_arguments(
+    files: SandboxFiles, *, mount_scratch: bool, copy_root: str | None = None, from_host: tuple[str, ...] = ()
+) -> list[str]:
     """bubblewrap's options (everything after the binary, up to and including `--`) for `files`, bound from
-    their copy under `copy_root` (`memory_files.py`: what is emptied or left out is already so) or from the host."""
+    their copy under `copy_root` (`memory_files.py`: what is emptied or left out is already so), but for the
+    binds `from_host` (kept resident by the judge), or all from the host."""
     arguments: list[str] = []
     targets = [target for _, target in files.binds]
     folders = set()
@@ -258,7 +261,7 @@ def bubblewrap_arguments(files: SandboxFiles, *, mount_scratch: bool, copy_root:
     for folder in sorted(folders, key=len):
         arguments += ["--perms", "0755", "--dir", folder]
     for source, target in sorted(files.binds, key=lambda bind: bind[1]):
-        arguments += ["--ro-bind", source if copy_root is None else copy_root + target, target]
+        arguments += ["--ro-bind", source if copy_root is None or target in from_host else copy_root + target, target]
     if copy_root is None:
         for folder in (*files.emptied, *files.left_out):
             arguments += ["--tmpfs", folder, "--remount-ro", folder]
@@ -300,9 +303,11 @@ def run_in_sandbox(bwrap: str, options: Sequence[str], command: Sequence[str], *
 
 
 @cache
-def probe_bubblewrap(bwrap: str, files: SandboxFiles, mount_scratch: bool, copy_root: str | None = None) -> str | None:
+def probe_bubblewrap(
+    bwrap: str, files: SandboxFiles, mount_scratch: bool, copy_root: str | None = None, from_host: tuple[str, ...] = ()
+) -> str | None:
     """None if bubblewrap can build this sandbox here and the interpreter starts in it, else why not."""
-    options = bubblewrap_arguments(files, mount_scratch=mount_scratch, copy_root=copy_root)
+    options = bubblewrap_arguments(files, mount_scratch=mount_scratch, copy_root=copy_root, from_host=from_host)
     command = [files.python, "-s", "-S", "-P", "-c", "import os"]
     try:
         process = run_in_sandbox(bwrap, options, command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
