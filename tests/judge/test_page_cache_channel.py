@@ -233,6 +233,7 @@ def _look_up_absent_names(pool: WorkerPoolBackend, folder: str, *, at_most: int 
     return min(gains)
 
 
+@pytest.mark.xdist_group("absent_names")  # with the host-bound measurement below, not beside it
 @pytest.mark.parametrize(
     "folder",
     [
@@ -250,6 +251,7 @@ def test_a_program_cannot_leave_remembered_absent_names(pool, folder):
     assert _look_up_absent_names(pool, folder, at_most=LOOKUPS // 4) < LOOKUPS // 4
 
 
+@pytest.mark.xdist_group("absent_names")
 def test_the_measurement_sees_absent_names_in_host_folders(host_bound_pool):
     assert _look_up_absent_names(host_bound_pool, LIBRARY) > LOOKUPS // 2
 

@@ -333,8 +333,9 @@ def _sweep(base: str, keep: str) -> None:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             root = os.path.join(base, name[: -len(".lock")])
-            if _owned_folder(root):
-                _remove(root)
+            for folder in (root, root + ".partial"):  # a partial one: its builder was killed
+                if _owned_folder(folder):
+                    _remove(folder)
         except OSError:
             pass
         finally:
