@@ -181,3 +181,44 @@ def test_without_a_memory_file_system_the_pool_binds_the_host_files_and_says_so(
     assert "is not a tmpfs" in caplog.text and "page and directory caches" in caplog.text
     assert outcome.stdout == b"[]\n"  # left-out folders are shown empty there
     assert not list(tmp_path.iterdir())
+
+
+_FORK_FROM_THREADS = """
+import os, sys, threading
+from codefeedback_env.judge.pool import memory_files, namespaces
+files = namespaces.SandboxFiles(binds=(({source!r}, "/data"),), emptied=(), left_out=(), python="", worker_script="")
+copy, reason = memory_files.acquire(files)
+assert copy is not None, reason
+before = sorted(os.listdir("/proc/self/fd"))
+closed_by_another = []
+
+def fork_often():
+    for _ in range(150):
+        mine = os.pipe()  # opened by this thread: no fork hook may close it
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
+        for fd in mine:
+            try:
+                os.fstat(fd)
+                os.close(fd)
+            except OSError:
+                closed_by_another.append(fd)
+
+threads = [threading.Thread(target=fork_often) for _ in range(6)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(closed_by_another, sorted(os.listdir("/proc/self/fd")) == before, flush=True)
+"""
+
+
+def test_threads_forking_at_once_each_hand_their_own_lock_to_their_child(source):
+    """Each fork's child gets the lock its own fork opened: none leaks, none is closed twice (another thread's)."""
+    script = textwrap.dedent(_FORK_FROM_THREADS).format(source=source)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=PROJECT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["[]", "True"], done.stderr
+    assert "Exception ignored" not in done.stderr, done.stderr

@@ -238,7 +238,6 @@ class MemoryCopy:
         self.from_host = from_host
         self.lock_path = root + ".lock"
         self.owner = os.getpid()
-        self.for_child = -1
         self.fd = self._hold(entries)
         atexit.register(self.release)
 
@@ -268,24 +267,15 @@ class MemoryCopy:
             _remove(partial)
             raise
 
-    def _before_fork(self) -> None:
-        """Take the lock a child of this fork will hold, before the parent can let go of its own."""
-        self.for_child = -1
-        if self.fd >= 0 and self.owner == os.getpid():
-            fd = _open_lock(self.lock_path)
+    def lock_for_child(self) -> int:
+        """A new hold of the lock for a child about to be forked, taken before the parent can let go of its own."""
+        fd = _open_lock(self.lock_path)
+        try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # this process holds it shared: never blocks
-            self.for_child = fd
-
-    def _after_fork(self, in_child: bool) -> None:
-        """The child keeps its own lock; the parent keeps its own (the child's stays held through the child)."""
-        if self.for_child < 0:
-            return
-        if in_child:
-            os.close(self.fd)  # the parent's file description (and lock) stays open in the parent
-            self.owner, self.fd = os.getpid(), self.for_child
-        else:
-            os.close(self.for_child)
-        self.for_child = -1
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
 
     def release(self) -> None:
         """Stop holding the copy; the last holder removes it."""
@@ -305,19 +295,37 @@ _held: dict[str, MemoryCopy] = {}
 _lock = threading.Lock()
 
 
+_forking = threading.local()
+"""Per forking thread: {copy: the lock fd its child of this fork will hold}. Fork hooks run in the thread that forks,
+and threads of one process may fork at once: each fork hands over only the fds its own `before` hook opened."""
+
+
 def _before_fork() -> None:
+    handed: dict[MemoryCopy, int] = {}
     for copy in list(_held.values()):
-        try:
-            copy._before_fork()
-        except OSError:  # the child then shares the parent's lock: the copy may go when the parent exits
-            copy.for_child = -1
+        if copy.fd >= 0 and copy.owner == os.getpid():
+            try:
+                handed[copy] = copy.lock_for_child()
+            except OSError:  # the child then shares the parent's lock: the copy may go when the parent exits
+                pass
+    _forking.handed = handed
 
 
-os.register_at_fork(
-    before=_before_fork,
-    after_in_parent=lambda: [copy._after_fork(False) for copy in list(_held.values())],
-    after_in_child=lambda: [copy._after_fork(True) for copy in list(_held.values())],
-)
+def _after_fork_in_parent() -> None:
+    handed, _forking.handed = getattr(_forking, "handed", {}), {}
+    for fd in handed.values():
+        os.close(fd)
+
+
+def _after_fork_in_child() -> None:
+    """The child keeps its own lock; the parent's file description (and lock) stays open in the parent."""
+    handed, _forking.handed = getattr(_forking, "handed", {}), {}
+    for copy, fd in handed.items():
+        os.close(copy.fd)
+        copy.owner, copy.fd = os.getpid(), fd
+
+
+os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)
 
 
 def _sweep(base: str, keep: str) -> None:
