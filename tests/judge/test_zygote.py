@@ -300,10 +300,13 @@ def test_a_zygote_for_any_program_serves_other_programs_under_its_limits_only():
     others = [("print(1)", LIMITS), ("print(2)", LIMITS), ("print(1)  # a longer program", LIMITS)]
     others += [("print(1)", Limits(time=4.0, memory=LIMITS.memory, output=LIMITS.output))]
     payloads = [payload("print(1)", LIMITS)] + [payload(*other) for other in others]
+    key = pool_backend.program_key(secret, b"print(2)", LIMITS)
+    for other_length in (key[:-2], key + "ab"):  # a key of another length: never the zygote's requests
+        payloads.append(protocol._encode(pool_backend._run_message("stdio", LIMITS, other_length)).encode().hex())
     pool_dir = str(Path(pool_package.__file__).parent)
     probe = [sys.executable, "-s", "-S", "-c", SERVES_PROBE, pool_dir]
     done = subprocess.run(probe, input=json.dumps(payloads), capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     own, any_program = (json.loads(line) for line in done.stdout.splitlines())
-    assert own == [True, False, False, False]
-    assert any_program == [True, True, True, False]
+    assert own == [True, False, False, False, False, False]
+    assert any_program == [True, True, True, False, False, False]
