@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import subprocess
 import sys
 import textwrap
@@ -222,3 +223,33 @@ def test_threads_forking_at_once_each_hand_their_own_lock_to_their_child(source)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["[]", "True"], done.stderr
     assert "Exception ignored" not in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("planted", ["link to a folder", "link to a file", "a file"])
+def test_a_name_planted_where_the_copy_is_built_is_refused_and_left_alone(
+    source, tmp_path_factory, monkeypatch, planted
+):
+    """Another local user can create the partial copy's name in the shared /dev/shm first (it is predictable): the
+    judge neither follows it (no chmod, no removal of what it leads to) nor uses it; it binds the host paths."""
+    private = tmp_path_factory.mktemp("private")
+    (private / "secret").mkdir(mode=0o700)
+    (private / "secret" / "key").write_text("k")
+    os.chmod(private, 0o700)
+    files = namespaces.SandboxFiles(binds=((source, "/data"),), emptied=(), left_out=(), python="", worker_script="")
+    entries, key, size = memory_files.inventory(files)
+    base, reason = memory_files.choose_base(f"codefeedback-files-{os.geteuid()}-{key}", size)
+    assert base is not None, reason
+    partial = os.path.join(base, f"codefeedback-files-{os.geteuid()}-{key}.partial")
+    if planted == "a file":
+        open(partial, "w").close()
+    else:
+        os.symlink(private / ("secret" if planted == "link to a folder" else "secret/key"), partial)
+    monkeypatch.setattr(memory_files, "_held", {})
+    try:
+        copy, reason = memory_files.acquire(files)
+        assert stat.S_IMODE(os.stat(private / "secret").st_mode) == 0o700
+        assert copy is None and "not a folder only this user can write" in reason
+        assert (private / "secret" / "key").read_text() == "k"
+    finally:
+        os.unlink(partial)
+        os.unlink(partial[: -len(".partial")] + ".lock")

@@ -258,7 +258,10 @@ class MemoryCopy:
 
     def _build(self, entries: list[tuple[str, str, os.stat_result]]) -> None:
         partial = f"{self.root}.partial"
-        _remove(partial)  # left by a process killed while building (the lock is ours now)
+        # Left by a process killed while building (the lock is ours now). The base is shared and the name
+        # predictable: what another user planted there (a link, a file) is refused (EPERM), never followed.
+        if _owned_folder(partial):
+            _remove(partial)
         os.mkdir(partial, 0o755)
         try:
             _copy(entries, partial)
