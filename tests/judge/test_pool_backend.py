@@ -287,6 +287,8 @@ def test_function_sessions_hold_their_worker_alone(pool):
 
 
 def test_lazy_start_restart_and_clean_close():
+    with WorkerPoolBackend(1) as first:  # the process's hold on the shared copy of the sandbox's files lasts its life
+        first.start()
     fds_before, procs_before = open_fds(), len(descendants())
     backend = WorkerPoolBackend(1)
     assert backend.worker_pids() == []  # lazy

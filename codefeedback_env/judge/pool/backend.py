@@ -276,6 +276,11 @@ class _Slot:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None and self.channel is not None
 
+    @property
+    def running(self) -> bool:
+        """`alive` as far as the parent knows, without asking the kernel (a dead worker's socket fails the send)."""
+        return self.process is not None and self.process.returncode is None and self.channel is not None
+
     def receive(self, timeout: float, channel: Channel | None = None) -> dict[str, Any]:
         channel = channel or self.channel
         if channel is None:
@@ -297,7 +302,7 @@ class _Slot:
         A worker that died since its last reply is found by the send itself (its socket is closed), not by asking
         the kernel about its process before every send."""
         with self.lock:
-            if self.channel is None or self.process is None or self.process.returncode is not None or self.broken:
+            if not self.running or self.broken:
                 start(self)
             assert self.channel is not None
             ticket = self.sent
