@@ -253,3 +253,34 @@ def test_a_name_planted_where_the_copy_is_built_is_refused_and_left_alone(
     finally:
         os.unlink(partial)
         os.unlink(partial[: -len(".partial")] + ".lock")
+
+
+_FORK_WHILE_ACQUIRING = """
+import os, signal, threading
+from codefeedback_env.judge.pool import memory_files, namespaces
+files = namespaces.SandboxFiles(binds=(({source!r}, "/data"),), emptied=(), left_out=(), python="", worker_script="")
+inside, leave = threading.Event(), threading.Event()
+
+def acquiring():  # another thread in the middle of `acquire` (e.g. waiting while another process builds the copy)
+    with memory_files._lock:
+        inside.set()
+        leave.wait()
+
+threading.Thread(target=acquiring).start()
+inside.wait()
+pid = os.fork()
+if pid == 0:
+    signal.alarm(20)
+    copy, reason = memory_files.acquire(files)
+    os.write(1, b"child: " + (b"copy" if copy else reason.encode()) + b"\\n")
+    os._exit(0)
+_, status = os.waitpid(pid, 0)
+leave.set()
+print("exit", os.waitstatus_to_exitcode(status), flush=True)
+"""
+
+
+def test_a_child_forked_while_another_thread_acquires_can_acquire(source):
+    script = textwrap.dedent(_FORK_WHILE_ACQUIRING).format(source=source)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=PROJECT, timeout=120)
+    assert done.stdout.split("\n")[:2] == ["child: copy", "exit 0"], done.stderr

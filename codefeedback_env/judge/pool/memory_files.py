@@ -321,7 +321,10 @@ def _after_fork_in_parent() -> None:
 
 
 def _after_fork_in_child() -> None:
-    """The child keeps its own lock; the parent's file description (and lock) stays open in the parent."""
+    """The child keeps its own lock; the parent's file description (and lock) stays open in the parent. `_lock` is
+    new: another thread of the parent may have held it (in `acquire`), and none of its threads runs in the child."""
+    global _lock
+    _lock = threading.Lock()
     handed, _forking.handed = getattr(_forking, "handed", {}), {}
     for copy, fd in handed.items():
         os.close(copy.fd)
