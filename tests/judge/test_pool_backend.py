@@ -286,9 +286,15 @@ def test_function_sessions_hold_their_worker_alone(pool):
     assert results == [[i for i in range(5)] if k % 2 else [f"{i}\n".encode() for i in range(5)] for k in range(6)]
 
 
-def test_lazy_start_restart_and_clean_close():
-    with WorkerPoolBackend(1) as first:  # the process's hold on the shared copy of the sandbox's files lasts its life
+def hold_the_shared_files() -> None:
+    """Start and close a pool, so that this process holds the shared copy of the sandbox's files (a hold, and its
+    descriptor, kept for the process's life): count descriptors after this to see only what a pool leaves."""
+    with WorkerPoolBackend(1) as first:
         first.start()
+
+
+def test_lazy_start_restart_and_clean_close():
+    hold_the_shared_files()
     fds_before, procs_before = open_fds(), len(descendants())
     backend = WorkerPoolBackend(1)
     assert backend.worker_pids() == []  # lazy

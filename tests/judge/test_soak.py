@@ -14,7 +14,7 @@ import pytest
 from codefeedback_env.judge import Judge, Verdict
 from codefeedback_env.judge.pool import WorkerPoolBackend
 from tests.judge.test_attacks import ATTACKS, PROBLEM
-from tests.judge.test_pool_backend import descendants, open_fds
+from tests.judge.test_pool_backend import descendants, hold_the_shared_files, open_fds
 
 FAST_ATTACKS = sorted(
     name for name in ATTACKS if name not in ("sleep_forever", "loop_ignoring_signals", "network", "memory_bomb")
@@ -37,6 +37,7 @@ def judge_one(judge: Judge, i: int) -> bool:
 @pytest.mark.slow
 def test_soak_ten_thousand_programs():
     runs = int(os.environ.get("CODEFEEDBACK_SOAK_RUNS", "10000"))
+    hold_the_shared_files()
     procs_before, fds_before = len(descendants()), open_fds()
     with Judge(backend=WorkerPoolBackend(), max_workers=os.cpu_count()) as judge:
         judge.backend.start()
