@@ -80,7 +80,7 @@ class RemoteError(Exception):
 NEVER_MIMICKED = frozenset({"StopIteration", "StopAsyncIteration"})
 """Exceptions a `RemoteError` never is: one would silently end a checker's `map` or `next` loop."""
 _remote_classes: dict[str, type[RemoteError]] = {}
-"""The classes made so far, by the built-in class name they mimic."""
+"""The classes made so far, by the built-in class name they mimic (only names of built-in exceptions: bounded)."""
 
 
 def remote_error(traceback: str, kind: str = "") -> RemoteError:
@@ -93,13 +93,13 @@ def remote_error(traceback: str, kind: str = "") -> RemoteError:
     made = _remote_classes.get(name)
     if made is None:
         builtin = getattr(builtins, name, None) if name.isidentifier() and name not in NEVER_MIMICKED else None
-        made = RemoteError
-        if isinstance(builtin, type) and issubclass(builtin, Exception) and not issubclass(builtin, RemoteError):
-            made = type(f"Remote{name}", (RemoteError, builtin), {"__module__": __name__})
-            try:
-                made(traceback)
-            except TypeError:  # a built-in whose constructor needs more (UnicodeDecodeError's five arguments)
-                made = RemoteError
+        if not (isinstance(builtin, type) and issubclass(builtin, Exception) and not issubclass(builtin, RemoteError)):
+            return RemoteError(traceback, kind)  # not kept: the program chooses these names, one per call
+        made = type(f"Remote{name}", (RemoteError, builtin), {"__module__": __name__})
+        try:
+            made(traceback)
+        except TypeError:  # a built-in whose constructor needs more (UnicodeDecodeError's five arguments)
+            made = RemoteError
         _remote_classes[name] = made
     return made(traceback, kind)
 

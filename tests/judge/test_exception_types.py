@@ -98,3 +98,24 @@ def test_remote_error_classes(last_line: str, caught_as: type) -> None:
     assert isinstance(error, RemoteError) and isinstance(error, caught_as)
     assert not isinstance(error, (StopIteration, StopAsyncIteration))
     assert error.traceback.endswith(f"{last_line}\n")
+
+
+def test_names_a_program_chooses_are_not_kept() -> None:
+    """The checker process lives across programs: each name a reply carries (a kind, a traceback's last line:
+    the program's to choose, one per call) must not stay in memory there. Only built-in exceptions' are kept."""
+    from codefeedback_env.judge import backend
+
+    for name in ("ValueError", "KeyError", "OSError"):
+        remote_error(f"{name}: x\n")
+    before = dict(backend._remote_classes)
+    for number in range(50):
+        invented = f"Invented{number}Error" + "x" * 1000
+        for error in (
+            remote_error(f"{invented}: custom\n"),  # a class of the program's own, by its traceback
+            remote_error("ValueError: x\n", invented),  # a forged kind
+            remote_error("solution.MyError: custom\n", f"print{number}"),  # a built-in that is no exception
+            remote_error(f"{'y' * 100}{number} no colon\n"),
+        ):
+            assert type(error) is RemoteError
+    assert backend._remote_classes == before
+    assert set(before) <= {name for name in dir(__import__("builtins")) if not name.startswith("_")}
