@@ -284,3 +284,36 @@ def test_a_child_forked_while_another_thread_acquires_can_acquire(source):
     script = textwrap.dedent(_FORK_WHILE_ACQUIRING).format(source=source)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=PROJECT, timeout=120)
     assert done.stdout.split("\n")[:2] == ["child: copy", "exit 0"], done.stderr
+
+
+_RELEASE_WITH_A_SHARING_CHILD = """
+import fcntl, os, time
+from codefeedback_env.judge.pool import memory_files, namespaces
+files = namespaces.SandboxFiles(binds=(({source!r}, "/data"),), emptied=(), left_out=(), python="", worker_script="")
+copy, reason = memory_files.acquire(files)
+assert copy is not None, reason
+def refuse(path):
+    raise OSError(24, "Too many open files")
+memory_files._open_lock = refuse  # the fork hook cannot open a lock of the child's own: the child shares the parent's
+read, write = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.read(read, 1)
+    os._exit(0)
+copy.release()  # the last holder: removes the copy
+other = os.open(copy.lock_path, os.O_RDONLY | os.O_CLOEXEC)
+try:
+    fcntl.flock(other, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    print("free", flush=True)
+except OSError:
+    print("still locked by the child", flush=True)
+os.write(write, b"x")
+os.waitpid(pid, 0)
+"""
+
+
+def test_the_last_holder_lets_go_of_the_lock_even_if_a_child_shares_it(source):
+    """Otherwise the child keeps the lock taken to remove the copy, and every other process waits for it to exit."""
+    script = textwrap.dedent(_RELEASE_WITH_A_SHARING_CHILD).format(source=source)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=PROJECT, timeout=120)
+    assert done.stdout.split("\n")[0] == "free", done.stdout + done.stderr

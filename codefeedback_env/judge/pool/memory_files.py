@@ -291,6 +291,7 @@ class MemoryCopy:
             os.close(fd)
             return
         _remove(self.root)
+        fcntl.flock(fd, fcntl.LOCK_UN)  # a forked child sharing this description would otherwise keep it locked
         os.close(fd)
 
 
