@@ -22,9 +22,14 @@ import pytest
 from codefeedback_env.judge import Limits
 from codefeedback_env.judge.pool import PoolOptions, WorkerPoolBackend, memory_files, namespaces
 from codefeedback_env.judge.pool.backend import JUDGE_DIR
-from tests.judge.test_pool_backend import machine_has_all_layers
+from tests.judge.test_pool_backend import machine_has_all_layers, machine_has_room_for_files_in_memory
 
-pytestmark = pytest.mark.skipif(not machine_has_all_layers(), reason="needs the pool's seccomp layer")
+pytestmark = [
+    pytest.mark.skipif(not machine_has_all_layers(), reason="needs the pool's seccomp layer"),
+    pytest.mark.skipif(
+        not machine_has_room_for_files_in_memory(), reason="no tmpfs with room for the files-in-memory copy"
+    ),
+]
 
 LIMITS = Limits(time=5.0, memory=256 << 20, output=1 << 20)
 LIBRARY = os.path.dirname(os.__file__)

@@ -26,6 +26,15 @@ def machine_has_all_layers() -> bool:
     return os.geteuid() == 0 and find_bubblewrap() is not None
 
 
+def machine_has_room_for_files_in_memory() -> bool:
+    """Whether a tmpfs here can hold the sandbox files' copy (the files-in-memory layer): Docker's default 64 MB
+    `/dev/shm` cannot, and the pool then binds the host's files with a warning (run with `--shm-size=128m`)."""
+    from codefeedback_env.judge.pool import memory_files
+
+    base, _ = memory_files.choose_base("codefeedback-room-probe", 80 << 20)  # the copy is 40-77 MB
+    return base is not None
+
+
 def _run_concurrently(work, count: int) -> list:
     results: list = [None] * count
 
@@ -149,7 +158,7 @@ def test_time_limit_does_not_count_waiting_for_a_cpu(make_backend):
 def test_all_layers_on(pool):
     assert pool.isolation_layers() == {
         "namespaces": True, "pid_namespace": True, "uid": True, "seccomp": True, "rlimits": True, "scratch_tmpfs": True,
-        "private_proc": True, "memory_cgroup": True, "files_in_memory": True,
+        "private_proc": True, "memory_cgroup": True, "files_in_memory": machine_has_room_for_files_in_memory(),
     }  # fmt: skip
     outcome = pool.run_stdio("import os\nprint(os.getuid(), os.getcwd(), sorted(os.environ))", "", LIMITS)
     uid, cwd, env = outcome.stdout.decode().split(" ", 2)

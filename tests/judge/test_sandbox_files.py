@@ -19,13 +19,16 @@ import pytest
 
 from codefeedback_env.judge import Limits
 from codefeedback_env.judge.pool import WorkerPoolBackend, memory_files, namespaces
-from tests.judge.test_pool_backend import machine_has_all_layers
+from tests.judge.test_pool_backend import machine_has_all_layers, machine_has_room_for_files_in_memory
 
 LIMITS = Limits(time=5.0, memory=256 << 20, output=4 << 20)
 LIBRARY = os.path.dirname(os.__file__)
 PROJECT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 needs_sandbox = pytest.mark.skipif(not machine_has_all_layers(), reason="needs root and bubblewrap")
+pytestmark = pytest.mark.skipif(
+    not machine_has_room_for_files_in_memory(), reason="no tmpfs with room for the files-in-memory copy"
+)
 
 
 @pytest.fixture(scope="module")
