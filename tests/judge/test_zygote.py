@@ -243,8 +243,8 @@ def test_a_child_holds_only_its_standard_streams(solo, queued):
     """Whoever forked it, a test's child holds fds 0-2 only: no pipe to the worker, no connection, no other
     run's files (the zygote's own descriptors stay in the zygote)."""
     zygote = solo.isolation_layers()["pid_namespace"]  # the worker is pid 1 there: a zygote has another pid
-    for _ in range(3):  # a batch whose tests did not queue (a very busy host) proves nothing: send another
-        outcomes = _queued(solo, [(OPEN_FDS, "", LIMITS)] * 6) if queued else [solo.run_stdio(OPEN_FDS, "", LIMITS)]
+    for _ in range(6):  # a batch whose tests did not queue (a very busy host) proves nothing: send another
+        outcomes = _queued(solo, [(OPEN_FDS, "", LIMITS)] * 12) if queued else [solo.run_stdio(OPEN_FDS, "", LIMITS)]
         for outcome in outcomes:
             assert outcome.stdout.split(b"]")[0] == b"[0, 1, 2", outcome.stderr
         forked_by_zygote = any(outcome.stdout.split()[-1] == b"True" for outcome in outcomes)
