@@ -186,13 +186,9 @@ LOCK_PAIRS = {
 }
 
 
-@needs_pool_layers
-@pytest.mark.parametrize("pair", sorted(LOCK_PAIRS))
-def test_programs_judged_at_the_same_time_cannot_pass_data_through_locks(pair):
-    path, set_command = LOCK_PAIRS[pair]
-    writer = LOCK_WRITER.format(path=path, bits=_BITS, set_command=set_command)
-    reader = LOCK_READER.format(path=path, bits=_BITS)
-    value = secrets.randbits(_BITS) | 1
+def _writer_and_reader_at_once(writer: str, reader: str, value: int) -> dict:
+    """Judge `writer` (given `value` as its stdin) and `reader` at the same time on a two-worker pool; the reader
+    must not print the writer's stdin and nothing may be left running. The outcomes by name."""
     with WorkerPoolBackend(2) as pool:
         pool.start()  # both workers
         baseline = len(descendants())
@@ -210,9 +206,20 @@ def test_programs_judged_at_the_same_time_cannot_pass_data_through_locks(pair):
         for thread in threads:
             thread.join()
         assert outcomes["reader"].stdout != f"{value}\n".encode(), "the reader got the writer's stdin"
-        assert outcomes["writer"].stdout == b"0\n", outcomes["writer"]  # no lock could be taken
-        assert outcomes["reader"].stdout == b"0\n", outcomes["reader"]  # and none seen
         _contained(pool, baseline)
+    return outcomes
+
+
+@needs_pool_layers
+@pytest.mark.parametrize("pair", sorted(LOCK_PAIRS))
+def test_programs_judged_at_the_same_time_cannot_pass_data_through_locks(pair):
+    path, set_command = LOCK_PAIRS[pair]
+    writer = LOCK_WRITER.format(path=path, bits=_BITS, set_command=set_command)
+    reader = LOCK_READER.format(path=path, bits=_BITS)
+    value = secrets.randbits(_BITS) | 1
+    outcomes = _writer_and_reader_at_once(writer, reader, value)
+    assert outcomes["writer"].stdout == b"0\n", outcomes["writer"]  # no lock could be taken
+    assert outcomes["reader"].stdout == b"0\n", outcomes["reader"]  # and none seen
 
 
 # -- when the previous run ended, read from the scratch folder's times ------------------------------------------
@@ -312,26 +319,9 @@ def test_programs_judged_at_the_same_time_cannot_meet_on_a_futex(pair):
     writer = FUTEX_WRITER.format(where=_IN_LIBC, wait=wait, bits=bits)
     reader = FUTEX_READER.format(where=_IN_LIBC, count_operation=count_operation, count=count, bits=bits)
     value = secrets.randbits(bits) | 1
-    with WorkerPoolBackend(2) as pool:
-        pool.start()
-        baseline = len(descendants())
-        outcomes = {}
-
-        def run(name: str, program: str, stdin: str) -> None:
-            outcomes[name] = _run(pool, program, stdin)
-
-        threads = [
-            threading.Thread(target=run, args=("writer", writer, f"{value}\n")),
-            threading.Thread(target=run, args=("reader", reader, "")),
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert outcomes["reader"].stdout != f"{value}\n".encode(), "the reader got the writer's stdin"
-        assert outcomes["writer"].stdout == b"0\n", outcomes["writer"]  # no thread stayed waiting
-        assert outcomes["reader"].stdout == b"0\n", outcomes["reader"]
-        _contained(pool, baseline)
+    outcomes = _writer_and_reader_at_once(writer, reader, value)
+    assert outcomes["writer"].stdout == b"0\n", outcomes["writer"]  # no thread stayed waiting
+    assert outcomes["reader"].stdout == b"0\n", outcomes["reader"]
 
 
 # -- leaving a process behind through the host's /proc (class 9; the portable backend shows the host's /proc) ------
