@@ -25,7 +25,8 @@ class Limits:
     memory: int
     """Bytes of address space."""
     output: int
-    """Bytes of stdout (and, separately, stderr) kept; more is an output-limit verdict."""
+    """Bytes of stdout kept; more is an output-limit verdict. stderr is never a verdict: it may be as long as under
+    `python3` (the judge keeps its end for feedback, and at most this many bytes of it at any time)."""
 
 
 @dataclass(frozen=True)

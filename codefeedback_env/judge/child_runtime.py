@@ -39,7 +39,9 @@ else:  # a top-level module: the worker's import, or this file run as the bootst
 
 import atexit  # noqa: E402
 import builtins  # noqa: E402
+import errno  # noqa: E402
 import gc  # noqa: E402
+import io  # noqa: E402
 import resource  # noqa: E402
 import signal  # noqa: E402
 import types  # noqa: E402
@@ -55,6 +57,8 @@ REAP_SECONDS = 2.0
 """How long the portable bootstrap keeps killing the program's processes before it gives up."""
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
+STDERR_TAIL_BYTES = 64 * 1024
+"""The end of stderr the judge reads back (for feedback); stderr is never part of a verdict."""
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -161,6 +165,77 @@ def one_malloc_arena() -> bool:
         return ctypes.CDLL(None).mallopt(M_ARENA_MAX, 1) == 1
     except (OSError, AttributeError):
         return False
+
+
+# ---------------------------------------------------------------------------------------------------
+# stderr: its end kept, its size never a verdict
+# ---------------------------------------------------------------------------------------------------
+
+
+def keep_tail(fd: int) -> bool:
+    """Move the last `STDERR_TAIL_BYTES` (at most half) of the file `fd` writes to its start, cut it there and
+    write on from there; False if `fd` is not a file that can be cut so (a pipe, a terminal)."""
+    try:
+        end = os.lseek(fd, 0, os.SEEK_CUR)
+        kept = min(STDERR_TAIL_BYTES, end // 2)
+        if kept == 0:
+            return False
+        tail = os.pread(fd, kept, end - kept)
+        if os.pwrite(fd, tail, 0) != len(tail):
+            return False
+        os.ftruncate(fd, len(tail))
+        os.lseek(fd, len(tail), os.SEEK_SET)
+    except OSError:
+        return False
+    return True
+
+
+class TailKeepingWriter(io.RawIOBase):
+    """A file descriptor written as `FileIO` writes it, except that a write beyond the file-size limit (EFBIG:
+    the limit is the output limit, which bounds the judge's memory) keeps the file's end (`keep_tail`) and goes
+    on. Debug output to stderr has no size limit under `python3 program.py`; here the judge keeps its end."""
+
+    def __init__(self, fd: int) -> None:
+        super().__init__()
+        self._fd = fd
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return os.isatty(self._fd)
+
+    def write(self, data: object) -> int:
+        try:
+            return os.write(self._fd, data)  # type: ignore[arg-type]
+        except OSError as error:
+            if error.errno != errno.EFBIG or not keep_tail(self._fd):
+                raise
+            return os.write(self._fd, data)  # type: ignore[arg-type]
+
+
+def keep_only_the_end_of_stderr() -> None:
+    """Make `sys.stderr` (and `sys.__stderr__`) write through a `TailKeepingWriter`, configured as before."""
+    old = sys.stderr
+    try:
+        if old.fileno() != 2:
+            return
+    except (AttributeError, ValueError, OSError):
+        return
+    raw = TailKeepingWriter(2)
+    buffered = isinstance(old.buffer, io.BufferedIOBase)
+    stream = io.TextIOWrapper(
+        io.BufferedWriter(raw) if buffered else raw,  # type: ignore[arg-type]
+        encoding=old.encoding,
+        errors=old.errors,
+        line_buffering=old.line_buffering,
+        write_through=old.write_through,
+    )
+    old.flush()
+    sys.stderr = sys.__stderr__ = stream
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -430,6 +505,7 @@ def run(program: Program) -> NoReturn:
     can walk its frames back into the caller."""
     status = 1
     try:
+        keep_only_the_end_of_stderr()
         gc.freeze()  # what the process held before the program is never garbage: the final collections skip it
         if sys.argv != [PROGRAM_FILENAME]:
             sys.argv = [PROGRAM_FILENAME]

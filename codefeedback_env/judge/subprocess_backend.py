@@ -36,11 +36,11 @@ from codefeedback_env.judge.backend import (
     RemoteTimeout,
     RunOutcome,
 )
+from codefeedback_env.judge.child_runtime import STDERR_TAIL_BYTES
 
 CHILD_SCRIPT = str(Path(__file__).with_name("child_runtime.py"))
 STOP_GRACE_SECONDS = 3.0
 """How long the bootstrap may take to end the program's processes once asked, before its group is killed."""
-STDERR_TAIL_BYTES = 64 * 1024
 MAX_REPLY_BYTES = 16 << 20
 """Most bytes of one encoded reply from a program; a longer one is refused without being read."""
 MAX_REPLY_NODES = 1_000_000
@@ -202,7 +202,7 @@ class _Run:
             wall_time=wall,
             cpu_time=cpu,
             timed_out=timed_out,
-            output_exceeded=len(stdout) > self.limits.output or stderr_path.stat().st_size > self.limits.output,
+            output_exceeded=len(stdout) > self.limits.output,
         )
         shutil.rmtree(self.folder, ignore_errors=True)
         return self.finished
@@ -271,7 +271,7 @@ class SubprocessBackend:
         with (
             open(folder / "stdin", "rb") as stdin_file,
             open(folder / "stdout", "wb") as stdout_file,
-            open(folder / "stderr", "wb") as stderr_file,
+            open(folder / "stderr", "w+b") as stderr_file,  # read-write: the child keeps its end (`keep_tail`)
         ):
             process = subprocess.Popen(
                 command,

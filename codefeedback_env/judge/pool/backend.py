@@ -183,7 +183,7 @@ class _Files:
             wall_time=float(reply.get("wall_time", 0.0)),
             cpu_time=float(reply.get("cpu_time", 0.0)),
             timed_out=bool(reply.get("timed_out")),
-            output_exceeded=len(stdout) > limits.output or stderr_size > limits.output,
+            output_exceeded=len(stdout) > limits.output,
             memory_exceeded=bool(reply.get("memory_exceeded")),
         )
 

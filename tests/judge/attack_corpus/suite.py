@@ -32,9 +32,6 @@ ATTACKS = {
     ),
     "sleep_forever": "import time\ntime.sleep(10 ** 6)\nprint(3)\n",
     "huge_stdout": "import sys\nwhile True:\n    sys.stdout.write('3\\n' * 10000)\n",
-    "huge_stderr_then_answer": (
-        "import sys\ntry:\n    sys.stderr.write('x' * (10 ** 8))\nexcept Exception:\n    pass\nprint(3)\n"
-    ),
     "read_project": f"print(3 if open({PROJECT_FILE!r}).read() else 0)\n",
     "read_tests": f"print(3 if open({DATA_FILE!r}).read() else 0)\n",
     "read_home": f"import os\nprint(3 if set(os.listdir({HOME!r})) - {KEPT_IN_HOME!r} else 0)\n",
@@ -107,6 +104,9 @@ LEGITIMATE = {
         "",
         "1\n2\n",
     ),
+    # 100 MB of debug output on stderr, then the answer: accepted as under python3 (stderr is never a verdict;
+    # the judge keeps its end and holds at most the output limit of it).
+    "huge_stderr_then_answer": ("import sys\nsys.stderr.write('x' * (10 ** 8))\nprint(3)\n", "", "3\n"),
     "exit_builtin": ("print(5)\nexit()\n", "", "5\n"),
     "quit_builtin_with_status": ("print(5)\nquit(0)\n", "", "5\n"),
     "hundreds_of_mb_of_lists": ("x = [0] * (4 * 10 ** 7)\ny = list(x)\nprint(len(x) + len(y))\n", "", "80000000\n"),
