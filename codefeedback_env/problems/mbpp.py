@@ -5,9 +5,10 @@ rows carry the base asserts (`assertion`) and many extra inputs (`plus_input`) w
 their expected outputs are the canonical solution's results, computed in the judge's sandbox by an
 explicit preparation step (`codefeedback prepare mbpp+ PATH`) and read here as asserts, so loading
 runs no code. EvalPlus's comparison rules are kept: exact equality, else (when the problem has
-an `atol`, or the expected value is a float or a list of floats) closeness with that `atol` (1e-6
-for floats when it is 0) and a relative tolerance of 1e-7; three regex tasks compare only whether
-the result is None.
+an `atol`, or the expected value is a float or a list of floats) a result of the expected type, close
+element by element with that `atol` (1e-6 for floats when it is 0) and a relative tolerance of 1e-7, as
+`np.allclose` is (an infinite expected value, which some extra inputs have, is close only to itself; nan to
+nan); three regex tasks compare only whether the result is None.
 
 Public tests (`public_tests` option): by default every base assert (MBPP's `test_list`, MBPP+'s
 `assertion`), one test each, so the feedback lists each as the paper's MBPP+ feedback does; the MBPP+
@@ -211,15 +212,20 @@ PLUS_TEST_SETUP = (
     LITERAL_NAMES
     + '''
 def _cf_close(out, expected, atol):
-    """EvalPlus's comparison: equal, or numerically close (rtol 1e-7, atol) element by element."""
+    """EvalPlus's comparison: equal, or of the same type and numerically close (rtol 1e-7, atol) element by
+    element as `np.allclose` is: nan only to nan, an infinity only to itself (its tolerance is not infinite)."""
     if out == expected:
         return True
+    if type(out) is not type(expected):
+        return False
 
     def close(a, b):
         numbers = (int, float, complex)
         if isinstance(a, numbers) and isinstance(b, numbers) and not isinstance(a, bool) | isinstance(b, bool):
-            if a != a and b != b:
-                return True
+            if a != a or b != b:
+                return a != a and b != b
+            if a - a != 0 or b - b != 0:  # an infinity (in either part of a complex)
+                return a == b
             return abs(a - b) <= atol + 1e-7 * abs(b)
         if isinstance(a, bool) and isinstance(b, bool):
             return a == b

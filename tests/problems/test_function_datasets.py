@@ -375,7 +375,8 @@ def test_mbpp_plus_close_helper_follows_evalplus():
     exec(PLUS_TEST_SETUP, namespace)
     close = namespace["_cf_close"]
     assert close(1.0000001, 1.0, 1e-6) and not close(1.01, 1.0, 1e-6)
-    assert close([1.0, 2.0], (1.0, 2.0000001), 1e-6) and not close([1.0], [1.0, 2.0], 1e-6)
+    assert close([1.0, 2.0], [1.0, 2.0000001], 1e-6) and not close([1.0], [1.0, 2.0], 1e-6)
+    assert not close((1.0, 2.0), [1.0, 2.0000001], 1e-6)  # EvalPlus: the result's type must be the expected one
     assert close(namespace["nan"], namespace["nan"], 1e-6) and not close("a", "b", 1.0)
     assert namespace["_cf_not_none"](False) is False and namespace["_cf_not_none"]("match") is True
 
@@ -468,3 +469,22 @@ def test_mbpp_plus_float_helper_tests_cannot_be_passed_by_redefining_builtins(ju
         shadowed = list(pool.map(lambda p: passed(p, shadows), float_problems))
     assert len(float_problems) > 20
     assert shadowed == honest
+
+
+@pytest.mark.slow
+def test_mbpp_plus_infinite_expected_values_accept_only_infinity(judge2, mbpp_plus_cache):
+    """Mbpp/137 and Mbpp/300 have extra inputs whose reference result overflowed to inf: a program right everywhere
+    else that returns 0.0 there fails them (any finite number used to pass: the tolerance scaled with inf)."""
+    from codefeedback_env.problems.mbpp import load_mbpp_plus
+
+    problems = {p.id: p for p in load_mbpp_plus(data_file("mbppplus.jsonl"), cache_dir=mbpp_plus_cache)}
+    for pid in ("Mbpp/137", "Mbpp/300"):
+        problem = problems[pid]
+        name = problem.entry_point
+        code = (
+            f"{problem.solutions[0]}\n_reference = {name}\n"
+            f"def {name}(*args):\n    result = _reference(*args)\n    return 0.0 if result == float('inf') else result\n"
+        )
+        assert judge2.judge(problem, problem.solutions[0], "hidden").passed
+        result = judge2.judge(problem, code, "hidden")
+        assert result.judge_error is None and not result.passed, pid

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+from codefeedback_env.problems.mbpp import PLUS_TEST_SETUP
 from tests.judge.attack_corpus.other_runs import SPAWN
 from tests.judge.attack_corpus.records import (
     THREE,
@@ -164,12 +166,25 @@ _FLOATS = (
 )
 
 
+INFINITE_EXPECTED = Target(
+    "function",
+    entry_point="count_binary_seq",
+    setup=PLUS_TEST_SETUP,
+    checks=("assert _cf_close(count_binary_seq(1000), inf, 0.0001)",),
+    cases=(((1000,), math.inf),),
+)
+"""Mbpp/300's extra inputs: the reference result overflowed to inf, so the expected value is infinite."""
+
+
 def float_tolerance() -> list[Attack]:
     program = "answers = {!r}\nprint(answers[int(input())])\n"
-    return [
+    entries = [
         Attack(name, group, program.format(printed), _codecontests_row(f"cf-{name}", expected), harm)
         for name, group, printed, expected, harm in _FLOATS
     ]
+    finite = "def count_binary_seq(n):\n    return 0.0\n"
+    entries.append(Attack("mbpp_plus_infinite_expected", "float_tolerance", finite, INFINITE_EXPECTED, Harm.FALSE_PASS))
+    return entries
 
 
 # -- 9. leaked processes --------------------------------------------------------------------------------------
