@@ -483,7 +483,8 @@ def test_mbpp_plus_infinite_expected_values_accept_only_infinity(judge2, mbpp_pl
         name = problem.entry_point
         code = (
             f"{problem.solutions[0]}\n_reference = {name}\n"
-            f"def {name}(*args):\n    result = _reference(*args)\n    return 0.0 if result == float('inf') else result\n"
+            f"def {name}(*args):\n    result = _reference(*args)\n"
+            "    return 0.0 if result == float('inf') else result\n"
         )
         assert judge2.judge(problem, problem.solutions[0], "hidden").passed
         result = judge2.judge(problem, code, "hidden")
