@@ -64,6 +64,10 @@ def _host_shortage_is_a_lost_run() -> Iterator[None]:
         raise
 
 
+SANDBOX_USER = "sandbox"
+"""The user name a program sees (`getpass.getuser()`, `$USER`), the same on both backends."""
+
+
 def child_environment(home: str) -> dict[str, str]:
     """The whole environment a program sees: nothing inherited from the judge's process."""
     return {
@@ -71,6 +75,8 @@ def child_environment(home: str) -> dict[str, str]:
         "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8",
         "HOME": home,
+        "USER": SANDBOX_USER,  # getpass.getuser() reads these first: the pool's slot uid has no passwd entry
+        "LOGNAME": SANDBOX_USER,
         "TMPDIR": home,
         "PYTHONHASHSEED": "0",
         "PYTHONIOENCODING": "utf-8",

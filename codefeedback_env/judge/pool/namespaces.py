@@ -9,6 +9,7 @@ whose root is an empty read-only tmpfs. Into it are bound, read-only and nothing
   `site-packages`/`dist-packages` folder inside it shown empty: no installed package is visible, a venv's
   never is (the base interpreter runs, so its `pyvenv.cfg` and site-packages are never consulted); the
   stdlib folders no contest program imports (`LEFT_OUT`: its tests, IDLE, tkinter, ...) are left out;
+- glibc's data for the `C.UTF-8` locale (`LOCALE_FOLDERS`), so that `locale.setlocale(locale.LC_ALL, '')` works;
 - the few judge modules the worker imports (`worker_files`), at `/judge`;
 - a fresh `/dev` (null, zero, full, random, urandom, tty, a private devpts and an empty read-only shm),
   a `/proc` of the worker's own pid namespace, and an empty tmpfs at `/tmp` (the worker's scratch).
@@ -51,6 +52,10 @@ LEFT_OUT_EXTENSIONS = ("_tkinter.",)
 SYSTEM_LIBRARY_FOLDERS = (
     "/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib",
 )  # fmt: skip
+LOCALE_FOLDERS = ("/usr/lib/locale/C.utf8", "/usr/lib/locale/C.UTF-8")
+"""glibc's data for the `C.UTF-8` locale the sandbox's environment names (`LANG`, `LC_ALL`): without it
+`locale.setlocale(locale.LC_ALL, '')` fails (`unsupported locale setting`) where `python3` succeeds. Bound where the
+host has it (Debian and Ubuntu ship it with libc; from glibc 2.35 on it is this folder)."""
 _LDD_PATH = re.compile(r"(?:=>\s*)?(/\S+)\s+\(0x[0-9a-f]+\)")
 
 
@@ -234,6 +239,7 @@ def sandbox_files(python: str, judge_dir: str) -> SandboxFiles:
     libraries = shared_libraries([executable, *extensions])
     binds = [(executable, executable), *((f, f) for f in folders)]
     binds += [(lib, lib) for lib in libraries if not any(_inside(lib, f) for f in folders)]
+    binds += [(folder, folder) for folder in LOCALE_FOLDERS if os.path.isdir(folder) and not os.path.islink(folder)]
     binds += [(os.path.join(judge_dir, f), f"{JUDGE_MOUNT}/{f}") for f in worker_files(judge_dir)]
     return SandboxFiles(
         binds=tuple(binds),

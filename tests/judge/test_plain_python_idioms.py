@@ -1,0 +1,213 @@
+"""Class 8 (fidelity): common contest, MBPP and HumanEval idioms give under both backends what `python3 program.py`
+gives (stdout and exit status).
+
+Each idiom runs three ways: a real `python3 solution.py` in an empty folder, with stdin from a file and the
+judge's child environment (`plain_python`), the worker pool and the portable backend. The few differences that
+are deliberate security limits are listed in `DELIBERATE` with the reason; the README's section on what the
+sandbox allows says the same.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from codefeedback_env.judge import Limits
+from codefeedback_env.judge.pool import WorkerPoolBackend
+from tests.judge.test_exit_fidelity import plain_python
+
+LIMITS = Limits(time=10.0, memory=512 << 20, output=4 << 20)
+NUMBERS = "5\n3 1 4 1 5\n"
+
+IDIOMS: dict[str, tuple[str, str]] = {
+    # -- reading stdin --------------------------------------------------------------------------------------
+    "stdin_buffer_read": ("import sys\nprint(sum(map(int, sys.stdin.buffer.read().split())))\n", NUMBERS),
+    "os_read_fd_0": ("import os\ndata = os.read(0, 1 << 20)\nprint(sum(map(int, data.split())))\n", NUMBERS),
+    "bytesio_of_fstat_size": (
+        "import io, os\ninput = io.BytesIO(os.read(0, os.fstat(0).st_size)).readline\n"
+        "n = int(input())\nprint(n, sum(map(int, input().split())))\n",
+        NUMBERS,
+    ),
+    "open_0_read": ("print(sum(map(int, open(0).read().split())))\n", NUMBERS),
+    "readline_rebound_as_input": (
+        "import sys\ninput = sys.stdin.readline\nn = int(input())\nprint(n, sorted(map(int, input().split())))\n",
+        NUMBERS,
+    ),
+    "iterate_stdin_lines": ("import sys\nfor line in sys.stdin:\n    print(len(line.split()))\n", NUMBERS),
+    "input_at_eof_caught": (
+        "count = 0\nwhile True:\n    try:\n        input()\n    except EOFError:\n        break\n"
+        "    count += 1\nprint('lines', count)\n",
+        NUMBERS,
+    ),
+    "input_at_eof_uncaught": ("print(input())\nprint(input())\n", "only\n"),
+    "stdin_read_twice": (
+        "import sys\nfirst = sys.stdin.read()\nsecond = sys.stdin.read()\nprint(len(first), repr(second))\n",
+        NUMBERS,
+    ),
+    "stdin_not_a_tty": ("import os, sys\nprint(os.isatty(0), sys.stdin.isatty(), sys.stdin.fileno())\n", ""),
+    # -- writing stdout -------------------------------------------------------------------------------------
+    "print_flush_every_line": ("for i in range(20000):\n    print(i, flush=True)\n", ""),
+    "huge_stdout_write": ("import sys\nsys.stdout.write('\\n'.join(map(str, range(400000))) + '\\n')\n", ""),
+    "stdout_buffer_write": ("import sys\nsys.stdout.buffer.write(b'bytes out\\n')\nprint('text after')\n", ""),
+    "os_write_fd_1": ("import os\nos.write(1, b'raw\\n')\n", ""),
+    "print_sep_and_end": ("a = [3, 1, 2]\nprint(*a, sep='\\n')\nprint('no newline', end='')\n", ""),
+    "open_fd_1_for_writing": ("out = open(1, 'w', closefd=False)\nout.write('via fd 1\\n')\nout.flush()\n", ""),
+    "big_int_digits_limit": ("print(len(str(10 ** 5000)))\n", ""),  # python3.11: ValueError, status 1
+    "big_int_digits_limit_lifted": ("import sys\nsys.set_int_max_str_digits(0)\nprint(len(str(10 ** 5000)))\n", ""),
+    # -- exit codes -----------------------------------------------------------------------------------------
+    "sys_exit_0_after_output": ("import sys\nprint('done')\nsys.exit(0)\n", ""),
+    "sys_exit_1": ("import sys\nprint('bad')\nsys.exit(1)\n", ""),
+    "sys_exit_message": ("import sys\nsys.exit('no solution')\n", ""),
+    "raise_system_exit": ("print('x')\nraise SystemExit(2)\n", ""),
+    "os_exit_after_flush": ("import os, sys\nprint('kept', flush=True)\nos._exit(0)\n", ""),
+    "atexit_prints": ("import atexit\natexit.register(print, 'at exit')\nprint('main')\n", ""),
+    # -- recursion, threads, stack ----------------------------------------------------------------------------
+    "deep_recursion_in_a_big_stack_thread": (
+        "import sys, threading\nsys.setrecursionlimit(1 << 25)\nthreading.stack_size(1 << 27)\n"
+        "def depth(n):\n    return 0 if n == 0 else depth(n - 1) + 1\n"
+        "def main():\n    print(depth(200000))\n"
+        "t = threading.Thread(target=main)\nt.start()\nt.join()\n",
+        "",
+    ),
+    "lru_cache_unbounded_deep_in_the_main_thread": (
+        "import sys\nfrom functools import lru_cache\nsys.setrecursionlimit(10 ** 6)\n"
+        "@lru_cache(maxsize=None)\ndef f(n):\n    return n if n < 2 else f(n - 1) + f(n - 2)\n"
+        "print(f(20000) % (10 ** 9 + 7))\n",
+        "",
+    ),
+    "lru_cache_unbounded_deep_in_a_big_stack_thread": (
+        "import sys, threading\nfrom functools import lru_cache\nsys.setrecursionlimit(10 ** 6)\n"
+        "threading.stack_size(1 << 27)\n"
+        "@lru_cache(maxsize=None)\ndef f(n):\n    return n if n < 2 else f(n - 1) + f(n - 2)\n"
+        "t = threading.Thread(target=lambda: print(f(20000) % (10 ** 9 + 7)))\nt.start()\nt.join()\n",
+        "",
+    ),
+    "recursion_error_caught": (
+        "def f(n):\n    return f(n + 1)\ntry:\n    f(0)\nexcept RecursionError:\n    print('caught')\n",
+        "",
+    ),
+    "many_threads_joined": (
+        "import threading\nout = []\nthreads = [threading.Thread(target=out.append, args=(i,)) for i in range(50)]\n"
+        "for t in threads:\n    t.start()\nfor t in threads:\n    t.join()\nprint(sorted(out) == list(range(50)))\n",
+        "",
+    ),
+    "gc_disabled_then_collected": (
+        "import gc\ngc.disable()\nx = [[i] for i in range(10 ** 5)]\ngc.enable()\ngc.collect()\nprint(len(x))\n",
+        "",
+    ),
+    # -- standard library ------------------------------------------------------------------------------------
+    "fractions_decimal_heapq_bisect": (
+        "from fractions import Fraction\nfrom decimal import Decimal, getcontext\nimport heapq, bisect\n"
+        "getcontext().prec = 60\nprint(sum(Fraction(1, k) for k in range(1, 30)))\n"
+        "print(Decimal(2).sqrt())\nh = [5, 3, 8, 1]\nheapq.heapify(h)\n"
+        "print([heapq.heappop(h) for _ in range(4)], bisect.bisect_left([1, 3, 5], 4))\n",
+        "",
+    ),
+    "itertools_and_math": (
+        "import itertools, math\nprint(sum(1 for _ in itertools.permutations(range(8))), math.comb(50, 25))\n"
+        "print(math.isqrt(10 ** 30), math.gcd(12, 18), math.lcm(4, 6))\n",
+        "",
+    ),
+    "random_without_seed": (
+        "import random\nxs = [random.random() for _ in range(1000)]\nprint(all(0 <= x < 1 for x in xs))\n"
+        "print(sorted(random.sample(range(10), 10)) == list(range(10)))\n",
+        "",
+    ),
+    "time_perf_counter": (
+        "import time\nstart = time.perf_counter()\nsum(range(10 ** 5))\n"
+        "print(time.perf_counter() - start >= 0, time.time() > 1.6e9, time.monotonic() >= 0)\n",
+        "",
+    ),
+    "resource_getrlimit": (
+        "import resource\nfor name in ('RLIMIT_STACK', 'RLIMIT_AS', 'RLIMIT_NOFILE', 'RLIMIT_CPU'):\n"
+        "    soft, hard = resource.getrlimit(getattr(resource, name))\n"
+        "    print(name, isinstance(soft, int) and isinstance(hard, int))\n",
+        "",
+    ),
+    "signal_handlers_and_alarm": (
+        "import signal, time\nsignal.signal(signal.SIGPIPE, signal.SIG_DFL)\nfired = []\n"
+        "signal.signal(signal.SIGALRM, lambda s, f: fired.append(s))\n"
+        "signal.setitimer(signal.ITIMER_REAL, 0.05)\nend = time.monotonic() + 5\n"
+        "while not fired and time.monotonic() < end:\n    time.sleep(0.01)\n"
+        "print('alarm', fired == [signal.SIGALRM], signal.getsignal(signal.SIGPIPE) == signal.SIG_DFL)\n",
+        "",
+    ),
+    "locale_from_the_environment": (
+        "import locale\nprint(locale.setlocale(locale.LC_ALL, ''))\nprint(locale.getpreferredencoding(False))\n"
+        "print(locale.format_string('%d', 1234567, grouping=True))\n",
+        "",
+    ),
+    "getpass_user_name": ("import getpass, os\nprint(getpass.getuser(), os.environ.get('USER'))\n", ""),
+    "home_and_expanduser": ("import os\nprint(os.path.expanduser('~') == os.environ['HOME'])\n", ""),
+    "faulthandler_enabled": ("import faulthandler\nfaulthandler.enable()\nprint(faulthandler.is_enabled())\n", ""),
+    # -- module, files ---------------------------------------------------------------------------------------
+    "main_guard": ("def main():\n    print('in main')\nif __name__ == '__main__':\n    main()\n", ""),
+    "debug_flag": ("if __debug__:\n    print('debug on')\nassert 1 + 1 == 2\nprint('asserts run')\n", ""),
+    "assert_fails": ("assert 1 + 1 == 3, 'arithmetic'\n", ""),
+    "file_and_argv": (
+        "import os, sys\nprint(os.path.basename(__file__), sys.argv, __name__)\n"
+        "print(os.path.dirname(os.path.abspath(__file__)) == os.getcwd())\n",
+        "",
+    ),
+    "tempfile_use": (
+        "import os, tempfile\nwith tempfile.TemporaryFile() as f:\n    f.write(b'abc')\n    f.seek(0)\n"
+        "    print(f.read())\nwith tempfile.NamedTemporaryFile('w+', delete=True) as f:\n    f.write('named')\n"
+        "    f.flush()\n    print(open(f.name).read())\nd = tempfile.mkdtemp()\nprint(os.path.isdir(d))\n",
+        "",
+    ),
+    "files_in_the_working_folder": (
+        "import os\nwith open('out.txt', 'w') as f:\n    f.write('x' * 1000)\nprint(os.path.getsize('out.txt'))\n"
+        "os.mkdir('sub')\nopen('sub/a', 'w').close()\nos.remove('out.txt')\n"
+        # python3's folder also holds solution.py and stdin
+        "print(sorted(set(os.listdir('.')) - {'solution.py', 'stdin'}), os.listdir('sub'))\n",
+        "",
+    ),
+    "input_with_a_prompt": ("name = input('name? ')\nprint('hello', name)\n", "ada\n"),
+    "read_own_source": ("print(len(open(__file__).read()) > 0)\n", ""),
+    "cpu_count_and_pid": ("import os\nprint(os.cpu_count() >= 1, os.getpid() > 0)\n", ""),
+    # -- processes and packages --------------------------------------------------------------------------------
+    "fork_and_wait": (
+        "import os, sys\npid = os.fork()\nif pid == 0:\n    print('child', flush=True)\n    os._exit(0)\n"
+        "os.waitpid(pid, 0)\nprint('parent')\n",
+        "",
+    ),
+    "multiprocessing_pool": (
+        "from multiprocessing import Pool\nif __name__ == '__main__':\n    with Pool(2) as pool:\n"
+        "        print(pool.map(abs, [-1, -2, 3]))\n",
+        "",
+    ),
+    "subprocess_of_the_interpreter": (
+        "import subprocess, sys\n"
+        "print(subprocess.run([sys.executable, '-c', 'print(7)'], capture_output=True).stdout)\n",
+        "",
+    ),
+    "environment_lookups": ("import os\nprint(os.environ.get('ONLINE_JUDGE'), 'PATH' in os.environ)\n", ""),
+}
+
+DELIBERATE: dict[str, tuple[tuple[str, ...], str]] = {
+    "lru_cache_unbounded_deep_in_the_main_thread": (
+        ("pool", "subprocess"),
+        "the main thread's stack may use the memory limit (python3: the shell's 8 MB `ulimit -s`, a segfault)",
+    ),
+    "read_own_source": (
+        ("pool", "subprocess"),
+        "the program's file is not in the sandbox (the pool runs it from memory)",
+    ),
+    "fork_and_wait": (("pool",), "the pool's programs cannot start processes (seccomp)"),
+    "multiprocessing_pool": (("pool",), "the pool's programs cannot start processes (seccomp)"),
+    "subprocess_of_the_interpreter": (("pool",), "the pool's programs cannot start processes (seccomp)"),
+}
+"""Idioms whose verdict differs from `python3` on purpose under the named backends, with the reason (the README's
+section on what the sandbox allows says the same)."""
+
+
+@pytest.mark.parametrize("name", sorted(IDIOMS))
+def test_idiom_runs_as_under_plain_python(each_backend, name: str) -> None:
+    program, stdin = IDIOMS[name]
+    expected_stdout, expected_status = plain_python(program, stdin)
+    outcome = each_backend.run_stdio(program, stdin, LIMITS)
+    status = -outcome.signal if outcome.signal is not None else outcome.exit_code
+    backend = "pool" if isinstance(each_backend, WorkerPoolBackend) else "subprocess"
+    if backend in DELIBERATE.get(name, ((), ""))[0]:
+        assert (outcome.stdout, status) != (expected_stdout, expected_status), "no longer different: update"
+        return
+    assert (outcome.stdout, status) == (expected_stdout, expected_status), outcome.stderr[-600:]
