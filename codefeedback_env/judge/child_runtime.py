@@ -529,13 +529,22 @@ def run(program: Program) -> NoReturn:
 
 
 _program_pid = 0
+"""The child this process supervises (0 when none runs)."""
+_stop_signal = signal.SIGKILL
+"""What a SIGTERM from the parent sends that child: SIGKILL to the program, SIGTERM to a pid namespace's first
+process (which then kills the program itself)."""
 
 
 def _on_sigterm(signum: int, frame: object) -> None:
-    """The parent asks to end the run now: kill the program; the bootstrap then ends the rest."""
+    """The parent asks to end the run now: kill the program; the bootstrap then ends the rest.
+
+    Only the program's own parent kills it: it then reaps it and reports the wait status the program ended with
+    (SIGXCPU if its CPU limit ended it before the parent asked) and counts its CPU time. Killing the namespace's
+    first process instead would lose both: its kernel clean-up reaps the program unaccounted, and the run would
+    look killed by the judge."""
     if _program_pid:
         try:
-            os.kill(_program_pid, signal.SIGKILL)
+            os.kill(_program_pid, _stop_signal)
         except (ProcessLookupError, PermissionError):
             pass
 
@@ -681,25 +690,30 @@ def _supervise(
     reported_by: int = -1,
     namespace_init: bool = False,
     announce_to: int = -1,
+    child_supervises: bool = False,
 ) -> NoReturn:
     """Fork a child that calls `start` with this process's pid (for `die_with_parent`), wait for it (a SIGTERM
     from the parent kills it), end every other descendant, and exit as the child did. The first process of a
     pid namespace (`namespace_init`) cannot end itself by a signal, so it writes the wait status to `report_to`,
     and its parent reads it (`reported_by`); the kernel ends the rest of the namespace when it exits. With
     `announce_to`, the child's wait status goes there as soon as it has ended, before it is reaped
-    (`_announce_end`)."""
+    (`_announce_end`). A child that supervises the program itself (`child_supervises`: it calls this function
+    too) gets the SIGTERM passed on, and keeps this handler and the signal blocked until its own call takes
+    over: the first process of a pid namespace ignores a signal it has no handler for."""
     import time
 
-    global _program_pid
+    global _program_pid, _stop_signal
     signal.signal(signal.SIGTERM, _on_sigterm)
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # until the handler knows the child's pid
     parent = os.getpid()
     pid = os.fork()
     if pid == 0:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+        if not child_supervises:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
         start(parent)
     _program_pid = pid
+    _stop_signal = signal.SIGTERM if child_supervises else signal.SIGKILL
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     for fd in close_after_fork:
         os.close(fd)  # e.g. the parent sees the call channel close when the program ends
@@ -760,7 +774,7 @@ def main(argv: list[str]) -> NoReturn:
         _supervise(start_program, fds, report_to=status_write, namespace_init=True, announce_to=ended)
 
     after_fork = [*fds, status_write, *([ended] if ended >= 0 else [])]
-    _supervise(start_namespace, after_fork, reported_by=status_read)
+    _supervise(start_namespace, after_fork, reported_by=status_read, child_supervises=True)
 
 
 if __name__ == "__main__":

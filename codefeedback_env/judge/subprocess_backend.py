@@ -188,6 +188,8 @@ class _Run:
         _signal(self.process.pid, signal.SIGKILL, group=True)  # a backstop: the bootstrap's group
         _, status, usage = os.wait4(self.process.pid, 0)
         self.process.returncode = os.waitstatus_to_exitcode(status)
+        if self.ended_fd is not None and self.ended_fd in descriptors.ready([self.ended_fd], 0.0):
+            self._read_program_status()  # told while the bootstrap was stopping: how the program itself ended
         if self.program_status is not None:  # the same as the bootstrap's, unless the backstop had to kill it
             status = self.program_status
         wall = time.monotonic() - self.started
