@@ -1,0 +1,99 @@
+"""Host-wide figures a run could read and programs judged at the same time move must stay out of reach (issue 10,
+class 3: no state shared between runs).
+
+`sysinfo` answers with the host's free, shared and buffer memory, its process count and its load, none of them
+namespaced: a program holding files in its scratch folder (shared memory) or threads moved `sharedram` and
+`procs` for every other process on the host, and a program judged at the same time on another worker read the
+number back (a value of its stdin, i.e. a hidden test's input, crossed in 16 MB steps). The pool's seccomp filter
+now refuses the call (EPERM); its only caller in a run, glibc's `sysconf(_SC_PHYS_PAGES)`, ran once in the worker
+before any fork. The portable backend is no boundary (it runs programs as the judge's user) and keeps it.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import secrets
+
+import pytest
+
+from codefeedback_env.judge import Limits
+from codefeedback_env.judge.pool import WorkerPoolBackend
+from tests.judge.test_pool_backend import machine_has_all_layers
+from tests.judge.test_state_the_host_shares import _writer_and_reader_at_once
+
+pytestmark = pytest.mark.skipif(not machine_has_all_layers(), reason="needs root and bubblewrap")
+
+LIMITS = Limits(time=5.0, memory=256 << 20, output=1 << 20)
+SYSINFO_NUMBERS = {"x86_64": 99, "aarch64": 179, "riscv64": 179, "ppc64le": 116, "s390x": 116}
+"""The system call's number by architecture (the raw call must be tried wherever the tests run)."""
+
+_STRUCT = (
+    "import ctypes, os, platform\nlibc = ctypes.CDLL(None, use_errno=True)\nulong = ctypes.c_ulong\n"
+    "class Sysinfo(ctypes.Structure):\n"
+    "    _fields_ = [('uptime', ctypes.c_long), ('loads', ulong * 3), ('totalram', ulong), ('freeram', ulong),\n"
+    "                ('sharedram', ulong), ('bufferram', ulong), ('totalswap', ulong), ('freeswap', ulong),\n"
+    "                ('procs', ctypes.c_ushort), ('pad', ctypes.c_ushort), ('totalhigh', ulong),\n"
+    "                ('freehigh', ulong), ('mem_unit', ctypes.c_uint), ('rest', ctypes.c_char * 8)]\n"
+    "figures = Sysinfo()\n"
+    "def report(status):\n"
+    "    if status != 0:\n        print('refused', ctypes.get_errno())\n"
+    "    else:\n        print(figures.freeram, figures.sharedram, figures.procs, figures.loads[0])\n"
+)
+READERS = {
+    "through_the_c_library": _STRUCT + "report(libc.sysinfo(ctypes.byref(figures)))\n",
+    "raw_system_call": _STRUCT
+    + f"number = {SYSINFO_NUMBERS!r}[platform.machine()]\n"
+    + "libc.syscall.restype = ctypes.c_long\n"
+    + "report(libc.syscall(ctypes.c_long(number), ctypes.byref(figures)))\n",
+    "from_a_thread": _STRUCT
+    + "import threading\nthread = threading.Thread(target=lambda: report(libc.sysinfo(ctypes.byref(figures))))\n"
+    + "thread.start()\nthread.join()\n",
+}
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with WorkerPoolBackend(1) as made:
+        yield made
+
+
+@pytest.mark.skipif(platform.machine() not in SYSINFO_NUMBERS, reason="sysinfo's number on this architecture")
+@pytest.mark.parametrize("reader", sorted(READERS))
+def test_a_run_cannot_read_the_hosts_memory_and_process_figures(pool, reader):
+    outcome = pool.run_stdio(READERS[reader], "", LIMITS)
+    assert outcome.stdout == b"refused 1\n", outcome  # EPERM, as for the other refused calls
+    assert pool.run_stdio("print(input())", "3\n", LIMITS).stdout == b"3\n", "the judge stopped serving"
+
+
+def test_the_hosts_free_memory_is_not_readable_through_sysconf(pool):
+    """glibc answers `sysconf(_SC_AVPHYS_PAGES)` from sysinfo without checking it: the figure a run sees must not
+    be the host's (it is meaningless: see the README)."""
+    outcome = pool.run_stdio("import os\nprint(os.sysconf('SC_AVPHYS_PAGES'))\n", "", LIMITS)
+    seen, host = int(outcome.stdout), os.sysconf("SC_AVPHYS_PAGES")
+    assert not 0.8 * host < seen < 1.2 * host, f"the run saw the host's free memory ({seen} pages, host {host})"
+
+
+HOLD_MEMORY_AND_THREADS = (  # files in the scratch folder are shared memory; threads count as processes
+    "import threading, time\nvalue = int(input())\ntime.sleep(0.6)\nstop = threading.Event()\n"
+    "threads = [threading.Thread(target=stop.wait) for _ in range(8 * value)]\nfor thread in threads:\n"
+    "    thread.start()\nfor i in range(16 * value):\n    with open(f'held{i}', 'wb') as f:\n"
+    "        f.write(b'x' * (1 << 20))\ntime.sleep(1.2)\nstop.set()\nprint(value)\n"
+)
+COUNT_WHAT_THE_OTHER_HOLDS = _STRUCT + (
+    "import time\nshared, procs = [], []\nend = time.monotonic() + 2.5\nwhile time.monotonic() < end:\n"
+    "    if libc.sysinfo(ctypes.byref(figures)) != 0:\n        report(-1)\n        raise SystemExit\n"
+    "    shared.append(figures.sharedram * figures.mem_unit)\n    procs.append(figures.procs)\n"
+    "    time.sleep(0.02)\n"
+    "by_memory = round((max(shared) - min(shared)) / (16 << 20))\nby_threads = round((max(procs) - min(procs)) / 8)\n"
+    "print(by_memory if by_memory in (1, 2, 3) else by_threads)\n"
+)
+
+
+def test_programs_judged_at_the_same_time_cannot_pass_data_through_the_hosts_figures():
+    """Red before: the reader printed the writer's stdin (1, 2 or 3) from the host's shared memory or process count
+    (other activity on the host adds noise, not a barrier)."""
+    value = 1 + secrets.randbelow(3)
+    outcomes = _writer_and_reader_at_once(HOLD_MEMORY_AND_THREADS, COUNT_WHAT_THE_OTHER_HOLDS, value)
+    assert outcomes["writer"].stdout == f"{value}\n".encode(), outcomes["writer"]  # it held what it meant to
+    assert outcomes["reader"].stdout == b"refused 1\n", outcomes["reader"]
