@@ -94,6 +94,24 @@ IDIOMS: dict[str, tuple[str, str]] = {
         "import gc\ngc.disable()\nx = [[i] for i in range(10 ** 5)]\ngc.enable()\ngc.collect()\nprint(len(x))\n",
         "",
     ),
+    # 800 MB of cyclic garbage over the run, under a 512 MB limit: the child's `gc.freeze()` of what it inherited
+    # changes nothing for cycles among the program's objects, even ones referring to inherited objects.
+    "cyclic_garbage_referring_to_interpreter_objects": (
+        "import collections, functools, math, re, sys\nclass Node:\n    pass\n"
+        "for i in range(8000):\n    a, b = Node(), Node()\n    a.other, b.other = b, a\n"
+        "    a.data = bytearray(10 ** 5)\n"
+        "    a.refs = (math.sqrt, collections.deque, functools.reduce, sys.modules, re.compile)\n"
+        "    b.d = {'k': [a, sys.modules]}\nprint('done')\n",
+        "",
+    ),
+    # A cycle through an object the interpreter held before the program (a module it had imported), orphaned
+    # by the program: python3's collections find it; the child froze that object, so they never do.
+    "cycle_through_an_orphaned_interpreter_module": (
+        "import gc, sys, keyword\nclass Keep:\n    def __del__(self):\n        print('finalized')\n"
+        "keyword.keep = Keep()\nkeyword.keep.back = keyword\ndel sys.modules['keyword'], keyword\n"
+        "gc.collect()\nprint('main')\n",
+        "",
+    ),
     # -- standard library ------------------------------------------------------------------------------------
     "fractions_decimal_heapq_bisect": (
         "from fractions import Fraction\nfrom decimal import Decimal, getcontext\nimport heapq, bisect\n"
@@ -191,6 +209,11 @@ DELIBERATE: dict[str, tuple[tuple[str, ...], str]] = {
     "read_own_source": (
         ("pool", "subprocess"),
         "the program's file is not in the sandbox (the pool runs it from memory)",
+    ),
+    "cycle_through_an_orphaned_interpreter_module": (
+        ("pool", "subprocess"),
+        "what the child inherited is frozen (`gc.freeze`, so no collection copies its pages): a cycle through it is "
+        "never collected (its finalizer does not run) where python3 collects it",
     ),
     "fork_and_wait": (("pool",), "the pool's programs cannot start processes (seccomp)"),
     "multiprocessing_pool": (("pool",), "the pool's programs cannot start processes (seccomp)"),
