@@ -33,13 +33,11 @@ sys.argv = arguments
 
 
 def hold():
-    # Only in the fork the test armed: named by the function that forks, or by `start` in `_supervise`.
+    # Only in the fork the test armed: named by the function that forks (`after` for a zygote's clone, whose child
+    # runs the fork hooks there), or by `start` in `_supervise`.
     frame = sys._getframe(1)
     start = frame.f_locals.get("start")
     where = getattr(start, "__name__", None) or frame.f_code.co_name
-    owner = frame.f_locals.get("self")  # the worker, or in a zygote its fork loop (which holds the worker)
-    if getattr(getattr(owner, "worker", owner), "zygote", None) is not None:
-        where += " in a zygote"
     try:
         with open(ARM) as armed:
             if armed.read() != where:
@@ -47,8 +45,8 @@ def hold():
         os.unlink(ARM)
     except OSError:
         return
-    with open(WINDOW, "w"):  # (in a new pid namespace this process's own pids say nothing: it is pid 1)
-        pass
+    with open(WINDOW, "w") as window:  # (in a new pid namespace this process's own pid says nothing: it is 1)
+        window.write(str(os.getpid()))
     while not os.path.exists(GO):
         time.sleep(0.005)
 
@@ -85,14 +83,19 @@ class Window:
         return str(wrapper)
 
     def arm(self, where: str) -> None:
-        """Hold the next fork made in `where` (a function name; "serve in a zygote")."""
+        """Hold the next fork made in `where` (a function name)."""
         self.arm_file.write_text(where)
 
-    def orphan(self, parent: int) -> int:
-        """Wait until the hook holds a process `parent` forked, SIGKILL `parent`, let the process go on, and
-        return its pid."""
+    def orphan(self, parent: int, held_pid_known: bool = False) -> int:
+        """Wait until the hook holds a child of `parent` (its only one, or the one whose pid it wrote), SIGKILL
+        `parent`, let the child go on, and return its pid."""
         assert wait_until(self.window.exists, timeout=60), "the armed fork never came"
-        (held,) = _children(parent)
+        if held_pid_known:
+            assert wait_until(lambda: self.window.read_text() != "", timeout=10)
+            held = int(self.window.read_text())
+            assert _parent(held) == parent
+        else:
+            (held,) = _children(parent)
         os.kill(parent, signal.SIGKILL)
         assert wait_until(lambda: _parent(held) != parent, timeout=10), "the parent did not die"
         self.go.write_text("")
@@ -159,10 +162,9 @@ def test_a_pool_child_whose_worker_died_before_its_death_signal_ends(tmp_path):
             runner.join(timeout=60)
 
 
-def test_a_child_whose_zygote_died_before_its_death_signal_ends(tmp_path):
-    # Tests of one program in a row are forked by its zygote, whose death (with the worker's) must end them too.
-    # (Green before the child checked its parent: the worker exits once its zygote died, and the orphan, the
-    # worker's by then, got its death signal from that. The check ends it at once, whatever the worker does.)
+def test_a_child_a_zygote_made_whose_worker_died_before_its_death_signal_ends(tmp_path):
+    # Tests queued behind one another are made by a zygote, as children of the worker: the worker's death must end
+    # them as it ends the children it forks itself (the zygote dies with it, and is not their parent).
     window = Window(tmp_path)
     options = PoolOptions(namespaces=False)
     with WorkerPoolBackend(1, python=window.interpreter(tmp_path), options=options) as backend:
@@ -177,12 +179,11 @@ def test_a_child_whose_zygote_died_before_its_death_signal_ends(tmp_path):
                         return
 
         runner = threading.Thread(target=queue_pairs)
-        window.arm("serve in a zygote")
+        window.arm("after")
         runner.start()
         try:
-            assert wait_until(window.window.exists, timeout=90), "no test was forked by a zygote"
-            (zygote,) = _children(backend.worker_pids()[0])
-            _assert_ends(window.orphan(zygote))
+            assert wait_until(window.window.exists, timeout=90), "no test's child was made by a zygote"
+            _assert_ends(window.orphan(backend.worker_pids()[0], held_pid_known=True))
         finally:
             runner.join(timeout=120)
 

@@ -269,6 +269,8 @@ class _Slot:
     """The program key of the latest run given to this slot (its worker may hold a zygote for it)."""
     oom_kills: int = 0
     """The OOM kills in the slot's memory cgroup its worker has accounted for (in its hello and replies)."""
+    zygote_runs: int = 0
+    """Replies to runs whose child a zygote made (see `WorkerPoolBackend.zygote_runs`)."""
     timeouts: tuple[Channel, float] | None = None
     """The channel whose socket's receive and send timeouts were set last, and to what."""
 
@@ -331,6 +333,7 @@ class _Slot:
             raise
         with self.turn:
             self.oom_kills = max(self.oom_kills, int(reply.get("oom_kills", 0)))
+            self.zygote_runs += reply.get("zygote") is True
             self.answered += 1
             self.turn.notify_all()
         return reply
@@ -683,6 +686,11 @@ class WorkerPoolBackend:
         sandboxed = self._sandbox_command is not None
         layers = {"namespaces": sandboxed, "files_in_memory": sandboxed and self._files_in_memory}
         return {**layers, **self._slots[0].layers, "rlimits": True}
+
+    def zygote_runs(self) -> int:
+        """How many runs so far had their child made by a zygote (tests of a program queued behind one another):
+        a diagnostic, which nothing a program sees may tell it."""
+        return sum(slot.zygote_runs for slot in self._slots)
 
     def worker_pids(self) -> list[int]:
         """Process ids of the running workers (the bubblewrap process when namespaced)."""

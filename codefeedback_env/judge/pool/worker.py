@@ -18,12 +18,12 @@ same for every child (building the rlimits, the working folder) is done once, be
 Tests of one program in a row share its compilation through a zygote (`Worker.run_with_zygote`): a process
 forked from the clean worker when the next queued request has the same program key (a keyed hash the parent
 computes over the program and its limits; the worker never sees the text). It reads and compiles that one
-program (under the test's limits), then forks each test's child from the compiled state, one per order of the
+program (under the test's limits), then makes each test's child from the compiled state, one per order of the
 worker, for as long as the next request has already arrived and is byte for byte the request that started it (the
-same key and limits): it receives that request's descriptors itself, forks, reaps the child and anything it left,
-and reports the child's pid, wait status and CPU time through a pipe (`_ZygoteLoop.serve`). The worker does the
-rest (time limit, reply, clean-up, checking the next request) without forking meanwhile, so none of that work costs
-copy-on-write faults. When the next request is another, the worker closes the orders: the zygote exits, and only
+same key and limits): it receives that request's descriptors itself, makes the child as a child of the worker
+(`_Clone`: so a program's parent is the worker whoever made it) and reports its pid through a pipe
+(`_ZygoteLoop.serve`). The worker does the rest (time limit, reaping, reply, clean-up, checking the next request)
+without forking meanwhile, so none of that work costs copy-on-write faults. When the next request is another, the worker closes the orders: the zygote exits, and only
 then does the worker send the last reply, so when a caller has its replies, the zygote that made them is gone, and
 its memory with it. The worker never holds a program. A zygote never runs program code; each test's child still
 locks itself down and starts from the zygote's untouched state. Tests of different programs queued in turn under
@@ -41,6 +41,7 @@ _JUDGE_DIR = os.path.dirname(_POOL_DIR)
 sys.path[:0] = [_POOL_DIR, _JUDGE_DIR]
 
 import _socket  # noqa: E402 - not `socket`: its enum classes make every fork slower
+import ctypes  # noqa: E402
 import fcntl  # noqa: E402
 import resource  # noqa: E402
 import signal  # noqa: E402
@@ -84,9 +85,12 @@ LockdownSteps = tuple[tuple[Callable[..., object], tuple, int], ...]
 _SECONDS = struct.Struct("<d")
 """A zygote's first report: the CPU seconds its compilation took."""
 _PID = struct.Struct("<i")
-"""A zygote's report that it forked a run's child: its pid."""
-_REPORT = struct.Struct("<id")
-"""A zygote's report that a run's child ended: its wait status and CPU seconds (its own and its reaped children's)."""
+"""A zygote's report that it made a run's child (the worker's child): its pid."""
+CLONE_PARENT, CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID = 0x8000, 0x200000, 0x1000000
+_CLONE_CALLS = {"x86_64": (56, 3, 274, 273), "aarch64": (220, 4, 100, 99), "riscv64": (220, 4, 100, 99)}
+"""Per architecture: clone's system call number, the position of its child-tid argument (after the flags, the new
+stack and the parent-tid pointer: x86_64 puts it before the TLS argument, the others after), get_robust_list's and
+set_robust_list's numbers. Architectures not listed: the worker forks every test's child itself, with no zygote."""
 _RUN_FDS = struct.Struct("4i")
 """The descriptors of a stdio run: stdin, stdout, stderr, the program."""
 _RUN_FDS_SPACE = _socket.CMSG_SPACE(_RUN_FDS.size)
@@ -129,7 +133,9 @@ class Worker:
         self.zygote: _Zygote | None = None
         """Set only in a zygote: its program's key and compiled code."""
         self.pid = os.getpid()
-        """The pid of the process that forks the children (the worker, or the zygote in a zygote)."""
+        """The worker's pid: every test's child's parent, whether the worker forked it or a zygote made it."""
+        self.clone: _Clone | None = None
+        """How a zygote makes a test's child, the worker's (None: no zygote, the worker forks every child)."""
         self.uid: int = config["uid"]
         self.scratch: str = config["scratch"]
         self.max_processes: int = config["max_processes"]
@@ -209,6 +215,12 @@ class Worker:
                 self.seccomp = None
                 self.missing["seccomp"] = str(error)
         self.cgroup = self._enter_cgroup(cgroup_fds, config.get("memory_allowance", 0))
+        # Without seccomp a test may leave processes during a zygote's runs, which the worker finds in its list of
+        # children: no zygote where there is none (CONFIG_PROC_CHILDREN).
+        if self.seccomp is not None or os.path.exists("/proc/thread-self/children"):
+            clone = _Clone.here()
+            if clone is not None and clone.works():
+                self.clone = clone
         import gc
 
         gc.collect()
@@ -440,10 +452,7 @@ class Worker:
     def _clean_up(self) -> None:
         """Kill and reap anything the child left (detached grandchildren); a new scratch folder if the child
         changed anything about it (contents, mode, times, extended attributes)."""
-        if self.zygote is not None:  # kill(-1) would reach the worker: end this zygote's descendants only
-            if not _reap():
-                child_runtime.end_children(time.monotonic() + REAP_SECONDS)
-        elif self.pid_namespace:
+        if self.pid_namespace:
             # Every process of the namespace descends from its init (us), and the child's orphans were handed to
             # us before it could be reaped: with no child of ours left, nothing else is left either.
             give_up = time.monotonic() + REAP_SECONDS
@@ -468,7 +477,9 @@ class Worker:
         """Whether `message` starts a zygote: a stdio run under the limits of the next queued request, also a stdio
         run (so at least two tests under those limits come in a row)."""
         key = message.get("key") if message.get("mode") == "stdio" else None
-        return isinstance(key, str) and self.zygote is None and _queued_run(channel, message) is not None
+        if not isinstance(key, str) or self.zygote is not None or self.clone is None:
+            return False
+        return _queued_run(channel, message) is not None
 
     def run_with_zygote(self, message: dict, fds: list[int], channel: Channel) -> dict | _ZygoteLoop:
         """Fork a zygote for `message`'s program (or, when the next queued request is another program under the same
@@ -531,10 +542,10 @@ class Worker:
     def _serve_through(
         self, zygote: int, message: dict, channel: Channel, pipes: tuple[int, int, float], served: tuple[bytes, bytes]
     ) -> dict:
-        """Supervise the runs the zygote forks, one per order, for as long as the next request waiting is one it
+        """Supervise the runs the zygote makes, one per order, for as long as the next request waiting is one it
         serves (`served`: see `_served_requests`); then stop it and return the last run's reply. The zygote only
-        forks, waits and reports: everything else is done here, in the worker, which forks nothing meanwhile (so
-        none of it costs copy-on-write page faults)."""
+        makes each child (ours: `_ZygoteLoop.serve`) and reports its pid: everything else is done here, in the
+        worker, which forks nothing meanwhile (so none of it costs copy-on-write page faults)."""
         orders, reports, debt = pipes
         size = len(channel.last_payload)
         while True:
@@ -548,13 +559,20 @@ class Worker:
             self._same_pid_every_run(b"1")  # the zygote is 2: its child is 3, as the worker's own child
             os.write(orders, order)
             pid = _read_struct(reports, _PID)[0]
-            deadline_hit = self._watch(pid, reports, started, message["time"], None)[0]
-            if deadline_hit:
-                _kill(pid)  # the zygote then reaps it, and ends anything it left
-            status, cpu = _read_struct(reports, _REPORT)  # the zygote reaped it, and anything it left
+            pidfd = os.pidfd_open(pid)
+            try:
+                deadline_hit = self._watch(pid, pidfd, started, message["time"], None)[0]
+            finally:
+                os.close(pidfd)
+            _kill(pid)
+            _, status, usage = os.wait4(pid, 0)
+            if self.seccomp is None:  # (under it no child starts a process) what it left came to us, the subreaper
+                _end_children_but(zygote)
             killed = os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
             memory_exceeded = self.cgroup is not None and self.cgroup.release(killed)
-            reply = self._facts(message, started, status, cpu + debt, deadline_hit, memory_exceeded)
+            cpu = usage.ru_utime + usage.ru_stime + debt
+            reply = self._facts(message, started, status, cpu, deadline_hit, memory_exceeded)
+            reply["zygote"] = True  # for the parent's count (`WorkerPoolBackend.zygote_runs`); never the program's
             if self.autogroup is not None:
                 self.autogroup.restore()
             self._scratch_stale = not self._scratch_is_fresh()
@@ -580,14 +598,12 @@ class Worker:
         same_program: bool,
     ) -> _ZygoteLoop | child_runtime.Program:
         """In the zygote: compile the program (for the runs of one program only) and return the loop the module
-        level runs (each order there forks one test's child)."""
+        level runs (each order there makes one test's child, the worker's)."""
         try:
-            isolation.prctl(isolation.PR_SET_CHILD_SUBREAPER, 1)  # a test's orphans come here, not to the worker
             if not self.pid_namespace:
                 isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
                 if os.getppid() != self.pid:  # the worker died before the signal was set
                     os._exit(ZYGOTE_BROKEN)
-            self.pid = os.getpid()
             request = channel.last_payload
             if same_program:
                 self.zygote = _compile_within_limits(message, fds[3], request)
@@ -655,12 +671,11 @@ class _Zygote(NamedTuple):
 
 
 class _ZygoteLoop:
-    """A zygote's fork loop and what it needs: the worker's code (for the lock-down steps and the children's
-    set-up), the connection, what the requests it serves look like (their first bytes, header included, their last
-    bytes and their size), its pipes to the worker (orders in, reports out), a descriptor of its list of children
-    (-1 without one) and the first run's descriptors."""
+    """A zygote's loop and what it needs: the worker's code (for the lock-down steps and the children's set-up), the
+    connection, what the requests it serves look like (their first bytes, header included, their last bytes and
+    their size), its pipes to the worker (orders in, reports out) and the first run's descriptors."""
 
-    __slots__ = ("worker", "steps", "channel", "frame", "orders", "reports", "children", "fds")
+    __slots__ = ("worker", "steps", "channel", "frame", "orders", "reports", "fds")
 
     def __init__(
         self,
@@ -673,28 +688,23 @@ class _ZygoteLoop:
     ) -> None:
         self.worker, self.steps, self.channel, self.frame = worker, steps, channel, frame
         self.orders, self.reports = pipes
-        try:
-            self.children = os.open("/proc/thread-self/children", os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
-            self.children = -1
         self.fds = fds
 
     def serve(self) -> child_runtime.Program:
-        """Fork a test's child for each order of the worker (b"g"; b"c": in the new scratch folder it made), report
-        its pid, reap it and anything it left, and report its wait status and CPU time; exit when the worker closes
-        the orders. Returns only in a test's child, its `Program` (one frame below the module level).
+        """Make a test's child for each order of the worker (b"g"; b"c": in the new scratch folder it made) and
+        report its pid; exit when the worker closes the orders. Returns only in a test's child, its `Program` (one
+        frame below the module level).
 
-        The worker does everything else (time limit, reply, clean-up, the next request's check): every page a
-        process writes after a fork costs it a copy-on-write fault, and this one forks for every test. So this
-        loop works on locals, touches few objects and makes few (no exception: the list of children says whether
-        a run left a process)."""
-        read, fork, close, write, waitpid, pread = os.read, os.fork, os.close, os.write, os.waitpid, os.pread
-        usage, pack_pid, pack_report, unpack_fds = resource.getrusage, _PID.pack, _REPORT.pack, _RUN_FDS.unpack
+        The child is the worker's (`Worker.clone`), as a child the worker forks itself: what a program sees of its
+        parent (its pid, in `getppid()` and /proc) never tells whether a test was queued behind it. The worker
+        reaps it and does everything else (time limit, reply, clean-up, the next request's check): every page a
+        process writes after a fork costs it a copy-on-write fault, and this one forks for every test, so this
+        loop works on locals and makes few objects."""
+        read, clone, close, write = os.read, self.worker.clone, os.close, os.write
+        pack_pid, unpack_fds = _PID.pack, _RUN_FDS.unpack
         receive = self.channel.sock.recvmsg
         (start, end, size), space, fds_message = self.frame, _RUN_FDS_SPACE, _RUN_FDS_MESSAGE
-        orders, reports, children, fds = self.orders, self.reports, self.children, self.fds
-        reaped = usage(resource.RUSAGE_CHILDREN)  # CPU time of the children reaped so far (os.wait4 imports a module)
-        reaped_seconds = reaped[0] + reaped[1]
+        orders, reports, fds = self.orders, self.reports, self.fds
         self.fds = None
         try:
             while order := read(orders, 1):
@@ -707,21 +717,16 @@ class _ZygoteLoop:
                     if flags or len(ancillary) != 1 or ancillary[0][:2] != fds_message:
                         os._exit(ZYGOTE_BROKEN)
                     fds = unpack_fds(ancillary[0][2])
-                pid = fork()
+                pid = clone()
                 if pid == 0:
+                    clone.after()
                     return self.child(list(fds))
+                if pid < 0:
+                    os._exit(ZYGOTE_BROKEN)
                 for fd in fds:
                     close(fd)
                 fds = None
                 write(reports, pack_pid(pid))
-                status = waitpid(pid, 0)[1]
-                reaped = usage(resource.RUSAGE_CHILDREN)
-                seconds, reaped_seconds = reaped[0] + reaped[1] - reaped_seconds, reaped[0] + reaped[1]
-                if children < 0 or pread(children, 1, 0):
-                    self.end_orphans()
-                    reaped = usage(resource.RUSAGE_CHILDREN)
-                    reaped_seconds = reaped[0] + reaped[1]
-                write(reports, pack_report(status, seconds))
         except BaseException:  # noqa: B036 - a zygote must never fall back into the worker's loop
             os._exit(ZYGOTE_BROKEN)
         os._exit(0)  # the worker closed its orders: the program's runs are over
@@ -729,19 +734,6 @@ class _ZygoteLoop:
     def child(self, fds: list[int]) -> child_runtime.Program:
         """In a test's child: lock down and return the program (see `Worker._child`)."""
         return self.worker._child(False, self.steps, fds, self.channel)
-
-    def end_orphans(self) -> None:
-        """Kill and reap every process the last run left (they came to the zygote, a subreaper)."""
-        if self.worker.pid_namespace:  # from here, kill(-1) reaches all but the worker (the namespace's init) and us
-            give_up = time.monotonic() + REAP_SECONDS
-            while not _reap() and time.monotonic() < give_up:
-                try:
-                    os.kill(-1, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                time.sleep(0.001)
-        else:
-            child_runtime.end_children(time.monotonic() + REAP_SECONDS)
 
 
 def _compile_within_limits(message: dict, program_fd: int, request: bytes) -> _Zygote:
@@ -801,6 +793,99 @@ def _serves(payload: bytes | None, size: int, served: tuple[bytes, bytes]) -> bo
     return (
         payload is not None and len(payload) == size and payload.startswith(served[0]) and payload.endswith(served[1])
     )
+
+
+class _Clone:
+    """Makes a child of the caller's parent, as fork would make one of the caller: `clone(CLONE_PARENT | SIGCHLD)`
+    on the caller's stack, and in the child what the C library's and Python's fork do there (`after`).
+
+    For a zygote (one thread, no lock held), so that its test's child is the worker's, in every way a program can
+    see, as if the worker had forked it: the kernel writes the child's thread id where the C library keeps it
+    (CLONE_CHILD_SETTID, as the C library's fork does; read back by `pthread_*` calls on the calling thread),
+    `after` registers the thread's robust-futex list again (the kernel clears it in a new process) and runs
+    Python's own after-fork code (`PyOS_AfterFork_Child`: its thread state, locks, signals and the functions given
+    to `os.register_at_fork`). The before-fork functions and the parent's are not run: a zygote has none."""
+
+    def __init__(self, calls: tuple[int, int, int, int], tid_address: int, robust: tuple[int, int]) -> None:
+        syscall = ctypes.CDLL(None, use_errno=True).syscall
+        syscall.restype = ctypes.c_long
+        syscall.argtypes = [ctypes.c_long] * 6
+        number, tid_position, _, self.set_robust_list = calls
+        arguments = [number, CLONE_PARENT | CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID | signal.SIGCHLD, 0, 0, 0, 0]
+        arguments[1 + tid_position] = tid_address
+        self.syscall, self.arguments, self.tid_address, self.robust = syscall, tuple(arguments), tid_address, robust
+        self.after_fork = ctypes.pythonapi.PyOS_AfterFork_Child
+        self.after_fork.restype = None
+
+    @classmethod
+    def here(cls) -> _Clone | None:
+        """The clone of this machine, or None where it is not known (another architecture, a 32-bit userland,
+        another C library than glibc)."""
+        calls = _CLONE_CALLS.get(os.uname().machine) if sys.maxsize > 1 << 32 else None
+        if calls is None:
+            return None
+        libc = ctypes.CDLL(None, use_errno=True)
+        try:  # where glibc keeps a thread's id in its descriptor (exported for its debugger library, libthread_db)
+            bits, count, offset = (ctypes.c_uint32 * 3).in_dll(libc, "_thread_db_pthread_tid")
+            libc.pthread_self.restype = ctypes.c_void_p
+            tid_address = libc.pthread_self() + offset
+            if (bits, count) != (32, 1) or ctypes.c_int.from_address(tid_address).value != libc.gettid():
+                return None
+        except (ValueError, AttributeError):
+            return None
+        head, size = ctypes.c_void_p(), ctypes.c_size_t()
+        get_robust_list = ctypes.CDLL(None).syscall
+        get_robust_list.restype = ctypes.c_long
+        get_robust_list.argtypes = [ctypes.c_long] * 4
+        if get_robust_list(calls[2], 0, ctypes.addressof(head), ctypes.addressof(size)) != 0 or not head.value:
+            return None
+        return cls(calls, tid_address, (head.value, size.value))
+
+    def __call__(self) -> int:
+        """0 in the child, the child's pid in the caller, -1 if the kernel refused."""
+        return self.syscall(*self.arguments)
+
+    def after(self) -> None:
+        """In the child, first."""
+        self.syscall(self.set_robust_list, *self.robust, 0, 0, 0)
+        self.after_fork()
+
+    def works(self) -> bool:
+        """Whether a child made from a forked process is ours, with its thread id where the C library keeps it."""
+        me = os.getpid()
+        helper = os.fork()
+        if helper == 0:  # makes one child of ours, which checks itself and exits
+            pid = self()
+            if pid == 0:
+                self.after()
+                tid = ctypes.c_int.from_address(self.tid_address).value
+                os._exit(0 if os.getppid() == me and tid == os.getpid() else 1)
+            os._exit(0 if pid > 0 else 1)
+        _, status = os.waitpid(helper, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            return False
+        _, status = os.waitpid(-1, 0)  # the helper's child, ours
+        return os.waitstatus_to_exitcode(status) == 0
+
+
+def _end_children_but(keep: int) -> None:
+    """Kill and reap every child of the worker but `keep` (its zygote), until none is left or `REAP_SECONDS` pass:
+    what a zygote's test left (it came to the worker, their subreaper or their pid namespace's first process)."""
+    give_up = time.monotonic() + REAP_SECONDS
+    while time.monotonic() < give_up:
+        try:
+            with open("/proc/thread-self/children", "rb") as listing:
+                others = [pid for pid in map(int, listing.read().split()) if pid != keep]
+        except OSError:  # (no zygote where the list is missing: `Worker.clone`)
+            return
+        if not others:
+            return
+        for pid in others:
+            _kill(pid)
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
 
 
 def _read_struct(fd: int, layout: struct.Struct) -> tuple:
