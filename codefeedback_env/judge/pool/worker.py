@@ -15,20 +15,20 @@ Each fork shares the worker's memory with the child copy-on-write: every page ei
 costs a page fault and a copy. So the worker stays small (see `PRELOADED_MODULES`), and work that is the
 same for every child (building the rlimits, the working folder) is done once, before forking.
 
-Tests of one program in a row share its compilation through a zygote (`Worker.run_with_zygote`): a process
-forked from the clean worker when the next queued request has the same program key (a keyed hash the parent
-computes over the program and its limits; the worker never sees the text). It reads and compiles that one
-program (under the test's limits), then makes each test's child from the compiled state, one per order of the
-worker, for as long as the next request has already arrived and is byte for byte the request that started it (the
-same key and limits): it receives that request's descriptors itself, makes the child as a child of the worker
-(`_Clone`: so a program's parent is the worker whoever made it) and reports its pid through a pipe
-(`_ZygoteLoop.serve`). The worker does the rest (time limit, reaping, reply, clean-up, checking the next request)
-without forking meanwhile, so none of that work costs copy-on-write faults. When the next request is another, the worker closes the orders: the zygote exits, and only
-then does the worker send the last reply, so when a caller has its replies, the zygote that made them is gone, and
-its memory with it. The worker never holds a program. A zygote never runs program code; each test's child still
-locks itself down and starts from the zygote's untouched state. Tests of different programs queued in turn under
-the same limits share a zygote too, one that compiles none of them (each child reads and compiles its own program,
-as a child of the worker): its requests are matched on every byte but the program key.
+Tests of one program in a row share its compilation through a zygote (`Worker.run_with_zygote`): a process forked
+from the clean worker when the next queued request has the same program key (a keyed hash the parent computes over
+the program and its limits; the worker never sees the text). It reads and compiles that one program (under the
+test's limits), then makes each test's child from the compiled state, one per order of the worker, for as long as
+the next request has already arrived and is byte for byte the request that started it (the same key and limits): it
+receives that request's descriptors itself, makes the child as a child of the worker (`_Clone`: so a program's
+parent is the worker whoever made it) and reports its pid through a pipe (`_ZygoteLoop.serve`). The worker does the
+rest (time limit, reaping, reply, clean-up, checking the next request) without forking meanwhile, so none of that
+work costs copy-on-write faults. When the next request is another, the worker closes the orders: the zygote exits,
+and only then does the worker send the last reply, so when a caller has its replies, the zygote that made them is
+gone, and its memory with it. The worker never holds a program. A zygote never runs program code; each test's child
+still locks itself down and starts from the zygote's untouched state. Tests of different programs queued in turn
+under the same limits share a zygote too, one that compiles none of them (each child reads and compiles its own
+program, as a child of the worker): its requests are matched on every byte but the program key.
 """
 
 from __future__ import annotations
