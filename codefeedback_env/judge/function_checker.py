@@ -180,6 +180,13 @@ def run_checker(link: Link, task: CheckTask) -> CheckOutcome:
     """Execute one test's checker code against the program behind `link`."""
     returned: list[str] = []
     test_code = task.test_code
+    try:
+        program_names = _program_names(test_code)
+    except (SyntaxError, ValueError) as error:  # the dataset's test is broken: say so rather than crash the checker
+        logger.warning("problem %s: test code is not valid Python: %s", task.problem_id, error)
+        return CheckOutcome(
+            Verdict.RUNTIME_ERROR, f"The test code is not valid Python ({type(error).__name__}: {error})."
+        )
     setup: dict[str, Any] = {
         "__name__": "codefeedback_checker",
         "__builtins__": checker_builtins(_test_seed(task.problem_id, test_code)),
@@ -191,7 +198,7 @@ def run_checker(link: Link, task: CheckTask) -> CheckOutcome:
         return CheckOutcome(Verdict.RUNTIME_ERROR, f"The test setup failed ({type(error).__name__}: {error}).")
     deadline = CheckerDeadline(time.monotonic() + task.seconds)
     namespace = dict(setup)  # the set-up's helpers keep `setup` as their globals: no proxy reaches them
-    for name in _program_names(test_code) - setup.keys():
+    for name in program_names - setup.keys():
         namespace[name] = RemoteFunction(link, name, returned, deadline)
     entry = RemoteFunction(link, task.entry_point, returned, deadline)
     namespace[task.entry_point] = entry

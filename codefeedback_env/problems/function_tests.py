@@ -179,6 +179,69 @@ def free_names(source: str) -> set[str]:
     return {name for name in read - bound if not hasattr(builtins, name)}
 
 
+_OWN_SCOPES = (
+    ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp,
+    ast.GeneratorExp,
+)  # fmt: skip
+
+
+def top_level_names(tree: ast.Module) -> set[str]:
+    """Names a module binds in its own globals (definitions, imports, assignment, loop, `with` and `except`
+    targets), not the names bound inside its functions, classes or comprehensions."""
+    names: set[str] = set()
+    pending: list[ast.AST] = list(tree.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names if alias.name != "*")
+        elif isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            names.add(node.id)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            names.add(node.name)
+        if not isinstance(node, _OWN_SCOPES):
+            pending.extend(ast.iter_child_nodes(node))
+    return names
+
+
+def reaches_program(test: ast.Module, setup_names: Collection[str], entry_point: str) -> bool:
+    """Whether test code calls into the program when the checker runs it (`function_checker.run_checker`): it reads
+    the entry point, `candidate`, or a name that neither it, the set-up (`setup_names`) nor the builtins define."""
+    bound, read = _names(test)
+    free = read - bound
+    return bool(free & {entry_point, "candidate"}) or any(
+        name not in setup_names and not hasattr(builtins, name) for name in free
+    )
+
+
+def function_code_error(
+    test_setup: str, code_prefix: str, tests: Sequence[tuple[str, TestCase]], entry_point: str
+) -> tuple[str, str] | None:
+    """(field, why) for the first piece of a function problem's trusted code that cannot judge a program, else None.
+
+    `tests` are (field name, test) pairs. The set-up and the prefix must be valid Python (a prefix that is not
+    makes every program a syntax error), and so must each test, which must also reach the program: a test that
+    never calls it accepts every program.
+    """
+    trees: dict[str, ast.Module] = {}
+    for field, source in (("test_setup", test_setup), ("code_prefix", code_prefix), *((f, t.input) for f, t in tests)):
+        try:
+            trees[field] = parse(source)
+        except (SyntaxError, ValueError) as error:  # ValueError: null bytes
+            where = f", line {error.lineno}" if isinstance(error, SyntaxError) and error.lineno else ""
+            message = error.msg if isinstance(error, SyntaxError) else str(error)
+            return field, f"not valid Python ({message}{where})"
+    setup_names = top_level_names(trees["test_setup"])
+    for field, _ in tests:
+        if not reaches_program(trees[field], setup_names, entry_point):
+            return field, (
+                f"never calls the program (it reads neither {entry_point!r}, 'candidate' nor another name that the "
+                "test set-up or the builtins do not define), so every program would pass it"
+            )
+    return None
+
+
 PUBLIC_TEST_CHOICES = ("base", "first")
 """The loaders' `public_tests` option: every base test public (the paper's feedback), or only the first."""
 

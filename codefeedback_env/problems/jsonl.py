@@ -10,6 +10,7 @@ from typing import Any
 
 from codefeedback_env.problems.errors import DatasetError
 from codefeedback_env.problems.files import iter_rows
+from codefeedback_env.problems.function_tests import function_code_error
 from codefeedback_env.problems.records import (
     DEFAULT_MEMORY_LIMIT,
     DEFAULT_TIME_LIMIT,
@@ -97,7 +98,7 @@ def problem_from_row(row: dict[str, Any], source: str, number: int, id_prefix: s
         if not isinstance(programs, list) or not all(isinstance(program, str) for program in programs):
             raise DatasetError(source, number, field, "expected a list of program strings")
     try:
-        return Problem(
+        problem = Problem(
             id=id_prefix + row["id"],
             statement=row["statement"],
             public_tests=_tests(row["public_tests"], source, number, "public_tests", kind),
@@ -119,6 +120,22 @@ def problem_from_row(row: dict[str, Any], source: str, number: int, id_prefix: s
         raise
     except (TypeError, ValueError) as error:
         raise DatasetError(source, number, None, str(error)) from None
+    if problem.kind is ProblemKind.FUNCTION:
+        _check_function_code(problem, source, number)
+    return problem
+
+
+def _check_function_code(problem: Problem, source: str, number: int) -> None:
+    """A function row's set-up, prefix and tests must be valid Python, and each test must call the program."""
+    assert problem.entry_point is not None  # Problem checks it for function problems
+    tests = [
+        (f"{field}[{position}].input", test)
+        for field in ("public_tests", "hidden_tests", "generated_tests")
+        for position, test in enumerate(getattr(problem, field))
+    ]
+    found = function_code_error(problem.test_setup, problem.code_prefix, tests, problem.entry_point)
+    if found is not None:
+        raise DatasetError(source, number, *found)
 
 
 def keep_judgeable(

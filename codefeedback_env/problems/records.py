@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import StrEnum
+from keyword import iskeyword
 from typing import Any
 
 DEFAULT_TIME_LIMIT = 10.0
@@ -164,6 +165,13 @@ class Problem:
             raise ValueError(f"Problem {self.id!r}: float_tolerance: {float_tolerance_error(self.float_tolerance)}")
         if self.kind is ProblemKind.FUNCTION and not self.entry_point:
             raise ValueError(f"Problem {self.id!r}: a function problem needs an entry_point")
+        if self.kind is ProblemKind.FUNCTION and not (
+            self.entry_point.isidentifier() and not iskeyword(self.entry_point)
+        ):
+            raise ValueError(
+                f"Problem {self.id!r}: entry_point must be the function's name (a Python identifier), "
+                f"got {self.entry_point!r:.60}"
+            )
         if self.prompt_tests and not set(self.prompt_tests) <= set(self.public_tests):
             raise ValueError(f"Problem {self.id!r}: prompt_tests must be public tests (the prompt never shows others)")
 

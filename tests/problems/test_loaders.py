@@ -80,7 +80,8 @@ def test_limits_given_as_whole_numbers_load(tmp_path):
 
 
 def test_function_tests_need_no_output(tmp_path):
-    row = GOOD | {"kind": "function", "entry_point": "f", "public_tests": [{"input": "assert f() == 1"}]}
+    tests = [{"input": "assert f() == 1"}]
+    row = GOOD | {"kind": "function", "entry_point": "f", "public_tests": tests, "hidden_tests": tests}
     (problem,) = load_problems(write_jsonl(tmp_path / "p.jsonl", [row]))
     assert problem.public_tests[0].output == ""
 

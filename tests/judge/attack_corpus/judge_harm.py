@@ -242,6 +242,9 @@ def _project_row(**fields: Any) -> Target:
     return Target("row", row={k: v for k, v in row.items() if v is not None}, time_limit=2.0)
 
 
+_FUNCTION_ROW = {"kind": "function", "entry_point": "three", "hidden_tests": [{"input": "assert three() == 3"}]}
+
+
 def bad_input() -> list[Attack]:
     slow = "import time\ntime.sleep(1.2)\nprint(3)\n"
     spin = "while True:\n    pass\n"
@@ -274,6 +277,24 @@ def bad_input() -> list[Attack]:
             "pass\n",
             _project_row(public_tests=no_output, hidden_tests=no_output),
             Harm.FALSE_PASS,
+        ),
+        # Function rows whose trusted code cannot judge: tests that never call the program accept any program; a
+        # test that is not Python crashed the checker process at every run (a judge error for every program).
+        Attack(
+            "function_test_never_calls",
+            "bad_input",
+            "def three():\n    return 0\n",
+            _project_row(
+                **_FUNCTION_ROW | {"public_tests": [{"input": "assert 3 == 3"}], "hidden_tests": [{"input": "x = 3"}]}
+            ),
+            Harm.FALSE_PASS,
+        ),
+        Attack(
+            "function_test_not_python",
+            "bad_input",
+            "def three():\n    return 3\n",
+            _project_row(**_FUNCTION_ROW | {"public_tests": [{"input": "assert three() == (3"}]}),
+            Harm.FALSE_FAIL,
         ),
         # An argument: the judge must refuse bytes clearly, not run them and leave memfds open.
         Attack("program_as_bytes", "bad_input", b"print(3)\n", THREE, Harm.STALL, refusal_contains=True),
