@@ -143,6 +143,7 @@ def test_the_copy_holds_the_files_with_their_times_and_is_shared_until_the_last_
     assert os.path.isdir(second.root)
     second.finish()
     assert not os.path.exists(second.root)
+    assert not os.path.exists(second.root + ".lock"), "an empty lock file per copy ever made stayed in the base"
 
 
 def test_a_forked_child_keeps_the_copy_after_its_parent_lets_go(source):
@@ -160,7 +161,37 @@ def test_a_copy_left_by_a_killed_process_is_removed_by_the_next_copy_made(source
     (other / "c.txt").write_text("gamma")
     holder = _Holder(str(other))
     assert not os.path.exists(killed.root)
+    assert not os.path.exists(killed.root + ".lock")
     holder.finish()
+    assert not os.path.exists(holder.root + ".lock")
+
+
+def test_holders_coming_and_going_at_once_always_find_the_copy(source):
+    """The last holder removes the lock file with the copy: a process that opened it just before must open the new
+    one, or it and a later process would lock different files and one could remove the copy the other holds."""
+    files = namespaces.SandboxFiles(binds=((source, "/data"),), emptied=(), left_out=(), python="", worker_script="")
+    entries, key, size = memory_files.inventory(files)
+    base, reason = memory_files.choose_base(f"codefeedback-files-{os.geteuid()}-{key}", size)
+    assert base is not None, reason
+    root = os.path.join(base, f"codefeedback-files-{os.geteuid()}-{key}")
+    children = []
+    for _ in range(4):
+        pid = os.fork()
+        if pid == 0:
+            status = 0
+            try:
+                for _ in range(40):
+                    copy = memory_files.MemoryCopy(root, entries, ())
+                    if open(root + "/data/a.txt").read() != "alpha":
+                        status = 1
+                    copy.release()
+            except BaseException:
+                status = 2
+            os._exit(status)
+        children.append(pid)
+    statuses = [os.waitpid(pid, 0)[1] for pid in children]
+    assert statuses == [0] * 4, "a holder found the copy missing (or failed)"
+    assert not os.path.exists(root) and not os.path.exists(root + ".lock")
 
 
 def test_a_changed_file_gets_a_new_copy(source):
@@ -303,8 +334,8 @@ pid = os.fork()
 if pid == 0:
     os.read(read, 1)
     os._exit(0)
+other = os.open(copy.lock_path, os.O_RDONLY | os.O_CLOEXEC)  # the lock file the child shares (removed next)
 copy.release()  # the last holder: removes the copy
-other = os.open(copy.lock_path, os.O_RDONLY | os.O_CLOEXEC)
 try:
     fcntl.flock(other, fcntl.LOCK_SH | fcntl.LOCK_NB)
     print("free", flush=True)

@@ -12,8 +12,8 @@ leaves out and without optimised bytecode, which the workers' interpreter never 
 paths under one folder, files with their modes and times (bytecode stays valid). It lives in `/dev/shm` (or
 `$XDG_RUNTIME_DIR`), is named after the uid and a hash of every file's path, size, time and mode, and is
 shared: judge processes of one user reuse it (one copy per host, not per pool or worker). Each user holds a
-shared `flock` on the copy's lock file while it may start workers; the last one out removes the copy, and a
-copy left by a killed process is removed by the next process that uses another one.
+shared `flock` on the copy's lock file while it may start workers; the last one out removes the copy and its lock
+file, and a copy left by a killed process is removed by the next process that uses another one.
 
 Where no such tmpfs exists, is mounted `noexec`, or has no room, `acquire` says why and the pool binds the
 host paths (with a warning and the `files_in_memory` layer off).
@@ -229,6 +229,26 @@ def _open_lock(path: str) -> int:
     return fd
 
 
+def _names(path: str, fd: int) -> bool:
+    """Whether `path` still names the lock file open as `fd`."""
+    try:
+        named, held = os.stat(path, follow_symlinks=False), os.fstat(fd)
+    except FileNotFoundError:
+        return False
+    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
+
+
+def _unlink_lock(path: str, fd: int) -> None:
+    """Remove the lock file of a copy just removed (its holder of `LOCK_EX` calls this): one empty file per copy ever
+    made stayed in the base otherwise. A process that opened it before, and locks it after, sees that the path no
+    longer names it (`_names`) and opens the path again."""
+    if _names(path, fd):
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+
 class MemoryCopy:
     """A held copy: `root` is the folder whose subtree mirrors the sandbox but for the binds `from_host`, whose
     host files this process keeps locked in memory. Released at interpreter exit."""
@@ -243,18 +263,30 @@ class MemoryCopy:
 
     def _hold(self, entries: list[tuple[str, str, os.stat_result]]) -> int:
         """Hold a shared lock on the copy, (re)building it first if it is missing."""
-        fd = _open_lock(self.lock_path)
-        try:
-            while True:
-                fcntl.flock(fd, fcntl.LOCK_SH)  # waits only while a process builds or removes the copy
-                if _owned_folder(self.root):
+        while True:
+            fd = _open_lock(self.lock_path)
+            try:
+                if self._hold_or_build(fd, entries):
                     return fd
-                fcntl.flock(fd, fcntl.LOCK_EX)  # holders of a missing copy are only passing through
-                if not _owned_folder(self.root):
-                    self._build(entries)
-        except BaseException:
-            os.close(fd)
-            raise
+            except BaseException:
+                os.close(fd)
+                raise
+            os.close(fd)  # the lock file was removed with its copy meanwhile: open the one at the path now
+
+    def _hold_or_build(self, fd: int, entries: list[tuple[str, str, os.stat_result]]) -> bool:
+        """Hold `fd`'s lock shared once the copy exists (building it if needed); False if `fd` is no longer the
+        lock file at the path (locks on a removed one exclude nobody)."""
+        while True:
+            fcntl.flock(fd, fcntl.LOCK_SH)  # waits only while a process builds or removes the copy
+            if not _names(self.lock_path, fd):
+                return False
+            if _owned_folder(self.root):
+                return True
+            fcntl.flock(fd, fcntl.LOCK_EX)  # holders of a missing copy are only passing through
+            if not _names(self.lock_path, fd):
+                return False
+            if not _owned_folder(self.root):
+                self._build(entries)
 
     def _build(self, entries: list[tuple[str, str, os.stat_result]]) -> None:
         partial = f"{self.root}.partial"
@@ -291,6 +323,7 @@ class MemoryCopy:
             os.close(fd)
             return
         _remove(self.root)
+        _unlink_lock(self.lock_path, fd)
         fcntl.flock(fd, fcntl.LOCK_UN)  # a forked child sharing this description would otherwise keep it locked
         os.close(fd)
 
@@ -351,6 +384,7 @@ def _sweep(base: str, keep: str) -> None:
             for folder in (root, root + ".partial"):  # a partial one: its builder was killed
                 if _owned_folder(folder):
                     _remove(folder)
+            _unlink_lock(os.path.join(base, name), fd)
         except OSError:
             pass
         finally:
