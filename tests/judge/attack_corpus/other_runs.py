@@ -200,17 +200,39 @@ def other_programs(secret: Callable[[], str]) -> list[Attack]:
     return entries
 
 
-_FUTEX = """
+SYSTEM_CALL_NUMBERS = {
+    "x86_64": {"futex": 202, "add_key": 248, "keyctl": 250},
+    "aarch64": {"futex": 98, "add_key": 217, "keyctl": 219},
+    "riscv64": {"futex": 98, "add_key": 217, "keyctl": 219},
+    "ppc64le": {"futex": 221, "add_key": 269, "keyctl": 271},
+    "s390x": {"futex": 238, "add_key": 278, "keyctl": 280},
+}
+"""Numbers of the raw system calls the attacks make, by `platform.machine()` (they differ between architectures;
+the generic ones, clone3 among them, do not)."""
+_NUMBERS = (  # without braces: some programs built from it go through str.format
+    "import platform\nNUMBER = dict("
+    + ", ".join(
+        f"{machine}=dict({', '.join(f'{name}={number}' for name, number in numbers.items())})"
+        for machine, numbers in SYSTEM_CALL_NUMBERS.items()
+    )
+    + ").get(platform.machine(), dict())\n"
+)
+
+_FUTEX = (
+    _NUMBERS
+    + """
 import ctypes, threading, time
 libc = ctypes.CDLL(None, use_errno=True)
 libc.syscall.restype = ctypes.c_long
 BASE = (ctypes.cast(libc.printf, ctypes.c_void_p).value & ~0xFFF) + 512
 def futex(address, operation, value, count=0, other=0):
-    return libc.syscall(ctypes.c_long(202), ctypes.c_void_p(address), ctypes.c_int(operation), ctypes.c_uint32(value),
+    number = ctypes.c_long(NUMBER.get("futex", -1))
+    return libc.syscall(number, ctypes.c_void_p(address), ctypes.c_int(operation), ctypes.c_uint32(value),
                         ctypes.c_void_p(count), ctypes.c_void_p(other), 0)
 def waiters(i):
     return max(0, futex(BASE + 4 * i, 3, 0, 1 << 30, BASE + 4 * i))
 """
+)
 _FUTEX_PLANT = (
     _FUTEX + "threading.stack_size(1 << 16)\n"
     "def wait(i):\n    futex(BASE + 4 * i, 0, ctypes.c_uint32.from_address(BASE + 4 * i).value)\n"
@@ -306,12 +328,14 @@ _STATE = {
         "import os\nanswer = format(int(os.stat('.').st_mtime), '08x')\n",
     ),
     "kernel_keyring": (
-        "libc.syscall.restype = ctypes.c_long\nlong = ctypes.c_long\n"
-        "libc.syscall(long(248), b'user', {keyring!r}.encode(), {secret!r}.encode(), long(8), long(-4))\n",
-        "libc.syscall.restype = ctypes.c_long\nlong = ctypes.c_long\nanswer = 'none'\n"
-        "key = libc.syscall(long(250), long(10), long(-4), b'user', {keyring!r}.encode(), long(0))\n"
+        _NUMBERS + "libc.syscall.restype = ctypes.c_long\nlong = ctypes.c_long\n"
+        "libc.syscall(long(NUMBER.get('add_key', -1)), b'user', {keyring!r}.encode(), {secret!r}.encode(), long(8),"
+        " long(-4))\n",
+        _NUMBERS + "libc.syscall.restype = ctypes.c_long\nlong = ctypes.c_long\nanswer = 'none'\n"
+        "keyctl = long(NUMBER.get('keyctl', -1))\n"
+        "key = libc.syscall(keyctl, long(10), long(-4), b'user', {keyring!r}.encode(), long(0))\n"
         "buffer = ctypes.create_string_buffer(64)\n"
-        "if key > 0 and libc.syscall(long(250), long(11), long(key), buffer, long(64)) == 8:\n"
+        "if key > 0 and libc.syscall(keyctl, long(11), long(key), buffer, long(64)) == 8:\n"
         "    answer = buffer.raw[:8].decode('latin-1')\n",
     ),
     "module_in_interpreter_folders": (
