@@ -27,7 +27,13 @@ from typing import Any
 from codefeedback_env.judge import plaindata
 from codefeedback_env.judge.backend import RemoteCrash, RemoteFailure, RemoteTimeout, remote_error
 from codefeedback_env.judge.checker_watchdog import CheckerTimeout
-from codefeedback_env.judge.function_checker import CHECKER_TIME_OUT_MESSAGE, CheckOutcome, CheckTask, run_checker
+from codefeedback_env.judge.function_checker import (
+    CHECKER_TIME_OUT_MESSAGE,
+    TIME_OUT_MESSAGE,
+    CheckOutcome,
+    CheckTask,
+    run_checker,
+)
 from codefeedback_env.judge.results import Verdict
 
 TEST, CALL, REPLY, OUTCOME, READY = b"T", b"C", b"R", b"O", b"Y"
@@ -91,7 +97,15 @@ class JudgeLink:
             raise self.failure
         if "raise" in reply:  # as the built-in class its traceback names: checker code may catch it
             raise remote_error(str(reply["raise"]), str(reply.get("kind", "")))
-        return reply["value"]
+        value = reply["value"]
+        if b'{"ic":' in body:  # an iterator cut short: reading past it times the session out, even if caught
+            for cut in plaindata.cut_iterators(value):
+                cut.on_cut = self._iterator_read_past
+        return value
+
+    def _iterator_read_past(self) -> None:
+        if self.failure is None:
+            self.failure = RemoteTimeout(TIME_OUT_MESSAGE)
 
 
 def _limit_memory() -> None:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
 
+from codefeedback_env.judge import plaindata
 from codefeedback_env.judge.backend import RemoteError, RemoteFailure, RemoteTimeout
 from codefeedback_env.judge.checker_watchdog import CheckerDeadline, CheckerTimeout
 from codefeedback_env.judge.results import Verdict
@@ -221,6 +222,8 @@ def _execute(test_code: str, namespace: dict[str, Any], returned: list[str]) -> 
         exec(_compiled(test_code, "<test>"), namespace)
     except RemoteFailure as failure:
         return failure_outcome(failure)
+    except plaindata.IteratorCut as cut:  # a never-ending generator: python3's checker would run out of time
+        return CheckOutcome(Verdict.TIME_LIMIT, str(cut))
     except RemoteError as error:
         verdict = Verdict.MEMORY_LIMIT if is_memory_error(error.traceback) else Verdict.RUNTIME_ERROR
         return CheckOutcome(verdict, error.traceback)

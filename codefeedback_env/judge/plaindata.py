@@ -7,8 +7,11 @@ parent only ever compares plain values. A function may also return what checker 
 (`tuple(candidate(x))`): a `range` crosses as the same range, a dict view as the same view of an equal dict,
 and any other iterator (a generator, `map`, `filter`, `zip`...) as an iterator over the values it yields,
 taken where it is encoded (in the sandbox, under the call's limits; an error the program's code raises
-meanwhile is `ReturnedValueRaised`). This module imports nothing outside the standard library:
-the sandbox child imports it too.
+meanwhile is `ReturnedValueRaised`). At most `MAX_ITERATOR_VALUES` (and about `MAX_ITERATOR_BYTES`) are
+taken: an iterator with more (a never-ending generator) crosses as a `CutIterator` over those, and reading
+past them raises `IteratorCut`, which the checker reports as a time-out (under `python3` the checker would
+still be taking values). This module imports nothing outside the standard library: the sandbox child
+imports it too.
 
 Decoding a message from the program costs time and memory bounded by its size: `loads` can refuse a
 message with more than `max_nodes` values before parsing it, and refuses any container (list, tuple,
@@ -46,6 +49,64 @@ class PlainDataError(ValueError):
     """A value is not plain built-in data, or an encoded message is malformed."""
 
 
+MAX_ITERATOR_VALUES = 100_000
+"""Most values taken from a returned iterator. Taking, sending and checking them costs about 0.1 s of the
+program's time and as much of the judge's (a million took seconds: a function returning a never-ending
+generator then ran out of time where checker code reading its first values passes under `python3`); a finite
+iterator of more values that checker code reads whole is then a time-out, where it passes under `python3`."""
+MAX_ITERATOR_BYTES = 4 << 20
+"""Most bytes (a rough count of the encoded size, see `_rough_size`) taken from a returned iterator: a
+never-ending generator of growing values (Fibonacci numbers) reaches this long before `MAX_ITERATOR_VALUES`
+(about 5,900 values, 3 MB encoded, 0.2 s of CPU to take, send and check; 16 MB took 1 s)."""
+
+
+class IteratorCut(BaseException):
+    """Checker code read a returned iterator past the values taken from it (a BaseException, so that checker code's
+    `except Exception` cannot take it for the iterator's own error)."""
+
+
+class CutIterator:
+    """An iterator over the first `MAX_ITERATOR_VALUES` values of a returned iterator that had more. `on_cut`, if
+    set, is called when checker code reads past them, before `IteratorCut` is raised."""
+
+    def __init__(self, values: list[Any]) -> None:
+        self._values = iter(values)
+        self.on_cut: Any = None
+
+    def __iter__(self) -> CutIterator:
+        return self
+
+    def __next__(self) -> Any:
+        for value in self._values:
+            return value
+        if self.on_cut is not None:
+            self.on_cut()
+        raise IteratorCut(
+            f"the function returned an iterator of more than {MAX_ITERATOR_VALUES} values and the checker read "
+            "past them (under python3 it would still be taking values: a never-ending generator runs out of time)"
+        )
+
+    def remaining(self) -> list[Any]:
+        """The values not read yet (to send this iterator on as it is)."""
+        return list(self._values)
+
+
+def cut_iterators(value: Any) -> list[CutIterator]:
+    """Every `CutIterator` in a decoded value (inside lists, tuples, sets and dicts)."""
+    found, pending = [], [value]
+    while pending:
+        item = pending.pop()
+        kind = type(item)
+        if kind is CutIterator:
+            found.append(item)
+        elif kind in (list, tuple, set, frozenset):
+            pending.extend(item)
+        elif kind is dict:
+            pending.extend(item.keys())
+            pending.extend(item.values())
+    return found
+
+
 class ReturnedValueRaised(Exception):
     """Taking the values of an iterator being encoded ran code that raised `error` (a generator's body)."""
 
@@ -58,11 +119,30 @@ _DICT_VIEWS = {type({}.keys()): "dk", type({}.values()): "dv", type({}.items()):
 """Dict views by type, and their tags: each crosses as the same view of an equal dict."""
 
 
-def _values_of(iterator: Any) -> list[Any]:
+def _rough_size(value: Any) -> int:
+    """About as many bytes as `value` takes encoded, for scalars; a shallow count for containers."""
+    kind = type(value)
+    if kind is int:
+        return value.bit_length() // 3 + 2
+    if kind is str or kind is bytes:
+        return len(value) * 2 + 2
+    return sys.getsizeof(value)
+
+
+def _values_of(iterator: Any) -> tuple[list[Any], bool]:
+    """The values of `iterator`, up to `MAX_ITERATOR_VALUES` of them or `MAX_ITERATOR_BYTES`, and whether it had
+    more."""
+    values: list[Any] = []
+    size = 0
     try:
-        return list(iterator)
+        for value in iterator:
+            if len(values) == MAX_ITERATOR_VALUES or size > MAX_ITERATOR_BYTES:
+                return values, True
+            values.append(value)
+            size += _rough_size(value)
     except Exception as error:  # the program's own code raised: its error, not a bad value
         raise ReturnedValueRaised(error) from error
+    return values, False
 
 
 # Subclasses of built-in types cross as their base value, converted without calling their own methods
@@ -116,8 +196,11 @@ def _encode(value: Any, depth: int) -> Any:
         return {view: [[_encode(k, depth + 1), _encode(v, depth + 1)] for k, v in value]}
     if view is not None:
         return {view: [_encode(v, depth + 1) for v in value]}
+    if kind is CutIterator:  # sent on as it is: the values not read yet, still cut
+        return {"ic": [_encode(v, depth + 1) for v in value.remaining()]}
     if hasattr(kind, "__next__") and hasattr(kind, "__iter__"):  # an iterator: the values it yields
-        return {"it": [_encode(v, depth + 1) for v in _values_of(value)]}
+        values, cut = _values_of(value)
+        return {"ic" if cut else "it": [_encode(v, depth + 1) for v in values]}
     raise PlainDataError(f"a {kind.__module__}.{kind.__qualname__} is not plain built-in data")
 
 
@@ -167,6 +250,8 @@ def _decode(node: Any, depth: int, run: int = 0) -> Any:
             return range(*bounds)
         if tag == "it":
             return iter(_spread_out(_decode_items(body, depth + 1, 0)))
+        if tag == "ic":
+            return CutIterator(_spread_out(_decode_items(body, depth + 1, 0)))
         if tag == "dk":
             return dict.fromkeys(_spread_out(_decode_items(body, depth + 1, 0))).keys()
         if tag == "dv":

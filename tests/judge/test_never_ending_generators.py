@@ -1,0 +1,93 @@
+"""Class 8 (fidelity of function problems): a function may return a never-ending generator.
+
+Checker code that reads only its first values (`itertools.islice`, `next`, `zip` with a finite sequence, a loop
+that breaks) passes under `python3`. The judge took a returned iterator whole in the sandbox, so such a
+function ran out of time. It now takes at most `plaindata.MAX_ITERATOR_VALUES` values (and about
+`MAX_ITERATOR_BYTES`); checker code reading past them gets a time-out, as under `python3`, where it would still be
+taking values, even if it catches the exception. Each case is first run by a plain `python3` (the program, then
+the test, with a time-out) and the judge must agree with it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from codefeedback_env.judge import Verdict, plaindata
+from tests.judge.function_judges import assert_still_serving, function_problem
+from tests.judge.test_iterable_replies import python3_passes
+
+COUNTING = "def f():\n    i = 0\n    while True:\n        yield i\n        i += 1\n"
+FIBONACCI = "def f():\n    a, b = 0, 1\n    while True:\n        yield a\n        a, b = b, a + b\n"
+CASES = {
+    # name: (program, test, whether python3 passes)
+    "islice_of_a_counter": (COUNTING, "import itertools\nassert list(itertools.islice(f(), 5)) == [0, 1, 2, 3, 4]\n"),
+    "next_twice": (COUNTING, "g = f()\nassert next(g) == 0\nassert next(g) == 1\n"),
+    "zip_with_a_range": (COUNTING, "assert list(zip(range(3), f())) == [(0, 0), (1, 1), (2, 2)]\n"),
+    "loop_that_breaks": (COUNTING, "for x in f():\n    if x > 10:\n        break\nassert x == 11\n"),
+    "islice_of_fibonacci": (
+        FIBONACCI,
+        "import itertools\nassert list(itertools.islice(f(), 8)) == [0, 1, 1, 2, 3, 5, 8, 13]\n",
+    ),
+    "itertools_count": ("import itertools\ndef f():\n    return itertools.count(5)\n", "assert next(f()) == 5\n"),
+    "wrong_first_values": (COUNTING, "import itertools\nassert list(itertools.islice(f(), 3)) == [1, 2, 3]\n"),
+}
+READ_WHOLE = {
+    # python3 never ends these: a time-out, also when checker code catches what it can.
+    "list_of_a_counter": "assert len(list(f())) > 0\n",
+    "sum_of_fibonacci": "assert sum(f()) > 0\n",
+    "caught_by_a_bare_except": "try:\n    list(f())\nexcept:\n    pass\n",
+    "caught_and_expected": "try:\n    sorted(f())\n    assert False\nexcept BaseException:\n    pass\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_reading_the_first_values_agrees_with_python3(judge_and_processes, name: str) -> None:
+    judge, processes = judge_and_processes
+    program, test = CASES[name]
+    expected = python3_passes(program, test)
+    result = judge.judge(function_problem([test], time_limit=10.0), program, "hidden")
+    outcome = result.results[0]
+    assert outcome.passed is expected, outcome
+    if not expected:
+        assert outcome.verdict is Verdict.WRONG_ANSWER, outcome
+    assert_still_serving(judge, processes)
+
+
+SLOW_TO_READ = {"list_of_a_counter", "caught_and_expected"}
+"""Values taken, sent and checked to the bound: seconds on a loaded host (one counting case stays in the fast suite)."""
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_TO_READ else n for n in sorted(READ_WHOLE)]
+)
+def test_reading_it_whole_is_a_time_out(judge_and_processes, name: str) -> None:
+    """Under python3 these never end (not run here: `list(f())` would fill the host's memory)."""
+    judge, processes = judge_and_processes
+    program = FIBONACCI if "fibonacci" in name else COUNTING
+    result = judge.judge(function_problem([READ_WHOLE[name]], time_limit=10.0), program, "hidden")
+    assert result.results[0].verdict is Verdict.TIME_LIMIT, result.results[0]
+    assert_still_serving(judge, processes)
+
+
+def test_an_iterator_is_cut_only_past_the_bound(monkeypatch) -> None:
+    monkeypatch.setattr(plaindata, "MAX_ITERATOR_VALUES", 1000)
+    assert list(plaindata.loads(plaindata.dumps(iter(range(1000))))) == list(range(1000))
+    assert isinstance(plaindata.loads(plaindata.dumps(iter(range(1001)))), plaindata.CutIterator)
+    monkeypatch.setattr(plaindata, "MAX_ITERATOR_BYTES", 10_000)
+    growing = plaindata.loads(plaindata.dumps(iter([10**3000] * 20)))  # about 3,300 bytes each: cut after 4
+    assert isinstance(growing, plaindata.CutIterator) and len(growing.remaining()) == 4
+
+
+def test_a_cut_iterator_crosses_on_as_it_is(monkeypatch) -> None:
+    """The judge decodes the program's reply and sends it on to the checker: still cut, what was read gone."""
+    import itertools
+
+    monkeypatch.setattr(plaindata, "MAX_ITERATOR_VALUES", 1000)
+    cut = plaindata.loads(plaindata.dumps(itertools.count()))
+    assert isinstance(cut, plaindata.CutIterator) and [next(cut), next(cut)] == [0, 1]
+    again = plaindata.loads(plaindata.dumps([cut]))[0]
+    assert isinstance(again, plaindata.CutIterator) and next(again) == 2
+    assert plaindata.cut_iterators({"k": (again, [again])}) == [again, again]
+    with pytest.raises(plaindata.IteratorCut):
+        for _ in again:
+            pass
