@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 COMPARED_KEYS = (
-    "agent", "agent_class", "model", "sampling", "max_turns", "feedback", "final_tests", "independent", "seed",
+    "agent", "agent_class", "model", "sampling", "max_turns", "feedback", "final_tests", "independent", "seed", "env",
 )  # fmt: skip
 """Identity keys that must be equal (when recorded on both sides) for a run folder to be resumed."""
 
@@ -76,6 +76,20 @@ def agent_identity(agent: Any) -> dict[str, Any]:
     if dataclasses.is_dataclass(sampling) and not isinstance(sampling, type):
         identity["sampling"] = dataclasses.asdict(sampling)
     return identity
+
+
+LONG_SETTING_CHARS = 200
+"""A setting whose JSON is longer (the templates' texts) is recorded by its SHA-256."""
+
+
+def setting_value(value: Any) -> Any:
+    """A setting as recorded in `config.json`: plain JSON (a dataclass as its fields), long ones by their SHA-256."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False, default=repr)
+    if len(text) > LONG_SETTING_CHARS:
+        return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return json.loads(text)
 
 
 def git_commit(path: str | Path | None = None) -> str | None:

@@ -34,6 +34,7 @@ plots of `codefeedback_env.evaluation.plots` (listed under `plots`) are written 
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
@@ -54,12 +55,14 @@ from codefeedback_env.evaluation.identity import (
     git_commit,
     problem_sha256,
     problems_sha256,
+    setting_value,
 )
 from codefeedback_env.evaluation.metrics import RolloutOutcome, summarize
 from codefeedback_env.evaluation.progress import RunProgress
 from codefeedback_env.evaluation.tables import generation_totals, per_difficulty, per_problem
 from codefeedback_env.judge import Judge
 from codefeedback_env.problems import Problem
+from codefeedback_env.rewards import RewardConfig
 
 logger = logging.getLogger(__name__)
 
@@ -191,8 +194,28 @@ def _wanted_identity(agent: Any, config: EvalConfig, identity: Mapping[str, Any]
         (agent_identity(agent) if agent is not None else {})
         | dict(identity or {})
         | {"max_turns": config.max_turns, "feedback": config.feedback, "independent": config.independent}
-        | {"final_tests": _final_tests(config), "seed": config.seed}
+        | {"final_tests": _final_tests(config), "seed": config.seed, "env": _env_settings(config)}
     )
+
+
+_NOT_ENV_SETTINGS = frozenset(
+    {"dataset", "dataset_options", "max_turns", "feedback", "final_tests", "judge", "render_mode"}
+)
+"""`CodeFeedbackEnv` arguments that are not recorded under "env": the run's problems and judge, and the settings
+the identity records on their own."""
+
+
+def _env_settings(config: EvalConfig) -> dict[str, Any]:
+    """Every other environment argument, as the episodes get it (`env_kwargs`, else the environment's default):
+    what the agent sees (feedback length, templates, response limit) and how episodes are scored."""
+    parameters = inspect.signature(CodeFeedbackEnv.__init__).parameters
+    settings = {
+        name: config.env_kwargs.get(name, parameter.default)
+        for name, parameter in parameters.items()
+        if name not in _NOT_ENV_SETTINGS and parameter.kind is inspect.Parameter.KEYWORD_ONLY
+    }
+    settings["rewards"] = settings.get("rewards") or RewardConfig()
+    return {name: setting_value(value) for name, value in settings.items()}
 
 
 def _final_tests(config: EvalConfig) -> list[str]:

@@ -14,6 +14,8 @@ from codefeedback_env.evaluation import EvalConfig, format_summary, run_evaluati
 from codefeedback_env.evaluation.identity import RunIdentityError, problem_sha256
 from codefeedback_env.judge import Judge
 from codefeedback_env.problems import Problem
+from codefeedback_env.rewards import RewardConfig
+from codefeedback_env.templates import PAPER_TEMPLATES
 
 CONFIG = EvalConfig(rollouts=1, max_turns=1, progress=False)
 
@@ -45,6 +47,34 @@ def test_resuming_with_other_final_tests_is_refused(demo: list[Problem], judge: 
         run_evaluation(ReferenceAgent(problems), problems, tmp_path, CONFIG, judge=judge)  # the env's default
     again = run_evaluation(ReferenceAgent(problems), problems, tmp_path, public, judge=judge)
     assert again.new_episodes == 0
+
+
+@pytest.mark.parametrize(
+    ("env_kwargs", "named"),
+    [
+        ({"feedback_max_chars": 100}, r"env\.feedback_max_chars=1000 \(now 100\)"),
+        ({"max_response_chars": 50}, r"env\.max_response_chars=200000 \(now 50\)"),
+        ({"stop_hidden_on_failure": False}, r"env\.stop_hidden_on_failure=True \(now False\)"),
+        ({"rewards": RewardConfig(invalid_response=0.0)}, r"env\.rewards="),
+        ({"templates": dataclasses.replace(PAPER_TEMPLATES, retry="Again.")}, r"env\.templates="),
+    ],
+)
+def test_resuming_with_other_environment_settings_is_refused(
+    demo: list[Problem], judge: Judge, tmp_path: Path, env_kwargs: dict, named: str
+) -> None:
+    """What the agent sees (feedback length, templates) and how episodes are scored (rewards, hidden-test counts)
+    are part of a run: a folder never mixes episodes of two settings."""
+    problems = demo[:2]
+    run_evaluation(ReferenceAgent(problems), problems, tmp_path, CONFIG, judge=judge)
+    other = dataclasses.replace(CONFIG, env_kwargs=env_kwargs)
+    with pytest.raises(RunIdentityError, match=named):
+        run_evaluation(ReferenceAgent(problems), problems, tmp_path, other, judge=judge)
+    explicit_defaults = dataclasses.replace(
+        CONFIG, env_kwargs={"feedback_max_chars": 1000, "rewards": RewardConfig(), "templates": PAPER_TEMPLATES}
+    )
+    assert (
+        run_evaluation(ReferenceAgent(problems), problems, tmp_path, explicit_defaults, judge=judge).new_episodes == 0
+    )
 
 
 def test_a_changed_problem_is_refused(demo: list[Problem], judge: Judge, tmp_path: Path) -> None:
