@@ -114,7 +114,7 @@ DEVICE_WRITERS = {
         paths=("/dev/ptmx", "/dev/pts/ptmx", "/dev/pts", "/dev"), call="        os.utime(path)"
     ),
 }
-DEVICE_READER = f"import os\nprint([os.stat(p).st_mtime_ns for p in {(*DEVICES, '/dev/pts/ptmx')!r}])\n"
+DEVICE_READER = f"import os\nprint([os.stat(p).st_mtime_ns for p in {(*DEVICES, '/dev/pts')!r}])\n"
 DEVICES_STILL_WORK = (
     "import os\nwith open('/dev/null', 'w') as f:\n    f.write('x' * 1000)\n"
     "print(len(os.urandom(8)) + len(open('/dev/urandom', 'rb').read(8)) + len(open('/dev/zero', 'rb').read(8)))\n"
@@ -147,6 +147,42 @@ def test_a_run_cannot_set_the_times_of_device_files(pool, writer):
 def test_device_files_still_read_and_write(pool):
     outcome = _run(pool, DEVICES_STILL_WORK)
     assert outcome.exit_code == 0 and outcome.stdout == b"24\n28\n", outcome  # 28: ENOSPC, as on the host
+
+
+_OPEN_A_TERMINAL = "import os, pty\nfrom os import O_RDWR, O_NOCTTY\n"
+TERMINAL_OPENERS = {
+    "ptmx": _OPEN_A_TERMINAL + "os.open('/dev/ptmx', O_RDWR | O_NOCTTY)\n",
+    "devpts_ptmx": _OPEN_A_TERMINAL + "os.open('/dev/pts/ptmx', O_RDWR | O_NOCTTY)\n",
+    "os_openpty": _OPEN_A_TERMINAL + "os.openpty()\n",
+    "pty_module": _OPEN_A_TERMINAL + "pty.openpty()\n",
+}
+LEAVE_A_TIME_ON_A_TERMINAL = (  # the kernel updates a terminal's times at most once per 8 s: wait for a new window
+    "import os, time\nfd = os.open('/dev/ptmx', os.O_RDWR | os.O_NOCTTY)\nos.set_blocking(fd, False)\n"
+    "while not (int(time.time()) ^ int(os.stat('/dev/pts/ptmx').st_mtime)) & ~7:\n    time.sleep(0.1)\n"
+    "os.write(fd, b'x')\nos.read(fd, 1)\nprint(int(os.stat('/dev/pts/ptmx').st_mtime) == int(time.time()))\n"
+)
+TERMINAL_TIMES = "import os\ntry:\n    st = os.stat('/dev/ptmx')\nexcept OSError:\n    st = None\nprint(st)\n"
+
+
+@needs_pool_layers
+@pytest.mark.parametrize("opener", sorted(TERMINAL_OPENERS))
+def test_a_run_cannot_open_a_terminal(pool, opener):
+    """No program can use a pseudo-terminal (seccomp refuses the ioctls `openpty` needs), and a master alone let a run
+    set the times of the devpts's `ptmx` (below): the sandbox has none."""
+    outcome = _run(pool, TERMINAL_OPENERS[opener])
+    assert outcome.exit_code == 1 and b"Error" in outcome.stderr, outcome
+    assert _run(pool, "import os\nprint(os.listdir('/dev/pts'))\n").stdout == b"[]\n"
+
+
+@needs_pool_layers
+def test_a_run_cannot_leave_a_time_on_a_terminal(pool):
+    """Red before: the kernel sets a terminal's times when it is read or written, read-only mount or not; a run writing
+    to a pseudo-terminal master set `/dev/pts/ptmx`'s times to that second, and every later run on the worker read
+    when (and whether) it did."""
+    before = _run(pool, TERMINAL_TIMES).stdout
+    outcome = pool.run_stdio(LEAVE_A_TIME_ON_A_TERMINAL, "", Limits(time=12.0, memory=256 << 20, output=1 << 20))
+    assert outcome.stdout != b"True\n", outcome
+    assert _run(pool, TERMINAL_TIMES).stdout == before, "the next run sees the time the previous one left"
 
 
 # -- record locks between programs judged at the same time (pool, two workers) --------------------------------

@@ -169,7 +169,7 @@ def detach_mount(path: str) -> None:
         raise OSError(ctypes.get_errno(), f"umount {path}: {os.strerror(ctypes.get_errno())}")
 
 
-DEVICE_FILES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty", "/dev/pts", "/dev")
+DEVICE_FILES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty", "/dev")
 """The sandbox's /dev: bubblewrap binds the host's device nodes, whose inodes every process on the host shares, and a
 program may set their times to now (`os.utime('/dev/null')` needs only write access). A run would then change the
 host's files and leave a value any later run, on any worker, reads back in their times. `remount_read_only` makes
@@ -178,6 +178,21 @@ _MOUNT_FLAGS_KEPT = 1 | 2 | 4 | 8 | 1024 | 2048 | 4096
 """statvfs flags that are also mount flags of the same value: read-only, nosuid, nodev, noexec, noatime, nodiratime,
 relatime (a bind remount replaces them all, so the ones a mount has are passed again)."""
 MS_RDONLY, MS_REMOUNT, MS_BIND = 1, 32, 4096
+
+
+TERMINALS = "/dev/pts"
+"""bubblewrap's private devpts, where `/dev/ptmx` leads. The kernel sets a terminal's times itself when one is read or
+written (to the second, at most once per 8 s), read-only mount or not: a run writing to a pseudo-terminal's master
+set the times of the devpts's `ptmx`, which outlived it, and later runs on the worker read when (and whether) it
+did. No program can use a pseudo-terminal anyway (seccomp refuses the ioctls that unlock and name its other end,
+so `os.openpty` fails), so the worker detaches the mount: `/dev/pts` is empty and `/dev/ptmx` leads nowhere."""
+
+
+def lock_devices() -> None:
+    """Take the sandbox's pseudo-terminals away (`TERMINALS`) and make `DEVICE_FILES` read-only (OSError if the
+    kernel refuses)."""
+    detach_mount(TERMINALS)
+    remount_read_only(DEVICE_FILES)
 
 
 def remount_read_only(paths: tuple[str, ...]) -> None:

@@ -193,10 +193,10 @@ class Worker:
             except OSError as error:
                 self.missing["private /proc"] = f"{error}; children can list the worker in /proc"
         if config["namespaces"]:
-            try:  # the host's device nodes, bound into /dev: no run may set their times (a value for later runs)
-                isolation.remount_read_only(isolation.DEVICE_FILES)
+            try:  # no run may set the times of the host's device nodes or of a terminal (values for later runs)
+                isolation.lock_devices()
             except OSError as error:
-                self.missing["read-only /dev"] = f"{error}; a run can set the times of the host's device files"
+                self.missing["read-only /dev"] = f"{error}; a run can set the times of device files and terminals"
         self.autogroup: isolation.Autogroup | None = None
         try:  # a run may change its session's nice value, which outlives it: put it back after each run
             self.autogroup = isolation.Autogroup()
