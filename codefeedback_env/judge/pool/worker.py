@@ -43,6 +43,7 @@ sys.path[:0] = [_POOL_DIR, _JUDGE_DIR]
 import _socket  # noqa: E402 - not `socket`: its enum classes make every fork slower
 import ctypes  # noqa: E402
 import fcntl  # noqa: E402
+import functools  # noqa: E402
 import resource  # noqa: E402
 import signal  # noqa: E402
 import struct  # noqa: E402
@@ -700,7 +701,8 @@ class _ZygoteLoop:
         reaps it and does everything else (time limit, reply, clean-up, the next request's check): every page a
         process writes after a fork costs it a copy-on-write fault, and this one forks for every test, so this
         loop works on locals and makes few objects."""
-        read, clone, close, write = os.read, self.worker.clone, os.close, os.write
+        assert self.worker.clone is not None  # (a worker without one starts no zygote)
+        read, clone, after, close, write = os.read, self.worker.clone.call, self.worker.clone.after, os.close, os.write
         pack_pid, unpack_fds = _PID.pack, _RUN_FDS.unpack
         receive = self.channel.sock.recvmsg
         (start, end, size), space, fds_message = self.frame, _RUN_FDS_SPACE, _RUN_FDS_MESSAGE
@@ -719,7 +721,7 @@ class _ZygoteLoop:
                     fds = unpack_fds(ancillary[0][2])
                 pid = clone()
                 if pid == 0:
-                    clone.after()
+                    after()
                     return self.child(list(fds))
                 if pid < 0:
                     os._exit(ZYGOTE_BROKEN)
@@ -807,13 +809,19 @@ class _Clone:
     to `os.register_at_fork`). The before-fork functions and the parent's are not run: a zygote has none."""
 
     def __init__(self, calls: tuple[int, int, int, int], tid_address: int, robust: tuple[int, int]) -> None:
-        syscall = ctypes.CDLL(None, use_errno=True).syscall
+        # No argument types: the small numbers go as C ints (widened to the register), the addresses as c_void_p made
+        # here. So no call makes and frees conversion objects, in the child either (each object freed there would
+        # cost it a copy-on-write fault).
+        syscall = ctypes.CDLL(None).syscall
         syscall.restype = ctypes.c_long
-        syscall.argtypes = [ctypes.c_long] * 6
-        number, tid_position, _, self.set_robust_list = calls
-        arguments = [number, CLONE_PARENT | CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID | signal.SIGCHLD, 0, 0, 0, 0]
-        arguments[1 + tid_position] = tid_address
-        self.syscall, self.arguments, self.tid_address, self.robust = syscall, tuple(arguments), tid_address, robust
+        number, tid_position, _, set_robust_list = calls
+        flags = CLONE_PARENT | CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID | signal.SIGCHLD
+        arguments: list = [number, flags, 0, 0, 0, 0]
+        arguments[1 + tid_position] = ctypes.c_void_p(tid_address)
+        self.tid_address = tid_address
+        self.call: Callable[[], int] = functools.partial(syscall, *arguments)
+        """0 in the child, the child's pid in the caller, -1 if the kernel refused."""
+        self.register_robust_list = functools.partial(syscall, set_robust_list, ctypes.c_void_p(robust[0]), robust[1])
         self.after_fork = ctypes.pythonapi.PyOS_AfterFork_Child
         self.after_fork.restype = None
 
@@ -841,13 +849,9 @@ class _Clone:
             return None
         return cls(calls, tid_address, (head.value, size.value))
 
-    def __call__(self) -> int:
-        """0 in the child, the child's pid in the caller, -1 if the kernel refused."""
-        return self.syscall(*self.arguments)
-
     def after(self) -> None:
         """In the child, first."""
-        self.syscall(self.set_robust_list, *self.robust, 0, 0, 0)
+        self.register_robust_list()
         self.after_fork()
 
     def works(self) -> bool:
@@ -855,7 +859,7 @@ class _Clone:
         me = os.getpid()
         helper = os.fork()
         if helper == 0:  # makes one child of ours, which checks itself and exits
-            pid = self()
+            pid = self.call()
             if pid == 0:
                 self.after()
                 tid = ctypes.c_int.from_address(self.tid_address).value
