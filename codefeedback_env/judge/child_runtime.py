@@ -399,10 +399,20 @@ def _new_module(name: str) -> types.ModuleType:
     return module
 
 
+def _script_folder_first() -> None:
+    """Put the working folder first on `sys.path`, as `python3 program.py` puts the script's folder: a program that
+    writes a module there and imports it finds it (the child's own scratch folder: nothing of another run)."""
+    try:
+        sys.path.insert(0, os.getcwd())
+    except OSError:  # no working folder left: nothing to import from
+        pass
+
+
 def _run_stdio(source: str, code: types.CodeType | None, holder: list[types.ModuleType]) -> int:
     """Run the program as `__main__` (its own module, in `sys.modules`); its exit status before `finish`."""
     main = holder[0]
     sys.modules["__main__"] = main
+    _script_folder_first()
     try:
         exec(code if code is not None else compile_program(source), main.__dict__)
         status = 0

@@ -202,6 +202,17 @@ IDIOMS: dict[str, tuple[str, str]] = {
         "print(subprocess.run([sys.executable, '-c', 'print(7)'], capture_output=True).stdout)\n",
         "",
     ),
+    "import_a_module_it_wrote": (
+        "with open('helper.py', 'w') as f:\n    f.write('X = 5\\n')\nimport helper\nprint(helper.X)\n",
+        "",
+    ),
+    "stdlib_imports_after_the_working_folder": ("import random, threading, json, datetime\nprint('ok')\n", ""),
+    "thread_stack_as_large_as_the_memory_limit": (
+        "import threading\nthreading.stack_size(1 << 29)\n"
+        "t = threading.Thread(target=lambda: print('ok'))\nt.start()\nt.join()\n",
+        "",
+    ),
+    "signal_sent_to_itself": ("import os, signal\nprint('x', flush=True)\nos.kill(os.getpid(), signal.SIGTERM)\n", ""),
     "environment_lookups": ("import os\nprint(os.environ.get('ONLINE_JUDGE'), 'PATH' in os.environ)\n", ""),
 }
 
@@ -218,6 +229,16 @@ DELIBERATE: dict[str, tuple[tuple[str, ...], str]] = {
         ("pool", "subprocess"),
         "what the child inherited is frozen (`gc.freeze`, so no collection copies its pages): a cycle through it is "
         "never collected (its finalizer does not run) where python3 collects it",
+    ),
+    "thread_stack_as_large_as_the_memory_limit": (
+        ("pool", "subprocess"),
+        "the memory limit is an address-space limit: a 512 MB thread stack cannot be reserved under 512 MB "
+        "(`can't start new thread`), where python3 has no limit",
+    ),
+    "signal_sent_to_itself": (
+        ("pool",),
+        "seccomp refuses a signal a program sends itself (PermissionError, status 1; python3: killed by SIGTERM): "
+        "a runtime error either way",
     ),
     "fork_and_wait": (("pool",), "the pool's programs cannot start processes (seccomp)"),
     "multiprocessing_pool": (("pool",), "the pool's programs cannot start processes (seccomp)"),
