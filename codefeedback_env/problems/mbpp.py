@@ -8,7 +8,8 @@ runs no code. EvalPlus's comparison rules are kept: exact equality, else (when t
 an `atol`, or the expected value is a float or a list of floats) a result of the expected type, close
 element by element with that `atol` (1e-6 for floats when it is 0) and a relative tolerance of 1e-7, as
 `np.allclose` is (an infinite expected value, which some extra inputs have, is close only to itself; nan to
-nan); three regex tasks compare only whether the result is None.
+nan); three regex tasks compare only whether the result is None, and the extra inputs of eight tasks whose
+items come in any order (`OUTPUT_SET_EQ_TASKS`) compare the result as a set.
 
 Public tests (`public_tests` option): by default every base assert (MBPP's `test_list`, MBPP+'s
 `assertion`), one test each, so the feedback lists each as the paper's MBPP+ feedback does; the MBPP+
@@ -196,6 +197,14 @@ def load_mbpp(path: str | Path | None = None, *, public_tests: str = "base") -> 
 MBPP_PLUS_FIELDS = ("task_id", "prompt", "entry_point", "canonical_solution", "assertion")
 OUTPUT_NOT_NONE_TASKS = frozenset({"check_str", "text_match_three", "text_starta_endb"})
 """Entry points whose result EvalPlus compares only as `result is not None` (they return re.Match)."""
+OUTPUT_SET_EQ_TASKS = frozenset(
+    {
+        "similar_elements", "find_char_long", "common_in_nested_lists", "extract_singly", "larg_nnum",
+        "intersection_array", "find_dissimilar", "Diff",
+    }
+)  # fmt: skip
+"""Entry points (Mbpp/2, 7, 111, 140, 232, 249, 579, 769) whose result EvalPlus compares as a set: the statement
+asks for the items in no order, and the canonical solution's order is its own sets' iteration order."""
 FLOAT_ATOL = 1e-6
 """EvalPlus's tolerance for float results when the problem gives `atol` 0."""
 REFERENCE_INPUT_SECONDS = 1.0
@@ -204,7 +213,7 @@ MAX_ASSERT_CHARS = 100_000
 """Extra inputs whose assert would be longer (huge arguments or results) are dropped."""
 PLUS_CASE_SECONDS = 2.0
 """A test of extra inputs holds at most this much of the canonical solution's running time."""
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 CACHE_FORMAT = "codefeedback MBPP+ expected outputs"
 PREPARE_COMMAND = "codefeedback prepare mbpp+"
 
@@ -234,6 +243,11 @@ def _cf_close(out, expected, atol):
         return a == b
 
     return close(out, expected)
+
+
+def _cf_same_set(out, expected, atol):
+    """EvalPlus's check for tasks whose items may come in any order: the same set, else (float results) close."""
+    return set(out) == set(expected) or bool(atol) and _cf_close(out, expected, atol)
 
 
 def _cf_not_none(out):
@@ -372,6 +386,8 @@ def plus_assert(entry_point: str, arguments: Sequence[Any], expected: Any, atol:
         return f"assert _cf_not_none({call}) == {python_literal(expected)}"
     if atol == 0 and _is_floats(expected):
         atol = FLOAT_ATOL
+    if entry_point in OUTPUT_SET_EQ_TASKS:
+        return f"assert _cf_same_set({call}, {python_literal(expected)}, {atol!r})"
     if atol:
         return f"assert _cf_close({call}, {python_literal(expected)}, {atol!r})"
     return f"assert {call} == {python_literal(expected)}"

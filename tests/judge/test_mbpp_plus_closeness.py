@@ -1,10 +1,15 @@
-"""MBPP+'s float comparison (`_cf_close`) accepts what EvalPlus accepts, and nothing more.
+"""MBPP+'s comparisons (`_cf_close`, `_cf_same_set`) accept what EvalPlus accepts, and nothing more.
 
 EvalPlus compares a float result that is not exactly equal with `type(out) == type(exp)` and
 `np.allclose(out, exp, rtol=1e-07, atol=atol)`, where an infinity is close only to itself. The published
 MBPP+ expected outputs hold infinities (Mbpp/137 and Mbpp/300: 37 extra inputs whose reference result
 overflows): with `abs(a - b) <= atol + 1e-7 * abs(b)` alone, the tolerance there is infinite and any number
 passes. Every wrong answer below must fail, on both backends, and every right one pass.
+
+EvalPlus compares the results of eight tasks whose items come in any order (`MBPP_OUTPUT_SET_EQ_TASKS`:
+Mbpp/2's `similar_elements`, Mbpp/769's `Diff`, ...) as sets; their extra tests asked for the canonical
+solution's own order (its sets' iteration order), so a correct program listing the items in another order
+failed them.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import numpy as np
 import pytest
 
 from codefeedback_env.judge import Verdict
-from codefeedback_env.problems.mbpp import PLUS_TEST_SETUP
+from codefeedback_env.problems.mbpp import OUTPUT_SET_EQ_TASKS, PLUS_TEST_SETUP, plus_assert
 from tests.judge.function_judges import function_problem
 
 INF = math.inf
@@ -99,3 +104,45 @@ def test_an_infinite_expected_value_accepts_only_itself(judge_and_processes, nam
     result = judge.judge(problem, code, "hidden")
     assert result.results[0].verdict is Verdict.ACCEPTED
     assert result.results[1].verdict is (Verdict.ACCEPTED if passes else Verdict.WRONG_ANSWER)
+
+
+SAME_SET = [  # (returned, expected, accepted): EvalPlus's `set(out) == set(exp)`
+    ((4, 3), (3, 4), True),
+    ([3, 4], (3, 4), True),
+    ([10, 15, 20, 30], [10, 20, 30, 15], True),
+    ((3, 3, 4), (3, 4), True),  # EvalPlus compares sets: repeats do not count
+    ((4,), (3, 4), False),
+    ((3, 4, 5), (3, 4), False),
+    ((), (3,), False),
+    ([0.5, 1.0], [1.0, 0.5], True),
+    ([0.5, 1.0000001], [0.5, 1.0], True),  # not the same set, but close in order (a float result)
+    ([1.0000001, 0.5], [0.5, 1.0], False),
+]
+
+
+@pytest.mark.parametrize(("out", "expected", "accepted"), SAME_SET, ids=repr)
+def test_set_tasks_compare_as_evalplus_does(out, expected, accepted):
+    namespace: dict = {}
+    exec(PLUS_TEST_SETUP, namespace)
+    atol = 1e-6 if isinstance(expected[0], float) else 0.0
+    evalplus = set(out) == set(expected) or bool(atol) and evalplus_accepts(out, expected, atol)
+    assert evalplus is accepted
+    assert namespace["_cf_same_set"](out, expected, atol) is accepted
+
+
+def test_extra_tests_of_set_tasks_ask_for_the_items_in_any_order(judge_and_processes):
+    judge, _ = judge_and_processes
+    assert "Diff" in OUTPUT_SET_EQ_TASKS and "similar_elements" in OUTPUT_SET_EQ_TASKS
+    line = plus_assert("Diff", [[10, 15, 20, 25, 30, 35, 40], [25, 40, 35]], [10, 20, 30, 15], 0.0)
+    problem = function_problem([line + "\n"], entry_point="Diff", setup=PLUS_TEST_SETUP)
+    programs = {
+        "def Diff(a, b):\n    return [x for x in a if x not in b] + [x for x in b if x not in a]\n": True,
+        "def Diff(a, b):\n    return sorted(set(a) ^ set(b))\n": True,
+        "def Diff(a, b):\n    return list(set(a) - set(b)) + list(set(b) - set(a))\n": True,
+        "def Diff(a, b):\n    return [x for x in a if x not in b]\n": True,  # b has nothing a lacks here
+        "def Diff(a, b):\n    return [10, 20]\n": False,
+        "def Diff(a, b):\n    return None\n": False,
+    }
+    for program, passes in programs.items():
+        assert judge.judge(problem, program, "hidden").passed is passes, program
+    assert plus_assert("f", [1], [1, 2], 0.0) == "assert f(1) == [1, 2]"  # other tasks: order still counts

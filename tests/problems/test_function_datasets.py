@@ -324,7 +324,7 @@ def test_mbpp_plus_extra_tests_are_prepared_then_loaded_without_running_code(tmp
     assert load_mbpp_plus(path, cache_dir=cache_dir, tests_per_case=7) == problems
     by_id = {p.id: p for p in problems}
     extra = "".join(case.input for case in by_id["Mbpp/2"].hidden_tests[3:])
-    assert "assert similar_elements((), ()) == ()" in extra  # lists became tuples as in EvalPlus
+    assert "assert _cf_same_set(similar_elements((), ()), (), 0.0)" in extra  # lists became tuples as in EvalPlus
     assert "_cf_close(volume_sphere(" in by_id["Mbpp/82"].hidden_tests[3].input  # atol 1e-4
     assert "complex(" in by_id["Mbpp/124"].hidden_tests[-1].input or "j)" in by_id["Mbpp/124"].hidden_tests[-1].input
     assert "_cf_not_none(check_str(" in by_id["Mbpp/737"].hidden_tests[-1].input
@@ -489,3 +489,17 @@ def test_mbpp_plus_infinite_expected_values_accept_only_infinity(judge2, mbpp_pl
         assert judge2.judge(problem, problem.solutions[0], "hidden").passed
         result = judge2.judge(problem, code, "hidden")
         assert result.judge_error is None and not result.passed, pid
+
+
+@pytest.mark.slow
+def test_mbpp_plus_set_tasks_accept_the_items_in_any_order(judge2, mbpp_plus_cache):
+    """Mbpp/2's items may come in any order (EvalPlus compares them as sets): a correct program listing them sorted
+    passes every hidden test; the canonical solution still does, and a wrong one still fails."""
+    from codefeedback_env.problems.mbpp import load_mbpp_plus
+
+    problems = {p.id: p for p in load_mbpp_plus(data_file("mbppplus.jsonl"), cache_dir=mbpp_plus_cache)}
+    problem = problems["Mbpp/2"]
+    sorted_items = "def similar_elements(a, b):\n    return tuple(sorted(set(a) & set(b)))\n"
+    assert judge2.judge(problem, problem.solutions[0], "hidden").passed
+    assert judge2.judge(problem, sorted_items, "hidden").passed
+    assert not judge2.judge(problem, "def similar_elements(a, b):\n    return tuple(set(a))\n", "hidden").passed
