@@ -811,14 +811,17 @@ class _Clone:
     def __init__(self, calls: tuple[int, int, int, int], tid_address: int, robust: tuple[int, int]) -> None:
         # No argument types: the small numbers go as C ints (widened to the register), the addresses as c_void_p made
         # here. So no call makes and frees conversion objects, in the child either (each object freed there would
-        # cost it a copy-on-write fault).
-        syscall = ctypes.CDLL(None).syscall
+        # cost it a copy-on-write fault). Called holding the GIL (PyDLL), as os.fork does: releasing and taking it
+        # again writes the interpreter's GIL state, a copy-on-write fault in the zygote and in each child.
+        syscall = ctypes.PyDLL(None).syscall
         syscall.restype = ctypes.c_long
         number, tid_position, _, set_robust_list = calls
         flags = CLONE_PARENT | CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID | signal.SIGCHLD
         arguments: list = [number, flags, 0, 0, 0, 0]
         arguments[1 + tid_position] = ctypes.c_void_p(tid_address)
         self.tid_address = tid_address
+        while len(arguments) > 2 and arguments[-1] == 0:  # (at most 5 arguments: a partial call then allocates nothing)
+            arguments.pop()
         self.call: Callable[[], int] = functools.partial(syscall, *arguments)
         """0 in the child, the child's pid in the caller, -1 if the kernel refused."""
         self.register_robust_list = functools.partial(syscall, set_robust_list, ctypes.c_void_p(robust[0]), robust[1])
