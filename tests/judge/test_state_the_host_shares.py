@@ -185,6 +185,36 @@ def test_a_run_cannot_leave_a_time_on_a_terminal(pool):
     assert _run(pool, TERMINAL_TIMES).stdout == before, "the next run sees the time the previous one left"
 
 
+SANDBOX_FOLDERS = ("/", "/tmp", "/dev", "/dev/pts", "/dev/shm", "/proc", "/judge", "/lib", "/root")
+FOLDER_TIMES = (
+    f"import os\nfor path in {SANDBOX_FOLDERS!r}:\n    st = os.stat(path)\n"
+    "    print(path, st.st_atime_ns, st.st_mtime_ns, st.st_ctime_ns)\n"
+)
+FOLDER_VISITORS = {
+    "lists_each": f"import os\nfor path in {SANDBOX_FOLDERS!r}:\n    os.listdir(path)\n",
+    "walks_the_tree": (
+        "import os\nfor root, folders, files in os.walk('/'):\n    folders[:] = [f for f in folders if f != 'proc']\n"
+    ),
+    "scans_tmp_at_a_chosen_moment": (
+        "import os, time\ntime.sleep((700_000_000 - time.time_ns()) % 1_000_000_000 / 1e9)\n"
+        "with os.scandir('/tmp') as entries:\n    list(entries)\n"
+    ),
+}
+
+
+@needs_pool_layers
+@pytest.mark.parametrize("visitor", sorted(FOLDER_VISITORS))
+def test_a_run_cannot_leave_a_time_on_the_sandbox_folders(visitor):
+    """Red before: listing the sandbox's `/tmp` (its own tmpfs, read-write for the worker) set its access time to that
+    moment, which the program chooses, and every later run on the worker read it back."""
+    with WorkerPoolBackend(1) as fresh:  # relatime sets an access time once, until the folder changes: a new worker
+        before = _run(fresh, FOLDER_TIMES).stdout
+        baseline = len(descendants())
+        assert _run(fresh, FOLDER_VISITORS[visitor]).exit_code == 0
+        assert _run(fresh, FOLDER_TIMES).stdout == before, f"{visitor} left a time for the next run"
+        _contained(fresh, baseline)
+
+
 # -- record locks between programs judged at the same time (pool, two workers) --------------------------------
 
 _BITS = 64

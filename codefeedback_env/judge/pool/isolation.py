@@ -177,7 +177,7 @@ each mount read-only, which refuses that and still lets programs read and write 
 _MOUNT_FLAGS_KEPT = 1 | 2 | 4 | 8 | 1024 | 2048 | 4096
 """statvfs flags that are also mount flags of the same value: read-only, nosuid, nodev, noexec, noatime, nodiratime,
 relatime (a bind remount replaces them all, so the ones a mount has are passed again)."""
-MS_RDONLY, MS_REMOUNT, MS_BIND = 1, 32, 4096
+MS_RDONLY, MS_REMOUNT, MS_NOATIME, MS_BIND = 1, 32, 1024, 4096
 
 
 TERMINALS = "/dev/pts"
@@ -188,20 +188,33 @@ did. No program can use a pseudo-terminal anyway (seccomp refuses the ioctls tha
 so `os.openpty` fails), so the worker detaches the mount: `/dev/pts` is empty and `/dev/ptmx` leads nowhere."""
 
 
-def lock_devices() -> None:
-    """Take the sandbox's pseudo-terminals away (`TERMINALS`) and make `DEVICE_FILES` read-only (OSError if the
-    kernel refuses)."""
+SANDBOX_TMP = "/tmp"
+"""The sandbox's own tmpfs holding the scratch folder, which children may read but not write. Reading it set its
+access time (once: `relatime` then leaves it alone until it changes), which outlived the run: the first program to
+list `/tmp` on a worker wrote the moment it chose there, to the clock's tick, for every later run on that worker to
+read. It is remounted `noatime`, and read-only where the scratch folder is a tmpfs of its own (else children write
+in a folder of it)."""
+
+
+def lock_shared_folders(tmp_read_only: bool) -> None:
+    """Take the sandbox's pseudo-terminals away (`TERMINALS`), make `DEVICE_FILES` read-only and `SANDBOX_TMP`
+    `noatime` (read-only too if `tmp_read_only`): no run may leave a time on them (OSError if the kernel refuses)."""
     detach_mount(TERMINALS)
     remount_read_only(DEVICE_FILES)
+    _remount(SANDBOX_TMP, MS_NOATIME | (MS_RDONLY if tmp_read_only else 0))
 
 
 def remount_read_only(paths: tuple[str, ...]) -> None:
     """Make the mount at each of `paths` read-only, keeping its other flags (OSError if the kernel refuses)."""
-    libc = _libc()
     for path in paths:
-        flags = (os.statvfs(path).f_flag & _MOUNT_FLAGS_KEPT) | MS_RDONLY | MS_REMOUNT | MS_BIND
-        if libc.mount(None, os.fsencode(path), None, flags, None) != 0:
-            raise OSError(ctypes.get_errno(), f"remount {path} read-only: {os.strerror(ctypes.get_errno())}")
+        _remount(path, MS_RDONLY)
+
+
+def _remount(path: str, add: int) -> None:
+    """Remount the mount at `path` with flags `add`, keeping its other flags."""
+    flags = (os.statvfs(path).f_flag & _MOUNT_FLAGS_KEPT) | add | MS_REMOUNT | MS_BIND
+    if _libc().mount(None, os.fsencode(path), None, flags, None) != 0:
+        raise OSError(ctypes.get_errno(), f"remount {path} ({add:#x}): {os.strerror(ctypes.get_errno())}")
 
 
 AUTOGROUP_FILE = "/proc/self/autogroup"

@@ -194,10 +194,10 @@ class Worker:
             except OSError as error:
                 self.missing["private /proc"] = f"{error}; children can list the worker in /proc"
         if config["namespaces"]:
-            try:  # no run may set the times of the host's device nodes or of a terminal (values for later runs)
-                isolation.lock_devices()
+            try:  # no run may leave a time on the host's device nodes, a terminal or /tmp (values for later runs)
+                isolation.lock_shared_folders(tmp_read_only=self.scratch_mounted)
             except OSError as error:
-                self.missing["read-only /dev"] = f"{error}; a run can set the times of device files and terminals"
+                self.missing["read-only /dev"] = f"{error}; a run can set the times of device files, terminals, /tmp"
         self.autogroup: isolation.Autogroup | None = None
         try:  # a run may change its session's nice value, which outlives it: put it back after each run
             self.autogroup = isolation.Autogroup()
