@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from codefeedback_env.judge import Judge, Verdict
+from codefeedback_env.judge import Judge, Verdict, cpu_wait
 from tests.judge.function_judges import function_problem
 from tests.judge.processes import pinned_to_one_cpu
 from tests.judge.test_pool_backend import _run_concurrently
@@ -20,9 +20,21 @@ PROGRAM = (
 PROBLEM = function_problem(["assert f(1) == 1"], time_limit=0.8)
 
 
+ATTEMPTS = 3
+"""Rounds of three calls: one where a call reached the wall-clock backstop is run again (below)."""
+
+
 @pytest.mark.parametrize("backend", ["pool", "subprocess"])
 def test_a_call_waiting_for_a_cpu_is_not_charged(backend):
+    """The three calls need 1.2 s of the one CPU they share; the wall-clock backstop (`cpu_wait.wall_backstop`:
+    3.4 s here) ends a call whatever it waited, so on a host that leaves them less than a third of that CPU a
+    call ends there by design, which says nothing of the crediting: that round is run again. A call that is
+    charged its waiting ends at its 0.8 s limit, well before the backstop, and fails the test."""
     options = {"workers": 3} if backend == "pool" else {}
+    backstop = cpu_wait.wall_backstop(PROBLEM.time_limit)
     with pinned_to_one_cpu(), Judge(backend, max_workers=3, **options) as judge:
-        results = _run_concurrently(lambda k: judge.judge(PROBLEM, PROGRAM, "hidden").results[0], 3)
+        for _ in range(ATTEMPTS):
+            results = _run_concurrently(lambda k: judge.judge(PROBLEM, PROGRAM, "hidden").results[0], 3)
+            if not any(r.verdict is Verdict.TIME_LIMIT and r.time >= backstop for r in results):
+                break
     assert [r.verdict for r in results] == [Verdict.ACCEPTED] * 3, results
