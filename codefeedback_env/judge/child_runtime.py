@@ -218,7 +218,8 @@ class TailKeepingWriter(io.RawIOBase):
 
 
 def keep_only_the_end_of_stderr() -> None:
-    """Make `sys.stderr` (and `sys.__stderr__`) write through a `TailKeepingWriter`, configured as before."""
+    """Make `sys.stderr` (and `sys.__stderr__`) write through a `TailKeepingWriter`, configured as before. Called
+    once by the process that forks the programs (the pool's worker, the portable bootstrap): they inherit it."""
     old = sys.stderr
     try:
         if old.fileno() != 2:
@@ -515,7 +516,6 @@ def run(program: Program) -> NoReturn:
     can walk its frames back into the caller."""
     status = 1
     try:
-        keep_only_the_end_of_stderr()
         gc.freeze()  # what the process held before the program is never garbage: the final collections skip it
         if sys.argv != [PROGRAM_FILENAME]:
             sys.argv = [PROGRAM_FILENAME]
@@ -760,6 +760,7 @@ def main(argv: list[str]) -> NoReturn:
     settings = rlimit_settings(ChildLimits(int(cpu), int(memory), int(file_size)))
     install_site_builtins()
     one_malloc_arena()
+    keep_only_the_end_of_stderr()
 
     def start_program(parent: int) -> NoReturn:
         try:

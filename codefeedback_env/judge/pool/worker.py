@@ -147,6 +147,7 @@ class Worker:
         _preload()
         child_runtime.install_site_builtins()  # exit()/quit() as under SubprocessBackend (no `site` with -S)
         child_runtime.one_malloc_arena()  # inherited by every child: threads reserve no address space of their own
+        child_runtime.keep_only_the_end_of_stderr()  # inherited by every child: stderr's size is never a verdict
         if "threading" in sys.modules:  # the worker has no logging setup: its stderr is the judge's
             sys.stderr.write("codefeedback worker: threading was imported before the first fork; forks are slower\n")
         isolation.prctl(isolation.PR_SET_CHILD_SUBREAPER, 1)
