@@ -83,9 +83,20 @@ def _memory_limit(value: Any, source: str, number: int) -> int:
 
 def _python3_solutions(row: dict[str, Any], source: str, number: int, field: str = "solutions") -> tuple[str, ...]:
     value = row.get(field) or {"language": [], "solution": []}
-    if not isinstance(value, dict) or len(value.get("language", [])) != len(value.get("solution", [])):
+    languages, programs = (
+        value.get(part, []) if isinstance(value, dict) else None for part in ("language", "solution")
+    )
+    if not (isinstance(languages, list) and isinstance(programs, list) and len(languages) == len(programs)):
         raise DatasetError(source, number, field, 'expected {"language": [int], "solution": [str]} of equal length')
-    return tuple(s for lang, s in zip(value["language"], value["solution"], strict=True) if lang == PYTHON3)
+    for part, items, kind, what in (
+        ("language", languages, int, "an integer"),
+        ("solution", programs, str, "a string"),
+    ):
+        wrong = next((i for i, item in enumerate(items) if not isinstance(item, kind) or isinstance(item, bool)), None)
+        if wrong is not None:
+            got = items[wrong]
+            raise DatasetError(source, number, f"{field}.{part}[{wrong}]", f"expected {what}, got {got!r:.60}")
+    return tuple(program for language, program in zip(languages, programs, strict=True) if language == PYTHON3)
 
 
 def problem_from_row(

@@ -13,6 +13,7 @@ runs), and is run as trusted set-up in the checker, so checks that call helpers 
 
 from __future__ import annotations
 
+import ast
 import logging
 from importlib import resources
 from pathlib import Path
@@ -57,9 +58,12 @@ def humaneval_problem(row: dict[str, Any], source: str, number: int, public_test
             raise DatasetError(source, number, field, "expected a non-empty string")
     prompt, entry_point, test = row["prompt"], row["entry_point"], row["test"]
     try:
-        parse(prompt)
+        tree = parse(prompt)
     except SyntaxError as error:
         raise DatasetError(source, number, "prompt", f"not valid Python ({error.msg}, line {error.lineno})") from None
+    if not any(isinstance(node, ast.FunctionDef) and node.name == entry_point for node in tree.body):
+        # `candidate` is bound to the entry point: a program defining the prompt's function would fail every test
+        raise DatasetError(source, number, "entry_point", f"{entry_point!r:.60} is not a function the prompt defines")
     try:
         module_code, body, parameter = check_body(test)
     except SyntaxError as error:

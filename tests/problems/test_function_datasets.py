@@ -183,6 +183,10 @@ def test_humaneval_malformed_rows(tmp_path):
         ({**good, "test": "assert f(1) == 1\n"}, "row 2, field 'test': no `def check"),
         ({**good, "test": "def check(candidate):\n    assert (\n"}, "row 2, field 'test': not valid Python"),
         ({k: v for k, v in good.items() if k != "prompt"}, "row 2, field 'prompt'"),
+        # The entry point must be a name the prompt defines: `candidate` is bound to it, so a program defining
+        # the prompt's function would fail every test.
+        ({**good, "entry_point": "f(x)"}, "row 2, field 'entry_point': .*not a function the prompt defines"),
+        ({**good, "entry_point": "g"}, "row 2, field 'entry_point': 'g' is not a function the prompt defines"),
     ]
     for bad, message in cases:
         path = write_jsonl(tmp_path / "bad.jsonl", [good, bad])

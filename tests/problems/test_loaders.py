@@ -224,6 +224,26 @@ def test_codecontests_mismatched_tests_name_the_field(tmp_path):
         load_codecontests(write_jsonl(tmp_path / "cc.jsonl", [row]))
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "where"),
+    [
+        ("solutions", {"language": [3], "solution": [None]}, r"'solutions\.solution\[0\]': expected a string"),
+        ("solutions", {"language": 3, "solution": "x"}, "'solutions': expected"),
+        ("solutions", {"language": [3, 2], "solution": "ab"}, "'solutions': expected"),
+        ("incorrect_solutions", {"language": [3], "solution": [7]}, r"'incorrect_solutions\.solution\[0\]'"),
+        (
+            "incorrect_solutions",
+            {"language": ["3"], "solution": ["print(1)"]},
+            r"'incorrect_solutions\.language\[0\]': expected an integer",
+        ),
+    ],
+)
+def test_codecontests_malformed_solutions_name_the_field(tmp_path, field, value, where):
+    row = {"name": "x", "description": "d", "public_tests": {"input": ["1"], "output": ["1"]}, field: value}
+    with pytest.raises(DatasetError, match=f"row 1, field {where}"):
+        load_codecontests(write_jsonl(tmp_path / "cc.jsonl", [row]))
+
+
 def test_saved_parquet_file_loads_like_jsonl(tmp_path):
     datasets = pytest.importorskip("datasets")
     rows = [json.loads(line) for line in shared_file("codecontests_train_sample.jsonl").read_text().splitlines()[:3]]
