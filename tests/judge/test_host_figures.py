@@ -1,5 +1,5 @@
-"""Host-wide figures a run could read and programs judged at the same time move must stay out of reach (issue 10,
-class 3: no state shared between runs).
+"""Host-wide figures and counters a run could read and other runs move must stay out of reach (issue 10, classes 3
+and 4: no state shared between runs).
 
 `sysinfo` answers with the host's free, shared and buffer memory, its process count and its load, none of them
 namespaced: a program holding files in its scratch folder (shared memory) or threads moved `sharedram` and
@@ -7,6 +7,11 @@ namespaced: a program holding files in its scratch folder (shared memory) or thr
 number back (a value of its stdin, i.e. a hidden test's input, crossed in 16 MB steps). The pool's seccomp filter
 now refuses the call (EPERM); its only caller in a run, glibc's `sysconf(_SC_PHYS_PAGES)`, ran once in the worker
 before any fork. The portable backend is no boundary (it runs programs as the judge's user) and keeps it.
+
+A shared anonymous mapping (or a shared mapping of `/dev/zero`) is a new file of the kernel's internal tmpfs,
+numbered from one host-wide counter (in batches of 1,024 per CPU) that also numbers every memfd: a run making 17,000
+moved the batch a later run got by 17, on any worker, the reader's own making moving it by one. Seccomp refuses shared
+anonymous mappings and the sandbox's `/dev/zero` is an empty file.
 """
 
 from __future__ import annotations
@@ -97,3 +102,46 @@ def test_programs_judged_at_the_same_time_cannot_pass_data_through_the_hosts_fig
     outcomes = _writer_and_reader_at_once(HOLD_MEMORY_AND_THREADS, COUNT_WHAT_THE_OTHER_HOLDS, value)
     assert outcomes["writer"].stdout == f"{value}\n".encode(), outcomes["writer"]  # it held what it meant to
     assert outcomes["reader"].stdout == b"refused 1\n", outcomes["reader"]
+
+
+_MAPS = "import ctypes, mmap, os\nlibc = ctypes.CDLL(None, use_errno=True)\nlibc.mmap.restype = ctypes.c_void_p\n" + (
+    "def internal_files():\n    return [line for line in open('/proc/self/maps') if '/dev/zero' in line]\n"
+)
+_KEEP = "try:\n    kept = {make}\nexcept (OSError, ValueError):\n    pass\nprint(len(internal_files()))\n"
+INTERNAL_FILE_MAKERS = {
+    "anonymous_shared": _MAPS + _KEEP.format(make="mmap.mmap(-1, 4096)"),
+    "anonymous_shared_validate": _MAPS  # MAP_SHARED_VALIDATE | MAP_ANONYMOUS through the C library
+    + _KEEP.format(make="libc.mmap(None, ctypes.c_size_t(4096), 3, 0x23, -1, ctypes.c_long(0))"),
+    "dev_zero_shared": _MAPS
+    + _KEEP.format(make="mmap.mmap(os.open('/dev/zero', os.O_RDONLY), 4096, access=mmap.ACCESS_READ)"),
+}
+
+
+@pytest.mark.parametrize("maker", sorted(INTERNAL_FILE_MAKERS))
+def test_a_run_cannot_make_files_of_the_kernels_internal_tmpfs(pool, maker):
+    outcome = pool.run_stdio(INTERNAL_FILE_MAKERS[maker], "", LIMITS)
+    assert outcome.stdout == b"0\n", outcome
+
+
+MOVE_THE_COUNTER = _MAPS + (
+    "import time\nmade = 0\nend = time.monotonic() + 1.0\nwhile time.monotonic() < end:\n    try:\n"
+    "        mmap.mmap(-1, 4096).close()\n    except OSError:\n        try:\n"
+    "            mmap.mmap(os.open('/dev/zero', os.O_RDONLY), 4096, access=mmap.ACCESS_READ).close()\n"
+    "        except (OSError, ValueError):\n            break\n    made += 1\nprint(made)\n"
+)
+READ_THE_COUNTER = _MAPS + (  # past a batch of its own, a new mapping's number tells the host's next batch
+    "kept = []\nfor _ in range(1100):\n    try:\n        kept.append(mmap.mmap(-1, 4096))\n    except OSError:\n"
+    "        break\n    if len(kept) > 8:\n        kept.pop(0).close()\n"
+    "numbers = [int(line.split()[4]) for line in internal_files()]\n"
+    "print(max(numbers) // 1024 if numbers else 'none')\n"
+)
+
+
+def test_a_run_cannot_move_the_hosts_count_of_internal_files_for_a_later_run(pool):
+    """Red before: between two readers the batch number moved by one (their own making) and by about 17 across a
+    run that made 17,000 shared mappings in a second."""
+    before = pool.run_stdio(READ_THE_COUNTER, "", LIMITS)
+    writer = pool.run_stdio(MOVE_THE_COUNTER, "", LIMITS)
+    after = pool.run_stdio(READ_THE_COUNTER, "", LIMITS)
+    assert writer.stdout == b"0\n", writer  # none could be made
+    assert before.stdout == after.stdout == b"none\n", (before, after)

@@ -100,7 +100,7 @@ def test_a_run_cannot_leave_its_nice_value_to_the_next(backend, writer):
 
 # -- the host's device files (pool: the portable backend runs programs as the judge's user, no boundary) --------
 
-DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
+DEVICES = ("/dev/null", "/dev/full", "/dev/random", "/dev/urandom")
 _TOUCH = (
     "import os\ntouched = []\nfor path in {paths!r}:\n    try:\n{call}\n        touched.append(path)\n"
     "    except OSError:\n        pass\nprint(len(touched))\n"
@@ -117,7 +117,7 @@ DEVICE_WRITERS = {
 DEVICE_READER = f"import os\nprint([os.stat(p).st_mtime_ns for p in {(*DEVICES, '/dev/pts')!r}])\n"
 DEVICES_STILL_WORK = (
     "import os\nwith open('/dev/null', 'w') as f:\n    f.write('x' * 1000)\n"
-    "print(len(os.urandom(8)) + len(open('/dev/urandom', 'rb').read(8)) + len(open('/dev/zero', 'rb').read(8)))\n"
+    "print(len(os.urandom(8)) + len(open('/dev/urandom', 'rb').read(8)) + len(open('/dev/random', 'rb').read(8)))\n"
     "try:\n    os.write(os.open('/dev/full', os.O_WRONLY), b'x')\nexcept OSError as error:\n    print(error.errno)\n"
 )
 

@@ -169,7 +169,7 @@ def detach_mount(path: str) -> None:
         raise OSError(ctypes.get_errno(), f"umount {path}: {os.strerror(ctypes.get_errno())}")
 
 
-DEVICE_FILES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty", "/dev")
+DEVICE_FILES = ("/dev/null", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty", "/dev")
 """The sandbox's /dev: bubblewrap binds the host's device nodes, whose inodes every process on the host shares, and a
 program may set their times to now (`os.utime('/dev/null')` needs only write access). A run would then change the
 host's files and leave a value any later run, on any worker, reads back in their times. `remount_read_only` makes
@@ -188,6 +188,14 @@ did. No program can use a pseudo-terminal anyway (seccomp refuses the ioctls tha
 so `os.openpty` fails), so the worker detaches the mount: `/dev/pts` is empty and `/dev/ptmx` leads nowhere."""
 
 
+SHARED_ZEROS = "/dev/zero"
+"""A shared mapping of `/dev/zero` (as an anonymous one, which seccomp refuses) is a new file of the kernel's internal
+tmpfs, numbered from one counter for the whole host, which also numbers every memfd. Making thousands in a run moved
+it by a number of the program's choosing, which any later run on any worker read back from a mapping of its own (or
+its stdin's inode number). The sandbox's `/dev/zero` is an empty file, not the device (nothing in Python or contest
+code reads it)."""
+
+
 SANDBOX_TMP = "/tmp"
 """The sandbox's own tmpfs holding the scratch folder, which children may read but not write. Reading it set its
 access time (once: `relatime` then leaves it alone until it changes), which outlived the run: the first program to
@@ -197,9 +205,11 @@ in a folder of it)."""
 
 
 def lock_shared_folders(tmp_read_only: bool) -> None:
-    """Take the sandbox's pseudo-terminals away (`TERMINALS`), make `DEVICE_FILES` read-only and `SANDBOX_TMP`
+    """Take the sandbox's pseudo-terminals and `/dev/zero` away (`TERMINALS`, `SHARED_ZEROS`), make `DEVICE_FILES`
+    read-only and `SANDBOX_TMP`
     `noatime` (read-only too if `tmp_read_only`): no run may leave a time on them (OSError if the kernel refuses)."""
     detach_mount(TERMINALS)
+    detach_mount(SHARED_ZEROS)  # what stays is the empty file bubblewrap bound the device over (/dev is read-only)
     remount_read_only(DEVICE_FILES)
     _remount(SANDBOX_TMP, MS_NOATIME | (MS_RDONLY if tmp_read_only else 0))
 

@@ -100,6 +100,12 @@ changes nothing there that lasts (no entry, no time, no space once closed) excep
 worker kept that folder for the next run, which read the count from a new file's inode number (any number each run).
 Refused with EOPNOTSUPP, as by a file system without it (`tempfile.TemporaryFile` then makes and unlinks a named
 file, which changes the folder: the next run gets a fresh one)."""
+MAP_SHARED_ANONYMOUS = 0x21
+"""MAP_SHARED | MAP_ANONYMOUS (MAP_SHARED_VALIDATE has the MAP_SHARED bit too). Each such mapping is a new file of the
+kernel's internal tmpfs, numbered from one counter for the whole host that also numbers every memfd: a run making
+thousands moved it by a number of its choosing, and any later run on any worker read the number back from a mapping
+of its own. Refused with EPERM (`mmap.mmap(-1, n)` is shared: a `PermissionError`; private ones are what malloc,
+thread stacks and the interpreter use). A shared mapping of `/dev/zero` does the same: the sandbox has none."""
 THREAD_NAMES = (15, 16)
 """The prctl options a program may use: PR_SET_NAME and PR_GET_NAME (newer interpreters name their threads)."""
 
@@ -113,8 +119,8 @@ ALLOWED = (
     "unlink", "unlinkat", "mkdir", "mkdirat", "rmdir", "rename", "renameat", "renameat2", "ftruncate",
     "fsync", "fdatasync", "fchmod", "fchmodat", "chmod", "utimensat", "umask", "chdir", "fchdir",
     "symlink", "symlinkat", "link", "linkat", "truncate", "creat",
-    # memory
-    "brk", "mmap", "munmap", "mremap", "mprotect",
+    # memory (mmap is checked below: no shared anonymous mappings)
+    "brk", "munmap", "mremap", "mprotect",
     # threads (clone is checked below: threads only) and waiting
     "set_robust_list", "get_robust_list", "rseq", "set_tid_address", "sched_yield", "sched_getaffinity",
     "clock_gettime", "clock_getres", "clock_nanosleep", "nanosleep", "gettimeofday", "time",
@@ -213,6 +219,10 @@ def seccomp_program() -> bytes:
             policy.add_rule(seccomp.ERRNO(errno.EOPNOTSUPP), name, tmpfile)
         except OSError:  # an architecture without `open`
             continue
+    for mask_value in (0x00, 0x01, 0x20):  # (address, length, protection, flags, fd, offset)
+        policy.add_rule(seccomp.ALLOW, "mmap", seccomp.Arg(3, seccomp.MASKED_EQ, MAP_SHARED_ANONYMOUS, mask_value))
+    shared_anonymous = seccomp.Arg(3, seccomp.MASKED_EQ, MAP_SHARED_ANONYMOUS, MAP_SHARED_ANONYMOUS)
+    policy.add_rule(seccomp.ERRNO(errno.EPERM), "mmap", shared_anonymous)
     for option in THREAD_NAMES:
         policy.add_rule(seccomp.ALLOW, "prctl", seccomp.Arg(0, seccomp.EQ, option))
     for request in TERMINAL_QUERIES:
