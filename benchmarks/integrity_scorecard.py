@@ -112,6 +112,7 @@ def evaluate(grader: Any, attack: Attack, tags: Tags, temp: str) -> Outcome:
     bound = stall_bound(attack)
     if attack.concurrent:
         grader.widen()
+    grader.settle()
     before = host.snapshot(temp)
     started = time.monotonic()
     outcome = Outcome("rejected")

@@ -83,6 +83,8 @@ def project_problem(target: Target, name: str) -> Problem:
     )
 
 
+CHECKER_PROCESSES = 2
+"""Checker processes kept started: entries run at most two programs at once."""
 _WARM_UP = Target("function", entry_point="solve", checks=("assert solve() == 1",), cases=(((), 1),))
 
 
@@ -117,7 +119,7 @@ class ProjectGrader:
             judge = Judge(backend)
         else:
             judge = Judge("subprocess", max_workers=2)
-        _start_checker_processes(judge, 2)
+        _start_checker_processes(judge, CHECKER_PROCESSES)
         return judge
 
     @property
@@ -146,6 +148,12 @@ class ProjectGrader:
         self.close()
         self.workers = 1
         self.judge = self._make_judge()
+
+    def settle(self) -> None:
+        """Restart the checker processes an earlier entry's checker overrun killed (each is restarted at its next
+        use): started during the next entry, one would count as a process and a descriptor that entry left."""
+        if len(self.judge.checker_pids()) < CHECKER_PROCESSES:
+            _start_checker_processes(self.judge, CHECKER_PROCESSES)
 
     def widen(self) -> None:
         """Two workers until the next reset, so two programs run at the same time (the subprocess backend
@@ -188,6 +196,9 @@ class _FunctionHarness:
         return {}
 
     def reset(self) -> None:
+        pass
+
+    def settle(self) -> None:
         pass
 
     def widen(self) -> None:
