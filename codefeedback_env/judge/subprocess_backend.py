@@ -21,12 +21,12 @@ import sys
 import tempfile
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from codefeedback_env.judge import cpu_wait, descriptors, forksafe, plaindata
+from codefeedback_env.judge import cpu_wait, descriptors, forksafe, plaindata, process_tree
 from codefeedback_env.judge.backend import (
     BackendFailure,
     Limits,
@@ -47,6 +47,8 @@ MAX_REPLY_NODES = 1_000_000
 """Most values (list items, keys, ...) in one reply, checked before decoding, so that a reply costs the
 judge's process a bounded amount of memory and time."""
 
+
+CORES = os.cpu_count() or 1
 
 HOST_SHORTAGE_ERRNOS = frozenset({errno.EAGAIN, errno.ENOMEM, errno.EMFILE, errno.ENFILE, errno.ENOSPC})
 """Errors starting a run that say the host is short of processes, memory, descriptors or disk right now."""
@@ -123,10 +125,24 @@ class _Run:
     finished: RunOutcome | None = None
     program_status: int | None = None
     extra_fds: list[int] = field(default_factory=list)
+    tree_cpu: float = 0.0
+    """The most CPU seconds the program's processes were read to have used together (`cpu_exceeded`)."""
 
     @property
     def deadline(self) -> float:
         return self.started + self.limits.time
+
+    def cpu_exceeded(self) -> bool:
+        """Whether the program's processes together have used the run's CPU-time limit (`process_tree`): the
+        rlimit binds each process alone. Read only once the run has lasted long enough to use it on every core."""
+        limit = cpu_wait.cpu_seconds(self.limits.time)
+        if time.monotonic() - self.started < limit / CORES:
+            return False
+        used = process_tree.cpu_seconds_below(self.process.pid)
+        if used is None:
+            return False
+        self.tree_cpu = max(self.tree_cpu, used)
+        return used >= limit
 
     def _wait_for_exit(self, timeout: float, *, program: bool = True) -> bool:
         """Whether, within `timeout` seconds, the program ended (its reaper said so: `program`) or the
@@ -173,7 +189,7 @@ class _Run:
             remaining = time_limit.remaining()
             if self._wait_for_exit(remaining):
                 return True
-            if not remaining:
+            if not remaining or self.cpu_exceeded():
                 return False
 
     def wait(self, *, kill_now: bool = False) -> RunOutcome:
@@ -196,7 +212,7 @@ class _Run:
         for fd in (self.pidfd, self.ended_fd, *self.extra_fds):
             if fd is not None:
                 os.close(fd)
-        cpu = usage.ru_utime + usage.ru_stime
+        cpu = max(usage.ru_utime + usage.ru_stime, self.tree_cpu)  # processes killed with the namespace: unreaped
         exit_code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
         sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
         timed_out = cpu_wait.timed_out(deadline_hit, sig, cpu, cpu_wait.cpu_seconds(self.limits.time))
@@ -317,7 +333,9 @@ class SubprocessBackend:
                 os.close(request_read)
                 os.close(reply_write)
         run.extra_fds = [request_write, reply_read]
-        return SubprocessFunctionSession(run, request_write, reply_read, waiting_pid=run.process.pid)
+        return SubprocessFunctionSession(
+            run, request_write, reply_read, waiting_pid=run.process.pid, cpu_exceeded=run.cpu_exceeded
+        )
 
     def close(self) -> None:
         forksafe.unregister(self)
@@ -346,14 +364,25 @@ class SubprocessFunctionSession:
     As for stdio runs, a test's time does not count the program's waiting for a CPU (`cpu_wait`): when the
     deadline passes, it moves on by what the processes under `waiting_pid` waited (`cpu_wait.WaitingMeter`,
     read every `cpu_wait.READ_EVERY_SECONDS`) since the test's first call that took over `FIRST_LOOK_SECONDS`
-    (waiting before that is not credited), up to the wall-clock backstop.
+    (waiting before that is not credited), up to the wall-clock backstop. With `cpu_exceeded` (the portable
+    backend's run: its program may start processes), an exchange also ends as a time-out once that says the
+    program's processes together used the session's CPU-time limit.
     """
 
-    def __init__(self, run: _Run, request_fd: int, reply_fd: int, *, waiting_pid: int | None = None) -> None:
+    def __init__(
+        self,
+        run: _Run,
+        request_fd: int,
+        reply_fd: int,
+        *,
+        waiting_pid: int | None = None,
+        cpu_exceeded: Callable[[], bool] | None = None,
+    ) -> None:
         self._run = run
         self._request_fd = request_fd
         self._reply_fd = reply_fd
         self._waiting_pid = waiting_pid
+        self._cpu_exceeded = cpu_exceeded
         os.set_blocking(request_fd, False)
         self.failure: RemoteFailure | None = None
         """The time-out or crash that ended the conversation, if any."""
@@ -388,6 +417,8 @@ class SubprocessFunctionSession:
                 timeout = min(remaining, cpu_wait.READ_EVERY_SECONDS) if self._waiting is not None else remaining
             if descriptors.ready(watched, timeout, write=write):
                 return True
+            if self._cpu_exceeded is not None and self._cpu_exceeded():
+                return False
             if first_look and remaining > FIRST_LOOK_SECONDS:
                 self._waiting = cpu_wait.WaitingMeter(self._waiting_pid, time.monotonic())  # type: ignore[arg-type]
                 self._waiting.start_here()

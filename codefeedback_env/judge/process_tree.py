@@ -1,0 +1,77 @@
+"""The CPU time a run's processes used together, from /proc (Linux), for the portable backend's time limit.
+
+The CPU-time rlimit binds each process alone: a program that forks N workers gets N times its limit. The
+portable backend therefore also reads the CPU time of the whole tree below its bootstrap while a run lasts,
+and ends the run as a time-out once that reaches the limit. The tree is walked through every thread's
+`children` list (a thread's children are listed under that thread), so a process a thread started, or an
+orphan re-parented to the run's reaper, is found; a process that ended is counted while it waits to be reaped
+(a zombie keeps its times), and once reaped, in its reaper's `cutime`/`cstime`.
+"""
+
+from __future__ import annotations
+
+import os
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _stat_ticks(pid: int) -> tuple[int, int] | None:
+    """`pid`'s own CPU ticks (utime + stime) and its reaped children's (cutime + cstime); None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+        return int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _children(pid: int) -> list[int]:
+    """The children of every thread of `pid`."""
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    children: list[int] = []
+    for tid in threads:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children", "rb") as listing:
+                children += [int(child) for child in listing.read().split()]
+        except (OSError, ValueError):
+            continue
+    return children
+
+
+def _first_of_a_pid_namespace(pid: int) -> bool:
+    """Whether `pid` is pid 1 of a pid namespace of its own (the portable bootstrap's namespace init)."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"NSpid:"):
+                    ids = line.split()[1:]
+                    return len(ids) > 1 and ids[-1] == b"1"
+    except OSError:
+        pass
+    return False
+
+
+def cpu_seconds_below(root: int) -> float | None:
+    """CPU seconds used by every process below `root`, the ended ones included; None where /proc does not say
+    (not Linux, `root` gone). Neither `root`'s own time nor that of a pid namespace's first process just below
+    it counts (only what they reaped): they are the bootstrap and the program's reaper, not the program."""
+    root_ticks = _stat_ticks(root)
+    if root_ticks is None:
+        return None
+    ticks = root_ticks[1]
+    seen = {root}
+    frontier = _children(root)
+    supervisors = {child for child in frontier if _first_of_a_pid_namespace(child)}
+    while frontier:
+        pid = frontier.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        own = _stat_ticks(pid)
+        if own is not None:
+            ticks += own[1] if pid in supervisors else own[0] + own[1]
+            frontier += _children(pid)
+    return ticks / CLOCK_TICKS
