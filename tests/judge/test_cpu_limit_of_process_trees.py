@@ -7,16 +7,22 @@ limit: workers it waits for, orphans re-parented to the reaper, in a stdio run a
 Red before on a quiet host (accepted: 1.8 s of CPU in about 0.9 s on two cores), and everywhere in the run's CPU
 time (the bootstrap's own 0.05 s: the workers killed with the pid namespace are never reaped). On a loaded host
 the wall-clock backstop may end the run before its processes have used the limit: still a time-out.
-A single process keeps its whole limit (the bootstrap's and the reaper's own time are not the program's).
+The bootstrap's and the reaper's own time are not the program's.
 """
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+
 import pytest
 
-from codefeedback_env.judge import Limits
+from codefeedback_env.judge import Limits, process_tree
 from codefeedback_env.judge.backend import RemoteTimeout
 from codefeedback_env.judge.subprocess_backend import SubprocessBackend
+from tests.judge.processes import wait_until
 
 LIMITS = Limits(1.0, 256 << 20, 1 << 16)
 BURN = (
@@ -100,7 +106,42 @@ def test_processes_started_in_a_call_share_the_sessions_cpu_limit(backend, shape
     _assert_bounded_and_counted(outcome)
 
 
-def test_one_process_keeps_its_whole_cpu_limit(backend):
-    program = "import time\nwhile time.process_time() < 0.9:\n    pass\nprint('done')\n"
-    outcome = backend.run_stdio(program, "", Limits(1.0, 256 << 20, 1 << 16))
-    assert outcome.stdout == b"done\n" and not outcome.timed_out, outcome
+TREE = """
+import os, sys, threading, time
+def burn(seconds):
+    while time.process_time() < seconds:
+        pass
+burn(0.2)  # the root's own time: not counted
+def from_a_thread():
+    if os.fork() == 0:
+        burn(0.1)
+        time.sleep(60)  # still running when read
+threading.Thread(target=from_a_thread).start()
+if os.fork() == 0:
+    burn(0.1)
+    os._exit(0)  # not reaped: a zombie keeps its time
+if os.fork() == 0:
+    if os.fork() == 0:
+        burn(0.1)
+        time.sleep(60)  # an orphan: re-parented to this process's parent, not below it any more
+    os._exit(0)
+os.wait()
+print('ready', flush=True)
+time.sleep(60)
+"""
+
+
+def test_the_reading_counts_every_process_below_the_root_but_its_own_time():
+    """What `process_tree` reads below a root that burned 0.2 s itself: a child of a thread still running
+    (0.1 s), a child that ended unreaped (0.1 s), and a child it reaped (nothing: the orphan it left is no
+    longer below it). /proc gives times in whole clock ticks (10 ms), rounded down for each process."""
+    root = subprocess.Popen([sys.executable, "-c", TREE], stdout=subprocess.PIPE, start_new_session=True)
+    try:
+        assert root.stdout is not None and root.stdout.readline() == b"ready\n"
+        assert wait_until(lambda: (process_tree.cpu_seconds_below(root.pid) or 0) >= 0.2 - 0.035, timeout=30), (
+            process_tree.cpu_seconds_below(root.pid)
+        )
+        assert (process_tree.cpu_seconds_below(root.pid) or 0) <= 0.2 + 0.05
+    finally:
+        os.killpg(root.pid, signal.SIGKILL)
+        root.wait()
