@@ -508,20 +508,22 @@ class Worker:
         os.close(reports_write)
         try:
             debt = self._compiled(zygote, started, message["time"], reports)
-            if debt is None:  # killed by a limit while compiling (or it died): this run goes the usual way
-                _kill(zygote)
-                os.waitpid(zygote, 0)
-                self._clean_up()
-                return self.run(message, fds, channel)
-            for fd in fds:
-                os.close(fd)
-            return self._serve_through(zygote, message, channel, (orders, reports, debt), served)
+            if debt is not None:
+                for fd in fds:
+                    os.close(fd)
+                return self._serve_through(zygote, message, channel, (orders, reports, debt), served)
+            _kill(zygote)  # killed by a limit while compiling (or it died): this run goes the usual way, below
+            os.waitpid(zygote, 0)
+            self._clean_up()
         finally:
             os.close(reports)
             try:
                 os.close(orders)
             except OSError:  # closed already, to stop the zygote
                 pass
+        # Outside the `finally`: in the child `run` forks, this returns its program, and nothing of the worker's may
+        # run there (the pipes are closed in the child: closing them again failed, and the child exited 1).
+        return self.run(message, fds, channel)
 
     @staticmethod
     def _compiled(zygote: int, started: float, limit: float, reports: int) -> float | None:
