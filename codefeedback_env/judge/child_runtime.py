@@ -4,12 +4,14 @@ One runtime for both backends. The pool's worker imports this module (as a top-l
 `python -s -S -P`) and calls `run` in each forked child once it is locked down. The portable backend runs
 this file as its child bootstrap:
 
-    child_runtime.py stdio    PROGRAM CPU_SECONDS MEMORY_BYTES FILE_BYTES [ENDED_FD]
-    child_runtime.py function PROGRAM CPU_SECONDS MEMORY_BYTES FILE_BYTES REQUEST_FD REPLY_FD [ENDED_FD]
+    child_runtime.py stdio    PROGRAM CPU_SECONDS MEMORY_BYTES FILE_BYTES [ENDED_FD [CGROUP_FD]]
+    child_runtime.py function PROGRAM CPU_SECONDS MEMORY_BYTES FILE_BYTES REQUEST_FD REPLY_FD [ENDED_FD [CGROUP_FD]]
 
 The bootstrap is a small init (`main`): it becomes a child subreaper, runs the program in a forked process,
 and when that process ends, or the parent asks with SIGTERM, kills and reaps every process the program left,
-then exits with the program's status. The process that reaps the program first writes its wait status to
+then exits with the program's status. With CGROUP_FD (a pids cgroup's `cgroup.procs`, open for writing) it
+moves itself into that cgroup before it forks anything. The process that reaps the program first writes its
+wait status to
 ENDED_FD (4 bytes, little-endian) while it is still an unreaped zombie: the parent's time limit then never
 reads the process tree after the program's waiting for a CPU has vanished with it (see `cpu_wait`), and the
 bootstrap's clean-up after the program ended never counts against the program. The program never holds
@@ -753,8 +755,11 @@ def main(argv: list[str]) -> NoReturn:
     namespace, which the program can neither leave nor signal out of (killing this bootstrap included)."""
     mode, path, cpu, memory, file_size = argv[:5]
     fds = [int(fd) for fd in argv[5:7]] if mode == "function" else []
-    rest = argv[5 + len(fds) :]
-    ended = int(rest[0]) if rest else -1
+    rest = [int(fd) for fd in argv[5 + len(fds) :]]
+    ended = rest[0] if rest else -1
+    if len(rest) > 1:  # everything this process starts from now on counts against the cgroup's limit
+        os.write(rest[1], b"0")
+        os.close(rest[1])
     with open(path, "rb") as program_file:
         source = program_file.read().decode("utf-8", "surrogatepass")
     settings = rlimit_settings(ChildLimits(int(cpu), int(memory), int(file_size)))

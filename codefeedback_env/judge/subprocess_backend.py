@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from codefeedback_env.judge import cpu_wait, descriptors, forksafe, plaindata, process_tree
+from codefeedback_env.judge import child_runtime, cpu_wait, descriptors, forksafe, pids_cgroup, plaindata, process_tree
 from codefeedback_env.judge.backend import (
     BackendFailure,
     Limits,
@@ -49,6 +49,8 @@ judge's process a bounded amount of memory and time."""
 
 
 CORES = os.cpu_count() or 1
+MAX_TASKS = child_runtime.ChildLimits._field_defaults["max_processes"] + 2
+"""Processes and threads of a run's pids cgroup: the program's process-count limit, its bootstrap and reaper."""
 
 HOST_SHORTAGE_ERRNOS = frozenset({errno.EAGAIN, errno.ENOMEM, errno.EMFILE, errno.ENFILE, errno.ENOSPC})
 """Errors starting a run that say the host is short of processes, memory, descriptors or disk right now."""
@@ -125,6 +127,8 @@ class _Run:
     finished: RunOutcome | None = None
     program_status: int | None = None
     extra_fds: list[int] = field(default_factory=list)
+    cgroup: pids_cgroup.RunPidsCgroup | None = None
+    """The run's pids cgroup, removed once the run is over."""
     tree_cpu: float = 0.0
     """The most CPU seconds the program's processes were read to have used together (`cpu_exceeded`)."""
 
@@ -204,6 +208,8 @@ class _Run:
         _signal(self.process.pid, signal.SIGKILL, group=True)  # a backstop: the bootstrap's group
         _, status, usage = os.wait4(self.process.pid, 0)
         self.process.returncode = os.waitstatus_to_exitcode(status)
+        if self.cgroup is not None:
+            self.cgroup.remove()
         if self.ended_fd is not None and self.ended_fd in descriptors.ready([self.ended_fd], 0.0):
             self._read_program_status()  # told while the bootstrap was stopping: how the program itself ended
         if self.program_status is not None:  # the same as the bootstrap's, unless the backstop had to kill it
@@ -267,10 +273,14 @@ class SubprocessBackend:
         program_path.write_text(program, encoding="utf-8", errors="surrogatepass")
         (folder / "stdin").write_text(stdin, encoding="utf-8", errors="surrogatepass")
         ended_read, ended_write = os.pipe()
+        cgroup = pids_cgroup.run_cgroup(MAX_TASKS)
+        cgroup_fds = () if cgroup is None else (cgroup.procs_fd,)
         try:
-            process = self._popen(folder, mode, program_path, limits, (*pass_fds, ended_write))
+            process = self._popen(folder, mode, program_path, limits, (*pass_fds, ended_write, *cgroup_fds))
         except BaseException:
             os.close(ended_read)
+            if cgroup is not None:
+                cgroup.remove()
             raise
         finally:
             os.close(ended_write)
@@ -279,13 +289,16 @@ class SubprocessBackend:
         except BaseException:  # no descriptor left to supervise it with: it must not run unsupervised
             os.close(ended_read)
             kill_group(process)
+            if cgroup is not None:
+                cgroup.remove()
             raise
-        return _Run(process, folder, limits, time.monotonic(), pidfd, ended_read)
+        return _Run(process, folder, limits, time.monotonic(), pidfd, ended_read, cgroup=cgroup)
 
     def _popen(
         self, folder: Path, mode: str, program_path: Path, limits: Limits, pass_fds: tuple[int, ...]
     ) -> subprocess.Popen:
-        """Start the bootstrap; the last of `pass_fds` is where the program's end is announced."""
+        """Start the bootstrap; after the call channel (function mode), `pass_fds` holds where the program's end
+        is announced and, if there is one, the run's pids cgroup."""
         work = folder / "work"
         command = [
             self.python, "-s", "-S", "-P", CHILD_SCRIPT, mode, str(program_path),

@@ -1,0 +1,66 @@
+"""The portable backend's process-count limit binds a program run as root (issue 10).
+
+The kernel exempts root from the process-count rlimit: under the portable backend run by root, a program
+started 300 processes under its limit of 64. Each run now gets a pids cgroup where the judge can make one
+(`pids_cgroup`), which binds everyone, and it is removed after the run.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+
+import pytest
+
+from codefeedback_env.judge import Limits, pids_cgroup
+from codefeedback_env.judge.subprocess_backend import SubprocessBackend
+
+LIMITS = Limits(10.0, 256 << 20, 1 << 16)
+MANY = (
+    "import os, time\nstarted = 0\nfor _ in range(300):\n    try:\n        if os.fork() == 0:\n"
+    "            time.sleep(30)\n            os._exit(0)\n        started += 1\n    except OSError:\n        break\n"
+    "print(started)\n"
+)
+THREADS = (
+    "import threading\nresults = []\n"
+    "threads = [threading.Thread(target=results.append, args=(i,)) for i in range(20)]\n"
+    "for t in threads:\n    t.start()\nfor t in threads:\n    t.join()\nprint(len(results))\n"
+)
+
+needs_a_pids_cgroup = pytest.mark.skipif(
+    pids_cgroup._pids_hierarchy() is None, reason="no writable pids cgroup here (the judge is not root)"
+)
+
+
+@pytest.fixture(scope="module")
+def backend():
+    with SubprocessBackend() as backend:
+        yield backend
+
+
+def _left_cgroups() -> list[str]:
+    parent = pids_cgroup._pids_hierarchy()
+    return glob.glob(os.path.join(parent, f"{pids_cgroup.PREFIX}{os.getpid()}-*")) if parent else []
+
+
+@needs_a_pids_cgroup
+def test_a_program_run_as_root_starts_at_most_its_process_limit(backend):
+    outcome = backend.run_stdio(MANY, "", LIMITS)
+    assert outcome.exit_code == 0, outcome
+    assert int(outcome.stdout) < 64, outcome
+    assert _left_cgroups() == []
+
+
+@needs_a_pids_cgroup
+def test_a_function_session_is_bound_too(backend):
+    session = backend.open_function_session(MANY.replace("print(started)", "def f():\n    return started"), LIMITS)
+    try:
+        assert session.call("f", [], {}) < 64
+    finally:
+        session.close()
+    assert _left_cgroups() == []
+
+
+def test_threads_within_the_limit_still_start(backend):
+    outcome = backend.run_stdio(THREADS, "", LIMITS)
+    assert outcome.stdout == b"20\n", outcome
