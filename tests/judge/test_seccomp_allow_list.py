@@ -7,6 +7,7 @@ the standard library only (never the judge's site-packages), so the bare interpr
 
 from __future__ import annotations
 
+import random
 import resource
 import subprocess
 import sys
@@ -16,9 +17,10 @@ from pathlib import Path
 import pytest
 
 from codefeedback_env.judge import Limits
-from codefeedback_env.judge.pool import WorkerPoolBackend
+from codefeedback_env.judge.pool import WorkerPoolBackend, seccomp_policy
 from codefeedback_env.judge.pool.seccomp_policy import ALLOWED, DENIED
 from codefeedback_env.judge.subprocess_backend import child_environment
+from tests.judge import seccomp_emulator as bpf
 from tests.judge.legit_corpus import PROGRAMS, STDIN
 
 LIMITS = Limits(time=3.0, memory=768 << 20, output=1 << 26)
@@ -116,6 +118,21 @@ OUTSIDE = {
     317: ("seccomp", "ENOSYS"),
     149: ("mlock", "ENOSYS"),
     154: ("modify_ldt", "ENOSYS"),
+    # what the worker's own filter allows (seccomp_policy.FORKER_CALLS): each child's filter takes it back
+    61: ("wait4", "ENOSYS"),
+    247: ("waitid", "ENOSYS"),
+    62: ("kill", "EPERM"),
+    434: ("pidfd_open", "EPERM"),
+    166: ("umount2", "EPERM"),
+    92: ("chown", "ENOSYS"),
+    260: ("fchownat", "ENOSYS"),
+    436: ("close_range", "ENOSYS"),
+    109: ("setpgid", "ENOSYS"),
+    116: ("setgroups", "ENOSYS"),
+    119: ("setresgid", "ENOSYS"),
+    117: ("setresuid", "ENOSYS"),
+    126: ("capset", "ENOSYS"),
+    56: ("clone (flags 0: a process, not a thread)", "EPERM"),
 }
 
 
@@ -127,6 +144,58 @@ def test_calls_outside_the_allow_list_fail_in_the_program(pool):
     assert lines[-1] == "still here", outcome.stderr
     got = {int(number): (result, name) for number, result, name in (line.split() for line in lines[:-1])}
     assert got == {number: ("-1", expected) for number, (_, expected) in OUTSIDE.items()}
+
+
+@pytest.mark.skipif(sys.platform != "linux" or __import__("os").uname().machine != "x86_64", reason="x86-64 numbers")
+def test_prctl_does_only_what_the_policy_allows_though_the_worker_may_do_more(pool):
+    options = {1: "PDEATHSIG", 4: "SET_DUMPABLE", 22: "SET_SECCOMP", 36: "SET_CHILD_SUBREAPER", 38: "NO_NEW_PRIVS"}
+    options.update({14: "below the thread names", 17: "above them", (1 << 32) | 15: "a thread name's high bits"})
+    report = "print(r, errno.errorcode.get(ctypes.get_errno()))\n"
+    calls = "".join(f"r = libc.syscall(157, ctypes.c_long({option}), 1, 0, 0, 0)\n{report}" for option in options)
+    program = _SYSCALL + calls + "print('still here')\n"
+    lines = pool.run_stdio(program, "", LIMITS).stdout.decode().splitlines()
+    assert lines[-1] == "still here"
+    assert [line.split() for line in lines[:-1]] == [["-1", "ENOSYS"]] * len(options)
+
+
+def test_the_worker_filter_and_the_child_filter_together_are_the_policy():
+    """The worker holds `forker_program` (the policy but for the calls it and a child's set-up need); each child
+    adds `child_program`. Run through the kernel's rules for stacked filters, the two must answer every system
+    call number, on every architecture, for every argument value a rule tells apart, exactly as the policy does."""
+    policy = bpf.instructions(seccomp_policy.seccomp_program())
+    forker = bpf.instructions(seccomp_policy.forker_program())
+    child = bpf.instructions(seccomp_policy.child_program())
+    words = {0, 0x80000000, 0xFFFFFFFF}
+    for constant in bpf.constants(policy, forker, child):  # each constant and its neighbours, as 32-bit halves
+        words |= {constant, (constant - 1) & 0xFFFFFFFF, (constant + 1) & 0xFFFFFFFF}
+    ordered = sorted(words)
+    rng = random.Random(10)
+    numbers = [*range(480), *(bpf.X32_SYSCALL_BIT + n for n in (0, 56, 62, 157)), 0x7FFFFFFF, -1]
+    differs, argument_checked = [], set()
+    for arch in (bpf.AUDIT_ARCH_X86_64, bpf.AUDIT_ARCH_I386, 0):
+        for number in numbers:
+            loaded: set[int] = set()
+            data = bpf.seccomp_data(number, arch=arch)
+            if bpf.run(policy, data, loaded) != bpf.stacked([forker, child], data, loaded):
+                differs.append((arch, number))
+            halves = sorted((offset - 16) // 4 for offset in loaded if offset >= 16)  # the argument words read
+            if not halves:
+                continue
+            argument_checked.add(number)
+            trials = [{half: word} for half in halves for word in ordered]
+            trials += [{half: rng.choice(ordered) for half in halves} for _ in range(300)]
+            for trial in trials:
+                args = tuple(trial.get(2 * i, 0) | trial.get(2 * i + 1, 0) << 32 for i in range(6))
+                data = bpf.seccomp_data(number, args, arch)
+                if bpf.run(policy, data) != bpf.stacked([forker, child], data):
+                    differs.append((arch, number, args))
+    assert differs == []
+    assert {56, 72, 157, 202, 257} <= argument_checked  # clone, fcntl, prctl, futex, openat were told apart
+    # The worker's filter alone gives what the policy refuses (the emulation sees the difference)...
+    alone = [n for n in range(480) if bpf.run(policy, bpf.seccomp_data(n)) != bpf.run(forker, bpf.seccomp_data(n))]
+    assert {56, 61, 62, 157} <= set(alone)
+    # ...and the child's filter is the small part.
+    assert len(child) * 5 < len(policy)
 
 
 def test_ioctl_only_answers_terminal_queries(pool):

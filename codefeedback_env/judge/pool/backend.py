@@ -563,11 +563,12 @@ class WorkerPoolBackend:
             _warn_once("memory cgroup", f"memory cgroup layer unavailable ({error}); {_NO_CGROUP}")
             return None
 
-    def _seccomp_program(self) -> bytes | None:
+    def _seccomp_program(self) -> tuple[bytes, bytes] | None:
+        """The workers' filter and the one each child adds to it (`seccomp_policy`), or None."""
         if not self.options.seccomp:
             return None
         try:
-            return seccomp_policy.seccomp_program()
+            return seccomp_policy.forker_program(), seccomp_policy.child_program()
         except OSError as error:
             _warn_once("seccomp", f"seccomp layer unavailable ({error}); the other layers still apply")
             return None
@@ -587,7 +588,7 @@ class WorkerPoolBackend:
             "scratch": slot.scratch,
             "namespaces": sandbox,
             "separate_uids": self.options.separate_uids,
-            "seccomp_bpf": self._seccomp.hex() if self._seccomp is not None else None,
+            "seccomp_bpf": [part.hex() for part in self._seccomp] if self._seccomp is not None else None,
             "scratch_tmpfs": [self.options.scratch_bytes, self.options.scratch_files] if sandbox else None,
             "max_processes": self.options.max_processes,
             "max_open_files": self.options.max_open_files,

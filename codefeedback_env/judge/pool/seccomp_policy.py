@@ -1,8 +1,12 @@
 """Isolation layer 4 (parent side): the children's seccomp policy, compiled to BPF with libseccomp.
 
-The judge's process builds the filter once with libseccomp (through `pyseccomp`, a ctypes binding to the
-system's libseccomp.so.2) and exports its BPF; each worker receives the bytes in its configuration and
-installs them in every child with one prctl (`isolation.SeccompFilter`), so no worker loads libseccomp.
+The judge's process builds the filters once with libseccomp (through `pyseccomp`, a ctypes binding to the
+system's libseccomp.so.2) and exports their BPF; each worker receives the bytes in its configuration, so no worker
+loads libseccomp. The policy is installed in two stacked parts (the kernel applies every filter a process has and
+takes the strictest answer): the worker installs `forker_program` once (the policy, but for the calls the worker, its
+zygotes and a child's own set-up need: `FORKER_CALLS`), and each child adds `child_program`, which answers those
+calls as the policy does. A child's filters together answer every call as the policy would, and installing the
+small second part costs a child far less than the whole policy (the kernel compiles and frees each filter).
 
 Default deny: a child may make only the system calls in `ALLOWED`; every other call, including every call
 newer than this list, fails with ENOSYS ("not implemented"), the answer the C library and Python already
@@ -166,68 +170,128 @@ DENIED = (
 )  # fmt: skip
 
 
+FORKER_CALLS = (
+    "clone", "wait4", "waitid", "kill", "pidfd_open", "mount", "umount2", "chown", "fchownat", "close_range",
+    "setpgid", "setgroups", "setresgid", "setresuid", "capset", "prctl",
+)  # fmt: skip
+"""What the worker and its zygotes do beyond the policy (fork, reap and end children, mount and detach scratch
+folders) and what a child does before its lock-down is complete (its own process group, closing inherited
+descriptors, its uid or capabilities, parent-death signal and seccomp filter). The worker installs
+`forker_program` (the policy with these calls allowed) once; each child then installs `child_program`, which gives
+each of these calls back exactly the policy's answer (see `_REST`), so the two together are the policy."""
+_REST = {"prctl": (("LT", min(THREAD_NAMES)), ("GT", max(THREAD_NAMES)))}
+"""For a call of `FORKER_CALLS` the policy decides by argument: the arguments its rules leave to its default action
+(ENOSYS), as (comparison, value) on the first argument. The child's filter, which allows by default, refuses them."""
+
+
 @cache
 def seccomp_program() -> bytes:
-    """The policy as a BPF program for this machine's architecture (raises OSError if libseccomp is missing)."""
+    """The policy as one BPF program for this machine's architecture (raises OSError if libseccomp is missing)."""
+    seccomp = _libseccomp()
+    return _export(_filter(seccomp, seccomp.ERRNO(errno.ENOSYS), _rules(seccomp)))
+
+
+@cache
+def forker_program() -> bytes:
+    """The policy with every call of `FORKER_CALLS` allowed whatever its arguments: the worker's own filter,
+    inherited by its zygotes and children (raises OSError if libseccomp is missing)."""
+    seccomp = _libseccomp()
+    rules = [rule for rule in _rules(seccomp) if rule[1] not in FORKER_CALLS]
+    rules += [(seccomp.ALLOW, name, ()) for name in FORKER_CALLS]
+    return _export(_filter(seccomp, seccomp.ERRNO(errno.ENOSYS), rules))
+
+
+@cache
+def child_program() -> bytes:
+    """What each child adds to `forker_program`: the policy's answer to every call of `FORKER_CALLS`, everything
+    else allowed (the forker's filter answers it). A few dozen instructions, where the whole policy is hundreds:
+    a child installs it in a fraction of the time, and the kernel frees it faster at exit."""
+    seccomp = _libseccomp()
+    ops = {"LT": seccomp.LT, "GT": seccomp.GT}
+    policy, rules = _rules(seccomp), []
+    for name in FORKER_CALLS:
+        own = [rule for rule in policy if rule[1] == name]
+        if not own:
+            own = [(seccomp.ERRNO(errno.ENOSYS), name, ())]
+        elif any(arguments for _, _, arguments in own):
+            if name not in _REST and name != "clone":  # clone's two rules cover every value of its flags
+                raise ValueError(f"the policy decides {name} by argument: say in _REST what its default covers")
+            rest = _REST.get(name, ())
+            own += [(seccomp.ERRNO(errno.ENOSYS), name, (seccomp.Arg(0, ops[op], value),)) for op, value in rest]
+        rules += [rule for rule in own if rule[0] != seccomp.ALLOW]  # the child filter's default
+    return _export(_filter(seccomp, seccomp.ALLOW, rules))
+
+
+def _libseccomp():  # type: ignore[no-untyped-def]
     try:
         import pyseccomp as seccomp  # type: ignore[import-untyped]
     except (ImportError, OSError) as error:  # OSError: the binding loads libseccomp.so.2 on import
         raise OSError(f"libseccomp is not usable ({error}); install `pyseccomp` and libseccomp2") from None
-    policy = seccomp.SyscallFilter(seccomp.ERRNO(errno.ENOSYS))
+    return seccomp
+
+
+def _filter(seccomp, default, rules):  # type: ignore[no-untyped-def]
+    """A libseccomp filter with `default` for calls no rule matches, foreign architectures killed."""
+    policy = seccomp.SyscallFilter(default)
     policy.set_attr(seccomp.Attr.ACT_BADARCH, seccomp.KILL_PROCESS)
     try:  # a binary search over the call numbers instead of a linear scan of the (long) allow-list
         policy.set_attr(seccomp.Attr.CTL_OPTIMIZE, 2)
     except OSError:  # libseccomp older than 2.5: the linear filter is as correct
         pass
+    for action, name, arguments in rules:
+        try:
+            policy.add_rule(action, name, *arguments)
+        except OSError:  # a call this architecture or libseccomp does not have
+            continue
+    return policy
+
+
+def _rules(seccomp) -> list[tuple]:  # type: ignore[no-untyped-def]
+    """The policy as (action, call name, argument comparisons) rules; the default is ENOSYS."""
+    rules: list[tuple] = []
     for action, names in ((seccomp.ALLOW, ALLOWED), (seccomp.ERRNO(errno.EPERM), DENIED)):
-        for name in names:
-            try:
-                policy.add_rule(action, name)
-            except OSError:  # a call this architecture or libseccomp does not have
-                continue
-    policy.add_rule(seccomp.ALLOW, "clone", seccomp.Arg(0, seccomp.MASKED_EQ, CLONE_THREAD, CLONE_THREAD))
-    policy.add_rule(seccomp.ERRNO(errno.EPERM), "clone", seccomp.Arg(0, seccomp.MASKED_EQ, CLONE_THREAD, 0))
+        rules += [(action, name, ()) for name in names]
+
+    def add(action, name, *arguments):  # type: ignore[no-untyped-def]
+        rules.append((action, name, arguments))
+
+    add(seccomp.ALLOW, "clone", seccomp.Arg(0, seccomp.MASKED_EQ, CLONE_THREAD, CLONE_THREAD))
+    add(seccomp.ERRNO(errno.EPERM), "clone", seccomp.Arg(0, seccomp.MASKED_EQ, CLONE_THREAD, 0))
     # clone3 (its flags are behind a pointer the filter cannot read) gets the default ENOSYS: the C library then
     # falls back to clone, checked above.
-    policy.add_rule(seccomp.ALLOW, "socketpair", seccomp.Arg(0, seccomp.EQ, AF_UNIX))
-    policy.add_rule(seccomp.ERRNO(errno.EPERM), "socketpair", seccomp.Arg(0, seccomp.NE, AF_UNIX))
+    add(seccomp.ALLOW, "socketpair", seccomp.Arg(0, seccomp.EQ, AF_UNIX))
+    add(seccomp.ERRNO(errno.EPERM), "socketpair", seccomp.Arg(0, seccomp.NE, AF_UNIX))
     for command in FILE_CONTROLS:
-        policy.add_rule(seccomp.ALLOW, "fcntl", seccomp.Arg(1, seccomp.EQ, command))
+        add(seccomp.ALLOW, "fcntl", seccomp.Arg(1, seccomp.EQ, command))
     for command in RECORD_LOCKS:
-        policy.add_rule(seccomp.ERRNO(errno.EPERM), "fcntl", seccomp.Arg(1, seccomp.EQ, command))
-    try:  # (fd, offset, length, advice) on x86-64; elsewhere the call keeps the default ENOSYS
-        for mask, value in FILE_ADVICE:
-            policy.add_rule(seccomp.ALLOW, "fadvise64", seccomp.Arg(3, seccomp.MASKED_EQ, mask, value))
-        dontneed = seccomp.Arg(3, seccomp.MASKED_EQ, LOW_32_BITS, POSIX_FADV_DONTNEED)
-        policy.add_rule(seccomp.ERRNO(0), "fadvise64", dontneed)
-    except OSError:
-        pass
+        add(seccomp.ERRNO(errno.EPERM), "fcntl", seccomp.Arg(1, seccomp.EQ, command))
+    # (fd, offset, length, advice) on x86-64; elsewhere the call keeps the default ENOSYS
+    for mask, value in FILE_ADVICE:
+        add(seccomp.ALLOW, "fadvise64", seccomp.Arg(3, seccomp.MASKED_EQ, mask, value))
+    add(seccomp.ERRNO(0), "fadvise64", seccomp.Arg(3, seccomp.MASKED_EQ, LOW_32_BITS, POSIX_FADV_DONTNEED))
     for mask, value in MEMORY_ADVICE:  # (address, length, advice)
-        policy.add_rule(seccomp.ALLOW, "madvise", seccomp.Arg(2, seccomp.MASKED_EQ, mask, value))
+        add(seccomp.ALLOW, "madvise", seccomp.Arg(2, seccomp.MASKED_EQ, mask, value))
     cold_or_pageout = seccomp.Arg(2, seccomp.MASKED_EQ, 0xFFFFFFFE, MADV_COLD)  # MADV_PAGEOUT is MADV_COLD + 1
-    policy.add_rule(seccomp.ERRNO(0), "madvise", cold_or_pageout)
+    add(seccomp.ERRNO(0), "madvise", cold_or_pageout)
     merging = seccomp.Arg(2, seccomp.MASKED_EQ, 0xFFFFFFFE, MADV_MERGEABLE)  # MADV_UNMERGEABLE is MADV_MERGEABLE + 1
-    policy.add_rule(seccomp.ERRNO(0), "madvise", merging)
-    policy.add_rule(seccomp.ALLOW, "futex", seccomp.Arg(1, seccomp.MASKED_EQ, FUTEX_PRIVATE_FLAG, FUTEX_PRIVATE_FLAG))
+    add(seccomp.ERRNO(0), "madvise", merging)
+    add(seccomp.ALLOW, "futex", seccomp.Arg(1, seccomp.MASKED_EQ, FUTEX_PRIVATE_FLAG, FUTEX_PRIVATE_FLAG))
     for operation in range(FUTEX_OPERATIONS):  # shared ones (the command is the low 7 bits; higher ones do not exist)
         action = seccomp.ERRNO(errno.EAGAIN) if operation in FUTEX_WAITS else seccomp.ERRNO(0)
-        policy.add_rule(action, "futex", seccomp.Arg(1, seccomp.MASKED_EQ, 0xFF, operation))
+        add(action, "futex", seccomp.Arg(1, seccomp.MASKED_EQ, 0xFF, operation))
     for name, flags in (("openat", 2), ("open", 1)):  # (dirfd, path, flags, mode) and (path, flags, mode)
-        try:
-            policy.add_rule(seccomp.ALLOW, name, seccomp.Arg(flags, seccomp.MASKED_EQ, O_TMPFILE_BIT, 0))
-            tmpfile = seccomp.Arg(flags, seccomp.MASKED_EQ, O_TMPFILE_BIT, O_TMPFILE_BIT)
-            policy.add_rule(seccomp.ERRNO(errno.EOPNOTSUPP), name, tmpfile)
-        except OSError:  # an architecture without `open`
-            continue
+        add(seccomp.ALLOW, name, seccomp.Arg(flags, seccomp.MASKED_EQ, O_TMPFILE_BIT, 0))
+        tmpfile = seccomp.Arg(flags, seccomp.MASKED_EQ, O_TMPFILE_BIT, O_TMPFILE_BIT)
+        add(seccomp.ERRNO(errno.EOPNOTSUPP), name, tmpfile)
     for mask_value in (0x00, 0x01, 0x20):  # (address, length, protection, flags, fd, offset)
-        policy.add_rule(seccomp.ALLOW, "mmap", seccomp.Arg(3, seccomp.MASKED_EQ, MAP_SHARED_ANONYMOUS, mask_value))
+        add(seccomp.ALLOW, "mmap", seccomp.Arg(3, seccomp.MASKED_EQ, MAP_SHARED_ANONYMOUS, mask_value))
     shared_anonymous = seccomp.Arg(3, seccomp.MASKED_EQ, MAP_SHARED_ANONYMOUS, MAP_SHARED_ANONYMOUS)
-    policy.add_rule(seccomp.ERRNO(errno.EPERM), "mmap", shared_anonymous)
+    add(seccomp.ERRNO(errno.EPERM), "mmap", shared_anonymous)
     for option in THREAD_NAMES:
-        policy.add_rule(seccomp.ALLOW, "prctl", seccomp.Arg(0, seccomp.EQ, option))
+        add(seccomp.ALLOW, "prctl", seccomp.Arg(0, seccomp.EQ, option))
     for request in TERMINAL_QUERIES:
-        policy.add_rule(seccomp.ALLOW, "ioctl", seccomp.Arg(1, seccomp.EQ, request))
-    return _export(policy)
+        add(seccomp.ALLOW, "ioctl", seccomp.Arg(1, seccomp.EQ, request))
+    return rules
 
 
 def _export(policy) -> bytes:  # type: ignore[no-untyped-def]

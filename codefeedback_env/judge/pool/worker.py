@@ -205,16 +205,20 @@ class Worker:
         except OSError:  # a kernel without autogroups (CONFIG_SCHED_AUTOGROUP): nothing to put back
             pass
         self.seccomp: isolation.SeccompFilter | None = None
+        """The filter each child adds to the worker's own (`forker_seccomp`): together, the children's policy."""
+        self.forker_seccomp: isolation.SeccompFilter | None = None
         if config["seccomp_bpf"]:
             try:
-                self.seccomp = isolation.SeccompFilter(bytes.fromhex(config["seccomp_bpf"]))
+                forker, child = config["seccomp_bpf"]
+                self.forker_seccomp = isolation.SeccompFilter(bytes.fromhex(forker))
+                self.seccomp = isolation.SeccompFilter(bytes.fromhex(child))
                 # Once here rather than in every child (which inherits it): no child can gain privileges by
                 # exec, and each may install the filter without privileges of its own.
                 isolation.set_no_new_privs()
                 if not _fork_and_check(self._seccomp_check):
                     raise OSError("the kernel refused the filter or it did not take effect")
-            except (OSError, AttributeError) as error:
-                self.seccomp = None
+            except (OSError, AttributeError, ValueError) as error:
+                self.seccomp = self.forker_seccomp = None
                 self.missing["seccomp"] = str(error)
         self.cgroup = self._enter_cgroup(cgroup_fds, config.get("memory_allowance", 0))
         # Without seccomp a test may leave processes during a zygote's runs, which the worker finds in its list of
@@ -223,6 +227,8 @@ class Worker:
             clone = _Clone.here()
             if clone is not None and clone.works():
                 self.clone = clone
+        if self.forker_seccomp is not None:  # from here on, as every zygote and child (each child adds its own part)
+            self.forker_seccomp.install(no_new_privs=False)
         import gc
 
         gc.collect()
@@ -296,7 +302,8 @@ class Worker:
         return os.getuid() == self.uid
 
     def _seccomp_check(self) -> bool:
-        assert self.seccomp is not None
+        assert self.seccomp is not None and self.forker_seccomp is not None
+        self.forker_seccomp.install()
         self.seccomp.install()
         import threading
 
