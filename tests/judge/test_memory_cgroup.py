@@ -21,7 +21,7 @@ from codefeedback_env.judge import Judge, Limits, Verdict
 from codefeedback_env.judge.pool import PoolOptions, WorkerPoolBackend, isolation
 from codefeedback_env.judge.pool import memory_cgroup as cgroup_layer
 from codefeedback_env.problems.records import Problem, TestCase
-from tests.judge.processes import wait_until
+from tests.judge.processes import descendants, wait_until
 from tests.judge.test_attacks import FUNCTION_PROBLEM
 from tests.judge.test_pool_backend import machine_has_all_layers
 
@@ -59,9 +59,12 @@ MEMFD = (
     "    os.write(fd, b'x' * (1 << 20))\n    fds.append(fd)\nprint(3)\n"
 )
 LOWERED_SCORE = (
-    "fd = open('/proc/self/oom_score_adj', 'w')\nfd.write('0')\nfd.close()\n"
+    "for score in ('0', '-1000', '999'):\n    try:\n        with open('/proc/self/oom_score_adj', 'w') as f:\n"
+    "            f.write(score)\n    except OSError:\n        pass\n"
     "print(open('/proc/self/oom_score_adj').read().strip(), flush=True)\n" + _files(60, 1 << 20)
 )
+"""A program that gives up being the OOM killer's first choice as far as it can (lowering its score is refused where
+the worker's write was privileged, a write that fails is ignored), then fills its cgroup with files."""
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +129,24 @@ def test_a_program_that_lowers_its_oom_score_is_still_a_memory_limit(judge):
     function = LOWERED_SCORE.replace("print(3)\n", "") + "def add(a, b):\n    return a + b\n"
     assert _verdict(judge, function, problem) is Verdict.MEMORY_LIMIT
     assert judge.judge(problem, "def add(a, b):\n    return a + b\n").passed
+
+
+def test_every_child_starts_as_the_oom_killers_first_choice_and_its_forkers_do_not(judge):
+    """A child inherits the highest OOM score from whoever forks it (the worker, or a zygote for tests queued
+    under the same limits), which raises its own score just around the fork: every program starts at 1000, and
+    the worker is back at the judge's own score after the runs."""
+    start = "print(open('/proc/self/oom_score_adj').read().strip())\n"
+    programs = [start, start + "# another program\n"]
+    with ThreadPoolExecutor(2) as executor:
+        jobs = [programs[(k // 4) % 2] for k in range(24)]  # runs of one program, then another: both kinds of zygote
+        outcomes = list(executor.map(lambda program: judge.backend.run_stdio(program, "", LIMITS), jobs))
+    assert [outcome.stdout for outcome in outcomes] == [b"1000\n"] * len(jobs)
+    with open("/proc/self/oom_score_adj", "rb") as own:
+        judges = own.read()
+    (worker,) = judge.backend.worker_pids()
+    for pid in [worker, *descendants(worker)]:  # bubblewrap and the worker (no zygote is left after its runs)
+        with open(f"/proc/{pid}/oom_score_adj", "rb") as score:
+            assert score.read() == judges
 
 
 def test_memfds_count_when_seccomp_allows_them():

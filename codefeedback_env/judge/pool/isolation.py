@@ -294,7 +294,7 @@ def mount_private_proc() -> None:
 
 OOM_SCORE_ADJ = "/proc/self/oom_score_adj"
 CHILD_OOM_SCORE = b"1000"
-"""What a child writes to its `OOM_SCORE_ADJ`: the highest score (see `MemoryCgroup.mark_child`)."""
+"""The OOM score every child starts with, inherited from its forker: the highest (see `OomScore`)."""
 UNLIMITED = b"-1"
 
 
@@ -305,8 +305,8 @@ class MemoryCgroup:
     `enter` moves the worker in, once (its zygotes and children follow by fork: nothing per test), and notes
     what the cgroup then holds (`base`). Around each child: `limit` caps the cgroup at `base` plus the bytes
     the run may hold (its memory limit, and its output limit twice: stdout and stderr are memory files the
-    child writes) plus `allowance`; the child makes itself the OOM killer's first choice (`mark_child`: its
-    score then exceeds any other process's in the cgroup); `release` lifts the cap once the child is gone, so
+    child writes) plus `allowance`; the child is the OOM killer's first choice (its forker's `OomScore` gives
+    it a score above any other process's in the cgroup); `release` lifts the cap once the child is gone, so
     the worker's own clean-up never meets a full cgroup, and says whether the OOM killer ended the child."""
 
     def __init__(self, fds: list[int], allowance: int) -> None:
@@ -351,15 +351,29 @@ class MemoryCgroup:
         for fd in (self.procs, self.limit_fd, self.usage_fd, self.oom_fd):
             os.close(fd)
 
-    @staticmethod
-    def mark_child() -> None:
-        """In a child: the highest OOM score (raising one's own needs no privilege), so that when its run
-        fills the cgroup the OOM killer ends the child, not the worker or a zygote."""
-        fd = os.open(OOM_SCORE_ADJ, os.O_WRONLY)
-        try:
-            os.write(fd, CHILD_OOM_SCORE)
-        finally:
-            os.close(fd)
+
+class OomScore:
+    """The calling process's own OOM score, raised to the highest (`CHILD_OOM_SCORE`) just around each fork: the
+    child inherits it, so when its run fills the cgroup the OOM killer ends the child, not the worker or a zygote,
+    and the child makes no call of its own for it (an open of a /proc file costs a child more than two writes
+    cost the forker). Raising one's own score needs no privilege, and lowering it back to where it was neither
+    (a process without CAP_SYS_RESOURCE may go down to the last value a privileged one set). Opened by the
+    process that forks: `/proc/self` is the opener's, so a zygote opens its own."""
+
+    def __init__(self) -> None:
+        self.fd = os.open(OOM_SCORE_ADJ, os.O_RDWR | os.O_CLOEXEC)
+        self.own = os.pread(self.fd, 32, 0).strip()
+
+    def for_child(self) -> None:
+        """The score the next child forked inherits (call just before the fork)."""
+        os.pwrite(self.fd, CHILD_OOM_SCORE, 0)
+
+    def for_self(self) -> None:
+        """This process's own score again (call just after the fork, in the parent)."""
+        os.pwrite(self.fd, self.own, 0)
+
+    def close(self) -> None:
+        os.close(self.fd)
 
 
 def oom_kill_count(oom_control: bytes) -> int:

@@ -220,6 +220,8 @@ class Worker:
             except (OSError, AttributeError, ValueError) as error:
                 self.seccomp = self.forker_seccomp = None
                 self.missing["seccomp"] = str(error)
+        self.oom_score: isolation.OomScore | None = None
+        """With the memory cgroup: this process's OOM score, raised around each fork for the child to inherit."""
         self.cgroup = self._enter_cgroup(cgroup_fds, config.get("memory_allowance", 0))
         # Without seccomp a test may leave processes during a zygote's runs, which the worker finds in its list of
         # children: no zygote where there is none (CONFIG_PROC_CHILDREN).
@@ -241,12 +243,20 @@ class Worker:
         cgroup = isolation.MemoryCgroup(fds, allowance)
         try:
             cgroup.enter()
-            if not _fork_and_check(lambda: cgroup.mark_child() is None):
-                raise OSError("a child cannot make itself the OOM killer's first choice")
+            score = isolation.OomScore()
+            score.for_child()
+            try:
+                inherited = _fork_and_check(_has_child_oom_score)
+            finally:
+                score.for_self()
+            if not inherited or os.pread(score.fd, 32, 0).strip() != score.own:
+                score.close()
+                raise OSError("a child cannot be made the OOM killer's first choice")
         except OSError as error:
             cgroup.close()
             self.missing["memory cgroup"] = f"{error}; files count only against the scratch folder's own cap"
             return None
+        self.oom_score = score
         return cgroup
 
     def _make_scratch(self) -> None:
@@ -352,9 +362,13 @@ class Worker:
         # A test's child is pid 3 whoever forks it: the worker is 1 and a zygote 2; the worker forking a child itself
         # leaves 2 free. Otherwise whether a run came through a zygote (had a queued twin) would show in its pid.
         self._same_pid_every_run(b"2")
+        if self.oom_score is not None:
+            self.oom_score.for_child()
         pid = os.fork()
         if pid == 0:
             return self._child(function_mode, steps, fds, channel)
+        if self.oom_score is not None:
+            self.oom_score.for_self()
         for fd in fds:
             os.close(fd)
         grace = FUNCTION_GRACE_SECONDS if function_mode else 0.0
@@ -615,6 +629,9 @@ class Worker:
                 isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
                 if os.getppid() != self.pid:  # the worker died before the signal was set
                     os._exit(ZYGOTE_BROKEN)
+            if self.oom_score is not None:  # the worker's /proc/self was the worker: open this process's own
+                self.oom_score.close()
+                self.oom_score = isolation.OomScore()
             request = channel.last_payload
             if same_program:
                 self.zygote = _compile_within_limits(message, fds[3], request)
@@ -650,8 +667,6 @@ class Worker:
             for target, fd in enumerate(keep):
                 os.dup2(fd, target)
             os.closerange(len(keep), 1 << 20)
-            if self.cgroup is not None:  # the OOM killer's first choice in the cgroup (the call the worker probed)
-                self.cgroup.mark_child()
             for function, arguments, check in steps:
                 try:
                     result = function(*arguments)
@@ -717,6 +732,8 @@ class _ZygoteLoop:
         receive = self.channel.sock.recvmsg
         (start, end, size), space, fds_message = self.frame, _RUN_FDS_SPACE, _RUN_FDS_MESSAGE
         orders, reports, fds = self.orders, self.reports, self.fds
+        score = self.worker.oom_score  # each child inherits the OOM killer's first choice
+        for_child, for_self = (score.for_child, score.for_self) if score is not None else (_nothing, _nothing)
         self.fds = None
         try:
             while order := read(orders, 1):
@@ -729,10 +746,12 @@ class _ZygoteLoop:
                     if flags or len(ancillary) != 1 or ancillary[0][:2] != fds_message:
                         os._exit(ZYGOTE_BROKEN)
                     fds = unpack_fds(ancillary[0][2])
+                for_child()
                 pid = clone()
                 if pid == 0:
                     after()
                     return self.child(list(fds))
+                for_self()
                 if pid < 0:
                     os._exit(ZYGOTE_BROKEN)
                 for fd in fds:
@@ -903,6 +922,16 @@ def _end_children_but(keep: int) -> None:
                 os.waitpid(pid, 0)
             except ChildProcessError:
                 pass
+
+
+def _nothing() -> None:
+    pass
+
+
+def _has_child_oom_score() -> bool:
+    """In a child: whether it was forked with the score that makes it the OOM killer's first choice."""
+    with open(isolation.OOM_SCORE_ADJ, "rb") as score:
+        return score.read().strip() == isolation.CHILD_OOM_SCORE
 
 
 def _read_struct(fd: int, layout: struct.Struct) -> tuple:
