@@ -364,7 +364,12 @@ class Worker:
         self._same_pid_every_run(b"2")
         if self.oom_score is not None:
             self.oom_score.for_child()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:
+            if self.oom_score is not None:  # never left the OOM killer's first choice itself
+                self.oom_score.for_self()
+            raise
         if pid == 0:
             return self._child(function_mode, steps, fds, channel)
         if self.oom_score is not None:
