@@ -58,6 +58,13 @@ MEMFD = (
     "import os\nfds = []\nfor i in range(60):\n    fd = os.memfd_create('m')\n"
     "    os.write(fd, b'x' * (1 << 20))\n    fds.append(fd)\nprint(3)\n"
 )
+SOCKET_BUFFERS = (  # up to 252 x 8 MB in the buffers of socket pairs (SO_SNDBUF up to net.core.wmem_max)
+    "import socket\nheld = []\ntry:\n    while True:\n        a, b = socket.socketpair()\n        held += [a, b]\n"
+    "        for s in (a, b):\n            s.setblocking(False)\n"
+    "            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 30)\n"
+    "            try:\n                while True:\n                    s.send(b'x' * 65536)\n"
+    "            except BlockingIOError:\n                pass\nexcept OSError:\n    pass\nprint(3)\n"
+)
 LOWERED_SCORE = (
     "for score in ('0', '-1000', '999'):\n    try:\n        with open('/proc/self/oom_score_adj', 'w') as f:\n"
     "            f.write(score)\n    except OSError:\n        pass\n"
@@ -84,8 +91,8 @@ def test_the_layer_is_on_and_reported(judge):
 
 @pytest.mark.parametrize(
     "program",
-    [_files(60, 1 << 20), _files(3000, 16 << 10, folders=True), _files(1, 60 << 20)],
-    ids=["60_files_of_1MB", "3000_files_of_16KB", "one_60MB_file"],
+    [_files(60, 1 << 20), _files(3000, 16 << 10, folders=True), _files(1, 60 << 20), SOCKET_BUFFERS],
+    ids=["60_files_of_1MB", "3000_files_of_16KB", "one_60MB_file", "socket_buffers"],
 )
 def test_files_beyond_the_memory_limit_are_a_memory_limit(judge, program):
     workers = judge.backend.worker_pids()
