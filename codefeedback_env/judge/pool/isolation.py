@@ -12,8 +12,9 @@ Layers (outermost first):
    own processes and threads. Needs the worker to be root (CAP_SETUID/CAP_SETGID).
 3. **rlimits** (`child_runtime.apply_rlimits`, shared with the portable backend): CPU seconds, address
    space, file size, open files, processes, no core dumps. Always available.
-4. **seccomp** (`SeccompFilter`): a BPF program built once by the parent with libseccomp
-   (`seccomp_policy.py`: an allow-list, anything else fails), passed to the worker and installed in every child.
+4. **seccomp** (`SeccompFilter`): BPF built once by the parent with libseccomp (`seccomp_policy.py`: an
+   allow-list, anything else fails), passed to the worker in two parts: the worker installs the policy with its
+   own calls allowed, once; every child adds the small part that answers those calls as the policy does.
 5. **memory cgroup** (`MemoryCgroup`; the parent side is `memory_cgroup.py`): the worker joins its slot's memory
    cgroup once, and each run is capped there, so files and shared memory count against its memory limit.
 
