@@ -3,7 +3,8 @@
 The process-count rlimit does not bind a program that runs as root (the kernel exempts it): under the portable
 backend run by root, a program started 300 processes under its limit of 64. A pids cgroup binds everyone: each
 run gets `<the judge's pids cgroup>/codefeedback-run-<pid>-<n>` with `pids.max` set, the bootstrap moves itself
-in before it forks (so everything the program starts is in it), and the judge removes it after the run. Where
+in before it forks (so everything the program starts is in it), and the judge removes it after the run; the
+run cgroups of a judge that was killed are removed by the next judge's first run in the same cgroup. Where
 there is no writable pids cgroup, runs go without (the rlimit still binds programs that are not root).
 """
 
@@ -12,7 +13,8 @@ from __future__ import annotations
 import functools
 import itertools
 import os
-import signal
+
+from codefeedback_env.judge import cgroup_folders
 
 PREFIX = "codefeedback-run-"
 _counter = itertools.count()
@@ -61,27 +63,15 @@ class RunPidsCgroup:
         if self.procs_fd >= 0:
             os.close(self.procs_fd)
             self.procs_fd = -1
-        for _ in range(100):
-            try:
-                os.rmdir(self.folder)
-                return
-            except FileNotFoundError:
-                return
-            except OSError:  # EBUSY: a process is still in it
-                self._kill_members()
-                os.sched_yield()
+        cgroup_folders.remove(self.folder)
 
-    def _kill_members(self) -> None:
-        try:
-            with open(os.path.join(self.folder, "cgroup.procs")) as members:
-                pids = [int(pid) for pid in members.read().split()]
-        except OSError:
-            return
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
+
+@functools.cache
+def _remove_stale(parent: str) -> None:
+    """Remove (once per judge process) the run cgroups of judges that died mid-run (SIGKILL): they would
+    otherwise stay for good, one per run a judge was killed in."""
+    for folder in cgroup_folders.left_by_ended_judges(parent, PREFIX):
+        cgroup_folders.remove(folder)
 
 
 def run_cgroup(max_tasks: int) -> RunPidsCgroup | None:
@@ -89,6 +79,7 @@ def run_cgroup(max_tasks: int) -> RunPidsCgroup | None:
     parent = _pids_hierarchy()
     if parent is None:
         return None
+    _remove_stale(parent)
     try:
         return RunPidsCgroup(parent, max_tasks)
     except OSError:

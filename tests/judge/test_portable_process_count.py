@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import glob
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -64,3 +66,25 @@ def test_a_function_session_is_bound_too(backend):
 def test_threads_within_the_limit_still_start(backend):
     outcome = backend.run_stdio(THREADS, "", LIMITS)
     assert outcome.stdout == b"20\n", outcome
+
+
+@needs_a_pids_cgroup
+def test_the_run_cgroups_of_a_killed_judge_are_removed(backend):
+    """A judge killed mid-run (SIGKILL) leaves its run's cgroup: the next judge's first run removes it, as it
+    removes those of ended judges only (a live judge's runs go on)."""
+    parent = pids_cgroup._pids_hierarchy()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = [os.path.join(parent, f"{pids_cgroup.PREFIX}{dead.pid}-{n}") for n in range(2)]
+    live = os.path.join(parent, f"{pids_cgroup.PREFIX}{os.getppid()}-0")
+    for folder in (*stale, live):
+        os.mkdir(folder)
+    try:
+        pids_cgroup._remove_stale.cache_clear()  # as in a judge process that has not run anything yet
+        assert backend.run_stdio("print(1)", "", LIMITS).stdout == b"1\n"
+        assert [folder for folder in stale if os.path.isdir(folder)] == []
+        assert os.path.isdir(live)
+    finally:
+        for folder in (*stale, live):
+            if os.path.isdir(folder):
+                os.rmdir(folder)

@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import itertools
 import os
-import signal
-import time
 
+from codefeedback_env.judge import cgroup_folders
 from codefeedback_env.judge.pool.isolation import oom_kill_count
 
 ALLOWANCE_BYTES = 16 << 20
@@ -32,7 +31,6 @@ beside the memory its address-space limit counts (which alone it can never take 
 SLOT_FILES = ("cgroup.procs", "memory.limit_in_bytes", "memory.usage_in_bytes", "memory.oom_control")
 """The files of a slot's cgroup the worker gets descriptors for (write, write, read, read)."""
 PREFIX = "codefeedback-"
-REMOVE_SECONDS = 5.0
 
 _counter = itertools.count()
 
@@ -122,24 +120,12 @@ class PoolCgroups:
         except OSError:
             return
         for folder in [*slots, self.folder]:
-            _remove(folder)
+            cgroup_folders.remove(folder)
 
 
 def _remove_stale(parent: str) -> None:
     """Remove the empty cgroups of judges that died without closing their pools (SIGKILL): those whose pid is gone."""
-    try:
-        names = [entry.name for entry in os.scandir(parent) if entry.name.startswith(PREFIX) and entry.is_dir()]
-    except OSError:
-        return
-    for name in names:
-        try:
-            os.kill(int(name[len(PREFIX) :].split("-")[0]), 0)
-            continue  # a live process (or a reused pid): leave it
-        except ProcessLookupError:
-            pass
-        except (OSError, ValueError):
-            continue
-        folder = os.path.join(parent, name)
+    for folder in cgroup_folders.left_by_ended_judges(parent, PREFIX):
         for slot in os.scandir(folder) if os.path.isdir(folder) else ():
             if slot.is_dir():
                 try:
@@ -150,27 +136,3 @@ def _remove_stale(parent: str) -> None:
             os.rmdir(folder)
         except OSError:
             pass
-
-
-def _remove(folder: str) -> None:
-    give_up = time.monotonic() + REMOVE_SECONDS
-    while True:
-        try:
-            os.rmdir(folder)
-            return
-        except FileNotFoundError:
-            return
-        except OSError:
-            if time.monotonic() > give_up:
-                return
-        try:
-            with open(os.path.join(folder, "cgroup.procs"), encoding="ascii") as handle:
-                pids = [int(line) for line in handle if line.strip()]
-        except OSError:
-            pids = []
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        time.sleep(0.01)
