@@ -11,7 +11,9 @@ before any fork. The portable backend is no boundary (it runs programs as the ju
 A shared anonymous mapping (or a shared mapping of `/dev/zero`) is a new file of the kernel's internal tmpfs,
 numbered from one host-wide counter (in batches of 1,024 per CPU) that also numbers every memfd: a run making 17,000
 moved the batch a later run got by 17, on any worker, the reader's own making moving it by one. Seccomp refuses shared
-anonymous mappings and the sandbox's `/dev/zero` is an empty file.
+anonymous mappings and the sandbox's `/dev/zero` is an empty file. Pipes and sockets are numbered from another
+host-wide counter (the kernel's `get_next_ino`), which a run still moves and a later run still reads (an open hole,
+marked as an expected failure).
 """
 
 from __future__ import annotations
@@ -145,3 +147,33 @@ def test_a_run_cannot_move_the_hosts_count_of_internal_files_for_a_later_run(poo
     after = pool.run_stdio(READ_THE_COUNTER, "", LIMITS)
     assert writer.stdout == b"0\n", writer  # none could be made
     assert before.stdout == after.stdout == b"none\n", (before, after)
+
+
+MOVE_ANOTHER_COUNTER = (  # pipes and sockets are numbered from another host-wide counter
+    "import os, socket, time\nmade = 0\nstop = time.monotonic() + 1.0\nwhile time.monotonic() < stop:\n"
+    "    {make}\n    made += 1\nprint(made > 0)\n"
+)
+ANOTHER_COUNTER_MOVERS = {
+    "pipes": MOVE_ANOTHER_COUNTER.format(make="r, w = os.pipe(); os.close(r); os.close(w)"),
+    "socket_pairs": MOVE_ANOTHER_COUNTER.format(make="a, b = socket.socketpair(); a.close(); b.close()"),
+}
+READ_THE_OTHER_COUNTER = (  # past a batch of its own, a new pipe's number tells the host's next batch
+    "import os\nnumbers = []\nfor _ in range(1100):\n    r, w = os.pipe()\n    numbers.append(os.fstat(r).st_ino)\n"
+    "    os.close(r)\n    os.close(w)\nprint(max(numbers) // 1024)\n"
+)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open hole: pipes and sockets take their inode numbers from the kernel's get_next_ino, one counter for the "
+    "host (batches of 1,024 per CPU); a run making 100,000 pipes or socket pairs in a second moved the batch a later "
+    "run read by about 100 (1 without it). Seccomp cannot count, and asyncio needs socket pairs",
+)
+@pytest.mark.parametrize("mover", sorted(ANOTHER_COUNTER_MOVERS))
+def test_a_run_cannot_move_the_hosts_count_of_pipes_and_sockets_for_a_later_run(pool, mover):
+    before = pool.run_stdio(READ_THE_OTHER_COUNTER, "", LIMITS)
+    writer = pool.run_stdio(ANOTHER_COUNTER_MOVERS[mover], "", LIMITS)
+    after = pool.run_stdio(READ_THE_OTHER_COUNTER, "", LIMITS)
+    assert writer.stdout == b"True\n", writer
+    moved = int(after.stdout) - int(before.stdout)
+    assert moved <= 8, f"{mover} moved the host's counter a later run reads by {moved} batches"
