@@ -90,18 +90,15 @@ class JudgeLink:
             )
         send_frame(self._sock, CALL, payload)
         tag, body = receive_frame(self._sock)
-        reply = plaindata.loads(body)
+        # a returned iterator cut short: reading past it times the session out, even if checker code catches it
+        reply = plaindata.loads(body, on_cut=self._iterator_read_past)
         if "failure" in reply:
             kind = RemoteTimeout if reply["failure"] == "timeout" else RemoteCrash
             self.failure = kind(str(reply["message"]))
             raise self.failure
         if "raise" in reply:  # as the built-in class its traceback names: checker code may catch it
             raise remote_error(str(reply["raise"]), str(reply.get("kind", "")))
-        value = reply["value"]
-        if b'{"ic":' in body:  # an iterator cut short: reading past it times the session out, even if caught
-            for cut in plaindata.cut_iterators(value):
-                cut.on_cut = self._iterator_read_past
-        return value
+        return reply["value"]
 
     def _iterator_read_past(self) -> None:
         if self.failure is None:

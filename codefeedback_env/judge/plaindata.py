@@ -25,6 +25,8 @@ from __future__ import annotations
 import base64
 import json
 import sys
+from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 MAX_DEPTH = 200
@@ -67,11 +69,11 @@ class IteratorCut(BaseException):
 
 class CutIterator:
     """An iterator over the first `MAX_ITERATOR_VALUES` values of a returned iterator that had more. `on_cut`, if
-    set, is called when checker code reads past them, before `IteratorCut` is raised."""
+    given, is called when checker code reads past them, before `IteratorCut` is raised."""
 
-    def __init__(self, values: list[Any]) -> None:
+    def __init__(self, values: list[Any], on_cut: Callable[[], None] | None = None) -> None:
         self._values = iter(values)
-        self.on_cut: Any = None
+        self._on_cut = on_cut
 
     def __iter__(self) -> CutIterator:
         return self
@@ -79,8 +81,8 @@ class CutIterator:
     def __next__(self) -> Any:
         for value in self._values:
             return value
-        if self.on_cut is not None:
-            self.on_cut()
+        if self._on_cut is not None:
+            self._on_cut()
         raise IteratorCut(
             f"the function returned an iterator of more than {MAX_ITERATOR_VALUES} values and the checker read "
             "past them (under python3 it would still be taking values: a never-ending generator runs out of time)"
@@ -91,20 +93,9 @@ class CutIterator:
         return list(self._values)
 
 
-def cut_iterators(value: Any) -> list[CutIterator]:
-    """Every `CutIterator` in a decoded value (inside lists, tuples, sets and dicts)."""
-    found, pending = [], [value]
-    while pending:
-        item = pending.pop()
-        kind = type(item)
-        if kind is CutIterator:
-            found.append(item)
-        elif kind in (list, tuple, set, frozenset):
-            pending.extend(item)
-        elif kind is dict:
-            pending.extend(item.keys())
-            pending.extend(item.values())
-    return found
+_ON_CUT: ContextVar[Callable[[], None] | None] = ContextVar("plaindata_on_cut", default=None)
+"""The `on_cut` of the `loads` call decoding in this context: every `CutIterator` it makes gets it, wherever the
+iterator sits (inside another iterator or a dict view too)."""
 
 
 class ReturnedValueRaised(Exception):
@@ -251,7 +242,7 @@ def _decode(node: Any, depth: int, run: int = 0) -> Any:
         if tag == "it":
             return iter(_spread_out(_decode_items(body, depth + 1, 0)))
         if tag == "ic":
-            return CutIterator(_spread_out(_decode_items(body, depth + 1, 0)))
+            return CutIterator(_spread_out(_decode_items(body, depth + 1, 0)), _ON_CUT.get())
         if tag == "dk":
             return dict.fromkeys(_spread_out(_decode_items(body, depth + 1, 0))).keys()
         if tag == "dv":
@@ -357,13 +348,18 @@ def dumps(value: Any) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
-def loads(data: bytes, *, max_nodes: int | None = None) -> Any:
+def loads(data: bytes, *, max_nodes: int | None = None, on_cut: Callable[[], None] | None = None) -> Any:
     """Decode bytes made by `dumps`; raises PlainDataError on malformed input, on a message that may hold
-    more than `max_nodes` values (`count_bound`), and on sets or dicts whose keys collide (`MAX_SAME_HASH`)."""
+    more than `max_nodes` values (`count_bound`), and on sets or dicts whose keys collide (`MAX_SAME_HASH`).
+    Every `CutIterator` in the value calls `on_cut` when read past."""
     if max_nodes is not None and (bound := count_bound(data)) > max_nodes:
         raise PlainDataError(f"the value has up to {bound} elements (limit {max_nodes})")
     try:
         tree = json.loads(data.decode("utf-8", "surrogatepass"), parse_int=_parse_int())
     except (ValueError, RecursionError) as error:  # includes JSONDecodeError and UnicodeDecodeError
         raise PlainDataError(f"malformed plain-data message: {error}") from None
-    return _decode(tree, 0)
+    token = _ON_CUT.set(on_cut)
+    try:
+        return _decode(tree, 0)
+    finally:
+        _ON_CUT.reset(token)

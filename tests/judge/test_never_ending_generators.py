@@ -87,7 +87,54 @@ def test_a_cut_iterator_crosses_on_as_it_is(monkeypatch) -> None:
     assert isinstance(cut, plaindata.CutIterator) and [next(cut), next(cut)] == [0, 1]
     again = plaindata.loads(plaindata.dumps([cut]))[0]
     assert isinstance(again, plaindata.CutIterator) and next(again) == 2
-    assert plaindata.cut_iterators({"k": (again, [again])}) == [again, again]
     with pytest.raises(plaindata.IteratorCut):
         for _ in again:
             pass
+
+
+def test_every_cut_iterator_a_message_holds_calls_on_cut(monkeypatch) -> None:
+    """Wherever it sits (in containers, inside another iterator, in a dict view), reading past it calls `on_cut`."""
+    import itertools
+
+    monkeypatch.setattr(plaindata, "MAX_ITERATOR_VALUES", 10)
+    values = (
+        {"k": (itertools.count(), [itertools.count()])},
+        iter([itertools.count()]),
+        {itertools.count(): 1}.keys(),
+        {1: itertools.count()}.values(),
+    )
+    calls: list[int] = []
+    decoded = plaindata.loads(plaindata.dumps(values), on_cut=lambda: calls.append(1))
+    inner = [decoded[0]["k"][0], decoded[0]["k"][1][0], next(decoded[1]), *decoded[2], *decoded[3]]
+    assert [type(cut) for cut in inner] == [plaindata.CutIterator] * 5
+    for cut in inner:
+        with pytest.raises(plaindata.IteratorCut):
+            list(cut)
+    assert calls == [1] * 5
+    assert list(itertools.islice(plaindata.loads(plaindata.dumps(itertools.count())), 3)) == [0, 1, 2]
+    with pytest.raises(plaindata.IteratorCut):  # without on_cut: only the exception
+        list(plaindata.loads(plaindata.dumps(itertools.count())))
+
+
+NESTED = {
+    # A never-ending generator inside what the function returns, where only iterating reaches it: checker code
+    # that reads it whole and catches everything still runs out of time under python3.
+    "iterator_of_a_generator": "import itertools\ndef f():\n    return iter([itertools.count()])\n",
+    "generator_yielding_a_generator": "import itertools\ndef f():\n    yield itertools.count()\n",
+    "dict_keys_holding_a_generator": "import itertools\ndef f():\n    return {itertools.count(): 1}.keys()\n",
+    "dict_values_holding_a_generator": "import itertools\ndef f():\n    return {1: itertools.count()}.values()\n",
+    "dict_items_holding_a_generator": "import itertools\ndef f():\n    return {1: itertools.count()}.items()\n",
+}
+READ_NESTED_AND_CATCH = (
+    "try:\n    for item in f():\n        list(item[1] if type(item) is tuple else item)\nexcept:\n    pass\n"
+)
+
+
+@pytest.mark.parametrize(
+    "name", [n if n == "iterator_of_a_generator" else pytest.param(n, marks=pytest.mark.slow) for n in sorted(NESTED)]
+)
+def test_a_generator_inside_an_iterator_or_view_read_whole_is_a_time_out(judge_and_processes, name: str) -> None:
+    judge, processes = judge_and_processes
+    result = judge.judge(function_problem([READ_NESTED_AND_CATCH], time_limit=10.0), NESTED[name], "hidden")
+    assert result.results[0].verdict is Verdict.TIME_LIMIT, result.results[0]
+    assert_still_serving(judge, processes)
