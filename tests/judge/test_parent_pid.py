@@ -9,7 +9,10 @@ keep of the process's own thread (its id, its robust-futex list) is set in it as
 
 from __future__ import annotations
 
+import glob
 import os
+import shutil
+import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
@@ -97,3 +100,36 @@ def test_where_clone_is_not_known_the_worker_forks_every_child_itself(tmp_path):
             outcomes = list(executor.map(lambda k: pool.run_stdio(PROGRAM + f"# {k % 2}\n", "", LIMITS), range(12)))
         assert pool.zygote_runs() == 0
     assert [outcome.stdout for outcome in outcomes] == [alone] * 12
+
+
+def _other_pythons() -> list[str]:
+    """Other CPython versions on this machine (on PATH, or installed by pyenv), newest per minor version."""
+    found = {}
+    for minor in range(11, 20):
+        name = f"python3.{minor}"
+        versions = sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/3.{minor}.*/bin/{name}")))
+        path = versions[-1] if versions else shutil.which(name)
+        if path and minor != sys.version_info[1] and subprocess.run([path, "-c", ""]).returncode == 0:
+            found[name] = path  # (a pyenv shim of a version not selected is on PATH, and fails)
+    return sorted(found.values())
+
+
+@pytest.mark.parametrize("python", _other_pythons() or [None])
+def test_a_zygote_makes_children_under_every_python_version(python):
+    """The zygote runs Python's own fork code around its clone (`_Clone.make`) as os.fork does: from 3.13 on,
+    Python's after-fork code in the child without its before-fork code in the caller was a fatal error, so no zygote
+    started (the check at the worker's start failed) and each worker's start wrote a fatal error on the judge's
+    stderr."""
+    if python is None:
+        pytest.skip("no other Python version on this machine")
+    with WorkerPoolBackend(1, python=python, options=PoolOptions(namespaces=False)) as pool:
+        alone = pool.run_stdio(PROGRAM, "", LIMITS)
+        assert alone.exit_code == 0, alone.stderr
+        for _ in range(6):  # a batch whose tests did not queue (a very busy host) proves nothing: send another
+            with ThreadPoolExecutor(2) as executor:
+                outcomes = list(executor.map(lambda k: pool.run_stdio(PROGRAM + f"# {k % 2}\n", "", LIMITS), range(12)))
+            assert [outcome.stdout for outcome in outcomes] == [alone.stdout] * 12
+            if pool.zygote_runs() >= 2:
+                break
+        else:
+            pytest.fail(f"no zygote made two tests' children under {python}")

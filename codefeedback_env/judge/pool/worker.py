@@ -732,7 +732,7 @@ class _ZygoteLoop:
         process writes after a fork costs it a copy-on-write fault, and this one forks for every test, so this
         loop works on locals and makes few objects."""
         assert self.worker.clone is not None  # (a worker without one starts no zygote)
-        read, clone, after, close, write = os.read, self.worker.clone.call, self.worker.clone.after, os.close, os.write
+        read, clone, after, close, write = os.read, self.worker.clone.make, self.worker.clone.after, os.close, os.write
         pack_pid, unpack_fds = _PID.pack, _RUN_FDS.unpack
         receive = self.channel.sock.recvmsg
         (start, end, size), space, fds_message = self.frame, _RUN_FDS_SPACE, _RUN_FDS_MESSAGE
@@ -833,14 +833,16 @@ def _serves(payload: bytes | None, size: int, served: tuple[bytes, bytes]) -> bo
 
 class _Clone:
     """Makes a child of the caller's parent, as fork would make one of the caller: `clone(CLONE_PARENT | SIGCHLD)`
-    on the caller's stack, and in the child what the C library's and Python's fork do there (`after`).
+    on the caller's stack (`make`), and in the child what the C library's and Python's fork do there (`after`).
 
     For a zygote (one thread, no lock held), so that its test's child is the worker's, in every way a program can
     see, as if the worker had forked it: the kernel writes the child's thread id where the C library keeps it
     (CLONE_CHILD_SETTID, as the C library's fork does; read back by `pthread_*` calls on the calling thread),
     `after` registers the thread's robust-futex list again (the kernel clears it in a new process) and runs
     Python's own after-fork code (`PyOS_AfterFork_Child`: its thread state, locks, signals and the functions given
-    to `os.register_at_fork`). The before-fork functions and the parent's are not run: a zygote has none."""
+    to `os.register_at_fork`). Around the clone, the caller runs Python's own before-fork and parent's after-fork
+    code (`PyOS_BeforeFork`, `PyOS_AfterFork_Parent`), as os.fork does: the child's after-fork code releases locks
+    the before-fork code took (from Python 3.13 on, releasing the import lock unheld is a fatal error)."""
 
     def __init__(self, calls: tuple[int, int, int, int], tid_address: int, robust: tuple[int, int]) -> None:
         # No argument types: the small numbers go as C ints (widened to the register), the addresses as c_void_p made
@@ -857,10 +859,16 @@ class _Clone:
         while len(arguments) > 2 and arguments[-1] == 0:  # (at most 5 arguments: a partial call then allocates nothing)
             arguments.pop()
         self.call: Callable[[], int] = functools.partial(syscall, *arguments)
-        """0 in the child, the child's pid in the caller, -1 if the kernel refused."""
+        """The system call alone (see `make`)."""
         self.register_robust_list = functools.partial(syscall, set_robust_list, ctypes.c_void_p(robust[0]), robust[1])
-        self.after_fork = ctypes.pythonapi.PyOS_AfterFork_Child
-        self.after_fork.restype = None
+        api = ctypes.pythonapi
+        self.before_fork, self.after_fork, self.after_fork_parent = (
+            api.PyOS_BeforeFork,
+            api.PyOS_AfterFork_Child,
+            api.PyOS_AfterFork_Parent,
+        )
+        for function in (self.before_fork, self.after_fork, self.after_fork_parent):
+            function.restype = None
 
     @classmethod
     def here(cls) -> _Clone | None:
@@ -886,6 +894,15 @@ class _Clone:
             return None
         return cls(calls, tid_address, (head.value, size.value))
 
+    def make(self) -> int:
+        """Make the child, as os.fork: 0 in the child (which then calls `after` first), the child's pid in the
+        caller, -1 if the kernel refused."""
+        self.before_fork()
+        pid = self.call()
+        if pid != 0:
+            self.after_fork_parent()
+        return pid
+
     def after(self) -> None:
         """In the child, first."""
         self.register_robust_list()
@@ -896,7 +913,7 @@ class _Clone:
         me = os.getpid()
         helper = os.fork()
         if helper == 0:  # makes one child of ours, which checks itself and exits
-            pid = self.call()
+            pid = self.make()
             if pid == 0:
                 self.after()
                 tid = ctypes.c_int.from_address(self.tid_address).value
