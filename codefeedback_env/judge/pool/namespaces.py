@@ -11,8 +11,10 @@ whose root is an empty read-only tmpfs. Into it are bound, read-only and nothing
   stdlib folders no contest program imports (`LEFT_OUT`: its tests, IDLE, tkinter, ...) are left out;
 - glibc's data for the `C.UTF-8` locale (`LOCALE_FOLDERS`), so that `locale.setlocale(locale.LC_ALL, '')` works;
 - the few judge modules the worker imports (`worker_files`), at `/judge`;
-- a fresh `/dev` (null, zero, full, random, urandom, tty, a private devpts and an empty read-only shm),
-  a `/proc` of the worker's own pid namespace, and an empty tmpfs at `/tmp` (the worker's scratch).
+- a fresh `/dev` (null, full, random, urandom, tty and an empty read-only shm; bubblewrap's devpts and its
+  `/dev/zero` the worker takes away at its start: `isolation.lock_shared_folders`), a `/proc` of the worker's own
+  pid namespace, and an empty tmpfs at `/tmp` (the worker's scratch; `noatime`, and read-only where the worker mounts
+  a scratch folder of its own in it).
 
 Everything else (the project, the data folders, the home folder, `/etc`, other interpreters and their
 packages) is absent. The pool binds these files from a copy in memory (`memory_files.py`), so that no run
