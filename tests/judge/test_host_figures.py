@@ -149,6 +149,44 @@ def test_a_run_cannot_move_the_hosts_count_of_internal_files_for_a_later_run(poo
     assert before.stdout == after.stdout == b"none\n", (before, after)
 
 
+STATX_NUMBERS = {"x86_64": 332, "aarch64": 291, "riscv64": 291}
+STATX = (
+    "import ctypes, platform\nlibc = ctypes.CDLL(None, use_errno=True)\nlibc.syscall.restype = ctypes.c_long\n"
+    "buffer = ctypes.create_string_buffer(256)\n"
+    "def statx(mask):\n"
+    "    status = libc.syscall(ctypes.c_long({number}), ctypes.c_int(-100), b'.', ctypes.c_int(0),"
+    " ctypes.c_uint(mask), buffer)\n"
+    "    return 'refused %d' % ctypes.get_errno() if status else int.from_bytes(buffer.raw[144:152], 'little')\n"
+)
+MOUNT_ID_READERS = {  # 0x4000: STATX_MNT_ID_UNIQUE (a host-wide count of mounts); 0x1000: STATX_MNT_ID (reused)
+    "unique_alone": "print(statx(0x4000))\n",
+    "unique_with_basic_stats": "print(statx(0x4000 | 0x7FF))\n",
+    "unique_with_high_bits": "print(statx(0x4000 | 0x80000000))\n",
+}
+
+
+@pytest.mark.skipif(platform.machine() not in STATX_NUMBERS, reason="statx's number on this architecture")
+@pytest.mark.parametrize("reader", sorted(MOUNT_ID_READERS))
+def test_a_run_cannot_read_the_hosts_count_of_mounts(pool, reader):
+    """Red before: the scratch folder's unique mount id moved by one after every run that changed its folder (the
+    worker mounts a fresh one), and by every other worker's mounts: a host-wide count a later run read back."""
+    number = STATX_NUMBERS[platform.machine()]
+    changes_its_folder = "open('written', 'w').close()\n"
+    for _ in range(2):
+        assert pool.run_stdio(changes_its_folder, "", LIMITS).exit_code == 0
+        outcome = pool.run_stdio(STATX.format(number=number) + MOUNT_ID_READERS[reader], "", LIMITS)
+        assert outcome.stdout == b"refused 1\n", outcome
+
+
+def test_statx_without_the_unique_mount_id_works_as_under_python3(pool):
+    number = STATX_NUMBERS.get(platform.machine())
+    if number is None:
+        pytest.skip("statx's number on this architecture")
+    program = STATX.format(number=number) + "print(statx(0x7FF | 0x1000) > 0)\n"
+    outcome = pool.run_stdio(program, "", LIMITS)
+    assert outcome.stdout == b"True\n", outcome
+
+
 MOVE_ANOTHER_COUNTER = (  # pipes and sockets are numbered from another host-wide counter
     "import os, socket, time\nmade = 0\nstop = time.monotonic() + 1.0\nwhile time.monotonic() < stop:\n"
     "    {make}\n    made += 1\nprint(made > 0)\n"

@@ -110,6 +110,11 @@ kernel's internal tmpfs, numbered from one counter for the whole host that also 
 thousands moved it by a number of its choosing, and any later run on any worker read the number back from a mapping
 of its own. Refused with EPERM (`mmap.mmap(-1, n)` is shared: a `PermissionError`; private ones are what malloc,
 thread stacks and the interpreter use). A shared mapping of `/dev/zero` does the same: the sandbox has none."""
+STATX_MNT_ID_UNIQUE = 0x4000
+"""The statx mask bit that asks for a mount's unique id, numbered from one host-wide counter that every mount on the
+host moves: the worker mounts a fresh scratch tmpfs after a run that changed its folder, so a later run read from its
+own folder's id how many such runs (on any worker) came before it. statx asking for it is refused with EPERM; any
+other statx is allowed (it reports the reused, lowest-free mount id, as `/proc/self/fdinfo` does anyway)."""
 THREAD_NAMES = (15, 16)
 """The prctl options a program may use: PR_SET_NAME and PR_GET_NAME (newer interpreters name their threads)."""
 
@@ -118,7 +123,7 @@ ALLOWED = (
     "read", "write", "readv", "writev", "pread64", "pwrite64", "lseek", "close", "newfstatat",
     "getdents64", "getcwd", "dup", "dup3", "readlinkat", "faccessat", "faccessat2", "statfs", "fstatfs",
     "getxattr", "lgetxattr", "fgetxattr", "listxattr", "llistxattr", "flistxattr",
-    "stat", "fstat", "lstat", "statx", "dup2", "readlink", "access", "getdents",  # same operation
+    "stat", "fstat", "lstat", "dup2", "readlink", "access", "getdents",  # same operation
     # files in the scratch folder (a tmpfs of the run's own; the rest of the file system is read-only)
     "unlink", "unlinkat", "mkdir", "mkdirat", "rmdir", "rename", "renameat", "renameat2", "ftruncate",
     "fsync", "fdatasync", "fchmod", "fchmodat", "chmod", "utimensat", "umask", "chdir", "fchdir",
@@ -287,6 +292,10 @@ def _rules(seccomp) -> list[tuple]:  # type: ignore[no-untyped-def]
         add(seccomp.ALLOW, "mmap", seccomp.Arg(3, seccomp.MASKED_EQ, MAP_SHARED_ANONYMOUS, mask_value))
     shared_anonymous = seccomp.Arg(3, seccomp.MASKED_EQ, MAP_SHARED_ANONYMOUS, MAP_SHARED_ANONYMOUS)
     add(seccomp.ERRNO(errno.EPERM), "mmap", shared_anonymous)
+    # statx(dirfd, path, flags, mask, buffer)
+    unique_mount_id = seccomp.Arg(3, seccomp.MASKED_EQ, STATX_MNT_ID_UNIQUE, STATX_MNT_ID_UNIQUE)
+    add(seccomp.ALLOW, "statx", seccomp.Arg(3, seccomp.MASKED_EQ, STATX_MNT_ID_UNIQUE, 0))
+    add(seccomp.ERRNO(errno.EPERM), "statx", unique_mount_id)
     for option in THREAD_NAMES:
         add(seccomp.ALLOW, "prctl", seccomp.Arg(0, seccomp.EQ, option))
     for request in TERMINAL_QUERIES:
