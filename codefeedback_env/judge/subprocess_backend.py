@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -136,17 +136,21 @@ class _Run:
     def deadline(self) -> float:
         return self.started + self.limits.time
 
-    def cpu_exceeded(self) -> bool:
-        """Whether the program's processes together have used the run's CPU-time limit (`process_tree`): the
-        rlimit binds each process alone. Read only once the run has lasted long enough to use it on every core."""
-        limit = cpu_wait.cpu_seconds(self.limits.time)
-        if time.monotonic() - self.started < limit / CORES:
+    def cpu_exceeded(self, since: float | None = None, seconds: float | None = None, used_then: float = 0.0) -> bool:
+        """Whether the program's processes together have used `seconds` of CPU time (the run's limit) since
+        `since` (the run's start), when they had used `used_then` (`process_tree`): the rlimit binds each process
+        alone. Read only once that has lasted long enough to use it on every core."""
+        limit = cpu_wait.cpu_seconds(self.limits.time if seconds is None else seconds)
+        if time.monotonic() - (self.started if since is None else since) < limit / CORES:
             return False
+        return self.read_tree_cpu() - used_then >= limit
+
+    def read_tree_cpu(self) -> float:
+        """The most CPU seconds the program's processes were read to have used together, read now as well."""
         used = process_tree.cpu_seconds_below(self.process.pid)
-        if used is None:
-            return False
-        self.tree_cpu = max(self.tree_cpu, used)
-        return used >= limit
+        if used is not None:
+            self.tree_cpu = max(self.tree_cpu, used)
+        return self.tree_cpu
 
     def _wait_for_exit(self, timeout: float, *, program: bool = True) -> bool:
         """Whether, within `timeout` seconds, the program ended (its reaper said so: `program`) or the
@@ -346,9 +350,7 @@ class SubprocessBackend:
                 os.close(request_read)
                 os.close(reply_write)
         run.extra_fds = [request_write, reply_read]
-        return SubprocessFunctionSession(
-            run, request_write, reply_read, waiting_pid=run.process.pid, cpu_exceeded=run.cpu_exceeded
-        )
+        return SubprocessFunctionSession(run, request_write, reply_read, waiting_pid=run.process.pid, tree_limited=True)
 
     def close(self) -> None:
         forksafe.unregister(self)
@@ -377,9 +379,10 @@ class SubprocessFunctionSession:
     As for stdio runs, a test's time does not count the program's waiting for a CPU (`cpu_wait`): when the
     deadline passes, it moves on by what the processes under `waiting_pid` waited (`cpu_wait.WaitingMeter`,
     read every `cpu_wait.READ_EVERY_SECONDS`) since the test's first call that took over `FIRST_LOOK_SECONDS`
-    (waiting before that is not credited), up to the wall-clock backstop. With `cpu_exceeded` (the portable
-    backend's run: its program may start processes), an exchange also ends as a time-out once that says the
-    program's processes together used the session's CPU-time limit.
+    (waiting before that is not credited), up to the wall-clock backstop. With `tree_limited` (the portable
+    backend's run: its program may start processes), an exchange also ends as a time-out once the program's
+    processes together used a test's time in CPU time since `limit_time` gave it (`_Run.cpu_exceeded`): the
+    session's own limit covers every test left, so it alone lets one call use several tests' time.
     """
 
     def __init__(
@@ -389,13 +392,13 @@ class SubprocessFunctionSession:
         reply_fd: int,
         *,
         waiting_pid: int | None = None,
-        cpu_exceeded: Callable[[], bool] | None = None,
+        tree_limited: bool = False,
     ) -> None:
         self._run = run
         self._request_fd = request_fd
         self._reply_fd = reply_fd
         self._waiting_pid = waiting_pid
-        self._cpu_exceeded = cpu_exceeded
+        self._tree_limited = tree_limited
         os.set_blocking(request_fd, False)
         self.failure: RemoteFailure | None = None
         """The time-out or crash that ended the conversation, if any."""
@@ -415,6 +418,8 @@ class SubprocessFunctionSession:
         self._backstop = start + cpu_wait.wall_backstop(seconds)
         self._waiting: cpu_wait.WaitingMeter | None = None  # from the test's first look on
         self._credited = 0.0
+        self._cpu_limit = (start, seconds, 0.0 if since_start or not self._tree_limited else self._run.read_tree_cpu())
+        """(since, seconds, CPU used then) of the program's processes together (`_Run.cpu_exceeded`)."""
 
     def _wait_for(self, fd: int, *, write: bool) -> bool:
         """Whether `fd` became ready before the deadline (moved on by the program's waiting for a CPU)."""
@@ -430,7 +435,7 @@ class SubprocessFunctionSession:
                 timeout = min(remaining, cpu_wait.READ_EVERY_SECONDS) if self._waiting is not None else remaining
             if descriptors.ready(watched, timeout, write=write):
                 return True
-            if self._cpu_exceeded is not None and self._cpu_exceeded():
+            if self._tree_limited and self._run.cpu_exceeded(*self._cpu_limit):
                 return False
             if first_look and remaining > FIRST_LOOK_SECONDS:
                 self._waiting = cpu_wait.WaitingMeter(self._waiting_pid, time.monotonic())  # type: ignore[arg-type]

@@ -145,3 +145,24 @@ def test_the_reading_counts_every_process_below_the_root_but_its_own_time():
     finally:
         os.killpg(root.pid, signal.SIGKILL)
         root.wait()
+
+
+TWO_CORES = {name: body.replace("range(4)", "range(2)").replace("0.45", "0.6") for name, body in SHAPES.items()}
+"""Two processes burning 0.6 s each: 1.2 s in 0.6 s on two cores (and on a busy host, its waiting credited)."""
+
+
+@pytest.mark.parametrize("shape", sorted(TWO_CORES))
+def test_processes_started_in_a_later_call_share_that_tests_cpu_limit(backend, shape):
+    """A session serves several tests on one budget (the judge gives it a test's time for each test left); the
+    processes a call starts share its test's time (`limit_time`), not the budget: 1.2 s was accepted there."""
+    budget = Limits(4 * LIMITS.time, LIMITS.memory, LIMITS.output)
+    session = backend.open_function_session(_function(TWO_CORES[shape]) + "def g():\n    return 1\n", budget)
+    try:
+        session.limit_time(LIMITS.time, since_start=True)
+        assert session.call("g", [], {}) == 1
+        session.limit_time(LIMITS.time)
+        with pytest.raises(RemoteTimeout):
+            session.call("f", [], {})
+    finally:
+        outcome = session.close()
+    _assert_bounded_and_counted(outcome)
