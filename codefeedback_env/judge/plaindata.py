@@ -110,13 +110,21 @@ _DICT_VIEWS = {type({}.keys()): "dk", type({}.values()): "dv", type({}.items()):
 """Dict views by type, and their tags: each crosses as the same view of an equal dict."""
 
 
+_CONTAINERS = (list, tuple, set, frozenset, dict)
+
+
 def _rough_size(value: Any) -> int:
-    """About as many bytes as `value` takes encoded, for scalars; a shallow count for containers."""
+    """About as many bytes as `value` takes encoded, for scalars; a shallow count for containers, by their length
+    (not their allocation, which differs between the program's value and the judge's decoded copy: the judge,
+    encoding that copy again for the checker process, must take the same values)."""
     kind = type(value)
     if kind is int:
         return value.bit_length() // 3 + 2
     if kind is str or kind is bytes:
         return len(value) * 2 + 2
+    for base in _CONTAINERS:
+        if issubclass(kind, base):  # the base's length: a subclass's own `__len__` is not called
+            return 8 * base.__len__(value) + 64
     return sys.getsizeof(value)
 
 

@@ -138,3 +138,32 @@ def test_a_generator_inside_an_iterator_or_view_read_whole_is_a_time_out(judge_a
     result = judge.judge(function_problem([READ_NESTED_AND_CATCH], time_limit=10.0), NESTED[name], "hidden")
     assert result.results[0].verdict is Verdict.TIME_LIMIT, result.results[0]
     assert_still_serving(judge, processes)
+
+
+TAKEN_WHOLE = {
+    # Finite iterators just under the bound in the sandbox, whose values the judge decodes as larger lists (a list
+    # grown by appends holds spare room): the judge, sending them on to checker code, must not cut them again.
+    "lists_of_zeros": "def f():\n    for i in range(417):\n        yield [0] * 1250\n",
+    "lists_of_ranges": "def f():\n    return (list(range(1250)) for i in range(417))\n",
+    "map_to_lists": "def f():\n    return map(lambda i: [i] * 1250, range(417))\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(TAKEN_WHOLE))
+def test_an_iterator_taken_whole_in_the_sandbox_reaches_checker_code_whole(name: str) -> None:
+    """The judge decodes the program's reply and encodes it again for the checker process."""
+    namespace: dict = {}
+    exec(TAKEN_WHOLE[name], namespace)
+    decoded = plaindata.loads(plaindata.dumps(namespace["f"]()))
+    assert type(decoded) is not plaindata.CutIterator
+    again = plaindata.loads(plaindata.dumps(decoded))
+    assert type(again) is not plaindata.CutIterator and len(list(again)) == 417
+
+
+def test_an_iterator_taken_whole_passes_a_checker_reading_it_whole(judge_and_processes) -> None:
+    judge, processes = judge_and_processes
+    program, test = TAKEN_WHOLE["lists_of_zeros"], "assert len(list(f())) == 417\n"
+    assert python3_passes(program, test)
+    result = judge.judge(function_problem([test], time_limit=10.0), program, "hidden")
+    assert result.results[0].passed, result.results[0]
+    assert_still_serving(judge, processes)
