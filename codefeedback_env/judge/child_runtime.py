@@ -4,18 +4,18 @@ One runtime for both backends. The pool's worker imports this module (as a top-l
 `python -s -S -P`) and calls `run` in each forked child once it is locked down. The portable backend runs
 this file as its child bootstrap:
 
-    child_runtime.py stdio    PROGRAM CPU_SECONDS MEMORY_BYTES FILE_BYTES [ENDED_FD [CGROUP_FD]]
-    child_runtime.py function PROGRAM CPU_SECONDS MEMORY_BYTES FILE_BYTES REQUEST_FD REPLY_FD [ENDED_FD [CGROUP_FD]]
+    child_runtime.py stdio    PROGRAM CPU_SECONDS MEMORY_BYTES FILE_BYTES [ENDED_FD [CGROUP_FD [CPU_FD]]]
+    child_runtime.py function PROGRAM CPU_SECONDS MEMORY_BYTES FILE_BYTES REQUEST_FD REPLY_FD [ENDED_FD [...]]
 
 The bootstrap is a small init (`main`): it becomes a child subreaper, runs the program in a forked process,
 and when that process ends, or the parent asks with SIGTERM, kills and reaps every process the program left,
 then exits with the program's status. With CGROUP_FD (a pids cgroup's `cgroup.procs`, open for writing) it
-moves itself into that cgroup before it forks anything. The process that reaps the program first writes its
-wait status to
-ENDED_FD (4 bytes, little-endian) while it is still an unreaped zombie: the parent's time limit then never
-reads the process tree after the program's waiting for a CPU has vanished with it (see `cpu_wait`), and the
-bootstrap's clean-up after the program ended never counts against the program. The program never holds
-ENDED_FD.
+moves itself into that cgroup before it forks anything (-1: none). With CPU_FD (a cpuacct cgroup's
+`cgroup.procs`), the program's first process moves itself in before the program runs. The process that reaps
+the program first writes its wait status to ENDED_FD (4 bytes, little-endian) while it is still an unreaped
+zombie: the parent's time limit then never reads the process tree after the program's waiting for a CPU has
+vanished with it (see `cpu_wait`), and the bootstrap's clean-up after the program ended never counts against
+the program. The program never holds ENDED_FD.
 
 The program ends as under `python3 program.py`: an uncaught exception goes to `sys.excepthook`, `SystemExit`
 gives the interpreter's status (its message printed), then threads are joined, atexit handlers run, the
@@ -757,9 +757,10 @@ def main(argv: list[str]) -> NoReturn:
     fds = [int(fd) for fd in argv[5:7]] if mode == "function" else []
     rest = [int(fd) for fd in argv[5 + len(fds) :]]
     ended = rest[0] if rest else -1
-    if len(rest) > 1:  # everything this process starts from now on counts against the cgroup's limit
+    if len(rest) > 1 and rest[1] >= 0:  # everything this process starts from now on counts against the limit
         os.write(rest[1], b"0")
         os.close(rest[1])
+    cpu_cgroup = rest[2] if len(rest) > 2 else -1
     with open(path, "rb") as program_file:
         source = program_file.read().decode("utf-8", "surrogatepass")
     settings = rlimit_settings(ChildLimits(int(cpu), int(memory), int(file_size)))
@@ -769,6 +770,8 @@ def main(argv: list[str]) -> NoReturn:
 
     def start_program(parent: int) -> NoReturn:
         try:
+            if cpu_cgroup >= 0:  # the program's CPU is counted there, that of children nobody waits for too
+                os.write(cpu_cgroup, b"0")
             _close_fds_except({0, 1, 2, *fds})  # e.g. the status pipe: the program must not write to it
             die_with_parent(parent)
             apply_rlimits(settings)

@@ -1,4 +1,4 @@
-"""A pids cgroup per run for the portable backend, where the judge may make one (root, cgroup v1 `pids`).
+"""A pids and a cpuacct cgroup per run for the portable backend, where the judge may make them (root, cgroup v1).
 
 The process-count rlimit does not bind a program that runs as root (the kernel exempts it): under the portable
 backend run by root, a program started 300 processes under its limit of 64. A pids cgroup binds everyone: each
@@ -6,6 +6,12 @@ run gets `<the judge's pids cgroup>/codefeedback-run-<pid>-<n>` with `pids.max` 
 in before it forks (so everything the program starts is in it), and the judge removes it after the run; the
 run cgroups of a judge that was killed are removed by the next judge's first run in the same cgroup. Where
 there is no writable pids cgroup, runs go without (the rlimit still binds programs that are not root).
+
+A program that ignores SIGCHLD has its children reaped by the kernel: their CPU time is in no process's
+`cutime`, and a reading of the process tree misses them once they are gone. A cpuacct cgroup keeps it: the
+program's first process moves itself in before the program runs (the bootstrap and the reaper stay out, so
+nothing of theirs is counted), and the judge reads its `cpuacct.usage`. Where there is none (not root, cgroup
+v2 only), only the process tree counts.
 """
 
 from __future__ import annotations
@@ -21,8 +27,8 @@ _counter = itertools.count()
 
 
 @functools.cache
-def _pids_hierarchy() -> str | None:
-    """The folder of this process's cgroup in the cgroup v1 `pids` hierarchy, if it is writable."""
+def hierarchy(controller: str) -> str | None:
+    """The folder of this process's cgroup in the cgroup v1 hierarchy of `controller`, if it is writable."""
     try:
         with open("/proc/self/cgroup", encoding="utf-8") as listing:
             lines = listing.read().splitlines()
@@ -30,32 +36,42 @@ def _pids_hierarchy() -> str | None:
             mounts = listing.read().splitlines()
     except OSError:
         return None
-    path = next((line.split(":", 2)[2] for line in lines if "pids" in line.split(":", 2)[1].split(",")), None)
+    path = next((line.split(":", 2)[2] for line in lines if controller in line.split(":", 2)[1].split(",")), None)
     for line in mounts:
         fields = line.split()
         rest = fields[fields.index("-") + 1 :]
-        if path is not None and rest[0] == "cgroup" and "pids" in rest[2].split(","):
+        if path is not None and rest[0] == "cgroup" and controller in rest[2].split(","):
             root, mount_point = fields[3], fields[4]
             inside = path[len(root) :] if root != "/" and path.startswith(root) else path
             folder = os.path.normpath(mount_point + "/" + inside.lstrip("/"))
             usable = os.path.isfile(os.path.join(folder, "cgroup.procs")) and os.access(folder, os.W_OK)
-            return folder if usable else None  # (the hierarchy's root has no pids.max: its children do)
+            return folder if usable else None  # (the root of `pids` has no pids.max: its children do)
     return None
 
 
-class RunPidsCgroup:
-    """One run's pids cgroup: `procs_fd` is where the bootstrap writes `0` to move itself in."""
+class RunCgroup:
+    """One run's cgroup in one hierarchy: `procs_fd` is where a process of the run writes `0` to move itself in."""
 
-    def __init__(self, parent: str, max_tasks: int) -> None:
+    def __init__(self, parent: str, settings: dict[str, str]) -> None:
         self.folder = os.path.join(parent, f"{PREFIX}{os.getpid()}-{next(_counter)}")
         os.mkdir(self.folder)
         try:
-            with open(os.path.join(self.folder, "pids.max"), "w") as limit:
-                limit.write(str(max_tasks))
+            for name, value in settings.items():
+                with open(os.path.join(self.folder, name), "w") as setting:
+                    setting.write(value)
             self.procs_fd = os.open(os.path.join(self.folder, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
         except BaseException:
             os.rmdir(self.folder)
             raise
+
+    def cpu_seconds(self) -> float | None:
+        """The CPU seconds every process that was ever in the cgroup used there (a cpuacct cgroup's
+        `cpuacct.usage`, which keeps the time of processes nobody waited for); None if it cannot be read."""
+        try:
+            with open(os.path.join(self.folder, "cpuacct.usage"), encoding="ascii") as usage:
+                return int(usage.read()) / 1e9
+        except (OSError, ValueError):
+            return None
 
     def remove(self) -> None:
         """Close the descriptor and remove the cgroup; whatever is still in it (nothing, once the run's pid
@@ -68,19 +84,28 @@ class RunPidsCgroup:
 
 @functools.cache
 def _remove_stale(parent: str) -> None:
-    """Remove (once per judge process) the run cgroups of judges that died mid-run (SIGKILL): they would
-    otherwise stay for good, one per run a judge was killed in."""
+    """Remove (once per judge process and hierarchy) the run cgroups of judges that died mid-run (SIGKILL): they
+    would otherwise stay for good, one per run a judge was killed in."""
     for folder in cgroup_folders.left_by_ended_judges(parent, PREFIX):
         cgroup_folders.remove(folder)
 
 
-def run_cgroup(max_tasks: int) -> RunPidsCgroup | None:
-    """A fresh pids cgroup for one run allowing `max_tasks` processes and threads, or None where there is none."""
-    parent = _pids_hierarchy()
+def _run_cgroup(controller: str, settings: dict[str, str]) -> RunCgroup | None:
+    parent = hierarchy(controller)
     if parent is None:
         return None
     _remove_stale(parent)
     try:
-        return RunPidsCgroup(parent, max_tasks)
+        return RunCgroup(parent, settings)
     except OSError:
         return None
+
+
+def run_cgroup(max_tasks: int) -> RunCgroup | None:
+    """A fresh pids cgroup for one run allowing `max_tasks` processes and threads, or None where there is none."""
+    return _run_cgroup("pids", {"pids.max": str(max_tasks)})
+
+
+def cpu_cgroup() -> RunCgroup | None:
+    """A fresh cpuacct cgroup for one run, to read its processes' CPU time from, or None where there is none."""
+    return _run_cgroup("cpuacct", {})

@@ -127,8 +127,10 @@ class _Run:
     finished: RunOutcome | None = None
     program_status: int | None = None
     extra_fds: list[int] = field(default_factory=list)
-    cgroup: pids_cgroup.RunPidsCgroup | None = None
-    """The run's pids cgroup, removed once the run is over."""
+    cgroups: tuple[pids_cgroup.RunCgroup, ...] = ()
+    """The run's pids and cpuacct cgroups, removed once the run is over."""
+    cpu_cgroup: pids_cgroup.RunCgroup | None = None
+    """The run's cpuacct cgroup (one of `cgroups`): the program's processes' CPU, reaped by anyone or not."""
     tree_cpu: float = 0.0
     """The most CPU seconds the program's processes were read to have used together (`cpu_exceeded`)."""
 
@@ -148,8 +150,8 @@ class _Run:
     def read_tree_cpu(self) -> float:
         """The most CPU seconds the program's processes were read to have used together, read now as well."""
         used = process_tree.cpu_seconds_below(self.process.pid)
-        if used is not None:
-            self.tree_cpu = max(self.tree_cpu, used)
+        counted = None if self.cpu_cgroup is None else self.cpu_cgroup.cpu_seconds()
+        self.tree_cpu = max(self.tree_cpu, used or 0.0, counted or 0.0)
         return self.tree_cpu
 
     def _wait_for_exit(self, timeout: float, *, program: bool = True) -> bool:
@@ -212,8 +214,10 @@ class _Run:
         _signal(self.process.pid, signal.SIGKILL, group=True)  # a backstop: the bootstrap's group
         _, status, usage = os.wait4(self.process.pid, 0)
         self.process.returncode = os.waitstatus_to_exitcode(status)
-        if self.cgroup is not None:
-            self.cgroup.remove()
+        if self.cpu_cgroup is not None:
+            self.tree_cpu = max(self.tree_cpu, self.cpu_cgroup.cpu_seconds() or 0.0)
+        for cgroup in self.cgroups:
+            cgroup.remove()
         if self.ended_fd is not None and self.ended_fd in descriptors.ready([self.ended_fd], 0.0):
             self._read_program_status()  # told while the bootstrap was stopping: how the program itself ended
         if self.program_status is not None:  # the same as the bootstrap's, unless the backstop had to kill it
@@ -277,14 +281,15 @@ class SubprocessBackend:
         program_path.write_text(program, encoding="utf-8", errors="surrogatepass")
         (folder / "stdin").write_text(stdin, encoding="utf-8", errors="surrogatepass")
         ended_read, ended_write = os.pipe()
-        cgroup = pids_cgroup.run_cgroup(MAX_TASKS)
-        cgroup_fds = () if cgroup is None else (cgroup.procs_fd,)
+        cgroup, cpu_cgroup = pids_cgroup.run_cgroup(MAX_TASKS), pids_cgroup.cpu_cgroup()
+        cgroups = tuple(made for made in (cgroup, cpu_cgroup) if made is not None)
+        cgroup_fds = (-1 if made is None else made.procs_fd for made in (cgroup, cpu_cgroup))
         try:
             process = self._popen(folder, mode, program_path, limits, (*pass_fds, ended_write, *cgroup_fds))
         except BaseException:
             os.close(ended_read)
-            if cgroup is not None:
-                cgroup.remove()
+            for made in cgroups:
+                made.remove()
             raise
         finally:
             os.close(ended_write)
@@ -293,16 +298,18 @@ class SubprocessBackend:
         except BaseException:  # no descriptor left to supervise it with: it must not run unsupervised
             os.close(ended_read)
             kill_group(process)
-            if cgroup is not None:
-                cgroup.remove()
+            for made in cgroups:
+                made.remove()
             raise
-        return _Run(process, folder, limits, time.monotonic(), pidfd, ended_read, cgroup=cgroup)
+        return _Run(
+            process, folder, limits, time.monotonic(), pidfd, ended_read, cgroups=cgroups, cpu_cgroup=cpu_cgroup
+        )
 
     def _popen(
         self, folder: Path, mode: str, program_path: Path, limits: Limits, pass_fds: tuple[int, ...]
     ) -> subprocess.Popen:
         """Start the bootstrap; after the call channel (function mode), `pass_fds` holds where the program's end
-        is announced and, if there is one, the run's pids cgroup."""
+        is announced and the run's pids and cpuacct cgroups (-1 where there is none)."""
         work = folder / "work"
         command = [
             self.python, "-s", "-S", "-P", CHILD_SCRIPT, mode, str(program_path),
@@ -323,7 +330,7 @@ class SubprocessBackend:
                 env=child_environment(str(work)),
                 start_new_session=True,
                 close_fds=True,
-                pass_fds=pass_fds,
+                pass_fds=tuple(fd for fd in pass_fds if fd >= 0),
             )
         return process
 

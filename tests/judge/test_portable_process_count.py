@@ -30,7 +30,7 @@ THREADS = (
 )
 
 needs_a_pids_cgroup = pytest.mark.skipif(
-    pids_cgroup._pids_hierarchy() is None, reason="no writable pids cgroup here (the judge is not root)"
+    pids_cgroup.hierarchy("pids") is None, reason="no writable pids cgroup here (the judge is not root)"
 )
 
 
@@ -41,7 +41,7 @@ def backend():
 
 
 def _left_cgroups() -> list[str]:
-    parent = pids_cgroup._pids_hierarchy()
+    parent = pids_cgroup.hierarchy("pids")
     return glob.glob(os.path.join(parent, f"{pids_cgroup.PREFIX}{os.getpid()}-*")) if parent else []
 
 
@@ -72,7 +72,7 @@ def test_threads_within_the_limit_still_start(backend):
 def test_the_run_cgroups_of_a_killed_judge_are_removed(backend):
     """A judge killed mid-run (SIGKILL) leaves its run's cgroup: the next judge's first run removes it, as it
     removes those of ended judges only (a live judge's runs go on)."""
-    parent = pids_cgroup._pids_hierarchy()
+    parent = pids_cgroup.hierarchy("pids")
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     stale = [os.path.join(parent, f"{pids_cgroup.PREFIX}{dead.pid}-{n}") for n in range(2)]
