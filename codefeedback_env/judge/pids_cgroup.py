@@ -26,9 +26,9 @@ PREFIX = "codefeedback-run-"
 _counter = itertools.count()
 
 
-@functools.cache
-def hierarchy(controller: str) -> str | None:
-    """The folder of this process's cgroup in the cgroup v1 hierarchy of `controller`, if it is writable."""
+def v1_folder(controller: str) -> str | None:
+    """The folder of this process's cgroup in the cgroup v1 hierarchy of `controller` (None if there is none
+    or /proc cannot be read); whether it is usable is the caller's to check."""
     try:
         with open("/proc/self/cgroup", encoding="utf-8") as listing:
             lines = listing.read().splitlines()
@@ -43,10 +43,18 @@ def hierarchy(controller: str) -> str | None:
         if path is not None and rest[0] == "cgroup" and controller in rest[2].split(","):
             root, mount_point = fields[3], fields[4]
             inside = path[len(root) :] if root != "/" and path.startswith(root) else path
-            folder = os.path.normpath(mount_point + "/" + inside.lstrip("/"))
-            usable = os.path.isfile(os.path.join(folder, "cgroup.procs")) and os.access(folder, os.W_OK)
-            return folder if usable else None  # (the root of `pids` has no pids.max: its children do)
+            return os.path.normpath(mount_point + "/" + inside.lstrip("/"))
     return None
+
+
+@functools.cache
+def hierarchy(controller: str) -> str | None:
+    """The folder of this process's cgroup in the cgroup v1 hierarchy of `controller`, if it is writable."""
+    folder = v1_folder(controller)
+    if folder is None:
+        return None
+    usable = os.path.isfile(os.path.join(folder, "cgroup.procs")) and os.access(folder, os.W_OK)
+    return folder if usable else None  # (the root of `pids` has no pids.max: its children do)
 
 
 class RunCgroup:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import itertools
 import os
 
-from codefeedback_env.judge import cgroup_folders
+from codefeedback_env.judge import cgroup_folders, pids_cgroup
 from codefeedback_env.judge.pool.isolation import oom_kill_count
 
 ALLOWANCE_BYTES = 16 << 20
@@ -39,36 +39,15 @@ class CgroupUnavailable(OSError):
     """No writable cgroup v1 memory controller for this process (the message says why)."""
 
 
-def _mount_point(controller: str) -> tuple[str, str] | None:
-    """(mount point, root inside the hierarchy) of the cgroup v1 hierarchy holding `controller`, or None."""
-    with open("/proc/self/mountinfo", encoding="utf-8") as handle:
-        for line in handle:
-            fields = line.split()
-            separator = fields.index("-")
-            fstype, options = fields[separator + 1], fields[separator + 3].split(",")
-            if fstype == "cgroup" and controller in options:
-                return fields[4], fields[3]
-    return None
-
-
 def own_memory_cgroup() -> str:
     """The folder of this process's cgroup v1 memory cgroup, if it is writable; else `CgroupUnavailable`."""
     if not os.path.exists("/proc/self/cgroup"):
         raise CgroupUnavailable("no /proc/self/cgroup (not Linux, or no cgroups)")
-    path = None
-    with open("/proc/self/cgroup", encoding="utf-8") as handle:
-        for line in handle:
-            _, controllers, cgroup = line.rstrip("\n").split(":", 2)
-            if "memory" in controllers.split(","):
-                path = cgroup
-    mount = _mount_point("memory")
-    if path is None or mount is None:
+    folder = pids_cgroup.v1_folder("memory")
+    if folder is None:
         raise CgroupUnavailable(
             "no cgroup v1 memory controller is mounted (cgroup v2 is not supported by this layer yet)"
         )
-    mount_point, mount_root = mount
-    inside = path[len(mount_root) :] if mount_root != "/" and path.startswith(mount_root) else path
-    folder = os.path.normpath(mount_point + "/" + inside.lstrip("/"))
     if not os.path.isfile(os.path.join(folder, "memory.limit_in_bytes")):
         raise CgroupUnavailable(f"{folder} is not a cgroup v1 memory cgroup")
     if not os.access(folder, os.W_OK):
