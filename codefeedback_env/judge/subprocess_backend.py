@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from codefeedback_env.judge import child_runtime, cpu_wait, descriptors, forksafe, pids_cgroup, plaindata, process_tree
+from codefeedback_env.judge import child_runtime, cpu_wait, descriptors, forksafe, plaindata, process_tree, run_cgroups
 from codefeedback_env.judge.backend import (
     BackendFailure,
     Limits,
@@ -127,9 +127,9 @@ class _Run:
     finished: RunOutcome | None = None
     program_status: int | None = None
     extra_fds: list[int] = field(default_factory=list)
-    cgroups: tuple[pids_cgroup.RunCgroup, ...] = ()
+    cgroups: tuple[run_cgroups.RunCgroup, ...] = ()
     """The run's pids and cpuacct cgroups, removed once the run is over."""
-    cpu_cgroup: pids_cgroup.RunCgroup | None = None
+    cpu_cgroup: run_cgroups.RunCgroup | None = None
     """The run's cpuacct cgroup (one of `cgroups`): the program's processes' CPU, reaped by anyone or not."""
     tree_cpu: float = 0.0
     """The most CPU seconds the program's processes were read to have used together (`cpu_exceeded`)."""
@@ -281,7 +281,7 @@ class SubprocessBackend:
         program_path.write_text(program, encoding="utf-8", errors="surrogatepass")
         (folder / "stdin").write_text(stdin, encoding="utf-8", errors="surrogatepass")
         ended_read, ended_write = os.pipe()
-        cgroup, cpu_cgroup = pids_cgroup.run_cgroup(MAX_TASKS), pids_cgroup.cpu_cgroup()
+        cgroup, cpu_cgroup = run_cgroups.pids(MAX_TASKS), run_cgroups.cpuacct()
         cgroups = tuple(made for made in (cgroup, cpu_cgroup) if made is not None)
         cgroup_fds = (-1 if made is None else made.procs_fd for made in (cgroup, cpu_cgroup))
         try:

@@ -3,7 +3,7 @@
 A program that ignores SIGCHLD (`SIG_IGN`, or `SA_NOCLDWAIT`) has its children reaped by the kernel: their CPU
 time is in no parent's `cutime`, and the process-tree reading (`process_tree`) misses them once they are gone.
 Forking 30 ms workers for 0.9 s under a 1 s limit was accepted with a CPU time of 0.09 s. Where the judge can
-make one, each run has a cpuacct cgroup (`pids_cgroup`) whose usage counts every process the program started,
+make one, each run has a cpuacct cgroup (`run_cgroups`) whose usage counts every process the program started,
 reaped by anyone or by no one.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from codefeedback_env.judge import Limits, pids_cgroup
+from codefeedback_env.judge import Limits, run_cgroups
 from codefeedback_env.judge.backend import RemoteTimeout
 from codefeedback_env.judge.subprocess_backend import SubprocessBackend
 
@@ -61,7 +61,7 @@ SHAPES = {
 """80 workers of 30 ms each (2.4 s of CPU under a 1 s limit), none of them ever waited for, as `main`'s body."""
 
 needs_a_cpuacct_cgroup = pytest.mark.skipif(
-    pids_cgroup.hierarchy("cpuacct") is None, reason="no writable cpuacct cgroup here (the judge is not root)"
+    run_cgroups.hierarchy("cpuacct") is None, reason="no writable cpuacct cgroup here (the judge is not root)"
 )
 
 

@@ -2,7 +2,7 @@
 
 The kernel exempts root from the process-count rlimit: under the portable backend run by root, a program
 started 300 processes under its limit of 64. Each run now gets a pids cgroup where the judge can make one
-(`pids_cgroup`), which binds everyone, and it is removed after the run.
+(`run_cgroups`), which binds everyone, and it is removed after the run.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from codefeedback_env.judge import Limits, pids_cgroup
+from codefeedback_env.judge import Limits, run_cgroups
 from codefeedback_env.judge.subprocess_backend import SubprocessBackend
 
 LIMITS = Limits(10.0, 256 << 20, 1 << 16)
@@ -30,7 +30,7 @@ THREADS = (
 )
 
 needs_a_pids_cgroup = pytest.mark.skipif(
-    pids_cgroup.hierarchy("pids") is None, reason="no writable pids cgroup here (the judge is not root)"
+    run_cgroups.hierarchy("pids") is None, reason="no writable pids cgroup here (the judge is not root)"
 )
 
 
@@ -41,8 +41,8 @@ def backend():
 
 
 def _left_cgroups() -> list[str]:
-    parent = pids_cgroup.hierarchy("pids")
-    return glob.glob(os.path.join(parent, f"{pids_cgroup.PREFIX}{os.getpid()}-*")) if parent else []
+    parent = run_cgroups.hierarchy("pids")
+    return glob.glob(os.path.join(parent, f"{run_cgroups.PREFIX}{os.getpid()}-*")) if parent else []
 
 
 @needs_a_pids_cgroup
@@ -72,15 +72,15 @@ def test_threads_within_the_limit_still_start(backend):
 def test_the_run_cgroups_of_a_killed_judge_are_removed(backend):
     """A judge killed mid-run (SIGKILL) leaves its run's cgroup: the next judge's first run removes it, as it
     removes those of ended judges only (a live judge's runs go on)."""
-    parent = pids_cgroup.hierarchy("pids")
+    parent = run_cgroups.hierarchy("pids")
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    stale = [os.path.join(parent, f"{pids_cgroup.PREFIX}{dead.pid}-{n}") for n in range(2)]
-    live = os.path.join(parent, f"{pids_cgroup.PREFIX}{os.getppid()}-0")
+    stale = [os.path.join(parent, f"{run_cgroups.PREFIX}{dead.pid}-{n}") for n in range(2)]
+    live = os.path.join(parent, f"{run_cgroups.PREFIX}{os.getppid()}-0")
     for folder in (*stale, live):
         os.mkdir(folder)
     try:
-        pids_cgroup._remove_stale.cache_clear()  # as in a judge process that has not run anything yet
+        run_cgroups._remove_stale.cache_clear()  # as in a judge process that has not run anything yet
         assert backend.run_stdio("print(1)", "", LIMITS).stdout == b"1\n"
         assert [folder for folder in stale if os.path.isdir(folder)] == []
         assert os.path.isdir(live)

@@ -109,11 +109,11 @@ def _run_cgroup(controller: str, settings: dict[str, str]) -> RunCgroup | None:
         return None
 
 
-def run_cgroup(max_tasks: int) -> RunCgroup | None:
+def pids(max_tasks: int) -> RunCgroup | None:
     """A fresh pids cgroup for one run allowing `max_tasks` processes and threads, or None where there is none."""
     return _run_cgroup("pids", {"pids.max": str(max_tasks)})
 
 
-def cpu_cgroup() -> RunCgroup | None:
+def cpuacct() -> RunCgroup | None:
     """A fresh cpuacct cgroup for one run, to read its processes' CPU time from, or None where there is none."""
     return _run_cgroup("cpuacct", {})
