@@ -22,7 +22,7 @@ from __future__ import annotations
 import itertools
 import os
 
-from codefeedback_env.judge import cgroup_folders, pids_cgroup
+from codefeedback_env.judge import cgroup_folders, run_cgroups
 from codefeedback_env.judge.pool.isolation import oom_kill_count
 
 ALLOWANCE_BYTES = 16 << 20
@@ -43,7 +43,7 @@ def own_memory_cgroup() -> str:
     """The folder of this process's cgroup v1 memory cgroup, if it is writable; else `CgroupUnavailable`."""
     if not os.path.exists("/proc/self/cgroup"):
         raise CgroupUnavailable("no /proc/self/cgroup (not Linux, or no cgroups)")
-    folder = pids_cgroup.v1_folder("memory")
+    folder = run_cgroups.v1_folder("memory")
     if folder is None:
         raise CgroupUnavailable(
             "no cgroup v1 memory controller is mounted (cgroup v2 is not supported by this layer yet)"
