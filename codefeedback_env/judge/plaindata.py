@@ -118,10 +118,14 @@ def _rough_size(value: Any) -> int:
     (not their allocation, which differs between the program's value and the judge's decoded copy: the judge,
     encoding that copy again for the checker process, must take the same values)."""
     kind = type(value)
-    if kind is int:
-        return value.bit_length() // 3 + 2
-    if kind is str or kind is bytes:
-        return len(value) * 2 + 2
+    # a subclass is counted as the base value it crosses as, without calling its own methods: counted as itself,
+    # it could count less here than its decoded copy does in the judge, which would then cut the iterator
+    if issubclass(kind, int):
+        return int.bit_length(value) // 3 + 2
+    if issubclass(kind, str):
+        return str.__len__(value) * 2 + 2
+    if issubclass(kind, bytes):
+        return bytes.__len__(value) * 2 + 2
     for base in _CONTAINERS:
         if issubclass(kind, base):  # the base's length: a subclass's own `__len__` is not called
             return 8 * base.__len__(value) + 64

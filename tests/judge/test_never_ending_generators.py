@@ -167,3 +167,16 @@ def test_an_iterator_taken_whole_passes_a_checker_reading_it_whole(judge_and_pro
     result = judge.judge(function_problem([test], time_limit=10.0), program, "hidden")
     assert result.results[0].passed, result.results[0]
     assert_still_serving(judge, processes)
+
+
+@pytest.mark.parametrize("chars", [4500, 9000])  # 417 of them: under the bytes bound, over it
+def test_a_str_subclass_is_counted_as_the_str_it_crosses_as(chars: int) -> None:
+    """Counted as itself, a subclass counted less in the sandbox than its decoded copy in the judge, which then cut
+    again what the sandbox had taken whole: checker code reading it whole timed out where python3 passes."""
+
+    class Text(str):
+        pass
+
+    decoded = plaindata.loads(plaindata.dumps(Text("x" * chars) for _ in range(417)))
+    assert type(decoded) is type(plaindata.loads(plaindata.dumps("x" * chars for _ in range(417))))
+    assert type(plaindata.loads(plaindata.dumps(decoded))) is type(decoded)
