@@ -458,10 +458,11 @@ def _raised(error: BaseException) -> dict[str, str]:
     return {"raise": format_exception(error), "kind": kind}
 
 
-def _reply(value: object) -> bytes:
-    """The encoded reply for a returned value: the value, or why it cannot cross."""
+def _reply(value: object, objects: plaindata.ObjectTable) -> bytes:
+    """The encoded reply for a returned value (objects that are not plain data as stand-ins kept in `objects`), or
+    why it cannot cross."""
     try:
-        return plaindata.dumps({"value": value})
+        return plaindata.dumps({"value": value}, objects)
     except plaindata.PlainDataError as error:
         reason = f"TypeError: the function returned a value that is not plain data ({error})\n"
         return plaindata.dumps({"raise": reason})
@@ -493,12 +494,16 @@ def _serve_calls(source: str, holder: list[types.ModuleType], request_fd: int, r
         return 0
     names = sorted(name for name, value in namespace.items() if callable(value) and not name.startswith("__"))
     _send(reply_fd, {"names": names})
+    objects = plaindata.ObjectTable()  # what crossed as stand-ins: the checker may pass them back
     while True:
         try:
             size = int.from_bytes(_read_exact(request_fd, 8), "little")
-            request = plaindata.loads(_read_exact(request_fd, size))
+            request = plaindata.loads(_read_exact(request_fd, size), objects=objects)
         except EOFError:
             return 0
+        except plaindata.PlainDataError as error:  # a stand-in of another session
+            _send(reply_fd, {"raise": f"TypeError: {error}\n", "kind": "TypeError"})
+            continue
         function = namespace.get(request["call"])
         if not callable(function):
             _send(reply_fd, {"raise": f"NameError: the program does not define a function {request['call']!r}\n"})
@@ -508,7 +513,7 @@ def _serve_calls(source: str, holder: list[types.ModuleType], request_fd: int, r
         except BaseException as error:  # noqa: B036
             _send(reply_fd, _raised(error))
             continue
-        _write(reply_fd, _reply(value))
+        _write(reply_fd, _reply(value, objects))
 
 
 def run(program: Program) -> NoReturn:

