@@ -187,6 +187,73 @@ def test_statx_without_the_unique_mount_id_works_as_under_python3(pool):
     assert outcome.stdout == b"True\n", outcome
 
 
+_REPORT = (
+    "import ctypes, errno, os, socket\nlibc = ctypes.CDLL(None, use_errno=True)\na, b = socket.socketpair()\n"
+    "def report(read):\n    try:\n        print('read', read())\n    except OSError as error:\n"
+    "        print('refused', errno.errorcode[error.errno])\n"
+)
+_RAW_COOKIE = (  # level and option are C ints: the kernel cuts what the filter sees to the low 32 bits
+    "def raw():\n    value, size = ctypes.c_uint64(), ctypes.c_uint32(8)\n    libc.syscall.restype = ctypes.c_long\n"
+    "    if libc.syscall(ctypes.c_long(55), a.fileno(), ctypes.c_long(1 | 1 << 32), ctypes.c_long(57 | 1 << 32),\n"
+    "                    ctypes.byref(value), ctypes.byref(size)):\n"
+    "        raise OSError(ctypes.get_errno(), 'getsockopt')\n    return value.value\n"
+)
+_PIDFD_IN_MESSAGES = (  # SO_PASSPIDFD: each message received carries a pidfd of its sender
+    "def in_messages():\n    b.setsockopt(socket.SOL_SOCKET, 76, 1)\n    a.send(b'x')\n"
+    "    _, ancillary, _, _ = b.recvmsg(1, socket.CMSG_SPACE(4))\n"
+    "    return os.fstat(int.from_bytes(ancillary[0][2][:4], 'little')).st_ino\n"
+)
+_THREAD_WITH_PIDFD = (  # a thread (it runs getpid and exits) made by the C library's clone with CLONE_PIDFD
+    "def thread_pidfd():\n    stack = ctypes.create_string_buffer(1 << 16)\n    pidfd = ctypes.c_int(-1)\n"
+    "    libc.clone.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]\n"
+    "    flags = 0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | 0x40000 | 0x1000\n"
+    "    top = (ctypes.addressof(stack) + (1 << 16)) & ~15\n"
+    "    if libc.clone(ctypes.cast(libc.getpid, ctypes.c_void_p), top, flags, None, ctypes.byref(pidfd)) < 0:\n"
+    "        raise OSError(ctypes.get_errno(), 'clone')\n    return os.fstat(pidfd.value).st_ino\n"
+)
+COUNTER_READERS = {  # socket cookies: one counter for the host; a pidfd's inode number: its count of processes
+    "socket_cookie": _REPORT + "report(lambda: a.getsockopt(socket.SOL_SOCKET, 57, 8))\n",
+    "socket_cookie_with_high_bits": _REPORT + _RAW_COOKIE + "report(raw)\n",
+    "network_namespace_cookie": _REPORT + "report(lambda: b.getsockopt(socket.SOL_SOCKET, 71, 8))\n",
+    "peer_pidfd": _REPORT + "report(lambda: os.fstat(a.getsockopt(socket.SOL_SOCKET, 77)).st_ino)\n",
+    "pidfd_in_each_message": _REPORT + _PIDFD_IN_MESSAGES + "report(in_messages)\n",
+    "thread_with_pidfd": _REPORT + _THREAD_WITH_PIDFD + "report(thread_pidfd)\n",
+}
+
+
+@pytest.mark.parametrize("reader", sorted(COUNTER_READERS))
+def test_a_run_cannot_read_the_hosts_socket_cookie_or_process_count(pool, reader):
+    """Red before (each printed a number): a socket's cookie comes from one host-wide counter that only what asks
+    for cookies moves (a run asking for thousands moved what a later run on any worker read, without noise); a
+    pidfd's inode number is the host's count of processes and threads ever made, which a run's threads move."""
+    outcome = pool.run_stdio(COUNTER_READERS[reader], "", LIMITS)
+    assert outcome.stdout.startswith(b"refused "), outcome
+    assert pool.run_stdio("print(input())", "3\n", LIMITS).stdout == b"3\n", "the judge stopped serving"
+
+
+def test_a_run_cannot_move_the_socket_cookie_a_later_run_reads(pool):
+    """The end-to-end channel: without the refusal, the reader's cookie after a run asking for 20,000 moved by
+    about 20,000 (cookies come in per-CPU batches of 4,096: moved batches show on either CPU)."""
+    ask = "import socket\nmade = 0\nfor _ in range(20000):\n    a, b = socket.socketpair()\n    try:\n"
+    ask += "        a.getsockopt(socket.SOL_SOCKET, 57, 8)\n        made += 1\n    except OSError:\n        pass\n"
+    ask += "    a.close()\n    b.close()\nprint(made)\n"
+    assert pool.run_stdio(ask, "", LIMITS).stdout == b"0\n"
+    assert pool.run_stdio(COUNTER_READERS["socket_cookie"], "", LIMITS).stdout == b"refused ENOPROTOOPT\n"
+
+
+SOCKET_PAIRS_AT_WORK = (  # what legitimate programs do with socket pairs: asyncio's loop, ordinary options
+    "import asyncio, socket\nasync def main():\n    await asyncio.sleep(0)\n    return 7\n"
+    "print(asyncio.run(main()), asyncio.run(main()))\na, b = socket.socketpair()\n"
+    "a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 16)\n"
+    "print(a.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE) == socket.SOCK_STREAM, a.getsockopt(socket.SOL_SOCKET, "
+    "socket.SO_ERROR))\na.sendall(b'pair')\nprint(b.recv(4).decode())\n"
+)
+
+
+def test_socket_pairs_and_their_ordinary_options_work_as_under_python3(pool):
+    assert pool.run_stdio(SOCKET_PAIRS_AT_WORK, "", LIMITS).stdout == b"7 7\nTrue 0\npair\n"
+
+
 MOVE_ANOTHER_COUNTER = (  # pipes and sockets are numbered from another host-wide counter
     "import os, socket, time\nmade = 0\nstop = time.monotonic() + 1.0\nwhile time.monotonic() < stop:\n"
     "    {make}\n    made += 1\nprint(made > 0)\n"

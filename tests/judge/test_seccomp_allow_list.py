@@ -83,7 +83,7 @@ def test_corpus_covers_what_contest_code_does():
 
 def test_allow_list_and_deny_list_are_disjoint():
     assert not set(ALLOWED) & set(DENIED)
-    by_argument = {"clone", "clone3", "socketpair", "ioctl", "prctl", "fcntl"}
+    by_argument = {"clone", "clone3", "socketpair", "getsockopt", "setsockopt", "ioctl", "prctl", "fcntl"}
     assert not by_argument & (set(ALLOWED) | set(DENIED))
 
 
@@ -196,6 +196,27 @@ def test_the_worker_filter_and_the_child_filter_together_are_the_policy():
     assert {56, 61, 62, 157} <= set(alone)
     # ...and the child's filter is the small part.
     assert len(child) * 5 < len(policy)
+
+
+@pytest.mark.skipif(sys.platform != "linux" or __import__("os").uname().machine != "x86_64", reason="x86-64 numbers")
+def test_socket_options_are_refused_only_where_they_read_host_wide_counters():
+    """Emulated over the whole option space: level SOL_SOCKET with an option below SOCKET_OPTIONS is allowed but for
+    HOST_COUNTER_OPTIONS (ENOPROTOOPT); the kernel reads level and option as C ints, so a value with high bits set
+    (which the kernel would cut to an allowed or refused one) and any other level are refused."""
+    policy = bpf.instructions(seccomp_policy.seccomp_program())
+    allow, errno_action = 0x7FFF0000, 0x00050000
+    refused = seccomp_policy.HOST_COUNTER_OPTIONS
+    for number in (54, 55):  # setsockopt, getsockopt
+        for option in (*range(300), *((1 << 32) | value for value in (1, 7, *refused)), -1, 1 << 63):
+            for level in (1, (1 << 32) | 1, 0, 6, 263, -1):
+                args = (3, level & (1 << 64) - 1, option & (1 << 64) - 1, 0, 0, 0)
+                answer = bpf.run(policy, bpf.seccomp_data(number, args))
+                if level == 1 and 0 <= option < seccomp_policy.SOCKET_OPTIONS and option not in refused:
+                    assert answer == allow, (number, level, option)
+                elif level == 1 and option in refused:
+                    assert answer == errno_action | 92, (number, option)  # ENOPROTOOPT
+                else:
+                    assert answer & 0xFFFF0000 == errno_action, (number, level, option)
 
 
 def test_ioctl_only_answers_terminal_queries(pool):

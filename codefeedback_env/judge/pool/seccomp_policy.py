@@ -16,11 +16,11 @@ reference solution in the sample, HumanEval's canonical and MBPP's reference sol
 `tests/judge/legit_corpus.py`: the standard library contest code imports, threads with deep recursion,
 every common way of reading stdin, large outputs, the error paths), plus the other names of the same
 operations that another C library or architecture uses (marked "same operation"). Arguments are checked
-where one call does both a legitimate and a dangerous thing: clone only for threads, socketpair only for
-AF_UNIX, ioctl only for the terminal and descriptor queries `isatty` and friends make, fcntl without the
-commands that aim signals at another process or lock files, prctl only to name threads, fadvise64 and madvise
-without dropping pages from the shared page cache or marking them for eviction (that advice succeeds and does
-nothing).
+where one call does both a legitimate and a dangerous thing: clone only for threads (without a pidfd), socketpair
+only for AF_UNIX, socket options but those that read host-wide counters (`HOST_COUNTER_OPTIONS`), ioctl only for
+the terminal and descriptor queries `isatty` and friends make, fcntl without the commands that aim signals at
+another process or lock files, prctl only to name threads, fadvise64 and madvise without dropping pages from the
+shared page cache or marking them for eviction (that advice succeeds and does nothing).
 
 `DENIED` are refused with EPERM, so a program gets the usual PermissionError: other processes (ptrace,
 signals to anyone but itself through the kernel's own delivery), new programs and processes, sockets, IPC
@@ -36,7 +36,23 @@ import os
 from functools import cache
 
 CLONE_THREAD = 0x00010000
+CLONE_PIDFD = 0x00001000
+"""A thread may be made with a pidfd (since Linux 6.9): refused with the other non-thread clones (see
+`HOST_COUNTER_OPTIONS` for what a pidfd tells)."""
 AF_UNIX = 1
+SOL_SOCKET = 1
+HOST_COUNTER_OPTIONS = (57, 71, 76, 77)
+"""Socket options (level SOL_SOCKET) that read host-wide counters, refused by `getsockopt` and `setsockopt` with
+ENOPROTOOPT, as by a kernel without them. SO_COOKIE (57): a socket's cookie, taken the first time it is asked for
+from one counter for the whole host (in per-CPU batches), so a run asking for thousands moved the number a later
+run on any worker read from a socket pair of its own, and nothing else on a judging host moves it. SO_NETNS_COOKIE
+(71): the network namespace's number from another host-wide counter. SO_PEERPIDFD (77) and SO_PASSPIDFD (76, a
+pidfd in every message received): a pidfd, whose inode number is the count of processes and threads ever made on
+the host, which a run's threads move. Every other option of that level is allowed (a socket pair's, as asyncio
+uses); other levels get EOPNOTSUPP, as an AF_UNIX socket answers them."""
+SOCKET_OPTIONS = 256
+"""Options of level SOL_SOCKET below this are allowed but for `HOST_COUNTER_OPTIONS` (the kernel has about 85);
+the rest are refused with ENOPROTOOPT."""
 TERMINAL_QUERIES = (0x5401, 0x5413, 0x541B, 0x5421, 0x5451, 0x5450)
 """ioctl requests a program may make: TCGETS (isatty), TIOCGWINSZ (terminal size), FIONREAD, FIONBIO,
 FIOCLEX, FIONCLEX. Any other
@@ -135,9 +151,8 @@ ALLOWED = (
     "clock_gettime", "clock_getres", "clock_nanosleep", "nanosleep", "gettimeofday", "time",
     "poll", "ppoll", "select", "pselect6", "epoll_create1", "epoll_create", "epoll_ctl", "epoll_wait",
     "epoll_pwait", "epoll_pwait2", "pipe2", "pipe", "eventfd2",
-    # AF_UNIX socket pairs (checked below), as asyncio's self-pipe makes them
-    "sendto", "recvfrom", "sendmsg", "recvmsg", "shutdown", "getsockopt", "setsockopt", "getsockname",
-    "getpeername",
+    # AF_UNIX socket pairs (checked below, with their options), as asyncio's self-pipe makes them
+    "sendto", "recvfrom", "sendmsg", "recvmsg", "shutdown", "getsockname", "getpeername",
     # itself: identity, limits, usage, signals it handles (SIGALRM from alarm/setitimer), exit
     "getpid", "gettid", "getppid", "getuid", "geteuid", "getgid", "getegid", "getresuid", "getresgid",
     "getgroups", "getpgrp", "getpgid", "getsid", "uname", "times", "getrusage", "prlimit64",
@@ -219,7 +234,7 @@ def child_program() -> bytes:
         if not own:
             own = [(seccomp.ERRNO(errno.ENOSYS), name, ())]
         elif any(arguments for _, _, arguments in own):
-            if name not in _REST and name != "clone":  # clone's two rules cover every value of its flags
+            if name not in _REST and name != "clone":  # clone's three rules cover every value of its flags
                 raise ValueError(f"the policy decides {name} by argument: say in _REST what its default covers")
             rest = _REST.get(name, ())
             own += [(seccomp.ERRNO(errno.ENOSYS), name, (seccomp.Arg(0, ops[op], value),)) for op, value in rest]
@@ -260,12 +275,26 @@ def _rules(seccomp) -> list[tuple]:  # type: ignore[no-untyped-def]
     def add(action, name, *arguments):  # type: ignore[no-untyped-def]
         rules.append((action, name, arguments))
 
-    add(seccomp.ALLOW, "clone", seccomp.Arg(0, seccomp.MASKED_EQ, CLONE_THREAD, CLONE_THREAD))
+    add(seccomp.ALLOW, "clone", seccomp.Arg(0, seccomp.MASKED_EQ, CLONE_THREAD | CLONE_PIDFD, CLONE_THREAD))
     add(seccomp.ERRNO(errno.EPERM), "clone", seccomp.Arg(0, seccomp.MASKED_EQ, CLONE_THREAD, 0))
+    add(seccomp.ERRNO(errno.EPERM), "clone", seccomp.Arg(0, seccomp.MASKED_EQ, CLONE_PIDFD, CLONE_PIDFD))
     # clone3 (its flags are behind a pointer the filter cannot read) gets the default ENOSYS: the C library then
     # falls back to clone, checked above.
     add(seccomp.ALLOW, "socketpair", seccomp.Arg(0, seccomp.EQ, AF_UNIX))
     add(seccomp.ERRNO(errno.EPERM), "socketpair", seccomp.Arg(0, seccomp.NE, AF_UNIX))
+    for name in ("getsockopt", "setsockopt"):  # (fd, level, option, value, length): the option is compared whole
+        add(seccomp.ERRNO(errno.EOPNOTSUPP), name, seccomp.Arg(1, seccomp.NE, SOL_SOCKET))
+        for mask, value in aligned_blocks(SOCKET_OPTIONS, HOST_COUNTER_OPTIONS):
+            add(
+                seccomp.ALLOW,
+                name,
+                seccomp.Arg(1, seccomp.EQ, SOL_SOCKET),
+                seccomp.Arg(2, seccomp.MASKED_EQ, mask, value),
+            )
+        refused = [seccomp.Arg(2, seccomp.EQ, option) for option in HOST_COUNTER_OPTIONS]
+        refused.append(seccomp.Arg(2, seccomp.GE, SOCKET_OPTIONS))
+        for option in refused:
+            add(seccomp.ERRNO(errno.ENOPROTOOPT), name, seccomp.Arg(1, seccomp.EQ, SOL_SOCKET), option)
     for command in FILE_CONTROLS:
         add(seccomp.ALLOW, "fcntl", seccomp.Arg(1, seccomp.EQ, command))
     for command in RECORD_LOCKS:
@@ -301,6 +330,20 @@ def _rules(seccomp) -> list[tuple]:  # type: ignore[no-untyped-def]
     for request in TERMINAL_QUERIES:
         add(seccomp.ALLOW, "ioctl", seccomp.Arg(1, seccomp.EQ, request))
     return rules
+
+
+def aligned_blocks(limit: int, excluded: tuple[int, ...]) -> list[tuple[int, int]]:
+    """The values 0 to `limit` - 1 but `excluded`, as (mask, value) pairs over all 64 bits of an argument: each pair
+    matches one aligned block of consecutive values, so a value with any higher bit set matches none."""
+    blocks, start = [], 0
+    while start < limit:
+        size = start & -start or limit
+        while size > 1 and (start + size > limit or any(start <= value < start + size for value in excluded)):
+            size //= 2
+        if start not in excluded:
+            blocks.append((~(size - 1) & 0xFFFFFFFFFFFFFFFF, start))
+        start += size
+    return blocks
 
 
 def _export(policy) -> bytes:  # type: ignore[no-untyped-def]
