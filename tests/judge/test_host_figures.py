@@ -13,7 +13,9 @@ numbered from one host-wide counter (in batches of 1,024 per CPU) that also numb
 moved the batch a later run got by 17, on any worker, the reader's own making moving it by one. Seccomp refuses shared
 anonymous mappings and the sandbox's `/dev/zero` is an empty file. Pipes and sockets are numbered from another
 host-wide counter (the kernel's `get_next_ino`), which a run still moves and a later run still reads (an open hole,
-marked as an expected failure).
+marked as an expected failure: `/proc` entries are numbered from it too). A socket's cookie and a pidfd's inode number
+are two more host-wide counts (cookies asked for, processes and threads made): the socket options that read them
+and threads made with a pidfd are refused.
 """
 
 from __future__ import annotations
@@ -261,6 +263,10 @@ MOVE_ANOTHER_COUNTER = (  # pipes and sockets are numbered from another host-wid
 ANOTHER_COUNTER_MOVERS = {
     "pipes": MOVE_ANOTHER_COUNTER.format(make="r, w = os.pipe(); os.close(r); os.close(w)"),
     "socket_pairs": MOVE_ANOTHER_COUNTER.format(make="a, b = socket.socketpair(); a.close(); b.close()"),
+    # a /proc entry of a descriptor is a new inode each time the descriptor comes back: no pipe or socket needed
+    "proc_entries": MOVE_ANOTHER_COUNTER.format(
+        make="fd = os.dup(0); os.stat(f'/proc/self/fd/{fd}'); os.close(fd); os.path.exists(f'/proc/self/fd/{fd}')"
+    ),
 }
 READ_THE_OTHER_COUNTER = (  # past a batch of its own, a new pipe's number tells the host's next batch
     "import os\nnumbers = []\nfor _ in range(1100):\n    r, w = os.pipe()\n    numbers.append(os.fstat(r).st_ino)\n"
@@ -272,7 +278,8 @@ READ_THE_OTHER_COUNTER = (  # past a batch of its own, a new pipe's number tells
     strict=True,
     reason="open hole: pipes and sockets take their inode numbers from the kernel's get_next_ino, one counter for the "
     "host (batches of 1,024 per CPU); a run making 100,000 pipes or socket pairs in a second moved the batch a later "
-    "run read by about 100 (1 without it). Seccomp cannot count, and asyncio needs socket pairs",
+    "run read by about 100 (1 without it); /proc entries of the run's own descriptors move it too, and reading "
+    "needs no pipe (`os.stat('/proc/self').st_ino`). Closing needs children without /proc, pipes and socket pairs",
 )
 @pytest.mark.parametrize("mover", sorted(ANOTHER_COUNTER_MOVERS))
 def test_a_run_cannot_move_the_hosts_count_of_pipes_and_sockets_for_a_later_run(pool, mover):
