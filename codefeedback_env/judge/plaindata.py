@@ -226,11 +226,11 @@ _BASE_CONVERSIONS: tuple[tuple[type, Any], ...] = (
     (int, int.__int__),
     (float, float.__float__),
     (str, str.__str__),
-    (bytes, bytes),
+    (bytes, lambda value: bytes.__getitem__(value, slice(None))),  # `bytes()` would call the subclass's __bytes__
     (complex, complex.__complex__),
     (dict, lambda value: dict(dict.items(value))),
-    (list, list),
-    (tuple, tuple),
+    (list, lambda value: list(list.__iter__(value))),  # `list()` would call the subclass's __iter__
+    (tuple, lambda value: tuple(tuple.__iter__(value))),
     (set, set),
     (frozenset, frozenset),
 )

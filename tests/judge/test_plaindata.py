@@ -37,6 +37,30 @@ def test_subclasses_cross_as_their_plain_base_value_without_their_behaviour():
     assert decoded[0] != 2
 
 
+def test_a_subclass_crosses_as_what_it_holds_not_what_its_methods_say():
+    """`list(x)`, `tuple(x)` and `bytes(x)` call a subclass's `__iter__` or `__bytes__`; what crosses is the value
+    the object holds, the one `==` compares under `python3` (an empty list that iterates as [1, 2, 3] is not
+    equal to [1, 2, 3] there)."""
+
+    class Iterates(list):
+        def __iter__(self):
+            return iter([1, 2, 3])
+
+    class TupleIterates(tuple):
+        def __iter__(self):
+            return iter("abc")
+
+    class Converts(bytes):
+        def __bytes__(self):
+            return b"other"
+
+        def __iter__(self):
+            return iter(b"other")
+
+    held = [Iterates(), TupleIterates((7,)), Converts(b"x"), {"k": Iterates([4])}]
+    assert plaindata.loads(plaindata.dumps(held)) == [[], (7,), b"x", {"k": [4]}]
+
+
 def test_objects_with_behaviour_cannot_be_encoded():
     with pytest.raises(plaindata.PlainDataError, match="not plain built-in data"):
         plaindata.dumps([object()])
