@@ -15,7 +15,8 @@ anonymous mappings and the sandbox's `/dev/zero` is an empty file. Pipes and soc
 host-wide counter (the kernel's `get_next_ino`), which a run still moves and a later run still reads (an open hole,
 marked as an expected failure: `/proc` entries are numbered from it too). A socket's cookie and a pidfd's inode number
 are two more host-wide counts (cookies asked for, processes and threads made): the socket options that read them
-and threads made with a pidfd are refused.
+and threads made with a pidfd are refused. An eventfd's id is the lowest free one of the host (programs judged at
+the same time count each other's): eventfd is refused.
 """
 
 from __future__ import annotations
@@ -254,6 +255,29 @@ SOCKET_PAIRS_AT_WORK = (  # what legitimate programs do with socket pairs: async
 
 def test_socket_pairs_and_their_ordinary_options_work_as_under_python3(pool):
     assert pool.run_stdio(SOCKET_PAIRS_AT_WORK, "", LIMITS).stdout == b"7 7\nTrue 0\npair\n"
+
+
+HOLD_EVENT_DESCRIPTORS = (  # an eventfd's id (in /proc/self/fdinfo) is the lowest free one of the whole host
+    "import os, time\nvalue = int(input())\nheld = []\ntry:\n    held = [os.eventfd(0) for _ in range(16 * value)]\n"
+    "except OSError:\n    pass\ntime.sleep(1.5)\nprint(len(held))\n"
+)
+READ_THE_LOWEST_FREE_ID = (
+    "import os, time\nseen = []\nend = time.monotonic() + 2.5\nwhile time.monotonic() < end:\n    try:\n"
+    "        fd = os.eventfd(0)\n    except OSError as error:\n        print('refused', error.errno)\n"
+    "        raise SystemExit\n    with open(f'/proc/self/fdinfo/{fd}') as info:\n"
+    "        seen += [int(line.split()[1]) for line in info if line.startswith('eventfd-id:')]\n    os.close(fd)\n"
+    "    time.sleep(0.02)\nprint(max(seen) // 16 if seen else 'no id')\n"
+)
+
+
+def test_programs_judged_at_the_same_time_cannot_pass_data_through_event_descriptor_ids():
+    """Red before: the reader printed the writer's stdin (1, 2 or 3): eventfd ids come from one allocator for the
+    host, lowest free first, so the id a new eventfd gets counts the eventfds open on the host (none but a run's
+    on a judging host). Seccomp refuses eventfd (Python's standard library makes none)."""
+    value = 1 + secrets.randbelow(3)
+    outcomes = _writer_and_reader_at_once(HOLD_EVENT_DESCRIPTORS, READ_THE_LOWEST_FREE_ID, value)
+    assert outcomes["writer"].stdout == b"0\n", outcomes["writer"]  # none could be made
+    assert outcomes["reader"].stdout == b"refused 1\n", outcomes["reader"]
 
 
 MOVE_ANOTHER_COUNTER = (  # pipes and sockets are numbered from another host-wide counter
