@@ -366,7 +366,7 @@ def _opaque(body: Any) -> Any:
     if not (truth is None or type(truth) is bool) or type(kind) is not str or len(kind) > MAX_KIND_CHARS:
         raise PlainDataError(f"malformed object stand-in: {body!r:.60}")
     objects = _OBJECTS.get()
-    return objects.resolve(handle) if objects is not None else Opaque(handle, truth, kind)
+    return objects.resolve(handle) if objects is not None else Opaque(handle, truth, sys.intern(kind))
 
 
 def _decode_pairs(body: Any, depth: int) -> dict[Any, Any]:
