@@ -17,7 +17,8 @@ zombie: the parent's time limit then never reads the process tree after the prog
 vanished with it (see `cpu_wait`), and the bootstrap's clean-up after the program ended never counts against
 the program. The program never holds ENDED_FD.
 
-The program ends as under `python3 program.py`: an uncaught exception goes to `sys.excepthook`, `SystemExit`
+The program ends as under `python3 program.py`: the standard streams are flushed as soon as its code ends, an
+uncaught exception goes to `sys.excepthook`, `SystemExit`
 gives the interpreter's status (its message printed), then threads are joined, atexit handlers run, the
 standard streams are flushed (status 120 if stdout cannot be), the original streams are restored, the
 program's objects are collected (finalizers run with their globals intact) and the streams flushed again.
@@ -329,6 +330,18 @@ def exit_status(exit: SystemExit) -> int:
     return 1
 
 
+def _flush_io() -> None:
+    """What `python3 program.py` does as soon as the program's code ends, before it reports an uncaught exception
+    or runs threads' ends and atexit handlers (CPython's `flush_io`): flush stderr, then stdout, ignoring errors
+    (the exit flushes again and reports a failure then). Output printed by then survives a handler, a hook or a
+    thread that later ends the process with `os._exit`, as under `python3`."""
+    for name in ("stderr", "stdout"):
+        try:
+            getattr(sys, name).flush()
+        except BaseException:  # noqa: B036
+            pass
+
+
 def _flush_standard_streams(status: int) -> int:
     for stream, failed_status in ((sys.stdout, STDOUT_FLUSH_FAILED_STATUS), (sys.stderr, None)):
         try:
@@ -416,15 +429,20 @@ def _run_stdio(source: str, code: types.CodeType | None, holder: list[types.Modu
     main = holder[0]
     sys.modules["__main__"] = main
     _script_folder_first()
+    error: BaseException | None = None
     try:
         exec(code if code is not None else compile_program(source), main.__dict__)
+    except BaseException as raised:  # noqa: B036 - reported like the interpreter would, after the flush
+        error = raised
+    _flush_io()
+    if error is None:
         status = 0
-    except SystemExit as exit:
-        status = exit_status(exit)
-    except BaseException as error:  # noqa: B036 - reported like the interpreter would
+    elif isinstance(error, SystemExit):
+        status = exit_status(error)
+    else:
         _report_uncaught(error)
         status = INTERRUPTED if isinstance(error, KeyboardInterrupt) else 1
-    del main
+    del main, error
     if sys.modules.get("__main__") is holder[0]:
         del sys.modules["__main__"]
     return status

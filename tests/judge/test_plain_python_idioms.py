@@ -65,6 +65,20 @@ IDIOMS: dict[str, tuple[str, str]] = {
     "raise_system_exit": ("print('x')\nraise SystemExit(2)\n", ""),
     "os_exit_after_flush": ("import os, sys\nprint('kept', flush=True)\nos._exit(0)\n", ""),
     "atexit_prints": ("import atexit\natexit.register(print, 'at exit')\nprint('main')\n", ""),
+    # python3 flushes stdout as soon as the program's code ends: what it printed survives an os._exit after that
+    "atexit_handler_ends_with_os_exit": (
+        "import atexit, os\natexit.register(os._exit, 0)\nprint(sum(map(int, input().split())))\n",
+        NUMBERS,
+    ),
+    "excepthook_ends_with_os_exit": (
+        "import os, sys\nsys.excepthook = lambda *error: os._exit(0)\nprint('answer')\nraise ValueError\n",
+        "",
+    ),
+    "thread_ends_the_process_after_the_main_code": (
+        "import os, threading, time\ndef later():\n    time.sleep(0.3)\n    os._exit(0)\n"
+        "threading.Thread(target=later).start()\nprint('answer')\n",
+        "",
+    ),
     # -- recursion, threads, stack ----------------------------------------------------------------------------
     "deep_recursion_in_a_big_stack_thread": (
         "import sys, threading\nsys.setrecursionlimit(1 << 25)\nthreading.stack_size(1 << 27)\n"
