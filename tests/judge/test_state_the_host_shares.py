@@ -4,7 +4,8 @@ nothing from one program to another (issue 10, classes 3 and 4), and a run must 
 - The scheduler's autogroup: the pool's children share their worker's session, whose nice value any child may
   set (`/proc/self/autogroup`, 0 to 19, no privilege needed). It outlived the run: the next program read the
   number back and, at 19, got a sixtieth of its share of a busy core (the wall-clock backstop then ends a fast
-  program). The worker now puts its value back after every run.
+  program). Each child now starts a session (so a scheduler group) of its own, and the worker still puts its own
+  value back after every run (`test_scheduler_state_between_runs.py`: the group's virtual time was a channel too).
 - The host's device files: the sandbox's `/dev/null`, `/dev/zero`, ... are the host's own inodes, and a program
   could set their times to now (`os.utime` needs only write access), changing the host's files and leaving a
   value every later run on any worker read back. The worker now mounts them read-only (they still read and write).

@@ -232,11 +232,11 @@ AUTOGROUP_FILE = "/proc/self/autogroup"
 
 
 class Autogroup:
-    """The scheduler's autogroup of the worker's session, which every child shares (children do not start a session
-    of their own: that costs milliseconds). A child may set its nice value by writing `/proc/self/autogroup` (any
-    value from 0 to 19, no privilege needed) and the value outlives the child: a later run reads it back (a number
-    passed from run to run) and, at 19, every later run on this worker gets a sixtieth of its share of a busy CPU,
-    so a fast program hits the wall-clock backstop. `restore` puts the worker's value back after each run."""
+    """The scheduler's autogroup of the worker's session. Each child starts a session (so an autogroup) of its own,
+    but without the uid layer a child can still write the worker's `/proc/1/autogroup` (any nice value from 0 to
+    19, no privilege needed) and the value outlives the child: a later run would read it back (a number passed from
+    run to run) and, at 19, every later run on this worker gets a sixtieth of its share of a busy CPU, so a fast
+    program hits the wall-clock backstop. `restore` puts the worker's value back after each run."""
 
     def __init__(self) -> None:
         self.fd = os.open(AUTOGROUP_FILE, os.O_RDWR | os.O_CLOEXEC)

@@ -195,10 +195,10 @@ DENIED = (
 
 FORKER_CALLS = (
     "clone", "wait4", "waitid", "kill", "pidfd_open", "mount", "umount2", "chown", "fchownat", "close_range",
-    "setpgid", "setgroups", "setresgid", "setresuid", "capset", "prctl",
+    "setsid", "setgroups", "setresgid", "setresuid", "capset", "prctl",
 )  # fmt: skip
 """What the worker and its zygotes do beyond the policy (fork, reap and end children, mount and detach scratch
-folders) and what a child does before its lock-down is complete (its own process group, closing inherited
+folders) and what a child does before its lock-down is complete (its own session, closing inherited
 descriptors, its uid or capabilities, parent-death signal and seccomp filter). The worker installs
 `forker_program` (the policy with these calls allowed) once; each child then installs `child_program`, which gives
 each of these calls back exactly the policy's answer (see `_REST`), so the two together are the policy."""

@@ -672,9 +672,10 @@ class Worker:
         costs it a copy-on-write page fault, so it touches as few as it can."""
         try:
             channel.sock.detach()  # the socket object must not close an fd number the child reuses
-            # Its own process group, for the group kill. Not setsid(): a new session costs milliseconds (the
-            # kernel makes it a scheduler autogroup), and the worker's session has no controlling terminal.
-            os.setpgid(0, 0)
+            # A session of its own: its own process group (the group kill) and its own scheduler group. In the worker's
+            # session, a child started at the virtual time of the worker's scheduler group (`/proc/self/sched`), the
+            # CPU time earlier runs used there: a program set it to a value of its choosing, the next one read it.
+            os.setsid()
             zygote = self.zygote
             code = zygote.code if zygote is not None else None
             source = "" if code is not None else child_runtime.read_program(fds[3])
