@@ -15,7 +15,9 @@ moves itself into that cgroup before it forks anything (-1: none). With CPU_FD (
 the program first writes its wait status to ENDED_FD (4 bytes, little-endian) while it is still an unreaped
 zombie: the parent's time limit then never reads the process tree after the program's waiting for a CPU has
 vanished with it (see `cpu_wait`), and the bootstrap's clean-up after the program ended never counts against
-the program. The program never holds ENDED_FD.
+the program; once it has reaped it, the program's CPU time (`CPU_REPORT_BYTES`): the bootstrap's own start-up
+is not the program's. CPU_SECONDS is the kernel's CPU-time rlimit, a backstop (`cpu_wait.cpu_rlimit_seconds`).
+The program never holds ENDED_FD.
 
 The program ends as under `python3 program.py`: the standard streams are flushed as soon as its code ends, an
 uncaught exception goes to `sys.excepthook`, `SystemExit`
@@ -710,11 +712,19 @@ def _announce_end(pid: int, announce_to: int) -> None:
     """Wait for the child `pid` to end without reaping it, and write its wait status to `announce_to`: the
     parent learns that the program ended while its scheduler statistics are still readable."""
     info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+    _tell(announce_to, _wait_status(info).to_bytes(4, "little"))
+
+
+def _tell(fd: int, data: bytes) -> None:
     try:
-        os.write(announce_to, _wait_status(info).to_bytes(4, "little"))
+        os.write(fd, data)
     except OSError:
         pass  # the parent stopped listening: it goes by this process's exit instead
-    os.close(announce_to)
+
+
+CPU_REPORT_BYTES = 8
+"""After the wait status, the reaper writes the program's CPU time in microseconds (its `rusage` once reaped,
+its reaped children's included: the kernel's precise count), little-endian."""
 
 
 def _supervise(
@@ -732,9 +742,10 @@ def _supervise(
     pid namespace (`namespace_init`) cannot end itself by a signal, so it writes the wait status to `report_to`,
     and its parent reads it (`reported_by`); the kernel ends the rest of the namespace when it exits. With
     `announce_to`, the child's wait status goes there as soon as it has ended, before it is reaped
-    (`_announce_end`). A child that supervises the program itself (`child_supervises`: it calls this function
-    too) gets the SIGTERM passed on, and keeps this handler and the signal blocked until its own call takes
-    over: the first process of a pid namespace ignores a signal it has no handler for."""
+    (`_announce_end`), and its CPU time once it is (`CPU_REPORT_BYTES`). A child that supervises the program
+    itself (`child_supervises`: it calls this function too) gets the SIGTERM passed on, and keeps this handler
+    and the signal blocked until its own call takes over: the first process of a pid namespace ignores a signal
+    it has no handler for."""
     import time
 
     global _program_pid, _stop_signal
@@ -754,7 +765,11 @@ def _supervise(
         os.close(fd)  # e.g. the parent sees the call channel close when the program ends
     if announce_to >= 0:
         _announce_end(pid, announce_to)
-    _, status = os.waitpid(pid, 0)
+    _, status, usage = os.wait4(pid, 0)
+    if announce_to >= 0:
+        used = round((usage.ru_utime + usage.ru_stime) * 1e6)
+        _tell(announce_to, used.to_bytes(CPU_REPORT_BYTES, "little"))
+        os.close(announce_to)
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     _program_pid = 0
     if reported_by >= 0:

@@ -8,8 +8,17 @@ that any one thread of the run waited since the previous reading, never more tha
 contest code often does its work in threads (for a bigger stack), one after another, while the main thread
 sleeps in `join`, and a thread's waiting goes with it when it ends, so each is counted while it lives. Taking
 one thread per interval (not the sum) never credits more than the run's wall time, so threads waiting on each
-other cannot buy time; the CPU-time rlimit bounds their work. Without scheduler statistics the limit is plain
-wall time. A plain wall-clock backstop ends every run.
+other cannot buy time; their CPU time, read precisely, bounds their work. Without scheduler statistics the
+limit is plain wall time. A plain wall-clock backstop ends every run.
+
+The CPU limit: a run is a time-out once its program's CPU time is over its time limit, as the trusted side
+measures it precisely (the kernel's `sum_exec_runtime`: the pool's worker reads the child's CPU clock, the
+portable backend its process tree, and both the reaped program's `rusage` at the end), and the reported
+`cpu_time` is that number. The kernel's CPU-time rlimit is not the rule, only a backstop with headroom
+(`cpu_rlimit_seconds`): it compares the tick-sampled utime + stime (the task running at a scheduler tick is
+charged the whole tick), which on a loaded core charges a CPU-bound program for the moments other tasks ran
+before the tick: beside tasks that sleep and wake between ticks, it reaches the limit well before the program's
+real CPU time does.
 
 Standard library only: the pool's worker imports this module too.
 """
@@ -20,6 +29,7 @@ import math
 import os
 import signal
 import time
+from collections.abc import Callable
 
 BACKSTOP_FACTOR = 3.0
 """A run is killed at the latest after this many times its limit (plus `BACKSTOP_SECONDS`) of wall time."""
@@ -33,19 +43,29 @@ READ_EVERY_SECONDS = 0.05
 A thread that ends loses at most its waiting since the last reading."""
 MIN_WAIT_SECONDS = 0.002
 """The shortest wait between two looks at a run near its limit (no busy loop while the limit moves on)."""
+CPU_RLIMIT_FACTOR = 1.5
+CPU_RLIMIT_EXTRA_SECONDS = 1.0
+"""The kernel's CPU-time rlimit is the backstop `CPU_RLIMIT_FACTOR * limit + CPU_RLIMIT_EXTRA_SECONDS` (rounded
+up): 3 s for a 1 s limit, far above what tick sampling overcharges (README, the CPU-time rule)."""
 
 
-def cpu_seconds(time_limit: float) -> int:
-    """The CPU-time rlimit for a run with `time_limit` seconds: the same number of seconds, rounded up."""
-    return math.ceil(time_limit)
+def cpu_rlimit_seconds(time_limit: float) -> int:
+    """The kernel's CPU-time rlimit (soft; the hard one is a second more) for a run with `time_limit` seconds: a
+    backstop `CPU_RLIMIT_FACTOR` times the limit plus `CPU_RLIMIT_EXTRA_SECONDS`, rounded up, so that its
+    tick-sampled count never ends a program whose real CPU time is within the limit. The limit itself is
+    `over_cpu_limit`, checked by the trusted side on a precise count while the run lasts and at its end."""
+    return math.ceil(time_limit * CPU_RLIMIT_FACTOR + CPU_RLIMIT_EXTRA_SECONDS)
 
 
-def timed_out(deadline_hit: bool, signal_number: int | None, cpu_time: float, cpu_limit: int) -> bool:
-    """Whether a run ended by its time limit: the deadline, the CPU rlimit's SIGXCPU, or its hard limit's
-    SIGKILL (a SIGKILL after at least `cpu_limit` CPU seconds)."""
-    return (
-        deadline_hit or signal_number == signal.SIGXCPU or (signal_number == signal.SIGKILL and cpu_time >= cpu_limit)
-    )
+def over_cpu_limit(cpu_time: float, time_limit: float) -> bool:
+    """Whether `cpu_time` seconds of CPU (counted precisely) are over a run's `time_limit`."""
+    return cpu_time > time_limit
+
+
+def timed_out(deadline_hit: bool, signal_number: int | None, cpu_time: float, time_limit: float) -> bool:
+    """Whether a run ended by its time limit: the deadline (net of waiting, or its CPU time seen over the limit
+    while it ran), its CPU time over the limit at its end, or the CPU rlimit backstop's SIGXCPU."""
+    return deadline_hit or signal_number == signal.SIGXCPU or over_cpu_limit(cpu_time, time_limit)
 
 
 def _thread_delay(pid: int, tid: str) -> float | None:
@@ -119,24 +139,58 @@ def wall_backstop(limit: float) -> float:
     return limit * BACKSTOP_FACTOR + BACKSTOP_SECONDS
 
 
+def process_cpu_seconds(pid: int) -> float | None:
+    """The CPU seconds process `pid` (every thread of it, ended ones included) has used, to the nanosecond: its
+    CPU-time clock (`clock_getcpuclockid`), which counts the kernel's `sum_exec_runtime`, not ticks. None if it
+    cannot be read (gone, reaped, not Linux)."""
+    try:
+        return time.clock_gettime((~pid << 3) | CPUCLOCK_SCHED)
+    except (OSError, OverflowError, AttributeError):
+        return None
+
+
+CPUCLOCK_SCHED = 2
+"""Linux's encoding of a process's CPU-time clock id: `(~pid << 3) | 2` (what glibc's `clock_getcpuclockid` makes)."""
+
+
 class TimeLimit:
     """The limit of one run started at `started` (monotonic): `limit` seconds net of waiting for a CPU, and
     the wall-clock backstop. The scheduler statistics are read every `READ_EVERY_SECONDS` from then on, and
-    when the limit looks reached: most runs end before the first reading."""
+    when the limit looks reached: most runs end before the first reading. With `cpu` (a precise reading of the
+    program's CPU seconds), each reading also ends the run once that is over `cpu_limit` (default: `limit`):
+    threads on several cores use CPU time faster than wall time."""
 
-    def __init__(self, pid: int, started: float, limit: float) -> None:
+    def __init__(
+        self,
+        pid: int,
+        started: float,
+        limit: float,
+        cpu: Callable[[], float | None] | None = None,
+        cpu_limit: float | None = None,
+    ) -> None:
         self.pid, self.started, self.limit = pid, started, limit
         self.backstop = started + wall_backstop(limit)
         self.waiting = WaitingMeter(pid, started)
+        self.cpu, self.cpu_limit = cpu, limit if cpu_limit is None else cpu_limit
+        self.cpu_over = False
+        """Whether a reading saw the program's CPU time over `cpu_limit`."""
 
     def _left(self, now: float) -> float:
         return min(self.limit - (now - self.started - self.waiting.waited), self.backstop - now)
+
+    def _read(self) -> None:
+        self.waiting.read()
+        used = None if self.cpu is None else self.cpu()
+        if used is not None and over_cpu_limit(used, self.cpu_limit):
+            self.cpu_over = True
 
     def remaining(self) -> float:
         """How long to wait for the run before looking again; 0 once its limit is reached."""
         now = time.monotonic()
         if now - self.waiting.last >= READ_EVERY_SECONDS or self._left(now) <= 0:
-            self.waiting.read()
+            self._read()
+        if self.cpu_over:
+            return 0.0
         left = self._left(now)
         if left <= 0:
             return 0.0

@@ -126,6 +126,8 @@ class _Run:
     """Where the program's reaper announces its wait status once it ended (`child_runtime`); None once read."""
     finished: RunOutcome | None = None
     program_status: int | None = None
+    program_cpu: float | None = None
+    """The program's CPU seconds as its reaper reported them once it had reaped it (`child_runtime`)."""
     extra_fds: list[int] = field(default_factory=list)
     cgroups: tuple[run_cgroups.RunCgroup, ...] = ()
     """The run's pids and cpuacct cgroups, removed once the run is over."""
@@ -139,13 +141,13 @@ class _Run:
         return self.started + self.limits.time
 
     def cpu_exceeded(self, since: float | None = None, seconds: float | None = None, used_then: float = 0.0) -> bool:
-        """Whether the program's processes together have used `seconds` of CPU time (the run's limit) since
+        """Whether the program's processes together have used over `seconds` of CPU time (the run's limit) since
         `since` (the run's start), when they had used `used_then` (`process_tree`): the rlimit binds each process
-        alone. Read only once that has lasted long enough to use it on every core."""
-        limit = cpu_wait.cpu_seconds(self.limits.time if seconds is None else seconds)
+        alone, and only as a backstop. Read only once that has lasted long enough to use it on every core."""
+        limit = self.limits.time if seconds is None else seconds
         if time.monotonic() - (self.started if since is None else since) < limit / CORES:
             return False
-        return self.read_tree_cpu() - used_then >= limit
+        return cpu_wait.over_cpu_limit(self.read_tree_cpu() - used_then, limit)
 
     def read_tree_cpu(self) -> float:
         """The most CPU seconds the program's processes were read to have used together, read now as well."""
@@ -159,10 +161,11 @@ class _Run:
         bootstrap exited (it is not reaped here)."""
         end, pause = time.monotonic() + timeout, 0.0005
         while True:
-            watched = [fd for fd in (self.pidfd, self.ended_fd if program else None) if fd is not None]
+            told = self.ended_fd if self.program_status is None else None  # (then its CPU time comes there)
+            watched = [fd for fd in (self.pidfd, told if program else None) if fd is not None]
             left = max(0.0, end - time.monotonic())
             ready = descriptors.ready(watched, left if self.pidfd is not None else min(left, pause))
-            if self.ended_fd is not None and self.ended_fd in ready and self._read_program_status():
+            if told is not None and told in ready and self._read_program_status():
                 return True
             if self.pidfd is not None:
                 if self.pidfd in ready:
@@ -181,12 +184,21 @@ class _Run:
         """Read the program's wait status its reaper announced; False if the reaper ended without one."""
         assert self.ended_fd is not None
         announced = os.read(self.ended_fd, 4)
-        os.close(self.ended_fd)
-        self.ended_fd = None
         if len(announced) != 4:
+            os.close(self.ended_fd)
+            self.ended_fd = None
             return False
         self.program_status = int.from_bytes(announced, "little")
+        self.read_tree_cpu()  # what its processes used, the program's own still kept by its zombie
         return True
+
+    def _read_program_cpu(self) -> None:
+        """Read the program's CPU time its reaper reported after reaping it, if it did (it has ended by now)."""
+        fd = self.ended_fd
+        if fd is not None and self.program_status is not None and fd in descriptors.ready([fd], 0.0):
+            reported = os.read(fd, child_runtime.CPU_REPORT_BYTES)
+            if len(reported) == child_runtime.CPU_REPORT_BYTES:
+                self.program_cpu = int.from_bytes(reported, "little") / 1e6
 
     def _wait_within_limit(self) -> bool:
         """Whether the program ended within its time limit, counted net of waiting for a CPU (`cpu_wait`).
@@ -218,18 +230,23 @@ class _Run:
             self.tree_cpu = max(self.tree_cpu, self.cpu_cgroup.cpu_seconds() or 0.0)
         for cgroup in self.cgroups:
             cgroup.remove()
-        if self.ended_fd is not None and self.ended_fd in descriptors.ready([self.ended_fd], 0.0):
+        told = self.ended_fd if self.program_status is None else None
+        if told is not None and told in descriptors.ready([told], 0.0):
             self._read_program_status()  # told while the bootstrap was stopping: how the program itself ended
         if self.program_status is not None:  # the same as the bootstrap's, unless the backstop had to kill it
             status = self.program_status
+        self._read_program_cpu()
         wall = time.monotonic() - self.started
         for fd in (self.pidfd, self.ended_fd, *self.extra_fds):
             if fd is not None:
                 os.close(fd)
-        cpu = max(usage.ru_utime + usage.ru_stime, self.tree_cpu)  # processes killed with the namespace: unreaped
+        # The program's own (its reaper's report) and its processes' (the tree: orphans, processes killed with the
+        # namespace, never reaped); without a report, the bootstrap's, its own start-up included.
+        reaped = usage.ru_utime + usage.ru_stime if self.program_cpu is None else self.program_cpu
+        cpu = max(reaped, self.tree_cpu)
         exit_code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
         sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
-        timed_out = cpu_wait.timed_out(deadline_hit, sig, cpu, cpu_wait.cpu_seconds(self.limits.time))
+        timed_out = cpu_wait.timed_out(deadline_hit, sig, cpu, self.limits.time)
         stdout_path, stderr_path = self.folder / "stdout", self.folder / "stderr"
         stdout = _read_head(stdout_path, self.limits.output + 1)
         self.finished = RunOutcome(
@@ -313,7 +330,7 @@ class SubprocessBackend:
         work = folder / "work"
         command = [
             self.python, "-s", "-S", "-P", CHILD_SCRIPT, mode, str(program_path),
-            str(cpu_wait.cpu_seconds(limits.time)), str(limits.memory), str(limits.output + 1),
+            str(cpu_wait.cpu_rlimit_seconds(limits.time)), str(limits.memory), str(limits.output + 1),
             *(str(fd) for fd in pass_fds),
         ]  # fmt: skip
         with (

@@ -32,17 +32,19 @@ import child_runtime
 del sys.path[0]
 if {no_namespace!r}:
     child_runtime.enter_pid_namespace = lambda: False
-_reap = os.waitpid
 
 
-def _reap_then_hold(pid, options):
-    reaped = _reap(pid, options)
-    if pid > 0 and options == 0:  # the program (or the namespace's first process) was just reaped
-        time.sleep({hold!r})
-    return reaped
+def _then_hold(reap):
+    def reap_then_hold(pid, options):
+        reaped = reap(pid, options)
+        if pid > 0 and options == 0:  # the program (or the namespace's first process) was just reaped
+            time.sleep({hold!r})
+        return reaped
+
+    return reap_then_hold
 
 
-os.waitpid = _reap_then_hold
+os.waitpid, os.wait4 = _then_hold(os.waitpid), _then_hold(os.wait4)
 child_runtime.main(sys.argv[1:])
 """
 

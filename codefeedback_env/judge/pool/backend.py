@@ -217,7 +217,7 @@ def _run_message(mode: str, limits: Limits, key: str | None) -> dict[str, Any]:
         "op": "run",
         "mode": mode,
         "time": limits.time,
-        "cpu_seconds": cpu_wait.cpu_seconds(limits.time),
+        "cpu_seconds": cpu_wait.cpu_rlimit_seconds(limits.time),  # the kernel's backstop; the limit is "time"
         "memory": limits.memory,
         "file_bytes": limits.output + 1,
     }

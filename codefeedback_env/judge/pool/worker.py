@@ -392,7 +392,8 @@ class Worker:
         pidfd = os.pidfd_open(pid)
         try:
             watched = channel if function_mode else None
-            deadline_hit, stopped, parent_gone = self._watch(pid, pidfd, started, message["time"] + grace, watched)
+            limits = (message["time"] + grace, message["time"], 0.0)
+            deadline_hit, stopped, parent_gone = self._watch(pid, pidfd, started, limits, watched)
         finally:
             os.close(pidfd)
         _kill(pid)
@@ -423,18 +424,28 @@ class Worker:
             "signal": sig,
             "wall_time": time.monotonic() - started,
             "cpu_time": cpu,
-            "timed_out": cpu_wait.timed_out(deadline_hit, sig, cpu, message["cpu_seconds"]),
+            "timed_out": cpu_wait.timed_out(deadline_hit, sig, cpu, message["time"]),
             "memory_exceeded": memory_exceeded,
             **({"oom_kills": self.cgroup.kills} if memory_exceeded and self.cgroup is not None else {}),
         }
 
     @staticmethod
-    def _watch(pid: int, ended: int, started: float, limit: float, channel: Channel | None) -> tuple[bool, ...]:
+    def _watch(
+        pid: int, ended: int, started: float, limits: tuple[float, float, float], channel: Channel | None
+    ) -> tuple[bool, ...]:
         """Wait until the run of child `pid` ends (`ended` is readable: the child's pidfd, or the pipe of the zygote
-        that reaps it) or reaches its time limit (`limit` seconds from `started`, net of waiting for a CPU); with a
-        `channel` (function mode), also until the parent says stop or goes away. Returns whether the deadline was
-        hit, a stop came, the parent is gone."""
-        time_limit = cpu_wait.TimeLimit(pid, started, limit)
+        that reaps it) or reaches its time limit; with a `channel` (function mode), also until the parent says stop
+        or goes away. `limits` is (seconds from `started`, net of waiting for a CPU; CPU seconds; CPU seconds the
+        run owes already: its zygote's compile): the child's CPU clock is read with its waiting, and the run ends
+        once it is over (the kernel's CPU rlimit is only a backstop, `cpu_wait.cpu_rlimit_seconds`). Returns
+        whether the deadline was hit, a stop came, the parent is gone."""
+        limit, cpu_limit, debt = limits
+
+        def cpu() -> float | None:
+            used = cpu_wait.process_cpu_seconds(pid)
+            return None if used is None else used + debt
+
+        time_limit = cpu_wait.TimeLimit(pid, started, limit, cpu, cpu_limit)
         watched = [ended] if channel is None else [ended, channel.fileno()]
         while True:
             remaining = time_limit.remaining()
@@ -603,7 +614,7 @@ class Worker:
             pid = _read_struct(reports, _PID)[0]
             pidfd = os.pidfd_open(pid)
             try:
-                deadline_hit = self._watch(pid, pidfd, started, message["time"], None)[0]
+                deadline_hit = self._watch(pid, pidfd, started, (message["time"], message["time"], debt), None)[0]
             finally:
                 os.close(pidfd)
             _kill(pid)
