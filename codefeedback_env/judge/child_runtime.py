@@ -200,9 +200,12 @@ class TailKeepingWriter(io.RawIOBase):
     the limit is the output limit, which bounds the judge's memory) keeps the file's end (`keep_tail`) and goes
     on. Debug output to stderr has no size limit under `python3 program.py`; here the judge keeps its end."""
 
-    def __init__(self, fd: int) -> None:
+    mode = "wb"
+
+    def __init__(self, fd: int, name: str) -> None:
         super().__init__()
         self._fd = fd
+        self.name = name  # as the interpreter names its standard streams' files (`sys.stderr.name` is read)
 
     def fileno(self) -> int:
         return self._fd
@@ -231,7 +234,7 @@ def keep_only_the_end_of_stderr() -> None:
             return
     except (AttributeError, ValueError, OSError):
         return
-    raw = TailKeepingWriter(2)
+    raw = TailKeepingWriter(2, getattr(old, "name", "<stderr>"))
     buffered = isinstance(old.buffer, io.BufferedIOBase)
     stream = io.TextIOWrapper(
         io.BufferedWriter(raw) if buffered else raw,  # type: ignore[arg-type]
@@ -240,6 +243,7 @@ def keep_only_the_end_of_stderr() -> None:
         line_buffering=old.line_buffering,
         write_through=old.write_through,
     )
+    stream.mode = getattr(old, "mode", "w")  # type: ignore[misc]  # as the interpreter sets it (`"w"`)
     old.flush()
     sys.stderr = sys.__stderr__ = stream
 

@@ -48,6 +48,11 @@ IDIOMS: dict[str, tuple[str, str]] = {
         "import sys\nfirst = sys.stdin.read()\nsecond = sys.stdin.read()\nprint(len(first), repr(second))\n",
         NUMBERS,
     ),
+    "standard_stream_names_and_modes": (
+        "import sys\nfor s in (sys.stdin, sys.stdout, sys.stderr):\n"
+        "    print(s.name, s.mode, s.buffer.name, s.buffer.mode)\n",
+        "",
+    ),
     "stdin_not_a_tty": ("import os, sys\nprint(os.isatty(0), sys.stdin.isatty(), sys.stdin.fileno())\n", ""),
     # -- writing stdout -------------------------------------------------------------------------------------
     "print_flush_every_line": ("for i in range(20000):\n    print(i, flush=True)\n", ""),
