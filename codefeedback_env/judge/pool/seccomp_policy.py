@@ -19,8 +19,10 @@ operations that another C library or architecture uses (marked "same operation")
 where one call does both a legitimate and a dangerous thing: clone only for threads (without a pidfd), socketpair
 only for AF_UNIX, socket options but those that read host-wide counters (`HOST_COUNTER_OPTIONS`), ioctl only for
 the terminal and descriptor queries `isatty` and friends make, fcntl without the commands that aim signals at
-another process or lock files, prctl only to name threads, fadvise64 and madvise without dropping pages from the
-shared page cache or marking them for eviction (that advice succeeds and does nothing).
+another process or lock files, prctl only to name threads, prlimit64 only on the caller itself (a child keeping
+the worker's uid, without the uid layer, set the worker's own limits: its CPU limit to one second), fadvise64 and
+madvise without dropping pages from the shared page cache or marking them for eviction (that advice succeeds and
+does nothing).
 
 `DENIED` are refused with EPERM, so a program gets the usual PermissionError: other processes (ptrace,
 signals to anyone but itself through the kernel's own delivery), new programs and processes, sockets, IPC
@@ -155,7 +157,7 @@ ALLOWED = (
     "sendto", "recvfrom", "sendmsg", "recvmsg", "shutdown", "getsockname", "getpeername",
     # itself: identity, limits, usage, signals it handles (SIGALRM from alarm/setitimer), exit
     "getpid", "gettid", "getppid", "getuid", "geteuid", "getgid", "getegid", "getresuid", "getresgid",
-    "getgroups", "getpgrp", "getpgid", "getsid", "uname", "times", "getrusage", "prlimit64",
+    "getgroups", "getpgrp", "getpgid", "getsid", "uname", "times", "getrusage",
     "getrlimit", "getrandom", "getcpu", "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "rt_sigpending",
     "rt_sigsuspend", "rt_sigtimedwait", "sigaltstack", "alarm", "setitimer", "getitimer", "restart_syscall",
     "exit", "exit_group", "arch_prctl",
@@ -283,6 +285,9 @@ def _rules(seccomp) -> list[tuple]:  # type: ignore[no-untyped-def]
     add(seccomp.ERRNO(errno.EPERM), "clone", seccomp.Arg(0, seccomp.MASKED_EQ, CLONE_PIDFD, CLONE_PIDFD))
     # clone3 (its flags are behind a pointer the filter cannot read) gets the default ENOSYS: the C library then
     # falls back to clone, checked above.
+    # prlimit64(pid, resource, new, old): the caller's own limits only (pid 0, as getrlimit and setrlimit make it)
+    add(seccomp.ALLOW, "prlimit64", seccomp.Arg(0, seccomp.EQ, 0))
+    add(seccomp.ERRNO(errno.EPERM), "prlimit64", seccomp.Arg(0, seccomp.NE, 0))
     add(seccomp.ALLOW, "socketpair", seccomp.Arg(0, seccomp.EQ, AF_UNIX))
     add(seccomp.ERRNO(errno.EPERM), "socketpair", seccomp.Arg(0, seccomp.NE, AF_UNIX))
     for name in ("getsockopt", "setsockopt"):  # (fd, level, option, value, length): the option is compared whole
