@@ -138,23 +138,30 @@ def _check_function_code(problem: Problem, source: str, number: int) -> None:
         raise DatasetError(source, number, *found)
 
 
+EMPTY_OUTPUTS = "hidden tests that all expect empty output (a program printing nothing would pass them)"
+
+
 def keep_judgeable(
     problems: Iterable[tuple[int, Problem]], source: str, *, drop_without_public: bool = False
 ) -> list[Problem]:
-    """Drop problems that cannot be posed or judged (no statement, no hidden tests), warning with counts.
+    """Drop problems that cannot be posed or judged (no statement, no hidden tests, a stdio problem whose hidden tests,
+    which every choice of final tests judges, all expect empty output: a program printing nothing would pass them),
+    warning with counts.
 
     Problems without public tests are dropped when `drop_without_public` (the paper drops them from its
     training set: there is no feedback to learn from), else kept with a warning: an episode on one ends at
     turn 1. Duplicate ids are an error: results are keyed by problem id.
     """
     kept: dict[str, Problem] = {}
-    skipped: dict[str, list[int]] = {"no hidden tests": [], "an empty statement": []}
+    skipped: dict[str, list[int]] = {"no hidden tests": [], "an empty statement": [], EMPTY_OUTPUTS: []}
     no_public: list[int] = []
     for number, problem in problems:
         if not problem.hidden_tests:
             skipped["no hidden tests"].append(number)
         elif not problem.statement.strip():
             skipped["an empty statement"].append(number)
+        elif problem.kind is ProblemKind.STDIO and not any(case.output.strip() for case in problem.hidden_tests):
+            skipped[EMPTY_OUTPUTS].append(number)
         elif problem.id in kept:
             raise DatasetError(source, number, "id", f"duplicate problem id {problem.id!r}")
         elif not problem.public_tests and drop_without_public:

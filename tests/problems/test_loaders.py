@@ -135,6 +135,33 @@ def test_rows_without_hidden_tests_are_skipped_and_counted(tmp_path, caplog):
     assert "skipped 2 problem(s) with no hidden tests (rows 2, 3)" in caplog.text
 
 
+def test_problems_whose_every_test_expects_empty_output_are_skipped(tmp_path, caplog):
+    """Every choice of final tests judges the hidden tests: if they all expect empty output, a program printing
+    nothing passes the problem, a reward for doing nothing (class 10, vacuous tests)."""
+    empty = {"input": "1\n", "output": ""}
+    blank = {"input": "2\n", "output": " \n\n"}
+    rows = [
+        GOOD,
+        GOOD | {"id": "all-empty", "public_tests": [empty], "hidden_tests": [empty, blank]},
+        GOOD | {"id": "blank-hidden", "public_tests": [blank], "hidden_tests": [blank]},
+        GOOD | {"id": "one-empty", "public_tests": [empty], "hidden_tests": [empty, {"input": "3\n", "output": "3"}]},
+        GOOD | {"id": "shown-only", "public_tests": [{"input": "4\n", "output": "4"}], "hidden_tests": [empty]},
+    ]
+    path = write_jsonl(tmp_path / "p.jsonl", rows)
+    with caplog.at_level(logging.WARNING):
+        problems = load_problems(path)
+    assert [p.id for p in problems] == ["p1", "one-empty"]
+    assert "skipped 3 problem(s) with hidden tests that all expect empty output" in caplog.text
+    assert "(rows 2, 3, 5)" in caplog.text
+    hub_rows = [
+        {"name": name, "description": "d", "public_tests": {"input": ["1"], "output": [out]},
+         "private_tests": {"input": ["1", "2"], "output": [out, out]}}
+        for name, out in (("empty", ""), ("answered", "7"))
+    ]  # fmt: skip
+    path = write_jsonl(tmp_path / "cc.jsonl", hub_rows)
+    assert [p.id for p in load_codecontests(path)] == ["answered"]
+
+
 def test_unknown_name_suggests_a_dataset():
     with pytest.raises(DatasetError, match="did you mean 'humaneval'"):
         load_problems("humaneva")
