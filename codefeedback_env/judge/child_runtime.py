@@ -61,6 +61,7 @@ INTERRUPTED = -int(signal.SIGINT)
 REAP_SECONDS = 2.0
 """How long the portable bootstrap keeps killing the program's processes before it gives up."""
 PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
 STDERR_TAIL_BYTES = 64 * 1024
 """The end of stderr the judge reads back (for feedback); stderr is never part of a verdict."""
@@ -817,13 +818,20 @@ def main(argv: list[str]) -> NoReturn:
             _close_fds_except({0, 1, 2, *fds})  # e.g. the status pipe: the program must not write to it
             die_with_parent(parent)
             apply_rlimits(settings)
+            prctl(PR_SET_DUMPABLE, 1)  # its own /proc files are its own, as under python3
             program = Program(mode, source, *fds)
         except BaseException:  # noqa: B036 - never run the program without its limits
             os._exit(1)
         run(program)
 
     prctl(PR_SET_CHILD_SUBREAPER, 1)
-    if not enter_pid_namespace():
+    in_namespace = enter_pid_namespace()
+    # Not dumpable, nor is any process forked from here but the program: a program with this process's uid opened its
+    # reapers' descriptors through /proc/<pid>/fd and wrote the end announcement (and the reported status) itself, then
+    # ran on: the judge stopped its clock at that moment (a program sleeping 2 s under a 1 s limit was accepted).
+    # After the pid namespace: its uid map is written through this process's own /proc files.
+    prctl(PR_SET_DUMPABLE, 0)
+    if not in_namespace:
         _supervise(start_program, fds, announce_to=ended)
     status_read, status_write = os.pipe()
 
