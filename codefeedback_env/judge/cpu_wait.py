@@ -12,7 +12,7 @@ other cannot buy time; their CPU time, read precisely, bounds their work. Withou
 limit is plain wall time. A plain wall-clock backstop ends every run.
 
 The CPU limit: a run is a time-out once its program's CPU time is over its time limit, as the trusted side
-measures it precisely (the kernel's `sum_exec_runtime`: the pool's worker reads the child's CPU clock, the
+measures it precisely (the kernel's `sum_exec_runtime`: the pool's worker reads the child's CPU time, the
 portable backend its process tree, and both the reaped program's `rusage` at the end), and the reported
 `cpu_time` is that number. The kernel's CPU-time rlimit is not the rule, only a backstop with headroom
 (`cpu_rlimit_seconds`): it compares the tick-sampled utime + stime (the task running at a scheduler tick is
@@ -139,18 +139,27 @@ def wall_backstop(limit: float) -> float:
     return limit * BACKSTOP_FACTOR + BACKSTOP_SECONDS
 
 
-def process_cpu_seconds(pid: int) -> float | None:
-    """The CPU seconds process `pid` (every thread of it, ended ones included) has used, to the nanosecond: its
-    CPU-time clock (`clock_getcpuclockid`), which counts the kernel's `sum_exec_runtime`, not ticks. None if it
-    cannot be read (gone, reaped, not Linux)."""
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def stat_ticks(pid: int) -> tuple[int, int] | None:
+    """`pid`'s own CPU clock ticks (utime + stime) and its reaped children's (cutime + cstime), from /proc/<pid>/stat;
+    None when it is gone (or not Linux)."""
     try:
-        return time.clock_gettime((~pid << 3) | CPUCLOCK_SCHED)
-    except (OSError, OverflowError, AttributeError):
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+        return int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14])
+    except (OSError, IndexError, ValueError):
         return None
 
 
-CPUCLOCK_SCHED = 2
-"""Linux's encoding of a process's CPU-time clock id: `(~pid << 3) | 2` (what glibc's `clock_getcpuclockid` makes)."""
+def process_cpu_seconds(pid: int) -> float | None:
+    """The CPU seconds process `pid` has used (every thread, ended ones included): the kernel's precise
+    `sum_exec_runtime`, split into user and system time, each cut to a clock tick (so at most two ticks less).
+    None if it cannot be read. Not the process's CPU-time clock (`clock_getcpuclockid`): the pool's children may
+    read only their own (`seccomp_policy`)."""
+    ticks = stat_ticks(pid)
+    return None if ticks is None else ticks[0] / CLOCK_TICKS
 
 
 class TimeLimit:

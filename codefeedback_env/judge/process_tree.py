@@ -2,7 +2,7 @@
 
 The CPU-time rlimit binds each process alone: a program that forks N workers gets N times its limit. The
 portable backend therefore also reads the CPU time of the whole tree below its bootstrap while a run lasts,
-and ends the run as a time-out once that reaches the limit. The tree is walked through every thread's
+and ends the run as a time-out once that is over the limit. The tree is walked through every thread's
 `children` list (a thread's children are listed under that thread), so a process a thread started, or an
 orphan re-parented to the run's reaper, is found; a process that ended is counted while it waits to be reaped
 (a zombie keeps its times), and once reaped, in its reaper's `cutime`/`cstime`.
@@ -12,17 +12,7 @@ from __future__ import annotations
 
 import os
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def _stat_ticks(pid: int) -> tuple[int, int] | None:
-    """`pid`'s own CPU ticks (utime + stime) and its reaped children's (cutime + cstime); None when it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            fields = stat.read().rsplit(b")", 1)[1].split()
-        return int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14])
-    except (OSError, IndexError, ValueError):
-        return None
+from codefeedback_env.judge.cpu_wait import CLOCK_TICKS, stat_ticks
 
 
 def _children(pid: int) -> list[int]:
@@ -58,7 +48,7 @@ def cpu_seconds_below(root: int) -> float | None:
     """CPU seconds used by every process below `root`, the ended ones included; None where /proc does not say
     (not Linux, `root` gone). Neither `root`'s own time nor that of a pid namespace's first process just below
     it counts (only what they reaped): they are the bootstrap and the program's reaper, not the program."""
-    root_ticks = _stat_ticks(root)
+    root_ticks = stat_ticks(root)
     if root_ticks is None:
         return None
     ticks = root_ticks[1]
@@ -70,7 +60,7 @@ def cpu_seconds_below(root: int) -> float | None:
         if pid in seen:
             continue
         seen.add(pid)
-        own = _stat_ticks(pid)
+        own = stat_ticks(pid)
         if own is not None:
             ticks += own[1] if pid in supervisors else own[0] + own[1]
             frontier += _children(pid)

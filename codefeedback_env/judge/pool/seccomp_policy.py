@@ -22,7 +22,7 @@ the terminal and descriptor queries `isatty` and friends make, fcntl without the
 another process or lock files, prctl only to name threads, prlimit64 only on the caller itself (a child keeping
 the worker's uid, without the uid layer, set the worker's own limits: its CPU limit to one second), fadvise64 and
 madvise without dropping pages from the shared page cache or marking them for eviction (that advice succeeds and
-does nothing).
+does nothing), clocks but other processes' CPU-time clocks (`CLOCK_CALLS`).
 
 `DENIED` are refused with EPERM, so a program gets the usual PermissionError: other processes (ptrace,
 signals to anyone but itself through the kernel's own delivery), new programs and processes, sockets, IPC
@@ -52,6 +52,14 @@ run on any worker read from a socket pair of its own, and nothing else on a judg
 pidfd in every message received): a pidfd, whose inode number is the count of processes and threads ever made on
 the host, which a run's threads move. Every other option of that level is allowed (a socket pair's, as asyncio
 uses); other levels get EOPNOTSUPP, as an AF_UNIX socket answers them."""
+CLOCK_CALLS = ("clock_gettime", "clock_getres", "clock_nanosleep")
+"""Calls whose first argument is a clock id: allowed for the standard clocks (ids from 0 up) and for the caller's
+own CPU-time clocks (-8 to -1: pid 0, the process or the thread), refused with the default ENOSYS for another
+process's or thread's CPU-time clock (`(~pid << 3) | kind`, what `clock_getcpuclockid` makes): a child could read
+the CPU time of its worker (pid 1), which moves with the work each earlier run gave it (a run's threads, its
+scratch folder, its length), to the nanosecond, where /proc shows it only its own process."""
+OWN_CPU_CLOCKS = 0xFFFFFFF8
+"""The low 32 bits of every id from -8 to -1 share these bits (the kernel reads a clock id as a 32-bit int)."""
 SOCKET_OPTIONS = 256
 """Options of level SOL_SOCKET below this are allowed but for `HOST_COUNTER_OPTIONS` (the kernel has about 85);
 the rest are refused with ENOPROTOOPT."""
@@ -150,7 +158,7 @@ ALLOWED = (
     "brk", "munmap", "mremap", "mprotect",
     # threads (clone is checked below: threads only) and waiting
     "set_robust_list", "get_robust_list", "rseq", "set_tid_address", "sched_yield", "sched_getaffinity",
-    "clock_gettime", "clock_getres", "clock_nanosleep", "nanosleep", "gettimeofday", "time",
+    "nanosleep", "gettimeofday", "time",  # the clock_* calls are checked below (`CLOCK_CALLS`)
     "poll", "ppoll", "select", "pselect6", "epoll_create1", "epoll_create", "epoll_ctl", "epoll_wait",
     "epoll_pwait", "epoll_pwait2", "pipe2", "pipe",
     # AF_UNIX socket pairs (checked below, with their options), as asyncio's self-pipe makes them
@@ -337,6 +345,9 @@ def _rules(seccomp) -> list[tuple]:  # type: ignore[no-untyped-def]
         add(seccomp.ALLOW, "prctl", seccomp.Arg(0, seccomp.EQ, option))
     for request in TERMINAL_QUERIES:
         add(seccomp.ALLOW, "ioctl", seccomp.Arg(1, seccomp.EQ, request))
+    for name in CLOCK_CALLS:  # (clock id, ...): the sign bit of its 32 bits clear, or one of the caller's own
+        add(seccomp.ALLOW, name, seccomp.Arg(0, seccomp.MASKED_EQ, 0x80000000, 0))
+        add(seccomp.ALLOW, name, seccomp.Arg(0, seccomp.MASKED_EQ, OWN_CPU_CLOCKS, OWN_CPU_CLOCKS))
     return rules
 
 

@@ -436,7 +436,7 @@ class Worker:
         """Wait until the run of child `pid` ends (`ended` is readable: the child's pidfd, or the pipe of the zygote
         that reaps it) or reaches its time limit; with a `channel` (function mode), also until the parent says stop
         or goes away. `limits` is (seconds from `started`, net of waiting for a CPU; CPU seconds; CPU seconds the
-        run owes already: its zygote's compile): the child's CPU clock is read with its waiting, and the run ends
+        run owes already: its zygote's compile): the child's CPU time is read with its waiting, and the run ends
         once it is over (the kernel's CPU rlimit is only a backstop, `cpu_wait.cpu_rlimit_seconds`). Returns
         whether the deadline was hit, a stop came, the parent is gone."""
         limit, cpu_limit, debt = limits
