@@ -4,20 +4,22 @@ One runtime for both backends. The pool's worker imports this module (as a top-l
 `python -s -S -P`) and calls `run` in each forked child once it is locked down. The portable backend runs
 this file as its child bootstrap:
 
-    child_runtime.py stdio    PROGRAM CPU_SECONDS MEMORY_BYTES FILE_BYTES [ENDED_FD [CGROUP_FD [CPU_FD]]]
+    child_runtime.py stdio    PROGRAM CPU_SECONDS MEMORY_BYTES FILE_BYTES [ENDED_FD [CGROUP_FD [RUN_FDS...]]]
     child_runtime.py function PROGRAM CPU_SECONDS MEMORY_BYTES FILE_BYTES REQUEST_FD REPLY_FD [ENDED_FD [...]]
 
-The bootstrap is a small init (`main`): it becomes a child subreaper, runs the program in a forked process,
-and when that process ends, or the parent asks with SIGTERM, kills and reaps every process the program left,
-then exits with the program's status. With CGROUP_FD (a pids cgroup's `cgroup.procs`, open for writing) it
-moves itself into that cgroup before it forks anything (-1: none). With CPU_FD (a cpuacct cgroup's
-`cgroup.procs`), the program's first process moves itself in before the program runs. The process that reaps
-the program first writes its wait status to ENDED_FD (4 bytes, little-endian) while it is still an unreaped
-zombie: the parent's time limit then never reads the process tree after the program's waiting for a CPU has
-vanished with it (see `cpu_wait`), and the bootstrap's clean-up after the program ended never counts against
-the program; once it has reaped it, the program's CPU time (`CPU_REPORT_BYTES`): the bootstrap's own start-up
-is not the program's. CPU_SECONDS is the kernel's CPU-time rlimit, a backstop (`cpu_wait.cpu_rlimit_seconds`).
-The program never holds ENDED_FD.
+(RUN_FDS: CPU_FD [MEMORY_FD [UID_BASE]].) The bootstrap is a small init (`main`): it becomes a child subreaper,
+runs the program in a forked process, and when that process ends, or the parent asks with SIGTERM, kills and
+reaps every process the program left, then exits with the program's status. With CGROUP_FD (a pids cgroup's
+`cgroup.procs`, open for writing) it moves itself into that cgroup before it forks anything (-1: none). With
+CPU_FD and MEMORY_FD (a cpuacct and a memory cgroup's `cgroup.procs`), the program's first process moves itself
+in before the program runs. With UID_BASE (a root bootstrap), the program runs as uid and gid UID_BASE plus the
+bootstrap's pid, with one capability (`become_unprivileged`): it cannot leave those cgroups or change their
+limits. The process that reaps the program first writes its wait status to ENDED_FD (4 bytes, little-endian)
+while it is still an unreaped zombie: the parent's time limit then never reads the process tree after the
+program's waiting for a CPU has vanished with it (see `cpu_wait`), and the bootstrap's clean-up after the
+program ended never counts against the program; once it has reaped it, the program's CPU time
+(`CPU_REPORT_BYTES`): the bootstrap's own start-up is not the program's. CPU_SECONDS is the kernel's CPU-time
+rlimit, a backstop (`cpu_wait.cpu_rlimit_seconds`). The program never holds ENDED_FD.
 
 The program ends as under `python3 program.py`: the standard streams are flushed as soon as its code ends, an
 uncaught exception goes to `sys.excepthook`, `SystemExit`
@@ -670,6 +672,67 @@ def _exit_like(status: int) -> NoReturn:
 
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
+PR_SET_DUMPABLE = 4
+PR_SET_KEEPCAPS = 8
+PR_CAPBSET_DROP = 24
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE = 47, 2
+CAP_DAC_READ_SEARCH = 2
+CAPABILITY_VERSION_3 = 0x20080522
+RUN_UID_BASE = 4_000_000_000
+"""Where the uids of the portable backend's programs start (`become_unprivileged`): the bootstrap adds its pid (below
+2**22, unique among running bootstraps). Above the pool's slot uids and below `(uid_t) -1`."""
+
+
+def become_unprivileged(uid: int) -> None:
+    """Become uid and gid `uid`, with no supplementary groups and one capability, `CAP_DAC_READ_SEARCH`, kept
+    across `exec` (ambient) and the only one in the bounding set; `no_new_privs` (a set-uid file runs as the
+    caller). Raises OSError if any step fails.
+
+    A root program could write its pid into any cgroup (leaving its run's limits), change their limits, mount,
+    unshare or join namespaces, signal the judge and write every root-owned file; as this uid it can do none
+    of that. It still reads every file, as root did: the interpreter and its standard library may be where only
+    root may read (pyenv under /root), and so may the interpreter a program starts. The process stays dumpable
+    (changing the uid made it not): its /proc files stay its own, as under `python3`."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def check(result: int, what: str) -> None:
+        if result != 0:
+            number = ctypes.get_errno()
+            raise OSError(number, f"{what}: {os.strerror(number)}")
+
+    with open("/proc/sys/kernel/cap_last_cap", "rb") as last:
+        for capability in range(int(last.read()) + 1):
+            if capability != CAP_DAC_READ_SEARCH:
+                check(libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0), f"dropping capability {capability}")
+    check(libc.prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0), "PR_SET_KEEPCAPS")
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+    header = (ctypes.c_uint32 * 2)(CAPABILITY_VERSION_3, 0)
+    kept = 1 << CAP_DAC_READ_SEARCH
+    words = (ctypes.c_uint32 * 6)(kept, kept, kept, 0, 0, 0)  # effective, permitted, inheritable; then the high words
+    check(libc.capset(header, words), "capset")
+    check(libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_DAC_READ_SEARCH, 0, 0), "raising the ambient set")
+    check(libc.prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0), "PR_SET_KEEPCAPS")
+    check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "PR_SET_NO_NEW_PRIVS")
+    check(libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), "PR_SET_DUMPABLE")
+
+
+def give_to(uid: int) -> None:
+    """Give the working folder and the standard streams that are files (not /dev/null) to `uid` (the bootstrap,
+    as root): the program writes its folder and reopens its streams by name (`/dev/stdout`) as their owner."""
+    import stat
+
+    os.chown(".", uid, uid)
+    for fd in (0, 1, 2):
+        try:
+            if stat.S_ISREG(os.fstat(fd).st_mode):
+                os.fchown(fd, uid, uid)
+        except OSError:
+            pass
 
 
 def enter_pid_namespace() -> bool:
@@ -803,7 +866,10 @@ def main(argv: list[str]) -> NoReturn:
     if len(rest) > 1 and rest[1] >= 0:  # everything this process starts from now on counts against the limit
         os.write(rest[1], b"0")
         os.close(rest[1])
-    cpu_cgroup = rest[2] if len(rest) > 2 else -1
+    cpu_cgroup, memory_cgroup, uid_base = (*rest[2:5], -1, -1, -1)[:3]
+    run_uid = uid_base + os.getpid() if uid_base >= 0 else -1
+    if run_uid >= 0:
+        give_to(run_uid)
     with open(path, "rb") as program_file:
         source = program_file.read().decode("utf-8", "surrogatepass")
     settings = rlimit_settings(ChildLimits(int(cpu), int(memory), int(file_size)))
@@ -813,9 +879,12 @@ def main(argv: list[str]) -> NoReturn:
 
     def start_program(parent: int) -> NoReturn:
         try:
-            if cpu_cgroup >= 0:  # the program's CPU is counted there, that of children nobody waits for too
-                os.write(cpu_cgroup, b"0")
+            for cgroup in (cpu_cgroup, memory_cgroup):  # what the program's processes use is counted there,
+                if cgroup >= 0:  # the CPU of children nobody waits for too
+                    os.write(cgroup, b"0")
             _close_fds_except({0, 1, 2, *fds})  # e.g. the status pipe: the program must not write to it
+            if run_uid >= 0:
+                become_unprivileged(run_uid)  # (it clears the parent-death signal: set after it)
             die_with_parent(parent)
             apply_rlimits(settings)
             prctl(PR_SET_DUMPABLE, 1)  # its own /proc files are its own, as under python3

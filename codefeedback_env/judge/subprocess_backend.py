@@ -26,7 +26,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from codefeedback_env.judge import child_runtime, cpu_wait, descriptors, forksafe, plaindata, process_tree, run_cgroups
+from codefeedback_env.judge import (
+    child_runtime,
+    cpu_wait,
+    descriptors,
+    forksafe,
+    plaindata,
+    process_tree,
+    run_cgroups,
+    run_uid,
+)
 from codefeedback_env.judge.backend import (
     BackendFailure,
     Limits,
@@ -281,6 +290,23 @@ class SubprocessBackend:
         self._finalizer.detach()
         self._new_root()
 
+    def isolation_layers(self) -> dict[str, bool]:
+        """Which of the portable backend's layers this host gives runs (`layer_gaps` says why one is missing)."""
+        return {name: reason is None for name, reason in self.layer_gaps().items()}
+
+    def layer_gaps(self) -> dict[str, str | None]:
+        """Each layer, and why this host cannot give it (None: it can): `run_uid` (a uid of its own, no
+        capabilities: needs a root judge), `pids_cgroup` and `cpuacct_cgroup` (cgroup v1, writable: root)."""
+        return {
+            "run_uid": run_uid.unavailable(),
+            **{
+                f"{controller}_cgroup": None
+                if run_cgroups.hierarchy(controller)
+                else f"no writable cgroup v1 {controller} hierarchy (the judge is not root, or cgroup v2 only)"
+                for controller in ("pids", "cpuacct")
+            },
+        }
+
     def _start(self, mode: str, program: str, stdin: str, limits: Limits, pass_fds: tuple[int, ...] = ()) -> _Run:
         folder = Path(tempfile.mkdtemp(dir=self._root))
         try:
@@ -293,14 +319,14 @@ class SubprocessBackend:
         self, folder: Path, mode: str, program: str, stdin: str, limits: Limits, pass_fds: tuple[int, ...]
     ) -> _Run:
         work = folder / "work"
-        work.mkdir()
+        work.mkdir(0o700)  # the bootstrap gives it to the program's uid
         program_path = folder / "program.py"
         program_path.write_text(program, encoding="utf-8", errors="surrogatepass")
         (folder / "stdin").write_text(stdin, encoding="utf-8", errors="surrogatepass")
         ended_read, ended_write = os.pipe()
         cgroup, cpu_cgroup = run_cgroups.pids(MAX_TASKS), run_cgroups.cpuacct()
         cgroups = tuple(made for made in (cgroup, cpu_cgroup) if made is not None)
-        cgroup_fds = (-1 if made is None else made.procs_fd for made in (cgroup, cpu_cgroup))
+        cgroup_fds = (-1 if made is None else made.procs_fd for made in (cgroup, cpu_cgroup, None))
         try:
             process = self._popen(folder, mode, program_path, limits, (*pass_fds, ended_write, *cgroup_fds))
         except BaseException:
@@ -326,12 +352,13 @@ class SubprocessBackend:
         self, folder: Path, mode: str, program_path: Path, limits: Limits, pass_fds: tuple[int, ...]
     ) -> subprocess.Popen:
         """Start the bootstrap; after the call channel (function mode), `pass_fds` holds where the program's end
-        is announced and the run's pids and cpuacct cgroups (-1 where there is none)."""
+        is announced and the run's pids, cpuacct and memory cgroups (-1 where there is none); the last argument
+        is the base of the program's uid (`run_uid`)."""
         work = folder / "work"
         command = [
             self.python, "-s", "-S", "-P", CHILD_SCRIPT, mode, str(program_path),
             str(cpu_wait.cpu_rlimit_seconds(limits.time)), str(limits.memory), str(limits.output + 1),
-            *(str(fd) for fd in pass_fds),
+            *(str(fd) for fd in pass_fds), str(run_uid.uid_base()),
         ]  # fmt: skip
         with (
             open(folder / "stdin", "rb") as stdin_file,

@@ -71,7 +71,7 @@ def backend():
         yield backend
 
 
-def _assert_counted(outcome) -> None:
+def assert_counted(outcome) -> None:
     """The run's CPU time counts what the workers said they used."""
     used = outcome.stderr.count(b"w\n") * WORKER_SECONDS
     assert used >= 0.1 and outcome.cpu_time >= min(used, LIMITS.time) - READING_SLACK, outcome
@@ -83,7 +83,7 @@ def test_auto_reaped_children_of_a_stdio_run_count(backend, shape):
     program = f"{WORKER}def main():\n{SHAPES[shape]}    print('done')\nmain()\n"
     outcome = backend.run_stdio(program, "", LIMITS)
     assert outcome.timed_out and outcome.stdout == b"", outcome
-    _assert_counted(outcome)
+    assert_counted(outcome)
 
 
 @needs_a_cpuacct_cgroup
@@ -95,4 +95,4 @@ def test_auto_reaped_children_started_in_a_call_count(backend, shape):
             session.call("f", [], {})
     finally:
         outcome = session.close()
-    _assert_counted(outcome)
+    assert_counted(outcome)

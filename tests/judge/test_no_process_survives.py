@@ -79,7 +79,10 @@ ESCAPES = {
         "        " + SLEEP + "\n"
         "    os._exit(0)\n"
         "time.sleep(0.2)\n"
-        "os.kill(os.getppid(), signal.SIGKILL)\n"
+        "try:\n"
+        "    os.kill(os.getppid(), signal.SIGKILL)\n"
+        "except PermissionError:\n"  # a root judge's portable program runs under a uid of its own
+        "    pass\n"
         "print('done')\n"
     ),
     "subprocess_popen_new_session": (

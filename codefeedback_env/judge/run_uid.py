@@ -1,0 +1,53 @@
+"""Whether the portable backend can run each program under a uid of its own (a root judge that may switch uids).
+
+Run by a root judge, a program of the portable backend was root with every capability: it could write its pid
+into any cgroup (leaving the run's pids and cpuacct cgroups: a time-out passed), raise its cgroups' limits,
+mount, unshare or join namespaces, signal the judge and write every root-owned file. Where this module says
+yes, the bootstrap gives the program `child_runtime.RUN_UID_BASE` plus its own pid as uid and gid, an empty
+capability bounding set and `no_new_privs` (`child_runtime.become_unprivileged`) once it is in its cgroups.
+Where it says no (`unavailable` gives the reason, `SubprocessBackend.isolation_layers` reports it), the program
+runs as the judge's user: a non-root judge's program has that user's rights, which include writing any cgroup
+that user may write.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+
+from codefeedback_env.judge.child_runtime import RUN_UID_BASE
+
+PID_LIMIT = 1 << 22
+"""The kernel's largest pid_max: run uids are `RUN_UID_BASE` to `RUN_UID_BASE + PID_LIMIT`."""
+NEEDED_CAPABILITIES = {"CAP_SETGID": 6, "CAP_SETUID": 7, "CAP_SETPCAP": 8}
+"""Switching the program's uid and gid, and emptying its capability bounding set."""
+
+
+@functools.cache
+def unavailable() -> str | None:
+    """Why this process cannot give programs uids of their own (None: it can)."""
+    if not sys.platform.startswith("linux"):
+        return "not Linux: the program runs as the judge's user"
+    if os.geteuid() != 0:
+        return "the judge is not root: the program runs as the judge's user"
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            effective = next(int(line.split()[1], 16) for line in status if line.startswith("CapEff:"))
+        with open("/proc/self/uid_map", encoding="ascii") as uid_map:
+            ranges = [tuple(int(number) for number in line.split()) for line in uid_map if line.strip()]
+        with open("/proc/sys/kernel/cap_last_cap", encoding="ascii") as last:
+            int(last.read())
+    except (OSError, StopIteration, ValueError) as error:
+        return f"cannot read this process's capabilities or uid map: {error}"
+    missing = [name for name, bit in NEEDED_CAPABILITIES.items() if not effective >> bit & 1]
+    if missing:
+        return f"the judge lacks {', '.join(missing)}: the program runs as root"
+    if not any(start <= RUN_UID_BASE and RUN_UID_BASE + PID_LIMIT <= start + count for start, _, count in ranges):
+        return f"uids {RUN_UID_BASE}+ are not mapped in the judge's user namespace: the program runs as root"
+    return None
+
+
+def uid_base() -> int:
+    """The UID_BASE argument of the bootstrap: `RUN_UID_BASE`, or -1 where programs keep the judge's uid."""
+    return -1 if unavailable() else RUN_UID_BASE
