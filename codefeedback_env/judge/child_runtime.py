@@ -672,7 +672,6 @@ def _exit_like(status: int) -> NoReturn:
 
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
-PR_SET_DUMPABLE = 4
 PR_SET_KEEPCAPS = 8
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
@@ -692,8 +691,8 @@ def become_unprivileged(uid: int) -> None:
     A root program could write its pid into any cgroup (leaving its run's limits), change their limits, mount,
     unshare or join namespaces, signal the judge and write every root-owned file; as this uid it can do none
     of that. It still reads every file, as root did: the interpreter and its standard library may be where only
-    root may read (pyenv under /root), and so may the interpreter a program starts. The process stays dumpable
-    (changing the uid made it not): its /proc files stay its own, as under `python3`."""
+    root may read (pyenv under /root), and so may the interpreter a program starts. Changing the uid makes the
+    process not dumpable: the caller makes it dumpable again."""
     import ctypes
 
     libc = ctypes.CDLL(None, use_errno=True)
@@ -718,7 +717,6 @@ def become_unprivileged(uid: int) -> None:
     check(libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_DAC_READ_SEARCH, 0, 0), "raising the ambient set")
     check(libc.prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0), "PR_SET_KEEPCAPS")
     check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "PR_SET_NO_NEW_PRIVS")
-    check(libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), "PR_SET_DUMPABLE")
 
 
 def give_to(uid: int) -> None:
