@@ -236,6 +236,39 @@ class Judge:
     def _run_function_tests_with(
         self, checker: CheckerProcess, problem: Problem, program: str, cases: Sequence[TestCase], stop_on_failure: bool
     ) -> list[TestResult]:
+        """The tests' results; when the backend loses the run (`BackendFailure`) after the checker already decided
+        that a test failed, those decided results (and judge errors for the rest), not a retry: a failure decided
+        on what the program returned is a fact about it, and a retry would give it another try."""
+        known: dict[int, TestResult] = {}
+        try:
+            return self._session_tests(checker, problem, program, cases, stop_on_failure, known)
+        except BackendFailure as lost:
+            first = min((i for i, r in known.items() if r.failed), default=None)
+            if first is None:
+                raise
+            logger.warning("judge: problem %s: the run was lost after a test failed, not retried: %s", problem.id, lost)
+            results = []
+            for index in range(len(cases)):
+                if index in known:
+                    results.append(known[index])
+                elif stop_on_failure and index > first:
+                    results.append(TestResult(index, Verdict.SKIPPED))
+                else:
+                    results.append(
+                        TestResult(index, Verdict.JUDGE_ERROR, detail=f"The test could not be judged: {lost}\n")
+                    )
+            return results
+
+    def _session_tests(
+        self,
+        checker: CheckerProcess,
+        problem: Problem,
+        program: str,
+        cases: Sequence[TestCase],
+        stop_on_failure: bool,
+        known: dict[int, TestResult],
+    ) -> list[TestResult]:
+        """Every test in one session (a new one after a crash); fills `known` with each result as it is decided."""
         results: list[TestResult] = []
         session: FunctionSession | None = None
         pending: list[tuple[int, CheckOutcome, float]] = []  # tests of the open session
@@ -254,12 +287,17 @@ class Judge:
                     started = time.monotonic()
                 checked = run_checker(checker, session, problem, case.input)
                 pending.append((index, checked, time.monotonic() - started))
+                if checked.verdict in (Verdict.ACCEPTED, Verdict.WRONG_ANSWER):  # the checker's own decision
+                    known[index] = TestResult(
+                        index, checked.verdict, checked.returned, "", checked.detail[-EXCERPT_CHARS:], pending[-1][2]
+                    )
                 if session.load_error is not None:  # the program never became callable: no test can pass
                     pending += [(i, checked, 0.0) for i in range(index + 1, len(cases))]
                     break
                 if session.failure is not None or checked.verdict is Verdict.MEMORY_LIMIT:
-                    results += _session_results(session, pending)
-                    session, pending = None, []
+                    closed, session, pending = _session_results(session, pending), None, []
+                    results += closed
+                    known.update((r.index, r) for r in closed)
                 if stop_on_failure and checked.verdict is not Verdict.ACCEPTED:
                     break
         finally:

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from codefeedback_env.judge import Judge, JudgeResult, Verdict
+from codefeedback_env.judge import BackendFailure, Judge, JudgeResult, Verdict
 from codefeedback_env.judge.pool import PoolOptions, WorkerError, WorkerLost, WorkerPoolBackend
 from codefeedback_env.judge.pool import backend as pool_backend
 from codefeedback_env.problems.records import Problem, ProblemKind, TestCase
@@ -75,6 +75,59 @@ def test_function_tests_lost_are_judge_errors_too():
     with Judge(FailingBackend(), max_workers=1) as judge:
         result = judge.judge(problem, "def add(a, b):\n    return a + b\n")
     assert [r.verdict for r in result.results] == [Verdict.JUDGE_ERROR]
+    _assert_unjudged(result, LOST_REASON)
+
+
+class _LostAtClose:
+    """A function session whose worker is lost when the session closes, after its tests ran."""
+
+    def __init__(self, inner) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def close(self):
+        self._inner.close()
+        raise BackendFailure(LOST_REASON)
+
+
+class _LosesSessionsAtClose(FailingBackend):
+    def __init__(self) -> None:
+        super().__init__(lambda program, stdin: False)
+        self.sessions = 0
+
+    def open_function_session(self, program, limits):
+        self.sessions += 1
+        return _LostAtClose(super().open_function_session(program, limits))
+
+
+def _add_problem(*tests: str) -> Problem:
+    cases = tuple(TestCase(test) for test in tests)
+    return Problem("f", "", cases, (), kind=ProblemKind.FUNCTION, entry_point="add")
+
+
+WRONG_ADD = "def add(a, b):\n    return a + b if a else 0\n"  # wrong on the first test only
+
+
+@pytest.mark.parametrize("stop_on_failure", [False, True])
+def test_a_function_run_lost_after_a_failure_is_that_failure_not_a_retry(stop_on_failure):
+    """A worker lost when the session closes used to throw away a failure the checker had already decided: the
+    run was retried (another try for the program) and then unjudged (an unscored episode instead of -1)."""
+    backend = _LosesSessionsAtClose()
+    problem = _add_problem("assert add(1, 2) == 3", "assert add(0, 2) == 2", "assert add(3, 4) == 7")
+    with Judge(backend, max_workers=1) as judge:
+        result = judge.judge(problem, WRONG_ADD, stop_on_failure=stop_on_failure)
+    expected = [Verdict.ACCEPTED, Verdict.WRONG_ANSWER, Verdict.SKIPPED if stop_on_failure else Verdict.ACCEPTED]
+    assert [r.verdict for r in result.results] == expected
+    assert result.judge_error is None and not result.passed and backend.sessions == 1
+
+
+def test_a_function_run_lost_without_a_failure_is_still_retried_then_unjudged():
+    backend = _LosesSessionsAtClose()
+    with Judge(backend, max_workers=1) as judge:
+        result = judge.judge(_add_problem("assert add(1, 2) == 3"), "def add(a, b):\n    return a + b\n")
+    assert [r.verdict for r in result.results] == [Verdict.JUDGE_ERROR] and backend.sessions == 2
     _assert_unjudged(result, LOST_REASON)
 
 
