@@ -134,7 +134,7 @@ def test_every_child_has_no_new_privs_and_a_seccomp_filter(solo):
 
 
 LOCKDOWN_PROBE = r"""
-import json, os, sys, types
+import json, os, sys
 sys.path[:0] = [sys.argv[1]]
 import _socket
 import worker
@@ -157,8 +157,7 @@ for name, steps in STEPS.items():
     ours, theirs = _socket.socketpair()
     pid = os.fork()
     if pid == 0:
-        holder = types.SimpleNamespace(zygote=None, cgroup=None)
-        program = worker.Worker._child(holder, False, steps, fds, Channel(theirs))
+        program = worker._child("stdio", steps, fds, Channel(theirs).sock.detach, None)
         os.write(1, b"would run " + program.source.encode())
         os._exit(0)
     _, status = os.waitpid(pid, 0)

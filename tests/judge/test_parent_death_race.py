@@ -33,7 +33,7 @@ sys.argv = arguments
 
 
 def hold():
-    # Only in the fork the test armed: named by the function that forks (`after` for a zygote's clone, whose child
+    # Only in the fork the test armed: named by the function that forks (`serve` for a zygote's clone, whose child
     # runs the fork hooks there), or by `start` in `_supervise`.
     frame = sys._getframe(1)
     start = frame.f_locals.get("start")
@@ -179,7 +179,7 @@ def test_a_child_a_zygote_made_whose_worker_died_before_its_death_signal_ends(tm
                         return
 
         runner = threading.Thread(target=queue_pairs)
-        window.arm("after")
+        window.arm("serve")
         runner.start()
         try:
             assert wait_until(window.window.exists, timeout=90), "no test's child was made by a zygote"

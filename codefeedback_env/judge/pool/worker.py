@@ -49,7 +49,7 @@ import signal  # noqa: E402
 import struct  # noqa: E402
 import time  # noqa: E402
 import types  # noqa: E402
-from collections.abc import Callable  # noqa: E402
+from collections.abc import Callable, Iterator, Sequence  # noqa: E402
 from typing import NamedTuple  # noqa: E402
 
 import child_runtime  # noqa: E402
@@ -383,7 +383,7 @@ class Worker:
                 self.oom_score.for_self()
             raise
         if pid == 0:
-            return self._child(function_mode, steps, fds, channel)
+            return _child("function" if function_mode else "stdio", steps, fds, channel.sock.detach, None)
         if self.oom_score is not None:
             self.oom_score.for_self()
         for fd in fds:
@@ -673,48 +673,6 @@ class Worker:
         except BaseException:  # noqa: B036 - a zygote must never fall back into the worker's loop
             os._exit(ZYGOTE_BROKEN)
 
-    def _child(
-        self, function_mode: bool, steps: LockdownSteps, fds: list[int], channel: Channel
-    ) -> child_runtime.Program:
-        """In the forked child: lock down and return the program to run. The worker never reads a program's
-        text: only this child does, so no other request's program is anywhere in its memory.
-
-        One flat function over steps the worker prepared (`_lockdown_steps`): every object a child touches
-        costs it a copy-on-write page fault, so it touches as few as it can."""
-        try:
-            channel.sock.detach()  # the socket object must not close an fd number the child reuses
-            # A session of its own: its own process group (the group kill) and its own scheduler group. In the worker's
-            # session, a child started at the virtual time of the worker's scheduler group (`/proc/self/sched`), the
-            # CPU time earlier runs used there: a program set it to a value of its choosing, the next one read it.
-            os.setsid()
-            zygote = self.zygote
-            code = zygote.code if zygote is not None else None
-            source = "" if code is not None else child_runtime.read_program(fds[3])
-            keep = fds[:3] + fds[4:]
-            if min(keep) < len(keep):  # a target may be taken by a received fd: move them out of the way
-                keep = [fcntl.fcntl(fd, fcntl.F_DUPFD, HIGH_FD) for fd in keep]
-            for target, fd in enumerate(keep):
-                os.dup2(fd, target)
-            os.closerange(len(keep), 1 << 20)
-            for function, arguments, check in steps:
-                try:
-                    result = function(*arguments)
-                except (ValueError, OSError):
-                    if check != _TOLERANT:
-                        raise
-                    continue
-                if check == _ZERO and result != 0:
-                    raise OSError(f"{function.__name__}{arguments} failed")
-            return tuple.__new__(  # the namedtuple without its Python-level constructor
-                child_runtime.Program, ("function" if function_mode else "stdio", source, 3, 4, code)
-            )
-        except BaseException as error:  # noqa: B036 - a setup failure must never run the program unconfined
-            try:
-                os.write(2, f"codefeedback worker: child setup failed: {error!r}\n".encode())
-            except OSError:
-                pass
-            os._exit(1)
-
 
 class _Zygote(NamedTuple):
     request: bytes
@@ -745,10 +703,12 @@ class _ZygoteLoop:
         self.orders, self.reports = pipes
         self.fds = fds
 
-    def serve(self) -> child_runtime.Program:
+    def serve(self) -> Iterator[child_runtime.Program]:
         """Make a test's child for each order of the worker (b"g"; b"c": in the new scratch folder it made) and
-        report its pid; exit when the worker closes the orders. Returns only in a test's child, its `Program` (one
-        frame below the module level).
+        report its pid; exit when the worker closes the orders. Yields only in a test's child, once: its `Program`,
+        to the module level. The child leaves this loop suspended, not on its stack (no frame of it for the program
+        to walk back into), and never unwinds it: unwinding would write to every object its locals hold, each write
+        a copy-on-write fault in every child. (Nothing it holds belongs to another request: the zygote's own.)
 
         The child is the worker's (`Worker.clone`), as a child the worker forks itself: what a program sees of its
         parent (its pid, in `getppid()` and /proc) never tells whether a test was queued behind it. The worker
@@ -756,18 +716,23 @@ class _ZygoteLoop:
         process writes after a fork costs it a copy-on-write fault, and this one forks for every test, so this
         loop works on locals and makes few objects."""
         assert self.worker.clone is not None  # (a worker without one starts no zygote)
-        read, clone, after, close, write = os.read, self.worker.clone.make, self.worker.clone.after, os.close, os.write
+        worker, clone = self.worker, self.worker.clone
+        read, close, write, chdir = os.read, os.close, os.write, os.chdir
+        before_fork, call, after_fork_parent = clone.before_fork, clone.call, clone.after_fork_parent
+        register_robust_list, after_fork = clone.register_robust_list, clone.after_fork
         pack_pid, unpack_fds = _PID.pack, _RUN_FDS.unpack
         receive = self.channel.sock.recvmsg
         (start, end, size), space, fds_message = self.frame, _RUN_FDS_SPACE, _RUN_FDS_MESSAGE
         orders, reports, fds = self.orders, self.reports, self.fds
-        score = self.worker.oom_score  # each child inherits the OOM killer's first choice
+        score = worker.oom_score  # each child inherits the OOM killer's first choice
         for_child, for_self = (score.for_child, score.for_self) if score is not None else (_nothing, _nothing)
+        steps, detach = self.steps, self.channel.sock.detach
+        code = worker.zygote.code if worker.zygote is not None else None
         self.fds = None
         try:
             while order := read(orders, 1):
                 if order == b"c":
-                    os.chdir(self.worker.scratch)
+                    chdir(worker.scratch)
                 if fds is None:  # the worker saw a request this zygote serves waiting: nothing else will do
                     data, ancillary, flags, _ = receive(size, space)
                     if len(data) != size or not data.startswith(start) or not data.endswith(end):
@@ -776,10 +741,13 @@ class _ZygoteLoop:
                         os._exit(ZYGOTE_BROKEN)
                     fds = unpack_fds(ancillary[0][2])
                 for_child()
-                pid = clone()
+                before_fork()  # `_Clone.make` and `_Clone.after`, inline: each frame and lookup costs the child faults
+                pid = call()
                 if pid == 0:
-                    after()
-                    return self.child(list(fds))
+                    register_robust_list()
+                    after_fork()
+                    break
+                after_fork_parent()
                 for_self()
                 if pid < 0:
                     os._exit(ZYGOTE_BROKEN)
@@ -787,13 +755,51 @@ class _ZygoteLoop:
                     close(fd)
                 fds = None
                 write(reports, pack_pid(pid))
+            else:
+                os._exit(0)  # the worker closed its orders: the program's runs are over
         except BaseException:  # noqa: B036 - a zygote must never fall back into the worker's loop
             os._exit(ZYGOTE_BROKEN)
-        os._exit(0)  # the worker closed its orders: the program's runs are over
+        yield _child("stdio", steps, fds, detach, code)
 
-    def child(self, fds: list[int]) -> child_runtime.Program:
-        """In a test's child: lock down and return the program (see `Worker._child`)."""
-        return self.worker._child(False, self.steps, fds, self.channel)
+
+def _child(
+    mode: str, steps: LockdownSteps, fds: Sequence[int], detach: Callable[[], int], code: types.CodeType | None
+) -> child_runtime.Program:
+    """In a test's child, forked by the worker or made by a zygote: lock down and return the program to run (`code`,
+    a zygote's compiled program, or else the text the child reads itself). The worker never reads a program's text:
+    only this child does, so no other request's program is anywhere in its memory.
+
+    One flat function over steps the worker prepared (`Worker._lockdown_steps`): every object a child touches costs
+    it a copy-on-write page fault, so it touches as few as it can."""
+    try:
+        detach()  # the connection's socket object must not close an fd number the child reuses
+        # A session of its own: its own process group (the group kill) and its own scheduler group. In the worker's
+        # session, a child started at the virtual time of the worker's scheduler group (`/proc/self/sched`), the
+        # CPU time earlier runs used there: a program set it to a value of its choosing, the next one read it.
+        os.setsid()
+        source = "" if code is not None else child_runtime.read_program(fds[3])
+        keep = fds[:3] + fds[4:]
+        if min(keep) < len(keep):  # a target may be taken by a received fd: move them out of the way
+            keep = [fcntl.fcntl(fd, fcntl.F_DUPFD, HIGH_FD) for fd in keep]
+        for target, fd in enumerate(keep):
+            os.dup2(fd, target)
+        os.closerange(len(keep), 1 << 20)
+        for function, arguments, check in steps:
+            try:
+                result = function(*arguments)
+            except (ValueError, OSError):
+                if check != _TOLERANT:
+                    raise
+                continue
+            if check == _ZERO and result != 0:
+                raise OSError(f"{function.__name__}{arguments} failed")
+        return tuple.__new__(child_runtime.Program, (mode, source, 3, 4, code))  # the namedtuple, no Python constructor
+    except BaseException as error:  # noqa: B036 - a setup failure must never run the program unconfined
+        try:
+            os.write(2, f"codefeedback worker: child setup failed: {error!r}\n".encode())
+        except OSError:
+            pass
+        os._exit(1)
 
 
 def _compile_within_limits(message: dict, program_fd: int, request: bytes) -> _Zygote:
@@ -870,22 +876,23 @@ class _Clone:
     the before-fork code took (from Python 3.13 on, releasing the import lock unheld is a fatal error)."""
 
     def __init__(self, calls: tuple[int, int, int, int], tid_address: int, robust: tuple[int, int]) -> None:
-        # No argument types: the small numbers go as C ints (widened to the register), the addresses as c_void_p made
-        # here. So no call makes and frees conversion objects, in the child either (each object freed there would
-        # cost it a copy-on-write fault). Called holding the GIL (PyDLL), as os.fork does: releasing and taking it
-        # again writes the interpreter's GIL state, a copy-on-write fault in the zygote and in each child.
+        # No argument types: the small numbers go as C ints (widened to the register), the addresses as pointer
+        # arguments made here (`_pointer`). So no call makes and frees conversion objects, in the child either (each
+        # object freed there would cost it a copy-on-write fault). Called holding the GIL (PyDLL), as os.fork does:
+        # releasing and taking it again writes the interpreter's GIL state, a copy-on-write fault in the zygote and in
+        # each child.
         syscall = ctypes.PyDLL(None).syscall
         syscall.restype = ctypes.c_long
         number, tid_position, _, set_robust_list = calls
         flags = CLONE_PARENT | CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID | signal.SIGCHLD
         arguments: list = [number, flags, 0, 0, 0, 0]
-        arguments[1 + tid_position] = ctypes.c_void_p(tid_address)
+        arguments[1 + tid_position] = _pointer(tid_address)
         self.tid_address = tid_address
         while len(arguments) > 2 and arguments[-1] == 0:  # (at most 5 arguments: a partial call then allocates nothing)
             arguments.pop()
         self.call: Callable[[], int] = functools.partial(syscall, *arguments)
         """The system call alone (see `make`)."""
-        self.register_robust_list = functools.partial(syscall, set_robust_list, ctypes.c_void_p(robust[0]), robust[1])
+        self.register_robust_list = functools.partial(syscall, set_robust_list, _pointer(robust[0]), robust[1])
         api = ctypes.pythonapi
         self.before_fork, self.after_fork, self.after_fork_parent = (
             api.PyOS_BeforeFork,
@@ -949,6 +956,12 @@ class _Clone:
             return False
         _, status = os.waitpid(-1, 0)  # the helper's child, ours
         return os.waitstatus_to_exitcode(status) == 0
+
+
+def _pointer(address: int) -> object:
+    """`address` as a ready-made pointer argument of a C call: ctypes passes it as it is, where a `c_void_p` would be
+    converted into a new argument object at every call (made and freed in the child: copy-on-write faults)."""
+    return ctypes.byref(ctypes.c_char.from_address(address))
 
 
 def _end_children_but(keep: int) -> None:
@@ -1111,6 +1124,7 @@ def main(argv: list[str]) -> child_runtime.Program | _ZygoteLoop | None:
 if __name__ == "__main__":
     ran = main(sys.argv[1:])
     if isinstance(ran, _ZygoteLoop):
-        ran = ran.serve()  # in a zygote, which returns only in a test's child
+        _LONG_LIVED.append(made := ran.serve())  # kept: the child never closes the loop (`_ZygoteLoop.serve`)
+        ran = next(made)  # in a zygote, which yields only in a test's child
     if ran is not None:
         child_runtime.run(ran)
