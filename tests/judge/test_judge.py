@@ -119,7 +119,11 @@ FUNCTION = Problem(
         ("def add(a, b):\n    raise ValueError('no')", Verdict.RUNTIME_ERROR),
         ("def add(a, b):\n    while True: pass", Verdict.TIME_LIMIT),
         ("class T(int):\n    def __eq__(s, o): return True\ndef add(a, b):\n    return T(99)", Verdict.WRONG_ANSWER),
-        ("def add(a, b):\n    return object()", Verdict.RUNTIME_ERROR),
+        ("def add(a, b):\n    return object()", Verdict.WRONG_ANSWER),  # a stand-in, equal to nothing plain
+        (
+            "import functools\ndef add(a, b):\n    return functools.reduce(lambda x, _: [x], range(300), [])",
+            Verdict.RUNTIME_ERROR,
+        ),
         ("import os\ndef add(a, b):\n    os._exit(0)", Verdict.RUNTIME_ERROR),
         ("print('no function here')", Verdict.RUNTIME_ERROR),
         ("def add(a, b):\n    return [0] * (10**10)", Verdict.MEMORY_LIMIT),
