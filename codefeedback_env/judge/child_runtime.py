@@ -86,6 +86,11 @@ class ChildLimits(NamedTuple):
 
 
 RlimitSettings = list[tuple[int, tuple[int, int]]]
+NO_CORE_DUMPS = (1, 1)
+"""RLIMIT_CORE of a program: 1 byte, not 0. A core pattern that pipes dumps to a program (`|/usr/lib/systemd/...`,
+apport: most distributions) ignores a limit of 0 and dumps the whole address space to a helper outside the sandbox,
+which writes it to the host's disk while the crashing process waits; 1 is the value the kernel reads as "no dump"
+for a pipe, and a file pattern writes nothing under a page. The pool's seccomp filter refuses a program changing it."""
 """`(resource, (soft, hard))` pairs, ready for `resource.setrlimit`."""
 
 
@@ -105,7 +110,7 @@ def rlimit_settings(limits: ChildLimits) -> RlimitSettings:
         (resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1)),
         (resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes)),
         (resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes)),
-        (resource.RLIMIT_CORE, (0, 0)),
+        (resource.RLIMIT_CORE, NO_CORE_DUMPS),
         (resource.RLIMIT_NOFILE, (limits.max_open_files, limits.max_open_files)),
         (resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes)),
         (resource.RLIMIT_STACK, (stack_soft, stack_hard)),

@@ -141,6 +141,10 @@ STATX_MNT_ID_UNIQUE = 0x4000
 host moves: the worker mounts a fresh scratch tmpfs after a run that changed its folder, so a later run read from its
 own folder's id how many such runs (on any worker) came before it. statx asking for it is refused with EPERM; any
 other statx is allowed (it reports the reused, lowest-free mount id, as `/proc/self/fdinfo` does anyway)."""
+RLIMIT_CORE, RESOURCE_LIMITS = 4, 16
+"""The core-dump limit, which a program may read but not set (`child_runtime.NO_CORE_DUMPS`: a program lowering it to 0
+would be dumped whole to a piping core pattern's helper outside the sandbox), and the number of resources
+(RLIM_NLIMITS): others are the kernel's EINVAL, here the default ENOSYS."""
 THREAD_NAMES = (15, 16)
 """The prctl options a program may use: PR_SET_NAME and PR_GET_NAME (newer interpreters name their threads)."""
 
@@ -293,8 +297,15 @@ def _rules(seccomp) -> list[tuple]:  # type: ignore[no-untyped-def]
     add(seccomp.ERRNO(errno.EPERM), "clone", seccomp.Arg(0, seccomp.MASKED_EQ, CLONE_PIDFD, CLONE_PIDFD))
     # clone3 (its flags are behind a pointer the filter cannot read) gets the default ENOSYS: the C library then
     # falls back to clone, checked above.
-    # prlimit64(pid, resource, new, old): the caller's own limits only (pid 0, as getrlimit and setrlimit make it)
-    add(seccomp.ALLOW, "prlimit64", seccomp.Arg(0, seccomp.EQ, 0))
+    # prlimit64(pid, resource, new, old): the caller's own limits only (pid 0, as getrlimit and setrlimit make it), and
+    # never a new core limit (the resource is an unsigned int: its low 32 bits are compared)
+    own = seccomp.Arg(0, seccomp.EQ, 0)
+    add(seccomp.ALLOW, "prlimit64", own, seccomp.Arg(2, seccomp.EQ, 0))
+    for limit in range(RESOURCE_LIMITS):
+        if limit != RLIMIT_CORE:
+            add(seccomp.ALLOW, "prlimit64", own, seccomp.Arg(1, seccomp.MASKED_EQ, LOW_32_BITS, limit))
+    core = seccomp.Arg(1, seccomp.MASKED_EQ, LOW_32_BITS, RLIMIT_CORE)
+    add(seccomp.ERRNO(errno.EPERM), "prlimit64", own, core, seccomp.Arg(2, seccomp.NE, 0))
     add(seccomp.ERRNO(errno.EPERM), "prlimit64", seccomp.Arg(0, seccomp.NE, 0))
     add(seccomp.ALLOW, "socketpair", seccomp.Arg(0, seccomp.EQ, AF_UNIX))
     add(seccomp.ERRNO(errno.EPERM), "socketpair", seccomp.Arg(0, seccomp.NE, AF_UNIX))

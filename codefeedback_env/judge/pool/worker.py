@@ -240,6 +240,8 @@ class Worker:
             clone = _Clone.here()
             if clone is not None and clone.works():
                 self.clone = clone
+        # Before the filter, which refuses changing it: every zygote and child inherits it (NO_CORE_DUMPS).
+        resource.setrlimit(resource.RLIMIT_CORE, child_runtime.NO_CORE_DUMPS)
         if self.forker_seccomp is not None:  # from here on, as every zygote and child (each child adds its own part)
             self.forker_seccomp.install(no_new_privs=False)
         import gc
@@ -475,7 +477,9 @@ class Worker:
             limits = child_runtime.ChildLimits(cpu_seconds, memory, file_bytes, self.max_processes, self.max_open_files)
             # Not allowed here: the time limit and the other layers still apply (as `apply_rlimits`).
             steps: list[tuple[Callable[..., object], tuple, int]]
-            steps = [(resource.setrlimit, setting, _TOLERANT) for setting in child_runtime.rlimit_settings(limits)]
+            settings = child_runtime.rlimit_settings(limits)
+            # (the core limit is the worker's, inherited: set before its seccomp filter, which refuses changing it)
+            steps = [(resource.setrlimit, one, _TOLERANT) for one in settings if one[0] != resource.RLIMIT_CORE]
             if self.switch_uid:
                 steps += [(call, arguments, _RAISES) for call, arguments in isolation.privilege_drop_calls(self.uid)]
             elif self.drop_capabilities:
