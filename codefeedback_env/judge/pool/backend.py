@@ -58,7 +58,7 @@ from codefeedback_env.judge.subprocess_backend import (
 
 logger = logging.getLogger(__name__)
 
-WORKER_SCRIPT = str(Path(__file__).with_name("worker.py"))
+WORKER_SCRIPT = str(Path(__file__).with_name("start_worker.py"))
 JUDGE_DIR = str(Path(__file__).resolve().parents[1])
 PROJECT_DIR = str(Path(__file__).resolve().parents[3])
 """The source checkout holding this package (never visible to programs under bubblewrap)."""

@@ -73,7 +73,7 @@ class SandboxFiles(NamedTuple):
     python: str
     """The interpreter binary to run (its real path: a venv's symlink would reach the venv)."""
     worker_script: str
-    """`worker.py` as the sandbox sees it."""
+    """`start_worker.py` (which starts `worker.py`) as the sandbox sees it."""
 
 
 def find_bubblewrap() -> str | None:
@@ -177,13 +177,13 @@ def shared_libraries(files: Sequence[str]) -> list[str]:
 
 
 def worker_files(judge_dir: str) -> list[str]:
-    """The judge modules `pool/worker.py` imports, directly or not, relative to `judge_dir`.
+    """The judge modules `pool/start_worker.py` imports (`pool/worker.py`...), directly or not, relative to `judge_dir`.
 
     The worker puts `pool/` and the judge folder first on `sys.path` and imports top-level modules from
     them; this follows those imports in the source, so only those files are bound into the sandbox."""
     folders = [os.path.join(judge_dir, "pool"), judge_dir]
     found: list[str] = []
-    pending = [os.path.join(judge_dir, "pool", "worker.py")]
+    pending = [os.path.join(judge_dir, "pool", "start_worker.py")]
     while pending:
         path = pending.pop()
         if path in found:
@@ -248,7 +248,7 @@ def sandbox_files(python: str, judge_dir: str) -> SandboxFiles:
         emptied=tuple(sorted(emptied)),
         left_out=tuple(left_out),
         python=executable,
-        worker_script=f"{JUDGE_MOUNT}/pool/worker.py",
+        worker_script=f"{JUDGE_MOUNT}/pool/start_worker.py",
     )
 
 

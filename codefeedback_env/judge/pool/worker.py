@@ -1,6 +1,6 @@
 """The pre-started worker: a small fresh interpreter that forks one locked-down child per test.
 
-Started by `WorkerPoolBackend` as `python -s -S -P worker.py FD` (under bubblewrap when available), never
+Started by `WorkerPoolBackend` as `python -s -S -P start_worker.py FD` (under bubblewrap when available), never
 forked from the judge's process; its configuration is the first message on the socket FD (nothing of it
 shows in /proc). It pre-imports the standard-library modules contest code uses, then serves requests over
 a unix socket: each request brings memfds (stdin, stdout, stderr, the program) and, for function problems,
@@ -1126,12 +1126,3 @@ def main(argv: list[str]) -> child_runtime.Program | _ZygoteLoop | None:
             channel.send(reply)
         except ChannelClosed:
             return None
-
-
-if __name__ == "__main__":
-    ran = main(sys.argv[1:])
-    if isinstance(ran, _ZygoteLoop):
-        _LONG_LIVED.append(made := ran.serve())  # kept: the child never closes the loop (`_ZygoteLoop.serve`)
-        ran = next(made)  # in a zygote, which yields only in a test's child
-    if ran is not None:
-        child_runtime.run(ran)
