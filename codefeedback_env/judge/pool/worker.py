@@ -12,7 +12,7 @@ frame is left for the program to walk back into) and runs the program with
 `child_runtime.run`. So nothing of another request is in a child's memory, freed or not.
 
 Each fork shares the worker's memory with the child copy-on-write: every page either side then writes
-costs a page fault and a copy. So the worker stays small (see `PRELOADED_MODULES`), and work that is the
+costs a page fault and a copy. So the worker stays small (see `start_worker.PRELOADED_MODULES`), and work that is the
 same for every child (building the rlimits, the working folder) is done once, before forking.
 
 Tests of one program in a row share its compilation through a zygote (`Worker.run_with_zygote`): a process forked
@@ -60,18 +60,6 @@ from protocol import HEADER, Channel, ChannelClosed  # noqa: E402
 
 del sys.path[:2]
 
-PRELOADED_MODULES = (
-    "array", "bisect", "collections", "copy", "decimal", "fractions", "functools", "heapq", "io",
-    "itertools", "math", "operator", "re", "string", "typing", "atexit", "traceback", "cmath", "enum",
-    "numbers", "struct", "textwrap", "unicodedata", "contextlib", "abc", "keyword",
-)  # fmt: skip
-"""Imported before the first fork, so programs find them ready. Every module kept here makes every fork
-a little dearer (more memory to map and copy on write), so the list holds what contest code imports.
-Left out on purpose, and imported by the programs that use them:
-- `threading` (and `queue`): a worker that has imported it forks about 3 ms slower;
-- `random` (and `statistics`, which imports it): it reseeds itself in every forked child, ~30 page
-  copies and ~0.1 ms per fork; a program importing it pays ~2-3 ms, and about 1 in 20 contest solutions do;
-- `dataclasses`, `datetime`, `hashlib`, `pprint`: rare in contest code, together ~1.7 MB of heap."""
 ZYGOTE_BROKEN = 3
 """A zygote's exit status when it cannot go on (then the worker exits too: its runs are retried elsewhere)."""
 FUNCTION_GRACE_SECONDS = 1.0
@@ -101,14 +89,6 @@ _RUN_FDS_MESSAGE = (_socket.SOL_SOCKET, _socket.SCM_RIGHTS)
 def _refuse(reason: str) -> None:
     """A lock-down step that cannot be made on this machine: the child's set-up fails."""
     raise OSError(reason)
-
-
-def _preload() -> None:
-    for name in PRELOADED_MODULES:
-        try:
-            __import__(name)
-        except ImportError:
-            pass
 
 
 def _release_free_heap() -> None:
@@ -155,7 +135,6 @@ class Worker:
         self._prctl = isolation.prctl_function()  # looked up once, not in every child
         self._steps_key: tuple = ()
         self._steps: LockdownSteps = ()
-        _preload()
         child_runtime.install_site_builtins()  # exit()/quit() as under SubprocessBackend (no `site` with -S)
         child_runtime.one_malloc_arena()  # inherited by every child: threads reserve no address space of their own
         child_runtime.keep_only_the_end_of_stderr()  # inherited by every child: stderr's size is never a verdict
