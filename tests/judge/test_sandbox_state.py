@@ -109,9 +109,39 @@ def test_a_listing_of_root_shows_only_the_allow_list(pool):
     assert seen and all(allowed(path) for path in seen), [path for path in seen if not allowed(path)][:10]
     assert any(path.endswith("/os.py") for path in seen), "the standard library is visible"
     assert not [path for path in seen if "site-packages/" in path or "dist-packages/" in path]
+    judge_files = [*namespaces.worker_files(JUDGE_DIR), *namespaces.worker_bytecode(sys.executable, JUDGE_DIR)]
+    folders = {os.path.dirname(f"/judge/{f}") for f in judge_files} - {"/judge"}
     assert sorted(p for p in seen if p.startswith("/judge/")) == sorted(
-        ["/judge/pool", *(f"/judge/{f}" for f in namespaces.worker_files(JUDGE_DIR))]
+        [*folders, *(f"/judge/{f}" for f in judge_files)]
     )
+
+
+def test_the_worker_loads_its_modules_from_their_bytecode(pool):
+    """The judge writes the bytecode of the worker's modules (`namespaces.worker_bytecode`) and the sandbox shows it
+    beside them, valid for their source as the sandbox shows it: the worker's imports load it rather than compiling
+    (the compiler's leftovers would spread what every child touches over more pages)."""
+    bytecode = namespaces.worker_bytecode(sys.executable, JUDGE_DIR)
+    assert "__pycache__" in bytecode[0] and len(bytecode) == len(namespaces.worker_files(JUDGE_DIR)) - 1
+    check = (
+        "import importlib.util, os, sys\n"
+        "for name in ('child_runtime', 'plaindata', 'isolation', 'protocol'):\n"
+        "    module = sys.modules[name]\n"
+        "    info = os.stat(module.__file__)\n"
+        "    stamp = [(v & 0xFFFFFFFF).to_bytes(4, 'little') for v in (int(info.st_mtime), info.st_size)]\n"
+        "    with open(importlib.util.cache_from_source(module.__file__), 'rb') as pyc:\n"
+        "        print(name, pyc.read(16) == b''.join([importlib.util.MAGIC_NUMBER, bytes(4), *stamp]))\n"
+    )
+    outcome = pool.run_stdio(check, "", LIMITS)
+    assert outcome.stdout.decode().split() == [
+        "child_runtime",
+        "True",
+        "plaindata",
+        "True",
+        "isolation",
+        "True",
+        "protocol",
+        "True",
+    ], outcome.stderr
 
 
 def test_standard_library_modules_contest_code_uses_import(pool):
