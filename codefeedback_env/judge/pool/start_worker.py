@@ -2,12 +2,13 @@
 
 Every test's child is forked from the worker's memory: the pages the child writes (reference counts of the
 objects it touches, the blocks it allocates) are copied on write, and every page the worker holds is copied into
-the child's page tables and torn down at its exit. Two choices here keep that small:
+the child's page tables and torn down at its exit. So the worker's memory is kept small and tidy:
 - `worker.py` is imported, not run as the script: CPython keeps a script's syntax tree allocated for as long as the
   script runs, which for a worker is its whole life (about 2 MB every fork copied and every exit tore down);
-- the modules programs find ready are imported first, and the worker's own modules after them: what a child runs
-  before its program (`child_runtime`, `isolation`) then sits together in memory, not in the gaps the
-  standard-library imports leave, so a child copies fewer pages.
+- the modules programs find ready are imported first, and the worker's own modules after them, from the bytecode
+  the judge wrote beside them (`namespaces.worker_bytecode`): compiled here, the compiler's freed memory would sit
+  between their objects, and what a child runs before its program (`child_runtime`, `isolation`) would spread over
+  more pages.
 A forked child (or a zygote) returns here, to the module level, before its program runs: no frame of the worker is
 left for the program to walk back into.
 """
