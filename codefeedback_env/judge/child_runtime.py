@@ -677,6 +677,10 @@ def _exit_like(status: int) -> NoReturn:
 
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
+CLONE_NEWNS = 0x00020000
+CLONE_NEWIPC = 0x08000000
+MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x4000, 0x40000
+SHARED_MEMORY_FOLDER = "/dev/shm"
 PR_SET_KEEPCAPS = 8
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
@@ -686,6 +690,27 @@ CAPABILITY_VERSION_3 = 0x20080522
 RUN_UID_BASE = 4_000_000_000
 """Where the uids of the portable backend's programs start (`become_unprivileged`): the bootstrap adds its pid (below
 2**22, unique among running bootstraps). Above the pool's slot uids and below `(uid_t) -1`."""
+
+
+def private_ipc_and_shared_memory(size_bytes: int) -> bool:
+    """Give this process, and every process it starts, an IPC namespace and a `/dev/shm` of their own (a tmpfs of
+    at most `size_bytes`, open to every user as the host's is): SysV and POSIX IPC objects and shared-memory
+    files a program leaves then go with its run rather than stay allocated on the host, and runs cannot see
+    each other's. Needs root (CAP_SYS_ADMIN); False where the namespaces cannot be made, or the tmpfs mounted."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return False
+    if libc.unshare(CLONE_NEWIPC | CLONE_NEWNS) != 0:
+        return False
+    if libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:  # nothing mounted here reaches the host
+        return False
+    options = f"mode=1777,size={size_bytes}".encode()
+    return libc.mount(b"tmpfs", SHARED_MEMORY_FOLDER.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, options) == 0
 
 
 def become_unprivileged(uid: int) -> None:
@@ -873,6 +898,7 @@ def main(argv: list[str]) -> NoReturn:
     run_uid = uid_base + os.getpid() if uid_base >= 0 else -1
     if run_uid >= 0:
         give_to(run_uid)
+        private_ipc_and_shared_memory(2 * int(memory))  # (beyond the memory cgroup's limit, which then decides)
     with open(path, "rb") as program_file:
         source = program_file.read().decode("utf-8", "surrogatepass")
     settings = rlimit_settings(ChildLimits(int(cpu), int(memory), int(file_size)))

@@ -1,4 +1,5 @@
-"""A pids and a cpuacct cgroup per run for the portable backend, where the judge may make them (root, cgroup v1).
+"""A pids, a cpuacct and a memory cgroup per run for the portable backend, where the judge may make them (root,
+cgroup v1).
 
 The process-count rlimit does not bind a program that runs as root (the kernel exempts it): under the portable
 backend run by root, a program started 300 processes under its limit of 64. A pids cgroup binds everyone: each
@@ -12,6 +13,15 @@ A program that ignores SIGCHLD has its children reaped by the kernel: their CPU 
 program's first process moves itself in before the program runs (the bootstrap and the reaper stay out, so
 nothing of theirs is counted), and the judge reads its `cpuacct.usage`. Where there is none (not root, cgroup
 v2 only), only the process tree counts.
+
+The address-space rlimit binds each process alone and never sees socket or pipe buffers, tmpfs files or memfds
+(one program held 1,977 MB of socket buffers under a 256 MB limit). A memory cgroup counts them all, for every
+process of the program together: the program's first process moves itself in, and the judge reads the OOM
+killer's count in `memory.oom_control` (a process ended there: the run went over its memory limit). Where there
+is none (not root, cgroup v2 only), each process has its address-space limit alone.
+
+A program run as root could leave these cgroups, or raise their limits: the bootstrap of a root judge runs it
+under a uid of its own (`run_uid`), which cannot write cgroup files.
 """
 
 from __future__ import annotations
@@ -81,6 +91,17 @@ class RunCgroup:
         except (OSError, ValueError):
             return None
 
+    def oom_kills(self) -> int:
+        """How many of the run's processes the kernel's OOM killer ended for going over a memory cgroup's limit
+        (0 if it cannot be read)."""
+        from codefeedback_env.judge.pool.isolation import oom_kill_count  # (the pool imports this module)
+
+        try:
+            with open(os.path.join(self.folder, "memory.oom_control"), "rb") as control:
+                return oom_kill_count(control.read())
+        except OSError:
+            return 0
+
     def remove(self) -> None:
         """Close the descriptor and remove the cgroup; whatever is still in it (nothing, once the run's pid
         namespace or its reaper has ended it) is killed first."""
@@ -117,3 +138,9 @@ def pids(max_tasks: int) -> RunCgroup | None:
 def cpuacct() -> RunCgroup | None:
     """A fresh cpuacct cgroup for one run, to read its processes' CPU time from, or None where there is none."""
     return _run_cgroup("cpuacct", {})
+
+
+def memory(limit_bytes: int) -> RunCgroup | None:
+    """A fresh memory cgroup for one run holding at most `limit_bytes` (what its processes allocate, and the
+    socket and pipe buffers, tmpfs files and memfds they hold), or None where there is none."""
+    return _run_cgroup("memory", {"memory.limit_in_bytes": str(limit_bytes)})

@@ -24,6 +24,20 @@ NEEDED_CAPABILITIES = {"CAP_SETGID": 6, "CAP_SETUID": 7, "CAP_SETPCAP": 8}
 """Switching the program's uid and gid, and emptying its capability bounding set."""
 
 
+CAP_SYS_ADMIN = 21
+"""Making the run's IPC and mount namespaces and mounting its /dev/shm."""
+
+
+@functools.cache
+def _effective_capabilities() -> int | str:
+    """This process's effective capability bits, or why they cannot be read."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            return next(int(line.split()[1], 16) for line in status if line.startswith("CapEff:"))
+    except (OSError, StopIteration, ValueError) as error:
+        return f"cannot read this process's capabilities: {error}"
+
+
 @functools.cache
 def unavailable() -> str | None:
     """Why this process cannot give programs uids of their own (None: it can)."""
@@ -31,15 +45,16 @@ def unavailable() -> str | None:
         return "not Linux: the program runs as the judge's user"
     if os.geteuid() != 0:
         return "the judge is not root: the program runs as the judge's user"
+    effective = _effective_capabilities()
+    if isinstance(effective, str):
+        return effective
     try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            effective = next(int(line.split()[1], 16) for line in status if line.startswith("CapEff:"))
         with open("/proc/self/uid_map", encoding="ascii") as uid_map:
             ranges = [tuple(int(number) for number in line.split()) for line in uid_map if line.strip()]
         with open("/proc/sys/kernel/cap_last_cap", encoding="ascii") as last:
             int(last.read())
-    except (OSError, StopIteration, ValueError) as error:
-        return f"cannot read this process's capabilities or uid map: {error}"
+    except (OSError, ValueError) as error:
+        return f"cannot read this process's uid map: {error}"
     missing = [name for name, bit in NEEDED_CAPABILITIES.items() if not effective >> bit & 1]
     if missing:
         return f"the judge lacks {', '.join(missing)}: the program runs as root"
@@ -51,3 +66,14 @@ def unavailable() -> str | None:
 def uid_base() -> int:
     """The UID_BASE argument of the bootstrap: `RUN_UID_BASE`, or -1 where programs keep the judge's uid."""
     return -1 if unavailable() else RUN_UID_BASE
+
+
+def namespaces_unavailable() -> str | None:
+    """Why runs cannot get an IPC namespace and a /dev/shm of their own (None: they can). The bootstrap makes them
+    for the programs it gives a uid of their own (`child_runtime.private_ipc_and_shared_memory`)."""
+    reason = unavailable()
+    if reason is not None:
+        return reason
+    effective = _effective_capabilities()
+    assert isinstance(effective, int)  # (read by `unavailable`)
+    return None if effective >> CAP_SYS_ADMIN & 1 else "the judge lacks CAP_SYS_ADMIN"

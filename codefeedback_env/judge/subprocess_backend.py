@@ -7,6 +7,9 @@ child subreaper (Linux), kills and reaps every process the program started, even
 exits; at the time limit the parent asks it to (SIGTERM), then kills its process group as a backstop. The
 time limit counts wall time net of waiting for a CPU (`cpu_wait`), as in the pool. It needs nothing from the
 machine beyond POSIX; the hardened worker pool trades that portability for speed and stronger isolation.
+Where the judge is root it adds layers (`SubprocessBackend.layer_gaps` says which this host gives): the program
+runs under a uid of its own (`run_uid`) with its own IPC namespace and /dev/shm, and each run has pids,
+cpuacct and memory cgroups (`run_cgroups`).
 """
 
 from __future__ import annotations
@@ -60,6 +63,17 @@ judge's process a bounded amount of memory and time."""
 CORES = os.cpu_count() or 1
 MAX_TASKS = child_runtime.ChildLimits._field_defaults["max_processes"] + 2
 """Processes and threads of a run's pids cgroup: the program's process-count limit, its bootstrap and reaper."""
+
+MEMORY_ALLOWANCE_BYTES = 16 << 20
+"""Added to a run's memory limit in its memory cgroup: the kernel memory, page tables and pages copied from the
+bootstrap a program is charged for beside what its address-space limit counts."""
+
+
+def memory_cgroup_limit(limits: Limits) -> int:
+    """What a run's memory cgroup may hold: its memory limit, its output files (which may be in memory: a tmpfs
+    `/tmp`) and `MEMORY_ALLOWANCE_BYTES`."""
+    return limits.memory + 2 * (limits.output + 1) + MEMORY_ALLOWANCE_BYTES
+
 
 HOST_SHORTAGE_ERRNOS = frozenset({errno.EAGAIN, errno.ENOMEM, errno.EMFILE, errno.ENFILE, errno.ENOSPC})
 """Errors starting a run that say the host is short of processes, memory, descriptors or disk right now."""
@@ -139,9 +153,12 @@ class _Run:
     """The program's CPU seconds as its reaper reported them once it had reaped it (`child_runtime`)."""
     extra_fds: list[int] = field(default_factory=list)
     cgroups: tuple[run_cgroups.RunCgroup, ...] = ()
-    """The run's pids and cpuacct cgroups, removed once the run is over."""
+    """The run's pids, cpuacct and memory cgroups, removed once the run is over."""
     cpu_cgroup: run_cgroups.RunCgroup | None = None
     """The run's cpuacct cgroup (one of `cgroups`): the program's processes' CPU, reaped by anyone or not."""
+    memory_cgroup: run_cgroups.RunCgroup | None = None
+    """The run's memory cgroup (one of `cgroups`): what the program's processes hold together, buffers and
+    shared-memory files included."""
     tree_cpu: float = 0.0
     """The most CPU seconds the program's processes were read to have used together (`cpu_exceeded`)."""
 
@@ -237,6 +254,7 @@ class _Run:
         self.process.returncode = os.waitstatus_to_exitcode(status)
         if self.cpu_cgroup is not None:
             self.tree_cpu = max(self.tree_cpu, self.cpu_cgroup.cpu_seconds() or 0.0)
+        memory_exceeded = self.memory_cgroup is not None and self.memory_cgroup.oom_kills() > 0
         for cgroup in self.cgroups:
             cgroup.remove()
         told = self.ended_fd if self.program_status is None else None
@@ -267,6 +285,7 @@ class _Run:
             cpu_time=cpu,
             timed_out=timed_out,
             output_exceeded=len(stdout) > self.limits.output,
+            memory_exceeded=memory_exceeded,
         )
         shutil.rmtree(self.folder, ignore_errors=True)
         return self.finished
@@ -296,15 +315,18 @@ class SubprocessBackend:
 
     def layer_gaps(self) -> dict[str, str | None]:
         """Each layer, and why this host cannot give it (None: it can): `run_uid` (a uid of its own, no
-        capabilities: needs a root judge), `pids_cgroup` and `cpuacct_cgroup` (cgroup v1, writable: root)."""
+        capabilities: needs a root judge), `pids_cgroup`, `cpuacct_cgroup` and `memory_cgroup` (cgroup v1,
+        writable: root), `private_ipc_and_shared_memory` (an IPC namespace and a /dev/shm of the run's own: made
+        with the run uid)."""
         return {
             "run_uid": run_uid.unavailable(),
             **{
                 f"{controller}_cgroup": None
                 if run_cgroups.hierarchy(controller)
                 else f"no writable cgroup v1 {controller} hierarchy (the judge is not root, or cgroup v2 only)"
-                for controller in ("pids", "cpuacct")
+                for controller in ("pids", "cpuacct", "memory")
             },
+            "private_ipc_and_shared_memory": run_uid.namespaces_unavailable(),
         }
 
     def _start(self, mode: str, program: str, stdin: str, limits: Limits, pass_fds: tuple[int, ...] = ()) -> _Run:
@@ -325,8 +347,9 @@ class SubprocessBackend:
         (folder / "stdin").write_text(stdin, encoding="utf-8", errors="surrogatepass")
         ended_read, ended_write = os.pipe()
         cgroup, cpu_cgroup = run_cgroups.pids(MAX_TASKS), run_cgroups.cpuacct()
-        cgroups = tuple(made for made in (cgroup, cpu_cgroup) if made is not None)
-        cgroup_fds = (-1 if made is None else made.procs_fd for made in (cgroup, cpu_cgroup, None))
+        memory_cgroup = run_cgroups.memory(memory_cgroup_limit(limits))
+        cgroups = tuple(made for made in (cgroup, cpu_cgroup, memory_cgroup) if made is not None)
+        cgroup_fds = (-1 if made is None else made.procs_fd for made in (cgroup, cpu_cgroup, memory_cgroup))
         try:
             process = self._popen(folder, mode, program_path, limits, (*pass_fds, ended_write, *cgroup_fds))
         except BaseException:
@@ -345,8 +368,9 @@ class SubprocessBackend:
                 made.remove()
             raise
         return _Run(
-            process, folder, limits, time.monotonic(), pidfd, ended_read, cgroups=cgroups, cpu_cgroup=cpu_cgroup
-        )
+            process, folder, limits, time.monotonic(), pidfd, ended_read, cgroups=cgroups, cpu_cgroup=cpu_cgroup,
+            memory_cgroup=memory_cgroup,
+        )  # fmt: skip
 
     def _popen(
         self, folder: Path, mode: str, program_path: Path, limits: Limits, pass_fds: tuple[int, ...]
