@@ -53,8 +53,8 @@ PIPES = (  # pipes of 1 MB each (F_SETPIPE_SZ up to pipe-max-size), filled
 SYSV_SEGMENTS = (  # 8 SysV segments of 8 MB, filled, detached, never removed: they outlive the process
     "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nlibc.shmat.restype = ctypes.c_void_p\n"
     "for i in range(8):\n    ident = libc.shmget(0, 8 << 20, 0o1600)\n    if ident < 0:\n        break\n"
-    "    address = libc.shmat(ident, None, 0)\n    ctypes.memset(address, 1, 8 << 20)\n    libc.shmdt(ctypes.c_void_p(address))\n"
-    "print(3)\n"
+    "    address = libc.shmat(ident, None, 0)\n    ctypes.memset(address, 1, 8 << 20)\n"
+    "    libc.shmdt(ctypes.c_void_p(address))\nprint(3)\n"
 )
 CHILDREN = (  # eight children of 10 MB each: each within its own address-space limit, together beyond the limit
     "import os, time\nfor _ in range(8):\n    if os.fork() == 0:\n        data = bytearray(10 << 20)\n"
