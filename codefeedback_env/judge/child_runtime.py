@@ -14,12 +14,13 @@ reaps every process the program left, then exits with the program's status. With
 CPU_FD and MEMORY_FD (a cpuacct and a memory cgroup's `cgroup.procs`), the program's first process moves itself
 in before the program runs. With UID_BASE (a root bootstrap), the program runs as uid and gid UID_BASE plus the
 bootstrap's pid, with one capability (`become_unprivileged`): it cannot leave those cgroups or change their
-limits. The process that reaps the program first writes its wait status to ENDED_FD (4 bytes, little-endian)
-while it is still an unreaped zombie: the parent's time limit then never reads the process tree after the
-program's waiting for a CPU has vanished with it (see `cpu_wait`), and the bootstrap's clean-up after the
-program ended never counts against the program; once it has reaped it, the program's CPU time
-(`CPU_REPORT_BYTES`): the bootstrap's own start-up is not the program's. CPU_SECONDS is the kernel's CPU-time
-rlimit, a backstop (`cpu_wait.cpu_rlimit_seconds`). The program never holds ENDED_FD.
+limits. The process that reaps the program writes to ENDED_FD `PROGRAM_STARTS` just before it forks it (the
+run's time starts there: the bootstrap's interpreter start-up is not the program's), its wait status (4 bytes,
+little-endian) once it ended, while it is still an unreaped zombie (the parent's time limit then never reads the
+process tree after the program's waiting for a CPU has vanished with it, see `cpu_wait`, and the bootstrap's
+clean-up after the program ended never counts against the program), and once it has reaped it, its CPU time
+(`CPU_REPORT_BYTES`). CPU_SECONDS is the kernel's CPU-time rlimit, a backstop (`cpu_wait.cpu_rlimit_seconds`).
+The program never holds ENDED_FD.
 
 The program ends as under `python3 program.py`: the standard streams are flushed as soon as its code ends, an
 uncaught exception goes to `sys.excepthook`, `SystemExit`
@@ -818,6 +819,9 @@ def _tell(fd: int, data: bytes) -> None:
         pass  # the parent stopped listening: it goes by this process's exit instead
 
 
+PROGRAM_STARTS = b"S"
+"""What the reaper writes to ENDED_FD just before it forks the program: the run's time starts there, not with the
+bootstrap's interpreter start-up, which is the judge's time."""
 CPU_REPORT_BYTES = 8
 """After the wait status, the reaper writes the program's CPU time in microseconds (its `rusage` once reaped,
 its reaped children's included: the kernel's precise count), little-endian."""
@@ -837,17 +841,19 @@ def _supervise(
     from the parent kills it), end every other descendant, and exit as the child did. The first process of a
     pid namespace (`namespace_init`) cannot end itself by a signal, so it writes the wait status to `report_to`,
     and its parent reads it (`reported_by`); the kernel ends the rest of the namespace when it exits. With
-    `announce_to`, the child's wait status goes there as soon as it has ended, before it is reaped
-    (`_announce_end`), and its CPU time once it is (`CPU_REPORT_BYTES`). A child that supervises the program
-    itself (`child_supervises`: it calls this function too) gets the SIGTERM passed on, and keeps this handler
-    and the signal blocked until its own call takes over: the first process of a pid namespace ignores a signal
-    it has no handler for."""
+    `announce_to`, `PROGRAM_STARTS` goes there just before the fork, the child's wait status as soon as it has
+    ended, before it is reaped (`_announce_end`), and its CPU time once it is (`CPU_REPORT_BYTES`). A child that
+    supervises the program itself (`child_supervises`: it calls this function too) gets the SIGTERM passed on, and
+    keeps this handler and the signal blocked until its own call takes over: the first process of a pid namespace
+    ignores a signal it has no handler for."""
     import time
 
     global _program_pid, _stop_signal
     signal.signal(signal.SIGTERM, _on_sigterm)
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # until the handler knows the child's pid
     parent = os.getpid()
+    if announce_to >= 0:
+        _tell(announce_to, PROGRAM_STARTS)
     pid = os.fork()
     if pid == 0:
         if not child_supervises:

@@ -111,11 +111,12 @@ class WaitingMeter:
     since it started), at most the time between the two readings. So waiting in a thread that has since ended
     stays counted, and threads waiting at the same time count once."""
 
-    def __init__(self, pid: int, since: float) -> None:
+    def __init__(self, pid: int, since: float, waited_before: dict[tuple[int, str], float] | None = None) -> None:
         self.pid = pid
         self.last = since
         self.waited = 0.0
-        self._delays: dict[tuple[int, str], float] = {}
+        self._delays: dict[tuple[int, str], float] = dict(waited_before or {})
+        """Each thread's waiting at the last reading (`waited_before`: at `since`, as `thread_delays` read it)."""
 
     def start_here(self) -> None:
         """Count only waiting from now on (what the threads waited so far is not credited)."""
@@ -167,7 +168,8 @@ class TimeLimit:
     the wall-clock backstop. The scheduler statistics are read every `READ_EVERY_SECONDS` from then on, and
     when the limit looks reached: most runs end before the first reading. With `cpu` (a precise reading of the
     program's CPU seconds), each reading also ends the run once that is over `cpu_limit` (default: `limit`):
-    threads on several cores use CPU time faster than wall time."""
+    threads on several cores use CPU time faster than wall time. `waited_before`: what threads that were already
+    there at `started` had waited then (`WaitingMeter`)."""
 
     def __init__(
         self,
@@ -176,10 +178,11 @@ class TimeLimit:
         limit: float,
         cpu: Callable[[], float | None] | None = None,
         cpu_limit: float | None = None,
+        waited_before: dict[tuple[int, str], float] | None = None,
     ) -> None:
         self.pid, self.started, self.limit = pid, started, limit
         self.backstop = started + wall_backstop(limit)
-        self.waiting = WaitingMeter(pid, started)
+        self.waiting = WaitingMeter(pid, started, waited_before)
         self.cpu, self.cpu_limit = cpu, limit if cpu_limit is None else cpu_limit
         self.cpu_over = False
         """Whether a reading saw the program's CPU time over `cpu_limit`."""

@@ -151,6 +151,10 @@ class _Run:
     program_status: int | None = None
     program_cpu: float | None = None
     """The program's CPU seconds as its reaper reported them once it had reaped it (`child_runtime`)."""
+    starting: bool = False
+    """Whether the program's start is still to be read from `ended_fd` (`wait_for_the_start` gave up)."""
+    waited_before: dict[tuple[int, str], float] = field(default_factory=dict)
+    """What the bootstrap's threads had waited for a CPU when the program started (not the program's waiting)."""
     extra_fds: list[int] = field(default_factory=list)
     cgroups: tuple[run_cgroups.RunCgroup, ...] = ()
     """The run's pids, cpuacct and memory cgroups, removed once the run is over."""
@@ -206,9 +210,33 @@ class _Run:
             if time.monotonic() >= end:
                 return False
 
+    def wait_for_the_start(self) -> None:
+        """Start the run's time when the program's reaper is about to fork it (`child_runtime.PROGRAM_STARTS`), not
+        when its bootstrap started: the interpreter's start-up is not the program's time. At most until the wall
+        backstop; the run's time then counts from the bootstrap's start (and the mark is read with the status)."""
+        fd = self.ended_fd
+        assert fd is not None and not self.starting
+        if fd in descriptors.ready([fd], cpu_wait.wall_backstop(self.limits.time)):
+            if os.read(fd, len(child_runtime.PROGRAM_STARTS)) == child_runtime.PROGRAM_STARTS:
+                self.started = time.monotonic()
+                self.waited_before = cpu_wait.thread_delays(self.process.pid)
+            else:  # the bootstrap ended before its program started
+                os.close(fd)
+                self.ended_fd = None
+        else:
+            self.starting = True
+
     def _read_program_status(self) -> bool:
-        """Read the program's wait status its reaper announced; False if the reaper ended without one."""
+        """Read the program's wait status its reaper announced; False if the reaper ended without one (or what
+        came was the start `wait_for_the_start` gave up waiting for: the status comes next)."""
         assert self.ended_fd is not None
+        if self.starting:
+            self.starting = False
+            if os.read(self.ended_fd, len(child_runtime.PROGRAM_STARTS)) == child_runtime.PROGRAM_STARTS:
+                return False
+            os.close(self.ended_fd)
+            self.ended_fd = None
+            return False
         announced = os.read(self.ended_fd, 4)
         if len(announced) != 4:
             os.close(self.ended_fd)
@@ -232,7 +260,9 @@ class _Run:
         Every reading of the process tree is followed by a look at the announcement: the program is reaped
         only after it announced its end, so a reading that missed its waiting (it was reaped) is never
         taken for a time-out."""
-        time_limit = cpu_wait.TimeLimit(self.process.pid, self.started, self.limits.time)
+        time_limit = cpu_wait.TimeLimit(
+            self.process.pid, self.started, self.limits.time, waited_before=self.waited_before
+        )
         while True:
             remaining = time_limit.remaining()
             if self._wait_for_exit(remaining):
@@ -367,10 +397,12 @@ class SubprocessBackend:
             for made in cgroups:
                 made.remove()
             raise
-        return _Run(
+        run = _Run(
             process, folder, limits, time.monotonic(), pidfd, ended_read, cgroups=cgroups, cpu_cgroup=cpu_cgroup,
             memory_cgroup=memory_cgroup,
         )  # fmt: skip
+        run.wait_for_the_start()
+        return run
 
     def _popen(
         self, folder: Path, mode: str, program_path: Path, limits: Limits, pass_fds: tuple[int, ...]

@@ -127,6 +127,8 @@ process = subprocess.Popen(
     start_new_session=True,
 )
 os.close(ended_write)
+if os.read(ended_read, 1) != b"S":  # child_runtime.PROGRAM_STARTS: the program is about to start
+    sys.exit("no start mark")
 announced = os.read(ended_read, 4)
 announced_after = time.monotonic() - started
 stdout, stderr = process.communicate(timeout=30)
