@@ -287,9 +287,10 @@ class _Run:
         memory_exceeded = self.memory_cgroup is not None and self.memory_cgroup.oom_kills() > 0
         for cgroup in self.cgroups:
             cgroup.remove()
-        told = self.ended_fd if self.program_status is None else None
-        if told is not None and told in descriptors.ready([told], 0.0):
-            self._read_program_status()  # told while the bootstrap was stopping: how the program itself ended
+        for _ in range(2):  # told while the bootstrap was stopping: how the program itself ended (its start first)
+            told = self.ended_fd if self.program_status is None else None
+            if told is None or told not in descriptors.ready([told], 0.0) or self._read_program_status():
+                break
         if self.program_status is not None:  # the same as the bootstrap's, unless the backstop had to kill it
             status = self.program_status
         self._read_program_cpu()
