@@ -444,12 +444,30 @@ ORDERS = list(itertools.permutations(range(len(DEVICES))))
 """
 
 
+_VIRTUAL_TIME = r"""
+import re, threading, time
+def virtual_time():
+    text = open('/proc/thread-self/sched').read()
+    return float(re.search(r'se.vruntime\s*:\s*(\S+)', text).group(1)) % 64.0
+"""
+
+
 def _narrow_state(secret: Callable[[], str]) -> dict[str, tuple[str, str, str]]:
     """(plant, read, value) for channels narrower than a secret: the session's nice value (1 to 19, written to
-    `/proc/self/autogroup`: the worker's session, which its children share, keeps it) and the order in which the
-    host's device files were last touched (`os.utime`, which needs only write access: one of 119 orders)."""
+    `/proc/self/autogroup`: the worker's session, which its children share, keeps it), the order in which the
+    host's device files were last touched (`os.utime`, which needs only write access: one of 119 orders) and the
+    scheduler group's virtual time (0 to 7: a thread per CPU spins until its own `se.vruntime` is in that 8 ms bin
+    modulo 64 ms, where the next run's first thread starts when it shares the group)."""
     nice = 1 + int(secret(), 16) % 19
     order = 1 + int(secret(), 16) % 119
+    virtual_bin = int(secret(), 16) % 8
+    spin = _VIRTUAL_TIME + (
+        "def spin():\n    end = time.monotonic() + 1.5\n    while time.monotonic() < end:\n"
+        f"        if int(virtual_time() // 8) == {virtual_bin} and virtual_time() % 8 < 2:\n            break\n"
+        "threads = [threading.Thread(target=spin) for _ in range(2)]\n"
+        "for thread in threads:\n    thread.start()\nfor thread in threads:\n    thread.join()\n"
+    )
+    read_virtual_bin = _VIRTUAL_TIME + "answer = format(int(virtual_time() // 8), 'x')\n"
     set_nice = (
         "import time\nend = time.monotonic() + 1\nwhile time.monotonic() < end:\n    try:\n"
         f"        with open('/proc/self/autogroup', 'w') as f:\n            f.write('{nice}')\n        break\n"
@@ -469,6 +487,7 @@ def _narrow_state(secret: Callable[[], str]) -> dict[str, tuple[str, str, str]]:
     return {
         "session_nice": (OPEN + set_nice, read_nice, format(nice, "x")),
         "device_file_times": (OPEN + touch, read_order, str(order)),
+        "scheduler_virtual_time": (OPEN + spin, read_virtual_bin, format(virtual_bin, "x")),
     }
 
 
