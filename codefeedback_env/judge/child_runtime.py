@@ -54,7 +54,7 @@ import resource  # noqa: E402
 import signal  # noqa: E402
 import types  # noqa: E402
 from collections.abc import Callable  # noqa: E402
-from typing import NamedTuple, NoReturn  # noqa: E402
+from typing import Any, NamedTuple, NoReturn  # noqa: E402
 
 PROGRAM_FILENAME = "solution.py"
 STDOUT_FLUSH_FAILED_STATUS = 120
@@ -682,6 +682,10 @@ CLONE_NEWNS = 0x00020000
 CLONE_NEWIPC = 0x08000000
 MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x4000, 0x40000
 SHARED_MEMORY_FOLDER = "/dev/shm"
+TEMPORARY_FOLDERS = ("/tmp", "/var/tmp")
+"""The folders open to every user where a program could otherwise leave files for later runs (and hold the host's
+memory, where /tmp is a tmpfs): each run gets its own, with its working folder bound back at its own path."""
+MS_BIND = 0x1000
 PR_SET_KEEPCAPS = 8
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
@@ -711,7 +715,35 @@ def private_ipc_and_shared_memory(size_bytes: int) -> bool:
     if libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:  # nothing mounted here reaches the host
         return False
     options = f"mode=1777,size={size_bytes}".encode()
-    return libc.mount(b"tmpfs", SHARED_MEMORY_FOLDER.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, options) == 0
+    if libc.mount(b"tmpfs", SHARED_MEMORY_FOLDER.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, options) != 0:
+        return False
+    _private_temporary_folders(libc, options)
+    return True
+
+
+def _private_temporary_folders(libc: Any, options: bytes) -> None:
+    """A tmpfs of the run's own on each of `TEMPORARY_FOLDERS` (in the mount namespace made above), the working folder
+    (this process's, which may be below one of them: the judge's run folder) bound back at its own path, so the
+    program's `HOME`, `TMPDIR` and `os.getcwd()` still name it. Files a program leaves there then go with its run:
+    in the host's folders they outlived it, for any later run to read and, on a tmpfs, in the host's memory. A
+    folder that cannot be covered is left as it is (the working folder must stay reachable)."""
+    work = os.getcwd()
+    here = os.open(".", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for folder in TEMPORARY_FOLDERS:
+            below = os.path.commonpath([folder, work]) == folder
+            if not os.path.isdir(folder) or os.path.islink(folder):
+                continue
+            if libc.mount(b"tmpfs", folder.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, options) != 0:
+                continue
+            if below:
+                os.makedirs(work, exist_ok=True)
+                if libc.mount(f"/proc/self/fd/{here}".encode(), work.encode(), None, MS_BIND, None) != 0:
+                    libc.umount2(folder.encode(), 0)  # the program's folder must stay where its environment says
+                    continue
+        os.chdir(work)
+    finally:
+        os.close(here)
 
 
 def become_unprivileged(uid: int) -> None:
@@ -902,11 +934,11 @@ def main(argv: list[str]) -> NoReturn:
         os.close(rest[1])
     cpu_cgroup, memory_cgroup, uid_base = (*rest[2:5], -1, -1, -1)[:3]
     run_uid = uid_base + os.getpid() if uid_base >= 0 else -1
+    with open(path, "rb") as program_file:  # (before the run's own /tmp may hide it)
+        source = program_file.read().decode("utf-8", "surrogatepass")
     if run_uid >= 0:
         give_to(run_uid)
         private_ipc_and_shared_memory(2 * int(memory))  # (beyond the memory cgroup's limit, which then decides)
-    with open(path, "rb") as program_file:
-        source = program_file.read().decode("utf-8", "surrogatepass")
     settings = rlimit_settings(ChildLimits(int(cpu), int(memory), int(file_size)))
     install_site_builtins()
     one_malloc_arena()

@@ -228,7 +228,7 @@ def test_the_program_runs_unprivileged_on_the_hosts_files(backend):
     """A root judge's program runs under a uid of its own, with one capability (reading every file, as root did)
     and no way to gain another: it writes only where anyone may (and in its own folder), and cannot signal the
     judge."""
-    folder = tempfile.mkdtemp()
+    folder = tempfile.mkdtemp(dir=os.path.dirname(os.path.abspath(__file__)))  # (a run's own /tmp hides the host's)
     try:
         os.chmod(folder, 0o755)
         for name, mode in (("public", 0o644), ("private", 0o600)):

@@ -1,0 +1,74 @@
+"""Files a portable program leaves in the folders open to every user must go with its run (issue 10: nothing a run
+leaves may stay allocated on the host or reach a later run).
+
+With a root judge each portable run has a `/dev/shm` of its own; `/tmp` and `/var/tmp` were still the host's: a
+program left any number of files there (each up to its output limit), on a tmpfs `/tmp` in the host's memory, for
+every later run to read (a program under its own uid writes them 0644). The run now gets a tmpfs of its own on both
+(`child_runtime.TEMPORARY_FOLDERS`), its working folder, which is below the host's `/tmp`, bound back at its own
+path, so `HOME`, `TMPDIR`, `tempfile` and `os.getcwd()` work as before (the second test).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+
+import pytest
+
+from codefeedback_env.judge import Limits, run_uid
+from codefeedback_env.judge.child_runtime import TEMPORARY_FOLDERS
+from codefeedback_env.judge.subprocess_backend import SubprocessBackend
+
+pytestmark = pytest.mark.skipif(
+    run_uid.namespaces_unavailable() is not None, reason="needs a root judge that gives runs namespaces of their own"
+)
+
+LIMITS = Limits(time=5.0, memory=128 << 20, output=1 << 20)
+LEAVERS = {
+    "plain_files": "for folder in FOLDERS:\n    with open(f'{folder}/{TAG}', 'w') as left:\n        left.write('x')\n",
+    "folders_of_files": (
+        "for folder in FOLDERS:\n    os.makedirs(f'{folder}/{TAG}/inner')\n"
+        "    with open(f'{folder}/{TAG}/inner/data', 'wb') as left:\n        left.write(bytes(1 << 16))\n"
+    ),
+    "tempfile_in_tmp": (
+        "import tempfile\nfor folder in FOLDERS:\n"
+        "    handle, _ = tempfile.mkstemp(prefix=TAG, dir=folder)\n    os.write(handle, b'x')\n"
+    ),
+}
+LEAVER = "import os\nFOLDERS = {folders!r}\nTAG = {tag!r}\n{body}print('left')\n"
+
+
+@pytest.fixture(scope="module")
+def backend():
+    with SubprocessBackend() as made:
+        yield made
+
+
+def _host_entries(tag: str) -> list[str]:
+    return [f"{folder}/{name}" for folder in TEMPORARY_FOLDERS for name in os.listdir(folder) if name.startswith(tag)]
+
+
+@pytest.mark.parametrize("name", sorted(LEAVERS))
+def test_files_left_in_the_temporary_folders_go_with_the_run(backend, name):
+    tag = f"codefeedback-test-left-{secrets.token_hex(4)}"
+    folders = [folder for folder in TEMPORARY_FOLDERS if os.path.isdir(folder)]
+    try:
+        outcome = backend.run_stdio(LEAVER.format(folders=folders, tag=tag, body=LEAVERS[name]), "", LIMITS)
+        assert (outcome.exit_code, outcome.stdout) == (0, b"left\n"), outcome
+        assert _host_entries(tag) == []
+    finally:
+        for path in _host_entries(tag):  # (what a run left before the fix)
+            shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+
+
+def test_the_working_folder_is_where_the_environment_says():
+    program = (
+        "import os, tempfile\n"
+        "with tempfile.NamedTemporaryFile(dir=os.environ['TMPDIR']) as scratch:\n    scratch.write(b'x')\n"
+        "with open(os.path.join(os.getcwd(), 'a.txt'), 'w') as made:\n    made.write('1')\n"
+        "with open(os.path.join(os.environ['HOME'], 'a.txt')) as again:\n    print(again.read(), os.listdir('.'))\n"
+    )
+    with SubprocessBackend() as backend:
+        outcome = backend.run_stdio(program, "", LIMITS)
+    assert (outcome.exit_code, outcome.stdout) == (0, b"1 ['a.txt']\n"), outcome
