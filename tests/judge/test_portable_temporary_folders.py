@@ -6,6 +6,11 @@ program left any number of files there (each up to its output limit), on a tmpfs
 every later run to read (a program under its own uid writes them 0644). The run now gets a tmpfs of its own on both
 (`child_runtime.TEMPORARY_FOLDERS`), its working folder, which is below the host's `/tmp`, bound back at its own
 path, so `HOME`, `TMPDIR`, `tempfile` and `os.getcwd()` work as before (the second test).
+
+The judge's run folders are below the host's `/tmp` too, and a program that reads every file (the root judge's
+program keeps `CAP_DAC_READ_SEARCH`) found a concurrent run's folder (its bootstrap's command line names the program
+file, or by listing `/tmp`) and printed that run's output: a wrong program judged beside a correct one on the same
+test passed (the thieves below, red before). The run's own `/tmp` hides them.
 """
 
 from __future__ import annotations
@@ -13,6 +18,9 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import tempfile
+import threading
+import time
 
 import pytest
 
@@ -72,3 +80,54 @@ def test_the_working_folder_is_where_the_environment_says():
     with SubprocessBackend() as backend:
         outcome = backend.run_stdio(program, "", LIMITS)
     assert (outcome.exit_code, outcome.stdout) == (0, b"1 ['a.txt']\n"), outcome
+
+
+_THIEF = """
+import glob, os, time
+def run_folders():
+{find}
+end = time.monotonic() + 2.0
+found = None
+while found is None and time.monotonic() < end:
+    for folder in run_folders():
+        try:
+            with open(os.path.join(folder, 'stdout')) as output:
+                text = output.read().strip()
+        except OSError:
+            continue
+        if text and not os.path.samefile(folder, os.path.dirname(os.getcwd())):
+            found = text
+    time.sleep(0.01)
+print(found or 'nothing')
+"""
+THIEVES = {
+    "through_command_lines": (
+        "    for pid in filter(str.isdigit, os.listdir('/proc')):\n"
+        "        try:\n            arguments = open(f'/proc/{pid}/cmdline', 'rb').read().split(b'\\0')\n"
+        "        except OSError:\n            continue\n"
+        "        yield from (os.path.dirname(a.decode()) for a in arguments if a.endswith(b'/program.py'))\n"
+    ),
+    "by_listing_tmp": "    yield from glob.glob('/tmp/*/*/') + glob.glob('/var/tmp/*/*/')\n",
+}
+CORRECT = "import time\nprint(int(input()) * 7, flush=True)\ntime.sleep(2.5)\n"
+
+
+@pytest.mark.skipif(
+    not any(
+        tempfile.gettempdir().startswith(folder + "/") or tempfile.gettempdir() == folder
+        for folder in TEMPORARY_FOLDERS
+    ),
+    reason="the judge's run folders are not below /tmp or /var/tmp here (TMPDIR): a run's own /tmp does not hide them",
+)
+@pytest.mark.parametrize("name", sorted(THIEVES))
+def test_a_program_cannot_read_the_output_of_a_run_beside_it(backend, name):
+    beside: list = []
+    correct = threading.Thread(target=lambda: beside.append(backend.run_stdio(CORRECT, "6\n", LIMITS)))
+    correct.start()
+    try:
+        time.sleep(0.3)  # the correct program has printed its answer
+        stolen = backend.run_stdio(_THIEF.format(find=THIEVES[name]), "6\n", LIMITS)
+    finally:
+        correct.join()
+    assert beside[0].stdout == b"42\n"
+    assert (stolen.exit_code, stolen.stdout) == (0, b"nothing\n"), stolen
