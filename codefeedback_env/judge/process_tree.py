@@ -44,14 +44,16 @@ def _first_of_a_pid_namespace(pid: int) -> bool:
     return False
 
 
-def cpu_seconds_below(root: int) -> float | None:
+def cpu_seconds_below(root: int, *, reaped: bool = True) -> float | None:
     """CPU seconds used by every process below `root`, the ended ones included; None where /proc does not say
     (not Linux, `root` gone). Neither `root`'s own time nor that of a pid namespace's first process just below
-    it counts (only what they reaped): they are the bootstrap and the program's reaper, not the program."""
+    it counts (only what they reaped): they are the bootstrap and the program's reaper, not the program. Without
+    `reaped`, what those two reaped does not count either: the live processes below them only (the pool's worker,
+    whose earlier runs it reaped, and its function session's child)."""
     root_ticks = stat_ticks(root)
     if root_ticks is None:
         return None
-    ticks = root_ticks[1]
+    ticks = root_ticks[1] if reaped else 0
     seen = {root}
     frontier = _children(root)
     supervisors = {child for child in frontier if _first_of_a_pid_namespace(child)}
@@ -62,6 +64,6 @@ def cpu_seconds_below(root: int) -> float | None:
         seen.add(pid)
         own = stat_ticks(pid)
         if own is not None:
-            ticks += own[1] if pid in supervisors else own[0] + own[1]
+            ticks += (own[1] if reaped else 0) if pid in supervisors else own[0] + own[1]
             frontier += _children(pid)
     return ticks / CLOCK_TICKS

@@ -136,6 +136,16 @@ def _read_tail(path: Path, limit: int) -> bytes:
         return handle.read()
 
 
+def tree_cpu_exceeded(run: Any, since: float | None, seconds: float | None, used_then: float) -> bool:
+    """Whether the program's processes together have used over `seconds` of CPU time (`run`'s limit) since `since`
+    (`run`'s start), when they had used `used_then` (`run.read_tree_cpu()`, `process_tree`): the rlimit binds each
+    process alone, and only as a backstop. Read only once that has lasted long enough to use it on every core."""
+    limit = run.limits.time if seconds is None else seconds
+    if time.monotonic() - (run.started if since is None else since) < limit / CORES:
+        return False
+    return cpu_wait.over_cpu_limit(run.read_tree_cpu() - used_then, limit)
+
+
 @dataclass
 class _Run:
     """One started child and its files."""
@@ -171,13 +181,7 @@ class _Run:
         return self.started + self.limits.time
 
     def cpu_exceeded(self, since: float | None = None, seconds: float | None = None, used_then: float = 0.0) -> bool:
-        """Whether the program's processes together have used over `seconds` of CPU time (the run's limit) since
-        `since` (the run's start), when they had used `used_then` (`process_tree`): the rlimit binds each process
-        alone, and only as a backstop. Read only once that has lasted long enough to use it on every core."""
-        limit = self.limits.time if seconds is None else seconds
-        if time.monotonic() - (self.started if since is None else since) < limit / CORES:
-            return False
-        return cpu_wait.over_cpu_limit(self.read_tree_cpu() - used_then, limit)
+        return tree_cpu_exceeded(self, since, seconds, used_then)
 
     def read_tree_cpu(self) -> float:
         """The most CPU seconds the program's processes were read to have used together, read now as well."""
@@ -487,10 +491,11 @@ class SubprocessFunctionSession:
     As for stdio runs, a test's time does not count the program's waiting for a CPU (`cpu_wait`): when the
     deadline passes, it moves on by what the processes under `waiting_pid` waited (`cpu_wait.WaitingMeter`,
     read every `cpu_wait.READ_EVERY_SECONDS`) since the test's first call that took over `FIRST_LOOK_SECONDS`
-    (waiting before that is not credited), up to the wall-clock backstop. With `tree_limited` (the portable
-    backend's run: its program may start processes), an exchange also ends as a time-out once the program's
-    processes together used a test's time in CPU time since `limit_time` gave it (`_Run.cpu_exceeded`): the
-    session's own limit covers every test left, so it alone lets one call use several tests' time.
+    (waiting before that is not credited), up to the wall-clock backstop. With `tree_limited` (a run that reads
+    its program's CPU time: `read_tree_cpu`, on both backends), an exchange also ends as a time-out once the
+    program's processes together used over a test's time in CPU time since `limit_time` gave it
+    (`cpu_exceeded`): the session's own limit covers every test left, so it alone lets one call (threads on
+    several cores) use several tests' time.
     """
 
     def __init__(

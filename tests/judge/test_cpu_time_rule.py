@@ -22,7 +22,7 @@ from collections.abc import Iterator
 import pytest
 
 from codefeedback_env.judge import Judge, Limits, Verdict, cpu_wait
-from codefeedback_env.judge.backend import RunOutcome
+from codefeedback_env.judge.backend import RemoteTimeout, RunOutcome
 from codefeedback_env.judge.pool import WorkerPoolBackend
 from codefeedback_env.judge.subprocess_backend import SubprocessBackend
 from tests.judge.function_judges import function_problem
@@ -128,6 +128,66 @@ def test_a_function_call_within_its_cpu_limit_passes_beside_a_tick_skewing_task(
     if not judged:
         pytest.skip("the host was too loaded: every call reached the wall-clock backstop")
     assert all(result.verdict is Verdict.ACCEPTED for result in judged), results
+
+
+TESTS_OF_A_FUNCTION_PROBLEM = ["assert f(1) == 'done'", "assert f(0) == 'done'", "assert f(0) == 'done'"]
+THREADS_IN_A_CALL = """\
+import threading, time
+def spin():
+    end = time.thread_time() + 0.75
+    while time.thread_time() < end:
+        pass
+def f(x):
+    if x:
+        threads = [threading.Thread(target=spin) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    return 'done'
+"""
+
+
+@pytest.mark.parametrize("judge_backend", ["pool", "subprocess"])
+def test_one_function_test_over_its_cpu_limit_in_threads_is_a_time_out(judge_backend):
+    """Two threads using 0.75 s each in one test of three: 1.5 s of CPU under a 1 s limit, in about 0.75 s of wall
+    time on two free cores. The session's limit covers all three tests (3 s), so each test's CPU time is checked
+    on its own (on a loaded host the wall time decides first: a time-out too)."""
+    problem = function_problem(TESTS_OF_A_FUNCTION_PROBLEM, time_limit=LIMIT)
+    with Judge(judge_backend, max_workers=1) as judge:
+        results = judge.judge(problem, THREADS_IN_A_CALL, "hidden").results
+    assert [result.verdict for result in results] == [Verdict.TIME_LIMIT, Verdict.ACCEPTED, Verdict.ACCEPTED], results
+
+
+@pytest.mark.parametrize("judge_backend", ["pool", "subprocess"])
+def test_a_function_tests_cpu_limit_ends_a_call_whatever_its_wall_time(judge_backend):
+    """The per-test CPU check alone (the wall-time deadline set far off): a call using 0.6 s of CPU under a CPU
+    limit of 0.2 s is ended as a time-out (red before on the pool: it returned)."""
+    program = "import time\ndef f():\n    while time.process_time() < 0.6:\n        pass\n    return 'done'\n"
+    with WorkerPoolBackend(1) if judge_backend == "pool" else SubprocessBackend() as backend:
+        session = backend.open_function_session(program, Limits(30.0, 256 << 20, 1 << 16))
+        try:
+            assert session.load_error is None
+            session.limit_time(30.0)
+            since, _, used_then = session._cpu_limit
+            session._cpu_limit = (since, 0.2, used_then)
+            with pytest.raises(RemoteTimeout):
+                session.call("f", [], {})
+        finally:
+            outcome = session.close()
+    assert outcome.cpu_time < 0.6, outcome
+
+
+def test_a_pool_function_sessions_cpu_time_is_its_childs_only():
+    """What a pool session's per-test check reads: its child's CPU time, not the worker's earlier runs'."""
+    program = "import time\ndef f(x):\n    while time.process_time() < x:\n        pass\n    return time.process_time()"
+    with WorkerPoolBackend(1) as backend:
+        for _ in range(2):
+            session = backend.open_function_session(program, Limits(10.0, 256 << 20, 1 << 16))
+            used = session.call("f", [0.3], {})
+            read = session._run.read_tree_cpu()
+            session.close()
+            assert used - 2 / cpu_wait.CLOCK_TICKS <= read <= used + 0.05, (used, read)
 
 
 def test_the_rule():

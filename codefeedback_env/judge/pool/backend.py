@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from codefeedback_env.judge import cpu_wait, forksafe
+from codefeedback_env.judge import cpu_wait, forksafe, process_tree
 from codefeedback_env.judge.backend import BackendFailure, Limits, RunOutcome
 from codefeedback_env.judge.pool import memory_cgroup as cgroup_layer
 from codefeedback_env.judge.pool import memory_files, namespaces, seccomp_policy
@@ -54,6 +54,7 @@ from codefeedback_env.judge.subprocess_backend import (
     SubprocessFunctionSession,
     child_environment,
     kill_group,
+    tree_cpu_exceeded,
 )
 
 logger = logging.getLogger(__name__)
@@ -778,7 +779,13 @@ class WorkerPoolBackend:
         # The program's waiting for a CPU is read below its worker (the session holds the worker alone).
         process = request.slot.process
         waiting_pid = process.pid if process is not None else None
-        return SubprocessFunctionSession(run, request_write, reply_read, waiting_pid=waiting_pid)  # type: ignore[arg-type]
+        return SubprocessFunctionSession(
+            run,  # type: ignore[arg-type]
+            request_write,
+            reply_read,
+            waiting_pid=waiting_pid,
+            tree_limited=waiting_pid is not None,
+        )
 
     def close(self) -> None:
         """Stop every worker and remove temporary folders. Idempotent."""
@@ -816,10 +823,24 @@ class _PoolRun:
         self.started = request.started
         self.extra_fds = fds
         self.finished: RunOutcome | None = None
+        self.tree_cpu = 0.0
+        """The most CPU seconds the session's child was read to have used (`read_tree_cpu`)."""
 
     @property
     def deadline(self) -> float:
         return self.started + self.limits.time
+
+    def read_tree_cpu(self) -> float:
+        """The CPU seconds the session's child has used, read now (the worker's live processes below it: the
+        worker's own time and its earlier runs' are not counted). The session's limit covers every test left, so
+        each test's own CPU time is checked from here (`SubprocessFunctionSession`), as on the portable backend."""
+        process = self._request.slot.process
+        used = None if process is None else process_tree.cpu_seconds_below(process.pid, reaped=False)
+        self.tree_cpu = max(self.tree_cpu, used or 0.0)
+        return self.tree_cpu
+
+    def cpu_exceeded(self, since: float | None = None, seconds: float | None = None, used_then: float = 0.0) -> bool:
+        return tree_cpu_exceeded(self, since, seconds, used_then)
 
     def wait(self, *, kill_now: bool = False) -> RunOutcome:
         """Ask the worker to stop the child now and report; releases the worker."""
