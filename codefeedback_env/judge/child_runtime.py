@@ -686,6 +686,9 @@ TEMPORARY_FOLDERS = ("/tmp", "/var/tmp")
 """The folders open to every user where a program could otherwise leave files for later runs (and hold the host's
 memory, where /tmp is a tmpfs): each run gets its own, with its working folder bound back at its own path."""
 MS_BIND = 0x1000
+JUDGE_FOLDER_PREFIX = "codefeedback-judge-"
+"""The portable backend's folder of runs (each run's working folder is `<it>/<run>/work`): hidden like
+`TEMPORARY_FOLDERS` when it is elsewhere (`TMPDIR`), so a program cannot read the runs judged beside it."""
 PR_SET_KEEPCAPS = 8
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
@@ -728,9 +731,16 @@ def _private_temporary_folders(libc: Any, options: bytes) -> None:
     in the host's folders they outlived it, for any later run to read and, on a tmpfs, in the host's memory. A
     folder that cannot be covered is left as it is (the working folder must stay reachable)."""
     work = os.getcwd()
+    runs = os.path.dirname(os.path.dirname(work))
+    covered = any(os.path.commonpath([folder, runs]) == folder for folder in TEMPORARY_FOLDERS)
+    folders = (
+        TEMPORARY_FOLDERS
+        if covered or not os.path.basename(runs).startswith(JUDGE_FOLDER_PREFIX)
+        else (*TEMPORARY_FOLDERS, runs)
+    )
     here = os.open(".", os.O_RDONLY | os.O_DIRECTORY)
     try:
-        for folder in TEMPORARY_FOLDERS:
+        for folder in folders:
             below = os.path.commonpath([folder, work]) == folder
             if not os.path.isdir(folder) or os.path.islink(folder):
                 continue

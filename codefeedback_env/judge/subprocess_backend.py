@@ -336,7 +336,7 @@ class SubprocessBackend:
         forksafe.register(self)
 
     def _new_root(self) -> None:
-        self._root = tempfile.mkdtemp(prefix="codefeedback-judge-")
+        self._root = tempfile.mkdtemp(prefix=child_runtime.JUDGE_FOLDER_PREFIX)
         self._finalizer = weakref.finalize(self, shutil.rmtree, self._root, True)
 
     def _after_fork_in_child(self) -> None:

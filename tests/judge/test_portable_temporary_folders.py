@@ -107,27 +107,39 @@ THIEVES = {
         "        except OSError:\n            continue\n"
         "        yield from (os.path.dirname(a.decode()) for a in arguments if a.endswith(b'/program.py'))\n"
     ),
-    "by_listing_tmp": "    yield from glob.glob('/tmp/*/*/') + glob.glob('/var/tmp/*/*/')\n",
+    "by_listing_tmp": "    yield from glob.glob('/tmp/*/*/') + glob.glob('/var/tmp/*/*/')\n"
+    "    yield from glob.glob(os.path.join(os.path.dirname(os.path.dirname(os.getcwd())), '*/'))\n",
 }
 CORRECT = "import time\nprint(int(input()) * 7, flush=True)\ntime.sleep(2.5)\n"
 
 
-@pytest.mark.skipif(
-    not any(
-        tempfile.gettempdir().startswith(folder + "/") or tempfile.gettempdir() == folder
-        for folder in TEMPORARY_FOLDERS
-    ),
-    reason="the judge's run folders are not below /tmp or /var/tmp here (TMPDIR): a run's own /tmp does not hide them",
-)
+@pytest.fixture(scope="module")
+def backend_elsewhere():
+    """A backend whose folder of runs is outside /tmp and /var/tmp (as under another `TMPDIR`)."""
+    outside = tempfile.mkdtemp(dir=os.path.dirname(os.path.abspath(__file__)))
+    saved, tempfile.tempdir = tempfile.tempdir, outside
+    try:
+        with SubprocessBackend() as made:
+            yield made
+    finally:
+        tempfile.tempdir = saved
+        shutil.rmtree(outside, ignore_errors=True)
+
+
+@pytest.mark.parametrize("where", ["default", "elsewhere"])
 @pytest.mark.parametrize("name", sorted(THIEVES))
-def test_a_program_cannot_read_the_output_of_a_run_beside_it(backend, name):
+def test_a_program_cannot_read_the_output_of_a_run_beside_it(backend, backend_elsewhere, where, name):
+    if where == "elsewhere":
+        backend = backend_elsewhere
+    number = secrets.randbelow(10**12) + 1  # (a program of another test, judged at the same time, prints another)
+    answer = f"{number * 7}\n".encode()
     beside: list = []
-    correct = threading.Thread(target=lambda: beside.append(backend.run_stdio(CORRECT, "6\n", LIMITS)))
+    correct = threading.Thread(target=lambda: beside.append(backend.run_stdio(CORRECT, f"{number}\n", LIMITS)))
     correct.start()
     try:
         time.sleep(0.3)  # the correct program has printed its answer
-        stolen = backend.run_stdio(_THIEF.format(find=THIEVES[name]), "6\n", LIMITS)
+        stolen = backend.run_stdio(_THIEF.format(find=THIEVES[name]), f"{number}\n", LIMITS)
     finally:
         correct.join()
-    assert beside[0].stdout == b"42\n"
-    assert (stolen.exit_code, stolen.stdout) == (0, b"nothing\n"), stolen
+    assert beside[0].stdout == answer
+    assert stolen.exit_code == 0 and stolen.stdout != answer, stolen
