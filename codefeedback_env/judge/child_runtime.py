@@ -729,8 +729,10 @@ def _private_temporary_folders(libc: Any, options: bytes) -> None:
     (this process's, which may be below one of them: the judge's run folder) bound back at its own path, so the
     program's `HOME`, `TMPDIR` and `os.getcwd()` still name it. Files a program leaves there then go with its run:
     in the host's folders they outlived it, for any later run to read and, on a tmpfs, in the host's memory. A
-    folder that cannot be covered is left as it is (the working folder must stay reachable)."""
+    folder that cannot be covered is left as it is (the working folder must stay reachable), and so is one that holds
+    the interpreter (a virtual environment or an installation below /tmp): the program imports from it later."""
     work = os.getcwd()
+    interpreter = {sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix, os.path.dirname(os.__file__)}
     runs = os.path.dirname(os.path.dirname(work))
     covered = any(os.path.commonpath([folder, runs]) == folder for folder in TEMPORARY_FOLDERS)
     folders = (
@@ -743,6 +745,8 @@ def _private_temporary_folders(libc: Any, options: bytes) -> None:
         for folder in folders:
             below = os.path.commonpath([folder, work]) == folder
             if not os.path.isdir(folder) or os.path.islink(folder):
+                continue
+            if any(os.path.commonpath([folder, os.path.abspath(path)]) == folder for path in interpreter):
                 continue
             if libc.mount(b"tmpfs", folder.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, options) != 0:
                 continue
