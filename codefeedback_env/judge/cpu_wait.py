@@ -68,18 +68,46 @@ def timed_out(deadline_hit: bool, signal_number: int | None, cpu_time: float, ti
     return deadline_hit or signal_number == signal.SIGXCPU or over_cpu_limit(cpu_time, time_limit)
 
 
+PROC_FD: int | None = None
+"""A descriptor of the /proc to read (the pool's worker keeps one: its children have no /proc), or None: `/proc`."""
+
+
+def proc_read(path: str) -> bytes:
+    """The content of `path` under /proc (relative, e.g. `self/status`), through `PROC_FD` when set."""
+    if PROC_FD is None:
+        with open(f"/proc/{path}", "rb") as handle:
+            return handle.read()
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC, dir_fd=PROC_FD)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def proc_list(path: str) -> list[str]:
+    """The names in the folder `path` under /proc, through `PROC_FD` when set."""
+    if PROC_FD is None:
+        return os.listdir(f"/proc/{path}")
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=PROC_FD)
+    try:
+        return os.listdir(fd)
+    finally:
+        os.close(fd)
+
+
 def _thread_delay(pid: int, tid: str) -> float | None:
     try:
-        with open(f"/proc/{pid}/task/{tid}/schedstat", "rb") as stats:
-            return int(stats.read().split()[1]) / 1e9
+        return int(proc_read(f"{pid}/task/{tid}/schedstat").split()[1]) / 1e9
     except (OSError, IndexError, ValueError):
         return None
 
 
 def _children(pid: int) -> list[int]:
     try:
-        with open(f"/proc/{pid}/task/{pid}/children", "rb") as listing:
-            return [int(child) for child in listing.read().split()]
+        return [int(child) for child in proc_read(f"{pid}/task/{pid}/children").split()]
     except (OSError, ValueError):
         return []
 
@@ -94,7 +122,7 @@ def thread_delays(pid: int) -> dict[tuple[int, str], float]:
         current = frontier.pop()
         counted += 1
         try:
-            threads = os.listdir(f"/proc/{current}/task")
+            threads = proc_list(f"{current}/task")
         except OSError:
             continue
         for tid in threads[:MAX_THREADS_READ]:

@@ -18,10 +18,23 @@ import uuid
 import pytest
 
 from codefeedback_env.judge import Limits
+from codefeedback_env.judge.pool import PoolOptions, WorkerPoolBackend
+from codefeedback_env.judge.subprocess_backend import SubprocessBackend
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/maps")
 
 LIMITS = Limits(time=20.0, memory=1 << 30, output=1 << 20)
+
+
+@pytest.fixture(scope="module", params=["pool", "subprocess"])
+def each_backend(request):
+    """Each backend in turn (the pool with one worker); the pool shows children their own /proc here, which the
+    searches read (by default it gives them none)."""
+    options = PoolOptions(hide_proc=False)
+    made = WorkerPoolBackend(1, options=options) if request.param == "pool" else SubprocessBackend()
+    with made:
+        yield made
+
 
 SEARCHER = r'''
 import gc, hashlib, re, sys

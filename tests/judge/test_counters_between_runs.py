@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from codefeedback_env.judge import Judge, Limits
-from codefeedback_env.judge.pool import WorkerPoolBackend
+from codefeedback_env.judge.pool import PoolOptions, WorkerPoolBackend
 from codefeedback_env.judge.subprocess_backend import SubprocessBackend
 from codefeedback_env.problems import Problem, TestCase
 from tests.judge.function_judges import function_problem
@@ -51,7 +51,10 @@ READERS = {
 
 @pytest.fixture(scope="module", params=["pool", "subprocess"])
 def backend(request):
-    made = WorkerPoolBackend(1) if request.param == "pool" else SubprocessBackend()
+    # the pool shows children their own /proc here: the thread programs list /proc/self/task
+    made = (
+        WorkerPoolBackend(1, options=PoolOptions(hide_proc=False)) if request.param == "pool" else SubprocessBackend()
+    )
     with made:
         yield made
 

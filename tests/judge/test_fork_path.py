@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from codefeedback_env.judge import Limits
-from codefeedback_env.judge.pool import WorkerPoolBackend
+from codefeedback_env.judge.pool import PoolOptions, WorkerPoolBackend
 from codefeedback_env.judge.subprocess_backend import SubprocessBackend
 from tests.judge.test_exit_fidelity import plain_python
 
@@ -123,12 +123,13 @@ STATUS_PROBE = (
 )
 
 
-def test_every_child_has_no_new_privs_and_a_seccomp_filter(solo):
-    if not solo.isolation_layers()["seccomp"]:
-        pytest.skip("no seccomp layer on this machine")
-    with ThreadPoolExecutor(2) as executor:
-        outcomes = list(executor.map(lambda _: solo.run_stdio(STATUS_PROBE, "", LIMITS), range(6)))
-    outcomes.append(solo.run_stdio(STATUS_PROBE, "", LIMITS))
+def test_every_child_has_no_new_privs_and_a_seccomp_filter():
+    with WorkerPoolBackend(1, options=PoolOptions(hide_proc=False)) as solo:  # read from the child's /proc
+        if not solo.isolation_layers()["seccomp"]:
+            pytest.skip("no seccomp layer on this machine")
+        with ThreadPoolExecutor(2) as executor:
+            outcomes = list(executor.map(lambda _: solo.run_stdio(STATUS_PROBE, "", LIMITS), range(6)))
+        outcomes.append(solo.run_stdio(STATUS_PROBE, "", LIMITS))
     for outcome in outcomes:
         assert outcome.stdout == b"1 2\n", (outcome.stdout, outcome.stderr)  # 2: SECCOMP_MODE_FILTER
 

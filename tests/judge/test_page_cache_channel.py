@@ -187,14 +187,15 @@ def test_every_file_the_sandbox_shows_is_in_memory(pool):
     assert missing == []
 
 
-def test_no_folder_of_the_sandbox_is_on_the_hosts_disk(pool):
+def test_no_folder_of_the_sandbox_is_on_the_hosts_disk():
     """What a program can list or look names up in is on tmpfs (or proc, devpts): the host's disk file systems
     appear only as the single files bound from the host (device nodes, and the ELF files kept in memory)."""
     program = (
         "for line in open('/proc/self/mountinfo'):\n"
         "    fields = line.split()\n    print(fields[4], fields[fields.index('-') + 1])\n"
     )
-    outcome = pool.run_stdio(program, "", LIMITS)
+    with WorkerPoolBackend(1, options=PoolOptions(hide_proc=False)) as pool:  # children have no /proc by default
+        outcome = pool.run_stdio(program, "", LIMITS)
     mounts = [tuple(line.split()) for line in outcome.stdout.decode().splitlines()]
     assert len(mounts) > 10, outcome.stderr
     host = [(target, kind) for target, kind in mounts if kind not in ("tmpfs", "proc", "devpts")]

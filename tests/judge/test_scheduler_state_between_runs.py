@@ -20,7 +20,7 @@ from __future__ import annotations
 import pytest
 
 from codefeedback_env.judge import Limits
-from codefeedback_env.judge.pool import WorkerPoolBackend
+from codefeedback_env.judge.pool import PoolOptions, WorkerPoolBackend
 from codefeedback_env.judge.subprocess_backend import SubprocessBackend
 
 LIMITS = Limits(time=6.0, memory=256 << 20, output=1 << 20)
@@ -65,7 +65,10 @@ WRITERS = {
 
 @pytest.fixture(scope="module", params=["pool", "subprocess"])
 def backend(request):
-    made = WorkerPoolBackend(1) if request.param == "pool" else SubprocessBackend()
+    # the pool shows children their own /proc here (by default they have none): the readers read /proc/self/sched
+    made = (
+        WorkerPoolBackend(1, options=PoolOptions(hide_proc=False)) if request.param == "pool" else SubprocessBackend()
+    )
     with made:
         yield made
 

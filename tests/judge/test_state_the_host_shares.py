@@ -73,7 +73,11 @@ AUTOGROUP_READER = "print(open('/proc/self/autogroup').read().split()[-1])\n"
 
 @pytest.fixture(scope="module", params=["pool", "subprocess"])
 def backend(request):
-    made = WorkerPoolBackend(1) if request.param == "pool" else SubprocessBackend()
+    # the pool shows children /proc here (by default they have none, so no nice value to set): the programs write
+    # /proc/self/autogroup and the test checks that the worker puts it back
+    made = (
+        WorkerPoolBackend(1, options=PoolOptions(hide_proc=False)) if request.param == "pool" else SubprocessBackend()
+    )
     with made:
         yield made
 
@@ -128,6 +132,13 @@ needs_pool_layers = pytest.mark.skipif(not machine_has_all_layers(), reason="nee
 @pytest.fixture(scope="module")
 def pool():
     with WorkerPoolBackend(1) as made:
+        yield made
+
+
+@pytest.fixture(scope="module")
+def pool_showing_proc():
+    """A pool whose children see their own /proc (by default they have none), for programs that read it."""
+    with WorkerPoolBackend(1, options=PoolOptions(hide_proc=False)) as made:
         yield made
 
 
@@ -488,11 +499,12 @@ MERGING_OFFERS = {"mergeable": 12, "mergeable_high_bits_set": 12 | 1 << 32}
 
 @needs_pool_layers
 @pytest.mark.parametrize("offer", sorted(MERGING_OFFERS))
-def test_no_page_is_offered_to_same_page_merging(pool, offer):
+def test_no_page_is_offered_to_same_page_merging(pool_showing_proc, offer):
     """Where the kernel's same-page merging runs, pages of equal content in two processes become one, and a write
     to it takes a copy-on-write fault: a program timing writes learns whether a program judged at the same time
     holds a page it guessed. `madvise(MADV_MERGEABLE)` marked the region (`mg` in its VmFlags) whether or not the
     host runs it; it now succeeds without doing anything."""
+    pool = pool_showing_proc
     _run(pool, "print(1)")  # the pool's worker started
     baseline = len(descendants())
     outcome = _run(pool, _OFFER_TO_MERGING.format(advice=MERGING_OFFERS[offer]))

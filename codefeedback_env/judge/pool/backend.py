@@ -7,8 +7,9 @@ read back by the parent, capped by the child's file-size rlimit. Function proble
 the parent talks over directly, with the same protocol (and session class) as `SubprocessBackend`.
 
 Differences from `SubprocessBackend` a program can notice: it cannot start processes (fork, exec,
-subprocess and multiprocessing raise PermissionError, `os.system` returns an error) nor open sockets
-(socketpair works); its address space starts with the worker's image (about 10 MB more than a fresh
+subprocess and multiprocessing raise PermissionError, `os.system` returns an error), make pipes or sockets
+(`os.pipe`, `socket.socketpair`, asyncio's event loop: PermissionError) nor see /proc (`/dev/stdin` is absent);
+its address space starts with the worker's image (about 10 MB more than a fresh
 interpreter, counted against the memory limit); `sys.argv` is `["solution.py"]`. Interpreter exit is
 reproduced in the child (threads joined, atexit, stream flushes, finalizers of the program's objects).
 
@@ -126,6 +127,11 @@ class PoolOptions:
     """Run each slot's children under a dedicated unprivileged uid (needs root)."""
     seccomp: bool = True
     """Install the seccomp filter in every child."""
+    hide_proc: bool = True
+    """Give children no /proc (the worker mounts an empty folder over its own and reads its /proc through a kept
+    descriptor): /proc entries are numbered from the host-wide counter pipes and sockets share (`get_next_ino`),
+    which a run could move and read (with seccomp, which refuses pipes and socket pairs). False shows children
+    their own /proc entries, for tests that observe a run from inside."""
     max_processes: int = 64
     """RLIMIT_NPROC for a slot's uid (processes and threads)."""
     max_open_files: int = 256
@@ -589,6 +595,7 @@ class WorkerPoolBackend:
             "scratch": slot.scratch,
             "namespaces": sandbox,
             "separate_uids": self.options.separate_uids,
+            "hide_proc": self.options.hide_proc,
             "seccomp_bpf": [part.hex() for part in self._seccomp] if self._seccomp is not None else None,
             "scratch_tmpfs": [self.options.scratch_bytes, self.options.scratch_files] if sandbox else None,
             "max_processes": self.options.max_processes,

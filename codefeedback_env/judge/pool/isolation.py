@@ -289,6 +289,19 @@ def mount_private_proc() -> None:
     raise OSError(ctypes.get_errno(), f"mount proc with hidepid: {os.strerror(ctypes.get_errno())}")
 
 
+def hide_proc() -> int:
+    """Mount an empty read-only tmpfs over /proc, so children (and the programs they run) have none: every /proc
+    entry is numbered from the host's get_next_ino counter, which pipes and sockets share. Returns a descriptor of
+    the /proc that was there, through which the worker (and its zygotes) still read it."""
+    fd = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC
+    if _libc().mount(b"none", b"/proc", b"tmpfs", flags, b"size=4k,mode=555") != 0:
+        error = ctypes.get_errno()
+        os.close(fd)
+        raise OSError(error, f"mount tmpfs over /proc: {os.strerror(error)}")
+    return fd
+
+
 # ---------------------------------------------------------------------------------------------------
 # The memory cgroup (worker side; the parent made it and passes descriptors: `memory_cgroup.py`)
 # ---------------------------------------------------------------------------------------------------
@@ -361,8 +374,10 @@ class OomScore:
     (a process without CAP_SYS_RESOURCE may go down to the last value a privileged one set). Opened by the
     process that forks: `/proc/self` is the opener's, so a zygote opens its own."""
 
-    def __init__(self) -> None:
-        self.fd = os.open(OOM_SCORE_ADJ, os.O_RDWR | os.O_CLOEXEC)
+    def __init__(self, proc: int | None = None) -> None:
+        """`proc`: the descriptor of /proc that `hide_proc` kept, once /proc is hidden."""
+        path, flags = OOM_SCORE_ADJ, os.O_RDWR | os.O_CLOEXEC
+        self.fd = os.open(path, flags) if proc is None else os.open(path.removeprefix("/proc/"), flags, dir_fd=proc)
         self.own = os.pread(self.fd, 32, 0).strip()
 
     def for_child(self) -> None:

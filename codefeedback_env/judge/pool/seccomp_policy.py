@@ -16,8 +16,8 @@ reference solution in the sample, HumanEval's canonical and MBPP's reference sol
 `tests/judge/legit_corpus.py`: the standard library contest code imports, threads with deep recursion,
 every common way of reading stdin, large outputs, the error paths), plus the other names of the same
 operations that another C library or architecture uses (marked "same operation"). Arguments are checked
-where one call does both a legitimate and a dangerous thing: clone only for threads (without a pidfd), socketpair
-only for AF_UNIX, socket options but those that read host-wide counters (`HOST_COUNTER_OPTIONS`), ioctl only for
+where one call does both a legitimate and a dangerous thing: clone only for threads (without a pidfd), socket
+options but those that read host-wide counters (`HOST_COUNTER_OPTIONS`), ioctl only for
 the terminal and descriptor queries `isatty` and friends make, fcntl without the commands that aim signals at
 another process or lock files, prctl only to name threads, prlimit64 only on the caller itself (a child keeping
 the worker's uid, without the uid layer, set the worker's own limits: its CPU limit to one second), fadvise64 and
@@ -25,7 +25,7 @@ madvise without dropping pages from the shared page cache or marking them for ev
 does nothing), clocks but other processes' CPU-time clocks (`CLOCK_CALLS`).
 
 `DENIED` are refused with EPERM, so a program gets the usual PermissionError: other processes (ptrace,
-signals to anyone but itself through the kernel's own delivery), new programs and processes, sockets, IPC
+signals to anyone but itself through the kernel's own delivery), new programs and processes, pipes and sockets, IPC
 that outlives a run, memfds, extended attributes, namespaces, mounts and kernel interfaces. They are listed
 to pin that error and to document the intent; anything not in `ALLOWED` is refused either way. Foreign
 architectures (x32, i386 entry points) kill the process.
@@ -41,7 +41,6 @@ CLONE_THREAD = 0x00010000
 CLONE_PIDFD = 0x00001000
 """A thread may be made with a pidfd (since Linux 6.9): refused with the other non-thread clones (see
 `HOST_COUNTER_OPTIONS` for what a pidfd tells)."""
-AF_UNIX = 1
 SOL_SOCKET = 1
 HOST_COUNTER_OPTIONS = (57, 71, 76, 77)
 """Socket options (level SOL_SOCKET) that read host-wide counters, refused by `getsockopt` and `setsockopt` with
@@ -50,8 +49,9 @@ from one counter for the whole host (in per-CPU batches), so a run asking for th
 run on any worker read from a socket pair of its own, and nothing else on a judging host moves it. SO_NETNS_COOKIE
 (71): the network namespace's number from another host-wide counter. SO_PEERPIDFD (77) and SO_PASSPIDFD (76, a
 pidfd in every message received): a pidfd, whose inode number is the count of processes and threads ever made on
-the host, which a run's threads move. Every other option of that level is allowed (a socket pair's, as asyncio
-uses); other levels get EOPNOTSUPP, as an AF_UNIX socket answers them."""
+the host, which a run's threads move. Every other option of that level is allowed; other levels get EOPNOTSUPP, as
+an AF_UNIX socket answers them. (A child has no socket: socketpair is refused; these rules stay should one ever be
+in reach.)"""
 CLOCK_CALLS = ("clock_gettime", "clock_getres", "clock_nanosleep")
 """Calls whose first argument is a clock id: allowed for the standard clocks (ids from 0 up) and for the caller's
 own CPU-time clocks (-8 to -1: pid 0, the process or the thread), refused with the default ENOSYS for another
@@ -164,8 +164,8 @@ ALLOWED = (
     "set_robust_list", "get_robust_list", "rseq", "set_tid_address", "sched_yield", "sched_getaffinity",
     "nanosleep", "gettimeofday", "time",  # the clock_* calls are checked below (`CLOCK_CALLS`)
     "poll", "ppoll", "select", "pselect6", "epoll_create1", "epoll_create", "epoll_ctl", "epoll_wait",
-    "epoll_pwait", "epoll_pwait2", "pipe2", "pipe",
-    # AF_UNIX socket pairs (checked below, with their options), as asyncio's self-pipe makes them
+    "epoll_pwait", "epoll_pwait2",
+    # sockets a program might hold (it can make none: socketpair is refused) and their options (checked below)
     "sendto", "recvfrom", "sendmsg", "recvmsg", "shutdown", "getsockname", "getpeername",
     # itself: identity, limits, usage, signals it handles (SIGALRM from alarm/setitimer), exit
     "getpid", "gettid", "getppid", "getuid", "geteuid", "getgid", "getegid", "getresuid", "getresgid",
@@ -181,7 +181,7 @@ DENIED = (
     "rt_sigqueueinfo", "rt_tgsigqueueinfo", "pidfd_open", "pidfd_send_signal", "pidfd_getfd",
     # new programs and processes (clone is checked separately: threads only)
     "execve", "execveat", "fork", "vfork",
-    # no sockets (socketpair is checked separately: AF_UNIX only)
+    # no sockets
     "socket",
     # IPC objects that outlive a run, and memory the memory limit does not count
     "shmget", "shmat", "shmdt", "shmctl", "msgget", "msgsnd", "msgrcv", "msgctl",
@@ -200,6 +200,10 @@ DENIED = (
     # an eventfd's id (shown in /proc/self/fdinfo) is the lowest free one of the host: programs judged at the same
     # time count each other's eventfds; the standard library makes none
     "eventfd2", "eventfd",
+    # pipes and sockets are numbered from the host's get_next_ino counter (as /proc entries are: children have no
+    # /proc), which a run moved by the thousand and any later run on any worker read from a new one's inode number;
+    # asyncio's event loop makes a socket pair (the worker makes its own pipes: FORKER_CALLS)
+    "pipe", "pipe2", "socketpair",
     # the host's free/shared memory, process count and load: programs judged at the same time move them (a file
     # in the scratch folder is shared memory) and read them back; glibc's only caller (sysconf(_SC_PHYS_PAGES),
     # from qsort) ran in the worker before any fork
@@ -209,7 +213,7 @@ DENIED = (
 
 FORKER_CALLS = (
     "clone", "wait4", "waitid", "kill", "pidfd_open", "mount", "umount2", "chown", "fchownat", "close_range",
-    "setsid", "setgroups", "setresgid", "setresuid", "capset", "prctl",
+    "setsid", "setgroups", "setresgid", "setresuid", "capset", "prctl", "pipe2", "pipe",
 )  # fmt: skip
 """What the worker and its zygotes do beyond the policy (fork, reap and end children, mount and detach scratch
 folders) and what a child does before its lock-down is complete (its own session, closing inherited
@@ -307,8 +311,6 @@ def _rules(seccomp) -> list[tuple]:  # type: ignore[no-untyped-def]
     core = seccomp.Arg(1, seccomp.MASKED_EQ, LOW_32_BITS, RLIMIT_CORE)
     add(seccomp.ERRNO(errno.EPERM), "prlimit64", own, core, seccomp.Arg(2, seccomp.NE, 0))
     add(seccomp.ERRNO(errno.EPERM), "prlimit64", seccomp.Arg(0, seccomp.NE, 0))
-    add(seccomp.ALLOW, "socketpair", seccomp.Arg(0, seccomp.EQ, AF_UNIX))
-    add(seccomp.ERRNO(errno.EPERM), "socketpair", seccomp.Arg(0, seccomp.NE, AF_UNIX))
     for name in ("getsockopt", "setsockopt"):  # (fd, level, option, value, length): the option is compared whole
         add(seccomp.ERRNO(errno.EOPNOTSUPP), name, seccomp.Arg(1, seccomp.NE, SOL_SOCKET))
         for mask, value in aligned_blocks(SOCKET_OPTIONS, HOST_COUNTER_OPTIONS):

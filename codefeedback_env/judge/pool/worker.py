@@ -221,6 +221,11 @@ class Worker:
                 self.clone = clone
         # Before the filter, which refuses changing it: every zygote and child inherits it (NO_CORE_DUMPS).
         resource.setrlimit(resource.RLIMIT_CORE, child_runtime.NO_CORE_DUMPS)
+        if self.private_proc and config.get("hide_proc", True):
+            try:  # no /proc for children: its entries are numbered from the host's pipe and socket counter
+                cpu_wait.PROC_FD = isolation.hide_proc()
+            except OSError as error:
+                self.missing["no /proc"] = f"{error}; a run reads the host's get_next_ino counter from /proc"
         if self.forker_seccomp is not None:  # from here on, as every zygote and child (each child adds its own part)
             self.forker_seccomp.install(no_new_privs=False)
         import gc
@@ -236,7 +241,7 @@ class Worker:
         cgroup = isolation.MemoryCgroup(fds, allowance)
         try:
             cgroup.enter()
-            score = isolation.OomScore()
+            score = isolation.OomScore(cpu_wait.PROC_FD)
             score.for_child()
             try:
                 inherited = _fork_and_check(_has_child_oom_score)
@@ -642,7 +647,7 @@ class Worker:
                     os._exit(ZYGOTE_BROKEN)
             if self.oom_score is not None:  # the worker's /proc/self was the worker: open this process's own
                 self.oom_score.close()
-                self.oom_score = isolation.OomScore()
+                self.oom_score = isolation.OomScore(cpu_wait.PROC_FD)
             request = channel.last_payload
             if same_program:
                 self.zygote = _compile_within_limits(message, fds[3], request)
@@ -956,8 +961,7 @@ def _end_children_but(keep: int) -> None:
     give_up = time.monotonic() + REAP_SECONDS
     while time.monotonic() < give_up:
         try:
-            with open("/proc/thread-self/children", "rb") as listing:
-                others = [pid for pid in map(int, listing.read().split()) if pid != keep]
+            others = [pid for pid in map(int, cpu_wait.proc_read("thread-self/children").split()) if pid != keep]
         except OSError:  # (no zygote where the list is missing: `Worker.clone`)
             return
         if not others:
