@@ -700,11 +700,13 @@ RUN_UID_BASE = 4_000_000_000
 2**22, unique among running bootstraps). Above the pool's slot uids and below `(uid_t) -1`."""
 
 
-def private_ipc_and_shared_memory(size_bytes: int) -> bool:
-    """Give this process, and every process it starts, an IPC namespace and a `/dev/shm` of their own (a tmpfs of
-    at most `size_bytes`, open to every user as the host's is): SysV and POSIX IPC objects and shared-memory
-    files a program leaves then go with its run rather than stay allocated on the host, and runs cannot see
-    each other's. Needs root (CAP_SYS_ADMIN); False where the namespaces cannot be made, or the tmpfs mounted."""
+def private_run_mounts(size_bytes: int, owner: int) -> bool:
+    """Give this process, and every process it starts, an IPC namespace and a mount namespace of their own, with a
+    fresh tmpfs (at most `size_bytes`) on `/dev/shm` (open to every user, as the host's), on `TEMPORARY_FOLDERS`
+    (`_private_temporary_folders`) and on the working folder (owned by `owner`; this process moves into it). SysV
+    and POSIX IPC objects and the files a program writes there then count as the memory they are (the run's
+    memory cgroup) and go with the run, never walked by the judge, rather than stay on the host; runs cannot see
+    each other's. Needs root (CAP_SYS_ADMIN); False where one of them cannot be made."""
     if not sys.platform.startswith("linux"):
         return False
     try:
@@ -721,6 +723,11 @@ def private_ipc_and_shared_memory(size_bytes: int) -> bool:
     if libc.mount(b"tmpfs", SHARED_MEMORY_FOLDER.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, options) != 0:
         return False
     _private_temporary_folders(libc, options)
+    working = os.getcwd()  # (bound back at its path, if it is below one of them)
+    folder_options = f"mode=0700,uid={owner},gid={owner},size={size_bytes}".encode()
+    if libc.mount(b"tmpfs", working.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, folder_options) != 0:
+        return False
+    os.chdir(working)  # the new tmpfs, not the folder beneath it
     return True
 
 
@@ -952,7 +959,7 @@ def main(argv: list[str]) -> NoReturn:
         source = program_file.read().decode("utf-8", "surrogatepass")
     if run_uid >= 0:
         give_to(run_uid)
-        private_ipc_and_shared_memory(2 * int(memory))  # (beyond the memory cgroup's limit, which then decides)
+        private_run_mounts(2 * int(memory), run_uid)  # (beyond the memory cgroup's limit, which then decides)
     settings = rlimit_settings(ChildLimits(int(cpu), int(memory), int(file_size)))
     install_site_builtins()
     one_malloc_arena()

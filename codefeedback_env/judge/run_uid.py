@@ -69,8 +69,8 @@ def uid_base() -> int:
 
 
 def namespaces_unavailable() -> str | None:
-    """Why runs cannot get an IPC namespace and a /dev/shm of their own (None: they can). The bootstrap makes them
-    for the programs it gives a uid of their own (`child_runtime.private_ipc_and_shared_memory`)."""
+    """Why runs cannot get an IPC namespace, a /dev/shm and a working folder in memory of their own (None: they
+    can). The bootstrap makes them for the programs it gives a uid of their own (`child_runtime.private_run_mounts`)."""
     reason = unavailable()
     if reason is not None:
         return reason

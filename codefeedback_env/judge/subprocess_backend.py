@@ -349,10 +349,10 @@ class SubprocessBackend:
         return {name: reason is None for name, reason in self.layer_gaps().items()}
 
     def layer_gaps(self) -> dict[str, str | None]:
-        """Each layer, and why this host cannot give it (None: it can): `run_uid` (a uid of its own, no
-        capabilities: needs a root judge), `pids_cgroup`, `cpuacct_cgroup` and `memory_cgroup` (cgroup v1,
-        writable: root), `private_ipc_and_shared_memory` (an IPC namespace and a /dev/shm of the run's own: made
-        with the run uid)."""
+        """Each layer, and why this host cannot give it (None: it can): `run_uid` (a uid of its own, one
+        capability: needs a root judge), `pids_cgroup`, `cpuacct_cgroup` and `memory_cgroup` (cgroup v1, writable:
+        root), `run_mounts` (an IPC namespace, a /dev/shm and a working folder in memory of the run's own: made
+        with the run uid, needs CAP_SYS_ADMIN)."""
         return {
             "run_uid": run_uid.unavailable(),
             **{
@@ -361,7 +361,7 @@ class SubprocessBackend:
                 else f"no writable cgroup v1 {controller} hierarchy (the judge is not root, or cgroup v2 only)"
                 for controller in ("pids", "cpuacct", "memory")
             },
-            "private_ipc_and_shared_memory": run_uid.namespaces_unavailable(),
+            "run_mounts": run_uid.namespaces_unavailable(),
         }
 
     def _start(self, mode: str, program: str, stdin: str, limits: Limits, pass_fds: tuple[int, ...] = ()) -> _Run:

@@ -4,8 +4,8 @@ The address-space rlimit binds each process alone and never sees socket buffers,
 memfds: one program held 1,977 MB of socket buffers under a 256 MB limit, and files it left in /dev/shm (or
 SysV shared memory) outlived the run on the host. Where the judge can make one (root, cgroup v1), each run
 gets a memory cgroup that its program's processes join, limited to the memory limit plus the output files
-and an allowance (`run_cgroups.memory`), and its own IPC namespace and /dev/shm (a tmpfs of its own, gone with
-the run). Going over the limit is a `memory_limit` (the OOM killer ends a process of the run), the judge
+and an allowance (`run_cgroups.memory`), and its own IPC namespace, /dev/shm and working folder (tmpfs of its
+own, gone with the run). Going over the limit is a `memory_limit` (the OOM killer ends a process of the run), the judge
 serves on, and nothing of the run is left allocated on the host.
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import glob
 import os
+import time
 
 import pytest
 
@@ -34,11 +35,11 @@ LIMITS = Limits(time=5.0, memory=SMALL, output=1 << 20)
 MARKER = "codefeedback-test-shm-"
 
 
-def _shm_files(count: int, size: int) -> str:
+def _shm_files(count: int, size: int, folder: str = "/dev/shm/") -> str:
     return (
         "import os\n"
         f"for i in range({count}):\n"
-        f"    with open('/dev/shm/{MARKER}' + str(os.getpid()) + '-' + str(i), 'wb') as f:\n"
+        f"    with open('{folder}{MARKER}' + str(os.getpid()) + '-' + str(i), 'wb') as f:\n"
         f"        f.write(b'x' * {size})\nprint(3)\n"
     )
 
@@ -88,8 +89,8 @@ def test_the_layer_is_reported(judge):
 
 @pytest.mark.parametrize(
     "program",
-    [SOCKET_BUFFERS, PIPES, _shm_files(60, 1 << 20), MEMFD, SYSV_SEGMENTS, CHILDREN],
-    ids=["socket_buffers", "pipes", "files_in_dev_shm", "memfds", "sysv_segments", "children_together"],
+    [SOCKET_BUFFERS, PIPES, _shm_files(60, 1 << 20), _shm_files(60, 1 << 20, ""), MEMFD, SYSV_SEGMENTS, CHILDREN],
+    ids=["socket_buffers", "pipes", "files_in_dev_shm", "files_in_its_folder", "memfds", "sysv_segments", "children"],
 )
 def test_memory_beyond_the_limit_is_a_memory_limit(judge, program):
     segments = _host_segments()
@@ -102,8 +103,13 @@ def test_memory_beyond_the_limit_is_a_memory_limit(judge, program):
 
 @pytest.mark.parametrize(
     "program",
-    [_shm_files(4, 1 << 20), "data = bytearray(8 << 20)\nprint(3)\n", MEMFD.replace("range(60)", "range(4)")],
-    ids=["4MB_in_dev_shm", "8MB_allocated", "4_memfds"],
+    [
+        _shm_files(4, 1 << 20),
+        _shm_files(4, 1 << 20, ""),
+        "data = bytearray(8 << 20)\nprint(3)\n",
+        MEMFD.replace("range(60)", "range(4)"),
+    ],
+    ids=["4MB_in_dev_shm", "4MB_in_its_folder", "8MB_allocated", "4_memfds"],
 )
 def test_legitimate_programs_within_the_limit_pass(judge, program):
     assert judge.judge(PROBLEM, program).passed
@@ -124,6 +130,18 @@ def test_a_function_program_holding_memory_in_a_call_is_a_memory_limit(judge):
     verdicts = [result.verdict for result in judge.judge(problem, program).results]
     assert verdicts == [Verdict.MEMORY_LIMIT, Verdict.ACCEPTED], verdicts
     assert _left_cgroups() == []
+
+
+def test_a_folder_of_80000_directories_is_not_walked_by_the_judge(judge):
+    """The working folder is the run's own tmpfs: it goes with the run, the judge never removes it file by file (on
+    disk the judge's clean-up took 16 s, past the bound of the integrity scorecard's `80k_directories_to_clean`)."""
+    program = "import os\nfor i in range(80000):\n    os.mkdir(str(i))\nprint(3)\n"
+    larger = dataclasses.replace(PROBLEM, memory_limit=256 << 20, time_limit=10.0)
+    started = time.monotonic()
+    result = judge.judge(larger, program).results[0]
+    judged_in = time.monotonic() - started
+    assert result.verdict is Verdict.ACCEPTED, result
+    assert judged_in < result.time + 3.0, (judged_in, result.time)
 
 
 def test_multiprocessing_still_works(judge):
