@@ -30,21 +30,22 @@ Left out on purpose, and imported by the programs that use them:
   copies and ~0.1 ms per fork; a program importing it pays ~2-3 ms, and about 1 in 20 contest solutions do;
 - `dataclasses`, `datetime`, `hashlib`, `pprint`: rare in contest code, together ~1.7 MB of heap."""
 
-for _name in PRELOADED_MODULES:
-    try:
-        __import__(_name)
-    except ImportError:
-        pass
-gc.collect()
+if __name__ == "__main__":  # only as the worker's script: importing this module (a package walk) starts nothing
+    for _name in PRELOADED_MODULES:
+        try:
+            __import__(_name)
+        except ImportError:
+            pass
+    gc.collect()
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import worker  # noqa: E402
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import worker  # noqa: E402
 
-del sys.path[0], sys.modules["worker"]  # as when it was the script: a program's `import worker` finds its own
+    del sys.path[0], sys.modules["worker"]  # as when it was the script: a program's `import worker` finds its own
 
-ran = worker.main(sys.argv[1:])
-if isinstance(ran, worker._ZygoteLoop):
-    worker._LONG_LIVED.append(made := ran.serve())  # kept: the child never closes the loop (`_ZygoteLoop.serve`)
-    ran = next(made)  # in a zygote, which yields only in a test's child
-if ran is not None:
-    worker.child_runtime.run(ran)
+    ran = worker.main(sys.argv[1:])
+    if isinstance(ran, worker._ZygoteLoop):
+        worker._LONG_LIVED.append(made := ran.serve())  # kept: the child never closes the loop (`_ZygoteLoop.serve`)
+        ran = next(made)  # in a zygote, which yields only in a test's child
+    if ran is not None:
+        worker.child_runtime.run(ran)
