@@ -8,7 +8,10 @@ nothing is left running.
 
 from __future__ import annotations
 
+import importlib.util
+import marshal
 import os
+import shutil
 import sys
 
 import pytest
@@ -142,6 +145,39 @@ def test_the_worker_loads_its_modules_from_their_bytecode(pool):
         "protocol",
         "True",
     ], outcome.stderr
+
+
+def _timestamp_header(mtime: int, size: int) -> bytes:
+    """The header of timestamp-checked bytecode for a source of this time and size."""
+    stamp = [(value & 0xFFFFFFFF).to_bytes(4, "little") for value in (mtime, size)]
+    return b"".join([importlib.util.MAGIC_NUMBER, bytes(4), *stamp])
+
+
+@pytest.mark.parametrize("planted", ["stale", "unchecked_hash"])
+def test_bytecode_the_sandbox_shows_is_the_sources_own_whatever_was_there(tmp_path, planted):
+    """A `.pyc` left beside a worker module (older bytecode, or a hash-based one that the import system loads
+    without looking at the source) is written again from the source before the sandbox shows it: the worker never
+    loads code its source does not say."""
+    judge_dir = str(tmp_path / "judge")
+    shutil.copytree(JUDGE_DIR, judge_dir, ignore=shutil.ignore_patterns("__pycache__"))
+    source = os.path.join(judge_dir, "pool", "isolation.py")
+    cached = importlib.util.cache_from_source(source)
+    os.makedirs(os.path.dirname(cached))
+    foreign = marshal.dumps(compile("PLANTED = 3\n", source, "exec"))
+    info = os.stat(source)
+    if planted == "stale":
+        header = _timestamp_header(int(info.st_mtime) - 7, info.st_size)
+    else:  # flags 0b01: checked-source off, so an import never compares it with the source
+        header = importlib.util.MAGIC_NUMBER + (1).to_bytes(4, "little") + bytes(8)
+    with open(cached, "wb") as pyc:
+        pyc.write(header + foreign)
+    bytecode = namespaces.worker_bytecode(sys.executable, judge_dir)
+    assert os.path.relpath(cached, judge_dir) in bytecode
+    with open(cached, "rb") as pyc:
+        data = pyc.read()
+    assert data[:16] == _timestamp_header(int(info.st_mtime), info.st_size)
+    with open(source, "rb") as text:
+        assert marshal.loads(data[16:]) == compile(text.read(), source, "exec", dont_inherit=True)
 
 
 def test_standard_library_modules_contest_code_uses_import(pool):
