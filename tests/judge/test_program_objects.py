@@ -164,3 +164,19 @@ def test_stand_ins_cannot_be_crafted_to_collide() -> None:
     crafted = b'{"s": [' + b",".join(b'{"o": [%d, true, "X"]}' % (k << 20) for k in range(4096)) + b"]}"
     decoded = plaindata.loads(crafted)
     assert len(decoded) == 4096 and len({hash(v) for v in decoded}) == 4096
+
+
+def test_a_stand_in_keeps_the_truth_value_its_object_had_when_it_crossed(judge_and_processes) -> None:
+    """A difference from the harness (README, "Differences"): the truth value is taken as the object crosses, so a
+    later call that changes the object (fills an empty box) leaves its stand-in's truth value as it was."""
+    judge, processes = judge_and_processes
+    program = (
+        "class Box:\n    def __init__(self):\n        self.items = []\n    def __len__(self):\n"
+        "        return len(self.items)\ndef make():\n    return Box()\ndef put(box, x):\n    box.items.append(x)\n"
+        "    return len(box.items)\n"
+    )
+    test = "b = make()\nassert put(b, 1) == 1\nassert b\n"
+    assert harness_passes(program, test), "the case itself is wrong"
+    result = judge.judge(function_problem([test]), program, "hidden")
+    assert result.results[0].verdict is Verdict.WRONG_ANSWER, result.results[0]
+    assert_still_serving(judge, processes)
