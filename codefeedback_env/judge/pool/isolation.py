@@ -31,7 +31,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from functools import cache
+from functools import cache, partial
 
 # ---------------------------------------------------------------------------------------------------
 # Layer 2: the slot uid (in the child, after fork)
@@ -379,14 +379,12 @@ class OomScore:
         path, flags = OOM_SCORE_ADJ, os.O_RDWR | os.O_CLOEXEC
         self.fd = os.open(path, flags) if proc is None else os.open(path.removeprefix("/proc/"), flags, dir_fd=proc)
         self.own = os.pread(self.fd, 32, 0).strip()
-
-    def for_child(self) -> None:
-        """The score the next child forked inherits (call just before the fork)."""
-        os.pwrite(self.fd, CHILD_OOM_SCORE, 0)
-
-    def for_self(self) -> None:
-        """This process's own score again (call just after the fork, in the parent)."""
-        os.pwrite(self.fd, self.own, 0)
+        # C-level calls, no method frame: a zygote calls them around every fork, and each frame's objects are
+        # copy-on-write faults in its children.
+        self.for_child: Callable[[], int] = partial(os.pwrite, self.fd, CHILD_OOM_SCORE, 0)
+        """Set the score the next child forked inherits (call just before the fork)."""
+        self.for_self: Callable[[], int] = partial(os.pwrite, self.fd, self.own, 0)
+        """Set this process's own score again (call just after the fork, in the parent)."""
 
     def close(self) -> None:
         os.close(self.fd)

@@ -712,11 +712,8 @@ class _ZygoteLoop:
         receive = self.channel.sock.recvmsg
         (start, end, size), space, fds_message = self.frame, _RUN_FDS_SPACE, _RUN_FDS_MESSAGE
         orders, reports, fds = self.orders, self.reports, self.fds
-        score = worker.oom_score  # each child inherits the OOM killer's first choice (`OomScore`, as C-level calls)
-        for_child, for_self = (_nothing, _nothing)
-        if score is not None:
-            for_child = functools.partial(os.pwrite, score.fd, isolation.CHILD_OOM_SCORE, 0)
-            for_self = functools.partial(os.pwrite, score.fd, score.own, 0)
+        score = worker.oom_score  # each child inherits the OOM killer's first choice
+        for_child, for_self = (score.for_child, score.for_self) if score is not None else (_nothing, _nothing)
         steps, detach = self.steps, self.channel.sock.detach
         code = worker.zygote.code if worker.zygote is not None else None
         self.fds = None
