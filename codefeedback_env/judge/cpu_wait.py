@@ -172,11 +172,10 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 def stat_ticks(pid: int) -> tuple[int, int] | None:
-    """`pid`'s own CPU clock ticks (utime + stime) and its reaped children's (cutime + cstime), from /proc/<pid>/stat;
-    None when it is gone (or not Linux)."""
+    """`pid`'s own CPU clock ticks (utime + stime) and its reaped children's (cutime + cstime), from /proc/<pid>/stat
+    (through `PROC_FD`: the pool's worker reads its children's there); None when it is gone (or not Linux)."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            fields = stat.read().rsplit(b")", 1)[1].split()
+        fields = proc_read(f"{pid}/stat").rsplit(b")", 1)[1].split()
         return int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14])
     except (OSError, IndexError, ValueError):
         return None

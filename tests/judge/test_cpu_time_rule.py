@@ -118,6 +118,37 @@ def test_threads_over_the_cpu_limit_end_near_it_not_at_the_kernels_backstop(each
     assert outcome.cpu_time <= LIMIT + READING_SLACK, outcome
 
 
+THREADS_OFF_THE_LOCK = {
+    "hashing": "def work():\n    while True:\n        hashlib.sha256(DATA)\n",
+    "compressing": "def work():\n    while True:\n        zlib.compress(DATA, 9)\n",
+    "ending": (  # each thread works 0.1 s and ends: its CPU time must stay counted
+        "def burst():\n    end = time.thread_time() + 0.1\n    while time.thread_time() < end:\n"
+        "        hashlib.sha256(DATA)\n"
+        "def work():\n    while True:\n        thread = threading.Thread(target=burst)\n"
+        "        thread.start()\n        thread.join()\n"
+    ),
+}
+"""Threads whose work releases the interpreter lock, so that they use several cores at once (threads running
+Python code take turns: their CPU time grows no faster than wall time, and the wall-time limit ends them)."""
+
+
+@pytest.mark.parametrize("work", sorted(THREADS_OFF_THE_LOCK))
+def test_threads_on_several_cores_end_near_the_cpu_limit(each_backend, work):
+    """Four threads off the interpreter lock: the run ends once their CPU time is over the limit, read while it
+    runs (red before on the pool: its worker read its child's CPU time from /proc, which it has hidden, so the
+    run went on to the wall-clock backstop or the kernel's rlimit, its waiting for a CPU credited)."""
+    program = (
+        "import hashlib, threading, time, zlib\nDATA = bytes(range(256)) * 4096\n"
+        + THREADS_OFF_THE_LOCK[work]
+        + "for _ in range(4):\n    threading.Thread(target=work, daemon=True).start()\ntime.sleep(30)\nprint('done')\n"
+    )
+    outcome = each_backend.run_stdio(program, "", LIMITS)
+    assert outcome.timed_out and outcome.stdout == b"", outcome
+    assert outcome.cpu_time <= LIMIT + READING_SLACK, outcome
+    if _ended_by_the_wall_backstop(outcome):
+        assert outcome.cpu_time <= LIMIT + 2 * cpu_wait.READ_EVERY_SECONDS, outcome  # a host too loaded for it
+
+
 @pytest.mark.parametrize("judge_backend", ["pool", "subprocess"])
 def test_a_function_call_within_its_cpu_limit_passes_beside_a_tick_skewing_task(judge_backend):
     problem = function_problem(["assert f() == 'done'"], time_limit=LIMIT)
