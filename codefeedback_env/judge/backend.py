@@ -21,7 +21,8 @@ class Limits:
     """Resource limits for one run."""
 
     time: float
-    """Wall-clock seconds; CPU time is capped at the same number of seconds (rounded up)."""
+    """Seconds: of wall time net of waiting for a CPU (`cpu_wait`), and of CPU time, counted precisely by the trusted
+    side (the kernel's CPU-time rlimit is only a backstop above it: `cpu_wait.cpu_rlimit_seconds`)."""
     memory: int
     """Bytes of address space."""
     output: int
