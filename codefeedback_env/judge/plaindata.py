@@ -28,6 +28,7 @@ from __future__ import annotations
 import base64
 import json
 import sys
+from collections import OrderedDict
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
@@ -228,6 +229,7 @@ _BASE_CONVERSIONS: tuple[tuple[type, Any], ...] = (
     (str, str.__str__),
     (bytes, lambda value: bytes.__getitem__(value, slice(None))),  # `bytes()` would call the subclass's __bytes__
     (complex, complex.__complex__),
+    (OrderedDict, lambda value: dict(OrderedDict.items(value))),  # its own order: `dict.items` gives the storage's
     (dict, lambda value: dict(dict.items(value))),
     (list, lambda value: list(list.__iter__(value))),  # `list()` would call the subclass's __iter__
     (tuple, lambda value: tuple(tuple.__iter__(value))),

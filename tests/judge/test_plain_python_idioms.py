@@ -319,6 +319,11 @@ FUNCTION_IDIOMS: dict[str, tuple[str, str]] = {
     ),
     "assert_inside_the_function_fails": ("def f(x):\n    assert x > 0\n    return x\n", "assert f(-1) == -1\n"),
     "sys_exit_inside_the_function": ("import sys\ndef f(x):\n    sys.exit(0)\n", "assert f(1) is None\n"),
+    "ordered_dict_reordered": (
+        "from collections import OrderedDict\ndef f(keys):\n    d = OrderedDict.fromkeys(keys, 0)\n"
+        "    d.move_to_end(keys[0])\n    return d\n",
+        "assert list(f('abc')) == ['b', 'c', 'a']\nassert list(f('xy').items()) == [('y', 0), ('x', 0)]\n",
+    ),
     "module_level_state_between_calls": (
         "seen = []\ndef f(x):\n    seen.append(x)\n    return len(seen)\n",
         "assert f('a') == 1\nassert f('b') == 2\n",

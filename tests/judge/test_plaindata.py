@@ -1,4 +1,5 @@
 import math
+from collections import OrderedDict
 
 import pytest
 
@@ -59,6 +60,26 @@ def test_a_subclass_crosses_as_what_it_holds_not_what_its_methods_say():
 
     held = [Iterates(), TupleIterates((7,)), Converts(b"x"), {"k": Iterates([4])}]
     assert plaindata.loads(plaindata.dumps(held)) == [[], (7,), b"x", {"k": [4]}]
+
+
+def test_an_ordered_dict_crosses_in_its_own_order():
+    """An `OrderedDict` keeps its order apart from its storage (`move_to_end`, `popitem(last=False)`): what crosses
+    is the order its own iterator gives, as a plain dict, even where a subclass of it redefines iteration."""
+
+    class Reversed(OrderedDict):
+        def __iter__(self):
+            return reversed(list(OrderedDict.__iter__(self)))
+
+        def items(self):
+            return [("z", 0)]
+
+    moved = OrderedDict.fromkeys("abc", 0)
+    moved.move_to_end("a")
+    mine = Reversed.fromkeys("xyz", 1)
+    mine.move_to_end("x")
+    decoded = plaindata.loads(plaindata.dumps([moved, mine]))
+    assert [list(d.items()) for d in decoded] == [[("b", 0), ("c", 0), ("a", 0)], [("y", 1), ("z", 1), ("x", 1)]]
+    assert all(type(d) is dict for d in decoded)
 
 
 def test_objects_with_behaviour_cannot_be_encoded():
