@@ -682,9 +682,10 @@ CLONE_NEWNS = 0x00020000
 CLONE_NEWIPC = 0x08000000
 MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x4000, 0x40000
 SHARED_MEMORY_FOLDER = "/dev/shm"
-TEMPORARY_FOLDERS = ("/tmp", "/var/tmp")
+TEMPORARY_FOLDERS = ("/tmp", "/var/tmp", "/run/lock", "/var/crash", "/dev/mqueue")
 """The folders open to every user where a program could otherwise leave files for later runs (and hold the host's
-memory, where /tmp is a tmpfs): each run gets its own, with its working folder bound back at its own path."""
+memory, where /tmp is a tmpfs): each run gets its own, with its working folder bound back at its own path. Those a
+host does not have (or has as a link: `/var/lock`) are skipped."""
 MS_BIND = 0x1000
 JUDGE_FOLDER_PREFIX = "codefeedback-judge-"
 """The portable backend's folder of runs (each run's working folder is `<it>/<run>/work`): hidden like

@@ -54,7 +54,8 @@ def backend():
 
 
 def _host_entries(tag: str) -> list[str]:
-    return [f"{folder}/{name}" for folder in TEMPORARY_FOLDERS for name in os.listdir(folder) if name.startswith(tag)]
+    folders = [folder for folder in TEMPORARY_FOLDERS if os.path.isdir(folder)]
+    return [f"{folder}/{name}" for folder in folders for name in os.listdir(folder) if name.startswith(tag)]
 
 
 @pytest.mark.parametrize("name", sorted(LEAVERS))
@@ -143,3 +144,48 @@ def test_a_program_cannot_read_the_output_of_a_run_beside_it(backend, backend_el
         correct.join()
     assert beside[0].stdout == answer
     assert stolen.exit_code == 0 and stolen.stdout != answer, stolen
+
+
+OTHER_LEAVERS = {
+    "plain_file": "with open(os.path.join(folder, TAG), 'w') as left:\n    left.write('x')\n",
+    "folder": "os.makedirs(os.path.join(folder, TAG, 'inner'))\n",
+    "fifo": "os.mkfifo(os.path.join(folder, TAG))\n",
+    "socket_file": "import socket\nsocket.socket(socket.AF_UNIX).bind(os.path.join(folder, TAG))\n",
+}
+OTHER_LEAVER = (
+    "import os\nTAG = {tag!r}\nmade = []\nfor folder in {folders!r}:\n    try:\n{body}"
+    "        made.append(folder)\n    except OSError:\n        pass\nprint(made)\n"
+)
+
+
+def _open_to_everyone_elsewhere() -> list[str]:
+    """Folders besides `/tmp` and `/var/tmp` any user may write (`/run/lock`, `/var/crash`, ... where the host has
+    them)."""
+    candidates = ["/run/lock", "/var/lock", "/var/crash", "/dev/mqueue"]
+    return [
+        folder
+        for folder in dict.fromkeys(os.path.realpath(path) for path in candidates)
+        if os.path.isdir(folder) and os.stat(folder).st_mode & 0o002
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(OTHER_LEAVERS))
+def test_a_program_leaves_nothing_in_the_other_folders_open_to_everyone(backend, name):
+    """Beyond `/tmp`, `/var/tmp` and `/dev/shm`, a host has other folders any user may write (`/run/lock`, on the
+    root file system here): a program under its own uid left files, folders, fifos and sockets there, for every
+    later run to read, and on the host's disk. The run gets a tmpfs of its own on them too (`TEMPORARY_FOLDERS`)."""
+    folders = _open_to_everyone_elsewhere()
+    if not folders:
+        pytest.skip("no other folder open to every user on this host")
+    tag = f"codefeedback-test-left-{secrets.token_hex(4)}"
+    body = "".join(f"        {line}\n" for line in OTHER_LEAVERS[name].splitlines())
+    try:
+        outcome = backend.run_stdio(OTHER_LEAVER.format(tag=tag, folders=folders, body=body), "", LIMITS)
+        assert (outcome.exit_code, outcome.stdout) == (0, f"{folders}\n".encode()), outcome  # (each one written)
+        assert [folder for folder in folders if os.path.lexists(os.path.join(folder, tag))] == []
+    finally:
+        for folder in folders:
+            path = os.path.join(folder, tag)
+            shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else None
+            if os.path.lexists(path) and not os.path.isdir(path):
+                os.remove(path)
