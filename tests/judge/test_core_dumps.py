@@ -31,7 +31,10 @@ CHANGERS = {
     "high_bits_in_the_resource": (  # the kernel reads the low 32 bits of the resource: RLIMIT_CORE
         "import ctypes, errno\nlimits = (ctypes.c_ulong * 2)(0, 0)\n"
         "libc = ctypes.CDLL(None, use_errno=True)\n"
-        "if libc.prlimit64(0, resource.RLIMIT_CORE | 1 << 32, limits, None) != 0:\n"
+        # the raw call, with 64 bits: glibc's prlimit64 (and ctypes' default C int) would cut the high bits off
+        "libc.syscall.argtypes = (ctypes.c_long, ctypes.c_long, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_void_p)\n"
+        "prlimit64 = {'x86_64': 302, 'aarch64': 261}[os.uname().machine]\n"
+        "if libc.syscall(prlimit64, 0, resource.RLIMIT_CORE | 1 << 32, limits, None) != 0:\n"
         "    raise PermissionError(ctypes.get_errno(), 'refused')"
     ),
 }
