@@ -107,7 +107,7 @@ def _add_problem(*tests: str) -> Problem:
     return Problem("f", "", cases, (), kind=ProblemKind.FUNCTION, entry_point="add")
 
 
-WRONG_ADD = "def add(a, b):\n    return a + b if a else 0\n"  # wrong on the first test only
+WRONG_ADD = "def add(a, b):\n    return a + b if a else 0\n"  # wrong on the second test only (a = 0)
 
 
 @pytest.mark.parametrize("stop_on_failure", [False, True])
