@@ -484,10 +484,13 @@ def test_a_run_cannot_move_the_scratch_folders_inode_counter(pool, writer):
 # -- same-page merging (KSM) between programs judged at the same time ----------------------------------------------
 
 _OFFER_TO_MERGING = (
-    "import ctypes, mmap\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+    "import ctypes, mmap, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
     "region = mmap.mmap(-1, 1 << 20, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)\nregion.write(b'x' * (1 << 20))\n"
     "address = ctypes.addressof(ctypes.c_char.from_buffer(region))\n"
-    "result = libc.madvise(ctypes.c_void_p(address), ctypes.c_size_t(1 << 20), ctypes.c_int({advice}))\n"
+    # the raw call, with 64 bits of advice: glibc's madvise (an int) would cut high bits off before the kernel
+    "libc.syscall.argtypes = (ctypes.c_long, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_long)\n"
+    "number = {{'x86_64': 28, 'aarch64': 233}}[os.uname().machine]\n"
+    "result = libc.syscall(number, ctypes.c_void_p(address), ctypes.c_size_t(1 << 20), ctypes.c_long({advice}))\n"
     "flags, inside = [], False\nfor line in open('/proc/self/smaps'):\n    head = line.split()[0]\n"
     "    if '-' in head and not head.endswith(':'):\n        start, end = (int(x, 16) for x in head.split('-'))\n"
     "        inside = start <= address < end\n    elif inside and head == 'VmFlags:':\n"
