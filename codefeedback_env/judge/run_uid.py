@@ -76,4 +76,29 @@ def namespaces_unavailable() -> str | None:
         return reason
     effective = _effective_capabilities()
     assert isinstance(effective, int)  # (read by `unavailable`)
-    return None if effective >> CAP_SYS_ADMIN & 1 else "the judge lacks CAP_SYS_ADMIN"
+    return _mounts_refused() if effective >> CAP_SYS_ADMIN & 1 else "the judge lacks CAP_SYS_ADMIN"
+
+
+@functools.cache
+def _mounts_refused() -> str | None:
+    """Why a process this judge starts cannot make a run's namespaces and mounts, tried once in a child (None: it
+    can): a host may refuse them to a process with CAP_SYS_ADMIN (a container's AppArmor profile or seccomp filter,
+    a capability bounding set without it), and the bootstrap then runs its program without them."""
+    import subprocess
+    import tempfile
+
+    from codefeedback_env.judge import child_runtime
+
+    script = (
+        "import os, sys\nsys.path.insert(0, sys.argv[1])\nimport child_runtime\n"
+        "sys.exit(0 if child_runtime.private_run_mounts(1 << 20, os.getuid()) else 1)\n"
+    )
+    folder = os.path.dirname(os.path.abspath(child_runtime.__file__))
+    with tempfile.TemporaryDirectory() as work:
+        try:
+            tried = subprocess.run(
+                [sys.executable, "-s", "-S", "-P", "-c", script, folder], cwd=work, capture_output=True, timeout=60
+            )
+        except (OSError, subprocess.SubprocessError) as error:
+            return f"cannot try the run's mounts: {error}"
+    return None if tried.returncode == 0 else "this host refuses the run's namespaces or mounts (tried in a child)"
