@@ -303,12 +303,26 @@ def install_site_builtins() -> None:
     builtins.exit = builtins.quit = _site_exit  # type: ignore[attr-defined]
 
 
+HIDDEN_FILES: set[str] = set()
+"""Files of functions the runtime puts in the program's place (the pool's `open`): not in its tracebacks."""
+
+
 def _program_traceback(error: BaseException) -> types.TracebackType | None:
     """The traceback without this runtime's frames, as the interpreter shows it for a script."""
     tb = error.__traceback__
     while tb is not None and tb.tb_frame.f_code.co_filename != PROGRAM_FILENAME:
         tb = tb.tb_next
-    return tb
+    if not HIDDEN_FILES:
+        return tb
+    kept = []
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename not in HIDDEN_FILES:
+            kept.append(tb)
+        tb = tb.tb_next
+    rebuilt = None
+    for entry in reversed(kept):
+        rebuilt = types.TracebackType(rebuilt, entry.tb_frame, entry.tb_lasti, entry.tb_lineno)
+    return rebuilt
 
 
 def format_exception(error: BaseException) -> str:

@@ -56,6 +56,7 @@ import child_runtime  # noqa: E402
 import cpu_wait  # noqa: E402
 import descriptors  # noqa: E402
 import isolation  # noqa: E402
+import standard_paths  # noqa: E402
 from protocol import HEADER, Channel, ChannelClosed  # noqa: E402
 
 del sys.path[:2]
@@ -224,6 +225,8 @@ class Worker:
         if self.private_proc and config.get("hide_proc", True):
             try:  # no /proc for children: its entries are numbered from the host's pipe and socket counter
                 cpu_wait.PROC_FD = isolation.hide_proc()
+                standard_paths.install()  # /dev/stdin, /dev/fd/N, ... for open(): their links went with /proc
+                child_runtime.HIDDEN_FILES.add(standard_paths.__file__)
             except OSError as error:
                 self.missing["no /proc"] = f"{error}; a run reads the host's get_next_ino counter from /proc"
         if self.forker_seccomp is not None:  # from here on, as every zygote and child (each child adds its own part)
