@@ -22,6 +22,7 @@ from codefeedback_env.judge.subprocess_backend import MAX_TASKS, SubprocessBacke
 from tests.judge.test_cpu_of_auto_reaped_children import LIMITS as AUTO_REAPED_LIMITS
 from tests.judge.test_cpu_of_auto_reaped_children import SHAPES, WORKER, assert_counted
 from tests.judge.test_portable_process_count import MANY
+from tests.judge.test_portable_temporary_folders import hidden_from_portable_runs
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or None in (run_cgroups.hierarchy("pids"), run_cgroups.hierarchy("cpuacct")),
@@ -228,7 +229,14 @@ def test_the_program_runs_unprivileged_on_the_hosts_files(backend):
     """A root judge's program runs under a uid of its own, with one capability (reading every file, as root did)
     and no way to gain another: it writes only where anyone may (and in its own folder), and cannot signal the
     judge."""
-    folder = tempfile.mkdtemp(dir=os.path.dirname(os.path.abspath(__file__)))  # (a run's own /tmp hides the host's)
+    visible = [
+        f
+        for f in (os.path.dirname(os.path.abspath(__file__)), os.path.expanduser("~"))
+        if not hidden_from_portable_runs(f)
+    ]
+    if not visible:
+        pytest.skip("the tests and the home folder are below /tmp, which a portable run sees as its own empty tmpfs")
+    folder = tempfile.mkdtemp(dir=visible[0])  # (a run's own /tmp hides the host's)
     try:
         os.chmod(folder, 0o755)
         for name, mode in (("public", 0o644), ("private", 0o600)):
