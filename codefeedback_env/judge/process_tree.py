@@ -44,6 +44,16 @@ def _first_of_a_pid_namespace(pid: int) -> bool:
     return False
 
 
+def only_process_below(root: int) -> int | None:
+    """The one process `cpu_seconds_below(root, reaped=False)` counts, when there is exactly one and it has no
+    children (a pool function session's child, below its worker, which seccomp keeps from forking: its own count is
+    then the whole tree's); else None."""
+    children = _children(root)
+    if len(children) == 1 and _first_of_a_pid_namespace(children[0]):
+        children = _children(children[0])
+    return children[0] if len(children) == 1 and not _children(children[0]) else None
+
+
 def cpu_seconds_below(root: int, *, reaped: bool = True) -> float | None:
     """CPU seconds used by every process below `root`, the ended ones included; None where /proc does not say
     (not Linux, `root` gone). Neither `root`'s own time nor that of a pid namespace's first process just below

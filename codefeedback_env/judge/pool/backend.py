@@ -832,6 +832,8 @@ class _PoolRun:
         self.finished: RunOutcome | None = None
         self.tree_cpu = 0.0
         """The most CPU seconds the session's child was read to have used (`read_tree_cpu`)."""
+        self._session_child: int | None = None
+        """The session's child, once found alone below the worker with seccomp on (it cannot fork): read alone."""
 
     @property
     def deadline(self) -> float:
@@ -842,7 +844,14 @@ class _PoolRun:
         worker's own time and its earlier runs' are not counted). The session's limit covers every test left, so
         each test's own CPU time is checked from here (`SubprocessFunctionSession`), as on the portable backend."""
         process = self._request.slot.process
-        used = None if process is None else process_tree.cpu_seconds_below(process.pid, reaped=False)
+        if process is None:
+            used = None
+        elif self._session_child is not None:  # one /proc read per test instead of a walk of the tree
+            used = cpu_wait.process_cpu_seconds(self._session_child)
+        else:
+            used = process_tree.cpu_seconds_below(process.pid, reaped=False)
+            if self._pool._seccomp is not None:
+                self._session_child = process_tree.only_process_below(process.pid)
         self.tree_cpu = max(self.tree_cpu, used or 0.0)
         return self.tree_cpu
 
