@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from codefeedback_env.judge.pool import WorkerPoolBackend
+from codefeedback_env.judge.pool import PoolOptions, WorkerPoolBackend
 from codefeedback_env.judge.subprocess_backend import SubprocessBackend
 from tests.judge.function_judges import start_judge
 
@@ -23,3 +23,14 @@ def judge_and_processes(request):
     judge, processes = start_judge(request.param)
     yield judge, processes
     judge.close()
+
+
+@pytest.fixture(scope="module", params=["pool", "subprocess"])
+def each_backend_showing_proc(request):
+    """Each backend in turn, the pool's children seeing their own /proc (by default they have none): for tests whose
+    programs read or write /proc/self; the pool has one worker, so consecutive runs share it."""
+    made = (
+        WorkerPoolBackend(1, options=PoolOptions(hide_proc=False)) if request.param == "pool" else SubprocessBackend()
+    )
+    with made:
+        yield made

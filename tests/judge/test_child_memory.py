@@ -18,22 +18,13 @@ import uuid
 import pytest
 
 from codefeedback_env.judge import Limits
-from codefeedback_env.judge.pool import PoolOptions, WorkerPoolBackend
-from codefeedback_env.judge.subprocess_backend import SubprocessBackend
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/maps")
 
 LIMITS = Limits(time=20.0, memory=1 << 30, output=1 << 20)
 
 
-@pytest.fixture(scope="module", params=["pool", "subprocess"])
-def each_backend(request):
-    """Each backend in turn (the pool with one worker); the pool shows children their own /proc here, which the
-    searches read (by default it gives them none)."""
-    options = PoolOptions(hide_proc=False)
-    made = WorkerPoolBackend(1, options=options) if request.param == "pool" else SubprocessBackend()
-    with made:
-        yield made
+# Each test runs on each_backend_showing_proc (conftest): the searches read the child's own /proc.
 
 
 SEARCHER = r'''
@@ -152,16 +143,16 @@ def _search(backend, other_digest: str, stdin_digest: str) -> dict[str, dict[str
     return report
 
 
-def test_no_other_program_or_input_is_reachable(each_backend):
+def test_no_other_program_or_input_is_reachable(each_backend_showing_proc):
     secret, digest = _secret()
     stdin_secret, stdin_digest = _secret()
     stdio, function = _victim_programs(secret)
     for _ in range(3):  # several tests of the victim, as a judge runs them, before the searcher's
-        assert each_backend.run_stdio(stdio, stdin_secret + "\n", LIMITS).exit_code == 0
-    session = each_backend.open_function_session(function, LIMITS)
+        assert each_backend_showing_proc.run_stdio(stdio, stdin_secret + "\n", LIMITS).exit_code == 0
+    session = each_backend_showing_proc.open_function_session(function, LIMITS)
     assert session.call("add", [1, 2], {}) == 3
     session.close()
-    report = _search(each_backend, digest, stdin_digest)
+    report = _search(each_backend_showing_proc, digest, stdin_digest)
     assert set(report) == {"search_frames", "search_gc", "search_heap"}
     for search, found in report.items():
         assert found["own"], f"{search} did not find the searcher's own secret: the search is broken"
@@ -169,7 +160,7 @@ def test_no_other_program_or_input_is_reachable(each_backend):
         assert not found["stdin"], f"{search} found another test's input"
 
 
-def test_the_searches_find_a_secret_the_process_held_and_freed(each_backend):
+def test_the_searches_find_a_secret_the_process_held_and_freed(each_backend_showing_proc):
     """Freed memory counts: a string built, used and dropped inside the searcher is still found in its heap
     (so the heap search would see a remnant the worker had freed before forking)."""
     secret, digest = _secret()
@@ -189,13 +180,13 @@ def test_the_searches_find_a_secret_the_process_held_and_freed(each_backend):
         .replace("@OTHER_DIGEST@", digest)
         .replace("@STDIN_DIGEST@", "0" * 64)
     )
-    outcome = each_backend.run_stdio(program, "", LIMITS)
+    outcome = each_backend_showing_proc.run_stdio(program, "", LIMITS)
     lines = outcome.stdout.decode().split("\n")
     assert lines[0] == digest[:4], (outcome, outcome.stderr.decode(errors="replace"))
     assert "search_heap own=True other=True stdin=False" in lines
 
 
-def test_a_child_holds_no_fd_but_its_own(each_backend):
+def test_a_child_holds_no_fd_but_its_own(each_backend_showing_proc):
     """No fd of the worker, the bootstrap or another request: a stdio program has its three streams only."""
     probe = (
         "import os\n"
@@ -207,6 +198,6 @@ def test_a_child_holds_no_fd_but_its_own(each_backend):
         "        return False\n"
         "print([fd for fd in range(3, 4096) if is_open(fd)])\n"
     )
-    each_backend.run_stdio("print(input())", "an earlier test\n", LIMITS)
-    outcome = each_backend.run_stdio(probe, "", LIMITS)
+    each_backend_showing_proc.run_stdio("print(input())", "an earlier test\n", LIMITS)
+    outcome = each_backend_showing_proc.run_stdio(probe, "", LIMITS)
     assert outcome.stdout == b"[]\n", outcome.stderr

@@ -15,8 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from codefeedback_env.judge import Judge, Limits
-from codefeedback_env.judge.pool import PoolOptions, WorkerPoolBackend
-from codefeedback_env.judge.subprocess_backend import SubprocessBackend
+from codefeedback_env.judge.pool import WorkerPoolBackend
 from codefeedback_env.problems import Problem, TestCase
 from tests.judge.function_judges import function_problem
 
@@ -49,14 +48,7 @@ READERS = {
 }
 
 
-@pytest.fixture(scope="module", params=["pool", "subprocess"])
-def backend(request):
-    # the pool shows children their own /proc here: the thread programs list /proc/self/task
-    made = (
-        WorkerPoolBackend(1, options=PoolOptions(hide_proc=False)) if request.param == "pool" else SubprocessBackend()
-    )
-    with made:
-        yield made
+# Each test runs on each_backend_showing_proc (conftest): the thread programs list /proc/self/task.
 
 
 def _output(backend, program: str) -> bytes:
@@ -66,17 +58,16 @@ def _output(backend, program: str) -> bytes:
 
 
 @pytest.mark.parametrize("writer", sorted(WRITERS))
-def test_a_run_cannot_move_a_counter_the_next_run_reads(backend, writer):
+def test_a_run_cannot_move_a_counter_the_next_run_reads(each_backend_showing_proc, writer):
     # The portable backend runs each program as pid 2 of a namespace of its own, but shows it the host's /proc
     # (it is not a security boundary: README), so only the pool's /proc is read.
-    readers = (
-        READERS.values() if isinstance(backend, WorkerPoolBackend) else [READERS["own_pid"], READERS["thread_ids"]]
-    )
+    pool = isinstance(each_backend_showing_proc, WorkerPoolBackend)
+    readers = READERS.values() if pool else [READERS["own_pid"], READERS["thread_ids"]]
     for reader in readers:
-        before = _output(backend, reader)
-        assert _output(backend, reader) == before, "a reader alone changes nothing"
-        backend.run_stdio(WRITERS[writer], "", LIMITS)
-        assert _output(backend, reader) == before, f"{writer} moved what the next run sees"
+        before = _output(each_backend_showing_proc, reader)
+        assert _output(each_backend_showing_proc, reader) == before, "a reader alone changes nothing"
+        each_backend_showing_proc.run_stdio(WRITERS[writer], "", LIMITS)
+        assert _output(each_backend_showing_proc, reader) == before, f"{writer} moved what the next run sees"
 
 
 def test_tests_of_one_program_in_a_row_see_the_same_ids():

@@ -20,8 +20,6 @@ from __future__ import annotations
 import pytest
 
 from codefeedback_env.judge import Limits
-from codefeedback_env.judge.pool import PoolOptions, WorkerPoolBackend
-from codefeedback_env.judge.subprocess_backend import SubprocessBackend
 
 LIMITS = Limits(time=6.0, memory=256 << 20, output=1 << 20)
 SPIN_MS = 600
@@ -63,14 +61,7 @@ WRITERS = {
 }
 
 
-@pytest.fixture(scope="module", params=["pool", "subprocess"])
-def backend(request):
-    # the pool shows children their own /proc here (by default they have none): the readers read /proc/self/sched
-    made = (
-        WorkerPoolBackend(1, options=PoolOptions(hide_proc=False)) if request.param == "pool" else SubprocessBackend()
-    )
-    with made:
-        yield made
+# Each test runs on each_backend_showing_proc (conftest): the readers read /proc/self/sched.
 
 
 def _ahead(backend, program: str) -> float:
@@ -81,11 +72,11 @@ def _ahead(backend, program: str) -> float:
 
 @pytest.mark.parametrize("reader", sorted(READERS))
 @pytest.mark.parametrize("writer", sorted(WRITERS))
-def test_a_run_cannot_read_the_cpu_time_earlier_runs_used(backend, writer, reader):
+def test_a_run_cannot_read_the_cpu_time_earlier_runs_used(each_backend_showing_proc, writer, reader):
     """After a run that spun on the CPUs, the next run's threads start where its own process left them."""
-    spun = backend.run_stdio(WRITERS[writer].format(seconds=SPIN_MS / 1000), "", LIMITS)
+    spun = each_backend_showing_proc.run_stdio(WRITERS[writer].format(seconds=SPIN_MS / 1000), "", LIMITS)
     assert spun.exit_code == 0, spun.stderr.decode(errors="replace")
-    assert _ahead(backend, READERS[reader]) < BOUND_MS
+    assert _ahead(each_backend_showing_proc, READERS[reader]) < BOUND_MS
 
 
 PROGRAM_OF_BOTH = (
@@ -96,14 +87,14 @@ PROGRAM_OF_BOTH = (
 )
 
 
-def test_a_test_cannot_read_the_cpu_time_the_previous_test_of_its_program_used(backend):
+def test_a_test_cannot_read_the_cpu_time_the_previous_test_of_its_program_used(each_backend_showing_proc):
     """Tests of one program queued in a row (the pool's zygote makes their children): the same holds."""
     from concurrent.futures import ThreadPoolExecutor
 
     program = PROGRAM_OF_BOTH.format(seconds=SPIN_MS / 1000)
     inputs = ["spin", "read", "spin", "read", "spin", "read"]
     with ThreadPoolExecutor(2) as callers:
-        outcomes = list(callers.map(lambda stdin: backend.run_stdio(program, stdin, LIMITS), inputs))
+        outcomes = list(callers.map(lambda stdin: each_backend_showing_proc.run_stdio(program, stdin, LIMITS), inputs))
     for stdin, outcome in zip(inputs, outcomes, strict=True):
         assert outcome.exit_code == 0, outcome.stderr.decode(errors="replace")
         if stdin == "read":

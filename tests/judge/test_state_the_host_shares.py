@@ -34,7 +34,6 @@ import pytest
 
 from codefeedback_env.judge import Limits
 from codefeedback_env.judge.pool import PoolOptions, WorkerPoolBackend
-from codefeedback_env.judge.subprocess_backend import SubprocessBackend
 from tests.judge.processes import descendants, wait_until
 from tests.judge.test_pool_backend import machine_has_all_layers
 from tests.process_table import running
@@ -71,15 +70,8 @@ AUTOGROUP_WRITERS = {
 AUTOGROUP_READER = "print(open('/proc/self/autogroup').read().split()[-1])\n"
 
 
-@pytest.fixture(scope="module", params=["pool", "subprocess"])
-def backend(request):
-    # the pool shows children /proc here (by default they have none, so no nice value to set): the programs write
-    # /proc/self/autogroup and the test checks that the worker puts it back
-    made = (
-        WorkerPoolBackend(1, options=PoolOptions(hide_proc=False)) if request.param == "pool" else SubprocessBackend()
-    )
-    with made:
-        yield made
+# Each test below runs on each_backend_showing_proc (conftest): by default children have no /proc, so no nice
+# value to set; the programs write /proc/self/autogroup and the test checks that the worker puts it back.
 
 
 def _run(backend, program: str, stdin: str = ""):
@@ -93,14 +85,15 @@ def _contained(backend, baseline: int) -> None:
 
 
 @pytest.mark.parametrize("writer", sorted(AUTOGROUP_WRITERS))
-def test_a_run_cannot_leave_its_nice_value_to_the_next(backend, writer):
+def test_a_run_cannot_leave_its_nice_value_to_the_next(each_backend_showing_proc, writer):
     program, sees = AUTOGROUP_WRITERS[writer]
-    before = _run(backend, AUTOGROUP_READER).stdout
+    before = _run(each_backend_showing_proc, AUTOGROUP_READER).stdout
     baseline = len(descendants())
-    outcome = _run(backend, program)
+    outcome = _run(each_backend_showing_proc, program)
     assert outcome.stdout == sees, outcome  # the write took effect for the writer itself
-    assert _run(backend, AUTOGROUP_READER).stdout == before, f"{writer} changed what the next run sees"
-    _contained(backend, baseline)
+    after = _run(each_backend_showing_proc, AUTOGROUP_READER).stdout
+    assert after == before, f"{writer} changed what the next run sees"
+    _contained(each_backend_showing_proc, baseline)
 
 
 # -- the host's device files (pool: the portable backend runs programs as the judge's user, no boundary) --------
@@ -318,19 +311,19 @@ more when the kernel's timekeeping is late on a loaded machine; a time from the 
 
 
 @pytest.mark.parametrize("changer", sorted(SCRATCH_CHANGERS))
-def test_the_scratch_folder_does_not_tell_when_the_previous_run_ended(backend, changer):
+def test_the_scratch_folder_does_not_tell_when_the_previous_run_ended(each_backend_showing_proc, changer):
     """The pool replaced a changed scratch folder when the run that changed it ended, so the next run read that
     moment (chosen by the program: about six bits) in the new folder's times, even long after. It is now made
     just before the next run starts: its times are that run's own start."""
-    _run(backend, "print(1)")  # the pool's worker started
+    _run(each_backend_showing_proc, "print(1)")  # the pool's worker started
     baseline = len(descendants())
     for _ in range(2):
-        assert _run(backend, SCRATCH_CHANGERS[changer]).exit_code == 0
+        assert _run(each_backend_showing_proc, SCRATCH_CHANGERS[changer]).exit_code == 0
         time.sleep(0.3)
         sent = time.clock_gettime_ns(CLOCK_REALTIME_COARSE)
-        times = [int(value) for value in _run(backend, SCRATCH_TIMES).stdout.split()]
+        times = [int(value) for value in _run(each_backend_showing_proc, SCRATCH_TIMES).stdout.split()]
         assert min(times) >= sent, f"the folder's times {times} are older than the run ({sent}): {changer} left them"
-    _contained(backend, baseline)
+    _contained(each_backend_showing_proc, baseline)
 
 
 # -- files beside the scratch folder, for children that keep the worker's uid (no uid layer) ---------------------
@@ -430,13 +423,13 @@ LEAVERS = {
 
 
 @pytest.mark.parametrize("leaver", sorted(LEAVERS))
-def test_no_process_outlives_the_run_through_the_hosts_proc(backend, leaver):
+def test_no_process_outlives_the_run_through_the_hosts_proc(each_backend_showing_proc, leaver):
     marker = f"cf-left-{secrets.token_hex(4)}"
-    _run(backend, "print(1)")
+    _run(each_backend_showing_proc, "print(1)")
     baseline = len(descendants())
-    _run(backend, LEAVERS[leaver].replace("{marker}", marker))
+    _run(each_backend_showing_proc, LEAVERS[leaver].replace("{marker}", marker))
     assert wait_until(lambda: not running(marker)), f"{leaver} left a process running"
-    _contained(backend, baseline)
+    _contained(each_backend_showing_proc, baseline)
 
 
 # -- the scratch tmpfs's inode counter (files without a name change nothing else there) -------------------------
