@@ -201,3 +201,22 @@ def test_a_child_holds_no_fd_but_its_own(each_backend_showing_proc):
     each_backend_showing_proc.run_stdio("print(input())", "an earlier test\n", LIMITS)
     outcome = each_backend_showing_proc.run_stdio(probe, "", LIMITS)
     assert outcome.stdout == b"[]\n", outcome.stderr
+
+
+ADDRESS_SPACE = "print(next(line.split()[1] for line in open('/proc/self/status') if line.startswith('VmSize:')))\n"
+
+
+def test_the_pools_address_space_starts_about_2_mb_larger_than_the_portable_backends():
+    """The worker's image counts against a pool child's memory limit (README: about 2 MB more than a fresh
+    interpreter's at the program's first line); a larger worker image would take that from every program."""
+    from codefeedback_env.judge.pool import PoolOptions, WorkerPoolBackend
+    from codefeedback_env.judge.subprocess_backend import SubprocessBackend
+
+    sizes = {}
+    for made in (WorkerPoolBackend(1, options=PoolOptions(hide_proc=False)), SubprocessBackend()):
+        with made:
+            outcome = made.run_stdio(ADDRESS_SPACE, "", LIMITS)
+        assert outcome.exit_code == 0, outcome.stderr
+        sizes[type(made).__name__] = int(outcome.stdout) / 1024  # MB
+    larger = sizes["WorkerPoolBackend"] - sizes["SubprocessBackend"]
+    assert 0 < larger < 3, sizes

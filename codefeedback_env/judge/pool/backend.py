@@ -9,7 +9,7 @@ the parent talks over directly, with the same protocol (and session class) as `S
 Differences from `SubprocessBackend` a program can notice: it cannot start processes (fork, exec,
 subprocess and multiprocessing raise PermissionError, `os.system` returns an error), make pipes or sockets
 (`os.pipe`, `socket.socketpair`, asyncio's event loop: PermissionError) nor see /proc (`/dev/stdin` is absent);
-its address space starts with the worker's image (about 10 MB more than a fresh
+its address space starts with the worker's image (about 2 MB more than a fresh
 interpreter, counted against the memory limit); `sys.argv` is `["solution.py"]`. Interpreter exit is
 reproduced in the child (threads joined, atexit, stream flushes, finalizers of the program's objects).
 
