@@ -221,6 +221,42 @@ def test_a_pool_function_sessions_cpu_time_is_its_childs_only():
             assert used - 2 / cpu_wait.CLOCK_TICKS <= read <= used + 0.05, (used, read)
 
 
+SPIN_A_THREAD = (
+    "import threading, time\n"
+    "def spin(seconds):\n    end = time.thread_time() + seconds\n    while time.thread_time() < end:\n        pass\n"
+)
+WORK_IN_THREADS = {
+    "threads that ended before the wait": "def f():\n"
+    "    threads = [threading.Thread(target=spin, args=(0.2,)) for _ in range(3)]\n"
+    "    for thread in threads:\n        thread.start()\n    for thread in threads:\n        thread.join()\n"
+    "    time.sleep(5)\n    return 'done'\n",
+    "many short threads one after another": "def f():\n    for _ in range(60):\n"
+    "        thread = threading.Thread(target=spin, args=(0.01,))\n        thread.start()\n        thread.join()\n"
+    "    time.sleep(5)\n    return 'done'\n",
+    "a thread left spinning": "def f():\n"
+    "    threading.Thread(target=spin, args=(5,), daemon=True).start()\n    time.sleep(5)\n    return 'done'\n",
+}
+
+
+@pytest.mark.parametrize("work", WORK_IN_THREADS.values(), ids=WORK_IN_THREADS)
+def test_a_pool_sessions_child_read_alone_counts_every_thread(work):
+    """Once a pool session reads its child alone (`_PoolRun.read_tree_cpu`), that reading still counts the CPU time of
+    every thread, ended ones included: a call using 0.6 s of CPU in threads (the main one idle) under a test's CPU
+    limit of 0.2 s is a time-out, the wall-time deadline set far off."""
+    with WorkerPoolBackend(1) as backend:
+        session = backend.open_function_session(SPIN_A_THREAD + work, Limits(30.0, 256 << 20, 1 << 16))
+        try:
+            assert session.load_error is None
+            session.limit_time(30.0)
+            assert session._run._session_child is not None  # the reading below is of the child alone
+            since, _, used_then = session._cpu_limit
+            session._cpu_limit = (since, 0.2, used_then)
+            with pytest.raises(RemoteTimeout):
+                session.call("f", [], {})
+        finally:
+            session.close()
+
+
 def test_the_rule():
     assert cpu_wait.cpu_rlimit_seconds(1.0) >= 2 * 1.0 and cpu_wait.cpu_rlimit_seconds(0.1) >= 1
     assert cpu_wait.cpu_rlimit_seconds(10.0) >= 1.5 * 10.0
