@@ -816,6 +816,52 @@ def become_unprivileged(uid: int) -> None:
     check(libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_DAC_READ_SEARCH, 0, 0), "raising the ambient set")
     check(libc.prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0), "PR_SET_KEEPCAPS")
     check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "PR_SET_NO_NEW_PRIVS")
+    _refuse_open_by_handle(libc, check)
+
+
+PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
+OPEN_BY_HANDLE_AT = {"x86_64": (0xC000003E, 304), "aarch64": (0xC00000B7, 265)}
+"""Each machine's audit architecture and its `open_by_handle_at` number."""
+X32_CALLS = 0x40000000
+"""The x32 ABI's syscall numbers start here (x86_64): refused, as every other architecture's calls are."""
+
+
+def _refuse_open_by_handle(libc: Any, check: Callable[[int, str], None]) -> None:
+    """Refuse `open_by_handle_at` (EPERM) to this process and all it starts, with a seccomp filter. It asks for
+    `CAP_DAC_READ_SEARCH`, which the program keeps: by a folder's handle it opened the host's /tmp that the run's own
+    tmpfs hides, read the runs beside it and left files there for later runs. So do the syscalls of another ABI (the
+    filter names one). On a machine this does not know, the capability itself is dropped instead."""
+    import ctypes
+
+    known = OPEN_BY_HANDLE_AT.get(os.uname().machine)
+    if known is None:
+        header = (ctypes.c_uint32 * 2)(CAPABILITY_VERSION_3, 0)
+        check(libc.prctl(PR_CAPBSET_DROP, CAP_DAC_READ_SEARCH, 0, 0, 0), "dropping CAP_DAC_READ_SEARCH")
+        check(libc.capset(header, (ctypes.c_uint32 * 6)()), "capset")
+        return
+    architecture, number = known
+    load, jump_equal, jump_at_least, give = 0x20, 0x15, 0x35, 0x06
+    allow, refuse = 0x7FFF0000, 0x00050000 | errno.EPERM
+    program = [  # (code, jump if true, jump if false, k) over `struct seccomp_data`: nr at 0, arch at 4
+        (load, 0, 0, 4),
+        (jump_equal, 1, 0, architecture),
+        (give, 0, 0, refuse),
+        (load, 0, 0, 0),
+        (jump_at_least, 2, 0, X32_CALLS),
+        (jump_equal, 1, 0, number),
+        (give, 0, 0, allow),
+        (give, 0, 0, refuse),
+    ]
+
+    class Instruction(ctypes.Structure):
+        _fields_ = (("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8), ("k", ctypes.c_uint32))
+
+    class FilterProgram(ctypes.Structure):
+        _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Instruction)))
+
+    instructions = (Instruction * len(program))(*(Instruction(*step) for step in program))
+    filter_program = FilterProgram(len(program), instructions)
+    check(libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(filter_program), 0, 0), "seccomp filter")
 
 
 def give_to(uid: int) -> None:
