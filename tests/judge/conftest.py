@@ -17,6 +17,13 @@ def each_backend(request):
         yield made
 
 
+@pytest.fixture(scope="module")
+def pool():
+    """A pool of one worker, shared by a module's tests (consecutive runs share its worker)."""
+    with WorkerPoolBackend(1) as made:
+        yield made
+
+
 @pytest.fixture(scope="module", params=["pool", "subprocess"])
 def judge_and_processes(request):
     """A judge on each backend in turn (function-problem tests), and the judge's processes at the start."""

@@ -57,12 +57,6 @@ def test_a_crashing_program_runs_without_core_dumps(backend):
     assert outcome.stdout == f"{NO_CORE_DUMPS}\n".encode()
 
 
-@pytest.fixture(scope="module")
-def pool():
-    with WorkerPoolBackend(1) as made:
-        yield made
-
-
 @pytest.mark.parametrize("name", sorted(CHANGERS))
 def test_a_program_cannot_turn_core_dumps_back_on(pool, name):
     call = "\n".join("    " + line for line in CHANGERS[name].splitlines())

@@ -28,7 +28,6 @@ import secrets
 import pytest
 
 from codefeedback_env.judge import Limits
-from codefeedback_env.judge.pool import WorkerPoolBackend
 from tests.judge.test_pool_backend import machine_has_all_layers
 from tests.judge.test_state_the_host_shares import _writer_and_reader_at_once
 
@@ -60,12 +59,6 @@ READERS = {
     + "import threading\nthread = threading.Thread(target=lambda: report(libc.sysinfo(ctypes.byref(figures))))\n"
     + "thread.start()\nthread.join()\n",
 }
-
-
-@pytest.fixture(scope="module")
-def pool():
-    with WorkerPoolBackend(1) as made:
-        yield made
 
 
 @pytest.mark.skipif(platform.machine() not in SYSINFO_NUMBERS, reason="sysinfo's number on this architecture")

@@ -82,12 +82,6 @@ def _cached(paths: list[str]) -> list[int]:
     return cached
 
 
-@pytest.fixture(scope="module")
-def pool():
-    with WorkerPoolBackend(1) as pool:
-        yield pool
-
-
 @pytest.mark.parametrize("name", sorted(EVICTIONS))
 def test_a_program_cannot_drop_shared_files_from_the_page_cache(pool, name):
     cached = _cached(FILES)

@@ -80,12 +80,6 @@ file, and a file reopened for writing starts at 0 (what `python3 program.py > ou
 plain_python_once = functools.cache(plain_python)
 
 
-@pytest.fixture(scope="module")
-def pool():
-    with WorkerPoolBackend(1) as made:
-        yield made
-
-
 @pytest.mark.parametrize("name", sorted(IDIOMS))
 def test_standard_stream_paths_open_as_under_plain_python(each_backend, name: str) -> None:
     program = IDIOMS[name]

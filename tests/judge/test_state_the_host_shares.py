@@ -123,12 +123,6 @@ needs_pool_layers = pytest.mark.skipif(not machine_has_all_layers(), reason="nee
 
 
 @pytest.fixture(scope="module")
-def pool():
-    with WorkerPoolBackend(1) as made:
-        yield made
-
-
-@pytest.fixture(scope="module")
 def pool_showing_proc():
     """A pool whose children see their own /proc (by default they have none), for programs that read it."""
     with WorkerPoolBackend(1, options=PoolOptions(hide_proc=False)) as made:
