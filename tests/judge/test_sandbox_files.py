@@ -31,12 +31,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="module")
-def pool():
-    with WorkerPoolBackend(1) as pool:
-        yield pool
-
-
 def _documented_tree(folder: str) -> set[tuple[str, int]]:
     """(path relative to `folder`, size or -1 for a folder) the README says a program sees of `folder`."""
     seen = set()

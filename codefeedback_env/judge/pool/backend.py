@@ -8,7 +8,8 @@ the parent talks over directly, with the same protocol (and session class) as `S
 
 Differences from `SubprocessBackend` a program can notice: it cannot start processes (fork, exec,
 subprocess and multiprocessing raise PermissionError, `os.system` returns an error), make pipes or sockets
-(`os.pipe`, `socket.socketpair`, asyncio's event loop: PermissionError) nor see /proc (`/dev/stdin` is absent);
+(`os.pipe`, `socket.socketpair`, asyncio's event loop: PermissionError) nor see /proc (`open('/dev/stdin')` and
+the like still work: `standard_paths`; `os.stat` of them does not);
 its address space starts with the worker's image (about 2 MB more than a fresh
 interpreter, counted against the memory limit); `sys.argv` is `["solution.py"]`. Interpreter exit is
 reproduced in the child (threads joined, atexit, stream flushes, finalizers of the program's objects).
