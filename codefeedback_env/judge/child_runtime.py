@@ -816,30 +816,32 @@ def become_unprivileged(uid: int) -> None:
     check(libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_DAC_READ_SEARCH, 0, 0), "raising the ambient set")
     check(libc.prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0), "PR_SET_KEEPCAPS")
     check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "PR_SET_NO_NEW_PRIVS")
-    _refuse_open_by_handle(libc, check)
+    _refuse_calls(libc, check)
 
 
 PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
-OPEN_BY_HANDLE_AT = {"x86_64": (0xC000003E, 304), "aarch64": (0xC00000B7, 265)}
-"""Each machine's audit architecture and its `open_by_handle_at` number."""
+REFUSED_CALLS = {"x86_64": (0xC000003E, (304, 248, 249, 250)), "aarch64": (0xC00000B7, (265, 217, 218, 219))}
+"""Each machine's audit architecture and its numbers of `open_by_handle_at`, `add_key`, `request_key` and `keyctl`."""
 X32_CALLS = 0x40000000
 """The x32 ABI's syscall numbers start here (x86_64): refused, as every other architecture's calls are."""
 
 
-def _refuse_open_by_handle(libc: Any, check: Callable[[int, str], None]) -> None:
-    """Refuse `open_by_handle_at` (EPERM) to this process and all it starts, with a seccomp filter. It asks for
-    `CAP_DAC_READ_SEARCH`, which the program keeps: by a folder's handle it opened the host's /tmp that the run's own
-    tmpfs hides, read the runs beside it and left files there for later runs. So do the syscalls of another ABI (the
-    filter names one). On a machine this does not know, the capability itself is dropped instead."""
+def _refuse_calls(libc: Any, check: Callable[[int, str], None]) -> None:
+    """Refuse (EPERM), with a seccomp filter, to this process and all it starts: `open_by_handle_at`, which asks for
+    the `CAP_DAC_READ_SEARCH` the program keeps (by a folder's handle it opened the host's /tmp that the run's own
+    tmpfs hides, read the runs beside it and left files there for later runs); the keyring calls (a key outlived
+    the run, in the uid's keyring or in the session keyring every run shares with the judge), as the pool's policy
+    does; and the syscalls of another ABI (the filter names one machine's). On a machine this does not know, the
+    capability is dropped instead and the keyrings stay open."""
     import ctypes
 
-    known = OPEN_BY_HANDLE_AT.get(os.uname().machine)
+    known = REFUSED_CALLS.get(os.uname().machine)
     if known is None:
         header = (ctypes.c_uint32 * 2)(CAPABILITY_VERSION_3, 0)
         check(libc.prctl(PR_CAPBSET_DROP, CAP_DAC_READ_SEARCH, 0, 0, 0), "dropping CAP_DAC_READ_SEARCH")
         check(libc.capset(header, (ctypes.c_uint32 * 6)()), "capset")
         return
-    architecture, number = known
+    architecture, numbers = known
     load, jump_equal, jump_at_least, give = 0x20, 0x15, 0x35, 0x06
     allow, refuse = 0x7FFF0000, 0x00050000 | errno.EPERM
     program = [  # (code, jump if true, jump if false, k) over `struct seccomp_data`: nr at 0, arch at 4
@@ -847,8 +849,8 @@ def _refuse_open_by_handle(libc: Any, check: Callable[[int, str], None]) -> None
         (jump_equal, 1, 0, architecture),
         (give, 0, 0, refuse),
         (load, 0, 0, 0),
-        (jump_at_least, 2, 0, X32_CALLS),
-        (jump_equal, 1, 0, number),
+        (jump_at_least, len(numbers) + 1, 0, X32_CALLS),
+        *((jump_equal, len(numbers) - index, 0, number) for index, number in enumerate(numbers)),
         (give, 0, 0, allow),
         (give, 0, 0, refuse),
     ]
